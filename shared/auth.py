@@ -1,0 +1,102 @@
+"""JWT bearer auth (API.md): claims `sub`, `role`, `locality`, `window_id`, `exp`.
+
+Local tokens are signed with the shared HS256 secret (`tongban token`); a province deployment
+would swap in its identity provider's keys here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import ApiError
+from shared.settings import Settings
+
+Role = Literal["window_clerk", "approver", "operator", "admin", "carrier"]
+ROLES: tuple[Role, ...] = ("window_clerk", "approver", "operator", "admin", "carrier")
+
+
+class Principal(BaseModel):
+    sub: str
+    role: Role
+    locality: str
+    window_id: str | None = None
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    role: Role,
+    locality: str,
+    window_id: str | None = None,
+    sub: str | None = None,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
+    if role == "window_clerk" and not window_id:
+        raise ValueError("a window clerk's token needs a window id")
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
+        "role": role,
+        "locality": locality,
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if window_id:
+        claims["window_id"] = window_id
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def decode_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "role", "locality", "exp"]},
+        )
+        return Principal.model_validate(claims)
+    except (jwt.PyJWTError, ValidationError) as exc:
+        raise ApiError(
+            401, "invalid_token", "The bearer token is missing, invalid or expired."
+        ) from exc
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "A bearer token is required.")
+    settings: Settings = request.app.state.settings
+    return decode_token(settings, credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(*roles: Role) -> object:
+    """A dependency that lets only `roles` through (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise ApiError(
+                403,
+                "forbidden_role",
+                f"This needs the role {' or '.join(roles)}.",
+                {"role": principal.role},
+            )
+        return principal
+
+    return Depends(check)

@@ -1,0 +1,123 @@
+"""Run a service's Alembic migrations programmatically.
+
+Each service keeps its revisions in `services/<name>/migrations/`; their `env.py` calls
+`run_alembic_env`, so the async plumbing lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.db.messaging_tables import messaging_metadata
+
+SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    """Bring the service's database to `revision`. Sync: call it outside a running event loop."""
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+async def upgrade_async(service: str, database_url: str, revision: str = "head") -> None:
+    await asyncio.to_thread(upgrade, service, database_url, revision)
+
+
+def run_alembic_env(service_metadata: MetaData) -> None:
+    """Body of every service's migrations/env.py."""
+    target_metadata = [service_metadata, messaging_metadata]
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url is set by alembic_config()"
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def run(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+def create_messaging_tables() -> None:
+    """Version 1 of the outbox and inbox tables, created by every service's first migration.
+
+    Spelled out (not `metadata.create_all`) so that this revision stays what it was when the
+    tables' model changes: a change gets a new revision in each service.
+    """
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(length=128), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("event_type", sa.String(length=255), nullable=False),
+        sa.Column(
+            "processed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("consumer", "event_id"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("event_type", sa.String(length=255), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("subject", sa.String(length=128), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("traceparent", sa.String(length=64), nullable=True),
+        sa.Column("tracestate", sa.Text(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("event_id"),
+    )
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["seq"],
+        unique=False,
+        postgresql_where=sa.text("sent_at IS NULL"),
+    )
+
+
+def drop_messaging_tables() -> None:
+    op.drop_index(
+        "ix_outbox_unsent", table_name="outbox", postgresql_where=sa.text("sent_at IS NULL")
+    )
+    op.drop_table("outbox")
+    op.drop_table("inbox")

@@ -1,0 +1,216 @@
+"""The Kafka consumer runner every service uses.
+
+For each record: read the CloudEvent, continue the producer's trace, and in ONE database
+transaction record (consumer, event id) in the inbox and apply the handler's effect (which may
+add outbox events). Only after that commits is the offset committed. A redelivered event finds
+its inbox row and does nothing. Transient failures retry with backoff; a record that cannot be
+read, or keeps failing, goes to `<topic>.dlq` with the error in its headers, and the runner
+moves on to the next record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import (
+    AsyncRetrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from shared.db import Database
+from shared.db.messaging_tables import inbox
+from shared.messaging.envelope import Envelope, EnvelopeError
+from shared.messaging.events import EventPayload
+from shared.messaging.outbox import Outbox
+from shared.messaging.topics import dead_letter
+from shared.telemetry import Telemetry, mask_personal_data
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (the event contradicts our state): dead-letter at once."""
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What a handler gets besides the event: the open transaction and the service's outbox."""
+
+    session: AsyncSession
+    envelope: Envelope
+    outbox: Outbox
+
+    async def publish(self, payload: EventPayload, *, topic: str) -> None:
+        await self.outbox.add(self.session, payload, topic=topic)
+
+
+Handler = Callable[[Any, EventContext], Awaitable[None]]
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        db: Database,
+        outbox: Outbox,
+        producer: AIOKafkaProducer,
+        telemetry: Telemetry,
+        bootstrap_servers: str,
+        group_id: str | None = None,
+        max_attempts: int = 4,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self.name = name
+        self.topics = list(topics)
+        self.handlers = dict(handlers)
+        self.db = db
+        self.outbox = outbox
+        self.producer = producer
+        self.telemetry = telemetry
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id or name,
+            client_id=name,
+            enable_auto_commit=False,  # offsets move only after the effect has committed
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5000,
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Consume until `stopping` is set; the record in hand is finished and committed first."""
+        while not stopping.is_set():
+            batches = await self.consumer.getmany(timeout_ms=300, max_records=50)
+            for partition, records in batches.items():
+                for record in records:
+                    await self.handle_record(record)
+                    await self.consumer.commit({partition: record.offset + 1})
+                    if stopping.is_set():
+                        break
+                if stopping.is_set():
+                    break
+
+    async def handle_record(self, record: ConsumerRecord[Any, Any]) -> Outcome:
+        headers = list(record.headers or ())
+        parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers[::-1]})
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.partition": str(record.partition),
+            "messaging.kafka.offset": str(record.offset),
+            "messaging.consumer.group.name": self.name,
+        }
+        with self.telemetry.span(
+            f"{record.topic} process", kind=SpanKind.CONSUMER, parent=parent, attributes=attributes
+        ) as span:
+            try:
+                envelope = Envelope.from_kafka(record.key, record.value, headers)
+                span.set_attribute("messaging.message.id", envelope.id)
+                span.set_attribute("cloudevents.event_type", envelope.type)
+                span.set_attribute("tongban.application_no", envelope.subject)
+            except EnvelopeError as exc:
+                await self._dead_letter(record, exc, attempts=0)
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered: unreadable"))
+                return "dead_lettered"
+
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                # Another service's fact we have no use for (or a newer version): acknowledge.
+                return "ignored"
+
+            attempts = 0
+            try:
+                async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(self.max_attempts),
+                    wait=wait_exponential(multiplier=self.backoff_seconds, max=5),
+                    retry=retry_if_not_exception_type((PermanentError, EnvelopeError)),
+                    reraise=True,
+                ):
+                    with attempt:
+                        attempts = attempt.retry_state.attempt_number
+                        outcome = await self._apply(envelope, handler)
+            except Exception as exc:
+                log.warning(
+                    "%s: event %s (%s) failed after %d attempt(s): %s",
+                    self.name,
+                    envelope.id,
+                    envelope.type,
+                    attempts,
+                    mask_personal_data(str(exc)),
+                )
+                span.record_exception(exc, attributes={"exception.message": type(exc).__name__})
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
+                await self._dead_letter(record, exc, attempts=attempts)
+                return "dead_lettered"
+            span.set_attribute("tongban.outcome", outcome)
+            return outcome
+
+    async def _apply(self, envelope: Envelope, handler: Handler) -> Outcome:
+        payload = envelope.payload()
+        async with self.db.transaction() as session:
+            claimed = await session.execute(
+                insert(inbox)
+                .values(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if claimed.first() is None:
+                return "duplicate"
+            await handler(payload, EventContext(session, envelope, self.outbox))
+        return "processed"
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[Any, Any], error: BaseException, *, attempts: int
+    ) -> None:
+        headers = list(record.headers or ())
+        headers += [
+            ("dlq.error.type", type(error).__name__.encode()),
+            ("dlq.error.message", mask_personal_data(str(error))[:1000].encode()),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.original.topic", record.topic.encode()),
+            ("dlq.original.partition", str(record.partition).encode()),
+            ("dlq.original.offset", str(record.offset).encode()),
+        ]
+        # Losing a dead letter would lose the record: keep trying; if the broker stays away the
+        # runner stops without committing, and the record comes back after a restart.
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential(multiplier=0.2, max=5), stop=stop_after_delay(60), reraise=True
+        ):
+            with attempt:
+                await self.producer.send_and_wait(
+                    dead_letter(record.topic), value=record.value, key=record.key, headers=headers
+                )
+        log.warning(
+            "%s: dead-lettered %s[%d]@%d to %s",
+            self.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            dead_letter(record.topic),
+        )

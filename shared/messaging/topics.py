@@ -1,0 +1,24 @@
+"""Kafka topic names (the public contract of ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+INTAKE_EVENTS = "tongban.intake.events"
+APPROVAL_EVENTS = "tongban.approval.events"
+DELIVERY_EVENTS = "tongban.delivery.events"
+APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+def approval_requests(locality: str) -> str:
+    """One topic per competent locality, so each local approval system reads only its own."""
+    return f"{APPROVAL_REQUESTS_PREFIX}{locality}"
+
+
+def approval_request_topics(localities: Iterable[str]) -> list[str]:
+    return [approval_requests(code) for code in sorted(set(localities))]
+
+
+def dead_letter(topic: str) -> str:
+    return f"{topic}{DEAD_LETTER_SUFFIX}"

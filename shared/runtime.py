@@ -1,0 +1,127 @@
+"""The machinery of one service process besides HTTP: database, producer, outbox relay and
+consumers, started and stopped together.
+
+Shutdown order matters: stop taking work (consumers finish the record in hand and commit), let
+the relay publish what those records wrote, flush the producer, then close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+from shared.db import Database
+from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.settings import ServiceName, Settings
+from shared.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, service: ServiceName, settings: Settings, telemetry: Telemetry) -> None:
+        self.service = service
+        self.settings = settings
+        self.telemetry = telemetry
+        self.db = Database(settings.service_database_url(service))
+        self.producer = make_producer(
+            settings.kafka_bootstrap_servers, client_id=f"tongban-{service}"
+        )
+        self.outbox = Outbox(source=f"/tongban/{service}")
+        self.relay = OutboxRelay(
+            self.db, self.producer, telemetry, poll_seconds=settings.outbox_poll_seconds
+        )
+        self.consumers: list[ConsumerRunner] = []
+        self.topics: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.failed: list[str] = []
+
+    def declare_topics(self, topics: Sequence[str]) -> None:
+        """Topics this service publishes to or reads; created at start if missing."""
+        self.topics.update(topics)
+
+    def add_consumer(
+        self,
+        name: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        *,
+        group_id: str | None = None,
+    ) -> ConsumerRunner:
+        self.declare_topics(topics)
+        runner = ConsumerRunner(
+            name=name,
+            topics=topics,
+            handlers=handlers,
+            db=self.db,
+            outbox=self.outbox,
+            producer=self.producer,
+            telemetry=self.telemetry,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=group_id,
+            max_attempts=self.settings.consumer_max_attempts,
+            backoff_seconds=self.settings.consumer_backoff_seconds,
+        )
+        self.consumers.append(runner)
+        return runner
+
+    async def start(self) -> None:
+        from shared.messaging.topics import dead_letter
+
+        topics = set(self.topics)
+        topics |= {dead_letter(t) for runner in self.consumers for t in runner.topics}
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            topics,
+            partitions=self.settings.kafka_topic_partitions,
+        )
+        await self.producer.start()
+        self._spawn("outbox-relay", self.relay.run(self._stopping))
+        for runner in self.consumers:
+            await runner.start()
+            self._spawn(runner.name, runner.run(self._stopping))
+
+    def _spawn(self, name: str, work: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work, name=f"{self.service}:{name}")  # type: ignore[arg-type]
+
+        def report(done: asyncio.Task[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                self.failed.append(name)
+                log.error("%s stopped with an error", name, exc_info=done.exception())
+
+        task.add_done_callback(report)
+        self._tasks.append(task)
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        self._stopping.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for runner in self.consumers:
+            await runner.stop()
+        try:
+            await self.relay.publish_pending()  # what the last handled records wrote
+        except Exception:
+            log.warning("outbox left unsent rows at shutdown; they go out at next start")
+        await self.producer.stop()
+        await self.db.dispose()
+        self.telemetry.shutdown()
+
+    async def check_ready(self) -> dict[str, str]:
+        """Readiness: the database answers and the broker is known; no background task died."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.db.ping(), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        brokers = self.producer.client.cluster.brokers()
+        checks["kafka"] = "ok" if brokers else "unavailable"
+        checks["workers"] = "ok" if not self.failed else "failed: " + ", ".join(self.failed)
+        return checks

@@ -1,0 +1,82 @@
+"""Settings every service reads from its environment (pydantic-settings).
+
+The names are plain environment variables (`KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL`, ...) so
+that operators set the same words in a shell, docker-compose and a Kubernetes Deployment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from shared.reference.localities import PROVINCE
+
+ServiceName = Literal["intake", "routing", "approval", "delivery"]
+SERVICES: tuple[ServiceName, ...] = ("intake", "routing", "approval", "delivery")
+DEFAULT_PORTS: dict[str, int] = {
+    "intake": 8001,
+    "routing": 8002,
+    "approval": 8003,
+    "delivery": 8004,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # The PostgreSQL *server*; each service uses its own database on it (tongban_<service>),
+    # unless <SERVICE>_DATABASE_URL names one explicitly.
+    database_url: str = "postgresql+asyncpg://tongban@127.0.0.1:5432/postgres"
+    intake_database_url: str | None = None
+    routing_database_url: str | None = None
+    approval_database_url: str | None = None
+    delivery_database_url: str | None = None
+
+    jwt_secret: SecretStr = SecretStr("tongban-local-development-secret-change-me")
+    jwt_issuer: str = "tongban"
+
+    routing_url: str = "http://127.0.0.1:8002"
+    province: str = PROVINCE
+    # Localities whose approval topics this approval instance consumes; empty means all known.
+    approval_localities: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    approval_consumer_group: str = "tongban.approval"
+    kafka_topic_partitions: int = 3
+
+    outbox_poll_seconds: float = 0.2
+    consumer_max_attempts: int = 4
+    consumer_backoff_seconds: float = 0.2
+
+    otel_exporter_otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+
+    @field_validator("approval_localities", mode="before")
+    @classmethod
+    def _split_codes(cls, value: object) -> object:
+        # "340100,340500" in the environment; NoDecode keeps pydantic-settings from JSON-parsing it.
+        if isinstance(value, str):
+            return [code.strip() for code in value.split(",") if code.strip()]
+        return value
+
+    def service_database_url(self, service: ServiceName) -> str:
+        explicit: str | None = getattr(self, f"{service}_database_url")
+        if explicit:
+            return explicit
+        return (
+            make_url(self.database_url)
+            .set(database=database_name(service))
+            .render_as_string(hide_password=False)
+        )
+
+
+def database_name(service: ServiceName) -> str:
+    return f"tongban_{service}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
