@@ -1,0 +1,437 @@
+"""The published list of items that can be handled anywhere in the province (通办事项清单).
+
+Each item is its standard guide (办事指南): materials, time limits in working days, fee, delivery
+methods and the jurisdiction rule that routing uses to find the competent locality. The models
+are the public item guide of API.md, so field names are part of the contract.
+
+Material flags:
+- `required` and neither `deferrable` nor `commitment_allowed`: a key material; without it the
+  application gets the one-time notice (一次性告知).
+- `deferrable`: may be missing at intake and supplied later (容缺受理).
+- `commitment_allowed`: a signed commitment may replace it (告知承诺制).
+- `original_required`: the window must check the original (原件核验).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+# The plan publishes the list once a year (每年集中公布一次); this is the first batch.
+CATALOG_VERSION: str = "2025.1"
+
+Jurisdiction = Literal["household", "enterprise", "property", "province"]
+CompetentLevel = Literal["city", "county"]
+DeliveryMethod = Literal["window_pickup", "postal"]
+ApplicantKind = Literal["person", "enterprise"]
+
+# Exact in Python, a plain JSON number on the wire (clients read fees as numbers, not strings).
+Yuan = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=10, decimal_places=2),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+
+
+class Material(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    material_code: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    required: bool
+    deferrable: bool = Field(default=False, description="may be supplied after acceptance")
+    commitment_allowed: bool = Field(default=False, description="a commitment may replace it")
+    original_required: bool = Field(default=False, description="the window checks the original")
+
+
+class CatalogItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    item_code: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    domain: str
+    department: str
+    jurisdiction: Jurisdiction = Field(
+        description="whose locality is competent: the applicant's household registration, the "
+        "enterprise's registration, the property's location, or the province"
+    )
+    competent_level: CompetentLevel = Field(
+        default="city",
+        description="which level of that locality decides (ignored for province items)",
+    )
+    statutory_days: int = Field(ge=0, description="statutory time limit in working days")
+    promised_days: int = Field(ge=0, description="promised time limit in working days")
+    fee_yuan: Yuan
+    delivery_methods: list[DeliveryMethod] = Field(min_length=1)
+    materials: list[Material]
+    applicant_kinds: list[ApplicantKind] = Field(min_length=1)
+    # What the competent department's review checks (审查要点); shown in the guide.
+    review_points: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CatalogItem:
+        if self.promised_days > self.statutory_days:
+            raise ValueError("promised_days must not exceed statutory_days")
+        codes = [material.material_code for material in self.materials]
+        if len(codes) != len(set(codes)):
+            raise ValueError("material codes must be unique within an item")
+        if len(self.delivery_methods) != len(set(self.delivery_methods)):
+            raise ValueError("delivery_methods must not repeat")
+        if len(self.applicant_kinds) != len(set(self.applicant_kinds)):
+            raise ValueError("applicant_kinds must not repeat")
+        return self
+
+    def material(self, material_code: str) -> Material | None:
+        """The item's material with this code, or None."""
+        return next((m for m in self.materials if m.material_code == material_code), None)
+
+
+def _material(
+    code: str,
+    name: str,
+    *,
+    required: bool = True,
+    deferrable: bool = False,
+    commitment: bool = False,
+    original: bool = False,
+) -> Material:
+    return Material(
+        material_code=code,
+        name=name,
+        required=required,
+        deferrable=deferrable,
+        commitment_allowed=commitment,
+        original_required=original,
+    )
+
+
+_BOTH: list[DeliveryMethod] = ["window_pickup", "postal"]
+
+CATALOG: tuple[CatalogItem, ...] = (
+    # --- 公安: household items are decided where the applicant's household is registered.
+    CatalogItem(
+        item_code="GA-HJ-001",
+        name="户口迁移证明开具",
+        domain="公安",
+        department="公安局",
+        jurisdiction="household",
+        competent_level="city",
+        statutory_days=20,
+        promised_days=5,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "居民户口簿复印件", deferrable=True),
+            _material("M03", "亲属关系证明", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=[
+            "申请人身份与户籍信息一致",
+            "迁移事由符合户口迁移政策",
+            "以承诺代替亲属关系证明的，纳入事后核查",
+        ],
+    ),
+    CatalogItem(
+        item_code="GA-SFZ-001",
+        name="居民身份证换领",
+        domain="公安",
+        department="公安局",
+        jurisdiction="household",
+        # Identity cards are issued by the county-level public security organ of the household.
+        competent_level="county",
+        statutory_days=60,
+        promised_days=20,
+        fee_yuan=Decimal("20"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "原居民身份证", original=True),
+            _material("M02", "居民身份证数码相片采集回执"),
+            _material("M03", "居民户口簿复印件", required=False),
+        ],
+        applicant_kinds=["person"],
+        review_points=["人像比对一致", "有效期届满或证件损坏情形属实", "指纹信息采集完整"],
+    ),
+    # --- 市场监管: decided by the enterprise's registration authority.
+    CatalogItem(
+        item_code="SJ-DJ-001",
+        name="企业变更登记（名称、住所、经营范围）",
+        domain="市场监管",
+        department="市场监督管理局",
+        jurisdiction="enterprise",
+        competent_level="city",
+        statutory_days=3,
+        promised_days=1,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "企业变更登记申请书"),
+            _material("M02", "法定代表人身份证件", original=True),
+            _material("M03", "股东会决议或股东决定"),
+            _material("M04", "住所（经营场所）使用证明", commitment=True),
+            _material("M05", "营业执照正、副本", deferrable=True, original=True),
+        ],
+        applicant_kinds=["enterprise"],
+        review_points=["申请材料齐全、符合法定形式", "变更后名称不与已登记名称重复"],
+    ),
+    CatalogItem(
+        item_code="SJ-SP-001",
+        name="食品经营许可证变更",
+        domain="市场监管",
+        department="市场监督管理局",
+        jurisdiction="enterprise",
+        competent_level="county",
+        statutory_days=20,
+        promised_days=5,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "食品经营许可变更申请书"),
+            _material("M02", "营业执照"),
+            _material("M03", "经营场所平面图和设备布局图"),
+            _material("M04", "食品安全管理制度文本", commitment=True),
+            _material("M05", "食品经营许可证正、副本", deferrable=True, original=True),
+        ],
+        applicant_kinds=["enterprise"],
+        review_points=["经营场所与许可事项相适应", "需现场核查的，由属地在时限内完成"],
+    ),
+    # --- 教育
+    CatalogItem(
+        item_code="JY-JS-001",
+        name="高等学校教师资格认定",
+        domain="教育",
+        department="省教育厅",
+        jurisdiction="province",
+        statutory_days=30,
+        promised_days=20,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "学历证书", original=True),
+            _material("M03", "岗前培训合格证明"),
+            _material("M04", "教师资格认定体检合格证明", deferrable=True),
+            _material("M05", "思想品德鉴定表", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["学历符合《教师法》规定", "体检结论合格", "无不得认定教师资格的情形"],
+    ),
+    CatalogItem(
+        item_code="JY-JS-002",
+        name="幼儿园、小学和初级中学教师资格认定",
+        domain="教育",
+        department="教育局",
+        jurisdiction="household",
+        competent_level="county",
+        statutory_days=30,
+        promised_days=20,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "学历证书", original=True),
+            _material("M03", "普通话水平测试等级证书"),
+            _material("M04", "教师资格认定体检合格证明", deferrable=True),
+            _material("M05", "思想品德鉴定表", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["学历符合所申请教师资格种类", "普通话水平达到规定等级"],
+    ),
+    # --- 医疗: 参保地 is approximated by the household locality.
+    CatalogItem(
+        item_code="YL-YB-001",
+        name="基本医疗保险异地就医备案",
+        domain="医疗",
+        department="医疗保障局",
+        jurisdiction="household",
+        competent_level="city",
+        statutory_days=5,
+        promised_days=1,
+        fee_yuan=Decimal("0"),
+        delivery_methods=["window_pickup"],
+        materials=[
+            _material("M01", "居民身份证或医保电子凭证", original=True),
+            _material("M02", "异地就医备案申请表"),
+            # National policy lets a personal commitment replace the proof of residence.
+            _material("M03", "异地长期居住证明", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["参保状态正常", "备案类型与就医地相符"],
+    ),
+    # --- 住房: property items are decided where the property lies.
+    CatalogItem(
+        item_code="ZF-GJJ-001",
+        name="住房公积金异地个人住房贷款",
+        domain="住房",
+        department="住房公积金管理中心",
+        jurisdiction="property",
+        competent_level="city",
+        statutory_days=15,
+        promised_days=10,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "借款人居民身份证", original=True),
+            _material("M02", "商品房买卖合同", original=True),
+            _material("M03", "异地贷款缴存使用证明", deferrable=True),
+            _material("M04", "首付款发票或收据", deferrable=True),
+            _material("M05", "婚姻状况证明", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=[
+            "缴存时间和状态符合贷款条件",
+            "贷款额度不超过可贷上限",
+            "所购房屋为自住住房",
+        ],
+    ),
+    CatalogItem(
+        item_code="ZF-BDC-001",
+        name="不动产登记资料查询",
+        domain="住房",
+        department="不动产登记中心",
+        jurisdiction="property",
+        competent_level="city",
+        statutory_days=5,
+        promised_days=1,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "查询人身份证明", original=True),
+            _material("M02", "不动产登记资料查询申请书"),
+            _material("M03", "授权委托书", required=False),
+        ],
+        applicant_kinds=["person", "enterprise"],
+        review_points=["查询人为权利人、利害关系人或其委托人"],
+    ),
+    CatalogItem(
+        item_code="ZF-JZS-001",
+        name="二级建造师初始注册",
+        domain="住房",
+        department="省住房和城乡建设厅",
+        jurisdiction="province",
+        statutory_days=20,
+        promised_days=10,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "二级建造师资格证书"),
+            _material("M03", "与聘用单位签订的劳动合同", deferrable=True),
+            _material("M04", "聘用单位缴纳社会保险证明", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["资格证书真实有效", "申请人未在两个及以上单位注册"],
+    ),
+    # --- 社保
+    CatalogItem(
+        item_code="SB-SBK-001",
+        name="社会保障卡补领",
+        domain="社保",
+        department="人力资源和社会保障局",
+        jurisdiction="household",
+        competent_level="city",
+        statutory_days=20,
+        promised_days=10,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "近期免冠白底证件照片", deferrable=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["原卡已挂失", "照片符合制卡要求"],
+    ),
+    CatalogItem(
+        item_code="SB-JM-001",
+        name="城乡居民基本养老保险参保登记",
+        domain="社保",
+        department="人力资源和社会保障局",
+        jurisdiction="household",
+        competent_level="county",
+        statutory_days=15,
+        promised_days=5,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "居民户口簿复印件", deferrable=True),
+            _material("M03", "未参加职工基本养老保险的说明", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["年满16周岁且非在校学生", "未参加职工基本养老保险"],
+    ),
+    # --- 民政
+    CatalogItem(
+        item_code="MZ-CJ-001",
+        name="困难残疾人生活补贴和重度残疾人护理补贴申请",
+        domain="民政",
+        department="民政局",
+        jurisdiction="household",
+        competent_level="county",
+        statutory_days=30,
+        promised_days=20,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "中华人民共和国残疾人证（第二代）", original=True),
+            _material("M03", "居民户口簿复印件", deferrable=True),
+            _material("M04", "家庭经济困难情况证明", commitment=True),
+            _material("M05", "监护人或代理人委托书", required=False),
+        ],
+        applicant_kinds=["person"],
+        review_points=["残疾等级符合补贴条件", "家庭经济状况符合困难认定标准"],
+    ),
+    # --- 交通
+    CatalogItem(
+        item_code="JT-YS-001",
+        name="道路货物运输经营许可证变更",
+        domain="交通",
+        department="交通运输局",
+        jurisdiction="enterprise",
+        competent_level="county",
+        statutory_days=20,
+        promised_days=5,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "道路货物运输经营变更申请表"),
+            _material("M02", "法定代表人身份证件", original=True),
+            _material("M03", "营业执照"),
+            _material("M04", "安全生产管理制度文本", commitment=True),
+            _material("M05", "道路运输经营许可证正、副本", deferrable=True, original=True),
+        ],
+        applicant_kinds=["enterprise"],
+        review_points=["变更事项符合道路货物运输经营条件"],
+    ),
+    CatalogItem(
+        item_code="JT-CY-001",
+        name="道路运输从业人员从业资格证换证",
+        domain="交通",
+        department="交通运输局",
+        jurisdiction="household",
+        competent_level="city",
+        statutory_days=20,
+        promised_days=5,
+        fee_yuan=Decimal("0"),
+        delivery_methods=_BOTH,
+        materials=[
+            _material("M01", "居民身份证", original=True),
+            _material("M02", "原从业资格证件", original=True),
+            _material("M03", "无重大以上交通责任事故记录证明", commitment=True),
+        ],
+        applicant_kinds=["person"],
+        review_points=["从业资格证件在有效期内或届满前申请", "继续教育记录完整"],
+    ),
+)
+
+_BY_CODE: dict[str, CatalogItem] = {item.item_code: item for item in CATALOG}
+if len(_BY_CODE) != len(CATALOG):  # pragma: no cover - guards edits to the table above
+    raise RuntimeError("duplicate item_code in CATALOG")
+
+
+def get_item(item_code: str) -> CatalogItem | None:
+    """The catalog item with this code, or None."""
+    return _BY_CODE.get(item_code)

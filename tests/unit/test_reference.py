@@ -1,0 +1,232 @@
+"""Reference data: administrative divisions and the 通办 item catalog."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from shared.reference.catalog import CATALOG, CatalogItem, Material, get_item
+from shared.reference.localities import (
+    LOCALITIES,
+    PROVINCE,
+    city_of,
+    get_locality,
+    is_known_locality,
+    is_within,
+    locality_codes,
+)
+
+DOMAINS = {"公安", "市场监管", "教育", "医疗", "住房", "社保", "民政", "交通"}
+
+# --- localities -----------------------------------------------------------------------------
+
+
+def test_province_cities_and_counties() -> None:
+    province = get_locality(PROVINCE)
+    assert province is not None and province.name == "安徽省" and province.parent is None
+    cities = [loc for loc in LOCALITIES.values() if loc.level == "city"]
+    assert len(cities) == 16
+    assert all(city.parent == PROVINCE for city in cities)
+    shushan = get_locality("340104")
+    assert shushan is not None
+    assert (shushan.name, shushan.level, shushan.parent) == ("蜀山区", "county", "340100")
+    jieshou = get_locality("341282")
+    assert jieshou is not None and jieshou.name == "界首市" and jieshou.parent == "341200"
+
+
+def test_every_parent_is_known_and_one_level_up() -> None:
+    levels = {"province": 0, "city": 1, "county": 2}
+    for locality in LOCALITIES.values():
+        if locality.parent is None:
+            assert locality.code == PROVINCE
+            continue
+        parent = get_locality(locality.parent)
+        assert parent is not None
+        assert levels[parent.level] == levels[locality.level] - 1
+
+
+def test_lookups() -> None:
+    assert is_known_locality("341202")
+    assert not is_known_locality("341900")  # 341900 is not an Anhui city
+    assert get_locality("110000") is None
+    codes = locality_codes()
+    assert codes == sorted(codes) and codes[0] == PROVINCE and len(codes) == len(LOCALITIES)
+
+
+def test_localities_are_read_only() -> None:
+    with pytest.raises(TypeError):
+        LOCALITIES["999999"] = LOCALITIES[PROVINCE]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("code", "city"),
+    [("340104", "340100"), ("340181", "340100"), ("341226", "341200"), ("341200", "341200")],
+)
+def test_city_of(code: str, city: str) -> None:
+    assert city_of(code) == city
+
+
+def test_city_of_province_is_the_province() -> None:
+    assert city_of(PROVINCE) == PROVINCE
+
+
+@pytest.mark.parametrize("code", ["", "34010", "3401040", "34O104", "*"])
+def test_city_of_refuses_malformed_codes(code: str) -> None:
+    with pytest.raises(ValueError):
+        city_of(code)
+
+
+@pytest.mark.parametrize(
+    ("code", "ancestor", "expected"),
+    [
+        ("340104", "340104", True),
+        ("340104", "340100", True),
+        ("340104", PROVINCE, True),
+        ("340100", PROVINCE, True),
+        (PROVINCE, PROVINCE, True),
+        ("340104", "341200", False),  # 合肥's district is not in 阜阳
+        ("340104", "340103", False),  # nor in a sibling district
+        ("340100", "340104", False),  # a city is not within its district
+        (PROVINCE, "340100", False),
+        ("320102", PROVINCE, False),  # another province
+        ("340104", "*", False),
+    ],
+)
+def test_is_within(code: str, ancestor: str, expected: bool) -> None:
+    assert is_within(code, ancestor) is expected
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+def test_item_codes_are_unique_and_found() -> None:
+    codes = [item.item_code for item in CATALOG]
+    assert len(codes) == len(set(codes))
+    assert len(CATALOG) >= 10
+    for item in CATALOG:
+        assert get_item(item.item_code) is item
+    assert get_item("NO-SUCH-ITEM") is None
+
+
+def test_catalog_covers_the_plans_domains_and_every_jurisdiction() -> None:
+    assert {item.domain for item in CATALOG} >= DOMAINS
+    assert {item.jurisdiction for item in CATALOG} == {
+        "household",
+        "enterprise",
+        "property",
+        "province",
+    }
+    assert any(item.competent_level == "county" for item in CATALOG)
+    assert any(
+        item.jurisdiction == "enterprise" and item.applicant_kinds == ["enterprise"]
+        for item in CATALOG
+    )
+
+
+@pytest.mark.parametrize("item", CATALOG, ids=lambda item: item.item_code)
+def test_item_is_well_formed(item: CatalogItem) -> None:
+    assert 0 < item.promised_days <= item.statutory_days
+    assert item.fee_yuan >= 0
+    assert item.delivery_methods and item.applicant_kinds and item.materials
+    codes = [material.material_code for material in item.materials]
+    assert len(codes) == len(set(codes))
+    # Flags only make sense for a material the applicant would otherwise have to bring.
+    for material in item.materials:
+        if material.deferrable or material.commitment_allowed:
+            assert material.required
+    # Something must be handed in for real; an item of only optional material would be empty.
+    key = [
+        m for m in item.materials if m.required and not m.deferrable and not m.commitment_allowed
+    ]
+    assert key, f"{item.item_code} has no key material"
+    # The code's prefix names the domain, so it stays stable and readable.
+    prefix = item.item_code.split("-")[0]
+    assert item.item_code.isascii() and prefix.isupper()
+
+
+def test_ga_hj_001_shape() -> None:
+    item = get_item("GA-HJ-001")
+    assert item is not None
+    assert item.domain == "公安"
+    assert item.jurisdiction == "household" and item.competent_level == "city"
+    assert {"window_pickup", "postal"} <= set(item.delivery_methods)
+    assert item.applicant_kinds == ["person"]
+    materials = {m.material_code: m for m in item.materials}
+    key = materials["M01"]
+    assert key.required and key.original_required
+    assert not key.deferrable and not key.commitment_allowed
+    assert materials["M02"].required and materials["M02"].deferrable
+    assert materials["M03"].required and materials["M03"].commitment_allowed
+    assert item.material("M03") == materials["M03"]
+    assert item.material("M99") is None
+
+
+def test_guide_json_has_the_public_field_names() -> None:
+    item = get_item("GA-SFZ-001")
+    assert item is not None
+    guide = json.loads(item.model_dump_json())
+    for field in (
+        "item_code",
+        "name",
+        "domain",
+        "department",
+        "jurisdiction",
+        "statutory_days",
+        "promised_days",
+        "fee_yuan",
+        "delivery_methods",
+        "materials",
+    ):
+        assert field in guide
+    assert guide["fee_yuan"] == 20  # a JSON number, not a string
+    assert set(guide["materials"][0]) == {
+        "material_code",
+        "name",
+        "required",
+        "deferrable",
+        "commitment_allowed",
+        "original_required",
+    }
+    assert CatalogItem.model_validate(guide) == item
+
+
+def _item(**overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "item_code": "XX-TEST-001",
+        "name": "测试事项",
+        "domain": "公安",
+        "department": "公安局",
+        "jurisdiction": "household",
+        "statutory_days": 5,
+        "promised_days": 3,
+        "fee_yuan": Decimal("0"),
+        "delivery_methods": ["window_pickup"],
+        "materials": [Material(material_code="M01", name="居民身份证", required=True)],
+        "applicant_kinds": ["person"],
+    }
+    data.update(overrides)
+    return data
+
+
+def test_item_rules_are_enforced() -> None:
+    assert CatalogItem.model_validate(_item()).competent_level == "city"
+    with pytest.raises(ValidationError, match="promised_days"):
+        CatalogItem.model_validate(_item(promised_days=6))
+    first = Material(material_code="M01", name="居民身份证", required=True)
+    duplicate = Material(material_code="M01", name="户口簿", required=True)
+    with pytest.raises(ValidationError, match="unique"):
+        CatalogItem.model_validate(_item(materials=[first, duplicate]))
+    with pytest.raises(ValidationError):
+        CatalogItem.model_validate(_item(jurisdiction="residence"))
+    with pytest.raises(ValidationError):
+        CatalogItem.model_validate(_item(delivery_methods=[]))
+
+
+def test_catalog_items_cannot_be_changed_in_place() -> None:
+    item = get_item("GA-HJ-001")
+    assert item is not None
+    with pytest.raises(ValidationError):
+        item.promised_days = 1  # type: ignore[misc]
