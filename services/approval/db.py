@@ -1,0 +1,42 @@
+"""Approval's own database: review cases and their decisions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, Integer, MetaData, Sequence, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+certificate_sequence = Sequence("certificate_no_seq", metadata=Base.metadata)
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    locality: Mapped[str] = mapped_column(String(6), index=True)
+    department: Mapped[str] = mapped_column(String(128))
+    item_code: Mapped[str] = mapped_column(String(32))
+    item_name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # in_review|approved|rejected
+    accepted_on: Mapped[date] = mapped_column(Date)
+    working_days: Mapped[int] = mapped_column(Integer)
+    deadline: Mapped[date] = mapped_column(Date)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    certificate_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # The routed application as received: what the approver reviews.
+    application: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The application's trace, so a decision days later continues the same journey.
+    traceparent: Mapped[str | None] = mapped_column(String(64))

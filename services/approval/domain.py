@@ -1,0 +1,39 @@
+"""Approval's rules: statutory deadlines in working days (限时办结) and who may act on a case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from shared.reference.localities import is_within
+from shared.workdays import add_working_days, working_days_between
+
+WARNING_SHARE = 0.75  # warn once three quarters of the working days are used
+
+
+@dataclass(frozen=True)
+class Clock:
+    accepted_on: date
+    working_days: int
+
+    @property
+    def deadline(self) -> date:
+        return add_working_days(self.accepted_on, self.working_days)
+
+    def used(self, today: date) -> int:
+        return working_days_between(self.accepted_on, today)
+
+    def warning(self, today: date) -> bool:
+        return self.used(today) >= WARNING_SHARE * self.working_days
+
+    def overdue(self, today: date) -> bool:
+        return today > self.deadline
+
+
+def serves(approver_locality: str, case_locality: str) -> bool:
+    """Approvers act on their own locality's cases (a city's also on its counties')."""
+    return is_within(case_locality, approver_locality)
+
+
+def certificate_number(locality: str, year: int, sequence: int) -> str:
+    return f"ZZ{locality}{year}{sequence:07d}"

@@ -1,0 +1,44 @@
+"""Approval service bootstrap: one instance serves the localities it is configured for.
+
+Run: `APPROVAL_LOCALITIES=340100,340102 \
+     uvicorn --factory services.approval.main:create_app --port 8003`
+(no APPROVAL_LOCALITIES: every known locality).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from services.approval import consumers
+from services.approval.api import router
+from shared.messaging import topics
+from shared.reference.localities import locality_codes
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings, get_settings
+from shared.telemetry import setup_telemetry
+from shared.webapp import create_service_app
+
+
+def create_app(
+    settings: Settings | None = None, span_exporter: SpanExporter | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    telemetry = setup_telemetry(
+        "approval", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
+    )
+    runtime = ServiceRuntime("approval", settings, telemetry)
+    served = settings.approval_localities or locality_codes()
+    runtime.declare_topics([topics.APPROVAL_EVENTS])
+    runtime.add_consumer(
+        "tongban.approval",
+        topics.approval_request_topics(served),
+        consumers.HANDLERS,
+        group_id=settings.approval_consumer_group,
+    )
+    return create_service_app(
+        runtime,
+        [router],
+        title="Tongban approval",
+        description="Review cases of the competent locality: claim, decide, deadlines.",
+    )

@@ -1,0 +1,68 @@
+"""Delivery's event handlers: queue each approved certificate where it will be handed over."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert
+
+from services.delivery.db import PostalDispatchRow, PrintJobRow
+from shared.identity import id_number_digest, mask_name
+from shared.messaging import events, topics
+from shared.messaging.consumer import EventContext, PermanentError
+from shared.telemetry import current_traceparent
+
+
+async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext) -> None:
+    now = datetime.now(UTC)
+    traceparent, _ = current_traceparent()
+    if event.delivery.method == "postal":
+        if event.delivery.address is None:
+            raise PermanentError("postal delivery without an address")
+        await ctx.session.execute(
+            insert(PostalDispatchRow)
+            .values(
+                certificate_no=event.certificate_no,
+                application_no=event.application_no,
+                address=event.delivery.address.model_dump(mode="json"),
+                status="awaiting_carrier",
+                created_at=now,
+                traceparent=traceparent,
+            )
+            .on_conflict_do_nothing()
+        )
+        return
+    queued = await ctx.session.execute(
+        insert(PrintJobRow)
+        .values(
+            certificate_no=event.certificate_no,
+            application_no=event.application_no,
+            window_id=event.window_id,
+            locality=event.receiving_locality,
+            issuer_locality=event.locality,
+            item_code=event.item_code,
+            item_name=event.item_name,
+            holder_name_masked=mask_name(event.applicant.name),
+            holder_id_digest=id_number_digest(event.applicant.id_number),
+            status="waiting",
+            queued_at=now,
+            traceparent=traceparent,
+        )
+        .on_conflict_do_nothing()
+        .returning(PrintJobRow.certificate_no)
+    )
+    if queued.first() is None:
+        return
+    await ctx.publish(
+        events.CertificateReadyForPickup(
+            application_no=event.application_no,
+            certificate_no=event.certificate_no,
+            window_id=event.window_id,
+            locality=event.receiving_locality,
+            queued_at=now,
+        ),
+        topic=topics.DELIVERY_EVENTS,
+    )
+
+
+HANDLERS = {events.ApplicationApproved.event_type: queue_certificate}

@@ -1,0 +1,48 @@
+"""Delivery's own database: the print queue at windows, hand-overs and postal dispatches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class PrintJobRow(Base):
+    """A certificate waiting at the receiving window (就近打证), then handed over."""
+
+    __tablename__ = "print_queue"
+
+    certificate_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application_no: Mapped[str] = mapped_column(String(32), unique=True)
+    window_id: Mapped[str] = mapped_column(String(32), index=True)
+    locality: Mapped[str] = mapped_column(String(6))
+    issuer_locality: Mapped[str] = mapped_column(String(6))
+    item_code: Mapped[str] = mapped_column(String(32))
+    item_name: Mapped[str] = mapped_column(String(128))
+    holder_name_masked: Mapped[str] = mapped_column(String(64))
+    # Only a digest of the holder's ID number: enough to check it at hand-over.
+    holder_id_digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # waiting | delivered
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_by: Mapped[str | None] = mapped_column(String(64))
+    traceparent: Mapped[str | None] = mapped_column(String(64))
+
+
+class PostalDispatchRow(Base):
+    """A certificate to be posted (邮政寄递); the carrier integration picks these up."""
+
+    __tablename__ = "postal_dispatches"
+
+    certificate_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application_no: Mapped[str] = mapped_column(String(32), unique=True)
+    address: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(24))  # awaiting_carrier
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    traceparent: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,101 @@
+"""Intake's own database: catalog, applications with their timeline, notices, idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+application_sequence = Sequence("application_no_seq", metadata=Base.metadata)
+
+
+class CatalogItemRow(Base):
+    """One published item (通办事项); `guide` is the full standard as clients see it."""
+
+    __tablename__ = "catalog_items"
+
+    item_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    domain: Mapped[str] = mapped_column(String(32))
+    guide: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApplicationRow(Base):
+    __tablename__ = "applications"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    # Personal data stays in this service's database; events carry it to the competent locality.
+    applicant: Mapped[dict[str, Any]] = mapped_column(JSON)
+    property_locality: Mapped[str | None] = mapped_column(String(6))
+    receiving_locality: Mapped[str] = mapped_column(String(6), index=True)
+    window_id: Mapped[str] = mapped_column(String(32))
+    competent_locality: Mapped[str] = mapped_column(String(6), index=True)
+    department: Mapped[str] = mapped_column(String(128))
+    materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    commitments: Mapped[list[str]] = mapped_column(JSON)
+    deferred: Mapped[list[str]] = mapped_column(JSON)
+    delivery: Mapped[dict[str, Any]] = mapped_column(JSON)
+    promised_date: Mapped[date] = mapped_column(Date)
+    accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TimelineEntryRow(Base):
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32))
+    locality: Mapped[str] = mapped_column(String(6))
+    note: Mapped[str] = mapped_column(Text)
+
+
+class NoticeRow(Base):
+    """一次性告知: every problem of one attempt, kept so the applicant can be shown it again."""
+
+    __tablename__ = "notices"
+
+    notice_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    window_id: Mapped[str] = mapped_column(String(32))
+    receiving_locality: Mapped[str] = mapped_column(String(6))
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKeyRow(Base):
+    """The first answer to a POST, replayed when a window retries with the same key."""
+
+    __tablename__ = "idempotency_keys"
+
+    window_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,224 @@
+"""Intake's rules: is an application complete for its item (一次性告知, 容缺受理, 告知承诺制),
+what its number is, and how its status moves as events come back.
+
+Pure functions; the HTTP layer and the database call them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from shared.identity import validate_id_number
+from shared.messaging import events
+from shared.reference.catalog import CatalogItem
+
+STATUSES = (
+    "accepted",
+    "routed",
+    "in_review",
+    "supplement_requested",
+    "approved",
+    "rejected",
+    "ready_for_pickup",
+    "dispatched",
+    "delivered",
+    "unroutable",
+)
+# Events from different topics may arrive out of order; the status only ever moves forward.
+_RANK = {status: rank for rank, status in enumerate(STATUSES)}
+_RANK["unroutable"] = _RANK["approved"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    material_code: str | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        where = (
+            {"material_code": self.material_code}
+            if self.material_code
+            else {"field": self.field or ""}
+        )
+        return {**where, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class SubmittedMaterial:
+    material_code: str
+    original_verified: bool
+
+
+@dataclass(frozen=True)
+class Submission:
+    applicant_kind: str
+    id_type: str
+    id_number: str
+    applicant_locality: str
+    materials: list[SubmittedMaterial]
+    commitments: list[str]
+    delivery_method: str
+    has_postal_address: bool
+    property_locality: str | None = None
+
+
+@dataclass
+class Assessment:
+    problems: list[Problem] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+def assess(item: CatalogItem, submission: Submission, *, may_verify_originals: bool) -> Assessment:
+    """Check a submission against the item's standard and list EVERY problem at once."""
+    result = Assessment()
+    problems = result.problems
+
+    if submission.applicant_kind not in item.applicant_kinds:
+        problems.append(
+            Problem(
+                "applicant_kind_not_allowed",
+                f"This item is for {', '.join(item.applicant_kinds)}.",
+                field="applicant.kind",
+            )
+        )
+    id_problem = validate_id_number(submission.id_type, submission.id_number)  # type: ignore[arg-type]
+    if id_problem:
+        problems.append(Problem("invalid_id_number", id_problem, field="applicant.id_number"))
+    expected_id_type = "uscc" if submission.applicant_kind == "enterprise" else "resident_id"
+    if submission.id_type != expected_id_type:
+        problems.append(
+            Problem(
+                "id_type_mismatch",
+                f"A {submission.applicant_kind} applies with {expected_id_type}.",
+                field="applicant.id_type",
+            )
+        )
+    if item.jurisdiction == "property" and not submission.property_locality:
+        problems.append(
+            Problem(
+                "property_locality_required",
+                "This item is decided where the property lies.",
+                field="property_locality",
+            )
+        )
+    if submission.delivery_method not in item.delivery_methods:
+        problems.append(
+            Problem(
+                "delivery_method_not_offered",
+                f"This item is delivered by {', '.join(item.delivery_methods)}.",
+                field="delivery.method",
+            )
+        )
+    if submission.delivery_method == "postal" and not submission.has_postal_address:
+        problems.append(
+            Problem(
+                "postal_address_required",
+                "Postal delivery needs an address.",
+                field="delivery.address",
+            )
+        )
+
+    known = {material.material_code: material for material in item.materials}
+    submitted = {material.material_code: material for material in submission.materials}
+    for code in [*submitted, *submission.commitments]:
+        if code not in known:
+            problems.append(
+                Problem("unknown_material", "Not a material of this item.", material_code=code)
+            )
+
+    for material in item.materials:
+        handed_in = submitted.get(material.material_code)
+        if handed_in is not None:
+            if material.original_required and not handed_in.original_verified:
+                problems.append(
+                    Problem(
+                        "original_not_verified",
+                        f"The original of {material.name} must be checked at the window.",
+                        material_code=material.material_code,
+                    )
+                )
+            elif handed_in.original_verified and not may_verify_originals:
+                problems.append(
+                    Problem(
+                        "no_verify_original_right",
+                        "This window may not verify originals for this item.",
+                        material_code=material.material_code,
+                    )
+                )
+            continue
+        if material.material_code in submission.commitments:
+            if not material.commitment_allowed:
+                problems.append(
+                    Problem(
+                        "commitment_not_allowed",
+                        f"{material.name} cannot be replaced by a commitment.",
+                        material_code=material.material_code,
+                    )
+                )
+            continue
+        if not material.required:
+            continue
+        if material.deferrable:
+            result.deferred.append(material.material_code)
+            continue
+        problems.append(
+            Problem(
+                "material_missing",
+                f"{material.name} is required.",
+                material_code=material.material_code,
+            )
+        )
+    return result
+
+
+def application_number(receiving_locality: str, day: date, sequence: int) -> str:
+    """TB + receiving locality + date + sequence: readable at the window, unique province-wide."""
+    return f"TB{receiving_locality}{day:%Y%m%d}{sequence:06d}"
+
+
+@dataclass(frozen=True)
+class TimelineFact:
+    status: str
+    locality: str
+    note: str
+
+
+def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
+    """What an incoming event means for the applicant's timeline."""
+    match payload:
+        case events.ApplicationRouted():
+            return TimelineFact(
+                "routed",
+                payload.competent_locality,
+                f"Sent to {payload.competent_locality} {payload.department}",
+            )
+        case events.CaseOpened():
+            return TimelineFact(
+                "in_review", payload.locality, f"Under review, due {payload.deadline}"
+            )
+        case events.ApplicationApproved():
+            return TimelineFact(
+                "approved", payload.locality, f"Approved, certificate {payload.certificate_no}"
+            )
+        case events.ApplicationRejected():
+            return TimelineFact("rejected", payload.locality, payload.reason or "Rejected")
+        case events.CertificateReadyForPickup():
+            return TimelineFact(
+                "ready_for_pickup",
+                payload.locality,
+                f"Ready for pickup at window {payload.window_id}",
+            )
+        case events.CertificateDelivered():
+            return TimelineFact("delivered", payload.locality, f"Delivered ({payload.channel})")
+    return None
+
+
+def advanced_status(current: str, new: str) -> str:
+    return new if _RANK[new] > _RANK[current] else current

@@ -1,0 +1,46 @@
+"""Intake service bootstrap: wires settings, telemetry, database, Kafka, routing and the API.
+
+Run: `uvicorn --factory services.intake.main:create_app --port 8001`
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from services.intake import consumers, service
+from services.intake.api import router
+from services.intake.routing_client import RoutingClient
+from shared.messaging import topics
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings, get_settings
+from shared.telemetry import setup_telemetry
+from shared.webapp import create_service_app
+
+
+def create_app(
+    settings: Settings | None = None, span_exporter: SpanExporter | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    telemetry = setup_telemetry(
+        "intake", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
+    )
+    runtime = ServiceRuntime("intake", settings, telemetry)
+    runtime.declare_topics([topics.INTAKE_EVENTS])
+    runtime.add_consumer("tongban.intake.progress", consumers.progress_topics(), consumers.HANDLERS)
+    routing = RoutingClient(settings.routing_url, telemetry.provider)
+
+    async def seed() -> None:
+        async with runtime.db.transaction() as session:
+            await service.seed_catalog(session)
+
+    app = create_service_app(
+        runtime,
+        [router],
+        title="Tongban intake",
+        description="Window-facing intake: catalog, applications, one-time notices, progress.",
+        on_startup=seed,
+        on_shutdown=routing.close,
+    )
+    app.state.routing = routing
+    return app

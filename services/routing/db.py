@@ -1,0 +1,45 @@
+"""Routing's own database: jurisdiction rules, trust agreements, routed applications."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, DateTime, MetaData, String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class JurisdictionRuleRow(Base):
+    __tablename__ = "jurisdiction_rules"
+
+    item_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(16))
+    competent_level: Mapped[str] = mapped_column(String(8))
+    department: Mapped[str] = mapped_column(String(128))
+
+
+class AgreementRow(Base):
+    __tablename__ = "trust_agreements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    grantor_locality: Mapped[str] = mapped_column(String(6), index=True)
+    grantee_locality: Mapped[str] = mapped_column(String(6))
+    item_codes: Mapped[list[str]] = mapped_column(JSON)
+    rights: Mapped[list[str]] = mapped_column(JSON)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RoutedApplicationRow(Base):
+    __tablename__ = "routed_applications"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    competent_locality: Mapped[str] = mapped_column(String(6), index=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

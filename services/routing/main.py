@@ -1,0 +1,42 @@
+"""Routing service bootstrap: wires settings, telemetry, database, Kafka and the HTTP API.
+
+Run: `uvicorn --factory services.routing.main:create_app --port 8002`
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from services.routing import consumers, service
+from services.routing.api import router
+from shared.messaging import topics
+from shared.reference.localities import locality_codes
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings, get_settings
+from shared.telemetry import setup_telemetry
+from shared.webapp import create_service_app
+
+
+def create_app(
+    settings: Settings | None = None, span_exporter: SpanExporter | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    telemetry = setup_telemetry(
+        "routing", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
+    )
+    runtime = ServiceRuntime("routing", settings, telemetry)
+    runtime.declare_topics(topics.approval_request_topics(locality_codes()))
+    runtime.add_consumer("tongban.routing", [topics.INTAKE_EVENTS], consumers.HANDLERS)
+
+    async def seed() -> None:
+        async with runtime.db.transaction() as session:
+            await service.seed(session)
+
+    return create_service_app(
+        runtime,
+        [router],
+        title="Tongban routing",
+        description="Competent locality resolution, trust agreements, routing to localities.",
+        on_startup=seed,
+    )
