@@ -1,0 +1,161 @@
+"""The reference journey through the public APIs only, as a window terminal, an approver and a
+window clerk would drive it. `make demo` prints it; the end-to-end tests assert on it.
+
+A 阜阳 (341200) window accepts a 合肥-registered resident's household item; 合肥 (340100)
+approves remotely; the certificate is printed and handed over back at the 阜阳 window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+
+from shared.auth import mint_token
+from shared.identity import sample_resident_id
+from shared.settings import Settings
+
+WINDOW_ID = "W341200-01"
+RECEIVING_LOCALITY = "341200"
+ITEM_CODE = "GA-HJ-001"
+
+
+def sample_applicant(locality: str = "340104", sequence: int = 1) -> dict[str, Any]:
+    return {
+        "kind": "person",
+        "name": "张晓明",
+        "id_type": "resident_id",
+        "id_number": sample_resident_id(locality, date(1990, 5, 17), sequence),
+        "phone": "13805510000",
+        "locality": locality,
+    }
+
+
+def document_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def household_application(applicant: Mapping[str, Any]) -> dict[str, Any]:
+    """GA-HJ-001 with the ID card's original checked, a commitment instead of the kinship proof,
+    and the household register copy deferred (容缺受理)."""
+    return {
+        "item_code": ITEM_CODE,
+        "applicant": dict(applicant),
+        "materials": [
+            {"material_code": "M01", "sha256": document_digest("id card scan"), "original_verified": True}
+        ],
+        "commitments": ["M03"],
+        "delivery": {"method": "window_pickup"},
+    }
+
+
+class JourneyError(RuntimeError):
+    pass
+
+
+@dataclass
+class Journey:
+    """Drives one application from window to hand-over over HTTP."""
+
+    settings: Settings
+    urls: Mapping[str, str]  # service name -> base URL
+    window_id: str = WINDOW_ID
+    receiving_locality: str = RECEIVING_LOCALITY
+    timeout: float = 30.0
+
+    def _client(self, service: str, token: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.urls[service], headers={"Authorization": f"Bearer {token}"}, timeout=15
+        )
+
+    @property
+    def clerk_token(self) -> str:
+        return mint_token(
+            self.settings, role="window_clerk", locality=self.receiving_locality, window_id=self.window_id
+        )
+
+    def approver_token(self, locality: str) -> str:
+        return mint_token(self.settings, role="approver", locality=locality, sub=f"approver-{locality}")
+
+    async def submit(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> httpx.Response:
+        async with self._client("intake", self.clerk_token) as intake:
+            return await intake.post(
+                "/v1/applications",
+                json=dict(body),
+                headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+            )
+
+    async def application(self, application_no: str) -> dict[str, Any]:
+        async with self._client("intake", self.clerk_token) as intake:
+            response = await intake.get(f"/v1/applications/{application_no}")
+            _expect(response, 200)
+            result: dict[str, Any] = response.json()
+            return result
+
+    async def wait_for_status(self, application_no: str, status: str) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while True:
+            current = await self.application(application_no)
+            if status in {entry["status"] for entry in current["timeline"]}:
+                return current
+            if asyncio.get_running_loop().time() > deadline:
+                raise JourneyError(f"{application_no} never reached {status}: {current['status']}")
+            await asyncio.sleep(0.2)
+
+    async def wait_for_case(self, application_no: str, locality: str, service: str = "approval") -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        async with self._client(service, self.approver_token(locality)) as approval:
+            while True:
+                response = await approval.get(f"/v1/cases/{application_no}")
+                if response.status_code == 200:
+                    case: dict[str, Any] = response.json()
+                    return case
+                if asyncio.get_running_loop().time() > deadline:
+                    raise JourneyError(f"no case {application_no} at {service} for {locality}")
+                await asyncio.sleep(0.2)
+
+    async def approve(self, application_no: str, locality: str, service: str = "approval") -> dict[str, Any]:
+        await self.wait_for_case(application_no, locality, service)
+        async with self._client(service, self.approver_token(locality)) as approval:
+            _expect(await approval.post(f"/v1/cases/{application_no}/claim"), 200)
+            response = await approval.post(
+                f"/v1/cases/{application_no}/decision",
+                json={"decision": "approve", "reason": "材料齐全，符合规定"},
+            )
+            _expect(response, 200)
+            decided: dict[str, Any] = response.json()
+            return decided
+
+    async def wait_in_print_queue(self, application_no: str) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        async with self._client("delivery", self.clerk_token) as delivery:
+            while True:
+                response = await delivery.get("/v1/print-queue")
+                _expect(response, 200)
+                for job in response.json()["items"]:
+                    if job["application_no"] == application_no:
+                        found: dict[str, Any] = job
+                        return found
+                if asyncio.get_running_loop().time() > deadline:
+                    raise JourneyError(f"{application_no} never reached the print queue")
+                await asyncio.sleep(0.2)
+
+    async def hand_over(self, application_no: str, id_number: str) -> httpx.Response:
+        async with self._client("delivery", self.clerk_token) as delivery:
+            return await delivery.post(
+                f"/v1/deliveries/{application_no}/handover", json={"recipient_id_number": id_number}
+            )
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise JourneyError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:500]}"
+        )
