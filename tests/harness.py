@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -88,3 +90,39 @@ async def eventually(check: Callable[[], object], *, timeout: float = 30.0, inte
         last = result
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+async def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout: float = 30.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read a topic from the start (own throwaway group) until `until(records)` holds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not until(records):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{topic}: condition not met within {timeout}s ({len(records)} records)")
+            for batch in (await consumer.getmany(timeout_ms=300)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode()
+    return None
