@@ -103,7 +103,9 @@ async def stack(
     routing = await serve("routing", lambda _: create_routing(test_settings, spans))
     running.services["routing"] = routing
     intake_settings = test_settings.model_copy(update={"routing_url": routing.base_url})
-    running.services["intake"] = await serve("intake", lambda _: create_intake(intake_settings, spans))
+    running.services["intake"] = await serve(
+        "intake", lambda _: create_intake(intake_settings, spans)
+    )
     running.services["approval"] = await serve(
         "approval", lambda _: create_approval(test_settings, spans)
     )
@@ -117,7 +119,9 @@ async def stack(
     running.services["approval_b"] = await serve(
         "approval_b", lambda _: create_approval(approval_b_settings, spans)
     )
-    running.services["delivery"] = await serve("delivery", lambda _: create_delivery(test_settings, spans))
+    running.services["delivery"] = await serve(
+        "delivery", lambda _: create_delivery(test_settings, spans)
+    )
     try:
         yield running
     finally:

@@ -67,9 +67,13 @@ class Stack:
 
     def client(self, service: str, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.services[service].base_url, headers=headers, timeout=15)
+        return httpx.AsyncClient(
+            base_url=self.services[service].base_url, headers=headers, timeout=15
+        )
 
-    def token(self, role: Role, locality: str, window_id: str | None = None, sub: str | None = None) -> str:
+    def token(
+        self, role: Role, locality: str, window_id: str | None = None, sub: str | None = None
+    ) -> str:
         return mint_token(self.settings, role=role, locality=locality, window_id=window_id, sub=sub)
 
     async def stop(self) -> None:
@@ -77,9 +81,11 @@ class Stack:
             await service.stop()
 
 
-async def eventually(check: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.2) -> object:
+async def eventually(
+    check: Callable[[], object], *, within: float = 30.0, interval: float = 0.2
+) -> object:
     """Poll an async or sync check until it returns something truthy (events take a moment)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: object = None
     while asyncio.get_running_loop().time() < deadline:
         result = check()
@@ -89,7 +95,7 @@ async def eventually(check: Callable[[], object], *, timeout: float = 30.0, inte
             return result
         last = result
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
 
 
 async def read_topic(
@@ -97,7 +103,7 @@ async def read_topic(
     topic: str,
     *,
     until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
-    timeout: float = 30.0,
+    within: float = 30.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read a topic from the start (own throwaway group) until `until(records)` holds."""
     consumer = AIOKafkaConsumer(
@@ -110,10 +116,12 @@ async def read_topic(
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while not until(records):
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{topic}: condition not met within {timeout}s ({len(records)} records)")
+                raise AssertionError(
+                    f"{topic}: condition not met within {within}s ({len(records)} records)"
+                )
             for batch in (await consumer.getmany(timeout_ms=300)).values():
                 records.extend(batch)
     finally:

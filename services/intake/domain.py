@@ -12,6 +12,7 @@ from datetime import date
 from shared.identity import validate_id_number
 from shared.messaging import events
 from shared.reference.catalog import CatalogItem
+from shared.reference.localities import get_locality
 
 STATUSES = (
     "accepted",
@@ -197,7 +198,7 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
             return TimelineFact(
                 "routed",
                 payload.competent_locality,
-                f"Sent to {payload.competent_locality} {payload.department}",
+                f"Sent to {_named(payload.competent_locality)}{payload.department}",
             )
         case events.CaseOpened():
             return TimelineFact(
@@ -218,6 +219,11 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
         case events.CertificateDelivered():
             return TimelineFact("delivered", payload.locality, f"Delivered ({payload.channel})")
     return None
+
+
+def _named(code: str) -> str:
+    locality = get_locality(code)
+    return locality.name if locality else code
 
 
 def advanced_status(current: str, new: str) -> str:

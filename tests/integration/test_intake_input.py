@@ -72,13 +72,17 @@ async def test_an_unknown_item_is_refused_and_nothing_is_stored(stack: Stack) ->
 async def test_without_a_token_the_window_gets_401(stack: Stack) -> None:
     async with stack.client("intake") as intake:
         response = await intake.post(
-            "/v1/applications", json=household_application(sample_applicant()), headers={"Idempotency-Key": "k"}
+            "/v1/applications",
+            json=household_application(sample_applicant()),
+            headers={"Idempotency-Key": "k"},
         )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
 
 
-async def test_an_incomplete_application_gets_one_notice_listing_every_problem(stack: Stack) -> None:
+async def test_an_incomplete_application_gets_one_notice_listing_every_problem(
+    stack: Stack,
+) -> None:
     before = await stored_counts(stack)
     body = household_application(sample_applicant())
     body["materials"] = []  # the ID card (key material) is missing
@@ -92,7 +96,10 @@ async def test_an_incomplete_application_gets_one_notice_listing_every_problem(s
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "incomplete_application"
-        problems = {(p.get("material_code") or p.get("field"), p["code"]) for p in error["details"]["problems"]}
+        problems = {
+            (p.get("material_code") or p.get("field"), p["code"])
+            for p in error["details"]["problems"]
+        }
         assert problems == {
             ("M01", "material_missing"),
             ("M03", "material_missing"),

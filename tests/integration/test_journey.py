@@ -51,7 +51,14 @@ async def test_an_application_accepted_in_fuyang_is_approved_in_hefei_and_delive
     final = await trip.wait_for_status(number, "delivered")
     assert final["status"] == "delivered"
     statuses = [entry["status"] for entry in final["timeline"]]
-    assert statuses == ["accepted", "routed", "in_review", "approved", "ready_for_pickup", "delivered"]
+    assert statuses == [
+        "accepted",
+        "routed",
+        "in_review",
+        "approved",
+        "ready_for_pickup",
+        "delivered",
+    ]
     localities = {entry["status"]: entry["locality"] for entry in final["timeline"]}
     assert localities["accepted"] == "341200"
     assert localities["approved"] == "340100"
@@ -102,7 +109,12 @@ async def test_intake_routing_approval_and_delivery_spans_of_one_application_sha
     for span in mine:
         service = str(span.resource.attributes["service.name"])
         by_service.setdefault(service, set()).add(format(span.context.trace_id, "032x"))
-    assert set(by_service) >= {"tongban-intake", "tongban-routing", "tongban-approval", "tongban-delivery"}
+    assert set(by_service) >= {
+        "tongban-intake",
+        "tongban-routing",
+        "tongban-approval",
+        "tongban-delivery",
+    }
     assert {trace_id for ids in by_service.values() for trace_id in ids} == {trace_id_header}
 
     # No span attribute carries the applicant's identity.

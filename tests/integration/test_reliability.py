@@ -71,7 +71,9 @@ async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
     await kafka.stop()
 
 
-async def send(producer: AIOKafkaProducer, topic: str, envelope: Envelope, partition: int = 0) -> None:
+async def send(
+    producer: AIOKafkaProducer, topic: str, envelope: Envelope, partition: int = 0
+) -> None:
     key, value, headers = envelope.to_kafka()
     await producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition)
 
@@ -80,13 +82,17 @@ async def count_cases(stack: Stack, application_no: str) -> int:
     engine = create_async_engine(stack.settings.service_database_url("approval"))
     async with engine.connect() as connection:
         count = await connection.scalar(
-            select(func.count()).select_from(CaseRow).where(CaseRow.application_no == application_no)
+            select(func.count())
+            .select_from(CaseRow)
+            .where(CaseRow.application_no == application_no)
         )
     await engine.dispose()
     return int(count or 0)
 
 
-async def test_an_event_delivered_twice_creates_one_case(stack: Stack, producer: AIOKafkaProducer) -> None:
+async def test_an_event_delivered_twice_creates_one_case(
+    stack: Stack, producer: AIOKafkaProducer
+) -> None:
     twice = Envelope.new(routed_event(new_application_no()), source="/tests")
     sentinel = Envelope.new(routed_event(new_application_no()), source="/tests")
     # Same partition: once the sentinel's case exists, both copies before it were consumed.
@@ -160,7 +166,9 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_good_one_still_pro
             r.value == poison and header(r, "dlq.consumer") == "tongban.approval" for r in records
         ),
     )
-    letter = next(r for r in dead if r.value == poison and header(r, "dlq.consumer") == "tongban.approval")
+    letter = next(
+        r for r in dead if r.value == poison and header(r, "dlq.consumer") == "tongban.approval"
+    )
     assert header(letter, "dlq.error.type") == "EnvelopeError"
     assert header(letter, "dlq.original.topic") == HEFEI_REQUESTS
     assert "ce_ headers missing" in (header(letter, "dlq.error.message") or "")
@@ -171,12 +179,16 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
 ) -> None:
     from tests.conftest import _url, recreate_databases
 
-    await asyncio.to_thread(recreate_databases, infrastructure.database_url, ["tongban_test_runner"])
+    await asyncio.to_thread(
+        recreate_databases, infrastructure.database_url, ["tongban_test_runner"]
+    )
     url = _url(infrastructure, "tongban_test_runner")
     await upgrade_async("routing", url)
     db = Database(url)
     topic = f"tongban.test.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(stack.settings.kafka_bootstrap_servers, [topic, topics.dead_letter(topic)], partitions=1)
+    await ensure_topics(
+        stack.settings.kafka_bootstrap_servers, [topic, topics.dead_letter(topic)], partitions=1
+    )
 
     broken, flaky, fine, last = (new_application_no() for _ in range(4))
     attempts: dict[str, int] = {}
@@ -224,7 +236,9 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
     # (its first copy ran, as a new event id for the same application).
     assert handled == [flaky, fine, fine, last]
     dead = await read_topic(
-        stack.settings.kafka_bootstrap_servers, topics.dead_letter(topic), until=lambda records: len(records) >= 1
+        stack.settings.kafka_bootstrap_servers,
+        topics.dead_letter(topic),
+        until=lambda records: len(records) >= 1,
     )
     assert len(dead) == 1
     assert Envelope.from_kafka(dead[0].key, dead[0].value, list(dead[0].headers)).subject == broken

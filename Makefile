@@ -1,0 +1,59 @@
+# Tongban: `make run` runs the stack, `make test` passes the tests. Everything installs itself.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install infra-deps run demo test test-unit test-integration lint format contracts clean
+
+help:
+	@echo "make run      - start Kafka, PostgreSQL and the four services (Ctrl-C stops all)"
+	@echo "make demo     - start the stack, drive one application end to end, print it, stop"
+	@echo "make test     - install what is needed and run the whole test suite"
+	@echo "make lint     - ruff and mypy"
+	@echo "make contracts - regenerate contracts/ from the event models"
+
+# The virtualenv with the pinned packages; redone when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Kafka jars (Maven Central, cached under ~/.cache/tongban) and PostgreSQL (apt-get if missing).
+infra-deps: install
+	$(BIN)/python -m shared.infra --prepare
+
+run: infra-deps
+	$(BIN)/tongban run
+
+demo: infra-deps
+	$(BIN)/tongban demo
+
+test: infra-deps
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-integration: infra-deps
+	$(BIN)/pytest tests/integration
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+contracts: install
+	$(BIN)/tongban contracts
+
+clean:
+	rm -rf $(VENV) .tongban .pytest_cache .mypy_cache .ruff_cache

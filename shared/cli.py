@@ -1,0 +1,158 @@
+"""The `tongban` command: local tokens, running the stack, the demo, migrations, contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+from rich.console import Console
+
+from shared.auth import ROLES, Role, mint_token
+from shared.settings import SERVICES, ServiceName, get_settings
+
+app = typer.Typer(
+    help="Tongban (通办): province-wide 'handled anywhere' government services.",
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
+    locality: Annotated[
+        str, typer.Option(help="6-digit administrative division code, e.g. 341200")
+    ],
+    window_id: Annotated[
+        str | None, typer.Option("--window-id", help="Window clerks: e.g. W341200-01")
+    ] = None,
+    sub: Annotated[str | None, typer.Option(help="Subject (user id); generated if omitted")] = None,
+    hours: Annotated[int, typer.Option(help="Validity in hours")] = 12,
+) -> None:
+    """Print a bearer token for local use (signed with JWT_SECRET)."""
+    from datetime import timedelta
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    if len(locality) != 6 or not locality.isdigit():
+        raise typer.BadParameter(
+            "a locality is a 6-digit code such as 341200", param_hint="--locality"
+        )
+    if role == "window_clerk" and not window_id:
+        raise typer.BadParameter("a window clerk needs --window-id", param_hint="--window-id")
+    typer.echo(
+        mint_token(
+            get_settings(),
+            role=cast(Role, role),
+            locality=locality,
+            window_id=window_id,
+            sub=sub,
+            ttl=timedelta(hours=hours),
+        )
+    )
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="intake, routing, approval or delivery")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 0,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+) -> None:
+    """Run one service (HTTP API, outbox relay and consumers) in this process."""
+    import uvicorn
+
+    from shared.settings import DEFAULT_PORTS
+    from shared.telemetry import configure_logging
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"one of {', '.join(SERVICES)}", param_hint="SERVICE")
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        f"services.{service}.main:create_app",
+        factory=True,
+        host=host,
+        port=port or DEFAULT_PORTS[service],
+        log_config=None,  # keep our handler, which masks personal data
+        timeout_graceful_shutdown=15,
+    )
+
+
+@app.command()
+def migrate(
+    service: Annotated[str | None, typer.Argument(help="One service; all if omitted")] = None,
+) -> None:
+    """Bring the service databases to the latest schema (DATABASE_URL / <SERVICE>_DATABASE_URL)."""
+    from shared.db.migrations import upgrade
+
+    settings = get_settings()
+    targets: list[ServiceName] = [service] if service else list(SERVICES)  # type: ignore[list-item]
+    for name in targets:
+        upgrade(name, settings.service_database_url(name))
+        console.print(f"[green]✓[/] {name} migrated")
+
+
+@app.command()
+def run() -> None:
+    """Start Kafka, PostgreSQL and the four services; stay up until Ctrl-C."""
+    from shared.stack import StackError, running_stack
+
+    try:
+        with running_stack(console) as stack:
+            console.print(
+                "\nTongban is running. Try:\n"
+                "  curl -s http://127.0.0.1:8001/v1/catalog/items\n"
+                "  tongban token --role window_clerk --locality 341200 --window-id W341200-01\n"
+                "Press Ctrl-C to stop."
+            )
+            while True:
+                stack.check_alive()
+                time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("\nStopping…")
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print("Stopped.")
+
+
+@app.command()
+def demo() -> None:
+    """Start the stack, drive one application from a 阜阳 window to hand-over, print it, stop."""
+    from shared.demo import run_demo
+    from shared.stack import StackError, running_stack
+
+    started = time.monotonic()
+    try:
+        with running_stack(console) as stack:
+            asyncio.run(run_demo(stack, console))
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"Demo finished in {time.monotonic() - started:.1f}s.")
+
+
+@app.command()
+def contracts(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report stale files; exit 1 if any")
+    ] = False,
+) -> None:
+    """Regenerate the event JSON Schemas and AsyncAPI document under contracts/."""
+    from shared.contracts import stale_contracts, write_contracts
+
+    if check:
+        stale = stale_contracts(REPO_ROOT)
+        for name in stale:
+            console.print(f"[red]stale:[/] contracts/{name}")
+        raise typer.Exit(1 if stale else 0)
+    for path in write_contracts(REPO_ROOT):
+        console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    app()
