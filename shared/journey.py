@@ -48,7 +48,11 @@ def household_application(applicant: Mapping[str, Any]) -> dict[str, Any]:
         "item_code": ITEM_CODE,
         "applicant": dict(applicant),
         "materials": [
-            {"material_code": "M01", "sha256": document_digest("id card scan"), "original_verified": True}
+            {
+                "material_code": "M01",
+                "sha256": document_digest("id card scan"),
+                "original_verified": True,
+            }
         ],
         "commitments": ["M03"],
         "delivery": {"method": "window_pickup"},
@@ -77,13 +81,20 @@ class Journey:
     @property
     def clerk_token(self) -> str:
         return mint_token(
-            self.settings, role="window_clerk", locality=self.receiving_locality, window_id=self.window_id
+            self.settings,
+            role="window_clerk",
+            locality=self.receiving_locality,
+            window_id=self.window_id,
         )
 
     def approver_token(self, locality: str) -> str:
-        return mint_token(self.settings, role="approver", locality=locality, sub=f"approver-{locality}")
+        return mint_token(
+            self.settings, role="approver", locality=locality, sub=f"approver-{locality}"
+        )
 
-    async def submit(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> httpx.Response:
+    async def submit(
+        self, body: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> httpx.Response:
         async with self._client("intake", self.clerk_token) as intake:
             return await intake.post(
                 "/v1/applications",
@@ -108,7 +119,9 @@ class Journey:
                 raise JourneyError(f"{application_no} never reached {status}: {current['status']}")
             await asyncio.sleep(0.2)
 
-    async def wait_for_case(self, application_no: str, locality: str, service: str = "approval") -> dict[str, Any]:
+    async def wait_for_case(
+        self, application_no: str, locality: str, service: str = "approval"
+    ) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + self.timeout
         async with self._client(service, self.approver_token(locality)) as approval:
             while True:
@@ -120,7 +133,9 @@ class Journey:
                     raise JourneyError(f"no case {application_no} at {service} for {locality}")
                 await asyncio.sleep(0.2)
 
-    async def approve(self, application_no: str, locality: str, service: str = "approval") -> dict[str, Any]:
+    async def approve(
+        self, application_no: str, locality: str, service: str = "approval"
+    ) -> dict[str, Any]:
         await self.wait_for_case(application_no, locality, service)
         async with self._client(service, self.approver_token(locality)) as approval:
             _expect(await approval.post(f"/v1/cases/{application_no}/claim"), 200)
