@@ -1,0 +1,291 @@
+"""The published event contracts under contracts/: up to date, complete and self-consistent."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.contracts import render_contracts, stale_contracts, write_contracts
+from shared.messaging import events
+from shared.messaging.events import EVENT_TYPES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASYNCAPI = "asyncapi.json"
+
+# jsonschema is not a dependency: validate with it when someone has it, else check structure.
+_jsonschema = (
+    importlib.import_module("jsonschema") if importlib.util.find_spec("jsonschema") else None
+)
+
+# Minimal valid payloads: required fields only, so a new required field breaks the sample.
+_APPLICANT = {
+    "kind": "person",
+    "name": "张三",
+    "id_type": "resident_id",
+    "id_number": "11010519491231002X",  # the worked example printed in GB 11643
+    "phone": "13800000000",
+    "locality": "340102",
+}
+_ACCEPTED = {
+    "application_no": "TB340102-20250106-000001",
+    "item_code": "340000-HJ-001",
+    "item_name": "户口迁移",
+    "applicant": _APPLICANT,
+    "receiving_locality": "340102",
+    "window_id": "340102-W01",
+    "competent_locality": "340102",
+    "department": "公安局",
+    "materials": [{"material_code": "M01", "sha256": "0" * 64}],
+    "delivery": {"method": "window_pickup"},
+    "accepted_at": "2025-01-06T09:30:00+08:00",
+    "promised_date": "2025-01-20",
+    "statutory_days": 20,
+    "promised_days": 10,
+}
+_DECIDED = {
+    "application_no": _ACCEPTED["application_no"],
+    "locality": "340102",
+    "item_code": _ACCEPTED["item_code"],
+    "decided_at": "2025-01-08T15:00:00+08:00",
+    "receiving_locality": "340102",
+    "window_id": "340102-W01",
+    "holder_name_masked": "张*",
+    "holder_id_digest": "0" * 64,
+    "delivery": {
+        "method": "postal",
+        "address": {
+            "recipient": "张三",
+            "phone": "13800000000",
+            "locality": "340102",
+            "line": "某路 1 号",
+        },
+    },
+}
+SAMPLES: dict[str, dict[str, Any]] = {
+    events.ApplicationAccepted.event_type: _ACCEPTED,
+    events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
+    events.CaseOpened.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "deadline": "2025-01-20",
+        "opened_at": "2025-01-06T09:31:00+08:00",
+    },
+    events.ApplicationApproved.event_type: {
+        **_DECIDED,
+        "certificate_no": "340102-2025-000001",
+        "item_name": "户口迁移",
+    },
+    events.ApplicationRejected.event_type: {**_DECIDED, "reason": "材料不符"},
+    events.CertificateReadyForPickup.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "certificate_no": "340102-2025-000001",
+        "window_id": "340102-W01",
+        "locality": "340102",
+        "queued_at": "2025-01-08T15:01:00+08:00",
+    },
+    events.CertificateDelivered.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "certificate_no": "340102-2025-000001",
+        "locality": "340102",
+        "delivered_at": "2025-01-09T10:00:00+08:00",
+        "channel": "window",
+    },
+}
+
+
+def _schema_path(event_type: str) -> str:
+    return f"events/{event_type}.schema.json"
+
+
+def _refs(node: Any) -> list[str]:
+    """Every "$ref" value in a JSON document."""
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+def _resolve(document: Any, fragment: str) -> Any:
+    """Follow a JSON Pointer fragment ("#/a/b") inside `document`; KeyError if it dangles."""
+    node = document
+    for token in fragment.removeprefix("#").split("/")[1:]:
+        node = node[token.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def test_committed_contracts_are_up_to_date() -> None:
+    stale = stale_contracts(REPO_ROOT)
+    assert stale == [], (
+        f"contracts/ does not match shared/messaging/events.py (stale: {', '.join(stale)}). "
+        "Run `tongban contracts` (or `make contracts`) and commit the result."
+    )
+
+
+def test_rendering_is_deterministic_json() -> None:
+    rendered = render_contracts()
+    assert rendered == render_contracts()
+    assert list(rendered) == sorted(rendered)
+    for path, text in rendered.items():
+        assert text.endswith("}\n"), path
+        expected = json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False)
+        assert text == expected + "\n", path
+
+
+def test_every_event_type_has_a_schema_and_a_message() -> None:
+    rendered = render_contracts()
+    asyncapi = json.loads(rendered[ASYNCAPI])
+    messages = asyncapi["components"]["messages"]
+    for event_type, model in EVENT_TYPES.items():
+        schema = json.loads(rendered[_schema_path(event_type)])
+        assert schema["title"] == event_type
+        assert schema["description"]
+        assert schema["$id"].endswith(event_type)
+        message = messages[event_type]
+        assert message["name"] == event_type
+        assert message["title"] == model.__name__
+        assert message["payload"] == {"$ref": f"./{_schema_path(event_type)}"}
+    assert set(rendered) == {ASYNCAPI} | {_schema_path(t) for t in EVENT_TYPES}
+
+
+def test_every_event_type_is_published_on_exactly_one_channel() -> None:
+    asyncapi = json.loads(render_contracts()[ASYNCAPI])
+    published = [
+        name
+        for channel in asyncapi["channels"].values()
+        for name in channel["messages"]
+        if name != "DeadLetter"
+    ]
+    assert sorted(published) == sorted(EVENT_TYPES)
+    sent = [
+        ref["$ref"].rsplit("/", 1)[-1]
+        for operation in asyncapi["operations"].values()
+        if operation["action"] == "send"
+        for ref in operation["messages"]
+    ]
+    assert set(EVENT_TYPES) <= set(sent)
+
+
+def test_asyncapi_document_shape() -> None:
+    asyncapi = json.loads(render_contracts()[ASYNCAPI])
+    assert asyncapi["asyncapi"] == "3.0.0"
+    assert asyncapi["info"]["title"] == "Tongban events"
+    assert asyncapi["info"]["version"] == "1.0.0"
+    assert asyncapi["servers"]["local"] == {
+        "host": "127.0.0.1:9092",
+        "protocol": "kafka",
+        "description": asyncapi["servers"]["local"]["description"],
+    }
+    addresses = {channel["address"] for channel in asyncapi["channels"].values()}
+    assert addresses == {
+        "tongban.intake.events",
+        "tongban.approval.requests.{locality}",
+        "tongban.approval.events",
+        "tongban.delivery.events",
+        "{topic}.dlq",
+    }
+    # Every {parameter} in an address is declared, and nothing else.
+    for channel in asyncapi["channels"].values():
+        declared = set(channel.get("parameters", {}))
+        named = {part.split("}")[0] for part in channel["address"].split("{")[1:]}
+        assert declared == named, channel["address"]
+    headers = asyncapi["components"]["schemas"]["CloudEventHeaders"]
+    assert set(headers["required"]) == {
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_specversion",
+        "ce_time",
+        "ce_subject",
+        "content-type",
+    }
+    assert "traceparent" in headers["properties"]
+    dead_letter_headers = asyncapi["components"]["messages"]["DeadLetter"]["headers"]
+    assert set(dead_letter_headers["required"]) == {
+        "dlq.error.type",
+        "dlq.error.message",
+        "dlq.consumer",
+        "dlq.attempts",
+        "dlq.original.topic",
+        "dlq.original.partition",
+        "dlq.original.offset",
+    }
+
+
+def test_every_reference_resolves() -> None:
+    rendered = render_contracts()
+    asyncapi = json.loads(rendered[ASYNCAPI])
+    for ref in _refs(asyncapi):
+        if ref.startswith("#"):
+            _resolve(asyncapi, ref)
+        else:
+            # A payload schema file next to asyncapi.json.
+            assert ref.removeprefix("./") in rendered, ref
+    for path, text in rendered.items():
+        if path != ASYNCAPI:
+            schema = json.loads(text)
+            for ref in _refs(schema):
+                assert ref.startswith("#/$defs/"), (path, ref)
+                _resolve(schema, ref)
+
+
+def test_samples_cover_every_event_type() -> None:
+    assert set(SAMPLES) == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_sample_payload_matches_its_schema(event_type: str) -> None:
+    model = EVENT_TYPES[event_type]
+    # What a producer actually writes: the serialised model, defaults included.
+    payload = model.model_validate(SAMPLES[event_type]).model_dump(mode="json")
+    schema = json.loads(render_contracts()[_schema_path(event_type)])
+
+    if _jsonschema is not None:
+        validator = _jsonschema.Draft202012Validator(
+            schema, format_checker=_jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        validator.validate(payload)
+
+    required = [name for name, field in model.model_fields.items() if field.is_required()]
+    assert schema["required"] == required
+    assert set(schema["properties"]) == set(model.model_fields)
+    assert set(payload) <= set(schema["properties"])
+    assert set(required) <= set(payload)
+
+
+def test_write_then_check_round_trip(tmp_path: Path) -> None:
+    contracts = tmp_path / "contracts"
+    assert stale_contracts(tmp_path) == sorted(render_contracts())  # nothing there yet
+
+    written = write_contracts(tmp_path)
+    assert sorted(path.relative_to(contracts).as_posix() for path in written) == sorted(
+        render_contracts()
+    )
+    assert stale_contracts(tmp_path) == []
+
+    edited = contracts / _schema_path(events.CaseOpened.event_type)
+    edited.write_text(edited.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    removed = contracts / ASYNCAPI
+    removed.unlink()
+    leftover = contracts / "events" / "gov.tongban.retired.v1.schema.json"
+    leftover.write_text("{}\n", encoding="utf-8")
+    hand_written = contracts / "README.md"
+    hand_written.write_text("by hand\n", encoding="utf-8")
+    assert stale_contracts(tmp_path) == sorted(
+        [
+            ASYNCAPI,
+            "events/gov.tongban.retired.v1.schema.json",
+            _schema_path(events.CaseOpened.event_type),
+        ]
+    )
+
+    write_contracts(tmp_path)
+    assert stale_contracts(tmp_path) == []
+    assert not leftover.exists()
+    assert hand_written.read_text(encoding="utf-8") == "by hand\n"
