@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import unicodedata
 from typing import Literal
 
@@ -173,13 +174,15 @@ def mask_phone(value: str) -> str:
     return "*" * length
 
 
-def id_number_digest(value: str) -> str:
-    """SHA-256 hex of the normalized number, to compare an ID number without keeping it.
+def id_number_digest(value: str, key: bytes) -> str:
+    """HMAC-SHA256 hex of the normalized number, to compare an ID number without keeping it.
 
-    Unsalted, so equal numbers give equal digests across services. A resident ID number has
-    little entropy (division, birth date, sequence), so treat the digest as personal data too.
+    Keyed, because a resident ID number has so little entropy (division, birth date, sequence)
+    that a plain hash is reversed by trying them all; without the key a digest reveals nothing.
+    Services that compare digests share the key (settings: PII_DIGEST_KEY).
     """
-    return hashlib.sha256(normalize_id_number(value).encode("ascii", "replace")).hexdigest()
+    normalized = normalize_id_number(value).encode("ascii", "replace")
+    return hmac.new(key, normalized, hashlib.sha256).hexdigest()
 
 
 # --- sample numbers for seed data and tests -------------------------------------------------

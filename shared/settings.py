@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr = SecretStr("tongban-local-development-secret-change-me")
     jwt_issuer: str = "tongban"
+    # Keys the ID-number digests in events (approval) and at hand-over (delivery).
+    pii_digest_key: SecretStr = SecretStr("tongban-local-development-digest-key")
 
     routing_url: str = "http://127.0.0.1:8002"
     province: str = PROVINCE

@@ -13,6 +13,7 @@ from services.approval.db import CaseRow, certificate_sequence
 from services.approval.domain import Clock, certificate_number, serves
 from shared.auth import Principal, require_role
 from shared.errors import ApiError
+from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
 from shared.webapp import DbSession, Runtime
 from shared.workdays import today_in_china
@@ -147,7 +148,10 @@ async def decide(
         reason=body.reason or None,
         receiving_locality=routed.receiving_locality,
         window_id=routed.window_id,
-        applicant=routed.applicant,
+        holder_name_masked=mask_name(routed.applicant.name),
+        holder_id_digest=id_number_digest(
+            routed.applicant.id_number, runtime.settings.pii_digest_key.get_secret_value().encode()
+        ),
         delivery=routed.delivery,
     )
     with runtime.telemetry.journey_span(

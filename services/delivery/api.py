@@ -68,7 +68,10 @@ async def hand_over(
         )
     if job.status == "delivered":
         raise ApiError(409, "already_delivered", "The certificate was already handed over.")
-    if not hmac.compare_digest(job.holder_id_digest, id_number_digest(body.recipient_id_number)):
+    key = runtime.settings.pii_digest_key.get_secret_value().encode()
+    if not hmac.compare_digest(
+        job.holder_id_digest, id_number_digest(body.recipient_id_number, key)
+    ):
         raise ApiError(409, "recipient_mismatch", "The ID number does not match the applicant.")
 
     now = datetime.now(UTC)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from sqlalchemy.dialects.postgresql import insert
 
 from services.delivery.db import PostalDispatchRow, PrintJobRow
-from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext, PermanentError
 from shared.telemetry import current_traceparent
@@ -42,8 +41,8 @@ async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext
             issuer_locality=event.locality,
             item_code=event.item_code,
             item_name=event.item_name,
-            holder_name_masked=mask_name(event.applicant.name),
-            holder_id_digest=id_number_digest(event.applicant.id_number),
+            holder_name_masked=event.holder_name_masked,
+            holder_id_digest=event.holder_id_digest,
             status="waiting",
             queued_at=now,
             traceparent=traceparent,

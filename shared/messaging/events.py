@@ -7,10 +7,10 @@ compatible change; anything else is a new `.v2` type published side by side.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 
 class EventPayload(BaseModel):
@@ -74,7 +74,7 @@ class ApplicationAccepted(EventPayload):
     commitments: list[str] = []
     deferred: list[str] = []
     delivery: Delivery
-    accepted_at: datetime
+    accepted_at: AwareDatetime
     promised_date: date
     statutory_days: int
     promised_days: int
@@ -87,7 +87,7 @@ class ApplicationRouted(ApplicationAccepted):
 
     event_type: ClassVar[str] = "gov.tongban.application.routed.v1"
 
-    routed_at: datetime
+    routed_at: AwareDatetime
 
 
 class CaseOpened(EventPayload):
@@ -97,25 +97,31 @@ class CaseOpened(EventPayload):
 
     locality: str
     deadline: date
-    opened_at: datetime
+    opened_at: AwareDatetime
 
 
 class ApplicationDecided(EventPayload):
-    """Common shape of approval decisions."""
+    """Common shape of approval decisions (not published itself).
 
-    event_type: ClassVar[str] = "gov.tongban.application.decided.v1"
+    tongban.approval.events is read province-wide, so it carries no identity in clear: the
+    holder's name masked, and a keyed digest of the ID number that delivery checks at hand-over.
+    """
 
     locality: str
     item_code: str
-    decided_at: datetime
+    decided_at: AwareDatetime
     reason: str | None = None
     receiving_locality: str
     window_id: str
-    applicant: Applicant
+    holder_name_masked: str
+    holder_id_digest: str
     delivery: Delivery
 
 
 class ApplicationApproved(ApplicationDecided):
+    """The competent locality approved; a certificate was issued (approval →
+    tongban.approval.events). Delivery queues it at the receiving window or posts it."""
+
     event_type: ClassVar[str] = "gov.tongban.application.approved.v1"
 
     certificate_no: str
@@ -123,6 +129,8 @@ class ApplicationApproved(ApplicationDecided):
 
 
 class ApplicationRejected(ApplicationDecided):
+    """The competent locality rejected, with its reason (approval → tongban.approval.events)."""
+
     event_type: ClassVar[str] = "gov.tongban.application.rejected.v1"
 
 
@@ -134,7 +142,7 @@ class CertificateReadyForPickup(EventPayload):
     certificate_no: str
     window_id: str
     locality: str
-    queued_at: datetime
+    queued_at: AwareDatetime
 
 
 class CertificateDelivered(EventPayload):
@@ -145,7 +153,7 @@ class CertificateDelivered(EventPayload):
     certificate_no: str
     locality: str
     window_id: str | None = None
-    delivered_at: datetime
+    delivered_at: AwareDatetime
     channel: Literal["window", "postal"]
 
 

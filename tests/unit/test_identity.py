@@ -27,6 +27,8 @@ STANDARD_EXAMPLE_ID = "11010519491231002X"
 # A published USCC (腾讯科技（深圳）有限公司); its organisation code 70846113-6 is GB 11714 valid.
 PUBLISHED_USCC = "91440300708461136T"
 
+KEY = b"test digest key"
+
 
 def _change_digit(value: str, index: int) -> str:
     digit = int(value[index])
@@ -221,7 +223,8 @@ def test_masks_always_hide_at_least_four_characters() -> None:
 
 
 def test_digest_matches_across_spellings_and_hides_the_number() -> None:
-    digest = id_number_digest(STANDARD_EXAMPLE_ID)
-    assert digest == id_number_digest(" 11010519491231002x")
+    digest = id_number_digest(STANDARD_EXAMPLE_ID, KEY)
+    assert digest == id_number_digest(" 11010519491231002x", KEY)
+    assert digest != id_number_digest(STANDARD_EXAMPLE_ID, b"another key")
     assert len(digest) == 64 and STANDARD_EXAMPLE_ID not in digest
-    assert digest != id_number_digest(sample_resident_id("340104", datetime.date(1990, 5, 17)))
+    assert digest != id_number_digest(sample_resident_id("340104", datetime.date(1990, 5, 17)), KEY)
