@@ -1,0 +1,72 @@
+"""`python -m shared.infra`: start Kafka and PostgreSQL, print where they are, wait for Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from shared.infra import KAFKA_VERSION, InfrastructureError, kafka_jars, local_infrastructure
+from shared.infra.kafka import java_executable
+from shared.infra.postgres import server_bindir
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # `kill <pid>` should stop the children as cleanly as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.infra",
+        description="Start a local Kafka broker and PostgreSQL cluster until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="default: <repo>/.tongban/infra"
+    )
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only install what is missing (Kafka jars, PostgreSQL binaries) and exit",
+    )
+    arguments = parser.parse_args(argv)
+    console = Console(stderr=True)
+    if arguments.prepare:
+        return _prepare(console)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with local_infrastructure(arguments.work_dir, console=console) as infrastructure:
+            # Plain stdout lines, so a shell can capture them; progress goes to stderr.
+            print(f"KAFKA_BOOTSTRAP_SERVERS={infrastructure.kafka_bootstrap_servers}", flush=True)
+            print(f"DATABASE_URL={infrastructure.database_url}", flush=True)
+            console.print("Running; press Ctrl-C to stop.", style="dim")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    except InfrastructureError as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        return 1
+    return 0
+
+
+def _prepare(console: Console) -> int:
+    """What `make test` and `make run` need before anything starts; quick when already there."""
+    try:
+        java_executable()
+        libs = kafka_jars(console)
+        bindir = server_bindir(console)
+    except InfrastructureError as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        return 1
+    console.print(f"Kafka {KAFKA_VERSION} jars: {libs}", style="dim", markup=False)
+    console.print(f"PostgreSQL binaries: {bindir}", style="dim", markup=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

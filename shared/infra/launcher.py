@@ -1,0 +1,250 @@
+"""Start the local Kafka broker and PostgreSQL cluster together, and stop them together."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+
+from shared.infra import kafka as kafka_module
+from shared.infra import postgres as postgres_module
+from shared.infra._common import (
+    InfrastructureError,
+    ManagedProcess,
+    forget_exit_hook,
+    kill_recorded_process,
+    on_exit,
+    run_coroutine_sync,
+    say,
+    stop_processes,
+)
+from shared.infra.kafka import KAFKA_VERSION, KafkaBroker
+from shared.infra.postgres import EXTERNAL_DIR_NOTE, PostgresCluster
+
+_RUN_PREFIX = "run-"
+_LOG_NAMES = ("kafka.log", "postgres.log")
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """Where the services find Kafka and the PostgreSQL server."""
+
+    kafka_bootstrap_servers: str  # "127.0.0.1:PORT"
+    # Server-level SQLAlchemy URL; each service derives its own database from it.
+    database_url: str  # "postgresql+asyncpg://tongban@127.0.0.1:PORT/postgres"
+
+
+class _Component(Protocol):
+    process: ManagedProcess | None
+
+    def prepare(self) -> None: ...
+
+    def launch(self) -> None: ...
+
+    async def wait_ready(self, deadline: float) -> None: ...
+
+
+def default_work_dir() -> Path:
+    # shared/infra/launcher.py → the repository root is two levels above shared/.
+    return Path(__file__).resolve().parents[2] / ".tongban" / "infra"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale_runs(work_dir: Path) -> None:
+    """Remove what runs of dead launchers left behind (a SIGKILLed parent runs no cleanup)."""
+    for run_dir in work_dir.glob(f"{_RUN_PREFIX}*"):
+        try:
+            owner = int(run_dir.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if _pid_alive(owner):
+            continue
+        for pid_file in (run_dir / "kafka.pid", run_dir / "postgres.pid"):
+            kill_recorded_process(pid_file)
+        with contextlib.suppress(OSError):
+            external = Path((run_dir / EXTERNAL_DIR_NOTE).read_text().strip())
+            if external.name.startswith("tongban-pg-"):
+                shutil.rmtree(external, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _link_logs(run_dir: Path, work_dir: Path) -> None:
+    """Point work_dir/kafka.log etc. at this run's live logs, so `tail -f` has a stable path."""
+    for name in _LOG_NAMES:
+        if not (run_dir / name).exists():
+            continue
+        temporary = work_dir / f".{name}.{run_dir.name}"
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(Path(run_dir.name) / name)
+            temporary.replace(work_dir / name)
+
+
+def _keep_logs(run_dir: Path, work_dir: Path) -> None:
+    # The last run's logs outlive its run directory, for reading after a failure.
+    for name in _LOG_NAMES:
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / name).replace(work_dir / name)
+
+
+def _prepare_and_launch(components: list[_Component]) -> None:
+    # Maven, the storage-format JVM and initdb take seconds each, so they run side by side, and
+    # each process is launched as soon as its own preparation is done. Launching stays on this
+    # thread: the children's parent-death signal is tied to the thread that forks them.
+    errors: list[BaseException] = []
+    with concurrent.futures.ThreadPoolExecutor(
+        len(components), thread_name_prefix="tongban-infra"
+    ) as pool:
+        preparing = {pool.submit(component.prepare): component for component in components}
+        for future in concurrent.futures.as_completed(preparing):
+            error = future.exception()
+            if error is not None:
+                errors.append(error)
+            elif not errors:
+                preparing[future].launch()
+    # An InfrastructureError explains itself; anything else is a bug and re-raised as it is.
+    errors.sort(key=lambda error: not isinstance(error, InfrastructureError))
+    if errors:
+        raise errors[0]
+
+
+def _start(
+    kafka: KafkaBroker | None,
+    postgres: PostgresCluster | None,
+    run_dir: Path,
+    work_dir: Path,
+    console: Console | None,
+) -> None:
+    started = time.monotonic()
+    components: list[_Component] = [c for c in (kafka, postgres) if c is not None]
+    _prepare_and_launch(components)
+    _link_logs(run_dir, work_dir)
+
+    async def ready(component: _Component, limit: float, what: str) -> None:
+        await component.wait_ready(started + limit)
+        say(console, f"{what} ({time.monotonic() - started:.1f} s)")
+
+    async def all_ready() -> None:
+        waits = []
+        if kafka is not None:
+            waits.append(
+                ready(
+                    kafka,
+                    kafka_module.START_TIMEOUT_SECONDS,
+                    f"Kafka {KAFKA_VERSION} ready on {kafka.bootstrap_servers}",
+                )
+            )
+        if postgres is not None:
+            waits.append(
+                ready(
+                    postgres,
+                    postgres_module.START_TIMEOUT_SECONDS,
+                    f"PostgreSQL {postgres.version} ready on 127.0.0.1:{postgres.port}",
+                )
+            )
+        await asyncio.gather(*waits)
+
+    run_coroutine_sync(all_ready)
+
+
+@contextlib.contextmanager
+def local_infrastructure(
+    work_dir: Path | None = None, *, console: Console | None = None
+) -> Iterator[Infrastructure]:
+    """Start what is not already provided, yield, then stop what it started.
+
+    If KAFKA_BOOTSTRAP_SERVERS is set, it is used and no broker is started; if DATABASE_URL is
+    set, it is used and no PostgreSQL is started. Default work_dir: <repo>/.tongban/infra. Every
+    start gets a fresh Kafka log directory and PostgreSQL data directory, removed on stop; the
+    last run's kafka.log and postgres.log stay in work_dir.
+
+    Runs its children in their own process groups and stops them on leaving the block, also on
+    an exception or KeyboardInterrupt, and at interpreter exit if the block was never left.
+    Raises InfrastructureError when something needed is missing or does not start.
+    """
+    kafka_given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    database_given = os.environ.get("DATABASE_URL", "").strip()
+    if kafka_given and database_given:
+        say(console, "Using KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL from the environment.")
+        yield Infrastructure(kafka_given, database_given)
+        return
+
+    work_dir = Path(work_dir if work_dir is not None else default_work_dir()).absolute()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_runs(work_dir)
+    run_dir = work_dir / f"{_RUN_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+    run_dir.mkdir()
+
+    kafka = None
+    if kafka_given:
+        say(console, f"Using Kafka at {kafka_given} (KAFKA_BOOTSTRAP_SERVERS).")
+    else:
+        kafka = KafkaBroker(
+            run_dir / "kafka",
+            run_dir / "kafka.log",
+            kept_log_path=work_dir / "kafka.log",
+            console=console,
+        )
+    postgres = None
+    if database_given:
+        say(console, "Using the PostgreSQL server in DATABASE_URL.")
+    else:
+        postgres = PostgresCluster(
+            run_dir,
+            run_dir / "postgres.log",
+            kept_log_path=work_dir / "postgres.log",
+            console=console,
+        )
+
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        processes = [c.process for c in (kafka, postgres) if c is not None and c.process]
+        if any(process.alive() for process in processes):
+            say(console, "Stopping the local infrastructure…")
+        began = time.monotonic()
+        try:
+            stop_processes(processes)
+        finally:
+            if postgres is not None:
+                postgres.remove_external_directory()
+            _keep_logs(run_dir, work_dir)
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if processes:
+            say(console, f"Stopped ({time.monotonic() - began:.1f} s); logs in {work_dir}")
+
+    on_exit(stop)
+    try:
+        _start(kafka, postgres, run_dir, work_dir, console)
+        yield Infrastructure(
+            kafka_bootstrap_servers=kafka.bootstrap_servers if kafka else kafka_given,
+            database_url=postgres.database_url if postgres else database_given,
+        )
+    finally:
+        try:
+            stop()
+        finally:
+            forget_exit_hook(stop)
