@@ -56,7 +56,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
-            {"field": _field_path(error["loc"]), "code": error["type"], "message": error["msg"]}
+            {
+                "field": "body" if error["type"] == "json_invalid" else _field_path(error["loc"]),
+                "code": error["type"],
+                "message": error["msg"],
+            }
             for error in exc.errors()
         ]
         if any(p["code"] == "json_invalid" for p in problems):

@@ -135,14 +135,18 @@ def current_trace_id() -> str | None:
     return format(span_context.trace_id, "032x")
 
 
-# An 18-character resident ID or USCC, or an 11-digit mobile number, anywhere in a log line.
-_ID_PATTERN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Z]{17}[0-9Xx](?![0-9A-Za-z])")
-_PHONE_PATTERN = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# Whole tokens only (no letter or digit either side), so hex trace ids and application numbers
+# are left alone: an 18-character resident ID or USCC (GB 32100 alphabet; resident IDs may end
+# in x), and a mobile number with or without +86.
+_ID_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY]{17}[0-9A-HJ-NP-RTUWXYx](?![0-9A-Za-z])"
+)
+_PHONE_PATTERN = re.compile(r"(?<![0-9A-Za-z])(\+?86[- ]?)?(1[3-9]\d{9})(?![0-9A-Za-z])")
 
 
 def mask_personal_data(text: str) -> str:
     text = _ID_PATTERN.sub(lambda m: mask_id_number(m.group(0)), text)
-    return _PHONE_PATTERN.sub(lambda m: mask_phone(m.group(0)), text)
+    return _PHONE_PATTERN.sub(lambda m: (m.group(1) or "") + mask_phone(m.group(2)), text)
 
 
 class PersonalDataFilter(logging.Filter):
@@ -153,6 +157,14 @@ class PersonalDataFilter(logging.Filter):
         masked = mask_personal_data(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # Exception messages end up in the traceback text: format it now, masked; formatters
+        # use a ready exc_text instead of formatting exc_info again.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_personal_data(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_personal_data(record.stack_info)
         return True
 
 

@@ -28,7 +28,7 @@ STATUSES = (
 )
 # Events from different topics may arrive out of order; the status only ever moves forward.
 _RANK = {status: rank for rank, status in enumerate(STATUSES)}
-_RANK["unroutable"] = _RANK["approved"]
+_RANK["rejected"] = _RANK["unroutable"] = _RANK["approved"]
 
 
 @dataclass(frozen=True)

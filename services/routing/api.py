@@ -39,7 +39,15 @@ class ResolveResponse(BaseModel):
 
 
 @router.post("/jurisdiction/resolve", tags=["jurisdiction"])
-async def resolve(body: ResolveRequest, db: DbSession, _: CurrentPrincipal) -> ResolveResponse:
+async def resolve(
+    body: ResolveRequest, db: DbSession, principal: CurrentPrincipal
+) -> ResolveResponse:
+    if (
+        principal.role == "window_clerk"
+        and body.receiving_locality
+        and body.receiving_locality != principal.locality
+    ):
+        raise ApiError(403, "not_your_locality", "A window asks only about its own rights.")
     rule = await service.get_rule(db, body.item_code)
     if rule is None:
         raise ApiError(

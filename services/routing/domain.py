@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from shared.reference.localities import city_of, is_known_locality, is_within
+from shared.reference.localities import PROVINCE, city_of, is_known_locality, is_within
 
 Right = Literal["accept", "notify", "verify_original", "deliver"]
 RIGHTS: tuple[Right, ...] = ("accept", "notify", "verify_original", "deliver")
@@ -82,7 +82,9 @@ def agreement_grants(
     # A city's agreement covers its counties on either side.
     if not is_within(competent, agreement.grantor_locality):
         return False
-    return agreement.grantee_locality == "*" or is_within(receiving, agreement.grantee_locality)
+    if agreement.grantee_locality == "*":  # every window in the province, none outside it
+        return is_within(receiving, PROVINCE)
+    return is_within(receiving, agreement.grantee_locality)
 
 
 def rights_of(
@@ -95,7 +97,9 @@ def rights_of(
 ) -> list[str]:
     """协同办理授权: the rights a receiving locality's windows hold for this item."""
     if is_within(receiving, competent):
-        return list(RIGHTS)  # its own territory: no agreement needed
+        # Its own territory needs no agreement; for a province-level item that is every window
+        # in the province.
+        return list(RIGHTS)
     granted = {
         right
         for agreement in agreements

@@ -90,6 +90,9 @@ class Envelope:
             header_map.setdefault(name, raw)  # the first occurrence wins, as in propagators
         if value is None or "ce_id" not in header_map or "ce_type" not in header_map:
             raise EnvelopeError("not a CloudEvent in Kafka binary mode (ce_ headers missing)")
+        if "ce_time" not in header_map:
+            # The SDK would stamp "now"; our contract requires the producer's own time.
+            raise EnvelopeError("CloudEvent has no ce_time header")
         try:
             event = from_binary(
                 KafkaMessage(headers=header_map, key=key, value=value),
