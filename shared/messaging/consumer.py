@@ -20,11 +20,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_not_exception_type,
-    stop_after_attempt,
     stop_after_delay,
     wait_exponential,
 )
@@ -44,6 +45,13 @@ Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
 
 class PermanentError(Exception):
     """Retrying cannot help (the event contradicts our state): dead-letter at once."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database or the network is away: nothing wrong with the event being handled."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
 
 @dataclass(frozen=True)
@@ -146,9 +154,10 @@ class ConsumerRunner:
             attempts = 0
             try:
                 async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self.max_attempts),
+                    stop=self._gives_up,
                     wait=wait_exponential(multiplier=self.backoff_seconds, max=5),
                     retry=retry_if_not_exception_type((PermanentError, EnvelopeError)),
+                    before_sleep=self._log_retry,
                     reraise=True,
                 ):
                     with attempt:
@@ -169,6 +178,24 @@ class ConsumerRunner:
                 return "dead_lettered"
             span.set_attribute("tongban.outcome", outcome)
             return outcome
+
+    def _gives_up(self, state: RetryCallState) -> bool:
+        # An outage of our own database or network says nothing about the event: wait it out
+        # (the offset stays uncommitted meanwhile). Only failures of the event itself count
+        # towards the dead letter.
+        error = state.outcome.exception() if state.outcome else None
+        if error is not None and is_outage(error):
+            return False
+        return state.attempt_number >= self.max_attempts
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: attempt %d failed (%s); retrying",
+            self.name,
+            state.attempt_number,
+            mask_personal_data(f"{type(error).__name__}: {error}"),
+        )
 
     async def _apply(self, envelope: Envelope, handler: Handler) -> Outcome:
         payload = envelope.payload()

@@ -190,7 +190,7 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
         stack.settings.kafka_bootstrap_servers, [topic, topics.dead_letter(topic)], partitions=1
     )
 
-    broken, flaky, fine, last = (new_application_no() for _ in range(4))
+    broken, flaky, outage, fine, last = (new_application_no() for _ in range(5))
     attempts: dict[str, int] = {}
     handled: list[str] = []
 
@@ -199,7 +199,9 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
         if event.application_no == broken:
             raise RuntimeError("the local approval database is gone")
         if event.application_no == flaky and attempts[flaky] < 2:
-            raise ConnectionError("transient")
+            raise ValueError("a lock timeout in the handler's own logic")
+        if event.application_no == outage and attempts[outage] <= 4:
+            raise ConnectionError("database connection lost")  # more often than max_attempts
         handled.append(event.application_no)
 
     runner = ConsumerRunner(
@@ -214,7 +216,7 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
         max_attempts=3,
         backoff_seconds=0.01,
     )
-    for number in (broken, flaky, fine):
+    for number in (broken, flaky, outage, fine):
         await send(producer, topic, Envelope.new(routed_event(number), source="/tests"))
     redelivered = Envelope.new(routed_event(fine), source="/tests")
     await send(producer, topic, redelivered)
@@ -232,9 +234,11 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
         await db.dispose()
 
     assert attempts[broken] == 3
-    # The flaky one retried once and got through, in order; the redelivered event ran once
-    # (its first copy ran, as a new event id for the same application).
-    assert handled == [flaky, fine, fine, last]
+    # The flaky one retried once and got through, in order; an outage longer than the retry
+    # budget was waited out instead of dead-lettering a good event; the redelivered event ran
+    # once (its first copy ran too: a new event id for the same application).
+    assert handled == [flaky, outage, fine, fine, last]
+    assert attempts[outage] == 5
     dead = await read_topic(
         stack.settings.kafka_bootstrap_servers,
         topics.dead_letter(topic),
