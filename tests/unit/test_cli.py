@@ -1,0 +1,37 @@
+"""The `tongban` command as a developer uses it."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from shared.auth import decode_token
+from shared.cli import app
+from shared.settings import Settings
+
+runner = CliRunner()
+
+
+def test_token_prints_a_bearer_token_with_the_requested_claims() -> None:
+    result = runner.invoke(
+        app,
+        ["token", "--role", "window_clerk", "--locality", "341200", "--window-id", "W341200-01"],
+    )
+    assert result.exit_code == 0, result.output
+    principal = decode_token(Settings(), result.output.strip())
+    assert (principal.role, principal.locality, principal.window_id) == (
+        "window_clerk",
+        "341200",
+        "W341200-01",
+    )
+
+
+def test_token_refuses_a_clerk_without_a_window_and_an_unknown_role() -> None:
+    no_window = runner.invoke(app, ["token", "--role", "window_clerk", "--locality", "341200"])
+    assert no_window.exit_code != 0 and "window" in no_window.output
+    bad_role = runner.invoke(app, ["token", "--role", "mayor", "--locality", "341200"])
+    assert bad_role.exit_code != 0 and "role" in bad_role.output
+
+
+def test_token_refuses_a_locality_that_is_not_a_six_digit_code() -> None:
+    result = runner.invoke(app, ["token", "--role", "approver", "--locality", "hefei"])
+    assert result.exit_code != 0 and "6-digit" in result.output
