@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from shared.auth import mint_token
 from shared.identity import sample_resident_id
 from shared.settings import Settings
+
+T = TypeVar("T")
 
 WINDOW_ID = "W341200-01"
 RECEIVING_LOCALITY = "341200"
@@ -110,28 +112,26 @@ class Journey:
             return result
 
     async def wait_for_status(self, application_no: str, status: str) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + self.timeout
-        while True:
+        async def reached() -> dict[str, Any] | None:
             current = await self.application(application_no)
-            if status in {entry["status"] for entry in current["timeline"]}:
-                return current
-            if asyncio.get_running_loop().time() > deadline:
-                raise JourneyError(f"{application_no} never reached {status}: {current['status']}")
-            await asyncio.sleep(0.2)
+            return current if status in {e["status"] for e in current["timeline"]} else None
+
+        return await poll_until(
+            reached, within=self.timeout, failure=f"{application_no} never reached {status}"
+        )
 
     async def wait_for_case(
         self, application_no: str, locality: str, service: str = "approval"
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + self.timeout
         async with self._client(service, self.approver_token(locality)) as approval:
-            while True:
+
+            async def opened() -> dict[str, Any] | None:
                 response = await approval.get(f"/v1/cases/{application_no}")
-                if response.status_code == 200:
-                    case: dict[str, Any] = response.json()
-                    return case
-                if asyncio.get_running_loop().time() > deadline:
-                    raise JourneyError(f"no case {application_no} at {service} for {locality}")
-                await asyncio.sleep(0.2)
+                return response.json() if response.status_code == 200 else None
+
+            return await poll_until(
+                opened, within=self.timeout, failure=f"no case {application_no} at {service}"
+            )
 
     async def approve(
         self, application_no: str, locality: str, service: str = "approval"
@@ -148,24 +148,37 @@ class Journey:
             return decided
 
     async def wait_in_print_queue(self, application_no: str) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + self.timeout
         async with self._client("delivery", self.clerk_token) as delivery:
-            while True:
+
+            async def queued() -> dict[str, Any] | None:
                 response = await delivery.get("/v1/print-queue")
                 _expect(response, 200)
-                for job in response.json()["items"]:
-                    if job["application_no"] == application_no:
-                        found: dict[str, Any] = job
-                        return found
-                if asyncio.get_running_loop().time() > deadline:
-                    raise JourneyError(f"{application_no} never reached the print queue")
-                await asyncio.sleep(0.2)
+                jobs = response.json()["items"]
+                return next((j for j in jobs if j["application_no"] == application_no), None)
+
+            return await poll_until(
+                queued, within=self.timeout, failure=f"{application_no} never reached the queue"
+            )
 
     async def hand_over(self, application_no: str, id_number: str) -> httpx.Response:
         async with self._client("delivery", self.clerk_token) as delivery:
             return await delivery.post(
                 f"/v1/deliveries/{application_no}/handover", json={"recipient_id_number": id_number}
             )
+
+
+async def poll_until(
+    look: Callable[[], Awaitable[T | None]], *, within: float, failure: str, every: float = 0.2
+) -> T:
+    """Ask again until `look` finds something: events take a moment to cross the services."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await look()
+        if found is not None:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise JourneyError(f"{failure} (waited {within:.0f}s)")
+        await asyncio.sleep(every)
 
 
 def _expect(response: httpx.Response, status: int) -> None:

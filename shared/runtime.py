@@ -11,14 +11,29 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
+from opentelemetry.sdk.trace.export import SpanExporter
+
 from shared.db import Database
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay
-from shared.settings import ServiceName, Settings
-from shared.telemetry import Telemetry
+from shared.settings import ServiceName, Settings, get_settings
+from shared.telemetry import Telemetry, setup_telemetry
 
 log = logging.getLogger(__name__)
+
+
+def build_runtime(
+    service: ServiceName,
+    settings: Settings | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> ServiceRuntime:
+    """Settings from the environment unless given; spans to `span_exporter` (tests) or OTLP."""
+    settings = settings or get_settings()
+    telemetry = setup_telemetry(
+        service, otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
+    )
+    return ServiceRuntime(service, settings, telemetry)
 
 
 class ServiceRuntime:

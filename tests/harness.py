@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
+from shared.journey import JourneyError, poll_until
 from shared.settings import Settings
 
 
@@ -81,21 +82,16 @@ class Stack:
             await service.stop()
 
 
-async def eventually(
-    check: Callable[[], object], *, within: float = 30.0, interval: float = 0.2
-) -> object:
-    """Poll an async or sync check until it returns something truthy (events take a moment)."""
-    deadline = asyncio.get_running_loop().time() + within
-    last: object = None
-    while asyncio.get_running_loop().time() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        last = result
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+async def eventually(check: Callable[[], Awaitable[object]], *, within: float = 30.0) -> object:
+    """Ask again until `check` returns something truthy (events take a moment)."""
+
+    async def look() -> object | None:
+        return (await check()) or None
+
+    try:
+        return await poll_until(look, within=within, failure="condition not met")
+    except JourneyError as exc:
+        raise AssertionError(str(exc)) from exc
 
 
 async def read_topic(

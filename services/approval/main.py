@@ -14,27 +14,22 @@ from services.approval import consumers
 from services.approval.api import router
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
-from shared.runtime import ServiceRuntime
-from shared.settings import Settings, get_settings
-from shared.telemetry import setup_telemetry
+from shared.runtime import build_runtime
+from shared.settings import Settings
 from shared.webapp import create_service_app
 
 
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
-    settings = settings or get_settings()
-    telemetry = setup_telemetry(
-        "approval", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
-    )
-    runtime = ServiceRuntime("approval", settings, telemetry)
-    served = settings.approval_localities or locality_codes()
+    runtime = build_runtime("approval", settings, span_exporter)
+    served = runtime.settings.approval_localities or locality_codes()
     runtime.declare_topics([topics.APPROVAL_EVENTS])
     runtime.add_consumer(
         "tongban.approval",
         topics.approval_request_topics(served),
         consumers.HANDLERS,
-        group_id=settings.approval_consumer_group,
+        group_id=runtime.settings.approval_consumer_group,
     )
     return create_service_app(
         runtime,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects.postgresql import insert
-
 from services.delivery.db import PostalDispatchRow, PrintJobRow
+from shared.db import insert_if_absent
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext, PermanentError
 from shared.telemetry import current_traceparent
@@ -18,39 +17,34 @@ async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext
     if event.delivery.method == "postal":
         if event.delivery.address is None:
             raise PermanentError("postal delivery without an address")
-        await ctx.session.execute(
-            insert(PostalDispatchRow)
-            .values(
-                certificate_no=event.certificate_no,
-                application_no=event.application_no,
-                address=event.delivery.address.model_dump(mode="json"),
-                status="awaiting_carrier",
-                created_at=now,
-                traceparent=traceparent,
-            )
-            .on_conflict_do_nothing()
-        )
-        return
-    queued = await ctx.session.execute(
-        insert(PrintJobRow)
-        .values(
+        await insert_if_absent(
+            ctx.session,
+            PostalDispatchRow,
             certificate_no=event.certificate_no,
             application_no=event.application_no,
-            window_id=event.window_id,
-            locality=event.receiving_locality,
-            issuer_locality=event.locality,
-            item_code=event.item_code,
-            item_name=event.item_name,
-            holder_name_masked=event.holder_name_masked,
-            holder_id_digest=event.holder_id_digest,
-            status="waiting",
-            queued_at=now,
+            address=event.delivery.address.model_dump(mode="json"),
+            status="awaiting_carrier",
+            created_at=now,
             traceparent=traceparent,
         )
-        .on_conflict_do_nothing()
-        .returning(PrintJobRow.certificate_no)
+        return
+    queued = await insert_if_absent(
+        ctx.session,
+        PrintJobRow,
+        certificate_no=event.certificate_no,
+        application_no=event.application_no,
+        window_id=event.window_id,
+        locality=event.receiving_locality,
+        issuer_locality=event.locality,
+        item_code=event.item_code,
+        item_name=event.item_name,
+        holder_name_masked=event.holder_name_masked,
+        holder_id_digest=event.holder_id_digest,
+        status="waiting",
+        queued_at=now,
+        traceparent=traceparent,
     )
-    if queued.first() is None:
+    if not queued:
         return
     await ctx.publish(
         events.CertificateReadyForPickup(

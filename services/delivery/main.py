@@ -11,20 +11,15 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from services.delivery import consumers
 from services.delivery.api import router
 from shared.messaging import topics
-from shared.runtime import ServiceRuntime
-from shared.settings import Settings, get_settings
-from shared.telemetry import setup_telemetry
+from shared.runtime import build_runtime
+from shared.settings import Settings
 from shared.webapp import create_service_app
 
 
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
-    settings = settings or get_settings()
-    telemetry = setup_telemetry(
-        "delivery", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
-    )
-    runtime = ServiceRuntime("delivery", settings, telemetry)
+    runtime = build_runtime("delivery", settings, span_exporter)
     runtime.declare_topics([topics.DELIVERY_EVENTS])
     runtime.add_consumer("tongban.delivery", [topics.APPROVAL_EVENTS], consumers.HANDLERS)
     return create_service_app(

@@ -12,23 +12,18 @@ from services.intake import consumers, service
 from services.intake.api import router
 from services.intake.routing_client import RoutingClient
 from shared.messaging import topics
-from shared.runtime import ServiceRuntime
-from shared.settings import Settings, get_settings
-from shared.telemetry import setup_telemetry
+from shared.runtime import build_runtime
+from shared.settings import Settings
 from shared.webapp import create_service_app
 
 
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
-    settings = settings or get_settings()
-    telemetry = setup_telemetry(
-        "intake", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
-    )
-    runtime = ServiceRuntime("intake", settings, telemetry)
+    runtime = build_runtime("intake", settings, span_exporter)
     runtime.declare_topics([topics.INTAKE_EVENTS])
     runtime.add_consumer("tongban.intake.progress", consumers.progress_topics(), consumers.HANDLERS)
-    routing = RoutingClient(settings.routing_url, telemetry.provider)
+    routing = RoutingClient(runtime.settings.routing_url, runtime.telemetry.provider)
 
     async def seed() -> None:
         async with runtime.db.transaction() as session:

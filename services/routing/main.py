@@ -12,20 +12,15 @@ from services.routing import consumers, service
 from services.routing.api import router
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
-from shared.runtime import ServiceRuntime
-from shared.settings import Settings, get_settings
-from shared.telemetry import setup_telemetry
+from shared.runtime import build_runtime
+from shared.settings import Settings
 from shared.webapp import create_service_app
 
 
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
-    settings = settings or get_settings()
-    telemetry = setup_telemetry(
-        "routing", otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
-    )
-    runtime = ServiceRuntime("routing", settings, telemetry)
+    runtime = build_runtime("routing", settings, span_exporter)
     runtime.declare_topics(topics.approval_request_topics(locality_codes()))
     runtime.add_consumer("tongban.routing", [topics.INTAKE_EVENTS], consumers.HANDLERS)
 

@@ -1,5 +1,5 @@
 """Database access shared by the services: one async engine per service database."""
 
-from shared.db.engine import Database
+from shared.db.engine import Database, insert_if_absent
 
-__all__ = ["Database"]
+__all__ = ["Database", "insert_if_absent"]

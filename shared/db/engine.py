@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,3 +36,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def insert_if_absent(session: AsyncSession, model: Any, **values: Any) -> bool:
+    """Insert a row unless one with the same key exists; True if this call inserted it.
+
+    Consumers use it so that the same fact arriving twice (under two event ids, which the inbox
+    cannot catch) has one effect, and only the first arrival announces it.
+    """
+    inserted = await session.execute(
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(*model.__table__.primary_key)
+    )
+    return inserted.first() is not None

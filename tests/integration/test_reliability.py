@@ -126,7 +126,7 @@ async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no
         async def killed(*_: object) -> None:
             raise RuntimeError("relay killed between publish and mark-sent")
 
-        dying._mark_sent = killed  # type: ignore[method-assign]
+        dying._mark_sent = killed  # type: ignore[method-assign,assignment]
         with pytest.raises(RuntimeError):
             await dying.publish_pending()
         async with db.transaction() as session:
@@ -226,7 +226,10 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
     await runner.start()
     task = asyncio.create_task(runner.run(stopping))
     try:
-        await eventually(lambda: last in handled)
+        async def all_handled() -> bool:
+            return last in handled
+
+        await eventually(all_handled)
     finally:
         stopping.set()
         await task
