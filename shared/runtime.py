@@ -17,6 +17,7 @@ from shared.db import Database
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.topics import dead_letter
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import Telemetry, setup_telemetry
 
@@ -85,8 +86,6 @@ class ServiceRuntime:
         return runner
 
     async def start(self) -> None:
-        from shared.messaging.topics import dead_letter
-
         topics = set(self.topics)
         topics |= {dead_letter(t) for runner in self.consumers for t in runner.topics}
         await ensure_topics(

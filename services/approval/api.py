@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.approval.db import CaseRow, certificate_sequence
-from services.approval.domain import Clock, certificate_number, serves
+from services.approval.domain import Clock, certificate_number, served_pattern, serves
 from shared.auth import Principal, require_role
 from shared.errors import ApiError
 from shared.identity import id_number_digest, mask_name
@@ -87,14 +87,17 @@ async def list_cases(
     status: Annotated[Literal["in_review", "approved", "rejected"] | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
 ) -> dict[str, list[CaseOut]]:
-    query = select(CaseRow).order_by(CaseRow.deadline, CaseRow.application_no)
+    query = (
+        select(CaseRow)
+        .where(CaseRow.locality.like(served_pattern(approver.locality)))
+        .order_by(CaseRow.deadline, CaseRow.application_no)
+    )
     if status:
         query = query.where(CaseRow.status == status)
-    rows = [row for row in await db.scalars(query) if serves(approver.locality, row.locality)]
-    cases = [_case_out(row) for row in rows]
     if overdue is not None:
-        cases = [case for case in cases if case.overdue == overdue]
-    return {"cases": cases}
+        late = (CaseRow.status == "in_review") & (CaseRow.deadline < today_in_china())
+        query = query.where(late if overdue else ~late)
+    return {"cases": [_case_out(row) for row in await db.scalars(query)]}
 
 
 @router.get("/cases/{application_no}", tags=["cases"])

@@ -35,5 +35,15 @@ def serves(approver_locality: str, case_locality: str) -> bool:
     return is_within(case_locality, approver_locality)
 
 
+def served_pattern(approver_locality: str) -> str:
+    """`serves` as a SQL LIKE pattern: a province's approvers see 34...., a city's 3401.., a
+    county's only its own code."""
+    if approver_locality.endswith("0000"):
+        return approver_locality[:2] + "%"
+    if approver_locality.endswith("00"):
+        return approver_locality[:4] + "%"
+    return approver_locality
+
+
 def certificate_number(locality: str, year: int, sequence: int) -> str:
     return f"ZZ{locality}{year}{sequence:07d}"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.messaging.events import Applicant, PostalAddress
-
-LocalityCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["340100"])]
+from shared.reference.localities import LocalityCode
 
 
 class ApplicantIn(Applicant):

@@ -23,7 +23,7 @@ from services.intake.db import (
     TimelineEntryRow,
     application_sequence,
 )
-from services.intake.routing_client import JurisdictionProblem, RoutingClient
+from services.intake.routing_client import JurisdictionProblem, Resolution, RoutingClient
 from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn
 from shared.auth import Principal
 from shared.db import Database
@@ -234,7 +234,7 @@ async def _accept(
     command: SubmitApplication,
     fingerprint: str,
     item: CatalogItem,
-    resolution: Any,
+    resolution: Resolution,
     deferred: list[str],
 ) -> Answer:
     clerk, body = command.clerk, command.body

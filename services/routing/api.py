@@ -15,12 +15,10 @@ from services.routing.db import AgreementRow
 from services.routing.domain import RIGHTS, JurisdictionError, competent_locality, rights_of
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.errors import ApiError
-from shared.reference.localities import PROVINCE, is_known_locality, is_within
+from shared.reference.localities import PROVINCE, LocalityCode, is_known_locality, is_within
 from shared.webapp import DbSession
 
 router = APIRouter(prefix="/v1")
-
-LocalityCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["340100"])]
 
 
 class ResolveRequest(BaseModel):

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 PROVINCE: str = "340000"
 
@@ -121,3 +123,8 @@ def is_within(code: str, ancestor: str) -> bool:
 def locality_codes() -> list[str]:
     """All known codes, sorted."""
     return sorted(LOCALITIES)
+
+
+# A locality code as it appears in request bodies (validated for shape; whether it is a known
+# locality is a business rule answered by the services).
+LocalityCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["340100"])]

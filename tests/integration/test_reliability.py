@@ -226,6 +226,7 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
     await runner.start()
     task = asyncio.create_task(runner.run(stopping))
     try:
+
         async def all_handled() -> bool:
             return last in handled
 

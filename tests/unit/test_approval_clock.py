@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from services.approval.domain import Clock, certificate_number, serves
+from services.approval.domain import Clock, certificate_number, served_pattern, serves
 
 D = date
 
@@ -145,3 +145,23 @@ def test_certificate_numbers_differ_by_locality_year_and_sequence() -> None:
     }
     assert len(numbers) == 4
     assert all(len(number) == 19 for number in numbers)
+
+
+@pytest.mark.parametrize(
+    ("approver", "case", "expected"),
+    [
+        ("340100", "340104", True),
+        ("340100", "340100", True),
+        ("340000", "341226", True),
+        ("340104", "340104", True),
+        ("340104", "340100", False),
+        ("340100", "341200", False),
+    ],
+)
+def test_the_sql_pattern_of_the_served_cases_agrees_with_serves(
+    approver: str, case: str, expected: bool
+) -> None:
+    pattern = served_pattern(approver)
+    matches = case.startswith(pattern[:-1]) if pattern.endswith("%") else case == pattern
+    assert matches is expected
+    assert serves(approver, case) is expected
