@@ -5,13 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo test test-unit test-integration lint format contracts clean
+.PHONY: help install infra-deps run demo bench test test-unit test-integration lint format contracts clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL and the four services (Ctrl-C stops all)"
 	@echo "make demo     - start the stack, drive one application end to end, print it, stop"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
+	@echo "make bench    - push 200 applications through the real stack and print latencies"
 	@echo "make contracts - regenerate contracts/ from the event models"
 
 # The virtualenv with the pinned packages; redone when pyproject.toml changes.
@@ -33,6 +34,9 @@ run: infra-deps
 
 demo: infra-deps
 	$(BIN)/tongban demo
+
+bench: infra-deps
+	$(BIN)/python -m benchmarks.journey
 
 test: infra-deps
 	$(BIN)/pytest
