@@ -52,9 +52,6 @@ class RunningStack:
     def urls(self) -> dict[str, str]:
         return {name: service.url for name, service in self.services.items()}
 
-    def pids(self) -> dict[str, int]:
-        return {name: service.process.pid for name, service in self.services.items()}
-
     def check_alive(self) -> None:
         for service in self.services.values():
             if service.process.poll() is not None:
