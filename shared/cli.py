@@ -99,7 +99,8 @@ def migrate(
 @app.command()
 def run() -> None:
     """Start Kafka, PostgreSQL and the four services; stay up until Ctrl-C."""
-    from shared.stack import StackError, running_stack
+    from shared.infra import InfrastructureError
+    from shared.stack import running_stack
 
     try:
         with running_stack(console) as stack:
@@ -114,7 +115,7 @@ def run() -> None:
                 time.sleep(1)
     except KeyboardInterrupt:
         console.print("\nStopping…")
-    except StackError as exc:
+    except InfrastructureError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print("Stopped.")
@@ -124,13 +125,14 @@ def run() -> None:
 def demo() -> None:
     """Start the stack, drive one application from a 阜阳 window to hand-over, print it, stop."""
     from shared.demo import run_demo
-    from shared.stack import StackError, running_stack
+    from shared.infra import InfrastructureError
+    from shared.stack import running_stack
 
     started = time.monotonic()
     try:
         with running_stack(console) as stack:
             asyncio.run(run_demo(stack, console))
-    except StackError as exc:
+    except InfrastructureError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print(f"Demo finished in {time.monotonic() - started:.1f}s.")

@@ -7,12 +7,12 @@ as their own processes (`tongban serve <service>`), the way they are deployed.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,22 +21,29 @@ import httpx
 from rich.console import Console
 
 from shared.db.migrations import upgrade
-from shared.infra import ensure_databases, local_infrastructure
+from shared.infra import (
+    InfrastructureError,
+    ManagedProcess,
+    ensure_databases,
+    local_infrastructure,
+    stop_processes,
+)
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_SECONDS = 90.0
+STOP_GRACE_SECONDS = 20.0
 
 
-class StackError(RuntimeError):
-    pass
+class StackError(InfrastructureError):
+    """The stack could not be brought up or kept up; the message says why."""
 
 
 @dataclass
 class ServiceProcess:
     name: str
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    process: ManagedProcess
 
     @property
     def url(self) -> str:
@@ -54,10 +61,8 @@ class RunningStack:
 
     def check_alive(self) -> None:
         for service in self.services.values():
-            if service.process.poll() is not None:
-                raise StackError(
-                    f"{service.name} exited ({service.process.returncode}); see {service.log_path}"
-                )
+            if not service.process.alive():
+                raise service.process.failure(f"The {service.name} service stopped.")
 
 
 def service_ports() -> dict[str, int]:
@@ -89,71 +94,71 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             ensure_databases(infra.database_url, [database_name(s) for s in SERVICES])
             for service in SERVICES:
                 upgrade(service, settings.service_database_url(service))
-        started: dict[str, ServiceProcess] = {}
+        # The launcher's own process handling: its own process group, SIGTERM to stop (each
+        # service then finishes the record in hand, flushes its producer and commits), and
+        # killed by the kernel if this process dies without cleaning up.
+        services: dict[str, ServiceProcess] = {
+            service: ServiceProcess(
+                service,
+                ports[service],
+                ManagedProcess(
+                    f"{service} service",
+                    [
+                        sys.executable,
+                        "-m",
+                        "shared.cli",
+                        "serve",
+                        service,
+                        "--port",
+                        str(ports[service]),
+                    ],
+                    log_path=log_dir / f"{service}.log",
+                    pid_file=log_dir / f"{service}.pid",
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stop_signal=signal.SIGTERM,
+                ),
+            )
+            for service in SERVICES
+        }
         try:
-            for service in SERVICES:
-                log_path = log_dir / f"{service}.log"
-                with log_path.open("ab") as log:
-                    process = subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "shared.cli",
-                            "serve",
-                            service,
-                            "--port",
-                            str(ports[service]),
-                        ],
-                        cwd=REPO_ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,  # Ctrl-C reaches us; we stop them in order
-                    )
-                started[service] = ServiceProcess(service, ports[service], process, log_path)
-            stack = RunningStack(settings, started)
+            for service_process in services.values():
+                service_process.process.start()
+            stack = RunningStack(settings, services)
             with console.status("Starting intake, routing, approval and delivery…"):
-                _wait_ready(stack)
-            for running in started.values():
+                asyncio.run(_wait_ready(stack))
+            for running in services.values():
                 console.print(
-                    f"[green]✓[/] {running.name:<9} {running.url}  (log: {running.log_path})"
+                    f"[green]✓[/] {running.name:<9} {running.url}  "
+                    f"(log: {running.process.log_path})"
                 )
             yield stack
         finally:
-            _stop(list(started.values()), console)
+            stop_processes([s.process for s in services.values()], grace=STOP_GRACE_SECONDS)
 
 
-def _wait_ready(stack: RunningStack, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    pending = dict(stack.services)
-    while pending:
-        stack.check_alive()
-        for name, service in list(pending.items()):
-            try:
-                if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
-                    del pending[name]
-            except httpx.HTTPError:
-                pass
-        if time.monotonic() > deadline:
-            raise StackError(
-                f"not ready after {timeout:.0f}s: {', '.join(pending)}; see {log_dir_of(stack)}"
+async def _wait_ready(stack: RunningStack) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    async with httpx.AsyncClient(timeout=2) as http:
+
+        def serves(service: ServiceProcess) -> Callable[[], Awaitable[bool]]:
+            async def ready() -> bool:
+                try:
+                    return (await http.get(f"{service.url}/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            return ready
+
+        await asyncio.gather(
+            *(
+                service.process.wait_ready(
+                    serves(service),
+                    deadline=deadline,
+                    not_ready=f"The {service.name} service was not ready on {service.url} "
+                    f"within {START_TIMEOUT_SECONDS:.0f} s.",
+                    every=0.3,
+                )
+                for service in stack.services.values()
             )
-        time.sleep(0.3)
-
-
-def log_dir_of(stack: RunningStack) -> Path:
-    return next(iter(stack.services.values())).log_path.parent
-
-
-def _stop(services: list[ServiceProcess], console: Console) -> None:
-    # SIGTERM lets each service finish the record in hand, flush its producer and commit.
-    for service in services:
-        if service.process.poll() is None:
-            service.process.send_signal(signal.SIGTERM)
-    for service in services:
-        try:
-            service.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            console.print(f"[yellow]{service.name} did not stop in time; killing it[/]")
-            os.killpg(service.process.pid, signal.SIGKILL)
-            service.process.wait()
+        )

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -217,6 +217,25 @@ class ManagedProcess:
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    async def wait_ready(
+        self,
+        serves: Callable[[], Awaitable[bool]],
+        *,
+        deadline: float,
+        not_ready: str,
+        every: float = 0.25,
+    ) -> None:
+        """Return once `serves()` answers yes; fail with the log's tail if the process exits
+        first or `deadline` (time.monotonic) passes, with `not_ready` as the message."""
+        while True:
+            if not self.alive():
+                raise self.failure(f"The {self.name} exited during start-up.")
+            if await serves():
+                return
+            if time.monotonic() > deadline:
+                raise self.failure(not_ready)
+            await asyncio.sleep(every)
 
     def failure(self, what: str) -> InfrastructureError:
         return InfrastructureError(

@@ -334,17 +334,12 @@ class KafkaBroker:
     async def wait_ready(self, deadline: float) -> None:
         """Return once the broker answers a metadata request listing itself."""
         assert self.process is not None
-        while True:
-            if not self.process.alive():
-                raise self.process.failure("The Kafka broker exited during start-up.")
-            if await _serves_metadata(self.bootstrap_servers):
-                return
-            if time.monotonic() > deadline:
-                raise self.process.failure(
-                    f"The Kafka broker did not become ready on {self.bootstrap_servers} within "
-                    f"{START_TIMEOUT_SECONDS:.0f} s."
-                )
-            await asyncio.sleep(0.25)
+        await self.process.wait_ready(
+            lambda: _serves_metadata(self.bootstrap_servers),
+            deadline=deadline,
+            not_ready=f"The Kafka broker did not become ready on {self.bootstrap_servers} within "
+            f"{START_TIMEOUT_SECONDS:.0f} s.",
+        )
 
 
 async def _serves_metadata(bootstrap_servers: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import grp
 import os
@@ -13,7 +12,6 @@ import signal
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -337,7 +335,7 @@ class PostgresCluster:
 
     def launch(self) -> None:
         self.process = ManagedProcess(
-            "PostgreSQL",
+            "PostgreSQL server",
             [str(self._bindir / "postgres"), "-D", str(self.directory / "data")],
             log_path=self.log_path,
             kept_log_path=self.kept_log_path,
@@ -354,17 +352,13 @@ class PostgresCluster:
 
     async def wait_ready(self, deadline: float) -> None:
         assert self.process is not None
-        while True:
-            if not self.process.alive():
-                raise self.process.failure("PostgreSQL exited during start-up.")
-            if await _accepts_connections(self.port):
-                return
-            if time.monotonic() > deadline:
-                raise self.process.failure(
-                    f"PostgreSQL did not accept connections on 127.0.0.1:{self.port} within "
-                    f"{START_TIMEOUT_SECONDS:.0f} s."
-                )
-            await asyncio.sleep(0.1)
+        await self.process.wait_ready(
+            lambda: _accepts_connections(self.port),
+            deadline=deadline,
+            not_ready=f"PostgreSQL did not accept connections on 127.0.0.1:{self.port} within "
+            f"{START_TIMEOUT_SECONDS:.0f} s.",
+            every=0.1,
+        )
 
     def remove_external_directory(self) -> None:
         if self.external_directory is not None:
