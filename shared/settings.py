@@ -68,11 +68,12 @@ class Settings(BaseSettings):
         explicit: str | None = getattr(self, f"{service}_database_url")
         if explicit:
             return explicit
-        return (
-            make_url(self.database_url)
-            .set(database=database_name(service))
-            .render_as_string(hide_password=False)
-        )
+        return with_database(self.database_url, database_name(service))
+
+
+def with_database(server_url: str, database: str) -> str:
+    """The URL of `database` on the server that `server_url` points at."""
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
 def database_name(service: ServiceName) -> str:

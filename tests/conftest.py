@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -19,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.db.migrations import upgrade
 from shared.infra import Infrastructure, ensure_databases, local_infrastructure
 from shared.reference.localities import locality_codes
-from shared.settings import Settings
+from shared.settings import Settings, with_database
 from tests.harness import Stack, serve
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
@@ -51,38 +50,22 @@ def spans() -> InMemorySpanExporter:
     return exporter
 
 
-def _url(infra: Infrastructure, database: str) -> str:
-    server_url, _, _ = infra.database_url.rpartition("/")
-    return f"{server_url}/{database}"
-
-
-def recreate_databases(server_url: str, names: list[str]) -> None:
-    """Every test session starts from empty, freshly migrated databases."""
-
-    async def drop() -> None:
-        connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
-        try:
-            for name in names:
-                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
-
-    asyncio.run(drop())
-    ensure_databases(server_url, names)
-
-
 @pytest.fixture(scope="session")
 def test_settings(infrastructure: Infrastructure) -> Settings:
-    recreate_databases(infrastructure.database_url, list(TEST_DATABASES.values()))
+    ensure_databases(infrastructure.database_url, list(TEST_DATABASES.values()), recreate=True)
     for service, database in TEST_DATABASES.items():
-        upgrade(service.removesuffix("_b"), _url(infrastructure, database))
+        upgrade(service.removesuffix("_b"), with_database(infrastructure.database_url, database))
     return Settings(
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
         database_url=infrastructure.database_url,
-        intake_database_url=_url(infrastructure, TEST_DATABASES["intake"]),
-        routing_database_url=_url(infrastructure, TEST_DATABASES["routing"]),
-        approval_database_url=_url(infrastructure, TEST_DATABASES["approval"]),
-        delivery_database_url=_url(infrastructure, TEST_DATABASES["delivery"]),
+        intake_database_url=with_database(infrastructure.database_url, TEST_DATABASES["intake"]),
+        routing_database_url=with_database(infrastructure.database_url, TEST_DATABASES["routing"]),
+        approval_database_url=with_database(
+            infrastructure.database_url, TEST_DATABASES["approval"]
+        ),
+        delivery_database_url=with_database(
+            infrastructure.database_url, TEST_DATABASES["delivery"]
+        ),
         approval_localities=[c for c in locality_codes() if c not in APPROVAL_B_LOCALITIES],
         outbox_poll_seconds=0.05,
         consumer_backoff_seconds=0.05,
@@ -112,7 +95,9 @@ async def stack(
     approval_b_settings = test_settings.model_copy(
         update={
             "approval_localities": APPROVAL_B_LOCALITIES,
-            "approval_database_url": _url(infrastructure, TEST_DATABASES["approval_b"]),
+            "approval_database_url": with_database(
+                infrastructure.database_url, TEST_DATABASES["approval_b"]
+            ),
             "approval_consumer_group": "tongban.approval.b",
         }
     )

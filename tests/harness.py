@@ -8,7 +8,6 @@ assert that one application's journey is one trace.
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,14 +19,9 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
+from shared.infra import free_ports
 from shared.journey import JourneyError, poll_until
 from shared.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -44,7 +38,7 @@ class RunningService:
 
 
 async def serve(name: str, factory: Callable[[int], FastAPI]) -> RunningService:
-    port = free_port()
+    (port,) = free_ports(1)
     app = factory(port)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

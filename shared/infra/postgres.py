@@ -385,8 +385,11 @@ def _quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def ensure_databases_async(database_url: str, names: Sequence[str]) -> None:
-    """CREATE DATABASE for each name that does not exist yet on the server of database_url."""
+async def ensure_databases_async(
+    database_url: str, names: Sequence[str], *, recreate: bool = False
+) -> None:
+    """CREATE DATABASE for each name that does not exist yet on the server of database_url;
+    with `recreate`, drop existing ones first (closing their connections): empty databases."""
     try:
         connection = await asyncpg.connect(_asyncpg_dsn(database_url), timeout=10)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -394,6 +397,10 @@ async def ensure_databases_async(database_url: str, names: Sequence[str]) -> Non
         raise InfrastructureError(f"Cannot connect to PostgreSQL at {shown}: {error}") from error
     try:
         for name in names:
+            if recreate:
+                await connection.execute(
+                    f"DROP DATABASE IF EXISTS {_quote_identifier(name)} WITH (FORCE)"
+                )
             if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 continue
             # A concurrent launcher may create it between the check and here; both are fine.
@@ -403,11 +410,12 @@ async def ensure_databases_async(database_url: str, names: Sequence[str]) -> Non
         await connection.close()
 
 
-def ensure_databases(database_url: str, names: Sequence[str]) -> None:
-    """CREATE DATABASE for each name that does not exist yet on the server of database_url.
+def ensure_databases(database_url: str, names: Sequence[str], *, recreate: bool = False) -> None:
+    """CREATE DATABASE for each name that does not exist yet on the server of database_url
+    (dropping existing ones first with `recreate`).
 
     Synchronous. Called from inside a running event loop it still works, but blocks that loop
     while it runs; async code should await ensure_databases_async instead.
     """
     names = list(names)
-    run_coroutine_sync(lambda: ensure_databases_async(database_url, names))
+    run_coroutine_sync(lambda: ensure_databases_async(database_url, names, recreate=recreate))

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -18,11 +17,13 @@ from services.approval.db import CaseRow
 from shared.db import Database
 from shared.db.messaging_tables import outbox
 from shared.db.migrations import upgrade_async
+from shared.infra import Infrastructure, ensure_databases_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.settings import with_database
 from shared.telemetry import setup_telemetry
 from tests.harness import Stack, eventually, header, read_topic
 
@@ -105,12 +106,10 @@ async def test_an_event_delivered_twice_creates_one_case(
 
 
 async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no_second_case(
-    stack: Stack, infrastructure: Any
+    stack: Stack, infrastructure: Infrastructure
 ) -> None:
-    from tests.conftest import _url, recreate_databases
-
-    await asyncio.to_thread(recreate_databases, infrastructure.database_url, ["tongban_test_relay"])
-    url = _url(infrastructure, "tongban_test_relay")
+    await ensure_databases_async(infrastructure.database_url, ["tongban_test_relay"], recreate=True)
+    url = with_database(infrastructure.database_url, "tongban_test_relay")
     await upgrade_async("routing", url)  # any service's schema has the outbox
     db = Database(url)
     telemetry = setup_telemetry("relay-test", exporter=stack.spans)
@@ -175,14 +174,12 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_good_one_still_pro
 
 
 async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_redeliveries(
-    stack: Stack, infrastructure: Any, producer: AIOKafkaProducer
+    stack: Stack, infrastructure: Infrastructure, producer: AIOKafkaProducer
 ) -> None:
-    from tests.conftest import _url, recreate_databases
-
-    await asyncio.to_thread(
-        recreate_databases, infrastructure.database_url, ["tongban_test_runner"]
+    await ensure_databases_async(
+        infrastructure.database_url, ["tongban_test_runner"], recreate=True
     )
-    url = _url(infrastructure, "tongban_test_runner")
+    url = with_database(infrastructure.database_url, "tongban_test_runner")
     await upgrade_async("routing", url)
     db = Database(url)
     topic = f"tongban.test.{uuid.uuid4().hex[:8]}"
