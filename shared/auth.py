@@ -100,3 +100,9 @@ def require_role(*roles: Role) -> object:
         return principal
 
     return Depends(check)
+
+
+# The callers the services' endpoints take, as FastAPI parameter types.
+WindowClerk = Annotated[Principal, require_role("window_clerk")]
+Approver = Annotated[Principal, require_role("approver")]
+Admin = Annotated[Principal, require_role("admin")]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from services.approval.db import CaseRow, certificate_sequence
 from services.approval.domain import Clock, certificate_number, served_pattern, serves
-from shared.auth import Principal, require_role
+from shared.auth import Approver, Principal
 from shared.errors import ApiError
 from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
@@ -19,7 +19,6 @@ from shared.webapp import DbSession, Runtime
 from shared.workdays import today_in_china
 
 router = APIRouter(prefix="/v1")
-Approver = Annotated[Principal, require_role("approver")]
 
 
 class CaseOut(BaseModel):

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
-from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.delivery.db import PrintJobRow
-from shared.auth import Principal, require_role
+from shared.auth import WindowClerk
 from shared.errors import ApiError
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
 from shared.webapp import DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
-Clerk = Annotated[Principal, require_role("window_clerk")]
 
 
 class PrintJobOut(BaseModel):
@@ -35,7 +33,7 @@ class PrintJobOut(BaseModel):
 
 
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")
-async def print_queue(db: DbSession, clerk: Clerk) -> dict[str, list[PrintJobOut]]:
+async def print_queue(db: DbSession, clerk: WindowClerk) -> dict[str, list[PrintJobOut]]:
     rows = await db.scalars(
         select(PrintJobRow)
         .where(PrintJobRow.window_id == clerk.window_id, PrintJobRow.status == "waiting")
@@ -57,7 +55,7 @@ class HandoverOut(BaseModel):
 
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
 async def hand_over(
-    application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: Clerk
+    application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: WindowClerk
 ) -> HandoverOut:
     job = await db.scalar(
         select(PrintJobRow).where(PrintJobRow.application_no == application_no).with_for_update()

@@ -17,7 +17,7 @@ from services.intake.schemas import (
     ApplicationOut,
     TimelineEntryOut,
 )
-from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.auth import CurrentPrincipal, Principal, WindowClerk
 from shared.errors import ApiError
 from shared.reference.catalog import CatalogItem
 from shared.reference.localities import is_within
@@ -70,7 +70,7 @@ async def submit_application(
     body: ApplicationIn,
     request: Request,
     runtime: Runtime,
-    clerk: Annotated[Principal, require_role("window_clerk")],
+    clerk: WindowClerk,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=128)],
 ) -> JSONResponse:
     routing: RoutingClient = request.app.state.routing

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +25,7 @@ from services.intake.db import (
 from services.intake.routing_client import JurisdictionProblem, Resolution, RoutingClient
 from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn
 from shared.auth import Principal
-from shared.db import Database
+from shared.db import Database, upsert
 from shared.errors import ApiError, error_body
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
@@ -58,18 +57,14 @@ def request_hash(body: ApplicationIn) -> str:
 async def seed_catalog(session: AsyncSession) -> None:
     """The published catalog is the source of truth; refresh our copy on every start."""
     for item in CATALOG:
-        values = {
-            "item_code": item.item_code,
-            "name": item.name,
-            "domain": item.domain,
-            "guide": item.model_dump(mode="json"),
-        }
-        await session.execute(
-            insert(CatalogItemRow)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=["item_code"], set_={**values, "updated_at": datetime.now(UTC)}
-            )
+        await upsert(
+            session,
+            CatalogItemRow,
+            item_code=item.item_code,
+            name=item.name,
+            domain=item.domain,
+            guide=item.model_dump(mode="json"),
+            updated_at=datetime.now(UTC),
         )
 
 

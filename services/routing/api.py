@@ -13,7 +13,7 @@ from sqlalchemy import select
 from services.routing import service
 from services.routing.db import AgreementRow
 from services.routing.domain import RIGHTS, JurisdictionError, competent_locality, rights_of
-from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.auth import Admin, CurrentPrincipal, Principal
 from shared.errors import ApiError
 from shared.reference.localities import PROVINCE, LocalityCode, is_known_locality, is_within
 from shared.webapp import DbSession
@@ -106,9 +106,7 @@ def _may_administer(principal: Principal, grantor: str) -> bool:
 
 
 @router.post("/agreements", status_code=201, tags=["agreements"])
-async def create_agreement(
-    body: AgreementIn, db: DbSession, principal: Annotated[Principal, require_role("admin")]
-) -> AgreementOut:
+async def create_agreement(body: AgreementIn, db: DbSession, principal: Admin) -> AgreementOut:
     if not _may_administer(principal, body.grantor_locality):
         raise ApiError(403, "not_grantor", "Only the grantor locality's administration may grant.")
     for code in (body.grantor_locality, body.grantee_locality):
@@ -126,9 +124,7 @@ async def create_agreement(
 
 
 @router.delete("/agreements/{agreement_id}", tags=["agreements"])
-async def revoke_agreement(
-    agreement_id: str, db: DbSession, principal: Annotated[Principal, require_role("admin")]
-) -> AgreementOut:
+async def revoke_agreement(agreement_id: str, db: DbSession, principal: Admin) -> AgreementOut:
     row = await db.get(AgreementRow, agreement_id)
     if row is None:
         raise ApiError(404, "agreement_not_found", "No such agreement.")

@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.routing.db import AgreementRow, JurisdictionRuleRow
 from services.routing.domain import Agreement, JurisdictionRule
+from shared.db import upsert
 from shared.reference.catalog import CATALOG
 
 # Agreements a fresh local stack starts with (协同办理授权): 合肥 and 阜阳 windows handle each
@@ -55,16 +55,13 @@ async def active_agreements(session: AsyncSession) -> list[Agreement]:
 async def seed(session: AsyncSession) -> None:
     """Rules follow the published catalog on every start; default agreements only once."""
     for item in CATALOG:
-        values = {
-            "item_code": item.item_code,
-            "jurisdiction": item.jurisdiction,
-            "competent_level": item.competent_level,
-            "department": item.department,
-        }
-        await session.execute(
-            insert(JurisdictionRuleRow)
-            .values(**values)
-            .on_conflict_do_update(index_elements=["item_code"], set_=values)
+        await upsert(
+            session,
+            JurisdictionRuleRow,
+            item_code=item.item_code,
+            jurisdiction=item.jurisdiction,
+            competent_level=item.competent_level,
+            department=item.department,
         )
     if await session.scalar(select(AgreementRow.id).limit(1)) is None:
         for grantor, grantee, items, rights in DEFAULT_AGREEMENTS:

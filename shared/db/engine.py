@@ -51,3 +51,11 @@ async def insert_if_absent(session: AsyncSession, model: Any, **values: Any) -> 
         .returning(*model.__table__.primary_key)
     )
     return inserted.first() is not None
+
+
+async def upsert(session: AsyncSession, model: Any, **values: Any) -> None:
+    """Insert the row, or overwrite the one with the same primary key."""
+    keys = [column.name for column in model.__table__.primary_key]
+    await session.execute(
+        insert(model).values(**values).on_conflict_do_update(index_elements=keys, set_=values)
+    )
