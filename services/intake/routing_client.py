@@ -21,13 +21,22 @@ class Resolution:
     receiving_rights: frozenset[str]
 
 
-class JurisdictionProblem(Exception):
-    """Routing could not resolve the competent locality from what the applicant gave."""
+# Routing's resolve fields, as the fields of intake's application body they come from.
+_APPLICATION_FIELDS = {
+    "applicant_locality": "applicant.locality",
+    "property_locality": "property_locality",
+}
 
-    def __init__(self, code: str, message: str) -> None:
+
+class JurisdictionProblem(Exception):
+    """Routing could not resolve the competent locality from what the applicant gave;
+    `field` is the field of the application at fault."""
+
+    def __init__(self, code: str, message: str, field: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field
 
 
 class RoutingClient:
@@ -70,7 +79,12 @@ class RoutingClient:
             ) from exc
         if response.status_code == 422:
             error = response.json().get("error", {})
-            raise JurisdictionProblem(error.get("code", "unresolvable"), error.get("message", ""))
+            routing_field = (error.get("details") or [{}])[0].get("field", "")
+            raise JurisdictionProblem(
+                error.get("code", "unresolvable"),
+                error.get("message", ""),
+                _APPLICATION_FIELDS.get(routing_field, "applicant.locality"),
+            )
         if response.status_code != 200:
             raise ApiError(502, "routing_error", f"Routing answered {response.status_code}.")
         data = response.json()

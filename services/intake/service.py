@@ -124,9 +124,10 @@ async def submit_application(
         )
     except JurisdictionProblem as problem:
         assessment = domain.assess(item, submission, may_verify_originals=False)
-        field = "property_locality" if "property" in problem.code else "applicant.locality"
         if not any(p.code == problem.code for p in assessment.problems):
-            assessment.problems.append(domain.Problem(problem.code, problem.message, field=field))
+            assessment.problems.append(
+                domain.Problem(problem.code, problem.message, field=problem.field)
+            )
         return await _issue_notice(db, command, fingerprint, item, assessment.problems)
 
     if "accept" not in resolution.receiving_rights:

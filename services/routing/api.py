@@ -59,7 +59,7 @@ async def resolve(
             province=PROVINCE,
         )
     except JurisdictionError as exc:
-        raise ApiError(422, exc.code, str(exc)) from exc
+        raise ApiError(422, exc.code, str(exc), [{"field": exc.field}]) from exc
     rights = None
     if body.receiving_locality:
         agreements = await service.active_agreements(db)

@@ -18,9 +18,12 @@ Jurisdiction = Literal["household", "enterprise", "property", "province"]
 
 
 class JurisdictionError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
+    """The competent locality cannot be resolved; `field` names the input at fault."""
+
+    def __init__(self, code: str, message: str, field: str) -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,15 @@ def competent_locality(
     if rule.jurisdiction == "property":
         if not property_locality:
             raise JurisdictionError(
-                "property_locality_required", "This item is decided where the property lies."
+                "property_locality_required",
+                "This item is decided where the property lies.",
+                "property_locality",
             )
-        base = property_locality
+        base, field = property_locality, "property_locality"
     else:  # household registration or enterprise registration: the applicant's own locality
-        base = applicant_locality
+        base, field = applicant_locality, "applicant_locality"
     if not is_known_locality(base):
-        raise JurisdictionError("unknown_locality", f"Unknown locality code {base}.")
+        raise JurisdictionError("unknown_locality", f"Unknown locality code {base}.", field)
     return city_of(base) if rule.competent_level == "city" else base
 
 

@@ -140,3 +140,16 @@ async def test_a_retry_with_the_same_key_returns_the_first_answer_and_another_bo
     assert await stored_counts(stack) == before
     assert third.status_code == 409
     assert third.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_an_unknown_property_locality_is_named_in_the_notice(stack: Stack) -> None:
+    body = household_application(sample_applicant())
+    body["item_code"] = "ZF-BDC-001"  # decided where the property lies
+    body["property_locality"] = "349999"  # shaped like a code, but no such locality
+    async with stack.client("intake") as intake:
+        response = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
+    assert response.status_code == 422, response.text
+    problems = response.json()["error"]["details"]["problems"]
+    assert {"field": "property_locality", "code": "unknown_locality"} in [
+        {"field": p.get("field"), "code": p["code"]} for p in problems
+    ]
