@@ -136,33 +136,34 @@ class ConsumerRunner:
         with self.telemetry.span(
             f"{record.topic} process", kind=SpanKind.CONSUMER, parent=parent, attributes=attributes
         ) as span:
+            # Read once, before any retry: a record that cannot be read never will be.
             try:
                 envelope = Envelope.from_kafka(record.key, record.value, headers)
                 span.set_attribute("messaging.message.id", envelope.id)
                 span.set_attribute("cloudevents.event_type", envelope.type)
                 span.set_attribute("tongban.application_no", envelope.subject)
+                handler = self.handlers.get(envelope.type)
+                if handler is None:
+                    # Another service's fact we have no use for (or a newer version): acknowledge.
+                    return "ignored"
+                payload = envelope.payload()
             except EnvelopeError as exc:
                 await self._dead_letter(record, exc, attempts=0)
                 span.set_status(Status(StatusCode.ERROR, "dead-lettered: unreadable"))
                 return "dead_lettered"
-
-            handler = self.handlers.get(envelope.type)
-            if handler is None:
-                # Another service's fact we have no use for (or a newer version): acknowledge.
-                return "ignored"
 
             attempts = 0
             try:
                 async for attempt in AsyncRetrying(
                     stop=self._gives_up,
                     wait=wait_exponential(multiplier=self.backoff_seconds, max=5),
-                    retry=retry_if_not_exception_type((PermanentError, EnvelopeError)),
+                    retry=retry_if_not_exception_type(PermanentError),
                     before_sleep=self._log_retry,
                     reraise=True,
                 ):
                     with attempt:
                         attempts = attempt.retry_state.attempt_number
-                        outcome = await self._apply(envelope, handler)
+                        outcome = await self._apply(envelope, payload, handler)
             except Exception as exc:
                 log.warning(
                     "%s: event %s (%s) failed after %d attempt(s): %s",
@@ -197,8 +198,7 @@ class ConsumerRunner:
             mask_personal_data(f"{type(error).__name__}: {error}"),
         )
 
-    async def _apply(self, envelope: Envelope, handler: Handler) -> Outcome:
-        payload = envelope.payload()
+    async def _apply(self, envelope: Envelope, payload: EventPayload, handler: Handler) -> Outcome:
         async with self.db.transaction() as session:
             claimed = await session.execute(
                 insert(inbox)
