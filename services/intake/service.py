@@ -68,9 +68,10 @@ async def seed_catalog(session: AsyncSession) -> None:
         )
 
 
-async def _replay(db: Database, window_id: str, key: str, fingerprint: str) -> Answer | None:
-    async with db.transaction() as session:
-        stored = await session.get(IdempotencyKeyRow, (window_id, key))
+async def _replay(
+    session: AsyncSession, window_id: str, key: str, fingerprint: str
+) -> Answer | None:
+    stored = await session.get(IdempotencyKeyRow, (window_id, key))
     if stored is None:
         return None
     if stored.request_hash != fingerprint:
@@ -89,12 +90,12 @@ async def submit_application(
     if clerk.window_id is None:
         raise ApiError(403, "window_required", "Only a clerk at a window can hand in applications.")
     fingerprint = request_hash(body)
-    replay = await _replay(db, clerk.window_id, command.idempotency_key, fingerprint)
+    # One read-only round trip: the first answer to this key, if any, and the item's standard.
+    async with db.transaction() as session:
+        replay = await _replay(session, clerk.window_id, command.idempotency_key, fingerprint)
+        row = await session.get(CatalogItemRow, body.item_code)
     if replay is not None:
         return replay
-
-    async with db.transaction() as session:
-        row = await session.get(CatalogItemRow, body.item_code)
     if row is None:
         raise ApiError(
             422, "unknown_item", f"No catalog item {body.item_code}.", [{"field": "item_code"}]
@@ -182,7 +183,10 @@ async def _commit_once(
         return answer
     except IntegrityError:
         assert command.clerk.window_id is not None
-        replay = await _replay(db, command.clerk.window_id, command.idempotency_key, fingerprint)
+        async with db.transaction() as session:
+            replay = await _replay(
+                session, command.clerk.window_id, command.idempotency_key, fingerprint
+            )
         if replay is None:
             raise
         return replay
