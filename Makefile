@@ -27,7 +27,7 @@ install: $(STAMP)
 
 # Kafka jars (Maven Central, cached under ~/.cache/tongban) and PostgreSQL (apt-get if missing).
 infra-deps: install
-	$(BIN)/python -m shared.infra --prepare
+	$(BIN)/python -m tooling.infra --prepare
 
 run: infra-deps
 	$(BIN)/tongban run

@@ -22,8 +22,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from shared.auth import mint_token
-from shared.journey import household_application, sample_applicant
-from shared.stack import RunningStack, running_stack
+from tooling.journey import household_application, sample_applicant
+from tooling.stack import RunningStack, running_stack
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.db.migrations import upgrade
-from shared.infra import Infrastructure, ensure_databases, local_infrastructure
 from shared.reference.localities import locality_codes
 from shared.settings import Settings, with_database
 from tests.harness import Stack, serve
+from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
 APPROVAL_B_LOCALITIES = ["340500", "340600"]

@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
-from shared.infra import free_ports
-from shared.journey import JourneyError, poll_until
 from shared.settings import Settings
+from tooling.infra import free_ports
+from tooling.journey import JourneyError, poll_until
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.engine import make_url
 
-from shared.infra import Infrastructure, ensure_databases, local_infrastructure
+from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
 
 pytestmark = pytest.mark.integration
 

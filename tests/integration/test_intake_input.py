@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db.messaging_tables import outbox
-from shared.journey import household_application, sample_applicant
 from tests.harness import Stack
+from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.journey import Journey, household_application, sample_applicant
 from tests.harness import Stack
+from tooling.journey import Journey, household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
 

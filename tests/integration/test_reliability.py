@@ -17,7 +17,6 @@ from services.approval.db import CaseRow
 from shared.db import Database
 from shared.db.messaging_tables import outbox
 from shared.db.migrations import upgrade_async
-from shared.infra import Infrastructure, ensure_databases_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
@@ -26,6 +25,7 @@ from shared.messaging.outbox import Outbox, OutboxRelay
 from shared.settings import with_database
 from shared.telemetry import setup_telemetry
 from tests.harness import Stack, eventually, header, read_topic
+from tooling.infra import Infrastructure, ensure_databases_async
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.journey import Journey, household_application, sample_applicant
 from tests.harness import Stack
+from tooling.journey import Journey, household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from shared.auth import decode_token
-from shared.cli import app
 from shared.settings import Settings
+from tooling.cli import app
 
 runner = CliRunner()
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared.contracts import render_contracts, stale_contracts, write_contracts
 from shared.messaging import events
 from shared.messaging.events import EVENT_TYPES
+from tooling.contracts import render_contracts, stale_contracts, write_contracts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = "asyncapi.json"

@@ -16,9 +16,9 @@ from typing import Protocol
 
 from rich.console import Console
 
-from shared.infra import kafka as kafka_module
-from shared.infra import postgres as postgres_module
-from shared.infra._common import (
+from tooling.infra import kafka as kafka_module
+from tooling.infra import postgres as postgres_module
+from tooling.infra._common import (
     InfrastructureError,
     ManagedProcess,
     forget_exit_hook,
@@ -28,8 +28,8 @@ from shared.infra._common import (
     say,
     stop_processes,
 )
-from shared.infra.kafka import KAFKA_VERSION, KafkaBroker
-from shared.infra.postgres import EXTERNAL_DIR_NOTE, PostgresCluster
+from tooling.infra.kafka import KAFKA_VERSION, KafkaBroker
+from tooling.infra.postgres import EXTERNAL_DIR_NOTE, PostgresCluster
 
 _RUN_PREFIX = "run-"
 _LOG_NAMES = ("kafka.log", "postgres.log")
@@ -55,7 +55,7 @@ class _Component(Protocol):
 
 
 def default_work_dir() -> Path:
-    # shared/infra/launcher.py → the repository root is two levels above shared/.
+    # tooling/infra/launcher.py → the repository root is two levels above tooling/.
     return Path(__file__).resolve().parents[2] / ".tongban" / "infra"
 
 

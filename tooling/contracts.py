@@ -2,7 +2,7 @@
 
 Local approval systems write their Kafka consumers from these files, without our code, so the
 files are generated from shared/messaging/events.py and committed; a unit test fails when they
-drift. Regenerate with `tongban contracts` (or `python -m shared.contracts`).
+drift. Regenerate with `tongban contracts` (or `python -m tooling.contracts`).
 """
 
 from __future__ import annotations

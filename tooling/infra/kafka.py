@@ -21,7 +21,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
-from shared.infra._common import (
+from tooling.infra._common import (
     InfrastructureError,
     ManagedProcess,
     file_lock,

@@ -20,7 +20,7 @@ import asyncpg
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from shared.infra._common import (
+from tooling.infra._common import (
     InfrastructureError,
     ManagedProcess,
     RunAs,
@@ -329,7 +329,7 @@ class PostgresCluster:
             "full_page_writes": "off",
         }
         with (data / "postgresql.conf").open("a") as conf:
-            conf.write("\n# Tongban local cluster (shared/infra/postgres.py)\n")
+            conf.write("\n# Tongban local cluster (tooling/infra/postgres.py)\n")
             for key, value in settings.items():
                 conf.write(f"{key} = '{value}'\n")
 

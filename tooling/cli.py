@@ -99,8 +99,8 @@ def migrate(
 @app.command()
 def run() -> None:
     """Start Kafka, PostgreSQL and the four services; stay up until Ctrl-C."""
-    from shared.infra import InfrastructureError
-    from shared.stack import running_stack
+    from tooling.infra import InfrastructureError
+    from tooling.stack import running_stack
 
     try:
         with running_stack(console) as stack:
@@ -124,9 +124,9 @@ def run() -> None:
 @app.command()
 def demo() -> None:
     """Start the stack, drive one application from a 阜阳 window to hand-over, print it, stop."""
-    from shared.demo import run_demo
-    from shared.infra import InfrastructureError
-    from shared.stack import running_stack
+    from tooling.demo import run_demo
+    from tooling.infra import InfrastructureError
+    from tooling.stack import running_stack
 
     started = time.monotonic()
     try:
@@ -145,7 +145,7 @@ def contracts(
     ] = False,
 ) -> None:
     """Regenerate the event JSON Schemas and AsyncAPI document under contracts/."""
-    from shared.contracts import stale_contracts, write_contracts
+    from tooling.contracts import stale_contracts, write_contracts
 
     if check:
         stale = stale_contracts(REPO_ROOT)

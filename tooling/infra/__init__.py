@@ -1,13 +1,13 @@
 """Local infrastructure: a real Kafka broker and a private PostgreSQL cluster on free ports.
 
-Used by `make run`, `make demo` and the integration test fixtures; `python -m shared.infra`
+Used by `make run`, `make demo` and the integration test fixtures; `python -m tooling.infra`
 starts both and prints where they are. See ARCHITECTURE.md, "Real components, and how they start".
 """
 
-from shared.infra._common import InfrastructureError, ManagedProcess, free_ports, stop_processes
-from shared.infra.kafka import KAFKA_VERSION, kafka_jars
-from shared.infra.launcher import Infrastructure, default_work_dir, local_infrastructure
-from shared.infra.postgres import ensure_databases, ensure_databases_async
+from tooling.infra._common import InfrastructureError, ManagedProcess, free_ports, stop_processes
+from tooling.infra.kafka import KAFKA_VERSION, kafka_jars
+from tooling.infra.launcher import Infrastructure, default_work_dir, local_infrastructure
+from tooling.infra.postgres import ensure_databases, ensure_databases_async
 
 __all__ = [
     "KAFKA_VERSION",

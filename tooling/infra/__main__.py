@@ -1,4 +1,4 @@
-"""`python -m shared.infra`: start Kafka and PostgreSQL, print where they are, wait for Ctrl-C."""
+"""`python -m tooling.infra`: start Kafka and PostgreSQL, print where they are, wait for Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from types import FrameType
 
 from rich.console import Console
 
-from shared.infra import KAFKA_VERSION, InfrastructureError, kafka_jars, local_infrastructure
-from shared.infra.kafka import java_executable
-from shared.infra.postgres import server_bindir
+from tooling.infra import KAFKA_VERSION, InfrastructureError, kafka_jars, local_infrastructure
+from tooling.infra.kafka import java_executable
+from tooling.infra.postgres import server_bindir
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -23,7 +23,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.infra",
+        prog="python -m tooling.infra",
         description="Start a local Kafka broker and PostgreSQL cluster until Ctrl-C.",
     )
     parser.add_argument(

@@ -21,14 +21,14 @@ import httpx
 from rich.console import Console
 
 from shared.db.migrations import upgrade
-from shared.infra import (
+from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
+from tooling.infra import (
     InfrastructureError,
     ManagedProcess,
     ensure_databases,
     local_infrastructure,
     stop_processes,
 )
-from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
@@ -106,7 +106,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     [
                         sys.executable,
                         "-m",
-                        "shared.cli",
+                        "tooling.cli",
                         "serve",
                         service,
                         "--port",

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.identity import mask_id_number, mask_name
-from shared.journey import Journey, JourneyError, household_application, sample_applicant
-from shared.stack import RunningStack, StackError
+from tooling.journey import Journey, JourneyError, household_application, sample_applicant
+from tooling.stack import RunningStack, StackError
 
 
 async def run_demo(stack: RunningStack, console: Console) -> None:
