@@ -1,5 +1,8 @@
-"""The machinery of one service process besides HTTP: database, producer, outbox relay and
-consumers, started and stopped together.
+"""The machinery of one service process besides HTTP: database, producer, outbox relay,
+consumers and the pruning of the messaging tables, started and stopped together.
+
+The outbox and the relay share one event: a commit that added outbox rows wakes the relay of the
+same process, so events move on commit and the relay's poll is only a fallback.
 
 Shutdown order matters: stop taking work (consumers finish the record in hand and commit), let
 the relay publish what those records wrote, flush the producer, then close the database.
@@ -8,15 +11,18 @@ the relay publish what those records wrote, flush the producer, then close the d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from shared.db import Database
+from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics, make_producer
-from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.outbox import Outbox, OutboxRelay, prune
 from shared.messaging.topics import dead_letter
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import Telemetry, setup_telemetry
@@ -48,7 +54,11 @@ class ServiceRuntime:
         )
         self.outbox = Outbox(source=f"/tongban/{service}")
         self.relay = OutboxRelay(
-            self.db, self.producer, telemetry, poll_seconds=settings.outbox_poll_seconds
+            self.db,
+            self.producer,
+            telemetry,
+            wake=self.outbox.committed,
+            poll_seconds=settings.outbox_poll_seconds,
         )
         self.consumers: list[ConsumerRunner] = []
         self.topics: set[str] = set()
@@ -85,6 +95,15 @@ class ServiceRuntime:
         self.consumers.append(runner)
         return runner
 
+    def subscribe(self, subscription: Subscription) -> ConsumerRunner:
+        """Consume as `subscription` declares (shared.messaging.channels)."""
+        return self.add_consumer(
+            subscription.name,
+            subscription.topics,
+            subscription.by_type,
+            group_id=subscription.group_id,
+        )
+
     async def start(self) -> None:
         topics = set(self.topics)
         topics |= {dead_letter(t) for runner in self.consumers for t in runner.topics}
@@ -95,9 +114,37 @@ class ServiceRuntime:
         )
         await self.producer.start()
         self._spawn("outbox-relay", self.relay.run(self._stopping))
+        self._spawn("messaging-prune", self._prune_periodically())
         for runner in self.consumers:
             await runner.start()
             self._spawn(runner.name, runner.run(self._stopping))
+
+    async def _prune_periodically(self) -> None:
+        """Delete old sent outbox rows and old inbox rows: at start (a service restarted more
+        often than the interval still prunes), then every `prune_interval_seconds`."""
+        while not self._stopping.is_set():
+            await self._prune_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=self.settings.prune_interval_seconds
+                )
+
+    async def _prune_once(self) -> None:
+        now = datetime.now(UTC)
+        try:
+            counts = await prune(
+                self.db,
+                sent_before=now - timedelta(hours=self.settings.outbox_retention_hours),
+                inbox_before=now - timedelta(days=self.settings.inbox_retention_days),
+            )
+        except Exception as exc:
+            # The database may be away for a while; the next run tries again.
+            log.warning("pruning the outbox and inbox failed: %s", type(exc).__name__)
+            return
+        if counts.outbox or counts.inbox:
+            log.info(
+                "pruned %d sent outbox row(s) and %d inbox row(s)", counts.outbox, counts.inbox
+            )
 
     def _spawn(self, name: str, work: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work, name=f"{self.service}:{name}")  # type: ignore[arg-type]

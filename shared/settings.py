@@ -42,19 +42,31 @@ class Settings(BaseSettings):
     # Keys the ID-number digests in events (approval) and at hand-over (delivery).
     pii_digest_key: SecretStr = SecretStr("tongban-local-development-digest-key")
 
-    routing_url: str = "http://127.0.0.1:8002"
     province: str = PROVINCE
     # Localities whose approval topics this approval instance consumes; empty means all known.
     approval_localities: Annotated[list[str], NoDecode] = Field(default_factory=list)
     approval_consumer_group: str = "tongban.approval"
     kafka_topic_partitions: int = 3
 
-    outbox_poll_seconds: float = 0.2
+    # A fallback only: commits that add outbox rows wake the relay of their own process at once
+    # (shared.messaging.outbox); the poll finds rows that another process wrote.
+    outbox_poll_seconds: float = 5.0
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
+    # Housekeeping of the outbox and inbox tables (shared.messaging.outbox.prune).
+    prune_interval_seconds: float = Field(default=600.0, gt=0)
+    # Sent outbox rows are kept a while for operators to look into; unsent or parked ones always.
+    outbox_retention_hours: float = Field(default=24.0, ge=0)
+    # An inbox row is what turns a redelivered event into a no-op: it must outlive any window in
+    # which the event can come again (a consumer group rewound, a topic replayed after an
+    # outage), so well beyond the topics' retention (Kafka's default: 7 days).
+    inbox_retention_days: float = Field(default=14.0, ge=0)
 
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
+    # The largest request body a service reads (413 beyond): a window's application is a few
+    # kilobytes; this keeps one request from growing an event past what the broker accepts.
+    max_request_body_bytes: int = 256 * 1024
 
     @field_validator("approval_localities", mode="before")
     @classmethod

@@ -25,7 +25,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 messaging_metadata = MetaData()
 
 # Rows written in the same transaction as the state change they announce; the relay publishes
-# them in `seq` order and stamps `sent_at`.
+# them in `seq` order and stamps `sent_at`, or `parked_at` (with the reason) when the broker
+# refuses one for good, so that it no longer holds back the rows after it. Sent rows are pruned
+# after a retention time; unsent and parked rows never are.
 outbox = Table(
     "outbox",
     messaging_metadata,
@@ -43,8 +45,17 @@ outbox = Table(
     Column("tracestate", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    Column("parked_at", DateTime(timezone=True)),
+    Column("park_reason", Text),
 )
-Index("ix_outbox_unsent", outbox.c.seq, postgresql_where=text("sent_at IS NULL"))
+# What the relay reads: pending rows only, a handful at any time, however big the table.
+Index(
+    "ix_outbox_unsent",
+    outbox.c.seq,
+    postgresql_where=text("sent_at IS NULL AND parked_at IS NULL"),
+)
+# What operators list (and stats count): parked rows, rare.
+Index("ix_outbox_parked", outbox.c.seq, postgresql_where=text("parked_at IS NOT NULL"))
 
 # One row per (consumer, event id) handled; inserted in the effect's transaction, so a
 # redelivered event finds its row and becomes a no-op.

@@ -121,3 +121,56 @@ def drop_messaging_tables() -> None:
     )
     op.drop_table("outbox")
     op.drop_table("inbox")
+
+
+def add_outbox_parking() -> None:
+    """Version 2 of the outbox, added by every service's second migration: a row the broker
+    refuses for good is parked (`parked_at`, `park_reason`) instead of holding back every row
+    after it, and the relay's index leaves parked rows out.
+
+    The columns are nullable without a default: a change of the catalogue only, instant whatever
+    the table's size. The indexes are built CONCURRENTLY, outside the migration's transaction:
+    nothing pruned the outbox before this version, and a plain CREATE INDEX would block every
+    write of the service (they all write the outbox) for as long as it scans the table.
+    """
+    # IF NOT EXISTS: the columns are committed before the index builds, so a rerun after an
+    # interrupted build finds them.
+    parked_at = sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True)
+    op.add_column("outbox", parked_at, if_not_exists=True)
+    op.add_column("outbox", sa.Column("park_reason", sa.Text(), nullable=True), if_not_exists=True)
+    with op.get_context().autocommit_block():
+        _build_outbox_index("ix_outbox_parked", "parked_at IS NOT NULL")
+        _swap_unsent_index("sent_at IS NULL AND parked_at IS NULL")
+
+
+def drop_outbox_parking() -> None:
+    """Back to version 1 of the outbox. Parked rows count as unsent again, and a version-1 relay
+    stops at the first of them for good: requeue or delete them before downgrading."""
+    with op.get_context().autocommit_block():
+        _swap_unsent_index("sent_at IS NULL")
+        op.drop_index("ix_outbox_parked", table_name="outbox", postgresql_concurrently=True)
+    op.drop_column("outbox", "park_reason")
+    op.drop_column("outbox", "parked_at")
+
+
+def _swap_unsent_index(predicate: str) -> None:
+    # Built beside the old one, then renamed: the relay's query always has an index to use.
+    _build_outbox_index("ix_outbox_unsent_next", predicate)
+    op.drop_index(
+        "ix_outbox_unsent", table_name="outbox", postgresql_concurrently=True, if_exists=True
+    )
+    op.execute("ALTER INDEX ix_outbox_unsent_next RENAME TO ix_outbox_unsent")
+
+
+def _build_outbox_index(name: str, predicate: str) -> None:
+    # An interrupted concurrent build leaves an invalid index of that name behind: a rerun drops
+    # it first (IF NOT EXISTS would keep it, invalid).
+    op.drop_index(name, table_name="outbox", postgresql_concurrently=True, if_exists=True)
+    op.create_index(
+        name,
+        "outbox",
+        ["seq"],
+        unique=False,
+        postgresql_where=sa.text(predicate),
+        postgresql_concurrently=True,
+    )

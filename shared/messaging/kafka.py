@@ -1,11 +1,12 @@
-"""Kafka clients configured the way every service needs them."""
+"""Kafka clients configured the way every service needs them, and what their errors mean."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -13,6 +14,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+
+# The broker's default message.max.bytes, spelled out: a bigger record is refused by the producer
+# itself (MessageSizeTooLargeError from send()) before it costs a round trip, and the relay parks
+# it. Raise both together, or neither.
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
@@ -24,6 +30,73 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        max_request_size=MAX_REQUEST_BYTES,
+    )
+
+
+def make_consumer(
+    bootstrap_servers: str, topics: Iterable[str], *, group_id: str, client_id: str
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,  # offsets move only after the effect has committed
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=5000,
+        # The broker answers a parked fetch as soon as one byte arrives (fetch_min_bytes=1), so
+        # this is not the latency of a new record. It bounds the wait of a partition that is not
+        # in the fetch parked at the broker (aiokafka keeps one fetch per broker in flight, and
+        # e.g. a partition whose offset was still being looked up is left out of it) and how
+        # soon a stopping consumer's last fetch returns. 100 ms instead of the 500 ms default
+        # costs a few empty fetches a second per idle consumer.
+        fetch_max_wait_ms=100,
+    )
+
+
+# Not retriable by aiokafka's flag, but about the producer, the connection, the client's
+# configuration or its permissions, not about one record: once someone fixes them the same record
+# goes through, so the relay holds the row back (and retries) instead of parking it. A timeout is
+# a broker that did not answer in time, whatever the flag says.
+_NOT_ABOUT_THE_RECORD: tuple[type[KafkaError], ...] = (
+    kafka_errors.KafkaTimeoutError,
+    kafka_errors.KafkaUnavailableError,
+    kafka_errors.BrokerNotAvailableError,
+    kafka_errors.ProducerClosed,
+    kafka_errors.ProducerFenced,
+    kafka_errors.IllegalStateError,
+    kafka_errors.OutOfOrderSequenceNumber,
+    kafka_errors.UnknownProducerId,
+    kafka_errors.InvalidProducerEpoch,
+    kafka_errors.InvalidProducerIdMapping,
+    kafka_errors.InvalidTxnState,
+    kafka_errors.AuthenticationFailedError,
+    kafka_errors.AuthenticationMethodNotSupported,
+    kafka_errors.SaslAuthenticationFailed,
+    kafka_errors.UnsupportedSaslMechanismError,
+    kafka_errors.IllegalSaslStateError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.ClusterAuthorizationFailedError,
+    kafka_errors.TransactionalIdAuthorizationFailed,
+    kafka_errors.UnsupportedVersionError,
+    kafka_errors.IncompatibleBrokerVersion,
+    kafka_errors.UnrecognizedBrokerVersion,
+    kafka_errors.KafkaConfigurationError,
+    kafka_errors.UnsupportedCodecError,
+    kafka_errors.InvalidRequiredAcksError,
+    kafka_errors.QuotaViolationError,
+    kafka_errors.UnknownError,
+)
+
+
+def refuses_record(error: BaseException) -> bool:
+    """Kafka will never take this record, however often it is sent: it is too large, names an
+    invalid topic, breaks a broker policy... (a non-retriable error about the record itself)."""
+    return (
+        isinstance(error, KafkaError)
+        and not error.retriable
+        and not isinstance(error, _NOT_ABOUT_THE_RECORD)
     )
 
 

@@ -4,6 +4,23 @@
 announces was committed. `OutboxRelay` publishes unsent rows in order (idempotent producer,
 acks=all) and stamps them sent in the same transaction that locked them. If it dies between the
 two, the rows are published again: consumers deduplicate by event id, so that costs nothing.
+
+Events move on commit. `Outbox.add` has the session set `Outbox.committed` once its transaction
+commits (never on a rollback), and the relay waits on that event, at most `poll_seconds`. This
+wake-up stays in the process instead of going through PostgreSQL's LISTEN/NOTIFY: NOTIFY costs a
+round trip in every writing transaction and takes a database-wide lock at commit that serialises
+all notifying commits; and every process that writes outbox rows runs its own relay
+(`shared.runtime.ServiceRuntime`), so none of our rows waits for a poll. Rows written by another
+process (a script, a replica that died before publishing) are still found by the fallback poll.
+
+A row Kafka refuses for good (bigger than the broker takes, an invalid topic, a record that
+cannot even be built) would be retried forever and hold back every row after it. The relay
+parks it instead (`parked_at`, `park_reason`), logs it, and goes on; operators list parked rows
+with `OutboxRelay.parked_rows` and put them back with `requeue_parked` once the cause is fixed.
+What may pass later (the broker away, a timeout) stays unsent for the next round.
+
+`prune` keeps the messaging tables small: sent outbox rows and old inbox rows are deleted in
+short chunks (ServiceRuntime runs it on a schedule); unsent and parked rows are never deleted.
 """
 
 from __future__ import annotations
@@ -11,35 +28,65 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import propagate
-from opentelemetry.trace import SpanKind
-from sqlalchemy import Row, insert, select, update
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Row,
+    Table,
+    and_,
+    delete,
+    event,
+    extract,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.db import Database
-from shared.db.messaging_tables import outbox
+from shared.db.messaging_tables import inbox, outbox
 from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
+from shared.messaging.kafka import refuses_record
 from shared.telemetry import (
     Telemetry,
     context_from_traceparent,
     current_traceparent,
     kafka_instrumented,
+    mask_personal_data,
     suppress_instrumentation,
 )
 
 log = logging.getLogger(__name__)
 
+# Rows the relay still has to publish: neither sent nor parked (the partial index ix_outbox_unsent).
+PENDING = and_(outbox.c.sent_at.is_(None), outbox.c.parked_at.is_(None))
+PARKED = outbox.c.parked_at.is_not(None)
+PARK_REASON_MAX_CHARS = 1000
+# Rows per DELETE when pruning: each chunk is a short transaction of its own.
+PRUNE_CHUNK_ROWS = 5000
+
 
 class Outbox:
-    """Writes events into the current transaction, stamped with this service as their source."""
+    """Writes events into the current transaction, stamped with this service as their source.
 
-    def __init__(self, source: str) -> None:
+    `committed` is set whenever a transaction that added rows has committed: the relay of the
+    process waits on it (pass one in to share it, or give `committed` to the relay).
+    """
+
+    def __init__(self, source: str, *, committed: asyncio.Event | None = None) -> None:
         self.source = source
+        self.committed = committed or asyncio.Event()
 
     async def add(self, session: AsyncSession, payload: EventPayload, *, topic: str) -> Envelope:
         envelope = Envelope.new(payload, source=self.source)
@@ -58,7 +105,85 @@ class Outbox:
                 tracestate=tracestate,
             )
         )
+        set_after_commit(session, self.committed)
         return envelope
+
+
+_WAKE_ON_COMMIT = "tongban.outbox.wake_on_commit"
+
+
+def set_after_commit(session: AsyncSession, wake: asyncio.Event) -> None:
+    """Set `wake` once the session's current transaction has committed; a rollback forgets it.
+
+    The listeners are registered once per session and `wake` noted once per transaction, however
+    many rows it adds. They run inside the commit, in the greenlet through which SQLAlchemy's
+    asyncio layer runs its synchronous core: on the event loop's own thread, so setting an
+    asyncio.Event there is safe (its waiters are scheduled with the loop's call_soon).
+    """
+    sync = session.sync_session
+    if not event.contains(sync, "after_commit", _wake_after_commit):
+        event.listen(sync, "after_commit", _wake_after_commit)
+        event.listen(sync, "after_transaction_end", _forget_after_rollback)
+    sync.info.setdefault(_WAKE_ON_COMMIT, set()).add(wake)
+
+
+def _wake_after_commit(session: Session) -> None:
+    # Releasing a savepoint fires after_commit too, but nothing is visible to the relay yet.
+    if session.in_nested_transaction():
+        return
+    for wake in session.info.pop(_WAKE_ON_COMMIT, ()):
+        wake.set()
+
+
+def _forget_after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended. After a commit, _wake_after_commit ran first and left
+    # nothing; after a rollback, its rows are gone, and so is the reason to wake anyone.
+    if transaction.parent is None:
+        session.info.pop(_WAKE_ON_COMMIT, None)
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    pending: int  # neither sent nor parked
+    parked: int
+    oldest_pending_seconds: float  # age of the oldest pending row; 0 when nothing is pending
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    seq: int
+    event_id: str
+    topic: str
+    event_type: str
+    subject: str
+    parked_at: datetime
+    park_reason: str
+
+
+@dataclass(frozen=True)
+class PruneCounts:
+    outbox: int  # sent rows deleted
+    inbox: int
+
+
+class UnbuildableRecord(Exception):
+    """The row cannot be turned into a Kafka record at all: no retry will change that."""
+
+
+class _Refusal(NamedTuple):
+    row: Row[Any]
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Round:
+    """What one round of the relay did with the rows it locked."""
+
+    fetched: int = 0
+    published: int = 0
+    parked: int = 0
+    held_back: int = 0  # left unsent for the next round: the producer or broker is in trouble
+    hold_reason: str = ""
 
 
 class OutboxRelay:
@@ -68,47 +193,173 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         telemetry: Telemetry,
         *,
-        poll_seconds: float = 0.2,
+        wake: asyncio.Event | None = None,
+        poll_seconds: float = 5.0,
         batch_size: int = 100,
     ) -> None:
         self.db = db
         self.producer = producer
         self.telemetry = telemetry
+        # Set by Outbox.add's commits (Outbox.committed); without it the relay only polls.
+        self.wake = wake or asyncio.Event()
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.parked_total = 0  # rows this relay parked since it started
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Publish until `stopping` is set: at once after a commit that added rows, straight on
+        while full batches come back, otherwise every `poll_seconds`. A failed round is retried
+        with backoff, never skipped; only what Kafka refuses for good is parked."""
+        failures = 0
+        while not stopping.is_set():
+            # Cleared before the round reads: a commit from here on is either seen by this
+            # round's query or wakes the next round.
+            self.wake.clear()
+            try:
+                done = await self._publish_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("outbox relay failed (attempt %d); retrying", failures)
+                await _wait_for_any(stopping, seconds=_backoff_seconds(failures))
+                continue
+            if done.held_back:
+                failures += 1
+                log.warning(
+                    "outbox relay: %d row(s) wait for the next round (attempt %d): %s",
+                    done.held_back,
+                    failures,
+                    done.hold_reason,
+                )
+                await _wait_for_any(stopping, seconds=_backoff_seconds(failures))
+                continue
+            failures = 0
+            if done.fetched < self.batch_size:
+                await _wait_for_any(stopping, self.wake, seconds=self.poll_seconds)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows; returns how many were published."""
+        """Publish one batch of pending rows; returns how many were published."""
+        done = await self._publish_round()
+        if done.held_back:
+            log.warning("outbox relay: %d row(s) left unsent: %s", done.held_back, done.hold_reason)
+        return done.published
+
+    async def stats(self) -> OutboxStats:
+        """Pending and parked rows, and how long the oldest pending one has waited (one query)."""
+        pending_age = extract("epoch", func.now() - func.min(outbox.c.created_at))
+        query = select(
+            select(func.count()).select_from(outbox).where(PENDING).scalar_subquery(),
+            select(func.count()).select_from(outbox).where(PARKED).scalar_subquery(),
+            select(pending_age).select_from(outbox).where(PENDING).scalar_subquery(),
+        )
+        async with self.db.transaction() as session:
+            with suppress_instrumentation():
+                pending, parked, age = (await session.execute(query)).one()
+        return OutboxStats(
+            pending=int(pending), parked=int(parked), oldest_pending_seconds=float(age or 0)
+        )
+
+    async def parked_rows(self, limit: int = 100) -> list[ParkedRow]:
+        """The parked rows, oldest first, for operators to look into."""
+        query = (
+            select(
+                outbox.c.seq,
+                outbox.c.event_id,
+                outbox.c.topic,
+                outbox.c.event_type,
+                outbox.c.subject,
+                outbox.c.parked_at,
+                outbox.c.park_reason,
+            )
+            .where(PARKED)
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        async with self.db.transaction() as session:
+            rows = (await session.execute(query)).all()
+        return [ParkedRow(*row) for row in rows]
+
+    async def requeue_parked(self, seqs: Sequence[int]) -> int:
+        """Make parked rows pending again (after the cause was fixed); returns how many."""
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(outbox)
+                .where(outbox.c.seq.in_(seqs), PARKED, outbox.c.sent_at.is_(None))
+                .values(parked_at=None, park_reason=None)
+            )
+        self.wake.set()
+        return int(cast(CursorResult[Any], result).rowcount)
+
+    async def _publish_round(self) -> _Round:
         async with self.db.transaction() as session:
             # Polling is not part of any journey: keep it out of the traces.
             with suppress_instrumentation():
                 rows = (
                     await session.execute(
                         select(outbox)
-                        .where(outbox.c.sent_at.is_(None))
+                        .where(PENDING)
                         .order_by(outbox.c.seq)
                         .limit(self.batch_size)
                         .with_for_update(skip_locked=True)
                     )
                 ).all()
             if not rows:
-                return 0
-            sends = [await self._send(row) for row in rows]
-            # The idempotent producer keeps per-partition order; wait until the broker has all.
-            await asyncio.gather(*sends)
-            await self._mark_sent(session, [row.seq for row in rows])
-        return len(rows)
+                return _Round()
+            sent, refused, held_back, hold_reason = await self._publish(rows)
+            if refused:
+                await self._park(session, refused)
+            if sent:
+                await self._mark_sent(session, [row.seq for row in sent])
+        self.parked_total += len(refused)
+        for row, reason in refused:
+            log.warning(
+                "outbox relay: parked event %s (%s) for topic %s, which Kafka refuses: %s",
+                row.event_id,
+                row.event_type,
+                row.topic,
+                reason,
+            )
+        return _Round(len(rows), len(sent), len(refused), held_back, hold_reason)
 
-    async def _send(self, row: Row[Any]) -> asyncio.Future[Any]:
-        envelope = Envelope(
-            id=row.event_id,
-            type=row.event_type,
-            source=row.source,
-            subject=row.subject,
-            time=row.occurred_at,
-            data=row.payload,
-        )
-        key, value, headers = envelope.to_kafka()
+    async def _publish(
+        self, rows: Sequence[Row[Any]]
+    ) -> tuple[list[Row[Any]], list[_Refusal], int, str]:
+        """Hand the rows to the producer in order, then wait for the broker's answers.
+
+        Returns the rows published, the rows refused for good, how many rows are held back for
+        the next round, and why.
+        """
+        handed: list[tuple[Row[Any], asyncio.Future[Any]]] = []
+        refused: list[_Refusal] = []
+        for index, row in enumerate(rows):
+            outcome = await self._send(row)
+            if not isinstance(outcome, Exception):
+                handed.append((row, outcome))
+            elif _refused_for_good(outcome):
+                refused.append(_Refusal(row, _reason(outcome)))
+            else:
+                # The producer or the broker is in trouble, not this row: the rest of the batch
+                # waits with it, so that no later event overtakes it.
+                held_back, hold_reason = len(rows) - index, _reason(outcome)
+                break
+        else:
+            held_back, hold_reason = 0, ""
+        # The idempotent producer keeps per-partition order; wait until the broker has all.
+        answers = await asyncio.gather(*(future for _, future in handed), return_exceptions=True)
+        sent: list[Row[Any]] = []
+        for (row, _), answer in zip(handed, answers, strict=True):
+            if not isinstance(answer, BaseException):
+                sent.append(row)
+            elif _refused_for_good(answer):
+                refused.append(_Refusal(row, _reason(answer)))
+            else:
+                held_back += 1
+                hold_reason = hold_reason or _reason(answer)
+        return sent, refused, held_back, hold_reason
+
+    async def _send(self, row: Row[Any]) -> asyncio.Future[Any] | Exception:
+        """Hand one row to the producer: the future of its delivery, or why it was not taken."""
         parent = context_from_traceparent(row.traceparent, row.tracestate)
         with self.telemetry.span(
             f"{row.topic} publish",
@@ -121,16 +372,28 @@ class OutboxRelay:
                 "cloudevents.event_type": row.event_type,
                 "tongban.application_no": row.subject,
             },
-        ):
-            if not kafka_instrumented():
-                # The aiokafka instrumentation injects the context itself; without it, we do.
-                carrier: dict[str, str] = {}
-                propagate.inject(carrier)
-                headers += [(k, v.encode()) for k, v in carrier.items()]
-            future: asyncio.Future[Any] = await self.producer.send(
-                row.topic, value=value, key=key, headers=headers
-            )
+        ) as span:
+            try:
+                key, value, headers = _record(row)
+                future: asyncio.Future[Any] = await self.producer.send(
+                    row.topic, value=value, key=key, headers=headers
+                )
+            except Exception as exc:
+                # The type only: a message may quote the record, and spans carry no personal data.
+                span.record_exception(exc, attributes={"exception.message": type(exc).__name__})
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                return exc
         return future
+
+    async def _park(self, session: AsyncSession, refused: Sequence[_Refusal]) -> None:
+        parked_at = datetime.now(UTC)
+        with suppress_instrumentation():
+            for row, reason in refused:
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.seq == row.seq)
+                    .values(parked_at=parked_at, park_reason=reason)
+                )
 
     async def _mark_sent(self, session: AsyncSession, seqs: Sequence[int]) -> None:
         with suppress_instrumentation():
@@ -138,27 +401,99 @@ class OutboxRelay:
                 update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
             )
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Publish until `stopping` is set; a failed batch is retried, never skipped."""
-        failures = 0
-        while not stopping.is_set():
-            try:
-                published = await self.publish_pending()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                log.exception("outbox relay failed (attempt %d); retrying", failures)
-                published = 0
-                await _sleep_or_stop(stopping, min(0.5 * 2**failures, 10.0))
-                continue
-            if published < self.batch_size:
-                await _sleep_or_stop(stopping, self.poll_seconds)
 
-
-async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> None:
+def _record(row: Row[Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the row's CloudEvent, with the current trace context."""
     try:
-        await asyncio.wait_for(stopping.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
+        envelope = Envelope(
+            id=row.event_id,
+            type=row.event_type,
+            source=row.source,
+            subject=row.subject,
+            time=row.occurred_at,
+            data=row.payload,
+        )
+        key, value, headers = envelope.to_kafka()
+    except Exception as exc:
+        raise UnbuildableRecord(f"{type(exc).__name__}: {exc}") from exc
+    if not kafka_instrumented():
+        # The aiokafka instrumentation injects the context itself; without it, we do.
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        headers += [(k, v.encode()) for k, v in carrier.items()]
+    return key, value, headers
+
+
+def _refused_for_good(error: BaseException) -> bool:
+    return isinstance(error, UnbuildableRecord) or refuses_record(error)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    name = type(error).__name__
+    if name not in text:
+        text = f"{name}: {text}"
+    return mask_personal_data(text)[:PARK_REASON_MAX_CHARS]
+
+
+def _backoff_seconds(failures: int) -> float:
+    return min(0.5 * 2**failures, 10.0)
+
+
+async def _wait_for_any(*events: asyncio.Event, seconds: float) -> None:
+    """Return when one of `events` is set, or after `seconds`."""
+    waits = [asyncio.ensure_future(each.wait()) for each in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def prune(
+    db: Database,
+    *,
+    sent_before: datetime,
+    inbox_before: datetime,
+    chunk_rows: int = PRUNE_CHUNK_ROWS,
+) -> PruneCounts:
+    """Delete outbox rows sent before `sent_before` and inbox rows processed before
+    `inbox_before`; returns how many of each.
+
+    An unsent or parked outbox row is never deleted, however old: it is an event not yet
+    published. The deletes go `chunk_rows` at a time, each chunk its own short transaction, so
+    no statement holds many locks for long and vacuum keeps up; rows someone else has locked are
+    skipped, never waited for (the next run takes them).
+    """
+    sent_long_ago = and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < sent_before)
+    sent = await _delete_in_chunks(db, outbox, [outbox.c.seq], sent_long_ago, chunk_rows)
+    handled = await _delete_in_chunks(
+        db,
+        inbox,
+        [inbox.c.consumer, inbox.c.event_id],
+        inbox.c.processed_at < inbox_before,
+        chunk_rows,
+    )
+    return PruneCounts(outbox=sent, inbox=handled)
+
+
+async def _delete_in_chunks(
+    db: Database,
+    table: Table,
+    key: Sequence[ColumnElement[Any]],
+    condition: ColumnElement[bool],
+    chunk_rows: int,
+) -> int:
+    chunk = select(*key).where(condition).limit(chunk_rows).with_for_update(skip_locked=True)
+    statement = delete(table).where(tuple_(*key).in_(chunk))
+    total = 0
+    while True:
+        async with db.transaction() as session:
+            # Housekeeping is not part of any journey: keep it out of the traces.
+            with suppress_instrumentation():
+                result = await session.execute(statement)
+        deleted = int(cast(CursorResult[Any], result).rowcount)
+        total += deleted
+        if deleted < chunk_rows:
+            return total
