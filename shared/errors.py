@@ -1,9 +1,15 @@
-"""The error shape of API.md: `{"error": {"code", "message", "details"}}` for every 4xx/5xx."""
+"""The error shape of API.md: `{"error": {"code", "message", "details"}}` for every 4xx/5xx.
+
+Use cases raise `DomainError`s in their own words (`NotFound`, `Conflict`, `Forbidden`,
+`Invalid`, `Unavailable`); they know nothing of HTTP. The mapping to status codes and to the
+contract's body happens once, here. `Invalid` always carries its details as a list of problems
+`[{"field" or "material_code", "code", "message"}]`, whichever service raises it.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,18 +28,65 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
+    413: "payload_too_large",
+    503: "unavailable",
 }
 
 
-class ApiError(Exception):
-    """Raise from anywhere in a request to answer with the contract's error shape."""
+class DomainError(Exception):
+    """A use case's refusal: `code` is the contract's snake_case error code."""
 
-    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
         super().__init__(message)
-        self.status_code = status_code
         self.code = code
         self.message = message
         self.details = details
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+class Invalid(DomainError):
+    """The input breaks a rule; `details` lists every problem."""
+
+    status_code = 422
+
+    @classmethod
+    def of_field(cls, code: str, message: str, field: str) -> Invalid:
+        return cls(code, message, [problem(code, message, field=field)])
+
+
+class Unavailable(DomainError):
+    """Something this answer needs is not there yet; the same request may succeed later."""
+
+    status_code = 503
+
+
+class ApiError(DomainError):
+    """An error of the HTTP layer itself (authentication, request shape), status given."""
+
+    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(code, message, details)
+        self.status_code = status_code  # type: ignore[misc]
+
+
+def problem(
+    code: str, message: str, *, field: str | None = None, material_code: str | None = None
+) -> dict[str, str]:
+    """One entry of an `Invalid` error's details (and of the one-time notice)."""
+    where = {"material_code": material_code} if material_code else {"field": field or "body"}
+    return {**where, "code": code, "message": message}
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -49,8 +102,8 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status_code)
 
     @app.exception_handler(RequestValidationError)

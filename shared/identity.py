@@ -13,6 +13,8 @@ import hmac
 import unicodedata
 from typing import Literal
 
+from shared import clock
+
 IdType = Literal["resident_id", "uscc"]
 
 # GB 11643-1999: weights for the first 17 digits; sum mod 11 indexes the check character.
@@ -31,13 +33,12 @@ _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 # Earliest birth date accepted: rejects garbage such as "00000000" without ever refusing a
 # living person (second-generation ID cards were issued from 2004).
 _EARLIEST_BIRTH = datetime.date(1850, 1, 1)
-# "Not in the future" is judged on the Chinese calendar day (UTC+8, no daylight saving), so a
-# baby registered just after midnight in Beijing is not rejected by a UTC clock.
-_CHINA_TZ = datetime.timezone(datetime.timedelta(hours=8))
 
 
 def _today_in_china() -> datetime.date:
-    return datetime.datetime.now(_CHINA_TZ).date()
+    # "Not in the future" is judged on the Chinese calendar day, so a baby registered just
+    # after midnight in Beijing is not rejected by a UTC clock.
+    return clock.today()
 
 
 def _is_ascii_digits(value: str) -> bool:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import install_error_handlers
+from shared.errors import error_body, install_error_handlers
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
 
@@ -32,6 +33,46 @@ Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 DbSession = Annotated[AsyncSession, Depends(_db_session, scope="function")]
 
 
+class BodySizeLimit:
+    """Refuse request bodies over `max_bytes` with 413, before anything is parsed or stored.
+
+    A declared Content-Length over the limit is refused at once; a chunked body is counted as it
+    arrives and refused when it passes the limit (FastAPI re-raises HTTPExceptions from body
+    reading, so the contract's error handler shapes the answer).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = JSONResponse(
+                error_body("payload_too_large", self._message(), {"limit_bytes": self.max_bytes}),
+                413,
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return f"The request body is larger than {self.max_bytes} bytes."
+
+
 def create_service_app(
     runtime: ServiceRuntime,
     routers: Sequence[APIRouter],
@@ -40,23 +81,28 @@ def create_service_app(
     description: str,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    readiness: Callable[[], Mapping[str, str]] | None = None,
 ) -> FastAPI:
+    """`on_startup` runs once the runtime is up (topics exist, the relay and consumers run) and
+    before the first request is served; `readiness` adds the service's own checks to /readyz."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if on_startup is not None:
-            await on_startup()
         await runtime.start()
         try:
+            if on_startup is not None:
+                await on_startup()
             yield
         finally:
-            await runtime.stop()
             if on_shutdown is not None:
                 await on_shutdown()
+            await runtime.stop()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_body_bytes)
 
     @app.middleware("http")
     async def trace_id_header(
@@ -76,6 +122,8 @@ def create_service_app(
     @app.get("/readyz", tags=["health"], summary="Readiness: database and Kafka reachable")
     async def readyz() -> JSONResponse:
         checks = await runtime.check_ready()
+        if readiness is not None:
+            checks.update(readiness())
         ok = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503

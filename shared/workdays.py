@@ -9,7 +9,6 @@ that reaches into an unpublished year is an estimate until the package is upgrad
 from __future__ import annotations
 
 import datetime
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
@@ -63,11 +62,3 @@ def working_days_between(start: datetime.date, end: datetime.date) -> int:
         if is_working_day(current):
             count += 1
     return count
-
-
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def today_in_china() -> datetime.date:
-    """Working days are counted on the calendar of the service halls, not the server's."""
-    return datetime.datetime.now(CHINA_TZ).date()

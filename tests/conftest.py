@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.db.migrations import upgrade
 from shared.reference.localities import locality_codes
 from shared.settings import Settings, with_database
-from tests.harness import Stack, serve
+from tests.harness import Stack
 from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
+from tooling.seed import seed_demo_agreements
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
 APPROVAL_B_LOCALITIES = ["340500", "340600"]
@@ -67,7 +68,9 @@ def test_settings(infrastructure: Infrastructure) -> Settings:
             infrastructure.database_url, TEST_DATABASES["delivery"]
         ),
         approval_localities=[c for c in locality_codes() if c not in APPROVAL_B_LOCALITIES],
-        outbox_poll_seconds=0.05,
+        # Minutes: every event of the suite moves because its commit woke the relay, not
+        # because a poll came round (the wake path is what the tests exercise).
+        outbox_poll_seconds=300,
         consumer_backoff_seconds=0.05,
         consumer_max_attempts=3,
     )
@@ -83,15 +86,11 @@ async def stack(
     from services.routing.main import create_app as create_routing
 
     running = Stack(settings=test_settings, spans=spans)
-    routing = await serve("routing", lambda _: create_routing(test_settings, spans))
-    running.services["routing"] = routing
-    intake_settings = test_settings.model_copy(update={"routing_url": routing.base_url})
-    running.services["intake"] = await serve(
-        "intake", lambda _: create_intake(intake_settings, spans)
-    )
-    running.services["approval"] = await serve(
-        "approval", lambda _: create_approval(test_settings, spans)
-    )
+    await running.start("routing", lambda _: create_routing(test_settings, spans))
+    # Seed data of local runs, granted through routing's API before intake reads the rules.
+    await seed_demo_agreements(running.services["routing"].base_url, test_settings)
+    await running.start("intake", lambda _: create_intake(test_settings, spans))
+    await running.start("approval", lambda _: create_approval(test_settings, spans))
     approval_b_settings = test_settings.model_copy(
         update={
             "approval_localities": APPROVAL_B_LOCALITIES,
@@ -101,12 +100,8 @@ async def stack(
             "approval_consumer_group": "tongban.approval.b",
         }
     )
-    running.services["approval_b"] = await serve(
-        "approval_b", lambda _: create_approval(approval_b_settings, spans)
-    )
-    running.services["delivery"] = await serve(
-        "delivery", lambda _: create_delivery(test_settings, spans)
-    )
+    await running.start("approval_b", lambda _: create_approval(approval_b_settings, spans))
+    await running.start("delivery", lambda _: create_delivery(test_settings, spans))
     try:
         yield running
     finally:

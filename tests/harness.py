@@ -59,6 +59,17 @@ class Stack:
     settings: Settings
     spans: InMemorySpanExporter
     services: dict[str, RunningService] = field(default_factory=dict)
+    factories: dict[str, Callable[[int], FastAPI]] = field(default_factory=dict)
+
+    async def start(self, name: str, factory: Callable[[int], FastAPI] | None = None) -> None:
+        """Serve one service (again, after `stop_service`)."""
+        if factory is not None:
+            self.factories[name] = factory
+        self.services[name] = await serve(name, self.factories[name])
+
+    async def stop_service(self, name: str) -> None:
+        """Stop one service the way an operator would (graceful: it finishes and commits)."""
+        await self.services.pop(name).stop()
 
     def client(self, service: str, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

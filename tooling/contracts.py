@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.messaging import events, topics
+from shared.messaging import topics
+from shared.messaging.channels import CHANNELS
 from shared.messaging.events import EVENT_TYPES, EventPayload
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,59 +25,6 @@ SCHEMA_ID_PREFIX = "urn:tongban:contracts:events:"
 KAFKA_BINDING_VERSION = "0.5.0"
 
 
-@dataclass(frozen=True)
-class Channel:
-    """One published topic: who writes it and which event types travel on it."""
-
-    id: str
-    address: str
-    producer: str
-    event_types: tuple[str, ...]
-    description: str
-
-
-# The services choose their topics in their own code; this table is the published statement of
-# it (ARCHITECTURE.md), and the unit test checks that it covers every type in EVENT_TYPES.
-CHANNELS = (
-    Channel(
-        "intakeEvents",
-        topics.INTAKE_EVENTS,
-        "intake",
-        (events.ApplicationAccepted.event_type,),
-        "Applications accepted at any window of the province.",
-    ),
-    Channel(
-        "approvalRequests",
-        topics.approval_requests("{locality}"),
-        "routing",
-        (events.ApplicationRouted.event_type,),
-        "Applications handed to one competent locality, one topic per locality: a local "
-        "approval system subscribes to its own locality's topic only. Each event carries the "
-        "whole application.",
-    ),
-    Channel(
-        "approvalEvents",
-        topics.APPROVAL_EVENTS,
-        "approval",
-        (
-            events.CaseOpened.event_type,
-            events.ApplicationApproved.event_type,
-            events.ApplicationRejected.event_type,
-        ),
-        "Review cases opened and decisions taken, for every locality of the province.",
-    ),
-    Channel(
-        "deliveryEvents",
-        topics.DELIVERY_EVENTS,
-        "delivery",
-        (
-            events.CertificateReadyForPickup.event_type,
-            events.CertificateDelivered.event_type,
-        ),
-        "Certificates queued for pickup at a window and handed over.",
-    ),
-)
-
 INFO_DESCRIPTION = """\
 Events of Tongban, the province-wide "handled anywhere" government service, for local approval
 systems and other subscribers. Generated from the code; do not edit by hand.
@@ -86,9 +33,10 @@ systems and other subscribers. Generated from the code; do not edit by hand.
   message's schema; the CloudEvents attributes are record headers (`ce_id`, `ce_source`,
   `ce_type`, `ce_specversion`, `ce_time`, `ce_subject`, `content-type`). Any CloudEvents SDK
   reads them. `traceparent` (W3C Trace Context) carries the trace of the citizen's journey.
-* **Key and ordering.** The record key is the application number (also `ce_subject` and the
-  payload's `application_no`), so all events of one application on one topic arrive in order.
-  There is no ordering across topics.
+* **Key and ordering.** The record key is `ce_subject`: the application number (also the
+  payload's `application_no`) for every application event, so all events of one application on
+  one topic arrive in order; `rule:<item_code>` or `agreement:<id>` on the compacted
+  `tongban.routing.rules`. There is no ordering across topics.
 * **At least once; deduplicate by `ce_id`.** An event may arrive more than once (Tongban's outbox
   relay may publish it again; your consumer restarts from its last committed offset). A repeat
   has the same `ce_id`: record the ids you have handled, in the same transaction as your effect,
@@ -178,12 +126,24 @@ def _asyncapi() -> dict[str, Any]:
         channels[channel.id] = {
             "address": channel.address,
             "description": channel.description,
+            **(
+                {
+                    "bindings": {
+                        "kafka": {
+                            "topicConfiguration": {"cleanup.policy": ["compact"]},
+                            "bindingVersion": KAFKA_BINDING_VERSION,
+                        }
+                    }
+                }
+                if channel.compacted
+                else {}
+            ),
             "messages": {
                 event_type: {"$ref": f"#/components/messages/{event_type}"}
                 for event_type in channel.event_types
             },
         }
-        operations[f"{channel.producer}Publishes"] = {
+        operations[f"{channel.producer}PublishesTo{channel.id[0].upper()}{channel.id[1:]}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel.id}"},
             "summary": f"The {channel.producer} service publishes to {channel.address}.",

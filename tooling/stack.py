@@ -29,6 +29,7 @@ from tooling.infra import (
     local_infrastructure,
     stop_processes,
 )
+from tooling.seed import seed_demo_agreements
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
@@ -84,7 +85,6 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
             "DATABASE_URL": infra.database_url,
-            "ROUTING_URL": f"http://127.0.0.1:{ports['routing']}",
             "PYTHONUNBUFFERED": "1",
         }
         settings = Settings(
@@ -122,10 +122,16 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             for service in SERVICES
         }
         try:
-            for service_process in services.values():
-                service_process.process.start()
             stack = RunningStack(settings, services)
-            with console.status("Starting intake, routing, approval and delivery…"):
+            # Routing first: intake reads routing's rules (and the seeded agreements) to their
+            # end before it serves, so a fresh stack accepts at once.
+            services["routing"].process.start()
+            with console.status("Starting routing and granting the demo trust agreements…"):
+                asyncio.run(_start_routing_and_seed(stack))
+            for name, service_process in services.items():
+                if name != "routing":
+                    service_process.process.start()
+            with console.status("Starting intake, approval and delivery…"):
                 asyncio.run(_wait_ready(stack))
             for running in services.values():
                 console.print(
@@ -137,7 +143,12 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             stop_processes([s.process for s in services.values()], grace=STOP_GRACE_SECONDS)
 
 
-async def _wait_ready(stack: RunningStack) -> None:
+async def _start_routing_and_seed(stack: RunningStack) -> None:
+    await _wait_ready(stack, only=["routing"])
+    await seed_demo_agreements(stack.services["routing"].url, stack.settings)
+
+
+async def _wait_ready(stack: RunningStack, only: list[str] | None = None) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     async with httpx.AsyncClient(timeout=2) as http:
 
@@ -159,6 +170,7 @@ async def _wait_ready(stack: RunningStack) -> None:
                     f"within {START_TIMEOUT_SECONDS:.0f} s.",
                     every=0.3,
                 )
-                for service in stack.services.values()
+                for name, service in stack.services.items()
+                if only is None or name in only
             )
         )

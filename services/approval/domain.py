@@ -12,7 +12,7 @@ WARNING_SHARE = 0.75  # warn once three quarters of the working days are used
 
 
 @dataclass(frozen=True)
-class Clock:
+class DeadlineClock:
     accepted_on: date
     working_days: int
 

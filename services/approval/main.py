@@ -25,12 +25,7 @@ def create_app(
     runtime = build_runtime("approval", settings, span_exporter)
     served = runtime.settings.approval_localities or locality_codes()
     runtime.declare_topics([topics.APPROVAL_EVENTS])
-    runtime.add_consumer(
-        "tongban.approval",
-        topics.approval_request_topics(served),
-        consumers.HANDLERS,
-        group_id=runtime.settings.approval_consumer_group,
-    )
+    runtime.subscribe(consumers.subscription(served, runtime.settings.approval_consumer_group))
     return create_service_app(
         runtime,
         [router],

@@ -1,19 +1,17 @@
-"""Delivery's HTTP API for windows (API.md): the print queue and hand-over."""
+"""Delivery's HTTP API for windows (API.md): the print queue and hand-over. Thin: parse, call
+the use case (service.py), shape the answer."""
 
 from __future__ import annotations
 
-import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict
 
-from services.delivery.db import PrintJobRow
+from services.delivery import service
 from shared.auth import WindowClerk
-from shared.errors import ApiError
-from shared.identity import id_number_digest
-from shared.messaging import events, topics
+from shared.bounds import IdNumber
+from shared.vocabulary import PrintJobStatus
 from shared.webapp import DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
@@ -27,29 +25,27 @@ class PrintJobOut(BaseModel):
     item_name: str
     issuer_locality: str
     holder_name_masked: str
-    status: str
+    status: PrintJobStatus
     queued_at: datetime
     delivered_at: datetime | None
 
 
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")
 async def print_queue(db: DbSession, clerk: WindowClerk) -> dict[str, list[PrintJobOut]]:
-    rows = await db.scalars(
-        select(PrintJobRow)
-        .where(PrintJobRow.window_id == clerk.window_id, PrintJobRow.status == "waiting")
-        .order_by(PrintJobRow.queued_at)
-    )
+    rows = await service.print_queue(db, clerk)
     return {"items": [PrintJobOut.model_validate(row, from_attributes=True) for row in rows]}
 
 
 class HandoverIn(BaseModel):
-    recipient_id_number: str = Field(min_length=1, max_length=32)
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_id_number: IdNumber
 
 
 class HandoverOut(BaseModel):
     application_no: str
     certificate_no: str
-    status: str
+    status: PrintJobStatus
     delivered_at: datetime
 
 
@@ -57,43 +53,17 @@ class HandoverOut(BaseModel):
 async def hand_over(
     application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: WindowClerk
 ) -> HandoverOut:
-    job = await db.scalar(
-        select(PrintJobRow).where(PrintJobRow.application_no == application_no).with_for_update()
+    job = await service.hand_over(
+        db,
+        runtime.outbox,
+        service.HandOver(application_no, body.recipient_id_number, clerk),
+        digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
+        telemetry=runtime.telemetry,
     )
-    if job is None or job.window_id != clerk.window_id:
-        raise ApiError(
-            404, "not_in_print_queue", f"{application_no} is not waiting at your window."
-        )
-    if job.status == "delivered":
-        raise ApiError(409, "already_delivered", "The certificate was already handed over.")
-    key = runtime.settings.pii_digest_key.get_secret_value().encode()
-    if not hmac.compare_digest(
-        job.holder_id_digest, id_number_digest(body.recipient_id_number, key)
-    ):
-        raise ApiError(409, "recipient_mismatch", "The ID number does not match the applicant.")
-
-    now = datetime.now(UTC)
-    job.status, job.delivered_at, job.delivered_by = "delivered", now, clerk.sub
-    with runtime.telemetry.journey_span(
-        "certificate hand-over",
-        job.traceparent,
-        attributes={"tongban.application_no": application_no, "tongban.window_id": job.window_id},
-    ):
-        await runtime.outbox.add(
-            db,
-            events.CertificateDelivered(
-                application_no=application_no,
-                certificate_no=job.certificate_no,
-                locality=job.locality,
-                window_id=job.window_id,
-                delivered_at=now,
-                channel="window",
-            ),
-            topic=topics.DELIVERY_EVENTS,
-        )
+    assert job.delivered_at is not None
     return HandoverOut(
-        application_no=application_no,
+        application_no=job.application_no,
         certificate_no=job.certificate_no,
-        status="delivered",
-        delivered_at=now,
+        status=job.status,
+        delivered_at=job.delivered_at,
     )

@@ -21,7 +21,7 @@ def create_app(
 ) -> FastAPI:
     runtime = build_runtime("delivery", settings, span_exporter)
     runtime.declare_topics([topics.DELIVERY_EVENTS])
-    runtime.add_consumer("tongban.delivery", [topics.APPROVAL_EVENTS], consumers.HANDLERS)
+    runtime.subscribe(consumers.SUBSCRIPTION)
     return create_service_app(
         runtime,
         [router],

@@ -1,32 +1,34 @@
-"""Intake's event handlers: keep each application's status and timeline current."""
+"""Intake's subscription: keep each application's status and timeline current, from the slim
+progress events of routing, approval and delivery (none of which carries personal data)."""
 
 from __future__ import annotations
 
 from services.intake import service
-from shared.messaging import events
+from shared.messaging import events, topics
+from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext, PermanentError
-from shared.messaging.topics import APPROVAL_EVENTS, DELIVERY_EVENTS, approval_request_topics
-from shared.reference.localities import locality_codes
 
 
-async def record_progress(event: events.EventPayload, ctx: EventContext) -> None:
+async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> None:
     try:
-        await service.record_progress(ctx.session, event.application_no, ctx.envelope.time, event)
+        await service.record_progress(ctx.session, event, ctx.envelope.time)
     except LookupError as exc:
         raise PermanentError(str(exc)) from exc
 
 
-PROGRESS_EVENTS = (
-    events.ApplicationRouted,
-    events.CaseOpened,
-    events.ApplicationApproved,
-    events.ApplicationRejected,
-    events.CertificateReadyForPickup,
-    events.CertificateDelivered,
+SUBSCRIPTION = Subscription(
+    name="tongban.intake.progress",
+    topics=(topics.ROUTING_EVENTS, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
+    handlers={
+        event: record_progress
+        for event in (
+            events.Routed,
+            events.Unroutable,
+            events.CaseOpened,
+            events.ApplicationApproved,
+            events.ApplicationRejected,
+            events.CertificateReadyForPickup,
+            events.CertificateDelivered,
+        )
+    },
 )
-HANDLERS = {event.event_type: record_progress for event in PROGRESS_EVENTS}
-
-
-def progress_topics() -> list[str]:
-    # `routed` is only visible on the locality topics, so intake reads those too.
-    return [*approval_request_topics(locality_codes()), APPROVAL_EVENTS, DELIVERY_EVENTS]

@@ -13,22 +13,13 @@ from shared.identity import validate_id_number
 from shared.messaging import events
 from shared.reference.catalog import CatalogItem
 from shared.reference.localities import get_locality
+from shared.vocabulary import ApplicationStatus, DeliveryMethod
 
-STATUSES = (
-    "accepted",
-    "routed",
-    "in_review",
-    "supplement_requested",
-    "approved",
-    "rejected",
-    "ready_for_pickup",
-    "dispatched",
-    "delivered",
-    "unroutable",
-)
 # Events from different topics may arrive out of order; the status only ever moves forward.
-_RANK = {status: rank for rank, status in enumerate(STATUSES)}
-_RANK["rejected"] = _RANK["unroutable"] = _RANK["approved"]
+_RANK = {status: rank for rank, status in enumerate(ApplicationStatus)}
+_RANK[ApplicationStatus.REJECTED] = _RANK[ApplicationStatus.UNROUTABLE] = _RANK[
+    ApplicationStatus.APPROVED
+]
 
 
 @dataclass(frozen=True)
@@ -117,7 +108,7 @@ def assess(item: CatalogItem, submission: Submission, *, may_verify_originals: b
                 field="delivery.method",
             )
         )
-    if submission.delivery_method == "postal" and not submission.has_postal_address:
+    if submission.delivery_method == DeliveryMethod.POSTAL and not submission.has_postal_address:
         problems.append(
             Problem(
                 "postal_address_required",
@@ -186,38 +177,55 @@ def application_number(receiving_locality: str, day: date, sequence: int) -> str
 
 @dataclass(frozen=True)
 class TimelineFact:
-    status: str
+    status: ApplicationStatus
     locality: str
     note: str
+    # Routing's own resolution, which wins over the one intake made from its replica.
+    competent_locality: str | None = None
 
 
 def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
     """What an incoming event means for the applicant's timeline."""
     match payload:
-        case events.ApplicationRouted():
+        case events.Routed():
             return TimelineFact(
-                "routed",
+                ApplicationStatus.ROUTED,
                 payload.competent_locality,
                 f"Sent to {_named(payload.competent_locality)}{payload.department}",
+                competent_locality=payload.competent_locality,
+            )
+        case events.Unroutable():
+            return TimelineFact(
+                ApplicationStatus.UNROUTABLE,
+                payload.receiving_locality,
+                f"Cannot be routed ({payload.reason}): {payload.message}",
             )
         case events.CaseOpened():
             return TimelineFact(
-                "in_review", payload.locality, f"Under review, due {payload.deadline}"
+                ApplicationStatus.IN_REVIEW,
+                payload.locality,
+                f"Under review, due {payload.deadline}",
             )
         case events.ApplicationApproved():
             return TimelineFact(
-                "approved", payload.locality, f"Approved, certificate {payload.certificate_no}"
+                ApplicationStatus.APPROVED,
+                payload.locality,
+                f"Approved, certificate {payload.certificate_no}",
             )
         case events.ApplicationRejected():
-            return TimelineFact("rejected", payload.locality, payload.reason or "Rejected")
+            return TimelineFact(
+                ApplicationStatus.REJECTED, payload.locality, payload.reason or "Rejected"
+            )
         case events.CertificateReadyForPickup():
             return TimelineFact(
-                "ready_for_pickup",
+                ApplicationStatus.READY_FOR_PICKUP,
                 payload.locality,
                 f"Ready for pickup at window {payload.window_id}",
             )
         case events.CertificateDelivered():
-            return TimelineFact("delivered", payload.locality, f"Delivered ({payload.channel})")
+            return TimelineFact(
+                ApplicationStatus.DELIVERED, payload.locality, f"Delivered ({payload.channel})"
+            )
     return None
 
 
@@ -226,5 +234,5 @@ def _named(code: str) -> str:
     return locality.name if locality else code
 
 
-def advanced_status(current: str, new: str) -> str:
+def advanced_status(current: ApplicationStatus, new: ApplicationStatus) -> ApplicationStatus:
     return new if _RANK[new] > _RANK[current] else current

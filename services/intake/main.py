@@ -1,4 +1,5 @@
-"""Intake service bootstrap: wires settings, telemetry, database, Kafka, routing and the API.
+"""Intake service bootstrap: wires settings, telemetry, database, Kafka, the replica of
+routing's rules and the API.
 
 Run: `uvicorn --factory services.intake.main:create_app --port 8001`
 """
@@ -10,7 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.intake import consumers, service
 from services.intake.api import router
-from services.intake.routing_client import RoutingClient
+from services.intake.rules_replica import RulesReplica
 from shared.messaging import topics
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -21,21 +22,26 @@ def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
     runtime = build_runtime("intake", settings, span_exporter)
-    runtime.declare_topics([topics.INTAKE_EVENTS])
-    runtime.add_consumer("tongban.intake.progress", consumers.progress_topics(), consumers.HANDLERS)
-    routing = RoutingClient(runtime.settings.routing_url, runtime.telemetry.provider)
+    runtime.declare_topics([topics.INTAKE_EVENTS, topics.ROUTING_RULES])
+    runtime.subscribe(consumers.SUBSCRIPTION)
+    replica = RulesReplica(runtime.settings.kafka_bootstrap_servers)
 
-    async def seed() -> None:
+    async def start() -> None:
         async with runtime.db.transaction() as session:
             await service.seed_catalog(session)
+            catalog = await service.load_catalog(session)
+        app.state.intake = service.Intake(runtime.db, runtime.outbox, catalog, replica.book)
+        # Read routing's rules to their end before the first request is served.
+        await replica.start()
 
     app = create_service_app(
         runtime,
         [router],
         title="Tongban intake",
         description="Window-facing intake: catalog, applications, one-time notices, progress.",
-        on_startup=seed,
-        on_shutdown=routing.close,
+        on_startup=start,
+        on_shutdown=replica.stop,
+        readiness=replica.readiness,
     )
-    app.state.routing = routing
+    app.state.replica = replica
     return app

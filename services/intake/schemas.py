@@ -2,60 +2,80 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.bounds import MAX_MATERIALS, Code, Sha256
 from shared.messaging.events import Applicant, PostalAddress
 from shared.reference.localities import LocalityCode
+from shared.vocabulary import ApplicationStatus, DeliveryMethod
 
 
 class ApplicantIn(Applicant):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    id_number: str = Field(min_length=1, max_length=32)
     phone: str = Field(pattern=r"^\+?[0-9\- ]{5,20}$")
-    locality: LocalityCode
 
 
 class MaterialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    material_code: str
-    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    material_code: Code
+    sha256: Sha256
     original_verified: bool = False
+
+
+class PostalAddressIn(PostalAddress):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(pattern=r"^\+?[0-9\- ]{5,20}$")
 
 
 class DeliveryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["window_pickup", "postal"]
-    address: PostalAddress | None = None
+    method: DeliveryMethod
+    address: PostalAddressIn | None = None
+
+
+def _repeated(codes: list[str]) -> list[str]:
+    return sorted(code for code, times in Counter(codes).items() if times > 1)
 
 
 class ApplicationIn(BaseModel):
+    """`POST /v1/applications` (API.md). Every list and string is bounded (shared.bounds)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    item_code: str = Field(min_length=1, max_length=32)
+    item_code: Code
     applicant: ApplicantIn
     property_locality: LocalityCode | None = None
-    materials: list[MaterialIn] = []
-    commitments: list[str] = []
+    materials: list[MaterialIn] = Field(default=[], max_length=MAX_MATERIALS)
+    commitments: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
     delivery: DeliveryIn
 
     @model_validator(mode="after")
-    def _no_duplicate_materials(self) -> ApplicationIn:
-        codes = [m.material_code for m in self.materials]
-        if len(codes) != len(set(codes)):
-            raise ValueError("each material_code may appear once")
+    def _each_material_once(self) -> ApplicationIn:
+        # A code twice is a mistake at the window, never a meaning: say which, at once.
+        handed_in = [m.material_code for m in self.materials]
+        repeated = {
+            "materials": _repeated(handed_in),
+            "commitments": _repeated(self.commitments),
+            "commitments and materials": sorted(set(handed_in) & set(self.commitments)),
+        }
+        problems = [f"{where}: {', '.join(codes)}" for where, codes in repeated.items() if codes]
+        if problems:
+            raise ValueError(
+                "each material_code may appear once; repeated in " + "; ".join(problems)
+            )
         return self
 
 
 class ApplicationAcceptedOut(BaseModel):
     application_no: str
-    status: str
+    status: ApplicationStatus
     item_code: str
     receiving_locality: str
     window_id: str
@@ -68,14 +88,14 @@ class ApplicationAcceptedOut(BaseModel):
 
 class TimelineEntryOut(BaseModel):
     at: datetime
-    status: str
+    status: ApplicationStatus
     locality: str
     note: str
 
 
 class ApplicationOut(BaseModel):
     application_no: str
-    status: str
+    status: ApplicationStatus
     item_code: str
     competent_locality: str
     receiving_locality: str

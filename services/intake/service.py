@@ -1,15 +1,22 @@
-"""Intake's use cases: accept an application at a window, and record its progress."""
+"""Intake's use cases: accept an application at a window, record its progress, answer queries.
+
+Accepting decides from memory (the catalog, and the replica of routing's rules) and writes once:
+the application, its first timeline entry, its event (outbox) and the idempotency record go in
+ONE transaction, and nothing is read first. A retry with the same Idempotency-Key finds out at
+that write (the key's primary key) and gets the first answer instead.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,15 +29,47 @@ from services.intake.db import (
     TimelineEntryRow,
     application_sequence,
 )
-from services.intake.routing_client import JurisdictionProblem, Resolution, RoutingClient
-from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn
+from services.intake.schemas import (
+    ApplicationAcceptedOut,
+    ApplicationIn,
+    ApplicationOut,
+    TimelineEntryOut,
+)
+from shared import clock
 from shared.auth import Principal
 from shared.db import Database, upsert
-from shared.errors import ApiError, error_body
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unavailable,
+    error_body,
+)
+from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CatalogItem
-from shared.workdays import add_working_days, today_in_china
+from shared.reference.localities import is_within
+from shared.vocabulary import ApplicationStatus, DeliveryMethod, Right
+from shared.workdays import add_working_days
+
+# Fields of routing's resolve request, as the fields of the application they come from.
+_APPLICATION_FIELDS = {
+    "applicant_locality": "applicant.locality",
+    "property_locality": "property_locality",
+}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What intake's use cases work with, wired once in main.py."""
+
+    db: Database
+    outbox: Outbox
+    catalog: Mapping[str, CatalogItem]
+    rules: RuleBook
 
 
 @dataclass(frozen=True)
@@ -40,13 +79,27 @@ class SubmitApplication:
     body: ApplicationIn
     clerk: Principal
     idempotency_key: str
-    authorization: str
 
 
 @dataclass(frozen=True)
 class Answer:
+    """The HTTP answer to a submission, kept with its Idempotency-Key and replayed on retry."""
+
     status_code: int
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Accept:
+    item: CatalogItem
+    resolution: Resolution
+    deferred: list[str]
+
+
+@dataclass(frozen=True)
+class _Notify:
+    item: CatalogItem
+    problems: list[domain.Problem]
 
 
 def request_hash(body: ApplicationIn) -> str:
@@ -64,44 +117,44 @@ async def seed_catalog(session: AsyncSession) -> None:
             name=item.name,
             domain=item.domain,
             guide=item.model_dump(mode="json"),
-            updated_at=datetime.now(UTC),
+            updated_at=clock.now(),
         )
 
 
-async def _replay(
-    session: AsyncSession, window_id: str, key: str, fingerprint: str
-) -> Answer | None:
-    stored = await session.get(IdempotencyKeyRow, (window_id, key))
-    if stored is None:
-        return None
-    if stored.request_hash != fingerprint:
-        raise ApiError(
-            409,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used for a different application.",
-        )
-    return Answer(stored.status_code, stored.response)
+async def load_catalog(session: AsyncSession) -> dict[str, CatalogItem]:
+    rows = await session.scalars(select(CatalogItemRow).order_by(CatalogItemRow.item_code))
+    return {row.item_code: CatalogItem.model_validate(row.guide) for row in rows}
 
 
-async def submit_application(
-    command: SubmitApplication, *, db: Database, outbox: Outbox, routing: RoutingClient
-) -> Answer:
-    clerk, body = command.clerk, command.body
-    if clerk.window_id is None:
-        raise ApiError(403, "window_required", "Only a clerk at a window can hand in applications.")
-    fingerprint = request_hash(body)
-    # One read-only round trip: the first answer to this key, if any, and the item's standard.
-    async with db.transaction() as session:
-        replay = await _replay(session, clerk.window_id, command.idempotency_key, fingerprint)
-        row = await session.get(CatalogItemRow, body.item_code)
-    if replay is not None:
+async def submit_application(command: SubmitApplication, intake: Intake) -> Answer:
+    window_id = command.clerk.window_id
+    if window_id is None:
+        raise Forbidden("window_required", "Only a clerk at a window can hand in applications.")
+    fingerprint = request_hash(command.body)
+    try:
+        verdict = _judge(command, intake)
+    except DomainError:
+        # A retry of a request that was answered before gets that first answer, even if the
+        # window's rights changed since.
+        async with intake.db.transaction() as session:
+            replay = await _replay(session, window_id, command.idempotency_key, fingerprint)
+        if replay is None:
+            raise
         return replay
-    if row is None:
-        raise ApiError(
-            422, "unknown_item", f"No catalog item {body.item_code}.", [{"field": "item_code"}]
-        )
-    item = CatalogItem.model_validate(row.guide)
+    if isinstance(verdict, _Notify):
+        write = _notice_writer(command, verdict)
+    else:
+        write = _acceptance_writer(command, verdict, intake.outbox)
+    return await _commit_once(intake.db, command, fingerprint, write)
 
+
+def _judge(command: SubmitApplication, intake: Intake) -> _Accept | _Notify:
+    """Check the application against its item's standard and this window's rights, from
+    memory. Raises what refuses it outright; returns the one-time notice or the acceptance."""
+    clerk, body = command.clerk, command.body
+    item = intake.catalog.get(body.item_code)
+    if item is None:
+        raise Invalid.of_field("unknown_item", f"No catalog item {body.item_code}.", "item_code")
     submission = domain.Submission(
         applicant_kind=body.applicant.kind,
         id_type=body.applicant.id_type,
@@ -116,33 +169,37 @@ async def submit_application(
         has_postal_address=body.delivery.address is not None,
     )
     try:
-        resolution = await routing.resolve(
-            authorization=command.authorization,
+        resolution = intake.rules.resolve(
             item_code=item.item_code,
             applicant_locality=body.applicant.locality,
             property_locality=body.property_locality,
             receiving_locality=clerk.locality,
+            at=clock.now(),
         )
-    except JurisdictionProblem as problem:
+    except JurisdictionError as problem:
         assessment = domain.assess(item, submission, may_verify_originals=False)
         if not any(p.code == problem.code for p in assessment.problems):
-            assessment.problems.append(
-                domain.Problem(problem.code, problem.message, field=problem.field)
-            )
-        return await _issue_notice(db, command, fingerprint, item, assessment.problems)
-
-    if "accept" not in resolution.receiving_rights:
-        raise ApiError(
-            403,
+            field = _APPLICATION_FIELDS.get(problem.field, "applicant.locality")
+            assessment.problems.append(domain.Problem(problem.code, str(problem), field=field))
+        return _Notify(item, assessment.problems)
+    if resolution is None:
+        raise Unavailable(
+            "routing_rules_unavailable",
+            f"Routing has not published the jurisdiction rule of {item.item_code} yet; "
+            "try again shortly.",
+        )
+    rights = resolution.receiving_rights
+    if Right.ACCEPT not in rights:
+        raise Forbidden(
             "no_accept_right",
             f"No trust agreement lets windows of {clerk.locality} accept {item.item_code} "
             f"for {resolution.competent_locality}.",
             {"competent_locality": resolution.competent_locality, "item_code": item.item_code},
         )
     assessment = domain.assess(
-        item, submission, may_verify_originals="verify_original" in resolution.receiving_rights
+        item, submission, may_verify_originals=Right.VERIFY_ORIGINAL in rights
     )
-    if body.delivery.method == "window_pickup" and "deliver" not in resolution.receiving_rights:
+    if body.delivery.method == DeliveryMethod.WINDOW_PICKUP and Right.DELIVER not in rights:
         assessment.problems.append(
             domain.Problem(
                 "no_deliver_right",
@@ -151,67 +208,70 @@ async def submit_application(
             )
         )
     if not assessment.complete:
-        return await _issue_notice(db, command, fingerprint, item, assessment.problems)
-    return await _accept(db, outbox, command, fingerprint, item, resolution, assessment.deferred)
+        return _Notify(item, assessment.problems)
+    return _Accept(item, resolution, assessment.deferred)
 
 
-async def _remember(
-    session: AsyncSession, command: SubmitApplication, fingerprint: str, answer: Answer
-) -> None:
-    assert command.clerk.window_id is not None
-    session.add(
-        IdempotencyKeyRow(
-            window_id=command.clerk.window_id,
-            key=command.idempotency_key,
-            request_hash=fingerprint,
-            status_code=answer.status_code,
-            response=answer.body,
+Writer = Callable[[AsyncSession], Awaitable[Answer]]
+
+
+async def _replay(
+    session: AsyncSession, window_id: str, key: str, fingerprint: str
+) -> Answer | None:
+    stored = await session.get(IdempotencyKeyRow, (window_id, key))
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise Conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different application.",
         )
-    )
-    await session.flush()
+    return Answer(stored.status_code, stored.response)
 
 
 async def _commit_once(
-    db: Database, command: SubmitApplication, fingerprint: str, write: Any
+    db: Database, command: SubmitApplication, fingerprint: str, write: Writer
 ) -> Answer:
-    """Run `write` in one transaction with the idempotency record; a concurrent retry with the
-    same key loses the race on the key's primary key and gets the winner's answer instead."""
+    """Run `write` in one transaction with the idempotency record; a retry with the same key
+    (concurrent or later) loses on the key's primary key and gets the first answer instead."""
+    window_id = command.clerk.window_id
+    assert window_id is not None
     try:
         async with db.transaction() as session:
-            answer: Answer = await write(session)
-            await _remember(session, command, fingerprint, answer)
+            answer = await write(session)
+            await session.execute(
+                insert(IdempotencyKeyRow).values(
+                    window_id=window_id,
+                    key=command.idempotency_key,
+                    request_hash=fingerprint,
+                    status_code=answer.status_code,
+                    response=answer.body,
+                )
+            )
         return answer
     except IntegrityError:
-        assert command.clerk.window_id is not None
         async with db.transaction() as session:
-            replay = await _replay(
-                session, command.clerk.window_id, command.idempotency_key, fingerprint
-            )
+            replay = await _replay(session, window_id, command.idempotency_key, fingerprint)
         if replay is None:
             raise
         return replay
 
 
-async def _issue_notice(
-    db: Database,
-    command: SubmitApplication,
-    fingerprint: str,
-    item: CatalogItem,
-    problems: list[domain.Problem],
-) -> Answer:
-    assert command.clerk.window_id is not None
-    window_id = command.clerk.window_id
+def _notice_writer(command: SubmitApplication, verdict: _Notify) -> Writer:
+    clerk = command.clerk
+    assert clerk.window_id is not None
+    window_id = clerk.window_id
 
     async def write(session: AsyncSession) -> Answer:
-        now = datetime.now(UTC)
-        notice_no = f"N{command.clerk.locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
-        listed = [p.as_dict() for p in problems]
-        session.add(
-            NoticeRow(
+        now = clock.now()
+        notice_no = f"N{clerk.locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
+        listed = [p.as_dict() for p in verdict.problems]
+        await session.execute(
+            insert(NoticeRow).values(
                 notice_no=notice_no,
-                item_code=item.item_code,
+                item_code=verdict.item.item_code,
                 window_id=window_id,
-                receiving_locality=command.clerk.locality,
+                receiving_locality=clerk.locality,
                 problems=listed,
                 issued_at=now,
             )
@@ -220,61 +280,55 @@ async def _issue_notice(
             422,
             error_body(
                 "incomplete_application",
-                f"The application for {item.name} is incomplete: every problem is listed.",
+                f"The application for {verdict.item.name} is incomplete: every problem is listed.",
                 {"notice_no": notice_no, "problems": listed},
             ),
         )
 
-    return await _commit_once(db, command, fingerprint, write)
+    return write
 
 
-async def _accept(
-    db: Database,
-    outbox: Outbox,
-    command: SubmitApplication,
-    fingerprint: str,
-    item: CatalogItem,
-    resolution: Resolution,
-    deferred: list[str],
-) -> Answer:
+def _acceptance_writer(command: SubmitApplication, verdict: _Accept, outbox: Outbox) -> Writer:
     clerk, body = command.clerk, command.body
     assert clerk.window_id is not None
     window_id = clerk.window_id
+    item, resolution = verdict.item, verdict.resolution
 
     async def write(session: AsyncSession) -> Answer:
-        now = datetime.now(UTC)
-        today = today_in_china()
+        now = clock.now()
+        today = now.date()
         sequence = await session.scalar(application_sequence.next_value())
         application_no = domain.application_number(clerk.locality, today, int(sequence or 0))
         promised = add_working_days(today, item.promised_days)
         applicant = body.applicant.model_dump(mode="json")
-        session.add(
-            ApplicationRow(
+        materials = [m.model_dump(mode="json") for m in body.materials]
+        delivery = body.delivery.model_dump(mode="json")
+        await session.execute(
+            insert(ApplicationRow).values(
                 application_no=application_no,
                 item_code=item.item_code,
-                status="accepted",
+                status=ApplicationStatus.ACCEPTED,
                 applicant=applicant,
                 property_locality=body.property_locality,
                 receiving_locality=clerk.locality,
                 window_id=window_id,
                 competent_locality=resolution.competent_locality,
                 department=resolution.department,
-                materials=[m.model_dump(mode="json") for m in body.materials],
+                materials=materials,
                 commitments=body.commitments,
-                deferred=deferred,
-                delivery=body.delivery.model_dump(mode="json"),
+                deferred=verdict.deferred,
+                delivery=delivery,
                 promised_date=promised,
                 accepted_at=now,
                 accepted_by=clerk.sub,
                 updated_at=now,
             )
         )
-        await session.flush()
-        session.add(
-            TimelineEntryRow(
+        await session.execute(
+            insert(TimelineEntryRow).values(
                 application_no=application_no,
                 at=now,
-                status="accepted",
+                status=ApplicationStatus.ACCEPTED,
                 locality=clerk.locality,
                 note=f"Accepted at window {window_id}",
             )
@@ -289,12 +343,10 @@ async def _accept(
             window_id=window_id,
             competent_locality=resolution.competent_locality,
             department=resolution.department,
-            materials=[
-                events.SubmittedMaterial.model_validate(m.model_dump()) for m in body.materials
-            ],
+            materials=[events.SubmittedMaterial.model_validate(m) for m in materials],
             commitments=body.commitments,
-            deferred=deferred,
-            delivery=events.Delivery.model_validate(body.delivery.model_dump()),
+            deferred=verdict.deferred,
+            delivery=events.Delivery.model_validate(delivery),
             accepted_at=now,
             promised_date=promised,
             statutory_days=item.statutory_days,
@@ -303,7 +355,7 @@ async def _accept(
         await outbox.add(session, accepted, topic=topics.INTAKE_EVENTS)
         out = ApplicationAcceptedOut(
             application_no=application_no,
-            status="accepted",
+            status=ApplicationStatus.ACCEPTED,
             item_code=item.item_code,
             receiving_locality=clerk.locality,
             window_id=window_id,
@@ -311,36 +363,84 @@ async def _accept(
             department=resolution.department,
             promised_date=promised,
             accepted_at=now,
-            deferred=deferred,
+            deferred=verdict.deferred,
         )
         return Answer(201, out.model_dump(mode="json"))
 
-    return await _commit_once(db, command, fingerprint, write)
+    return write
 
 
 async def record_progress(
-    session: AsyncSession, application_no: str, at: datetime, payload: events.EventPayload
+    session: AsyncSession, payload: events.ApplicationEvent, at: datetime
 ) -> bool:
-    """Append what an event means to the application's timeline; False if it means nothing."""
+    """Append what an event means to the application's timeline; False if it means nothing.
+    LookupError if intake has no such application."""
     fact = domain.timeline_fact(payload)
     if fact is None:
         return False
     application = await session.scalar(
         select(ApplicationRow)
-        .where(ApplicationRow.application_no == application_no)
+        .where(ApplicationRow.application_no == payload.application_no)
         .with_for_update()
     )
     if application is None:
-        raise LookupError(f"no application {application_no}")
+        raise LookupError(f"no application {payload.application_no}")
     session.add(
         TimelineEntryRow(
-            application_no=application_no,
+            application_no=payload.application_no,
             at=at,
             status=fact.status,
             locality=fact.locality,
             note=fact.note,
         )
     )
-    application.status = domain.advanced_status(application.status, fact.status)
-    application.updated_at = datetime.now(UTC)
+    application.status = domain.advanced_status(ApplicationStatus(application.status), fact.status)
+    if fact.competent_locality:
+        application.competent_locality = fact.competent_locality
+    application.updated_at = clock.now()
     return True
+
+
+def _may_follow(principal: Principal, application: ApplicationRow) -> bool:
+    return any(
+        is_within(code, principal.locality)
+        for code in (application.receiving_locality, application.competent_locality)
+    )
+
+
+async def get_application(
+    session: AsyncSession, application_no: str, principal: Principal
+) -> ApplicationOut:
+    application = await session.get(ApplicationRow, application_no)
+    # Another locality's application is reported as absent, not forbidden: numbers leak nothing.
+    if application is None or not _may_follow(principal, application):
+        raise NotFound("application_not_found", f"No application {application_no}.")
+    entries = await session.scalars(
+        select(TimelineEntryRow)
+        .where(TimelineEntryRow.application_no == application_no)
+        .order_by(TimelineEntryRow.at, TimelineEntryRow.id)
+    )
+    return ApplicationOut(
+        application_no=application.application_no,
+        status=ApplicationStatus(application.status),
+        item_code=application.item_code,
+        competent_locality=application.competent_locality,
+        receiving_locality=application.receiving_locality,
+        window_id=application.window_id,
+        promised_date=application.promised_date,
+        deferred=application.deferred,
+        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
+    )
+
+
+async def get_notice(session: AsyncSession, notice_no: str, principal: Principal) -> dict[str, Any]:
+    notice = await session.get(NoticeRow, notice_no)
+    if notice is None or not is_within(notice.receiving_locality, principal.locality):
+        raise NotFound("notice_not_found", f"No notice {notice_no}.")
+    return {
+        "notice_no": notice.notice_no,
+        "item_code": notice.item_code,
+        "window_id": notice.window_id,
+        "issued_at": notice.issued_at.isoformat(),
+        "problems": notice.problems,
+    }

@@ -1,28 +1,29 @@
-"""Routing's HTTP API: jurisdiction resolution and trust agreements (API.md)."""
+"""Routing's HTTP API: jurisdiction resolution and trust agreements (API.md). Thin: parse,
+call the use case, shape the answer."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from datetime import date, datetime
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing import service
 from services.routing.db import AgreementRow
-from services.routing.domain import RIGHTS, JurisdictionError, competent_locality, rights_of
-from shared.auth import Admin, CurrentPrincipal, Principal
-from shared.errors import ApiError
-from shared.reference.localities import PROVINCE, LocalityCode, is_known_locality, is_within
-from shared.webapp import DbSession
+from shared.auth import Admin, CurrentPrincipal
+from shared.bounds import MAX_RIGHTS_LIST, Code
+from shared.reference.localities import LocalityCode
+from shared.vocabulary import Right
+from shared.webapp import DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
 
 
 class ResolveRequest(BaseModel):
-    item_code: str
+    model_config = ConfigDict(extra="forbid")
+
+    item_code: Code
     applicant_locality: LocalityCode
     property_locality: LocalityCode | None = None
     receiving_locality: LocalityCode | None = Field(
@@ -33,59 +34,51 @@ class ResolveRequest(BaseModel):
 class ResolveResponse(BaseModel):
     competent_locality: str
     department: str
-    receiving_rights: list[str] | None = None
+    receiving_rights: list[Right] | None = None
 
 
 @router.post("/jurisdiction/resolve", tags=["jurisdiction"])
 async def resolve(
     body: ResolveRequest, db: DbSession, principal: CurrentPrincipal
 ) -> ResolveResponse:
-    if (
-        principal.role == "window_clerk"
-        and body.receiving_locality
-        and body.receiving_locality != principal.locality
-    ):
-        raise ApiError(403, "not_your_locality", "A window asks only about its own rights.")
-    rule = await service.get_rule(db, body.item_code)
-    if rule is None:
-        raise ApiError(
-            422, "unknown_item", f"No catalog item {body.item_code}.", {"field": "item_code"}
-        )
-    try:
-        competent = competent_locality(
-            rule,
+    resolution = await service.resolve(
+        db,
+        service.Resolve(
+            item_code=body.item_code,
             applicant_locality=body.applicant_locality,
             property_locality=body.property_locality,
-            province=PROVINCE,
-        )
-    except JurisdictionError as exc:
-        raise ApiError(422, exc.code, str(exc), [{"field": exc.field}]) from exc
-    rights = None
-    if body.receiving_locality:
-        agreements = await service.active_agreements(db)
-        rights = rights_of(
-            body.receiving_locality, competent, body.item_code, agreements, today=service.today()
-        )
+            receiving_locality=body.receiving_locality,
+            asker=principal,
+        ),
+    )
     return ResolveResponse(
-        competent_locality=competent, department=rule.department, receiving_rights=rights
+        competent_locality=resolution.competent_locality,
+        department=resolution.department,
+        receiving_rights=(
+            [right for right in Right if right in resolution.receiving_rights]
+            if body.receiving_locality
+            else None
+        ),
     )
 
 
 class AgreementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     grantor_locality: LocalityCode
     grantee_locality: Annotated[str, Field(pattern=r"^(\d{6}|\*)$")]
-    item_codes: list[str] = Field(min_length=1)
-    rights: list[Literal["accept", "notify", "verify_original", "deliver"]] = Field(min_length=1)
+    item_codes: list[Code] = Field(min_length=1, max_length=MAX_RIGHTS_LIST)
+    rights: list[Right] = Field(min_length=1, max_length=len(Right))
     valid_until: date | None = None
 
-    @field_validator("rights")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        return [right for right in RIGHTS if right in value]
 
-
-class AgreementOut(AgreementIn):
+class AgreementOut(BaseModel):
     id: str
+    grantor_locality: str
+    grantee_locality: str
+    item_codes: list[str]
+    rights: list[Right]
+    valid_until: date | None
     created_at: datetime
     created_by: str
     revoked_at: datetime | None = None
@@ -97,39 +90,19 @@ def _out(row: AgreementRow) -> AgreementOut:
 
 @router.get("/agreements", tags=["agreements"])
 async def list_agreements(db: DbSession, _: CurrentPrincipal) -> dict[str, list[AgreementOut]]:
-    rows = await db.scalars(select(AgreementRow).order_by(AgreementRow.created_at))
-    return {"agreements": [_out(row) for row in rows]}
-
-
-def _may_administer(principal: Principal, grantor: str) -> bool:
-    return is_within(grantor, principal.locality)
+    return {"agreements": [_out(row) for row in await service.list_agreements(db)]}
 
 
 @router.post("/agreements", status_code=201, tags=["agreements"])
-async def create_agreement(body: AgreementIn, db: DbSession, principal: Admin) -> AgreementOut:
-    if not _may_administer(principal, body.grantor_locality):
-        raise ApiError(403, "not_grantor", "Only the grantor locality's administration may grant.")
-    for code in (body.grantor_locality, body.grantee_locality):
-        if code != "*" and not is_known_locality(code):
-            raise ApiError(422, "unknown_locality", f"Unknown locality code {code}.")
-    row = AgreementRow(
-        id=str(uuid.uuid4()),
-        created_by=principal.sub,
-        created_at=datetime.now(UTC),
-        **body.model_dump(),
-    )
-    db.add(row)
-    await db.flush()
-    return _out(row)
+async def create_agreement(
+    body: AgreementIn, db: DbSession, runtime: Runtime, admin: Admin
+) -> AgreementOut:
+    command = service.GrantAgreement(**body.model_dump(), admin=admin)
+    return _out(await service.grant_agreement(db, runtime.outbox, command))
 
 
 @router.delete("/agreements/{agreement_id}", tags=["agreements"])
-async def revoke_agreement(agreement_id: str, db: DbSession, principal: Admin) -> AgreementOut:
-    row = await db.get(AgreementRow, agreement_id)
-    if row is None:
-        raise ApiError(404, "agreement_not_found", "No such agreement.")
-    if not _may_administer(principal, row.grantor_locality):
-        raise ApiError(403, "not_grantor", "Only the grantor locality's administration may revoke.")
-    if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
-    return _out(row)
+async def revoke_agreement(
+    agreement_id: str, db: DbSession, runtime: Runtime, admin: Admin
+) -> AgreementOut:
+    return _out(await service.revoke_agreement(db, runtime.outbox, agreement_id, admin))

@@ -1,10 +1,10 @@
-"""Routing's own database: jurisdiction rules, trust agreements, routed applications."""
+"""Routing's own database: jurisdiction rules, trust agreements, where each application went."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, MetaData, String, func
+from sqlalchemy import JSON, Date, DateTime, MetaData, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,10 +36,16 @@ class AgreementRow(Base):
 
 
 class RoutedApplicationRow(Base):
+    """Routing's verdict on each accepted application, once: `routed` to a locality's topic, or
+    `unroutable` with its reason."""
+
     __tablename__ = "routed_applications"
 
     application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     item_code: Mapped[str] = mapped_column(String(32))
-    competent_locality: Mapped[str] = mapped_column(String(6), index=True)
-    topic: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16), server_default="routed")
+    competent_locality: Mapped[str | None] = mapped_column(String(6), index=True)
+    topic: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

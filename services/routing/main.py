@@ -21,17 +21,23 @@ def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
     runtime = build_runtime("routing", settings, span_exporter)
-    runtime.declare_topics(topics.approval_request_topics(locality_codes()))
-    runtime.add_consumer("tongban.routing", [topics.INTAKE_EVENTS], consumers.HANDLERS)
+    runtime.declare_topics(
+        [
+            *topics.approval_request_topics(locality_codes()),
+            topics.ROUTING_EVENTS,
+            topics.ROUTING_RULES,
+        ]
+    )
+    runtime.subscribe(consumers.SUBSCRIPTION)
 
-    async def seed() -> None:
+    async def publish_state() -> None:
         async with runtime.db.transaction() as session:
-            await service.seed(session)
+            await service.publish_state(session, runtime.outbox)
 
     return create_service_app(
         runtime,
         [router],
         title="Tongban routing",
         description="Competent locality resolution, trust agreements, routing to localities.",
-        on_startup=seed,
+        on_startup=publish_state,
     )

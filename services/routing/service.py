@@ -1,59 +1,97 @@
-"""Routing's use cases, shared by its HTTP API and its consumers."""
+"""Routing's use cases, shared by its HTTP API and its consumers.
+
+Each takes the open transaction (one unit of work) and the service's outbox, and raises domain
+errors (shared.errors), never HTTP ones. Every change to a rule or an agreement is published in
+the same transaction to the compacted `tongban.routing.rules`, which is how intake's replica
+learns of it.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.routing.db import AgreementRow, JurisdictionRuleRow
-from services.routing.domain import Agreement, JurisdictionRule
-from shared.db import upsert
-from shared.reference.catalog import CATALOG
-
-# Agreements a fresh local stack starts with (协同办理授权): 合肥 and 阜阳 windows handle each
-# other's items, and 马鞍山 lets 阜阳 windows take its household items.
-DEFAULT_AGREEMENTS: tuple[tuple[str, str, list[str], list[str]], ...] = (
-    ("340100", "341200", ["*"], ["accept", "notify", "verify_original", "deliver"]),
-    ("341200", "340100", ["*"], ["accept", "notify", "verify_original", "deliver"]),
-    ("340500", "341200", ["GA-HJ-001"], ["accept", "notify", "verify_original", "deliver"]),
+from services.routing import domain
+from services.routing.db import AgreementRow, JurisdictionRuleRow, RoutedApplicationRow
+from shared import clock
+from shared.auth import Principal
+from shared.db import insert_if_absent, upsert
+from shared.errors import Forbidden, Invalid, NotFound
+from shared.jurisdiction import (
+    Agreement,
+    JurisdictionError,
+    JurisdictionRule,
+    Resolution,
+    RuleBook,
 )
+from shared.messaging import events, topics
+from shared.messaging.outbox import Outbox
+from shared.reference.catalog import CATALOG
+from shared.reference.localities import is_known_locality, is_within
+from shared.vocabulary import CompetentLevel, Jurisdiction, Right
 
 
 def to_rule(row: JurisdictionRuleRow) -> JurisdictionRule:
     return JurisdictionRule(
         item_code=row.item_code,
-        jurisdiction=row.jurisdiction,  # type: ignore[arg-type]
-        competent_level=row.competent_level,  # type: ignore[arg-type]
+        jurisdiction=Jurisdiction(row.jurisdiction),
+        competent_level=CompetentLevel(row.competent_level),
         department=row.department,
     )
 
 
 def to_agreement(row: AgreementRow) -> Agreement:
     return Agreement(
+        id=row.id,
         grantor_locality=row.grantor_locality,
         grantee_locality=row.grantee_locality,
         item_codes=tuple(row.item_codes),
-        rights=frozenset(row.rights),
+        rights=frozenset(Right(right) for right in row.rights),
         valid_until=row.valid_until,
-        revoked=row.revoked_at is not None,
+        revoked_at=row.revoked_at,
     )
 
 
-async def get_rule(session: AsyncSession, item_code: str) -> JurisdictionRule | None:
-    row = await session.get(JurisdictionRuleRow, item_code)
-    return to_rule(row) if row else None
+def agreement_state(row: AgreementRow) -> events.TrustAgreementState:
+    return events.TrustAgreementState(
+        agreement_id=row.id,
+        grantor_locality=row.grantor_locality,
+        grantee_locality=row.grantee_locality,
+        item_codes=list(row.item_codes),
+        rights=[Right(right) for right in row.rights],
+        valid_until=row.valid_until,
+        revoked_at=row.revoked_at,
+    )
 
 
-async def active_agreements(session: AsyncSession) -> list[Agreement]:
-    rows = await session.scalars(select(AgreementRow).where(AgreementRow.revoked_at.is_(None)))
-    return [to_agreement(row) for row in rows]
+def rule_state(rule: JurisdictionRule) -> events.JurisdictionRuleState:
+    return events.JurisdictionRuleState(
+        item_code=rule.item_code,
+        jurisdiction=rule.jurisdiction,
+        competent_level=rule.competent_level,
+        department=rule.department,
+    )
 
 
-async def seed(session: AsyncSession) -> None:
-    """Rules follow the published catalog on every start; default agreements only once."""
+async def rule_book(session: AsyncSession, item_code: str | None = None) -> RuleBook:
+    """Rules (one item's, or all) and every agreement, revoked ones included: a right is judged
+    as it stood at a given moment."""
+    rule_query = select(JurisdictionRuleRow)
+    if item_code is not None:
+        rule_query = rule_query.where(JurisdictionRuleRow.item_code == item_code)
+    rules = [to_rule(row) for row in await session.scalars(rule_query)]
+    agreements = [to_agreement(row) for row in await session.scalars(select(AgreementRow))]
+    return RuleBook.of(rules, agreements)
+
+
+async def publish_state(session: AsyncSession, outbox: Outbox) -> None:
+    """At start: rules follow the published catalog, and the whole state (every rule and every
+    agreement) is published again. Compaction keeps one record per key, so this costs nothing
+    and heals a broker that lost the topic."""
     for item in CATALOG:
         await upsert(
             session,
@@ -63,19 +101,175 @@ async def seed(session: AsyncSession) -> None:
             competent_level=item.competent_level,
             department=item.department,
         )
-    if await session.scalar(select(AgreementRow.id).limit(1)) is None:
-        for grantor, grantee, items, rights in DEFAULT_AGREEMENTS:
-            session.add(
-                AgreementRow(
-                    id=str(uuid.uuid4()),
-                    grantor_locality=grantor,
-                    grantee_locality=grantee,
-                    item_codes=items,
-                    rights=rights,
-                    created_by="seed",
-                )
+    for row in await session.scalars(select(JurisdictionRuleRow)):
+        await outbox.add(session, rule_state(to_rule(row)), topic=topics.ROUTING_RULES)
+    for agreement in await session.scalars(select(AgreementRow)):
+        await outbox.add(session, agreement_state(agreement), topic=topics.ROUTING_RULES)
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """Query: who is competent, and (optionally) what a receiving locality's windows may do."""
+
+    item_code: str
+    applicant_locality: str
+    property_locality: str | None
+    receiving_locality: str | None
+    asker: Principal
+
+
+async def resolve(session: AsyncSession, query: Resolve) -> Resolution:
+    asker = query.asker
+    if (
+        asker.role == "window_clerk"
+        and query.receiving_locality
+        and query.receiving_locality != asker.locality
+    ):
+        raise Forbidden("not_your_locality", "A window asks only about its own rights.")
+    book = await rule_book(session, query.item_code)
+    try:
+        resolution = book.resolve(
+            item_code=query.item_code,
+            applicant_locality=query.applicant_locality,
+            property_locality=query.property_locality,
+            receiving_locality=query.receiving_locality or "",
+            at=clock.now(),
+        )
+    except JurisdictionError as problem:
+        raise Invalid.of_field(problem.code, str(problem), problem.field) from problem
+    if resolution is None:
+        raise Invalid.of_field("unknown_item", f"No catalog item {query.item_code}.", "item_code")
+    return resolution
+
+
+@dataclass(frozen=True)
+class GrantAgreement:
+    """Command: the grantor's administration lets another locality's windows act for it."""
+
+    grantor_locality: str
+    grantee_locality: str
+    item_codes: list[str]
+    rights: list[Right]
+    valid_until: date | None
+    admin: Principal
+
+
+def _may_administer(admin: Principal, grantor: str) -> bool:
+    return is_within(grantor, admin.locality)
+
+
+async def grant_agreement(
+    session: AsyncSession, outbox: Outbox, command: GrantAgreement
+) -> AgreementRow:
+    if not _may_administer(command.admin, command.grantor_locality):
+        raise Forbidden("not_grantor", "Only the grantor locality's administration may grant.")
+    for where, code in (
+        ("grantor_locality", command.grantor_locality),
+        ("grantee_locality", command.grantee_locality),
+    ):
+        if code != "*" and not is_known_locality(code):
+            raise Invalid.of_field("unknown_locality", f"Unknown locality code {code}.", where)
+    row = AgreementRow(
+        id=str(uuid.uuid4()),
+        grantor_locality=command.grantor_locality,
+        grantee_locality=command.grantee_locality,
+        item_codes=command.item_codes,
+        rights=[right for right in Right if right in command.rights],
+        valid_until=command.valid_until,
+        created_by=command.admin.sub,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    await outbox.add(session, agreement_state(row), topic=topics.ROUTING_RULES)
+    return row
+
+
+async def revoke_agreement(
+    session: AsyncSession, outbox: Outbox, agreement_id: str, admin: Principal
+) -> AgreementRow:
+    row = await session.get(AgreementRow, agreement_id, with_for_update=True)
+    if row is None:
+        raise NotFound("agreement_not_found", "No such agreement.")
+    if not _may_administer(admin, row.grantor_locality):
+        raise Forbidden("not_grantor", "Only the grantor locality's administration may revoke.")
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        await outbox.add(session, agreement_state(row), topic=topics.ROUTING_RULES)
+    return row
+
+
+async def list_agreements(session: AsyncSession) -> list[AgreementRow]:
+    return list(await session.scalars(select(AgreementRow).order_by(AgreementRow.created_at)))
+
+
+async def route_application(
+    session: AsyncSession, outbox: Outbox, accepted: events.ApplicationAccepted
+) -> None:
+    """Hand an accepted application to its competent locality, or record why it cannot go.
+
+    The same application announced twice (under two event ids, which the inbox cannot catch)
+    gets one verdict and one set of events.
+    """
+    book = await rule_book(session, accepted.item_code)
+    verdict = domain.place(
+        book,
+        item_code=accepted.item_code,
+        applicant_locality=accepted.applicant.locality,
+        property_locality=accepted.property_locality,
+        receiving_locality=accepted.receiving_locality,
+        accepted_at=accepted.accepted_at,
+    )
+    now = clock.now()
+    if isinstance(verdict, domain.NotPlaced):
+        first_time = await insert_if_absent(
+            session,
+            RoutedApplicationRow,
+            application_no=accepted.application_no,
+            item_code=accepted.item_code,
+            outcome="unroutable",
+            reason=verdict.reason,
+            note=verdict.message,
+            routed_at=now,
+        )
+        if first_time:
+            unroutable = events.Unroutable(
+                application_no=accepted.application_no,
+                reason=verdict.reason,
+                message=verdict.message,
+                receiving_locality=accepted.receiving_locality,
+                decided_at=now,
             )
+            await outbox.add(session, unroutable, topic=topics.ROUTING_EVENTS)
+        return
 
-
-def today() -> date:
-    return datetime.now(UTC).date()
+    topic = topics.approval_requests(verdict.competent_locality)
+    first_time = await insert_if_absent(
+        session,
+        RoutedApplicationRow,
+        application_no=accepted.application_no,
+        item_code=accepted.item_code,
+        outcome="routed",
+        competent_locality=verdict.competent_locality,
+        topic=topic,
+        routed_at=now,
+    )
+    if not first_time:
+        return
+    routed = events.ApplicationRouted.model_validate(
+        {
+            **accepted.model_dump(),
+            "competent_locality": verdict.competent_locality,
+            "department": verdict.department,
+            "routed_at": now,
+        }
+    )
+    await outbox.add(session, routed, topic=topic)
+    notice = events.Routed(
+        application_no=accepted.application_no,
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        receiving_locality=accepted.receiving_locality,
+        routed_at=now,
+    )
+    await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)

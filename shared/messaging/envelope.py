@@ -42,7 +42,7 @@ class Envelope:
             id=str(uuid.uuid4()),
             type=payload.event_type,
             source=source,
-            subject=payload.application_no,
+            subject=payload.subject,
             time=datetime.now(UTC),
             data=payload.model_dump(mode="json"),
         )

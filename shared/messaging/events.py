@@ -3,6 +3,9 @@
 These models are the published contract for local approval systems: JSON Schemas are generated
 from them (`tongban contracts`) and committed under contracts/. Adding an optional field is a
 compatible change; anything else is a new `.v2` type published side by side.
+
+Every string and list is bounded (shared/bounds.py): a consumer validating a record refuses an
+oversized or forged one instead of storing it.
 """
 
 from __future__ import annotations
@@ -10,69 +13,101 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.bounds import (
+    MAX_MATERIALS,
+    MAX_RIGHTS_LIST,
+    Code,
+    IdNumber,
+    Line,
+    Name,
+    Reason,
+    Sha256,
+)
+from shared.reference.localities import LocalityCode
+from shared.vocabulary import (
+    CompetentLevel,
+    DeliveryMethod,
+    Jurisdiction,
+    Right,
+    UnroutableReason,
+)
 
 
 class EventPayload(BaseModel):
-    """Base of every payload; `event_type` is the CloudEvents `type` it travels under."""
+    """Base of every payload; `event_type` is the CloudEvents `type` it travels under and
+    `subject` its `ce_subject` and record key."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     event_type: ClassVar[str]
 
-    application_no: str
+    @property
+    def subject(self) -> str:
+        raise NotImplementedError
+
+
+class ApplicationEvent(EventPayload):
+    """An event about one application, keyed by its number so its events stay in order."""
+
+    application_no: Code
+
+    @property
+    def subject(self) -> str:
+        return self.application_no
 
 
 class Applicant(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     kind: Literal["person", "enterprise"]
-    name: str
+    name: Name
     id_type: Literal["resident_id", "uscc"]
-    id_number: str
-    phone: str
-    locality: str
+    id_number: IdNumber
+    phone: Code
+    locality: LocalityCode
 
 
 class PostalAddress(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    recipient: str
-    phone: str
-    locality: str
-    line: str
+    recipient: Name
+    phone: Code
+    locality: LocalityCode
+    line: Line = Field(min_length=1)
 
 
 class Delivery(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    method: Literal["window_pickup", "postal"]
+    method: DeliveryMethod
     address: PostalAddress | None = None
 
 
 class SubmittedMaterial(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    material_code: str
-    sha256: str
+    material_code: Code
+    sha256: Sha256
     original_verified: bool = False
 
 
-class ApplicationAccepted(EventPayload):
+class ApplicationAccepted(ApplicationEvent):
     """An application was accepted at a window (intake → tongban.intake.events)."""
 
     event_type: ClassVar[str] = "gov.tongban.application.accepted.v1"
 
-    item_code: str
-    item_name: str
+    item_code: Code
+    item_name: Line
     applicant: Applicant
-    property_locality: str | None = None
-    receiving_locality: str
-    window_id: str
-    competent_locality: str
-    department: str
-    materials: list[SubmittedMaterial]
-    commitments: list[str] = []
-    deferred: list[str] = []
+    property_locality: LocalityCode | None = None
+    receiving_locality: LocalityCode
+    window_id: Code
+    competent_locality: LocalityCode
+    department: Line
+    materials: list[SubmittedMaterial] = Field(max_length=MAX_MATERIALS)
+    commitments: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
+    deferred: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
     delivery: Delivery
     accepted_at: AwareDatetime
     promised_date: date
@@ -83,38 +118,98 @@ class ApplicationAccepted(EventPayload):
 class ApplicationRouted(ApplicationAccepted):
     """Routing handed the application to its competent locality
     (routing → tongban.approval.requests.<locality>). Carries the whole application so a local
-    approval system needs nothing else."""
+    approval system needs nothing else. `competent_locality` is routing's own resolution."""
 
     event_type: ClassVar[str] = "gov.tongban.application.routed.v1"
 
     routed_at: AwareDatetime
 
 
-class CaseOpened(EventPayload):
+class Routed(ApplicationEvent):
+    """The application went to its competent locality (routing → tongban.routing.events).
+    Slim: no personal data, for intake's timeline and anyone following progress."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.routed.v1"
+
+    competent_locality: LocalityCode
+    department: Line
+    receiving_locality: LocalityCode
+    routed_at: AwareDatetime
+
+
+class Unroutable(ApplicationEvent):
+    """Routing could not hand the application to a competent locality, and says why
+    (routing → tongban.routing.events). The application waits for operators; it is not lost."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.unroutable.v1"
+
+    reason: UnroutableReason
+    message: Reason
+    receiving_locality: LocalityCode
+    decided_at: AwareDatetime
+
+
+class JurisdictionRuleState(EventPayload):
+    """The current jurisdiction rule of one item (routing → tongban.routing.rules, compacted:
+    the latest record per key is the state)."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.jurisdiction_rule.v1"
+
+    item_code: Code
+    jurisdiction: Jurisdiction
+    competent_level: CompetentLevel
+    department: Line
+
+    @property
+    def subject(self) -> str:
+        return f"rule:{self.item_code}"
+
+
+class TrustAgreementState(EventPayload):
+    """The current state of one trust agreement (routing → tongban.routing.rules, compacted).
+    A revoked agreement stays with its `revoked_at`, so a right can be judged as it stood at
+    the moment a window used it."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.trust_agreement.v1"
+
+    agreement_id: str = Field(min_length=1, max_length=64)
+    grantor_locality: LocalityCode
+    grantee_locality: str = Field(pattern=r"^(\d{6}|\*)$")
+    item_codes: list[Code] = Field(min_length=1, max_length=MAX_RIGHTS_LIST)
+    rights: list[Right] = Field(min_length=1, max_length=len(Right))
+    valid_until: date | None = None
+    revoked_at: AwareDatetime | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"agreement:{self.agreement_id}"
+
+
+class CaseOpened(ApplicationEvent):
     """The competent locality opened a review case (approval → tongban.approval.events)."""
 
     event_type: ClassVar[str] = "gov.tongban.case.opened.v1"
 
-    locality: str
+    locality: LocalityCode
     deadline: date
     opened_at: AwareDatetime
 
 
-class ApplicationDecided(EventPayload):
+class ApplicationDecided(ApplicationEvent):
     """Common shape of approval decisions (not published itself).
 
     tongban.approval.events is read province-wide, so it carries no identity in clear: the
     holder's name masked, and a keyed digest of the ID number that delivery checks at hand-over.
     """
 
-    locality: str
-    item_code: str
+    locality: LocalityCode
+    item_code: Code
     decided_at: AwareDatetime
-    reason: str | None = None
-    receiving_locality: str
-    window_id: str
-    holder_name_masked: str
-    holder_id_digest: str
+    reason: Reason | None = None
+    receiving_locality: LocalityCode
+    window_id: Code
+    holder_name_masked: Name
+    holder_id_digest: str = Field(pattern=r"^[0-9a-f]{16,128}$")
     delivery: Delivery
 
 
@@ -124,8 +219,8 @@ class ApplicationApproved(ApplicationDecided):
 
     event_type: ClassVar[str] = "gov.tongban.application.approved.v1"
 
-    certificate_no: str
-    item_name: str
+    certificate_no: Code
+    item_name: Line
 
 
 class ApplicationRejected(ApplicationDecided):
@@ -134,25 +229,25 @@ class ApplicationRejected(ApplicationDecided):
     event_type: ClassVar[str] = "gov.tongban.application.rejected.v1"
 
 
-class CertificateReadyForPickup(EventPayload):
+class CertificateReadyForPickup(ApplicationEvent):
     """The certificate waits in the print queue of the receiving window (delivery)."""
 
     event_type: ClassVar[str] = "gov.tongban.certificate.ready_for_pickup.v1"
 
-    certificate_no: str
-    window_id: str
-    locality: str
+    certificate_no: Code
+    window_id: Code
+    locality: LocalityCode
     queued_at: AwareDatetime
 
 
-class CertificateDelivered(EventPayload):
+class CertificateDelivered(ApplicationEvent):
     """The certificate was handed over (or the carrier reported delivery)."""
 
     event_type: ClassVar[str] = "gov.tongban.certificate.delivered.v1"
 
-    certificate_no: str
-    locality: str
-    window_id: str | None = None
+    certificate_no: Code
+    locality: LocalityCode
+    window_id: Code | None = None
     delivered_at: AwareDatetime
     channel: Literal["window", "postal"]
 
@@ -162,6 +257,10 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     for model in (
         ApplicationAccepted,
         ApplicationRouted,
+        Routed,
+        Unroutable,
+        JurisdictionRuleState,
+        TrustAgreementState,
         CaseOpened,
         ApplicationApproved,
         ApplicationRejected,

@@ -7,6 +7,9 @@ from collections.abc import Iterable
 INTAKE_EVENTS = "tongban.intake.events"
 APPROVAL_EVENTS = "tongban.approval.events"
 DELIVERY_EVENTS = "tongban.delivery.events"
+ROUTING_EVENTS = "tongban.routing.events"
+# Compacted: the latest record per key (a rule, an agreement) is routing's current state.
+ROUTING_RULES = "tongban.routing.rules"
 APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
 DEAD_LETTER_SUFFIX = ".dlq"
 

@@ -19,12 +19,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
+from shared.vocabulary import CompetentLevel, DeliveryMethod, Jurisdiction
+
 # The plan publishes the list once a year (每年集中公布一次); this is the first batch.
 CATALOG_VERSION: str = "2025.1"
 
-Jurisdiction = Literal["household", "enterprise", "property", "province"]
-CompetentLevel = Literal["city", "county"]
-DeliveryMethod = Literal["window_pickup", "postal"]
 ApplicantKind = Literal["person", "enterprise"]
 
 # Exact in Python, a plain JSON number on the wire (clients read fees as numbers, not strings).
@@ -58,7 +57,7 @@ class CatalogItem(BaseModel):
         "enterprise's registration, the property's location, or the province"
     )
     competent_level: CompetentLevel = Field(
-        default="city",
+        default=CompetentLevel.CITY,
         description="which level of that locality decides (ignored for province items)",
     )
     statutory_days: int = Field(ge=0, description="statutory time limit in working days")
@@ -107,7 +106,7 @@ def _material(
     )
 
 
-_BOTH: list[DeliveryMethod] = ["window_pickup", "postal"]
+_BOTH: list[DeliveryMethod] = [DeliveryMethod.WINDOW_PICKUP, DeliveryMethod.POSTAL]
 
 CATALOG: tuple[CatalogItem, ...] = (
     # --- 公安: household items are decided where the applicant's household is registered.

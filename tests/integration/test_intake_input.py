@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db.messaging_tables import outbox
 from tests.harness import Stack
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import Journey, household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +155,85 @@ async def test_an_unknown_property_locality_is_named_in_the_notice(stack: Stack)
     assert {"field": "property_locality", "code": "unknown_locality"} in [
         {"field": p.get("field"), "code": p["code"]} for p in problems
     ]
+
+
+# --- bounded input: nothing oversized or malformed is stored, and the province keeps moving ------
+
+
+async def test_a_body_over_the_limit_is_refused_with_413_and_nothing_is_stored(
+    stack: Stack,
+) -> None:
+    before = await stored_counts(stack)
+    body = household_application(sample_applicant(sequence=301))
+    body["commitments"] = ["M03"] * 200_000  # the 1.4 MB application that once jammed routing
+    async with stack.client("intake") as intake:
+        declared = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+            payload = json.dumps(body).encode()
+            for start in range(0, len(payload), 64 * 1024):
+                yield payload[start : start + 64 * 1024]
+
+        streamed = await intake.post(
+            "/v1/applications",
+            content=chunks(),
+            headers={**clerk_headers(stack), "Content-Type": "application/json"},
+        )
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "payload_too_large"
+    assert await stored_counts(stack) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"commitments": ["M03", "M03"]}, "body", "commitments: M03"),
+        (
+            {"materials": [{"material_code": "M01", "sha256": "0" * 64}] * 2},
+            "body",
+            "materials: M01",
+        ),
+        ({"commitments": ["M01"]}, "body", "commitments and materials: M01"),
+        ({"commitments": [f"C{i}" for i in range(51)]}, "commitments", "at most 50"),
+        ({"item_code": "GA-HJ-001\x00"}, "item_code", "control characters"),
+    ],
+    ids=["repeated-commitment", "repeated-material", "both-lists", "too-many", "nul"],
+)
+async def test_repeated_codes_long_lists_and_control_characters_are_422_and_store_nothing(
+    stack: Stack, change: dict[str, object], field: str, says: str
+) -> None:
+    before = await stored_counts(stack)
+    body = {**household_application(sample_applicant(sequence=302)), **change}
+    async with stack.client("intake") as intake:
+        response = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert [p["field"] for p in error["details"]] == [field]
+    assert says in error["details"][0]["message"]
+    assert await stored_counts(stack) == before
+
+
+async def test_a_name_with_a_nul_byte_is_refused_at_the_edge(stack: Stack) -> None:
+    body = household_application(sample_applicant(sequence=303))
+    body["applicant"]["name"] = "张\x00三"
+    async with stack.client("intake") as intake:
+        response = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
+    assert response.status_code == 422
+    assert [p["field"] for p in response.json()["error"]["details"]] == ["applicant.name"]
+
+
+async def test_after_refused_input_the_next_good_application_is_still_routed(
+    stack: Stack,
+) -> None:
+    urls = {name: service.base_url for name, service in stack.services.items()}
+    trip = Journey(stack.settings, urls)
+    async with stack.client("intake") as intake:
+        body = household_application(sample_applicant(sequence=304))
+        body["commitments"] = ["M03"] * 200_000
+        refused = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
+        assert refused.status_code == 413
+    accepted = await trip.submit(household_application(sample_applicant(sequence=305)))
+    assert accepted.status_code == 201, accepted.text
+    await trip.wait_for_status(accepted.json()["application_no"], "in_review")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Stack
+from tests.harness import Stack, eventually
 from tooling.journey import Journey, household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
@@ -43,14 +43,28 @@ async def test_granting_an_agreement_opens_a_window_and_revoking_closes_it(stack
         )
         assert granted.status_code == 201, granted.text
         agreement = granted.json()
+        # Intake learns of the grant from routing's rules topic: moments later, not at once.
+        await replica_has(stack, agreement["id"], revoked=False)
         assert (await wuhu.submit(body)).status_code == 201
 
         assert (await routing.delete(f"/v1/agreements/{agreement['id']}")).status_code == 200
         listed = (await routing.get("/v1/agreements")).json()["agreements"]
         assert next(a for a in listed if a["id"] == agreement["id"])["revoked_at"] is not None
+    await replica_has(stack, agreement["id"], revoked=True)
     again = await wuhu.submit(household_application(sample_applicant("340104", sequence=52)))
     assert again.status_code == 403
     assert again.json()["error"]["code"] == "no_accept_right"
+
+
+async def replica_has(stack: Stack, agreement_id: str, *, revoked: bool) -> None:
+    """Wait until intake's replica of routing's rules holds the agreement in that state."""
+    book = stack.services["intake"].app.state.replica.book
+
+    async def arrived() -> bool:
+        held = book.agreements.get(agreement_id)
+        return held is not None and (held.revoked_at is not None) == revoked
+
+    await eventually(arrived, within=10)
 
 
 async def test_only_the_grantor_administration_may_grant(stack: Stack) -> None:
@@ -140,8 +154,12 @@ async def test_every_service_reports_ready_and_serves_its_openapi(stack: Stack) 
         async with stack.client(name) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "workers": "ok"}
+            checks = ready.json()["checks"]
+            assert {checks[key] for key in ("database", "kafka", "workers")} == {"ok"}
             assert (await client.get("/openapi.json")).json()["info"]["title"].startswith("Tongban")
+    async with stack.client("intake") as intake:
+        # Intake is ready only once it follows routing's rules.
+        assert (await intake.get("/readyz")).json()["checks"]["routing_rules"] == "ok"
 
 
 async def test_the_timeline_is_not_visible_to_unrelated_localities(stack: Stack) -> None:

@@ -10,12 +10,12 @@ from datetime import date
 
 import pytest
 
-from services.approval.domain import Clock, certificate_number, served_pattern, serves
+from services.approval.domain import DeadlineClock, certificate_number, served_pattern, serves
 
 D = date
 
 # Accepted Tuesday Sep 30 2025 with 5 working days: Oct 9, 10, 11 (make-up Saturday), 13, 14.
-NATIONAL_DAY = Clock(accepted_on=D(2025, 9, 30), working_days=5)
+NATIONAL_DAY = DeadlineClock(accepted_on=D(2025, 9, 30), working_days=5)
 
 
 def test_the_deadline_skips_the_national_day_holiday_and_counts_the_make_up_saturday() -> None:
@@ -24,17 +24,17 @@ def test_the_deadline_skips_the_national_day_holiday_and_counts_the_make_up_satu
 
 def test_the_deadline_over_spring_festival_2026() -> None:
     # Accepted Friday Feb 13: Feb 14 (make-up Saturday), then Feb 24, 25, 26, 27.
-    assert Clock(accepted_on=D(2026, 2, 13), working_days=5).deadline == D(2026, 2, 27)
+    assert DeadlineClock(accepted_on=D(2026, 2, 13), working_days=5).deadline == D(2026, 2, 27)
 
 
 def test_an_ordinary_month_counts_weekdays() -> None:
     # Accepted Monday Jun 9 2025, 20 working days: Jun 10 ... Jul 7 (no holiday in between).
-    assert Clock(accepted_on=D(2025, 6, 9), working_days=20).deadline == D(2025, 7, 7)
+    assert DeadlineClock(accepted_on=D(2025, 6, 9), working_days=20).deadline == D(2025, 7, 7)
 
 
 def test_the_acceptance_day_itself_does_not_count() -> None:
-    assert Clock(accepted_on=D(2025, 6, 10), working_days=1).deadline == D(2025, 6, 11)
-    assert Clock(accepted_on=D(2025, 6, 13), working_days=1).deadline == D(2025, 6, 16)
+    assert DeadlineClock(accepted_on=D(2025, 6, 10), working_days=1).deadline == D(2025, 6, 11)
+    assert DeadlineClock(accepted_on=D(2025, 6, 13), working_days=1).deadline == D(2025, 6, 16)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_the_warning_comes_once_three_quarters_of_the_time_is_used(
 
 
 def test_the_warning_for_twenty_days_comes_on_the_fifteenth_working_day() -> None:
-    clock = Clock(accepted_on=D(2025, 6, 9), working_days=20)
+    clock = DeadlineClock(accepted_on=D(2025, 6, 9), working_days=20)
     assert not clock.warning(D(2025, 6, 27))  # 14 used
     assert clock.warning(D(2025, 6, 30))  # 15 used, exactly 75%
 
@@ -94,12 +94,12 @@ def test_a_case_is_overdue_only_after_its_deadline_day(today: date, overdue: boo
 def test_overdue_around_a_holiday_follows_the_deadline_day() -> None:
     # Accepted Sep 29 with 1 working day: due Sep 30; the holiday then starts, but the due date
     # has passed, so Oct 1 is already late.
-    clock = Clock(accepted_on=D(2025, 9, 29), working_days=1)
+    clock = DeadlineClock(accepted_on=D(2025, 9, 29), working_days=1)
     assert clock.deadline == D(2025, 9, 30)
     assert not clock.overdue(D(2025, 9, 30))
     assert clock.overdue(D(2025, 10, 1))
     # With 2 working days the holiday is skipped and nothing is late during it.
-    clock = Clock(accepted_on=D(2025, 9, 29), working_days=2)
+    clock = DeadlineClock(accepted_on=D(2025, 9, 29), working_days=2)
     assert clock.deadline == D(2025, 10, 9)
     assert not any(clock.overdue(D(2025, 10, day)) for day in range(1, 10))
 

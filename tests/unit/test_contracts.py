@@ -69,6 +69,33 @@ _DECIDED = {
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
+    events.Routed.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "competent_locality": "340100",
+        "department": "公安局",
+        "receiving_locality": "340102",
+        "routed_at": "2025-01-06T09:30:05+08:00",
+    },
+    events.Unroutable.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "reason": "right_revoked",
+        "message": "Windows of 340102 held no accept right when the application was accepted.",
+        "receiving_locality": "340102",
+        "decided_at": "2025-01-06T09:30:05+08:00",
+    },
+    events.JurisdictionRuleState.event_type: {
+        "item_code": "GA-HJ-001",
+        "jurisdiction": "household",
+        "competent_level": "city",
+        "department": "公安局",
+    },
+    events.TrustAgreementState.event_type: {
+        "agreement_id": "5b0c1a9e-7f7e-4a53-9d7c-2f7a2b7f1a10",
+        "grantor_locality": "340100",
+        "grantee_locality": "*",
+        "item_codes": ["*"],
+        "rights": ["accept"],
+    },
     events.CaseOpened.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "locality": "340102",
@@ -188,6 +215,8 @@ def test_asyncapi_document_shape() -> None:
         "tongban.approval.requests.{locality}",
         "tongban.approval.events",
         "tongban.delivery.events",
+        "tongban.routing.events",
+        "tongban.routing.rules",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.
@@ -289,3 +318,34 @@ def test_write_then_check_round_trip(tmp_path: Path) -> None:
     assert stale_contracts(tmp_path) == []
     assert not leftover.exists()
     assert hand_written.read_text(encoding="utf-8") == "by hand\n"
+
+
+def test_every_service_subscribes_only_to_events_published_on_the_topics_it_reads() -> None:
+    # Subscription checks itself against the channel table when declared; declaring one that
+    # waits for an event nobody publishes there is refused.
+    from services.approval.consumers import subscription as approval_subscription
+    from services.delivery.consumers import SUBSCRIPTION as delivery
+    from services.intake.consumers import SUBSCRIPTION as intake
+    from services.routing.consumers import SUBSCRIPTION as routing
+    from shared.messaging import topics
+    from shared.messaging.channels import Subscription, channel_of
+
+    approval = approval_subscription(["340100"], "tongban.approval")
+    for subscription in (intake, routing, approval, delivery):
+        for topic in subscription.topics:
+            assert channel_of(topic).producer != subscription.name.split(".")[1]
+    with pytest.raises(ValueError, match="no channel it reads carries"):
+        Subscription(
+            name="confused",
+            topics=(topics.INTAKE_EVENTS,),
+            handlers={events.CaseOpened: approval.handlers[events.ApplicationRouted]},
+        )
+
+
+def test_intake_reads_no_topic_that_carries_personal_data() -> None:
+    from services.intake.consumers import SUBSCRIPTION
+    from shared.messaging.channels import channel_of
+
+    read = {channel_of(topic).id for topic in SUBSCRIPTION.topics}
+    assert "approvalRequests" not in read
+    assert read == {"routingEvents", "approvalEvents", "deliveryEvents"}

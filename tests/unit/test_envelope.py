@@ -50,7 +50,7 @@ def envelope(
         id="6f1c2e0a-2d5b-4c57-9a53-0c1f9b7e4a11",
         type=payload.event_type,
         source="tongban/approval",
-        subject=payload.application_no,
+        subject=payload.subject,
         time=time,
         data=payload.model_dump(mode="json"),
         extra_headers=extra_headers or {},

@@ -1,0 +1,148 @@
+"""Delivery's use cases: queue each approved certificate where it will be handed over (or
+posted), and hand it over at the window with the recipient's ID checked. Each takes the open
+transaction and raises domain errors."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.delivery.db import PostalDispatchRow, PrintJobRow
+from shared import clock
+from shared.auth import Principal
+from shared.db import insert_if_absent
+from shared.errors import Conflict, NotFound
+from shared.identity import id_number_digest
+from shared.messaging import events, topics
+from shared.messaging.consumer import PermanentError
+from shared.messaging.outbox import Outbox
+from shared.telemetry import Telemetry, current_traceparent
+from shared.vocabulary import DeliveryMethod, PostalStatus, PrintJobStatus
+
+
+async def queue_certificate(
+    session: AsyncSession, outbox: Outbox, approved: events.ApplicationApproved
+) -> None:
+    now = clock.now()
+    traceparent, _ = current_traceparent()
+    if approved.delivery.method == DeliveryMethod.POSTAL:
+        if approved.delivery.address is None:
+            raise PermanentError("postal delivery without an address")
+        await insert_if_absent(
+            session,
+            PostalDispatchRow,
+            certificate_no=approved.certificate_no,
+            application_no=approved.application_no,
+            address=approved.delivery.address.model_dump(mode="json"),
+            status=PostalStatus.AWAITING_CARRIER,
+            created_at=now,
+            traceparent=traceparent,
+        )
+        return
+    queued = await insert_if_absent(
+        session,
+        PrintJobRow,
+        certificate_no=approved.certificate_no,
+        application_no=approved.application_no,
+        window_id=approved.window_id,
+        locality=approved.receiving_locality,
+        issuer_locality=approved.locality,
+        item_code=approved.item_code,
+        item_name=approved.item_name,
+        holder_name_masked=approved.holder_name_masked,
+        holder_id_digest=approved.holder_id_digest,
+        status=PrintJobStatus.WAITING,
+        queued_at=now,
+        traceparent=traceparent,
+    )
+    if not queued:
+        return  # the same approval announced twice: one job, announced once
+    await outbox.add(
+        session,
+        events.CertificateReadyForPickup(
+            application_no=approved.application_no,
+            certificate_no=approved.certificate_no,
+            window_id=approved.window_id,
+            locality=approved.receiving_locality,
+            queued_at=now,
+        ),
+        topic=topics.DELIVERY_EVENTS,
+    )
+
+
+async def print_queue(session: AsyncSession, clerk: Principal) -> list[PrintJobRow]:
+    return list(
+        await session.scalars(
+            select(PrintJobRow)
+            .where(
+                PrintJobRow.window_id == clerk.window_id,
+                PrintJobRow.status == PrintJobStatus.WAITING,
+            )
+            .order_by(PrintJobRow.queued_at)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """Command: the clerk hands the certificate to a recipient whose ID number they checked."""
+
+    application_no: str
+    recipient_id_number: str
+    clerk: Principal
+
+
+async def hand_over(
+    session: AsyncSession,
+    outbox: Outbox,
+    command: HandOver,
+    *,
+    digest_key: bytes,
+    telemetry: Telemetry,
+) -> PrintJobRow:
+    job = await session.scalar(
+        select(PrintJobRow)
+        .where(PrintJobRow.application_no == command.application_no)
+        .with_for_update()
+    )
+    if job is None or job.window_id != command.clerk.window_id:
+        raise NotFound(
+            "not_in_print_queue", f"{command.application_no} is not waiting at your window."
+        )
+    if job.status == PrintJobStatus.DELIVERED:
+        raise Conflict("already_delivered", "The certificate was already handed over.")
+    if not hmac.compare_digest(
+        job.holder_id_digest, id_number_digest(command.recipient_id_number, digest_key)
+    ):
+        raise Conflict("recipient_mismatch", "The ID number does not match the applicant.")
+
+    now = clock.now()
+    job.status, job.delivered_at, job.delivered_by = (
+        PrintJobStatus.DELIVERED,
+        now,
+        command.clerk.sub,
+    )
+    with telemetry.journey_span(
+        "certificate hand-over",
+        job.traceparent,
+        attributes={
+            "tongban.application_no": job.application_no,
+            "tongban.window_id": job.window_id,
+        },
+    ):
+        await outbox.add(
+            session,
+            events.CertificateDelivered(
+                application_no=job.application_no,
+                certificate_no=job.certificate_no,
+                locality=job.locality,
+                window_id=job.window_id,
+                delivered_at=now,
+                channel="window",
+            ),
+            topic=topics.DELIVERY_EVENTS,
+        )
+    return job

@@ -1,0 +1,52 @@
+"""Bounded input: every string and list that crosses a boundary (HTTP body, Kafka record) has a
+maximum size, and text carries no control characters.
+
+A NUL byte cannot be stored in a PostgreSQL text column and control characters corrupt logs and
+printed certificates, so they are refused at the edge with a clear message instead of failing
+deep inside a transaction. Sizes are generous for real data and small enough that one request
+cannot grow an event past what the broker accepts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+# Maximum sizes, named once so models and docs agree.
+MAX_NAME = 100  # a person's or an enterprise's name
+MAX_ID_NUMBER = 32
+MAX_CODE = 32  # item codes, material codes, window ids, certificate numbers
+MAX_LINE = 200  # a postal address line, a department's name
+MAX_REASON = 2000  # a decision's reason, a timeline note
+MAX_MATERIALS = 50  # materials or commitments on one application
+MAX_RIGHTS_LIST = 200  # item codes listed in one agreement
+
+
+def _no_control_characters(value: str) -> str:
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("must not contain control characters (such as NUL or line breaks)")
+    return value
+
+
+def _no_control_characters_but_line_breaks(value: str) -> str:
+    if any(unicodedata.category(char) == "Cc" and char not in "\n\t" for char in value):
+        raise ValueError("must not contain control characters (such as NUL)")
+    return value
+
+
+Name = Annotated[
+    str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_no_control_characters)
+]
+IdNumber = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_NUMBER), AfterValidator(_no_control_characters)
+]
+Code = Annotated[
+    str, Field(min_length=1, max_length=MAX_CODE), AfterValidator(_no_control_characters)
+]
+Line = Annotated[str, Field(max_length=MAX_LINE), AfterValidator(_no_control_characters)]
+Reason = Annotated[
+    str, Field(max_length=MAX_REASON), AfterValidator(_no_control_characters_but_line_breaks)
+]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]

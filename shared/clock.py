@@ -1,0 +1,65 @@
+"""One clock for every service, in China time.
+
+Working days, agreement validity and "today" on a receipt are counted on the calendar of the
+service halls (Asia/Shanghai), never on the server's UTC date: just after midnight in Beijing
+the UTC date is still yesterday. Code asks `clock.now()` / `clock.today()`; tests swap the
+clock with `use_clock(FixedClock(...))` to drive deadlines and validity without waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Clock:
+    """The system clock, read in China time."""
+
+    def now(self) -> datetime:
+        return datetime.now(CHINA_TZ)
+
+    def today(self) -> date:
+        return self.now().date()
+
+
+class FixedClock(Clock):
+    """A clock that stands still until moved: for tests of deadlines and validity."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("a FixedClock needs an aware datetime")
+        self._at = at.astimezone(CHINA_TZ)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, delta: timedelta) -> None:
+        self._at += delta
+
+
+_current: Clock = Clock()
+
+
+def now() -> datetime:
+    """The current time in China (aware)."""
+    return _current.now()
+
+
+def today() -> date:
+    """Today's date in China."""
+    return _current.today()
+
+
+@contextmanager
+def use_clock(clock: Clock) -> Iterator[Clock]:
+    """Run with `clock` as every service's clock (tests), then put the previous one back."""
+    global _current
+    previous, _current = _current, clock
+    try:
+        yield clock
+    finally:
+        _current = previous

@@ -1,0 +1,133 @@
+"""Which events travel on which topic, declared once.
+
+`CHANNELS` is the published statement of ARCHITECTURE.md's topic table: the contracts under
+contracts/ (AsyncAPI channels) are generated from it, and every `Subscription` a service
+declares is checked against it when the service starts, so a handler can never wait for an
+event type that nobody publishes on the topics it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.messaging import events, topics
+from shared.messaging.events import EventPayload
+
+if TYPE_CHECKING:
+    from shared.messaging.consumer import EventContext
+
+LOCALITY_PARAMETER = "{locality}"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One topic (or one family of per-locality topics), who writes it and what travels on it."""
+
+    id: str
+    address: str  # a topic name, or a template with {locality}
+    producer: str
+    events: tuple[type[EventPayload], ...]
+    description: str
+    compacted: bool = False
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return tuple(model.event_type for model in self.events)
+
+    def carries(self, topic: str) -> bool:
+        """True if `topic` is this channel's topic (or one of its per-locality topics)."""
+        if LOCALITY_PARAMETER not in self.address:
+            return topic == self.address
+        prefix = self.address.split(LOCALITY_PARAMETER)[0]
+        return topic.startswith(prefix) and topic[len(prefix) :].isdigit()
+
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel(
+        "intakeEvents",
+        topics.INTAKE_EVENTS,
+        "intake",
+        (events.ApplicationAccepted,),
+        "Applications accepted at any window of the province.",
+    ),
+    Channel(
+        "approvalRequests",
+        topics.approval_requests(LOCALITY_PARAMETER),
+        "routing",
+        (events.ApplicationRouted,),
+        "Applications handed to one competent locality, one topic per locality: a local "
+        "approval system subscribes to its own locality's topic only. Each event carries the "
+        "whole application.",
+    ),
+    Channel(
+        "routingEvents",
+        topics.ROUTING_EVENTS,
+        "routing",
+        (events.Routed, events.Unroutable),
+        "Where each application went, or why it could not go anywhere. No personal data: read "
+        "by intake for the applicant's timeline and by anyone following progress.",
+    ),
+    Channel(
+        "routingRules",
+        topics.ROUTING_RULES,
+        "routing",
+        (events.JurisdictionRuleState, events.TrustAgreementState),
+        "Routing's jurisdiction rules and trust agreements as state (event-carried state "
+        "transfer), on a compacted topic: the latest record per key (`rule:<item_code>`, "
+        "`agreement:<id>`) is the current state. Read from the beginning to build a replica.",
+        compacted=True,
+    ),
+    Channel(
+        "approvalEvents",
+        topics.APPROVAL_EVENTS,
+        "approval",
+        (events.CaseOpened, events.ApplicationApproved, events.ApplicationRejected),
+        "Review cases opened and decisions taken, for every locality of the province.",
+    ),
+    Channel(
+        "deliveryEvents",
+        topics.DELIVERY_EVENTS,
+        "delivery",
+        (events.CertificateReadyForPickup, events.CertificateDelivered),
+        "Certificates queued for pickup at a window and handed over.",
+    ),
+)
+
+
+def channel_of(topic: str) -> Channel:
+    for channel in CHANNELS:
+        if channel.carries(topic):
+            return channel
+    raise LookupError(f"no channel is declared for topic {topic}")
+
+
+# A handler gets the typed payload and the context of its transaction.
+Handler = Callable[[Any, "EventContext"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one consumer group reads: its topics, and one handler per event class.
+
+    Types that are not listed are acknowledged and skipped (another service's fact, or a newer
+    version we do not read yet).
+    """
+
+    name: str
+    topics: tuple[str, ...]
+    handlers: Mapping[type[EventPayload], Handler]
+    group_id: str | None = None
+    by_type: Mapping[str, Handler] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        carried = {model for topic in self.topics for model in channel_of(topic).events}
+        unpublished = [model.__name__ for model in self.handlers if model not in carried]
+        if unpublished:
+            raise ValueError(
+                f"{self.name} handles {', '.join(unpublished)}, which no channel it reads carries"
+            )
+        object.__setattr__(
+            self, "by_type", {model.event_type: handler for model, handler in self.handlers.items()}
+        )

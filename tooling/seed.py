@@ -1,0 +1,67 @@
+"""Seed data of local runs (`make run`, `make demo`, `make bench`, the tests): the trust
+agreements the sample journeys need, granted through routing's own API as each grantor's
+administration would. A production routing starts with no agreement at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shared.auth import mint_token
+from shared.settings import Settings
+from shared.vocabulary import Right
+
+ALL_RIGHTS = [right.value for right in Right]
+
+# 合肥 and 阜阳 windows handle each other's items; 马鞍山 lets 阜阳 windows take its household
+# item GA-HJ-001.
+DEMO_AGREEMENTS: tuple[dict[str, Any], ...] = (
+    {
+        "grantor_locality": "340100",
+        "grantee_locality": "341200",
+        "item_codes": ["*"],
+        "rights": ALL_RIGHTS,
+    },
+    {
+        "grantor_locality": "341200",
+        "grantee_locality": "340100",
+        "item_codes": ["*"],
+        "rights": ALL_RIGHTS,
+    },
+    {
+        "grantor_locality": "340500",
+        "grantee_locality": "341200",
+        "item_codes": ["GA-HJ-001"],
+        "rights": ALL_RIGHTS,
+    },
+)
+
+
+def _same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return existing["revoked_at"] is None and all(
+        existing[key] == value for key, value in wanted.items()
+    )
+
+
+async def seed_demo_agreements(routing_url: str, settings: Settings) -> int:
+    """Grant the demo agreements that are not in force yet; returns how many were granted."""
+    granted = 0
+    async with httpx.AsyncClient(base_url=routing_url, timeout=15) as routing:
+        reader = mint_token(settings, role="operator", locality="340000", sub="seed")
+        listed = await routing.get("/v1/agreements", headers={"Authorization": f"Bearer {reader}"})
+        listed.raise_for_status()
+        existing = listed.json()["agreements"]
+        for wanted in DEMO_AGREEMENTS:
+            if any(_same(agreement, wanted) for agreement in existing):
+                continue
+            admin = mint_token(
+                settings, role="admin", locality=wanted["grantor_locality"], sub="seed"
+            )
+            response = await routing.post(
+                "/v1/agreements", json=wanted, headers={"Authorization": f"Bearer {admin}"}
+            )
+            response.raise_for_status()
+            granted += 1
+    return granted
