@@ -106,3 +106,4 @@ def require_role(*roles: Role) -> object:
 WindowClerk = Annotated[Principal, require_role("window_clerk")]
 Approver = Annotated[Principal, require_role("approver")]
 Admin = Annotated[Principal, require_role("admin")]
+Operator = Annotated[Principal, require_role("operator", "admin")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
@@ -12,6 +13,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import Operator
 from shared.errors import error_body, install_error_handlers
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
@@ -128,6 +130,24 @@ def create_service_app(
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
         )
+
+    @app.get(
+        "/v1/ops/outbox",
+        tags=["operations"],
+        summary="Outbox backlog and parked events (operators)",
+    )
+    async def outbox_status(_: Operator, limit: int = 100) -> dict[str, object]:
+        """What waits to be published, and the events Kafka refused for good, with the reason:
+        a parked event is held, never lost, until an operator fixes the cause."""
+        stats = await runtime.relay.stats()
+        parked = await runtime.relay.parked_rows(limit=max(1, min(limit, 1000)))
+        return {
+            "pending": stats.pending,
+            "parked": stats.parked,
+            "oldest_pending_seconds": round(stats.oldest_pending_seconds, 3),
+            "parked_since_start": runtime.relay.parked_total,
+            "parked_events": [asdict(row) for row in parked],
+        }
 
     for router in routers:
         app.include_router(router)

@@ -35,6 +35,7 @@ from tenacity import (
 
 from shared.db import Database
 from shared.db.messaging_tables import inbox
+from shared.errors import DomainError
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import make_consumer
@@ -48,7 +49,8 @@ Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
 
 
 class PermanentError(Exception):
-    """Retrying cannot help (the event contradicts our state): dead-letter at once."""
+    """Retrying cannot help (the event contradicts our state): dead-letter at once. A use case's
+    DomainError (shared.errors) is treated the same way: it refuses the event, not the moment."""
 
 
 def is_outage(error: BaseException) -> bool:
@@ -176,7 +178,7 @@ class ConsumerRunner:
                 async for attempt in AsyncRetrying(
                     stop=self._gives_up,
                     wait=wait_exponential(multiplier=self.backoff_seconds, max=5),
-                    retry=retry_if_not_exception_type(PermanentError),
+                    retry=retry_if_not_exception_type((PermanentError, DomainError)),
                     before_sleep=self._log_retry,
                     reraise=True,
                 ):

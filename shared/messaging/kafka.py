@@ -11,6 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from shared.messaging.channels import channel_of
+
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
@@ -100,6 +102,16 @@ def refuses_record(error: BaseException) -> bool:
     )
 
 
+def _topic_configs(topic: str) -> dict[str, str]:
+    # State topics keep the latest record per key for good (a replica is built by reading one
+    # from the start); every other topic keeps the broker's time-based retention.
+    try:
+        compacted = channel_of(topic).compacted
+    except LookupError:  # dead-letter topics and test topics
+        compacted = False
+    return {"cleanup.policy": "compact"} if compacted else {}
+
+
 async def ensure_topics(
     bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 3
 ) -> None:
@@ -120,7 +132,10 @@ async def ensure_topics(
                 if not missing:
                     return
                 response = await admin.create_topics(
-                    [NewTopic(name, partitions, 1) for name in missing]
+                    [
+                        NewTopic(name, partitions, 1, topic_configs=_topic_configs(name))
+                        for name in missing
+                    ]
                 )
                 for topic, code, *_ in response.topic_errors:
                     if code not in (0, TOPIC_ALREADY_EXISTS):
