@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.intake import consumers, service
 from services.intake.api import router
+from services.intake.db import ApplicationNumbers
 from services.intake.rules_replica import RulesReplica
 from shared.messaging import topics
 from shared.runtime import build_runtime
@@ -30,7 +31,9 @@ def create_app(
         async with runtime.db.transaction() as session:
             await service.seed_catalog(session)
             catalog = await service.load_catalog(session)
-        app.state.intake = service.Intake(runtime.db, runtime.outbox, catalog, replica.book)
+        app.state.intake = service.Intake(
+            runtime.db, runtime.outbox, catalog, replica.book, ApplicationNumbers(runtime.db)
+        )
         # Read routing's rules to their end before the first request is served.
         await replica.start()
 

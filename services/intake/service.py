@@ -2,8 +2,9 @@
 
 Accepting decides from memory (the catalog, and the replica of routing's rules) and writes once:
 the application, its first timeline entry, its event (outbox) and the idempotency record go in
-ONE transaction, and nothing is read first. A retry with the same Idempotency-Key finds out at
-that write (the key's primary key) and gets the first answer instead.
+ONE statement (data-modifying CTEs, atomic on its own: one round trip), and nothing is read
+first. A retry with the same Idempotency-Key finds out at that write (the key's primary key)
+and gets the first answer instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,15 +20,16 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from services.intake import domain
 from services.intake.db import (
+    ApplicationNumbers,
     ApplicationRow,
     CatalogItemRow,
     IdempotencyKeyRow,
     NoticeRow,
     TimelineEntryRow,
-    application_sequence,
 )
 from services.intake.schemas import (
     ApplicationAcceptedOut,
@@ -70,6 +72,7 @@ class Intake:
     outbox: Outbox
     catalog: Mapping[str, CatalogItem]
     rules: RuleBook
+    numbers: ApplicationNumbers
 
 
 @dataclass(frozen=True)
@@ -142,10 +145,13 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
             raise
         return replay
     if isinstance(verdict, _Notify):
-        write = _notice_writer(command, verdict)
+        answer, writes = _notice(command, verdict)
     else:
-        write = _acceptance_writer(command, verdict, intake.outbox)
-    return await _commit_once(intake.db, command, fingerprint, write)
+        answer, writes = _acceptance(command, verdict, intake, await intake.numbers.take())
+    answer = await _commit_once(intake.db, command, fingerprint, answer, writes)
+    if answer.status_code == 201:
+        intake.outbox.written()
+    return answer
 
 
 def _judge(command: SubmitApplication, intake: Intake) -> _Accept | _Notify:
@@ -212,9 +218,6 @@ def _judge(command: SubmitApplication, intake: Intake) -> _Accept | _Notify:
     return _Accept(item, resolution, assessment.deferred)
 
 
-Writer = Callable[[AsyncSession], Awaitable[Answer]]
-
-
 async def _replay(
     session: AsyncSession, window_id: str, key: str, fingerprint: str
 ) -> Answer | None:
@@ -230,24 +233,26 @@ async def _replay(
 
 
 async def _commit_once(
-    db: Database, command: SubmitApplication, fingerprint: str, write: Writer
+    db: Database,
+    command: SubmitApplication,
+    fingerprint: str,
+    answer: Answer,
+    writes: Sequence[Insert],
 ) -> Answer:
-    """Run `write` in one transaction with the idempotency record; a retry with the same key
+    """Write `writes` and the idempotency record as one statement; a retry with the same key
     (concurrent or later) loses on the key's primary key and gets the first answer instead."""
     window_id = command.clerk.window_id
     assert window_id is not None
+    remember = insert(IdempotencyKeyRow).values(
+        window_id=window_id,
+        key=command.idempotency_key,
+        request_hash=fingerprint,
+        status_code=answer.status_code,
+        response=answer.body,
+    )
+    statement = remember.add_cte(*(write.cte(f"write_{i}") for i, write in enumerate(writes)))
     try:
-        async with db.transaction() as session:
-            answer = await write(session)
-            await session.execute(
-                insert(IdempotencyKeyRow).values(
-                    window_id=window_id,
-                    key=command.idempotency_key,
-                    request_hash=fingerprint,
-                    status_code=answer.status_code,
-                    response=answer.body,
-                )
-            )
+        await db.execute_atomically(statement)
         return answer
     except IntegrityError:
         async with db.transaction() as session:
@@ -257,117 +262,103 @@ async def _commit_once(
         return replay
 
 
-def _notice_writer(command: SubmitApplication, verdict: _Notify) -> Writer:
+def _notice(command: SubmitApplication, verdict: _Notify) -> tuple[Answer, list[Insert]]:
     clerk = command.clerk
-    assert clerk.window_id is not None
-    window_id = clerk.window_id
-
-    async def write(session: AsyncSession) -> Answer:
-        now = clock.now()
-        notice_no = f"N{clerk.locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
-        listed = [p.as_dict() for p in verdict.problems]
-        await session.execute(
-            insert(NoticeRow).values(
-                notice_no=notice_no,
-                item_code=verdict.item.item_code,
-                window_id=window_id,
-                receiving_locality=clerk.locality,
-                problems=listed,
-                issued_at=now,
-            )
-        )
-        return Answer(
-            422,
-            error_body(
-                "incomplete_application",
-                f"The application for {verdict.item.name} is incomplete: every problem is listed.",
-                {"notice_no": notice_no, "problems": listed},
-            ),
-        )
-
-    return write
+    now = clock.now()
+    notice_no = f"N{clerk.locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
+    listed = [p.as_dict() for p in verdict.problems]
+    write = insert(NoticeRow).values(
+        notice_no=notice_no,
+        item_code=verdict.item.item_code,
+        window_id=clerk.window_id,
+        receiving_locality=clerk.locality,
+        problems=listed,
+        issued_at=now,
+    )
+    answer = Answer(
+        422,
+        error_body(
+            "incomplete_application",
+            f"The application for {verdict.item.name} is incomplete: every problem is listed.",
+            {"notice_no": notice_no, "problems": listed},
+        ),
+    )
+    return answer, [write]
 
 
-def _acceptance_writer(command: SubmitApplication, verdict: _Accept, outbox: Outbox) -> Writer:
+def _acceptance(
+    command: SubmitApplication, verdict: _Accept, intake: Intake, sequence: int
+) -> tuple[Answer, list[Insert]]:
     clerk, body = command.clerk, command.body
     assert clerk.window_id is not None
     window_id = clerk.window_id
     item, resolution = verdict.item, verdict.resolution
-
-    async def write(session: AsyncSession) -> Answer:
-        now = clock.now()
-        today = now.date()
-        sequence = await session.scalar(application_sequence.next_value())
-        application_no = domain.application_number(clerk.locality, today, int(sequence or 0))
-        promised = add_working_days(today, item.promised_days)
-        applicant = body.applicant.model_dump(mode="json")
-        materials = [m.model_dump(mode="json") for m in body.materials]
-        delivery = body.delivery.model_dump(mode="json")
-        await session.execute(
-            insert(ApplicationRow).values(
-                application_no=application_no,
-                item_code=item.item_code,
-                status=ApplicationStatus.ACCEPTED,
-                applicant=applicant,
-                property_locality=body.property_locality,
-                receiving_locality=clerk.locality,
-                window_id=window_id,
-                competent_locality=resolution.competent_locality,
-                department=resolution.department,
-                materials=materials,
-                commitments=body.commitments,
-                deferred=verdict.deferred,
-                delivery=delivery,
-                promised_date=promised,
-                accepted_at=now,
-                accepted_by=clerk.sub,
-                updated_at=now,
-            )
-        )
-        await session.execute(
-            insert(TimelineEntryRow).values(
-                application_no=application_no,
-                at=now,
-                status=ApplicationStatus.ACCEPTED,
-                locality=clerk.locality,
-                note=f"Accepted at window {window_id}",
-            )
-        )
-        accepted = events.ApplicationAccepted(
-            application_no=application_no,
-            item_code=item.item_code,
-            item_name=item.name,
-            applicant=events.Applicant.model_validate(applicant),
-            property_locality=body.property_locality,
-            receiving_locality=clerk.locality,
-            window_id=window_id,
-            competent_locality=resolution.competent_locality,
-            department=resolution.department,
-            materials=[events.SubmittedMaterial.model_validate(m) for m in materials],
-            commitments=body.commitments,
-            deferred=verdict.deferred,
-            delivery=events.Delivery.model_validate(delivery),
-            accepted_at=now,
-            promised_date=promised,
-            statutory_days=item.statutory_days,
-            promised_days=item.promised_days,
-        )
-        await outbox.add(session, accepted, topic=topics.INTAKE_EVENTS)
-        out = ApplicationAcceptedOut(
-            application_no=application_no,
-            status=ApplicationStatus.ACCEPTED,
-            item_code=item.item_code,
-            receiving_locality=clerk.locality,
-            window_id=window_id,
-            competent_locality=resolution.competent_locality,
-            department=resolution.department,
-            promised_date=promised,
-            accepted_at=now,
-            deferred=verdict.deferred,
-        )
-        return Answer(201, out.model_dump(mode="json"))
-
-    return write
+    now = clock.now()
+    today = now.date()
+    application_no = domain.application_number(clerk.locality, today, sequence)
+    promised = add_working_days(today, item.promised_days)
+    applicant = body.applicant.model_dump(mode="json")
+    materials = [m.model_dump(mode="json") for m in body.materials]
+    delivery = body.delivery.model_dump(mode="json")
+    application = insert(ApplicationRow).values(
+        application_no=application_no,
+        item_code=item.item_code,
+        status=ApplicationStatus.ACCEPTED,
+        applicant=applicant,
+        property_locality=body.property_locality,
+        receiving_locality=clerk.locality,
+        window_id=window_id,
+        competent_locality=resolution.competent_locality,
+        department=resolution.department,
+        materials=materials,
+        commitments=body.commitments,
+        deferred=verdict.deferred,
+        delivery=delivery,
+        promised_date=promised,
+        accepted_at=now,
+        accepted_by=clerk.sub,
+        updated_at=now,
+    )
+    first_entry = insert(TimelineEntryRow).values(
+        application_no=application_no,
+        at=now,
+        status=ApplicationStatus.ACCEPTED,
+        locality=clerk.locality,
+        note=f"Accepted at window {window_id}",
+    )
+    accepted = events.ApplicationAccepted(
+        application_no=application_no,
+        item_code=item.item_code,
+        item_name=item.name,
+        applicant=events.Applicant.model_validate(applicant),
+        property_locality=body.property_locality,
+        receiving_locality=clerk.locality,
+        window_id=window_id,
+        competent_locality=resolution.competent_locality,
+        department=resolution.department,
+        materials=[events.SubmittedMaterial.model_validate(m) for m in materials],
+        commitments=body.commitments,
+        deferred=verdict.deferred,
+        delivery=events.Delivery.model_validate(delivery),
+        accepted_at=now,
+        promised_date=promised,
+        statutory_days=item.statutory_days,
+        promised_days=item.promised_days,
+    )
+    _, announcement = intake.outbox.insert_for(accepted, topic=topics.INTAKE_EVENTS)
+    out = ApplicationAcceptedOut(
+        application_no=application_no,
+        status=ApplicationStatus.ACCEPTED,
+        item_code=item.item_code,
+        receiving_locality=clerk.locality,
+        window_id=window_id,
+        competent_locality=resolution.competent_locality,
+        department=resolution.department,
+        promised_date=promised,
+        accepted_at=now,
+        deferred=verdict.deferred,
+    )
+    return Answer(201, out.model_dump(mode="json")), [application, first_entry, announcement]
 
 
 async def record_progress(
@@ -411,15 +402,22 @@ def _may_follow(principal: Principal, application: ApplicationRow) -> bool:
 async def get_application(
     session: AsyncSession, application_no: str, principal: Principal
 ) -> ApplicationOut:
-    application = await session.get(ApplicationRow, application_no)
+    # One statement, so one snapshot: the status and the timeline always agree, even while a
+    # consumer commits the next step between what would otherwise be two reads.
+    rows = (
+        await session.execute(
+            select(ApplicationRow, TimelineEntryRow)
+            .join(
+                TimelineEntryRow, TimelineEntryRow.application_no == ApplicationRow.application_no
+            )
+            .where(ApplicationRow.application_no == application_no)
+            .order_by(TimelineEntryRow.at, TimelineEntryRow.id)
+        )
+    ).all()
+    application = rows[0][0] if rows else None
     # Another locality's application is reported as absent, not forbidden: numbers leak nothing.
     if application is None or not _may_follow(principal, application):
         raise NotFound("application_not_found", f"No application {application_no}.")
-    entries = await session.scalars(
-        select(TimelineEntryRow)
-        .where(TimelineEntryRow.application_no == application_no)
-        .order_by(TimelineEntryRow.at, TimelineEntryRow.id)
-    )
     return ApplicationOut(
         application_no=application.application_no,
         status=ApplicationStatus(application.status),
@@ -429,7 +427,9 @@ async def get_application(
         window_id=application.window_id,
         promised_date=application.promised_date,
         deferred=application.deferred,
-        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
+        timeline=[
+            TimelineEntryOut.model_validate(entry, from_attributes=True) for _, entry in rows
+        ],
     )
 
 

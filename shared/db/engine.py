@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.base import Executable
 
 
 class Database:
@@ -19,8 +20,12 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
+        # No pre-ping: it costs a round trip on every checkout, i.e. on every request and every
+        # consumed record. After a database restart the first statement on a stale connection
+        # fails instead; SQLAlchemy then invalidates the whole pool, the consumer runner waits
+        # the outage out, and an HTTP client gets one 500 it may retry (POSTs are idempotent).
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=5, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -29,6 +34,14 @@ class Database:
         """One unit of work: everything inside commits together or not at all."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    async def execute_atomically(self, statement: Executable) -> None:
+        """Run ONE statement on its own, outside any explicit transaction: PostgreSQL makes a
+        single statement atomic by itself, so a write that fits in one (data-modifying CTEs)
+        costs one round trip instead of BEGIN, the statements and COMMIT."""
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(statement)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.dml import Insert
 
 from shared.db import Database
 from shared.db.messaging_tables import inbox, outbox
@@ -89,24 +90,34 @@ class Outbox:
         self.committed = committed or asyncio.Event()
 
     async def add(self, session: AsyncSession, payload: EventPayload, *, topic: str) -> Envelope:
-        envelope = Envelope.new(payload, source=self.source)
-        traceparent, tracestate = current_traceparent()
-        await session.execute(
-            insert(outbox).values(
-                event_id=envelope.id,
-                topic=topic,
-                key=envelope.key,
-                event_type=envelope.type,
-                source=envelope.source,
-                subject=envelope.subject,
-                occurred_at=envelope.time,
-                payload=envelope.data,
-                traceparent=traceparent,
-                tracestate=tracestate,
-            )
-        )
+        """Write the event into the session's transaction; the relay wakes once it commits."""
+        envelope, statement = self.insert_for(payload, topic=topic)
+        await session.execute(statement)
         set_after_commit(session, self.committed)
         return envelope
+
+    def insert_for(self, payload: EventPayload, *, topic: str) -> tuple[Envelope, Insert]:
+        """The outbox row of an event, as an INSERT for a caller that writes it as part of one
+        larger statement (see Database.execute_atomically); call `written()` once it is done."""
+        envelope = Envelope.new(payload, source=self.source)
+        traceparent, tracestate = current_traceparent()
+        statement = insert(outbox).values(
+            event_id=envelope.id,
+            topic=topic,
+            key=envelope.key,
+            event_type=envelope.type,
+            source=envelope.source,
+            subject=envelope.subject,
+            occurred_at=envelope.time,
+            payload=envelope.data,
+            traceparent=traceparent,
+            tracestate=tracestate,
+        )
+        return envelope, statement
+
+    def written(self) -> None:
+        """Rows written outside `add` were committed: wake the relay."""
+        self.committed.set()
 
 
 _WAKE_ON_COMMIT = "tongban.outbox.wake_on_commit"
