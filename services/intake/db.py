@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     JSON,
     Date,
     DateTime,
@@ -15,12 +17,17 @@ from sqlalchemy import (
     MetaData,
     Sequence,
     String,
+    Table,
     Text,
+    bindparam,
     func,
+    insert,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.dml import Insert
 
 from shared.db import Database
+from shared.messaging.outbox import insert_row
 
 
 class Base(DeclarativeBase):
@@ -130,3 +137,38 @@ class IdempotencyKeyRow(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- the two writes of a submission, each ONE statement (data-modifying CTEs), built once -------
+#
+# Executed with Database.execute_atomically and a dict of values named `<prefix><column>`:
+# the idempotency record is the statement itself, the other rows ride along as CTEs, so a retry
+# with the same key fails the whole statement on the key's primary key and writes nothing.
+
+
+def _insert_bound(table: Table, prefix: str, *, skip: tuple[str, ...] = ()) -> Insert:
+    return insert(table).values(
+        {
+            column.name: bindparam(prefix + column.name, type_=column.type)
+            for column in table.columns
+            if column.name not in skip
+        }
+    )
+
+
+def bound(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` named for a statement built with `_insert_bound(..., prefix)`."""
+    return {prefix + name: value for name, value in values.items()}
+
+
+def _remembered(*writes: CTE) -> Insert:
+    key = _insert_bound(IdempotencyKeyRow.__table__, "key_", skip=("created_at",))  # type: ignore[arg-type]
+    return key.add_cte(*writes)
+
+
+ACCEPT = _remembered(
+    _insert_bound(ApplicationRow.__table__, "app_").cte("application"),  # type: ignore[arg-type]
+    _insert_bound(TimelineEntryRow.__table__, "entry_", skip=("id",)).cte("first_entry"),  # type: ignore[arg-type]
+    insert_row("event_").cte("announcement"),
+)
+ISSUE_NOTICE = _remembered(_insert_bound(NoticeRow.__table__, "notice_").cte("notice"))  # type: ignore[arg-type]

@@ -12,24 +12,27 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from services.intake import domain
 from services.intake.db import (
+    ACCEPT,
+    ISSUE_NOTICE,
     ApplicationNumbers,
     ApplicationRow,
     CatalogItemRow,
     IdempotencyKeyRow,
     NoticeRow,
     TimelineEntryRow,
+    bound,
 )
 from services.intake.schemas import (
     ApplicationAcceptedOut,
@@ -145,10 +148,11 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
             raise
         return replay
     if isinstance(verdict, _Notify):
-        answer, writes = _notice(command, verdict)
+        statement, (answer, values) = ISSUE_NOTICE, _notice(command, verdict)
     else:
-        answer, writes = _acceptance(command, verdict, intake, await intake.numbers.take())
-    answer = await _commit_once(intake.db, command, fingerprint, answer, writes)
+        sequence = await intake.numbers.take()
+        statement, (answer, values) = ACCEPT, _acceptance(command, verdict, intake, sequence)
+    answer = await _commit_once(intake.db, command, fingerprint, answer, statement, values)
     if answer.status_code == 201:
         intake.outbox.written()
     return answer
@@ -237,22 +241,22 @@ async def _commit_once(
     command: SubmitApplication,
     fingerprint: str,
     answer: Answer,
-    writes: Sequence[Insert],
+    statement: Insert,
+    values: dict[str, Any],
 ) -> Answer:
-    """Write `writes` and the idempotency record as one statement; a retry with the same key
-    (concurrent or later) loses on the key's primary key and gets the first answer instead."""
+    """Write the answer's rows and the idempotency record as one statement; a retry with the
+    same key (concurrent or later) loses on the key's primary key and gets the first answer."""
     window_id = command.clerk.window_id
     assert window_id is not None
-    remember = insert(IdempotencyKeyRow).values(
-        window_id=window_id,
-        key=command.idempotency_key,
-        request_hash=fingerprint,
-        status_code=answer.status_code,
-        response=answer.body,
-    )
-    statement = remember.add_cte(*(write.cte(f"write_{i}") for i, write in enumerate(writes)))
+    remembered = {
+        "window_id": window_id,
+        "key": command.idempotency_key,
+        "request_hash": fingerprint,
+        "status_code": answer.status_code,
+        "response": answer.body,
+    }
     try:
-        await db.execute_atomically(statement)
+        await db.execute_atomically(statement, {**values, **bound("key_", remembered)})
         return answer
     except IntegrityError:
         async with db.transaction() as session:
@@ -262,19 +266,19 @@ async def _commit_once(
         return replay
 
 
-def _notice(command: SubmitApplication, verdict: _Notify) -> tuple[Answer, list[Insert]]:
+def _notice(command: SubmitApplication, verdict: _Notify) -> tuple[Answer, dict[str, Any]]:
     clerk = command.clerk
     now = clock.now()
     notice_no = f"N{clerk.locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
     listed = [p.as_dict() for p in verdict.problems]
-    write = insert(NoticeRow).values(
-        notice_no=notice_no,
-        item_code=verdict.item.item_code,
-        window_id=clerk.window_id,
-        receiving_locality=clerk.locality,
-        problems=listed,
-        issued_at=now,
-    )
+    notice = {
+        "notice_no": notice_no,
+        "item_code": verdict.item.item_code,
+        "window_id": clerk.window_id,
+        "receiving_locality": clerk.locality,
+        "problems": listed,
+        "issued_at": now,
+    }
     answer = Answer(
         422,
         error_body(
@@ -283,12 +287,12 @@ def _notice(command: SubmitApplication, verdict: _Notify) -> tuple[Answer, list[
             {"notice_no": notice_no, "problems": listed},
         ),
     )
-    return answer, [write]
+    return answer, bound("notice_", notice)
 
 
 def _acceptance(
     command: SubmitApplication, verdict: _Accept, intake: Intake, sequence: int
-) -> tuple[Answer, list[Insert]]:
+) -> tuple[Answer, dict[str, Any]]:
     clerk, body = command.clerk, command.body
     assert clerk.window_id is not None
     window_id = clerk.window_id
@@ -300,32 +304,32 @@ def _acceptance(
     applicant = body.applicant.model_dump(mode="json")
     materials = [m.model_dump(mode="json") for m in body.materials]
     delivery = body.delivery.model_dump(mode="json")
-    application = insert(ApplicationRow).values(
-        application_no=application_no,
-        item_code=item.item_code,
-        status=ApplicationStatus.ACCEPTED,
-        applicant=applicant,
-        property_locality=body.property_locality,
-        receiving_locality=clerk.locality,
-        window_id=window_id,
-        competent_locality=resolution.competent_locality,
-        department=resolution.department,
-        materials=materials,
-        commitments=body.commitments,
-        deferred=verdict.deferred,
-        delivery=delivery,
-        promised_date=promised,
-        accepted_at=now,
-        accepted_by=clerk.sub,
-        updated_at=now,
-    )
-    first_entry = insert(TimelineEntryRow).values(
-        application_no=application_no,
-        at=now,
-        status=ApplicationStatus.ACCEPTED,
-        locality=clerk.locality,
-        note=f"Accepted at window {window_id}",
-    )
+    application = {
+        "application_no": application_no,
+        "item_code": item.item_code,
+        "status": ApplicationStatus.ACCEPTED,
+        "applicant": applicant,
+        "property_locality": body.property_locality,
+        "receiving_locality": clerk.locality,
+        "window_id": window_id,
+        "competent_locality": resolution.competent_locality,
+        "department": resolution.department,
+        "materials": materials,
+        "commitments": body.commitments,
+        "deferred": verdict.deferred,
+        "delivery": delivery,
+        "promised_date": promised,
+        "accepted_at": now,
+        "accepted_by": clerk.sub,
+        "updated_at": now,
+    }
+    first_entry = {
+        "application_no": application_no,
+        "at": now,
+        "status": ApplicationStatus.ACCEPTED,
+        "locality": clerk.locality,
+        "note": f"Accepted at window {window_id}",
+    }
     accepted = events.ApplicationAccepted(
         application_no=application_no,
         item_code=item.item_code,
@@ -345,7 +349,7 @@ def _acceptance(
         statutory_days=item.statutory_days,
         promised_days=item.promised_days,
     )
-    _, announcement = intake.outbox.insert_for(accepted, topic=topics.INTAKE_EVENTS)
+    _, announcement = intake.outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
     out = ApplicationAcceptedOut(
         application_no=application_no,
         status=ApplicationStatus.ACCEPTED,
@@ -358,7 +362,12 @@ def _acceptance(
         accepted_at=now,
         deferred=verdict.deferred,
     )
-    return Answer(201, out.model_dump(mode="json")), [application, first_entry, announcement]
+    values = {
+        **bound("app_", application),
+        **bound("entry_", first_entry),
+        **bound("event_", announcement),
+    }
+    return Answer(201, out.model_dump(mode="json")), values
 
 
 async def record_progress(

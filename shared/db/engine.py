@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,13 +35,15 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
-    async def execute_atomically(self, statement: Executable) -> None:
+    async def execute_atomically(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> None:
         """Run ONE statement on its own, outside any explicit transaction: PostgreSQL makes a
         single statement atomic by itself, so a write that fits in one (data-modifying CTEs)
         costs one round trip instead of BEGIN, the statements and COMMIT."""
         async with self.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(statement)
+            await autocommit.execute(statement, parameters)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
