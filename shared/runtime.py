@@ -48,7 +48,9 @@ class ServiceRuntime:
         self.service = service
         self.settings = settings
         self.telemetry = telemetry
-        self.db = Database(settings.service_database_url(service))
+        self.db = Database(
+            settings.service_database_url(service), pool_size=settings.database_pool_size
+        )
         self.producer = make_producer(
             settings.kafka_bootstrap_servers, client_id=f"tongban-{service}"
         )

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
+    # One log line per request; the traces already record every request, so off by default.
+    access_log: bool = False
+    # Connections of each service process to its database (a fixed pool, no overflow).
+    database_pool_size: int = 10
     # The largest request body a service reads (413 beyond): a window's application is a few
     # kilobytes; this keeps one request from growing an event past what the broker accepts.
     max_request_body_bytes: int = 256 * 1024

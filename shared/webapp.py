@@ -19,13 +19,14 @@ from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+async def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
 async def _db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with _runtime(request).db.transaction() as session:
+    runtime: ServiceRuntime = request.app.state.runtime
+    async with runtime.db.transaction() as session:
         yield session
 
 

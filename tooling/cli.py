@@ -78,6 +78,7 @@ def serve(
         host=host,
         port=port or DEFAULT_PORTS[service],
         log_config=None,  # keep our handler, which masks personal data
+        access_log=settings.access_log,
         timeout_graceful_shutdown=15,
     )
 

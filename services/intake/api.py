@@ -17,7 +17,7 @@ from shared.webapp import DbSession
 router = APIRouter(prefix="/v1")
 
 
-def _intake(request: Request) -> service.Intake:
+async def _intake(request: Request) -> service.Intake:
     intake: service.Intake = request.app.state.intake
     return intake
 

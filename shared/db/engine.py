@@ -18,14 +18,17 @@ from sqlalchemy.sql.base import Executable
 class Database:
     """A service's own PostgreSQL database: the engine and a unit-of-work factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         # No pre-ping: it costs a round trip on every checkout, i.e. on every request and every
         # consumed record. After a database restart the first statement on a stale connection
         # fails instead; SQLAlchemy then invalidates the whole pool, the consumer runner waits
         # the outage out, and an HTTP client gets one 500 it may retry (POSTs are idempotent).
+        # A fixed pool: overflow connections are opened under load and closed as soon as they
+        # come back, and a new PostgreSQL connection (a forked backend) costs more than the
+        # wait for a pooled one.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=5, pool_recycle=1800
+            url, pool_size=pool_size, max_overflow=0, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
