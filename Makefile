@@ -12,7 +12,7 @@ help:
 	@echo "make demo     - start the stack, drive one application end to end, print it, stop"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
-	@echo "make bench    - push 200 applications through the real stack and print latencies"
+	@echo "make bench    - intake vs a bare insert endpoint, the journey vs a raw Kafka round trip (figures, a plot)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 
 # The virtualenv with the pinned packages; redone when pyproject.toml changes.
