@@ -445,6 +445,9 @@ class Bench:
                 await self.tally("after saturation", saturated, watcher, waited)
             )
             await self.one_connection()
+            # Light load means an idle pipeline: the one-connection phase's applications are
+            # still crossing routing and approval, and would queue ahead of the first ones.
+            await self.settle("light load")
             await self.light_load(watcher)
             raw = self.progress.add_task("raw Kafka round trips", total=options.raw_records)
             figures.raw_ms = [
