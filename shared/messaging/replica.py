@@ -46,6 +46,7 @@ class TopicReplica:
         self.name = name
         self.applied = 0
         self.skipped = 0
+        self.failures = 0
         self.caught_up = False
         self.last_applied_at: float | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -93,8 +94,17 @@ class TopicReplica:
         log.info("%s: loaded %d records from %s", self.name, self.applied, self.topic)
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        # A replica that stopped following would decide from stale rules without anyone
+        # noticing: log what goes wrong and keep following (aiokafka reconnects by itself).
         while True:
-            self._apply_batch(await consumer.getmany(timeout_ms=1000))
+            try:
+                self._apply_batch(await consumer.getmany(timeout_ms=1000))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                log.exception("%s: following %s failed; trying again", self.name, self.topic)
+                await asyncio.sleep(1)
 
     def _apply_batch(self, batches: dict[TopicPartition, list[object]]) -> None:
         for records in batches.values():

@@ -1,0 +1,84 @@
+"""How intake judges a submission from its replica of routing's rules, before writing anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.intake import service
+from services.intake.schemas import ApplicationIn
+from shared.auth import Principal
+from shared.errors import Forbidden, Invalid, Unavailable
+from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
+from shared.messaging.outbox import Outbox
+from shared.reference.catalog import CATALOG
+from shared.vocabulary import Right
+from tooling.journey import household_application, sample_applicant
+
+CLERK = Principal(sub="clerk", role="window_clerk", locality="341200", window_id="W341200-01")
+RULES = [
+    JurisdictionRule(item.item_code, item.jurisdiction, item.competent_level, item.department)
+    for item in CATALOG
+]
+HEFEI_FOR_FUYANG = Agreement(
+    id="a1",
+    grantor_locality="340100",
+    grantee_locality="341200",
+    item_codes=("*",),
+    rights=frozenset(Right),
+)
+
+
+def judge(book: RuleBook, body: dict[str, Any]) -> service._Accept | service._Notify:
+    intake = service.Intake(
+        db=None,  # type: ignore[arg-type]  # judging reads nothing
+        outbox=Outbox("/tests"),
+        catalog={item.item_code: item for item in CATALOG},
+        rules=book,
+        numbers=None,  # type: ignore[arg-type]
+    )
+    command = service.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
+    return service._judge(command, intake)
+
+
+def application(**changes: Any) -> dict[str, Any]:
+    return {**household_application(sample_applicant("340104")), **changes}
+
+
+def test_before_routing_has_published_its_rules_intake_says_try_again() -> None:
+    with pytest.raises(Unavailable) as refused:
+        judge(RuleBook(), application())
+    assert refused.value.code == "routing_rules_unavailable"
+
+
+def test_without_an_agreement_the_window_may_not_accept_for_another_city() -> None:
+    with pytest.raises(Forbidden) as refused:
+        judge(RuleBook.of(RULES, []), application())
+    assert refused.value.code == "no_accept_right"
+    assert refused.value.details == {"competent_locality": "340100", "item_code": "GA-HJ-001"}
+
+
+def test_an_item_not_in_the_catalog_is_invalid_and_names_the_field() -> None:
+    with pytest.raises(Invalid) as refused:
+        judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), application(item_code="XX-NONE-001"))
+    assert refused.value.details == [
+        {"field": "item_code", "code": "unknown_item", "message": "No catalog item XX-NONE-001."}
+    ]
+
+
+def test_an_unknown_applicant_locality_is_a_problem_of_the_one_time_notice() -> None:
+    body = application()
+    body["applicant"] = {**body["applicant"], "locality": "349999"}
+    verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), body)
+    assert isinstance(verdict, service._Notify)
+    assert ("applicant.locality", "unknown_locality") in {
+        (p.field, p.code) for p in verdict.problems
+    }
+
+
+def test_with_the_agreement_in_the_replica_the_application_is_accepted() -> None:
+    verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), application())
+    assert isinstance(verdict, service._Accept)
+    assert verdict.resolution.competent_locality == "340100"
+    assert verdict.deferred == ["M02"]
