@@ -6,7 +6,9 @@ would swap in its identity provider's keys here and nowhere else.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -54,20 +56,61 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
+class _VerifiedTokens:
+    """Tokens whose signature was checked, with their principal and expiry.
+
+    A window terminal sends the same token with every request of a shift; checking its
+    signature each time was a noticeable share of an accept. Only the very token string that
+    was verified (under the same key and issuer) is found here, and its expiry is still checked
+    on every use.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str, str], tuple[Principal, float]] = OrderedDict()
+
+    def get(self, key: tuple[str, str, str]) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        principal, expires = entry
+        if expires <= time.time():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return principal
+
+    def put(self, key: tuple[str, str, str], principal: Principal, expires: float) -> None:
+        self._entries[key] = (principal, expires)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+_verified = _VerifiedTokens()
+
+
 def decode_token(settings: Settings, token: str) -> Principal:
+    secret = settings.jwt_secret.get_secret_value()
+    key = (token, secret, settings.jwt_issuer)
+    known = _verified.get(key)
+    if known is not None:
+        return known
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            secret,
             algorithms=["HS256"],
             issuer=settings.jwt_issuer,
             options={"require": ["sub", "role", "locality", "exp"]},
         )
-        return Principal.model_validate(claims)
+        principal = Principal.model_validate(claims)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise ApiError(
             401, "invalid_token", "The bearer token is missing, invalid or expired."
         ) from exc
+    _verified.put(key, principal, float(claims["exp"]))
+    return principal
 
 
 _bearer = HTTPBearer(auto_error=False)
