@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from services.intake import service
 from services.intake.schemas import ApplicationIn
 from shared.auth import Principal
+from shared.clock import FixedClock, use_clock
 from shared.errors import Forbidden, Invalid, Unavailable
 from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
 from shared.messaging.outbox import Outbox
@@ -82,3 +84,25 @@ def test_with_the_agreement_in_the_replica_the_application_is_accepted() -> None
     assert isinstance(verdict, service._Accept)
     assert verdict.resolution.competent_locality == "340100"
     assert verdict.deferred == ["M02"]
+
+
+def test_the_receipt_counts_days_on_the_calendar_of_the_service_halls() -> None:
+    # 16:30 UTC on 23 November is 00:30 on the 24th in 合肥 and 阜阳: the application is numbered
+    # and its promise counted from the 24th, not from the server's UTC date.
+    book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
+    intake = service.Intake(
+        db=None,  # type: ignore[arg-type]
+        outbox=Outbox("/tests"),
+        catalog={item.item_code: item for item in CATALOG},
+        rules=book,
+        numbers=None,  # type: ignore[arg-type]
+    )
+    command = service.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
+    with use_clock(FixedClock(datetime(2026, 11, 23, 16, 30, tzinfo=UTC))):
+        verdict = service._judge(command, intake)
+        assert isinstance(verdict, service._Accept)
+        answer, values = service._acceptance(command, verdict, intake, sequence=7)
+    assert answer.body["application_no"] == "TB34120020261124000007"
+    # GA-HJ-001 promises 5 working days: Tue 24 Nov + 5 → Tue 1 Dec.
+    assert answer.body["promised_date"] == "2026-12-01"
+    assert values["app_accepted_at"].isoformat().startswith("2026-11-24T00:30:00+08:00")
