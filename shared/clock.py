@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
@@ -54,8 +55,11 @@ def today() -> date:
     return _current.today()
 
 
+AnyClock = TypeVar("AnyClock", bound=Clock)
+
+
 @contextmanager
-def use_clock(clock: Clock) -> Iterator[Clock]:
+def use_clock(clock: AnyClock) -> Iterator[AnyClock]:
     """Run with `clock` as every service's clock (tests), then put the previous one back."""
     global _current
     previous, _current = _current, clock

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # Localities whose approval topics this approval instance consumes; empty means all known.
     approval_localities: Annotated[list[str], NoDecode] = Field(default_factory=list)
     approval_consumer_group: str = "tongban.approval"
+    # A claimed case left idle this long is free for another approver of the locality.
+    claim_lapse_minutes: float = 240
     kafka_topic_partitions: int = 3
 
     # A fallback only: commits that add outbox rows wake the relay of their own process at once

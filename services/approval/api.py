@@ -3,7 +3,7 @@ the use case (service.py), shape the answer."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.approval import service
 from services.approval.db import CaseRow
-from services.approval.domain import DeadlineClock
+from services.approval.domain import DeadlineClock, holder
 from shared import clock
 from shared.auth import Approver
 from shared.bounds import Reason
@@ -43,8 +43,9 @@ class CaseDetailOut(CaseOut):
     application: dict[str, Any]
 
 
-def _case_out(row: CaseRow, *, detail: bool = False) -> CaseOut:
-    today = clock.today()
+def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOut:
+    now = clock.now()
+    today = now.date()
     deadline_clock = DeadlineClock(row.accepted_on, row.working_days)
     open_ = row.status == CaseStatus.IN_REVIEW
     fields = dict(
@@ -58,7 +59,7 @@ def _case_out(row: CaseRow, *, detail: bool = False) -> CaseOut:
         deadline=row.deadline,
         warning=open_ and deadline_clock.warning(today),
         overdue=open_ and deadline_clock.overdue(today),
-        claimed_by=row.claimed_by,
+        claimed_by=holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse),
         decision=row.decision,
         reason=row.reason,
         decided_at=row.decided_at,
@@ -72,24 +73,43 @@ def _case_out(row: CaseRow, *, detail: bool = False) -> CaseOut:
 @router.get("/cases", tags=["cases"], summary="Cases of the caller's locality")
 async def list_cases(
     db: DbSession,
+    runtime: Runtime,
     approver: Approver,
     status: Annotated[CaseStatus | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
 ) -> dict[str, list[CaseOut]]:
     rows = await service.list_cases(db, approver, status=status, overdue=overdue)
-    return {"cases": [_case_out(row) for row in rows]}
+    return {"cases": [_case_out(row, lapse=_lapse(runtime)) for row in rows]}
 
 
 @router.get("/cases/{application_no}", tags=["cases"])
-async def get_case(application_no: str, db: DbSession, approver: Approver) -> CaseDetailOut:
-    out = _case_out(await service.case_for(db, application_no, approver), detail=True)
+async def get_case(
+    application_no: str, db: DbSession, runtime: Runtime, approver: Approver
+) -> CaseDetailOut:
+    row = await service.case_for(db, application_no, approver)
+    out = _case_out(row, lapse=_lapse(runtime), detail=True)
     assert isinstance(out, CaseDetailOut)
     return out
 
 
+def _lapse(runtime: Runtime) -> timedelta:
+    return timedelta(minutes=runtime.settings.claim_lapse_minutes)
+
+
 @router.post("/cases/{application_no}/claim", tags=["cases"], summary="Hold the case for review")
-async def claim_case(application_no: str, db: DbSession, approver: Approver) -> CaseOut:
-    return _case_out(await service.claim_case(db, application_no, approver))
+async def claim_case(
+    application_no: str, db: DbSession, runtime: Runtime, approver: Approver
+) -> CaseOut:
+    row = await service.claim_case(db, application_no, approver, lapse=_lapse(runtime))
+    return _case_out(row, lapse=_lapse(runtime))
+
+
+@router.post("/cases/{application_no}/release", tags=["cases"], summary="Give the case back")
+async def release_case(
+    application_no: str, db: DbSession, runtime: Runtime, approver: Approver
+) -> CaseOut:
+    row = await service.release_case(db, application_no, approver, lapse=_lapse(runtime))
+    return _case_out(row, lapse=_lapse(runtime))
 
 
 class DecisionIn(BaseModel):
@@ -111,5 +131,6 @@ async def decide(
         command,
         digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
         telemetry=runtime.telemetry,
+        lapse=_lapse(runtime),
     )
-    return _case_out(row)
+    return _case_out(row, lapse=_lapse(runtime))

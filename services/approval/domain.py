@@ -1,9 +1,10 @@
-"""Approval's rules: statutory deadlines in working days (限时办结) and who may act on a case."""
+"""Approval's rules: statutory deadlines in working days (限时办结), who holds a case, and who
+may act on it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from shared.reference.localities import is_within
 from shared.workdays import add_working_days, working_days_between
@@ -28,6 +29,16 @@ class DeadlineClock:
 
     def overdue(self, today: date) -> bool:
         return today > self.deadline
+
+
+def holder(
+    claimed_by: str | None, claimed_at: datetime | None, *, now: datetime, lapse: timedelta
+) -> str | None:
+    """Who holds a case now: a claim lapses `lapse` after it was made (claiming again renews
+    it), so a case never stays with an approver who went home."""
+    if claimed_by is None or claimed_at is None:
+        return None
+    return claimed_by if now - claimed_at < lapse else None
 
 
 def serves(approver_locality: str, case_locality: str) -> bool:

@@ -5,12 +5,19 @@ and raises domain errors; the API and the consumer are thin adapters over them."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approval.db import CaseRow, certificate_sequence
-from services.approval.domain import DeadlineClock, certificate_number, served_pattern, serves
+from services.approval.domain import (
+    DeadlineClock,
+    certificate_number,
+    holder,
+    served_pattern,
+    serves,
+)
 from shared import clock
 from shared.auth import Principal
 from shared.db import insert_if_absent
@@ -93,16 +100,30 @@ async def list_cases(
     return list(await session.scalars(query))
 
 
-async def claim_case(session: AsyncSession, application_no: str, approver: Principal) -> CaseRow:
+async def claim_case(
+    session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
+) -> CaseRow:
+    """Hold the case for review; the holder claiming again renews the claim."""
     row = await case_for(session, application_no, approver, lock=True)
     if row.status != CaseStatus.IN_REVIEW:
         raise Conflict("case_closed", f"The case is already {row.status}.")
-    if row.claimed_by not in (None, approver.sub):
-        raise Conflict(
-            "case_claimed", "Another approver holds this case.", {"claimed_by": row.claimed_by}
-        )
+    now = clock.now()
+    held_by = holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse)
+    if held_by not in (None, approver.sub):
+        raise Conflict("case_claimed", "Another approver holds this case.", {"claimed_by": held_by})
     row.claimed_by = approver.sub
-    row.claimed_at = clock.now()
+    row.claimed_at = now
+    return row
+
+
+async def release_case(
+    session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
+) -> CaseRow:
+    """Give the case back, so another approver of the locality can take it."""
+    row = await case_for(session, application_no, approver, lock=True)
+    if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
+        raise Conflict("not_claimed", "You do not hold this case.")
+    row.claimed_by, row.claimed_at = None, None
     return row
 
 
@@ -123,12 +144,15 @@ async def decide(
     *,
     digest_key: bytes,
     telemetry: Telemetry,
+    lapse: timedelta,
 ) -> CaseRow:
     row = await case_for(session, command.application_no, command.approver, lock=True)
     if row.status != CaseStatus.IN_REVIEW:
         raise Conflict("case_closed", f"The case is already {row.status}.")
-    if row.claimed_by != command.approver.sub:
-        raise Conflict("not_claimed", "Claim the case before deciding it.")
+    if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != command.approver.sub:
+        raise Conflict(
+            "not_claimed", "Claim the case before deciding it (a claim lapses when left idle)."
+        )
     reason = command.reason.strip()
     if command.decision == Decision.REJECT and not reason:
         raise Invalid.of_field("reason_required", "A rejection must give its reason.", "reason")

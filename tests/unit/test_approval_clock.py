@@ -6,11 +6,17 @@ Dates are real: 2025 National Day (Oct 1-8 off, Sunday Sep 28 and Saturday Oct 1
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.approval.domain import DeadlineClock, certificate_number, served_pattern, serves
+from services.approval.domain import (
+    DeadlineClock,
+    certificate_number,
+    holder,
+    served_pattern,
+    serves,
+)
 
 D = date
 
@@ -165,3 +171,18 @@ def test_the_sql_pattern_of_the_served_cases_agrees_with_serves(
     matches = case.startswith(pattern[:-1]) if pattern.endswith("%") else case == pattern
     assert matches is expected
     assert serves(approver, case) is expected
+
+
+# --- who holds a case ---------------------------------------------------------------------------
+
+CLAIMED = datetime(2025, 6, 13, 9, 0, tzinfo=UTC)
+LAPSE = timedelta(hours=4)
+
+
+def test_a_claim_holds_until_it_lapses() -> None:
+    assert holder("a", CLAIMED, now=CLAIMED + timedelta(hours=3, minutes=59), lapse=LAPSE) == "a"
+    assert holder("a", CLAIMED, now=CLAIMED + LAPSE, lapse=LAPSE) is None
+
+
+def test_an_unclaimed_case_has_no_holder() -> None:
+    assert holder(None, None, now=CLAIMED, lapse=LAPSE) is None
