@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -67,6 +67,9 @@ class ServiceRuntime:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.failed: list[str] = []
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        # Sent outbox rows and handled inbox ids do not pile up for ever.
+        self.every("messaging-prune", settings.prune_interval_seconds, self._prune_once)
 
     def declare_topics(self, topics: Sequence[str]) -> None:
         """Topics this service publishes to or reads; created at start if missing."""
@@ -116,20 +119,28 @@ class ServiceRuntime:
         )
         await self.producer.start()
         self._spawn("outbox-relay", self.relay.run(self._stopping))
-        self._spawn("messaging-prune", self._prune_periodically())
+        for name, seconds, job in self._periodic:
+            self._spawn(name, self._periodically(name, seconds, job))
         for runner in self.consumers:
             await runner.start()
             self._spawn(runner.name, runner.run(self._stopping))
 
-    async def _prune_periodically(self) -> None:
-        """Delete old sent outbox rows and old inbox rows: at start (a service restarted more
-        often than the interval still prunes), then every `prune_interval_seconds`."""
+    def every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Run `job` at start (a service restarted more often than the interval still runs it)
+        and then every `seconds`, until the service stops. A failed run is logged; the next
+        one tries again."""
+        self._periodic.append((name, seconds, job))
+
+    async def _periodically(
+        self, name: str, seconds: float, job: Callable[[], Awaitable[object]]
+    ) -> None:
         while not self._stopping.is_set():
-            await self._prune_once()
+            try:
+                await job()
+            except Exception as exc:
+                log.warning("%s failed (%s); it runs again in %.0f s", name, exc, seconds)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stopping.wait(), timeout=self.settings.prune_interval_seconds
-                )
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _prune_once(self) -> None:
         now = datetime.now(UTC)

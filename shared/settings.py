@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     approval_consumer_group: str = "tongban.approval"
     # A claimed case left idle this long is free for another approver of the locality.
     claim_lapse_minutes: float = 240
+    # How often approval looks for cases due a deadline warning or overdue (限时办结).
+    deadline_scan_seconds: float = 60
     kafka_topic_partitions: int = 3
 
     # A fallback only: commits that add outbox rows wake the relay of their own process at once

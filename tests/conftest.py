@@ -72,6 +72,8 @@ def test_settings(infrastructure: Infrastructure) -> Settings:
         # because a poll came round (the wake path is what the tests exercise).
         outbox_poll_seconds=300,
         consumer_backoff_seconds=0.05,
+        # Deadline supervision looks every half second, so a test that moves the clock sees it.
+        deadline_scan_seconds=0.5,
         consumer_max_attempts=3,
     )
 

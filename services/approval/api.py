@@ -29,9 +29,13 @@ class CaseOut(BaseModel):
     item_name: str
     status: CaseStatus
     accepted_on: date
+    # What the applicant was promised (承诺时限) and what the law allows (法定时限).
+    promised_date: date
     deadline: date
     warning: bool
     overdue: bool
+    warned_at: datetime | None
+    overdue_at: datetime | None
     claimed_by: str | None
     decision: Decision | None
     reason: str | None
@@ -56,7 +60,10 @@ def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOu
         item_name=row.item_name,
         status=row.status,
         accepted_on=row.accepted_on,
+        promised_date=row.application["promised_date"],
         deadline=row.deadline,
+        warned_at=row.warned_at,
+        overdue_at=row.overdue_at,
         warning=open_ and deadline_clock.warning(today),
         overdue=open_ and deadline_clock.overdue(today),
         claimed_by=holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse),

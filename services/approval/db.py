@@ -28,6 +28,11 @@ class CaseRow(Base):
     accepted_on: Mapped[date] = mapped_column(Date)
     working_days: Mapped[int] = mapped_column(Integer)
     deadline: Mapped[date] = mapped_column(Date)
+    # The day three quarters of the working days are used; set when the case opens.
+    warning_on: Mapped[date | None] = mapped_column(Date)
+    # When the scheduler announced the warning and the overdue case: each once per case.
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

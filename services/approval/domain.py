@@ -3,6 +3,7 @@ may act on it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -26,6 +27,12 @@ class DeadlineClock:
 
     def warning(self, today: date) -> bool:
         return self.used(today) >= WARNING_SHARE * self.working_days
+
+    @property
+    def warning_on(self) -> date:
+        """The first day on which `warning` holds: stored with the case, so the scheduler finds
+        the cases to warn with one indexed comparison instead of counting working days."""
+        return add_working_days(self.accepted_on, math.ceil(WARNING_SHARE * self.working_days))
 
     def overdue(self, today: date) -> bool:
         return today > self.deadline

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.approval import consumers
+from services.approval import consumers, service
 from services.approval.api import router
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
@@ -26,6 +26,14 @@ def create_app(
     served = runtime.settings.approval_localities or locality_codes()
     runtime.declare_topics([topics.APPROVAL_EVENTS])
     runtime.subscribe(consumers.subscription(served, runtime.settings.approval_consumer_group))
+
+    async def supervise_deadlines() -> None:
+        async with runtime.db.transaction() as session:
+            await service.supervise_deadlines(session, runtime.outbox)
+
+    runtime.every(
+        "deadline-supervision", runtime.settings.deadline_scan_seconds, supervise_deadlines
+    )
     return create_service_app(
         runtime,
         [router],

@@ -51,6 +51,7 @@ async def open_case(
         accepted_on=deadline_clock.accepted_on,
         working_days=deadline_clock.working_days,
         deadline=deadline_clock.deadline,
+        warning_on=deadline_clock.warning_on,
         opened_at=now,
         application=routed.model_dump(mode="json"),
         traceparent=traceparent,
@@ -67,6 +68,72 @@ async def open_case(
         ),
         topic=topics.APPROVAL_EVENTS,
     )
+
+
+@dataclass(frozen=True)
+class Supervised:
+    warned: int
+    overdue: int
+
+
+async def supervise_deadlines(
+    session: AsyncSession, outbox: Outbox, *, batch: int = 500
+) -> Supervised:
+    """限时办结: announce, once per case, that three quarters of its working days are used, and
+    that its deadline passed. The flag and the event are written in one transaction, over rows
+    locked with SKIP LOCKED: two approval instances on one database never announce one case
+    twice, and a restart finds the flags where it left them."""
+    now = clock.now()
+    today = now.date()
+    due = await session.scalars(
+        select(CaseRow)
+        .where(
+            CaseRow.status == CaseStatus.IN_REVIEW,
+            CaseRow.warned_at.is_(None),
+            CaseRow.warning_on <= today,
+        )
+        .order_by(CaseRow.warning_on)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    warned = 0
+    for row in due:
+        row.warned_at = now
+        deadline_clock = DeadlineClock(row.accepted_on, row.working_days)
+        warning = events.CaseDeadlineWarning(
+            application_no=row.application_no,
+            locality=row.locality,
+            deadline=row.deadline,
+            working_days=row.working_days,
+            used_working_days=deadline_clock.used(today),
+            warned_at=now,
+        )
+        await outbox.add(session, warning, topic=topics.APPROVAL_EVENTS)
+        warned += 1
+    late = await session.scalars(
+        select(CaseRow)
+        .where(
+            CaseRow.status == CaseStatus.IN_REVIEW,
+            CaseRow.overdue_at.is_(None),
+            CaseRow.warned_at.is_not(None),  # a case is warned before it is called overdue
+            CaseRow.deadline < today,
+        )
+        .order_by(CaseRow.deadline)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    overdue = 0
+    for row in late:
+        row.overdue_at = now
+        flagged = events.CaseOverdue(
+            application_no=row.application_no,
+            locality=row.locality,
+            deadline=row.deadline,
+            overdue_at=now,
+        )
+        await outbox.add(session, flagged, topic=topics.APPROVAL_EVENTS)
+        overdue += 1
+    return Supervised(warned, overdue)
 
 
 async def case_for(

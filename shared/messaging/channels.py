@@ -83,8 +83,15 @@ CHANNELS: tuple[Channel, ...] = (
         "approvalEvents",
         topics.APPROVAL_EVENTS,
         "approval",
-        (events.CaseOpened, events.ApplicationApproved, events.ApplicationRejected),
-        "Review cases opened and decisions taken, for every locality of the province.",
+        (
+            events.CaseOpened,
+            events.CaseDeadlineWarning,
+            events.CaseOverdue,
+            events.ApplicationApproved,
+            events.ApplicationRejected,
+        ),
+        "Review cases opened, deadline warnings and overdue cases (限时办结), and decisions "
+        "taken, for every locality of the province.",
     ),
     Channel(
         "deliveryEvents",

@@ -195,6 +195,30 @@ class CaseOpened(ApplicationEvent):
     opened_at: AwareDatetime
 
 
+class CaseDeadlineWarning(ApplicationEvent):
+    """Three quarters of the statutory working days are used and the case is still open
+    (限时办结 supervision; approval → tongban.approval.events). Sent once per case."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.deadline_warning.v1"
+
+    locality: LocalityCode
+    deadline: date
+    working_days: int
+    used_working_days: int
+    warned_at: AwareDatetime
+
+
+class CaseOverdue(ApplicationEvent):
+    """The statutory deadline passed with the case still open (approval →
+    tongban.approval.events). Sent once per case."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.overdue.v1"
+
+    locality: LocalityCode
+    deadline: date
+    overdue_at: AwareDatetime
+
+
 class ApplicationDecided(ApplicationEvent):
     """Common shape of approval decisions (not published itself).
 
@@ -262,6 +286,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         JurisdictionRuleState,
         TrustAgreementState,
         CaseOpened,
+        CaseDeadlineWarning,
+        CaseOverdue,
         ApplicationApproved,
         ApplicationRejected,
         CertificateReadyForPickup,

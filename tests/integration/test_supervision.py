@@ -1,15 +1,26 @@
-"""Supervised handling at the competent locality: claims are released or lapse, so a case never
-waits on an approver who is not working on it."""
+"""Supervised handling at the competent locality (限时办结): claims are released or lapse, so a
+case never waits on an approver who is not working on it, and every open case is warned when
+three quarters of its working days are used and flagged when its deadline passes, once each."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import date, datetime, time, timedelta
 
 import pytest
+from aiokafka import ConsumerRecord
+from sqlalchemy import select
 
+from services.approval import service
+from services.approval.domain import DeadlineClock
 from shared import clock
-from shared.clock import FixedClock, use_clock
-from tests.harness import Stack
+from shared.clock import CHINA_TZ, FixedClock, use_clock
+from shared.db import Database
+from shared.db.messaging_tables import outbox
+from shared.messaging import topics
+from shared.messaging.events import CaseDeadlineWarning, CaseOverdue
+from shared.reference.catalog import get_item
+from tests.harness import Stack, header, read_topic
 from tooling.journey import Journey, household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
@@ -59,3 +70,91 @@ async def test_a_claim_left_idle_lapses_and_its_holder_can_no_longer_decide(stac
             assert late.status_code == 409 and late.json()["error"]["code"] == "not_claimed"
             taken = await b.post(f"/v1/cases/{number}/claim")
             assert taken.status_code == 200 and taken.json()["claimed_by"] == "approver-b"
+
+
+def statutory_deadline(case: dict[str, object]) -> DeadlineClock:
+    item = get_item(str(case["item_code"]))
+    assert item is not None
+    return DeadlineClock(date.fromisoformat(str(case["accepted_on"])), item.statutory_days)
+
+
+def at_ten(day: date) -> datetime:
+    return datetime.combine(day, time(10), tzinfo=CHINA_TZ)
+
+
+async def announcements(stack: Stack, number: str, *, until: int) -> list[str]:
+    """The deadline events of one application on tongban.approval.events, once `until` came."""
+    kinds = {CaseDeadlineWarning.event_type, CaseOverdue.event_type}
+
+    def of_case(records: list[ConsumerRecord[bytes, bytes]]) -> list[str]:
+        return [
+            str(header(r, "ce_type"))
+            for r in records
+            if header(r, "ce_subject") == number and header(r, "ce_type") in kinds
+        ]
+
+    records = await read_topic(
+        stack.settings.kafka_bootstrap_servers,
+        topics.APPROVAL_EVENTS,
+        until=lambda records: len(of_case(records)) >= until,
+    )
+    return of_case(records)
+
+
+async def test_a_case_is_warned_then_overdue_once_each_even_across_a_restart(stack: Stack) -> None:
+    number = await open_case(stack, 503)
+    approver = stack.token("approver", "340100")
+    async with stack.client("approval", approver) as approval:
+        case = (await approval.get(f"/v1/cases/{number}")).json()
+        assert case["promised_date"] < case["deadline"]  # promised sooner than the law allows
+        deadline_clock = statutory_deadline(case)
+
+        with use_clock(FixedClock(at_ten(deadline_clock.warning_on))) as fixed:
+            assert await announcements(stack, number, until=1) == [CaseDeadlineWarning.event_type]
+            case = (await approval.get(f"/v1/cases/{number}")).json()
+            assert case["warning"] and not case["overdue"] and case["warned_at"]
+
+            fixed.advance(at_ten(deadline_clock.deadline) - fixed.now() + timedelta(days=1))
+            seen = await announcements(stack, number, until=2)
+            assert seen == [CaseDeadlineWarning.event_type, CaseOverdue.event_type]
+
+            # A restarted approval finds its flags where it left them.
+            await stack.stop_service("approval")
+            await stack.start("approval")
+            await asyncio.sleep(2)  # a few scans of the restarted instance
+            fixed.advance(timedelta(days=3))
+            await asyncio.sleep(1.5)
+    assert await announcements(stack, number, until=2) == seen
+    assert await written_announcements(stack, number) == sorted(seen)
+
+
+async def written_announcements(stack: Stack, number: str) -> list[str]:
+    """Every deadline event approval wrote for the application (its outbox, sent or not)."""
+    runtime = stack.services["approval"].app.state.runtime
+    async with runtime.db.transaction() as session:
+        written = await session.scalars(
+            select(outbox.c.event_type).where(
+                outbox.c.subject == number,
+                outbox.c.event_type.in_([CaseDeadlineWarning.event_type, CaseOverdue.event_type]),
+            )
+        )
+        return sorted(written)
+
+
+async def test_two_instances_on_one_database_announce_a_case_once(stack: Stack) -> None:
+    number = await open_case(stack, 504)
+    runtime = stack.services["approval"].app.state.runtime
+    second_instance = Database(runtime.db.url)
+
+    async def scan(db: Database) -> None:
+        async with db.transaction() as session:
+            await service.supervise_deadlines(session, runtime.outbox)
+
+    try:
+        with use_clock(FixedClock(clock.now() + timedelta(days=120))):
+            await asyncio.gather(scan(runtime.db), scan(second_instance), scan(runtime.db))
+    finally:
+        await second_instance.dispose()
+    assert await written_announcements(stack, number) == sorted(
+        [CaseDeadlineWarning.event_type, CaseOverdue.event_type]
+    )

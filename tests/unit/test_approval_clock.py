@@ -186,3 +186,18 @@ def test_a_claim_holds_until_it_lapses() -> None:
 
 def test_an_unclaimed_case_has_no_holder() -> None:
     assert holder(None, None, now=CLAIMED, lapse=LAPSE) is None
+
+
+@pytest.mark.parametrize("working_days", [1, 4, 5, 15, 20, 60])
+@pytest.mark.parametrize("accepted_on", [date(2025, 9, 26), date(2025, 12, 31), date(2026, 2, 13)])
+def test_the_stored_warning_day_is_the_first_day_the_warning_holds(
+    accepted_on: date, working_days: int
+) -> None:
+    # 2025-09-26 runs into the National Day week, 2026-02-13 into the Spring Festival.
+    clock = DeadlineClock(accepted_on, working_days)
+    first = next(
+        accepted_on + timedelta(days=n)
+        for n in range(400)
+        if clock.warning(accepted_on + timedelta(days=n))
+    )
+    assert clock.warning_on == first

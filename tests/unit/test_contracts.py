@@ -102,6 +102,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "deadline": "2025-01-20",
         "opened_at": "2025-01-06T09:31:00+08:00",
     },
+    events.CaseDeadlineWarning.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "deadline": "2025-02-10",
+        "working_days": 20,
+        "used_working_days": 15,
+        "warned_at": "2025-01-28T00:00:01+08:00",
+    },
+    events.CaseOverdue.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "deadline": "2025-02-10",
+        "overdue_at": "2025-02-11T00:00:01+08:00",
+    },
     events.ApplicationApproved.event_type: {
         **_DECIDED,
         "certificate_no": "340102-2025-000001",
