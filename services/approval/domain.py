@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from shared.reference.localities import is_within
+from shared.reference.localities import is_within, within_pattern
 from shared.workdays import add_working_days, working_days_between
 
 WARNING_SHARE = 0.75  # warn once three quarters of the working days are used
@@ -54,13 +54,8 @@ def serves(approver_locality: str, case_locality: str) -> bool:
 
 
 def served_pattern(approver_locality: str) -> str:
-    """`serves` as a SQL LIKE pattern: a province's approvers see 34...., a city's 3401.., a
-    county's only its own code."""
-    if approver_locality.endswith("0000"):
-        return approver_locality[:2] + "%"
-    if approver_locality.endswith("00"):
-        return approver_locality[:4] + "%"
-    return approver_locality
+    """`serves` as a SQL LIKE pattern (a province's approvers see 34...., a city's 3401..)."""
+    return within_pattern(approver_locality)
 
 
 def certificate_number(locality: str, year: int, sequence: int) -> str:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import service
 from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn, ApplicationOut
-from shared.auth import CurrentPrincipal, WindowClerk
+from shared.auth import CurrentPrincipal, Operator, WindowClerk
+from shared.bounds import Reason
 from shared.errors import NotFound
 from shared.reference.catalog import CatalogItem
 from shared.webapp import DbSession
@@ -81,3 +84,49 @@ async def get_application(
 @router.get("/notices/{notice_no}", tags=["applications"], summary="A one-time notice again")
 async def get_notice(notice_no: str, db: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     return await service.get_notice(db, notice_no, principal)
+
+
+class EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5)
+    comment: Reason = ""
+
+
+class EvaluationOut(BaseModel):
+    application_no: str
+    score: int
+    comment: str
+    evaluated_at: datetime
+
+
+@router.post(
+    "/applications/{application_no}/evaluation",
+    status_code=201,
+    tags=["applications"],
+    summary="The applicant's rating of a finished application (好差评), once",
+    responses={409: {"description": "not_finished or already_evaluated"}},
+)
+async def evaluate(
+    application_no: str,
+    body: EvaluationIn,
+    db: DbSession,
+    intake: Intake,
+    clerk: WindowClerk,
+) -> EvaluationOut:
+    command = service.Evaluate(application_no, body.score, body.comment, clerk)
+    row = await service.evaluate(db, intake.outbox, command)
+    return EvaluationOut.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/evaluations/statistics",
+    tags=["evaluations"],
+    summary="Ratings per window, receiving locality or item (operators)",
+)
+async def evaluation_statistics(
+    db: DbSession,
+    operator: Operator,
+    by: Annotated[Literal["window", "locality", "item"], Query()] = "window",
+) -> dict[str, Any]:
+    return {"by": by, "groups": await service.evaluation_statistics(db, operator, by)}

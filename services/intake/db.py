@@ -126,6 +126,24 @@ class NoticeRow(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class EvaluationRow(Base):
+    """好差评: the applicant's rating of one finished application, once."""
+
+    __tablename__ = "evaluations"
+
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), primary_key=True
+    )
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text)
+    item_code: Mapped[str] = mapped_column(String(32), index=True)
+    window_id: Mapped[str] = mapped_column(String(32), index=True)
+    receiving_locality: Mapped[str] = mapped_column(String(6), index=True)
+    competent_locality: Mapped[str] = mapped_column(String(6), index=True)
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    evaluated_by: Mapped[str] = mapped_column(String(64))
+
+
 class IdempotencyKeyRow(Base):
     """The first answer to a POST, replayed when a window retries with the same key."""
 

@@ -49,8 +49,9 @@ CHANNELS: tuple[Channel, ...] = (
         "intakeEvents",
         topics.INTAKE_EVENTS,
         "intake",
-        (events.ApplicationAccepted,),
-        "Applications accepted at any window of the province.",
+        (events.ApplicationAccepted, events.ApplicationEvaluated),
+        "Applications accepted at any window of the province, and the applicants' ratings of "
+        "finished ones (好差评).",
     ),
     Channel(
         "approvalRequests",

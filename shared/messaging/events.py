@@ -115,6 +115,21 @@ class ApplicationAccepted(ApplicationEvent):
     promised_days: int
 
 
+class ApplicationEvaluated(ApplicationEvent):
+    """好差评: the applicant rated a finished application (intake → tongban.intake.events).
+    The comment stays with intake (it may name people); the event says whether there is one."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.evaluated.v1"
+
+    item_code: Code
+    receiving_locality: LocalityCode
+    window_id: Code
+    competent_locality: LocalityCode
+    score: int = Field(ge=1, le=5)
+    has_comment: bool
+    evaluated_at: AwareDatetime
+
+
 class ApplicationRouted(ApplicationAccepted):
     """Routing handed the application to its competent locality
     (routing → tongban.approval.requests.<locality>). Carries the whole application so a local
@@ -280,6 +295,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (
         ApplicationAccepted,
+        ApplicationEvaluated,
         ApplicationRouted,
         Routed,
         Unroutable,

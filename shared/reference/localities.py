@@ -120,6 +120,16 @@ def is_within(code: str, ancestor: str) -> bool:
     return ancestor in (code, city_of(code), code[:2] + "0000")
 
 
+def within_pattern(locality: str) -> str:
+    """`is_within(code, locality)` as a SQL LIKE pattern: a province's is 34%, a city's 3401%,
+    a county's only its own code."""
+    if locality.endswith("0000"):
+        return locality[:2] + "%"
+    if locality.endswith("00"):
+        return locality[:4] + "%"
+    return locality
+
+
 def locality_codes() -> list[str]:
     """All known codes, sorted."""
     return sorted(LOCALITIES)

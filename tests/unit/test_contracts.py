@@ -69,6 +69,16 @@ _DECIDED = {
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
+    events.ApplicationEvaluated.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "item_code": _ACCEPTED["item_code"],
+        "receiving_locality": "340102",
+        "window_id": "340102-W01",
+        "competent_locality": "340102",
+        "score": 5,
+        "has_comment": False,
+        "evaluated_at": "2025-01-09T10:05:00+08:00",
+    },
     events.Routed.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "competent_locality": "340100",
