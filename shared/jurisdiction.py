@@ -10,7 +10,7 @@ in the service halls, not in UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -184,6 +184,3 @@ class RuleBook:
     @classmethod
     def of(cls, rules: Iterable[JurisdictionRule], agreements: Iterable[Agreement]) -> RuleBook:
         return cls({r.item_code: r for r in rules}, {a.id: a for a in agreements})
-
-    def counts(self) -> Mapping[str, int]:
-        return {"rules": len(self.rules), "agreements": len(self.agreements)}

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
@@ -45,10 +44,7 @@ class TopicReplica:
         self.apply = apply
         self.name = name
         self.applied = 0
-        self.skipped = 0
-        self.failures = 0
         self.caught_up = False
-        self.last_applied_at: float | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -102,27 +98,24 @@ class TopicReplica:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.failures += 1
                 log.exception("%s: following %s failed; trying again", self.name, self.topic)
                 await asyncio.sleep(1)
 
-    def _apply_batch(self, batches: dict[TopicPartition, list[object]]) -> None:
+    def _apply_batch(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
         for records in batches.values():
             for record in records:
                 try:
                     envelope = Envelope.from_kafka(
-                        record.key,  # type: ignore[attr-defined]
-                        record.value,  # type: ignore[attr-defined]
-                        list(record.headers or ()),  # type: ignore[attr-defined]
+                        record.key, record.value, list(record.headers or ())
                     )
                     payload = envelope.payload()
                 except EnvelopeError as exc:
-                    self.skipped += 1
                     log.warning("%s: skipped an unreadable record: %s", self.name, exc)
                     continue
                 self.apply(payload)
                 self.applied += 1
-                self.last_applied_at = time.time()
 
     async def stop(self) -> None:
         if self._task is not None:
