@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from shared.reference.localities import is_within, within_pattern
+from shared.reference.localities import is_within
 from shared.workdays import add_working_days, working_days_between
 
 WARNING_SHARE = 0.75  # warn once three quarters of the working days are used
@@ -51,11 +51,6 @@ def holder(
 def serves(approver_locality: str, case_locality: str) -> bool:
     """Approvers act on their own locality's cases (a city's also on its counties')."""
     return is_within(case_locality, approver_locality)
-
-
-def served_pattern(approver_locality: str) -> str:
-    """`serves` as a SQL LIKE pattern (a province's approvers see 34...., a city's 3401..)."""
-    return within_pattern(approver_locality)
 
 
 def certificate_number(locality: str, year: int, sequence: int) -> str:

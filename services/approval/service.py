@@ -15,7 +15,6 @@ from services.approval.domain import (
     DeadlineClock,
     certificate_number,
     holder,
-    served_pattern,
     serves,
 )
 from shared import clock
@@ -25,6 +24,7 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
+from shared.reference.localities import within_pattern
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import CaseStatus, Decision
 
@@ -156,7 +156,7 @@ async def list_cases(
 ) -> list[CaseRow]:
     query = (
         select(CaseRow)
-        .where(CaseRow.locality.like(served_pattern(approver.locality)))
+        .where(CaseRow.locality.like(within_pattern(approver.locality)))
         .order_by(CaseRow.deadline, CaseRow.application_no)
     )
     if status:

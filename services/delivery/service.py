@@ -14,10 +14,9 @@ from services.delivery.db import PostalDispatchRow, PrintJobRow
 from shared import clock
 from shared.auth import Principal
 from shared.db import insert_if_absent
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
-from shared.messaging.consumer import PermanentError
 from shared.messaging.outbox import Outbox
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import DeliveryMethod, PostalStatus, PrintJobStatus
@@ -30,7 +29,9 @@ async def queue_certificate(
     traceparent, _ = current_traceparent()
     if approved.delivery.method == DeliveryMethod.POSTAL:
         if approved.delivery.address is None:
-            raise PermanentError("postal delivery without an address")
+            raise Invalid.of_field(
+                "postal_address_missing", "Postal delivery without an address.", "delivery"
+            )
         await insert_if_absent(
             session,
             PostalDispatchRow,

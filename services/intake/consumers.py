@@ -6,14 +6,11 @@ from __future__ import annotations
 from services.intake import service
 from shared.messaging import events, topics
 from shared.messaging.channels import Subscription
-from shared.messaging.consumer import EventContext, PermanentError
+from shared.messaging.consumer import EventContext
 
 
 async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> None:
-    try:
-        await service.record_progress(ctx.session, event, ctx.envelope.time)
-    except LookupError as exc:
-        raise PermanentError(str(exc)) from exc
+    await service.record_progress(ctx.session, event, ctx.envelope.time)
 
 
 SUBSCRIPTION = Subscription(

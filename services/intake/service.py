@@ -375,7 +375,7 @@ async def record_progress(
     session: AsyncSession, payload: events.ApplicationEvent, at: datetime
 ) -> bool:
     """Append what an event means to the application's timeline; False if it means nothing.
-    LookupError if intake has no such application."""
+    NotFound if intake has no such application (the event is dead-lettered)."""
     fact = domain.timeline_fact(payload)
     if fact is None:
         return False
@@ -385,7 +385,7 @@ async def record_progress(
         .with_for_update()
     )
     if application is None:
-        raise LookupError(f"no application {payload.application_no}")
+        raise NotFound("application_not_found", f"No application {payload.application_no}.")
     session.add(
         TimelineEntryRow(
             application_no=payload.application_no,

@@ -14,9 +14,9 @@ from services.approval.domain import (
     DeadlineClock,
     certificate_number,
     holder,
-    served_pattern,
     serves,
 )
+from shared.reference.localities import within_pattern as served_pattern
 
 D = date
 
