@@ -31,7 +31,7 @@ from shared.jurisdiction import (
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG
-from shared.reference.localities import is_known_locality, is_within
+from shared.reference.localities import PROVINCE, city_of, is_known_locality, is_within
 from shared.vocabulary import CompetentLevel, Jurisdiction, Right
 
 
@@ -77,14 +77,21 @@ def rule_state(rule: JurisdictionRule) -> events.JurisdictionRuleState:
     )
 
 
-async def rule_book(session: AsyncSession, item_code: str | None = None) -> RuleBook:
-    """Rules (one item's, or all) and every agreement, revoked ones included: a right is judged
-    as it stood at a given moment."""
-    rule_query = select(JurisdictionRuleRow)
-    if item_code is not None:
-        rule_query = rule_query.where(JurisdictionRuleRow.item_code == item_code)
+async def rule_book(
+    session: AsyncSession, item_code: str, receiving_locality: str | None
+) -> RuleBook:
+    """One item's rule, and the agreements that could grant anything to windows of the
+    receiving locality (naming it, its city, its province or `*`), revoked ones included: a
+    right is judged as it stood at a given moment. No receiving locality, no agreements."""
+    rule_query = select(JurisdictionRuleRow).where(JurisdictionRuleRow.item_code == item_code)
     rules = [to_rule(row) for row in await session.scalars(rule_query)]
-    agreements = [to_agreement(row) for row in await session.scalars(select(AgreementRow))]
+    agreements: list[Agreement] = []
+    if receiving_locality:
+        grantees = {receiving_locality, city_of(receiving_locality), PROVINCE, "*"}
+        rows = await session.scalars(
+            select(AgreementRow).where(AgreementRow.grantee_locality.in_(grantees))
+        )
+        agreements = [to_agreement(row) for row in rows]
     return RuleBook.of(rules, agreements)
 
 
@@ -126,7 +133,7 @@ async def resolve(session: AsyncSession, query: Resolve) -> Resolution:
         and query.receiving_locality != asker.locality
     ):
         raise Forbidden("not_your_locality", "A window asks only about its own rights.")
-    book = await rule_book(session, query.item_code)
+    book = await rule_book(session, query.item_code, query.receiving_locality)
     try:
         resolution = book.resolve(
             item_code=query.item_code,
@@ -211,7 +218,7 @@ async def route_application(
     The same application announced twice (under two event ids, which the inbox cannot catch)
     gets one verdict and one set of events.
     """
-    book = await rule_book(session, accepted.item_code)
+    book = await rule_book(session, accepted.item_code, accepted.receiving_locality)
     verdict = domain.place(
         book,
         item_code=accepted.item_code,
