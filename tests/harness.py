@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.auth import Role, mint_token
 from shared.settings import Settings
 from tooling.infra import free_ports
-from tooling.journey import JourneyError, poll_until
+from tooling.journey import Journey, JourneyError, poll_until
 
 
 @dataclass
@@ -66,6 +66,11 @@ class Stack:
         if factory is not None:
             self.factories[name] = factory
         self.services[name] = await serve(name, self.factories[name])
+
+    def journey(self, window_id: str = "W341200-01", locality: str = "341200") -> Journey:
+        """The reference journey through this stack's public APIs, from one window."""
+        urls = {name: service.base_url for name, service in self.services.items()}
+        return Journey(self.settings, urls, window_id=window_id, receiving_locality=locality)
 
     async def stop_service(self, name: str) -> None:
         """Stop one service the way an operator would (graceful: it finishes and commits)."""

@@ -8,20 +8,15 @@ import pytest
 from services.intake.rules_replica import RulesReplica
 from services.routing.main import create_app as create_routing
 from tests.harness import Stack, eventually
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
-
-
-def journey(stack: Stack, window_id: str = "W341200-01", locality: str = "341200") -> Journey:
-    urls = {name: service.base_url for name, service in stack.services.items()}
-    return Journey(stack.settings, urls, window_id=window_id, receiving_locality=locality)
 
 
 async def test_intake_accepts_while_routing_is_stopped_and_routing_catches_up_on_return(
     stack: Stack,
 ) -> None:
-    trip = journey(stack)
+    trip = stack.journey()
     await stack.stop_service("routing")
     try:
         numbers = []
@@ -42,7 +37,7 @@ async def test_a_right_revoked_inside_the_replica_lag_makes_the_application_unro
     stack: Stack,
 ) -> None:
     replica: RulesReplica = stack.services["intake"].app.state.replica
-    wuhu = journey(stack, window_id="W340200-07", locality="340200")
+    wuhu = stack.journey(window_id="W340200-07", locality="340200")
     admin = stack.token("admin", "340100", sub="hefei-admin")
     async with stack.client("routing", admin) as routing:
         granted = await routing.post(

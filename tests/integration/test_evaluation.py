@@ -9,20 +9,15 @@ from aiokafka import ConsumerRecord
 from shared.messaging import topics
 from shared.messaging.events import ApplicationEvaluated
 from tests.harness import Stack, header, read_topic
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
-
-
-def journey(stack: Stack) -> Journey:
-    urls = {name: service.base_url for name, service in stack.services.items()}
-    return Journey(stack.settings, urls)
 
 
 async def test_a_delivered_application_is_rated_once_and_counted_for_its_window(
     stack: Stack,
 ) -> None:
-    trip = journey(stack)
+    trip = stack.journey()
     applicant = sample_applicant(sequence=601)
     accepted = await trip.submit(household_application(applicant))
     number = accepted.json()["application_no"]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db.messaging_tables import outbox
 from tests.harness import Stack
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
 
@@ -227,8 +227,7 @@ async def test_a_name_with_a_nul_byte_is_refused_at_the_edge(stack: Stack) -> No
 async def test_after_refused_input_the_next_good_application_is_still_routed(
     stack: Stack,
 ) -> None:
-    urls = {name: service.base_url for name, service in stack.services.items()}
-    trip = Journey(stack.settings, urls)
+    trip = stack.journey()
     async with stack.client("intake") as intake:
         body = household_application(sample_applicant(sequence=304))
         body["commitments"] = ["M03"] * 200_000

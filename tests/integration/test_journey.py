@@ -5,20 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import Stack
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
-
-
-def journey(stack: Stack) -> Journey:
-    urls = {name: service.base_url for name, service in stack.services.items()}
-    return Journey(stack.settings, urls)
 
 
 async def test_an_application_accepted_in_fuyang_is_approved_in_hefei_and_delivered_at_the_window(
     stack: Stack,
 ) -> None:
-    trip = journey(stack)
+    trip = stack.journey()
     applicant = sample_applicant("340104", sequence=11)
 
     accepted = await trip.submit(household_application(applicant))
@@ -66,7 +61,7 @@ async def test_an_application_accepted_in_fuyang_is_approved_in_hefei_and_delive
 
 
 async def test_each_approval_instance_receives_only_its_own_localities(stack: Stack) -> None:
-    trip = journey(stack)
+    trip = stack.journey()
     hefei = await trip.submit(household_application(sample_applicant("340104", sequence=21)))
     maanshan = await trip.submit(household_application(sample_applicant("340500", sequence=22)))
     assert hefei.status_code == 201 and maanshan.status_code == 201, (hefei.text, maanshan.text)
@@ -88,7 +83,7 @@ async def test_each_approval_instance_receives_only_its_own_localities(stack: St
 async def test_intake_routing_approval_and_delivery_spans_of_one_application_share_one_trace(
     stack: Stack,
 ) -> None:
-    trip = journey(stack)
+    trip = stack.journey()
     applicant = sample_applicant("340104", sequence=31)
     response = await trip.submit(household_application(applicant))
     assert response.status_code == 201, response.text

@@ -12,13 +12,8 @@ from tooling.journey import Journey, household_application, sample_applicant
 pytestmark = pytest.mark.integration
 
 
-def journey(stack: Stack, window_id: str = "W341200-01", locality: str = "341200") -> Journey:
-    urls = {name: service.base_url for name, service in stack.services.items()}
-    return Journey(stack.settings, urls, window_id=window_id, receiving_locality=locality)
-
-
 async def accepted_application(stack: Stack, sequence: int) -> tuple[Journey, str, dict[str, Any]]:
-    trip = journey(stack)
+    trip = stack.journey()
     applicant = sample_applicant("340104", sequence=sequence)
     response = await trip.submit(household_application(applicant))
     assert response.status_code == 201, response.text
@@ -26,7 +21,7 @@ async def accepted_application(stack: Stack, sequence: int) -> tuple[Journey, st
 
 
 async def test_granting_an_agreement_opens_a_window_and_revoking_closes_it(stack: Stack) -> None:
-    wuhu = journey(stack, window_id="W340200-01", locality="340200")
+    wuhu = stack.journey(window_id="W340200-01", locality="340200")
     body = household_application(sample_applicant("340104", sequence=51))
     assert (await wuhu.submit(body)).status_code == 403
 
@@ -141,7 +136,7 @@ async def test_a_certificate_is_handed_over_once_and_only_at_its_window(stack: S
     trip, number, applicant = await accepted_application(stack, sequence=81)
     await trip.approve(number, "340100")
     await trip.wait_in_print_queue(number)
-    other_window = journey(stack, window_id="W341200-02")
+    other_window = stack.journey(window_id="W341200-02")
     elsewhere = await other_window.hand_over(number, applicant["id_number"])
     assert elsewhere.status_code == 404
     assert (await trip.hand_over(number, applicant["id_number"])).status_code == 200

@@ -21,14 +21,13 @@ from shared.messaging import topics
 from shared.messaging.events import CaseDeadlineWarning, CaseOverdue
 from shared.reference.catalog import get_item
 from tests.harness import Stack, header, read_topic
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
 
 
 async def open_case(stack: Stack, sequence: int) -> str:
-    urls = {name: service.base_url for name, service in stack.services.items()}
-    trip = Journey(stack.settings, urls)
+    trip = stack.journey()
     accepted = await trip.submit(household_application(sample_applicant(sequence=sequence)))
     assert accepted.status_code == 201, accepted.text
     number: str = accepted.json()["application_no"]
