@@ -27,14 +27,14 @@ async def _intake(request: Request) -> service.Intake:
 
 Intake = Annotated[service.Intake, Depends(_intake)]
 
-_SUMMARY_FIELDS = ("item_code", "name", "domain", "department", "jurisdiction", "promised_days")
+_SUMMARY_FIELDS = {"item_code", "name", "domain", "department", "jurisdiction", "promised_days"}
 
 
 @router.get("/catalog/items", tags=["catalog"], summary="The published list of items")
 async def list_items(intake: Intake) -> dict[str, list[dict[str, Any]]]:
     return {
         "items": [
-            item.model_dump(mode="json", include=set(_SUMMARY_FIELDS))
+            item.model_dump(mode="json", include=_SUMMARY_FIELDS)
             for item in intake.catalog.values()
         ]
     }
