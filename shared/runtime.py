@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from shared.blobstore import BlobStore
 from shared.db import Database
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
@@ -70,6 +72,12 @@ class ServiceRuntime:
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         # Sent outbox rows and handled inbox ids do not pile up for ever.
         self.every("messaging-prune", settings.prune_interval_seconds, self._prune_once)
+
+    @functools.cached_property
+    def blobs(self) -> BlobStore:
+        """The store of scans, opened on first use (only intake and approval use it)."""
+        url, options = self.settings.blob_store_options()
+        return BlobStore.from_url(url, **options)
 
     def declare_topics(self, topics: Sequence[str]) -> None:
         """Topics this service publishes to or reads; created at start if missing."""

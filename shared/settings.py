@@ -7,6 +7,7 @@ that operators set the same words in a shell, docker-compose and a Kubernetes De
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -75,6 +76,35 @@ class Settings(BaseSettings):
     # The largest request body a service reads (413 beyond): a window's application is a few
     # kilobytes; this keeps one request from growing an event past what the broker accepts.
     max_request_body_bytes: int = 256 * 1024
+    # Scans of materials (收件转交), content-addressed: a folder (a path, or a file:// URL) by
+    # default, any S3-compatible store with s3://bucket and the options below. Intake writes,
+    # approval reads; both must point at the same store.
+    blob_store_url: str = ".tongban/blobs"
+    blob_store_endpoint: str | None = None
+    blob_store_region: str | None = None
+    blob_store_access_key_id: str | None = None
+    blob_store_secret_access_key: SecretStr | None = None
+    blob_store_allow_http: bool = False
+    # The largest scan a window may upload (API.md: 20 MiB); 413 beyond.
+    max_scan_bytes: int = 20 * 1024 * 1024
+
+    def blob_store_options(self) -> tuple[str, dict[str, str]]:
+        """The blob store's URL and its options, as `BlobStore.from_url` takes them."""
+        url = self.blob_store_url
+        if "://" not in url:
+            return Path(url).resolve().as_uri(), {}
+        options = {
+            "endpoint": self.blob_store_endpoint,
+            "region": self.blob_store_region,
+            "access_key_id": self.blob_store_access_key_id,
+            "secret_access_key": (
+                self.blob_store_secret_access_key.get_secret_value()
+                if self.blob_store_secret_access_key
+                else None
+            ),
+            "allow_http": "true" if self.blob_store_allow_http else None,
+        }
+        return url, {name: value for name, value in options.items() if value}
 
     @field_validator("approval_localities", mode="before")
     @classmethod

@@ -56,13 +56,18 @@ class DeliveryMethod(StrEnum):
 
 class CaseStatus(StrEnum):
     IN_REVIEW = "in_review"
+    # 补正: waiting for materials from the applicant; the deadline clock is paused.
+    SUPPLEMENT_REQUESTED = "supplement_requested"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # 移交: handed to another locality's approval; this locality no longer acts on it.
+    TRANSFERRED = "transferred"
 
 
 class Decision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
+    REQUEST_SUPPLEMENT = "request_supplement"
 
 
 class PrintJobStatus(StrEnum):

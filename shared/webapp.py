@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Operator
+from shared.blobstore import BlobStore
 from shared.errors import error_body, install_error_handlers
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
@@ -31,6 +32,14 @@ async def _db_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+
+
+async def _blobs(request: Request) -> BlobStore:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.blobs
+
+
+Blobs = Annotated[BlobStore, Depends(_blobs)]
 # One transaction per request. scope="function" commits when the endpoint returns, BEFORE the
 # response is sent: a client never sees a success whose commit then failed.
 DbSession = Annotated[AsyncSession, Depends(_db_session, scope="function")]
@@ -44,18 +53,23 @@ class BodySizeLimit:
     reading, so the contract's error handler shapes the answer).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths that take larger bodies (an upload of a scan), each with its own limit.
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             response = JSONResponse(
-                error_body("payload_too_large", self._message(), {"limit_bytes": self.max_bytes}),
+                error_body("payload_too_large", self._message(limit), {"limit_bytes": limit}),
                 413,
             )
             await response(scope, receive, send)
@@ -66,14 +80,15 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, self._message())
+            if received > limit:
+                raise HTTPException(413, self._message(limit))
             return message
 
         await self.app(scope, counted, send)
 
-    def _message(self) -> str:
-        return f"The request body is larger than {self.max_bytes} bytes."
+    @staticmethod
+    def _message(limit: int) -> str:
+        return f"The request body is larger than {limit} bytes."
 
 
 class TraceIdHeader:
@@ -109,9 +124,11 @@ def create_service_app(
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     readiness: Callable[[], Mapping[str, str]] | None = None,
+    larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """`on_startup` runs once the runtime is up (topics exist, the relay and consumers run) and
-    before the first request is served; `readiness` adds the service's own checks to /readyz."""
+    before the first request is served; `readiness` adds the service's own checks to /readyz;
+    `larger_bodies` gives paths (uploads) their own body limit."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -129,7 +146,9 @@ def create_service_app(
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=runtime.settings.max_request_body_bytes, larger=larger_bodies
+    )
 
     app.add_middleware(TraceIdHeader)
 

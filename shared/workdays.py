@@ -66,3 +66,11 @@ def working_days_between(start: datetime.date, end: datetime.date) -> int:
         if is_working_day(current):
             count += 1
     return count
+
+
+def last_working_day_before(day: datetime.date) -> datetime.date:
+    """The working day before `day` (a reminder's day for something due on `day`)."""
+    current = _as_date(day) - datetime.timedelta(days=1)
+    while not is_working_day(current):
+        current -= datetime.timedelta(days=1)
+    return current

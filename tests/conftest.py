@@ -52,7 +52,9 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session")
-def test_settings(infrastructure: Infrastructure) -> Settings:
+def test_settings(
+    infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     ensure_databases(infrastructure.database_url, list(TEST_DATABASES.values()), recreate=True)
     for service, database in TEST_DATABASES.items():
         upgrade(service.removesuffix("_b"), with_database(infrastructure.database_url, database))
@@ -75,6 +77,8 @@ def test_settings(infrastructure: Infrastructure) -> Settings:
         # Deadline supervision looks every half second, so a test that moves the clock sees it.
         deadline_scan_seconds=0.5,
         consumer_max_attempts=3,
+        # Scans go to a folder of this run: intake writes it, approval reads it.
+        blob_store_url=str(tmp_path_factory.mktemp("blobs")),
     )
 
 
@@ -92,6 +96,8 @@ async def stack(
     # Seed data of local runs, granted through routing's API before intake reads the rules.
     await seed_demo_agreements(running.services["routing"].base_url, test_settings)
     await running.start("intake", lambda _: create_intake(test_settings, spans))
+    # The sample scans the journeys reference, uploaded as a window would.
+    await running.journey().upload_sample_scans()
     await running.start("approval", lambda _: create_approval(test_settings, spans))
     approval_b_settings = test_settings.model_copy(
         update={

@@ -39,8 +39,44 @@ def sample_applicant(locality: str = "340104", sequence: int = 1) -> dict[str, A
     }
 
 
-def document_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def sample_pdf(text: str) -> bytes:
+    """A small, valid one-page PDF showing `text` (ASCII): what a window's scanner would send,
+    for the demo and the tests."""
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    stream = f"BT /F1 18 Tf 72 720 Td ({escaped}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def scan_digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+# The scans of the reference journey: uploaded once (POST /v1/materials) before applications
+# reference them by sha256.
+ID_CARD_SCAN = sample_pdf("Resident identity card of the applicant (scan)")
+HOUSEHOLD_REGISTER_SCAN = sample_pdf("Household register, copy (scan)")
+AUTHORIZATION_SCAN = sample_pdf("Letter of authorization for an agent (scan)")
+SAMPLE_SCANS = (ID_CARD_SCAN, HOUSEHOLD_REGISTER_SCAN, AUTHORIZATION_SCAN)
 
 
 def household_application(applicant: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,7 +88,7 @@ def household_application(applicant: Mapping[str, Any]) -> dict[str, Any]:
         "materials": [
             {
                 "material_code": "M01",
-                "sha256": document_digest("id card scan"),
+                "sha256": scan_digest(ID_CARD_SCAN),
                 "original_verified": True,
             }
         ],
@@ -93,6 +129,18 @@ class Journey:
         return mint_token(
             self.settings, role="approver", locality=locality, sub=f"approver-{locality}"
         )
+
+    async def upload_scan(self, content: bytes, filename: str = "scan.pdf") -> dict[str, Any]:
+        """Upload one scan at this window; the answer names it by sha256."""
+        async with self._client("intake", self.clerk_token) as intake:
+            response = await intake.post("/v1/materials", files={"file": (filename, content)})
+            _expect(response, 201)
+            stored: dict[str, Any] = response.json()
+            return stored
+
+    async def upload_sample_scans(self) -> None:
+        for content in SAMPLE_SCANS:
+            await self.upload_scan(content)
 
     async def submit(
         self, body: Mapping[str, Any], idempotency_key: str | None = None
@@ -139,9 +187,15 @@ class Journey:
         await self.wait_for_case(application_no, locality, service)
         async with self._client(service, self.approver_token(locality)) as approval:
             _expect(await approval.post(f"/v1/cases/{application_no}/claim"), 200)
+            # The reference application defers M02 (容缺): approving before it comes is an
+            # explicit choice, on record.
             response = await approval.post(
                 f"/v1/cases/{application_no}/decision",
-                json={"decision": "approve", "reason": "材料齐全，符合规定"},
+                json={
+                    "decision": "approve",
+                    "reason": "材料齐全，符合规定",
+                    "override_reason": "容缺材料已承诺限期补交，不影响审批结论",
+                },
             )
             _expect(response, 200)
             decided: dict[str, Any] = response.json()

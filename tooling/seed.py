@@ -10,14 +10,25 @@ from typing import Any
 import httpx
 
 from shared.auth import mint_token
+from shared.reference.catalog import handled_anywhere_items
+from shared.reference.localities import PROVINCE
 from shared.settings import Settings
 from shared.vocabulary import Right
 
 ALL_RIGHTS = [right.value for right in Right]
 
-# 合肥 and 阜阳 windows handle each other's items; 马鞍山 lets 阜阳 windows take its household
-# item GA-HJ-001.
+# The province's default for the items it lists as handled anywhere (全省通办清单): every window
+# in the province may accept them, give the one-time notice and deliver the result. Not
+# verify_original: originals are checked only where a specific agreement grants it. Then 合肥 and
+# 阜阳 windows handle each other's items; 马鞍山 lets 阜阳 windows take its household item
+# GA-HJ-001 (not on the province's list).
 DEMO_AGREEMENTS: tuple[dict[str, Any], ...] = (
+    {
+        "grantor_locality": PROVINCE,
+        "grantee_locality": "*",
+        "item_codes": handled_anywhere_items(),
+        "rights": ["accept", "notify", "deliver"],
+    },
     {
         "grantor_locality": "340100",
         "grantee_locality": "341200",

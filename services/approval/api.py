@@ -7,16 +7,20 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.approval import service
 from services.approval.db import CaseRow
 from services.approval.domain import DeadlineClock, holder
 from shared import clock
 from shared.auth import Approver
-from shared.bounds import Reason
+from shared.blobstore import BlobNotFound
+from shared.bounds import MAX_MATERIALS, Code, Reason, Sha256
+from shared.errors import NotFound
+from shared.reference.localities import LocalityCode
 from shared.vocabulary import CaseStatus, Decision
-from shared.webapp import DbSession, Runtime
+from shared.webapp import Blobs, DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
 
@@ -37,20 +41,29 @@ class CaseOut(BaseModel):
     warned_at: datetime | None
     overdue_at: datetime | None
     claimed_by: str | None
+    # 补正: what was asked for while the clock is paused, and the working days paused so far.
+    requested_materials: list[str] | None
+    paused_working_days: int
+    # 容缺: deferred materials still outstanding and their due day.
+    deferred: list[str]
+    deferred_due_on: date | None
+    transferred_to: str | None
     decision: Decision | None
     reason: str | None
+    override_reason: str | None
     decided_at: datetime | None
     certificate_no: str | None
 
 
 class CaseDetailOut(CaseOut):
     application: dict[str, Any]
+    supplements: list[dict[str, Any]]
 
 
 def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOut:
     now = clock.now()
     today = now.date()
-    deadline_clock = DeadlineClock(row.accepted_on, row.working_days)
+    deadline_clock = DeadlineClock(row.accepted_on, row.working_days, row.paused_working_days)
     open_ = row.status == CaseStatus.IN_REVIEW
     fields = dict(
         application_no=row.application_no,
@@ -67,13 +80,19 @@ def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOu
         warning=open_ and deadline_clock.warning(today),
         overdue=open_ and deadline_clock.overdue(today),
         claimed_by=holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse),
+        requested_materials=row.requested_materials,
+        paused_working_days=row.paused_working_days,
+        deferred=row.deferred,
+        deferred_due_on=row.deferred_due_on,
+        transferred_to=row.transferred_to,
         decision=row.decision,
         reason=row.reason,
+        override_reason=row.override_reason,
         decided_at=row.decided_at,
         certificate_no=row.certificate_no,
     )
     if detail:
-        return CaseDetailOut(**fields, application=row.application)
+        return CaseDetailOut(**fields, application=row.application, supplements=row.supplements)
     return CaseOut(**fields)
 
 
@@ -120,18 +139,33 @@ async def release_case(
 
 
 class DecisionIn(BaseModel):
-    # request_supplement (补正) needs supplements at intake and a paused clock: a later issue.
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
     reason: Reason = ""
+    # request_supplement (补正): the material codes the applicant must hand in.
+    materials: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
+    # approve with deferred (容缺) materials still outstanding: why, on record.
+    override_reason: Reason = ""
 
 
-@router.post("/cases/{application_no}/decision", tags=["cases"], summary="Approve or reject")
+@router.post(
+    "/cases/{application_no}/decision",
+    tags=["cases"],
+    summary="Approve, reject, or request a supplement (补正: the deadline clock pauses)",
+    responses={409: {"description": "not_claimed, case_closed or deferred_outstanding"}},
+)
 async def decide(
     application_no: str, body: DecisionIn, db: DbSession, runtime: Runtime, approver: Approver
 ) -> CaseOut:
-    command = service.Decide(application_no, body.decision, body.reason, approver)
+    command = service.Decide(
+        application_no,
+        body.decision,
+        body.reason,
+        approver,
+        materials=body.materials,
+        override_reason=body.override_reason,
+    )
     row = await service.decide(
         db,
         runtime.outbox,
@@ -141,3 +175,51 @@ async def decide(
         lapse=_lapse(runtime),
     )
     return _case_out(row, lapse=_lapse(runtime))
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_locality: LocalityCode
+    reason: Reason
+
+
+@router.post(
+    "/cases/{application_no}/transfer",
+    tags=["cases"],
+    summary="Hand the case to another locality's approval (移交); routing re-routes it",
+    responses={409: {"description": "not_claimed or case_closed"}},
+)
+async def transfer_case(
+    application_no: str, body: TransferIn, db: DbSession, runtime: Runtime, approver: Approver
+) -> CaseOut:
+    command = service.Transfer(application_no, body.to_locality, body.reason, approver)
+    row = await service.transfer_case(db, runtime.outbox, command, lapse=_lapse(runtime))
+    return _case_out(row, lapse=_lapse(runtime))
+
+
+@router.get(
+    "/cases/{application_no}/materials/{sha256}",
+    tags=["cases"],
+    summary="A scan of the case's materials (competent locality only; every read recorded)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+)
+async def read_material(
+    application_no: str,
+    sha256: Sha256,
+    db: DbSession,
+    runtime: Runtime,
+    approver: Approver,
+    blobs: Blobs,
+) -> StreamingResponse:
+    await service.record_material_read(db, runtime.outbox, application_no, sha256, approver)
+    try:
+        scan = await blobs.open(sha256)
+    except BlobNotFound as missing:
+        raise NotFound("material_not_found", "The scan is not in the blob store.") from missing
+    return StreamingResponse(
+        scan.chunks,
+        media_type=scan.content_type,
+        headers={"Content-Length": str(scan.size), "Cache-Control": "no-store"},
+    )

@@ -1,4 +1,5 @@
-"""Approval's subscription: a review case for each application routed to a locality it serves."""
+"""Approval's subscription: a review case for each application routed to a locality it serves,
+and the supplements handed in for them."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ async def open_case(event: events.ApplicationRouted, ctx: EventContext) -> None:
     await service.open_case(ctx.session, ctx.outbox, event)
 
 
+async def receive_supplement(event: events.SupplementRouted, ctx: EventContext) -> None:
+    await service.receive_supplement(ctx.session, ctx.outbox, event)
+
+
 def subscription(localities: Sequence[str], group_id: str) -> Subscription:
     """One instance serves some localities: it reads their request topics only."""
     return Subscription(
         name="tongban.approval",
         topics=tuple(topics.approval_request_topics(localities)),
-        handlers={events.ApplicationRouted: open_case},
+        handlers={
+            events.ApplicationRouted: open_case,
+            events.SupplementRouted: receive_supplement,
+        },
         group_id=group_id,
     )

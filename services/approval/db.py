@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Integer, MetaData, Sequence, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -24,9 +34,10 @@ class CaseRow(Base):
     department: Mapped[str] = mapped_column(String(128))
     item_code: Mapped[str] = mapped_column(String(32))
     item_name: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # in_review|approved|rejected
+    status: Mapped[str] = mapped_column(String(24), index=True)  # a CaseStatus
     accepted_on: Mapped[date] = mapped_column(Date)
     working_days: Mapped[int] = mapped_column(Integer)
+    # Statutory deadline: `working_days` after acceptance, plus the working days paused.
     deadline: Mapped[date] = mapped_column(Date)
     # The day three quarters of the working days are used; set when the case opens.
     warning_on: Mapped[date | None] = mapped_column(Date)
@@ -34,6 +45,20 @@ class CaseRow(Base):
     warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # 补正: the clock stops on the day the supplement is requested and runs again when it comes.
+    paused_on: Mapped[date | None] = mapped_column(Date)
+    paused_working_days: Mapped[int] = mapped_column(Integer, default=0)
+    requested_materials: Mapped[list[str] | None] = mapped_column(JSON)
+    # Materials handed in after acceptance, as received: [{material_code, sha256, ...}].
+    supplements: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # 容缺: deferred materials still outstanding, when they are due, and the reminder before.
+    deferred: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deferred_due_on: Mapped[date | None] = mapped_column(Date)
+    deferred_remind_on: Mapped[date | None] = mapped_column(Date)
+    deferred_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why it was approved with deferred materials outstanding (an explicit, recorded choice).
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    transferred_to: Mapped[str | None] = mapped_column(String(6))
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision: Mapped[str | None] = mapped_column(String(24))
@@ -45,3 +70,16 @@ class CaseRow(Base):
     application: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The application's trace, so a decision days later continues the same journey.
     traceparent: Mapped[str | None] = mapped_column(String(64))
+
+
+class MaterialReadRow(Base):
+    """Every read of an applicant's scan by an approver: who, which, when."""
+
+    __tablename__ = "material_reads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(String(32), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    locality: Mapped[str] = mapped_column(String(6))
+    read_by: Mapped[str] = mapped_column(String(64))
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

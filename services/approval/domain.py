@@ -8,22 +8,32 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from shared.reference.localities import is_within
-from shared.workdays import add_working_days, working_days_between
+from shared.workdays import add_working_days, last_working_day_before, working_days_between
 
 WARNING_SHARE = 0.75  # warn once three quarters of the working days are used
 
 
 @dataclass(frozen=True)
 class DeadlineClock:
+    """The statutory clock of one case: `working_days` from acceptance, not counting the
+    `paused_days` spent waiting for a supplement (补正 stops the clock)."""
+
     accepted_on: date
     working_days: int
+    paused_days: int = 0
 
     @property
     def deadline(self) -> date:
-        return add_working_days(self.accepted_on, self.working_days)
+        return add_working_days(self.accepted_on, self.working_days + self.paused_days)
 
     def used(self, today: date) -> int:
-        return working_days_between(self.accepted_on, today)
+        return max(0, working_days_between(self.accepted_on, today) - self.paused_days)
+
+    def resumed(self, paused_on: date, today: date) -> DeadlineClock:
+        """The clock after a pause from `paused_on` to `today`: the working days in between
+        do not count against the case."""
+        paused = working_days_between(paused_on, today)
+        return DeadlineClock(self.accepted_on, self.working_days, self.paused_days + paused)
 
     def warning(self, today: date) -> bool:
         return self.used(today) >= WARNING_SHARE * self.working_days
@@ -32,7 +42,9 @@ class DeadlineClock:
     def warning_on(self) -> date:
         """The first day on which `warning` holds: stored with the case, so the scheduler finds
         the cases to warn with one indexed comparison instead of counting working days."""
-        return add_working_days(self.accepted_on, math.ceil(WARNING_SHARE * self.working_days))
+        return add_working_days(
+            self.accepted_on, math.ceil(WARNING_SHARE * self.working_days) + self.paused_days
+        )
 
     def overdue(self, today: date) -> bool:
         return today > self.deadline
@@ -55,3 +67,8 @@ def serves(approver_locality: str, case_locality: str) -> bool:
 
 def certificate_number(locality: str, year: int, sequence: int) -> str:
     return f"ZZ{locality}{year}{sequence:07d}"
+
+
+def deferred_reminder_day(due_on: date) -> date:
+    """容缺: the applicant is reminded on the working day before deferred materials are due."""
+    return last_working_day_before(due_on)

@@ -4,27 +4,29 @@ and raises domain errors; the API and the consumer are thin adapters over them."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approval.db import CaseRow, certificate_sequence
+from services.approval.db import CaseRow, MaterialReadRow, certificate_sequence
 from services.approval.domain import (
     DeadlineClock,
     certificate_number,
+    deferred_reminder_day,
     holder,
     serves,
 )
 from shared import clock
 from shared.auth import Principal
 from shared.db import insert_if_absent
-from shared.errors import Conflict, Invalid, NotFound
+from shared.errors import Conflict, Invalid, NotFound, problem
 from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
-from shared.reference.localities import within_pattern
+from shared.reference.catalog import get_item
+from shared.reference.localities import is_known_locality, within_pattern
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import CaseStatus, Decision
 
@@ -33,37 +35,58 @@ async def open_case(
     session: AsyncSession, outbox: Outbox, routed: events.ApplicationRouted
 ) -> None:
     """A review case for an application routed to this locality; opened once however often the
-    application arrives."""
+    application arrives. A case this service handed to another locality (移交) and that comes
+    back routed to that locality is reopened there."""
     deadline_clock = DeadlineClock(
         routed.accepted_at.astimezone(clock.CHINA_TZ).date(), routed.statutory_days
     )
     now = clock.now()
     traceparent, _ = current_traceparent()
+    review = dict(
+        locality=routed.competent_locality,
+        department=routed.department,
+        status=CaseStatus.IN_REVIEW,
+        opened_at=now,
+        application=routed.model_dump(mode="json"),
+    )
     opened = await insert_if_absent(
         session,
         CaseRow,
         application_no=routed.application_no,
-        locality=routed.competent_locality,
-        department=routed.department,
         item_code=routed.item_code,
         item_name=routed.item_name,
-        status=CaseStatus.IN_REVIEW,
         accepted_on=deadline_clock.accepted_on,
         working_days=deadline_clock.working_days,
         deadline=deadline_clock.deadline,
         warning_on=deadline_clock.warning_on,
-        opened_at=now,
-        application=routed.model_dump(mode="json"),
         traceparent=traceparent,
+        deferred=routed.deferred,
+        deferred_due_on=routed.deferred_due_on if routed.deferred else None,
+        deferred_remind_on=(
+            deferred_reminder_day(routed.deferred_due_on)
+            if routed.deferred and routed.deferred_due_on
+            else None
+        ),
+        **review,
     )
+    deadline = deadline_clock.deadline
     if not opened:
-        return  # the same application routed twice under two event ids: one case
+        row = await session.get(CaseRow, routed.application_no, with_for_update=True)
+        if row is None or not (
+            row.status == CaseStatus.TRANSFERRED and row.transferred_to == routed.competent_locality
+        ):
+            return  # the same application routed twice under two event ids: one case
+        # 移交 within the localities this service serves: the same case, another locality.
+        for name, value in review.items():
+            setattr(row, name, value)
+        row.claimed_by = row.claimed_at = row.transferred_to = None
+        deadline = row.deadline
     await outbox.add(
         session,
         events.CaseOpened(
             application_no=routed.application_no,
             locality=routed.competent_locality,
-            deadline=deadline_clock.deadline,
+            deadline=deadline,
             opened_at=now,
         ),
         topic=topics.APPROVAL_EVENTS,
@@ -74,6 +97,7 @@ async def open_case(
 class Supervised:
     warned: int
     overdue: int
+    reminded: int = 0
 
 
 async def supervise_deadlines(
@@ -133,7 +157,46 @@ async def supervise_deadlines(
         )
         await outbox.add(session, flagged, topic=topics.APPROVAL_EVENTS)
         overdue += 1
-    return Supervised(warned, overdue)
+    reminded = await _remind_deferred(session, outbox, today=today, batch=batch)
+    return Supervised(warned, overdue, reminded)
+
+
+async def _remind_deferred(
+    session: AsyncSession, outbox: Outbox, *, today: date, batch: int
+) -> int:
+    """容缺: once per case, remind that deferred materials are due (the working day before
+    their due day, or at once if that passed)."""
+    now = clock.now()
+    due = await session.scalars(
+        select(CaseRow)
+        .where(
+            CaseRow.status.in_(OPEN),
+            CaseRow.deferred_reminded_at.is_(None),
+            CaseRow.deferred_remind_on <= today,
+        )
+        .order_by(CaseRow.deferred_remind_on)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    reminded = 0
+    for row in due:
+        row.deferred_reminded_at = now
+        if not row.deferred or row.deferred_due_on is None:
+            continue
+        reminder = events.CaseDeferredReminder(
+            application_no=row.application_no,
+            locality=row.locality,
+            materials=row.deferred,
+            due_on=row.deferred_due_on,
+            reminded_at=now,
+        )
+        await outbox.add(session, reminder, topic=topics.APPROVAL_EVENTS)
+        reminded += 1
+    return reminded
+
+
+# Cases a locality still acts on: under review, or waiting for a supplement.
+OPEN = (CaseStatus.IN_REVIEW, CaseStatus.SUPPLEMENT_REQUESTED)
 
 
 async def case_for(
@@ -196,12 +259,28 @@ async def release_case(
 
 @dataclass(frozen=True)
 class Decide:
-    """Command: the approver holding a case approves or rejects it."""
+    """Command: the approver holding a case approves, rejects, or asks for a supplement."""
 
     application_no: str
     decision: Decision
     reason: str
     approver: Principal
+    materials: list[str] = field(default_factory=list)
+    # Approving with deferred (容缺) materials outstanding needs an explicit, recorded reason.
+    override_reason: str = ""
+
+
+async def _held_open_case(
+    session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
+) -> CaseRow:
+    row = await case_for(session, application_no, approver, lock=True)
+    if row.status != CaseStatus.IN_REVIEW:
+        raise Conflict("case_closed", f"The case is {row.status}.", {"status": row.status})
+    if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
+        raise Conflict(
+            "not_claimed", "Claim the case before acting on it (a claim lapses when left idle)."
+        )
+    return row
 
 
 async def decide(
@@ -213,19 +292,43 @@ async def decide(
     telemetry: Telemetry,
     lapse: timedelta,
 ) -> CaseRow:
-    row = await case_for(session, command.application_no, command.approver, lock=True)
-    if row.status != CaseStatus.IN_REVIEW:
-        raise Conflict("case_closed", f"The case is already {row.status}.")
-    if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != command.approver.sub:
-        raise Conflict(
-            "not_claimed", "Claim the case before deciding it (a claim lapses when left idle)."
-        )
+    row = await _held_open_case(session, command.application_no, command.approver, lapse=lapse)
     reason = command.reason.strip()
-    if command.decision == Decision.REJECT and not reason:
-        raise Invalid.of_field("reason_required", "A rejection must give its reason.", "reason")
+    if command.decision != Decision.APPROVE and not reason:
+        raise Invalid.of_field(
+            "reason_required", f"A {command.decision} decision must give its reason.", "reason"
+        )
+    # The decision lands in the application's own trace, days after the window's POST.
+    with telemetry.journey_span(
+        f"case {command.decision}",
+        row.traceparent,
+        attributes={"tongban.application_no": row.application_no, "tongban.locality": row.locality},
+    ):
+        if command.decision == Decision.REQUEST_SUPPLEMENT:
+            await _request_supplement(session, outbox, row, command.materials, reason)
+            return row
+        override = command.override_reason.strip()
+        if command.decision == Decision.APPROVE and row.deferred and not override:
+            raise Conflict(
+                "deferred_outstanding",
+                "Deferred (容缺) materials are outstanding; approve them with an override_reason "
+                "or wait for the supplement.",
+                {"materials": row.deferred},
+            )
+        decided = await _decided_event(session, row, command, reason, digest_key)
+        row.override_reason = override or None
+        row.decision, row.reason = command.decision, reason or None
+        row.decided_by, row.decided_at = command.approver.sub, decided.decided_at
+        await outbox.add(session, decided, topic=topics.APPROVAL_EVENTS)
+    return row
 
+
+async def _decided_event(
+    session: AsyncSession, row: CaseRow, command: Decide, reason: str, digest_key: bytes
+) -> events.ApplicationDecided:
     now = clock.now()
     routed = events.ApplicationRouted.model_validate(row.application)
+    agent = routed.agent
     common = dict(
         application_no=row.application_no,
         locality=row.locality,
@@ -237,25 +340,175 @@ async def decide(
         holder_name_masked=mask_name(routed.applicant.name),
         holder_id_digest=id_number_digest(routed.applicant.id_number, digest_key),
         delivery=routed.delivery,
+        agent_name_masked=mask_name(agent.name) if agent else None,
+        agent_id_digest=id_number_digest(agent.id_number, digest_key) if agent else None,
     )
-    # The decision lands in the application's own trace, days after the window's POST.
-    with telemetry.journey_span(
-        f"case {command.decision}",
-        row.traceparent,
-        attributes={"tongban.application_no": row.application_no, "tongban.locality": row.locality},
-    ):
-        decided: events.ApplicationDecided
-        if command.decision == Decision.APPROVE:
-            sequence = int(await session.scalar(certificate_sequence.next_value()) or 0)
-            row.certificate_no = certificate_number(row.locality, now.year, sequence)
-            row.status = CaseStatus.APPROVED
-            decided = events.ApplicationApproved(
-                **common, certificate_no=row.certificate_no, item_name=row.item_name
+    if command.decision == Decision.APPROVE:
+        sequence = int(await session.scalar(certificate_sequence.next_value()) or 0)
+        row.certificate_no = certificate_number(row.locality, now.year, sequence)
+        row.status = CaseStatus.APPROVED
+        return events.ApplicationApproved(
+            **common, certificate_no=row.certificate_no, item_name=row.item_name
+        )
+    row.status = CaseStatus.REJECTED
+    return events.ApplicationRejected(**common)
+
+
+async def _request_supplement(
+    session: AsyncSession, outbox: Outbox, row: CaseRow, materials: list[str], reason: str
+) -> None:
+    """补正: ask for materials and stop the clock until they come."""
+    if not materials:
+        raise Invalid.of_field(
+            "materials_required", "Name the materials the applicant must supplement.", "materials"
+        )
+    item = get_item(row.item_code)
+    if item is not None:
+        unknown = [code for code in materials if item.material(code) is None]
+        if unknown:
+            raise Invalid(
+                "unknown_material",
+                "Not materials of this item: " + ", ".join(unknown),
+                [
+                    problem("unknown_material", "Not a material of this item.", material_code=c)
+                    for c in unknown
+                ],
             )
-        else:
-            row.status = CaseStatus.REJECTED
-            decided = events.ApplicationRejected(**common)
-        row.decision, row.reason = command.decision, reason or None
-        row.decided_by, row.decided_at = command.approver.sub, now
-        await outbox.add(session, decided, topic=topics.APPROVAL_EVENTS)
+    now = clock.now()
+    row.status = CaseStatus.SUPPLEMENT_REQUESTED
+    row.paused_on = now.date()
+    row.requested_materials = list(dict.fromkeys(materials))
+    row.reason = reason
+    requested = events.CaseSupplementRequested(
+        application_no=row.application_no,
+        locality=row.locality,
+        materials=row.requested_materials,
+        reason=reason,
+        requested_at=now,
+    )
+    await outbox.add(session, requested, topic=topics.APPROVAL_EVENTS)
+
+
+async def receive_supplement(
+    session: AsyncSession, outbox: Outbox, supplement: events.SupplementRouted
+) -> None:
+    """Materials handed in at a window reach the case: deferred ones are no longer outstanding,
+    and once every requested material is in, review resumes with the deadline moved by the
+    working days the clock was paused."""
+    row = await session.get(CaseRow, supplement.application_no, with_for_update=True)
+    if row is None or row.status not in OPEN:
+        raise NotFound(
+            "case_not_open", f"No open case {supplement.application_no} takes a supplement."
+        )
+    handed_in = [m.model_dump(mode="json") for m in supplement.materials]
+    row.supplements = [*row.supplements, *handed_in]
+    codes = {m.material_code for m in supplement.materials}
+    row.deferred = [code for code in row.deferred if code not in codes]
+    if not row.deferred:
+        row.deferred_remind_on = None
+    if row.status != CaseStatus.SUPPLEMENT_REQUESTED:
+        return
+    row.requested_materials = [c for c in row.requested_materials or [] if c not in codes]
+    if row.requested_materials or row.paused_on is None:
+        return
+    now = clock.now()
+    resumed = DeadlineClock(row.accepted_on, row.working_days, row.paused_working_days).resumed(
+        row.paused_on, now.date()
+    )
+    row.paused_working_days = resumed.paused_days
+    row.deadline, row.warning_on = resumed.deadline, resumed.warning_on
+    row.status, row.paused_on, row.requested_materials = CaseStatus.IN_REVIEW, None, None
+    await outbox.add(
+        session,
+        events.CaseResumed(
+            application_no=row.application_no,
+            locality=row.locality,
+            deadline=row.deadline,
+            paused_working_days=row.paused_working_days,
+            resumed_at=now,
+        ),
+        topic=topics.APPROVAL_EVENTS,
+    )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Command: 移交, the approver holding the case hands it to another locality."""
+
+    application_no: str
+    to_locality: str
+    reason: str
+    approver: Principal
+
+
+async def transfer_case(
+    session: AsyncSession, outbox: Outbox, command: Transfer, *, lapse: timedelta
+) -> CaseRow:
+    row = await _held_open_case(session, command.application_no, command.approver, lapse=lapse)
+    reason = command.reason.strip()
+    problems = []
+    if not reason:
+        problems.append(("reason", "reason_required", "A transfer must give its reason."))
+    if not is_known_locality(command.to_locality):
+        problems.append(("to_locality", "unknown_locality", "Not a locality of the province."))
+    elif command.to_locality == row.locality:
+        problems.append(("to_locality", "same_locality", "The case is already here."))
+    if problems:
+        raise Invalid(
+            "invalid_transfer",
+            "The transfer cannot be made as asked.",
+            [problem(code, message, field=where) for where, code, message in problems],
+        )
+    now = clock.now()
+    row.status, row.transferred_to = CaseStatus.TRANSFERRED, command.to_locality
+    row.claimed_by = row.claimed_at = None
+    row.reason = reason
+    transferred = events.CaseTransferred(
+        application_no=row.application_no,
+        from_locality=row.locality,
+        to_locality=command.to_locality,
+        reason=reason,
+        transferred_by=command.approver.sub,
+        transferred_at=now,
+    )
+    await outbox.add(session, transferred, topic=topics.APPROVAL_EVENTS)
+    return row
+
+
+def referenced_scans(row: CaseRow) -> set[str]:
+    """The scans this case refers to: its materials, the agent's letter, its supplements."""
+    application = row.application
+    scans = {m["sha256"] for m in application.get("materials", [])}
+    if application.get("agent"):
+        scans.add(application["agent"]["authorization_sha256"])
+    scans.update(m["sha256"] for m in row.supplements)
+    return scans
+
+
+async def record_material_read(
+    session: AsyncSession, outbox: Outbox, application_no: str, sha256: str, approver: Principal
+) -> CaseRow:
+    """An approver of the competent locality reads one of the case's scans: allowed only for
+    the case's own scans, and recorded (who, which, when) before the bytes leave."""
+    row = await case_for(session, application_no, approver)
+    if row.status == CaseStatus.TRANSFERRED or sha256 not in referenced_scans(row):
+        raise NotFound("material_not_found", f"Case {application_no} has no scan {sha256}.")
+    now = clock.now()
+    session.add(
+        MaterialReadRow(
+            application_no=application_no,
+            sha256=sha256,
+            locality=row.locality,
+            read_by=approver.sub,
+            read_at=now,
+        )
+    )
+    read = events.MaterialRead(
+        application_no=application_no,
+        locality=row.locality,
+        sha256=sha256,
+        read_by=approver.sub,
+        read_at=now,
+    )
+    await outbox.add(session, read, topic=topics.APPROVAL_EVENTS)
     return row

@@ -25,9 +25,12 @@ class PrintJobOut(BaseModel):
     item_name: str
     issuer_locality: str
     holder_name_masked: str
+    # 委托代办: the agent who may collect instead of the applicant, masked.
+    agent_name_masked: str | None
     status: PrintJobStatus
     queued_at: datetime
     delivered_at: datetime | None
+    collected_by: str | None
 
 
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")

@@ -28,7 +28,11 @@ class PrintJobRow(Base):
     holder_name_masked: Mapped[str] = mapped_column(String(64))
     # Only a digest of the holder's ID number: enough to check it at hand-over.
     holder_id_digest: Mapped[str] = mapped_column(String(64))
+    # 委托代办: the agent recorded at acceptance may collect it too (same kind of digest).
+    agent_id_digest: Mapped[str | None] = mapped_column(String(64))
+    agent_name_masked: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # waiting | delivered
+    collected_by: Mapped[str | None] = mapped_column(String(16))  # applicant | agent
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_by: Mapped[str | None] = mapped_column(String(64))

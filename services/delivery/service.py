@@ -55,6 +55,8 @@ async def queue_certificate(
         item_name=approved.item_name,
         holder_name_masked=approved.holder_name_masked,
         holder_id_digest=approved.holder_id_digest,
+        agent_id_digest=approved.agent_id_digest,
+        agent_name_masked=approved.agent_name_masked,
         status=PrintJobStatus.WAITING,
         queued_at=now,
         traceparent=traceparent,
@@ -115,10 +117,16 @@ async def hand_over(
         )
     if job.status == PrintJobStatus.DELIVERED:
         raise Conflict("already_delivered", "The certificate was already handed over.")
-    if not hmac.compare_digest(
-        job.holder_id_digest, id_number_digest(command.recipient_id_number, digest_key)
-    ):
-        raise Conflict("recipient_mismatch", "The ID number does not match the applicant.")
+    presented = id_number_digest(command.recipient_id_number, digest_key)
+    if hmac.compare_digest(job.holder_id_digest, presented):
+        job.collected_by = "applicant"
+    elif job.agent_id_digest and hmac.compare_digest(job.agent_id_digest, presented):
+        job.collected_by = "agent"
+    else:
+        raise Conflict(
+            "recipient_mismatch",
+            "The ID number matches neither the applicant nor a recorded agent.",
+        )
 
     now = clock.now()
     job.status, job.delivered_at, job.delivered_by = (
@@ -143,6 +151,7 @@ async def hand_over(
                 window_id=job.window_id,
                 delivered_at=now,
                 channel="window",
+                collected_by=job.collected_by,
             ),
             topic=topics.DELIVERY_EVENTS,
         )

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import service
-from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn, ApplicationOut
+from services.intake.schemas import (
+    ApplicationAcceptedOut,
+    ApplicationIn,
+    ApplicationOut,
+    ScanOut,
+    SupplementIn,
+    SupplementOut,
+)
 from shared.auth import CurrentPrincipal, Operator, WindowClerk
 from shared.bounds import Reason
 from shared.errors import NotFound
@@ -46,6 +54,32 @@ async def get_item(item_code: str, intake: Intake) -> CatalogItem:
     if item is None:
         raise NotFound("unknown_item", f"No catalog item {item_code}.")
     return item
+
+
+async def _chunks(upload: UploadFile, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(size):
+        yield chunk
+
+
+@router.post(
+    "/materials",
+    status_code=201,
+    tags=["materials"],
+    summary="Upload the scan of one material (PDF, JPEG or PNG; 收件转交)",
+    responses={
+        413: {"description": "The scan is larger than the limit (20 MiB by default)"},
+        415: {"description": "Not a PDF, JPEG or PNG (told from the bytes, not the name)"},
+    },
+)
+async def upload_material(
+    file: Annotated[UploadFile, File(description="The scan")],
+    intake: Intake,
+    clerk: WindowClerk,
+) -> ScanOut:
+    try:
+        return await service.upload_scan(intake, _chunks(file), clerk)
+    finally:
+        await file.close()
 
 
 @router.post(
@@ -84,6 +118,24 @@ async def get_application(
 @router.get("/notices/{notice_no}", tags=["applications"], summary="A one-time notice again")
 async def get_notice(notice_no: str, db: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     return await service.get_notice(db, notice_no, principal)
+
+
+@router.post(
+    "/applications/{application_no}/supplements",
+    status_code=201,
+    tags=["applications"],
+    summary="Hand in requested (补正) or deferred (容缺) materials at any entitled window",
+    responses={
+        403: {"description": "no_notify_right"},
+        409: {"description": "no_supplement_expected"},
+        422: {"description": "Invalid input, or the one-time notice (incomplete_application)"},
+    },
+)
+async def hand_in_supplement(
+    application_no: str, body: SupplementIn, intake: Intake, clerk: WindowClerk
+) -> SupplementOut:
+    command = service.HandInSupplement(application_no, body, clerk)
+    return await service.hand_in_supplement(intake, command)
 
 
 class EvaluationIn(BaseModel):

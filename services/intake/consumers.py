@@ -21,7 +21,11 @@ SUBSCRIPTION = Subscription(
         for event in (
             events.Routed,
             events.Unroutable,
+            events.Transferred,
             events.CaseOpened,
+            events.CaseSupplementRequested,
+            events.CaseResumed,
+            events.CaseDeferredReminder,
             events.ApplicationApproved,
             events.ApplicationRejected,
             events.CertificateReadyForPickup,

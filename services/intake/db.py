@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     CTE,
     JSON,
+    BigInteger,
     Date,
     DateTime,
     ForeignKey,
@@ -92,11 +93,18 @@ class ApplicationRow(Base):
     department: Mapped[str] = mapped_column(String(128))
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     commitments: Mapped[list[str]] = mapped_column(JSON)
+    # 容缺: the deferred materials still outstanding, and the day they are due.
     deferred: Mapped[list[str]] = mapped_column(JSON)
+    deferred_due_on: Mapped[date | None] = mapped_column(Date)
+    # 补正: what the competent locality asked for, until it is handed in.
+    requested_materials: Mapped[list[str] | None] = mapped_column(JSON)
     delivery: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # 帮办代办: who handed in for the applicant, with the letter of authorization's scan.
+    agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     promised_date: Mapped[date] = mapped_column(Date)
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accepted_by: Mapped[str] = mapped_column(String(64))
+    catalog_version: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -111,6 +119,37 @@ class TimelineEntryRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     locality: Mapped[str] = mapped_column(String(6))
     note: Mapped[str] = mapped_column(Text)
+
+
+class ScanRow(Base):
+    """A scan stored in the blob store (content-addressed): only uploaded scans may be referenced
+    by an application or a supplement."""
+
+    __tablename__ = "scans"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(32))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    window_id: Mapped[str] = mapped_column(String(32))
+    locality: Mapped[str] = mapped_column(String(6))
+
+
+class SupplementRow(Base):
+    """Materials handed in after acceptance (补正, 容缺补交), at whichever window."""
+
+    __tablename__ = "supplements"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(
+        ForeignKey("applications.application_no"), index=True
+    )
+    materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    window_id: Mapped[str] = mapped_column(String(32))
+    locality: Mapped[str] = mapped_column(String(6))
+    handed_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    handed_in_by: Mapped[str] = mapped_column(String(64))
 
 
 class NoticeRow(Base):

@@ -170,6 +170,49 @@ def assess(item: CatalogItem, submission: Submission, *, may_verify_originals: b
     return result
 
 
+def assess_supplement(
+    *,
+    expected: list[str],
+    requested: list[str],
+    handed_in: list[SubmittedMaterial],
+    original_required: set[str],
+    may_verify_originals: bool,
+) -> list[Problem]:
+    """Check a supplement: only materials that were requested (补正) or deferred (容缺), every
+    requested one at once (the clock restarts once, not per piece), originals checked where the
+    item needs it and the window may. Deferred ones may come one by one."""
+    problems: list[Problem] = []
+    codes = {m.material_code for m in handed_in}
+    for material in handed_in:
+        code = material.material_code
+        if code not in expected:
+            problems.append(
+                Problem("not_expected", "Neither requested nor deferred.", material_code=code)
+            )
+        elif code in original_required and not material.original_verified:
+            problems.append(
+                Problem(
+                    "original_not_verified",
+                    "The original must be checked at the window.",
+                    material_code=code,
+                )
+            )
+        elif material.original_verified and not may_verify_originals:
+            problems.append(
+                Problem(
+                    "no_verify_original_right",
+                    "This window may not verify originals for this item.",
+                    material_code=code,
+                )
+            )
+    problems += [
+        Problem("material_missing", "Requested by the competent locality.", material_code=code)
+        for code in requested
+        if code not in codes
+    ]
+    return problems
+
+
 def application_number(receiving_locality: str, day: date, sequence: int) -> str:
     """TB + receiving locality + date + sequence: readable at the window, unique province-wide."""
     return f"TB{receiving_locality}{day:%Y%m%d}{sequence:06d}"
@@ -177,11 +220,17 @@ def application_number(receiving_locality: str, day: date, sequence: int) -> str
 
 @dataclass(frozen=True)
 class TimelineFact:
-    status: ApplicationStatus
+    # None: a note on the timeline that leaves the status as it is (a reminder).
+    status: ApplicationStatus | None
     locality: str
     note: str
     # Routing's own resolution, which wins over the one intake made from its replica.
     competent_locality: str | None = None
+    # The statuses this fact may move back from: review resumes after a supplement, and a
+    # transferred case is routed again. Everything else only moves forward.
+    rewinds: frozenset[ApplicationStatus] = frozenset()
+    # 补正: the materials the competent locality asked for.
+    requested_materials: list[str] | None = None
 
 
 def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
@@ -200,11 +249,43 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                 payload.receiving_locality,
                 f"Cannot be routed ({payload.reason}): {payload.message}",
             )
+        case events.Transferred():
+            return TimelineFact(
+                ApplicationStatus.ROUTED,
+                payload.competent_locality,
+                f"Transferred (移交) from {_named(payload.from_locality)} to "
+                f"{_named(payload.competent_locality)}{payload.department}: {payload.reason}",
+                competent_locality=payload.competent_locality,
+                rewinds=_UNDER_REVIEW,
+            )
         case events.CaseOpened():
             return TimelineFact(
                 ApplicationStatus.IN_REVIEW,
                 payload.locality,
                 f"Under review, due {payload.deadline}",
+                competent_locality=payload.locality,
+            )
+        case events.CaseSupplementRequested():
+            return TimelineFact(
+                ApplicationStatus.SUPPLEMENT_REQUESTED,
+                payload.locality,
+                f"Supplement requested (补正): {', '.join(payload.materials)}. {payload.reason}",
+                requested_materials=list(payload.materials),
+            )
+        case events.CaseResumed():
+            return TimelineFact(
+                ApplicationStatus.IN_REVIEW,
+                payload.locality,
+                f"Supplement received, review resumed; due {payload.deadline} "
+                f"({payload.paused_working_days} working days paused)",
+                rewinds=frozenset({ApplicationStatus.SUPPLEMENT_REQUESTED}),
+            )
+        case events.CaseDeferredReminder():
+            return TimelineFact(
+                None,
+                payload.locality,
+                f"Reminder: deferred materials {', '.join(payload.materials)} are due on "
+                f"{payload.due_on} (容缺)",
             )
         case events.ApplicationApproved():
             return TimelineFact(
@@ -223,8 +304,11 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                 f"Ready for pickup at window {payload.window_id}",
             )
         case events.CertificateDelivered():
+            collector = f", to the {payload.collected_by}" if payload.collected_by else ""
             return TimelineFact(
-                ApplicationStatus.DELIVERED, payload.locality, f"Delivered ({payload.channel})"
+                ApplicationStatus.DELIVERED,
+                payload.locality,
+                f"Delivered ({payload.channel}{collector})",
             )
     return None
 
@@ -234,5 +318,14 @@ def _named(code: str) -> str:
     return locality.name if locality else code
 
 
-def advanced_status(current: ApplicationStatus, new: ApplicationStatus) -> ApplicationStatus:
-    return new if _RANK[new] > _RANK[current] else current
+_UNDER_REVIEW = frozenset({ApplicationStatus.IN_REVIEW, ApplicationStatus.SUPPLEMENT_REQUESTED})
+
+
+def advanced_status(
+    current: ApplicationStatus,
+    new: ApplicationStatus,
+    rewinds: frozenset[ApplicationStatus] = frozenset(),
+) -> ApplicationStatus:
+    """Forward only (events of different topics may arrive out of order), except the moves back
+    a fact names in `rewinds`."""
+    return new if current in rewinds or _RANK[new] > _RANK[current] else current

@@ -13,6 +13,7 @@ from services.intake import consumers, service
 from services.intake.api import router
 from services.intake.db import ApplicationNumbers
 from services.intake.rules_replica import RulesReplica
+from services.intake.service import ScanRegistry
 from shared.messaging import topics
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -32,7 +33,14 @@ def create_app(
             await service.seed_catalog(session)
             catalog = await service.load_catalog(session)
         app.state.intake = service.Intake(
-            runtime.db, runtime.outbox, catalog, replica.book, ApplicationNumbers(runtime.db)
+            runtime.db,
+            runtime.outbox,
+            catalog,
+            replica.book,
+            ApplicationNumbers(runtime.db),
+            blobs=runtime.blobs,
+            scans=ScanRegistry(runtime.db),
+            max_scan_bytes=runtime.settings.max_scan_bytes,
         )
         # Read routing's rules to their end before the first request is served.
         await replica.start()
@@ -45,6 +53,8 @@ def create_app(
         on_startup=start,
         on_shutdown=replica.stop,
         readiness=replica.readiness,
+        # A scan is a multipart body: the file plus a few hundred bytes of framing.
+        larger_bodies={"/v1/materials": runtime.settings.max_scan_bytes + 64 * 1024},
     )
     app.state.replica = replica
     return app

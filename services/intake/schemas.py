@@ -8,12 +8,21 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.bounds import MAX_MATERIALS, Code, Sha256
-from shared.messaging.events import Applicant, PostalAddress
+from shared.messaging.events import Agent, Applicant, PostalAddress
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import ApplicationStatus, DeliveryMethod
 
 
 class ApplicantIn(Applicant):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(pattern=r"^\+?[0-9\- ]{5,20}$")
+
+
+class AgentIn(Agent):
+    """帮办代办 / 委托代办: who hands in for the applicant; `authorization_sha256` is the uploaded
+    scan of the letter of authorization."""
+
     model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(pattern=r"^\+?[0-9\- ]{5,20}$")
@@ -55,6 +64,7 @@ class ApplicationIn(BaseModel):
     materials: list[MaterialIn] = Field(default=[], max_length=MAX_MATERIALS)
     commitments: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
     delivery: DeliveryIn
+    agent: AgentIn | None = None
 
     @model_validator(mode="after")
     def _each_material_once(self) -> ApplicationIn:
@@ -73,6 +83,38 @@ class ApplicationIn(BaseModel):
         return self
 
 
+class SupplementIn(BaseModel):
+    """`POST /v1/applications/{no}/supplements`: requested (补正) or deferred (容缺) materials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    materials: list[MaterialIn] = Field(min_length=1, max_length=MAX_MATERIALS)
+
+    @model_validator(mode="after")
+    def _each_material_once(self) -> SupplementIn:
+        repeated = _repeated([m.material_code for m in self.materials])
+        if repeated:
+            raise ValueError("each material_code may appear once; repeated: " + ", ".join(repeated))
+        return self
+
+
+class SupplementOut(BaseModel):
+    application_no: str
+    status: ApplicationStatus
+    materials: list[str]
+    window_id: str
+    handed_in_at: datetime
+    # What is still outstanding after this supplement.
+    requested_materials: list[str]
+    deferred: list[str]
+
+
+class ScanOut(BaseModel):
+    sha256: str
+    size: int
+    content_type: str
+
+
 class ApplicationAcceptedOut(BaseModel):
     application_no: str
     status: ApplicationStatus
@@ -84,6 +126,8 @@ class ApplicationAcceptedOut(BaseModel):
     promised_date: date
     accepted_at: datetime
     deferred: list[str]
+    deferred_due_on: date | None = None
+    catalog_version: str | None = None
 
 
 class TimelineEntryOut(BaseModel):
@@ -102,4 +146,8 @@ class ApplicationOut(BaseModel):
     window_id: str
     promised_date: date
     deferred: list[str]
+    deferred_due_on: date | None
+    requested_materials: list[str]
+    agent_name_masked: str | None
+    catalog_version: str | None
     timeline: list[TimelineEntryOut]

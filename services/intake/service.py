@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +32,8 @@ from services.intake.db import (
     EvaluationRow,
     IdempotencyKeyRow,
     NoticeRow,
+    ScanRow,
+    SupplementRow,
     TimelineEntryRow,
     bound,
 )
@@ -39,12 +41,17 @@ from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
     ApplicationOut,
+    ScanOut,
+    SupplementIn,
+    SupplementOut,
     TimelineEntryOut,
 )
 from shared import clock
 from shared.auth import Principal
+from shared.blobstore import BlobStore, TooLarge, UnsupportedType
 from shared.db import Database, insert_if_absent, upsert
 from shared.errors import (
+    ApiError,
     Conflict,
     DomainError,
     Forbidden,
@@ -53,10 +60,11 @@ from shared.errors import (
     Unavailable,
     error_body,
 )
-from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
+from shared.identity import mask_name, validate_id_number
+from shared.jurisdiction import JurisdictionError, Resolution, RuleBook, rights_of
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
-from shared.reference.catalog import CATALOG, CatalogItem
+from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
 from shared.reference.localities import is_within, within_pattern
 from shared.vocabulary import ApplicationStatus, DeliveryMethod, Right
 from shared.workdays import add_working_days
@@ -68,6 +76,37 @@ _APPLICATION_FIELDS = {
 }
 
 
+class ScanRegistry:
+    """Which scans were uploaded, with their size and type. A scan is content-addressed and
+    never changes or goes away, so once seen it is remembered in memory: a submission that
+    references known scans costs no lookup."""
+
+    def __init__(self, db: Database, capacity: int = 100_000) -> None:
+        self.db = db
+        self.capacity = capacity
+        self._known: dict[str, tuple[int, str]] = {}
+
+    def remember(self, sha256: str, size: int, content_type: str) -> None:
+        if len(self._known) >= self.capacity:
+            self._known.clear()  # forgetting only costs a lookup
+        self._known[sha256] = (size, content_type)
+
+    async def lookup(self, wanted: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """The size and type of each uploaded scan among `wanted`; absent ones are left out."""
+        wanted = set(wanted)
+        missing = [sha for sha in wanted if sha not in self._known]
+        if missing:
+            async with self.db.engine.connect() as connection:
+                rows = await connection.execute(
+                    select(ScanRow.sha256, ScanRow.size, ScanRow.content_type).where(
+                        ScanRow.sha256.in_(missing)
+                    )
+                )
+                for sha, size, content_type in rows:
+                    self.remember(sha, size, content_type)
+        return {sha: self._known[sha] for sha in wanted if sha in self._known}
+
+
 @dataclass(frozen=True)
 class Intake:
     """What intake's use cases work with, wired once in main.py."""
@@ -77,6 +116,10 @@ class Intake:
     catalog: Mapping[str, CatalogItem]
     rules: RuleBook
     numbers: ApplicationNumbers
+    blobs: BlobStore
+    scans: ScanRegistry
+    max_scan_bytes: int
+    catalog_version: str = CATALOG_VERSION
 
 
 @dataclass(frozen=True)
@@ -101,6 +144,7 @@ class _Accept:
     item: CatalogItem
     resolution: Resolution
     deferred: list[str]
+    scans: Mapping[str, tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -138,8 +182,9 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
     if window_id is None:
         raise Forbidden("window_required", "Only a clerk at a window can hand in applications.")
     fingerprint = request_hash(command.body)
+    scans = await intake.scans.lookup(referenced_scans(command.body))
     try:
-        verdict = _judge(command, intake)
+        verdict = _judge(command, intake, scans)
     except DomainError:
         # A retry of a request that was answered before gets that first answer, even if the
         # window's rights changed since.
@@ -159,7 +204,47 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
     return answer
 
 
-def _judge(command: SubmitApplication, intake: Intake) -> _Accept | _Notify:
+def referenced_scans(body: ApplicationIn) -> list[str]:
+    scans = [m.sha256 for m in body.materials]
+    if body.agent is not None:
+        scans.append(body.agent.authorization_sha256)
+    return scans
+
+
+def _reference_problems(
+    body: ApplicationIn, scans: Mapping[str, tuple[int, str]]
+) -> list[domain.Problem]:
+    """Scans referenced but never uploaded, and an agent's bad ID: one-time notice problems."""
+    problems = [
+        domain.Problem(
+            "scan_not_uploaded",
+            "No scan with this sha256 was uploaded (POST /v1/materials first).",
+            material_code=m.material_code,
+        )
+        for m in body.materials
+        if m.sha256 not in scans
+    ]
+    agent = body.agent
+    if agent is not None:
+        if agent.authorization_sha256 not in scans:
+            problems.append(
+                domain.Problem(
+                    "scan_not_uploaded",
+                    "The letter of authorization's scan was never uploaded.",
+                    field="agent.authorization_sha256",
+                )
+            )
+        id_problem = validate_id_number(agent.id_type, agent.id_number)
+        if id_problem:
+            problems.append(
+                domain.Problem("invalid_id_number", id_problem, field="agent.id_number")
+            )
+    return problems
+
+
+def _judge(
+    command: SubmitApplication, intake: Intake, scans: Mapping[str, tuple[int, str]]
+) -> _Accept | _Notify:
     """Check the application against its item's standard and this window's rights, from
     memory. Raises what refuses it outright; returns the one-time notice or the acceptance."""
     clerk, body = command.clerk, command.body
@@ -192,7 +277,7 @@ def _judge(command: SubmitApplication, intake: Intake) -> _Accept | _Notify:
         if not any(p.code == problem.code for p in assessment.problems):
             field = _APPLICATION_FIELDS.get(problem.field, "applicant.locality")
             assessment.problems.append(domain.Problem(problem.code, str(problem), field=field))
-        return _Notify(item, assessment.problems)
+        return _Notify(item, [*assessment.problems, *_reference_problems(body, scans)])
     if resolution is None:
         raise Unavailable(
             "routing_rules_unavailable",
@@ -218,9 +303,10 @@ def _judge(command: SubmitApplication, intake: Intake) -> _Accept | _Notify:
                 field="delivery.method",
             )
         )
+    assessment.problems.extend(_reference_problems(body, scans))
     if not assessment.complete:
         return _Notify(item, assessment.problems)
-    return _Accept(item, resolution, assessment.deferred)
+    return _Accept(item, resolution, assessment.deferred, scans)
 
 
 async def _replay(
@@ -270,7 +356,7 @@ async def _commit_once(
 def _notice(command: SubmitApplication, verdict: _Notify) -> tuple[Answer, dict[str, Any]]:
     clerk = command.clerk
     now = clock.now()
-    notice_no = f"N{clerk.locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
+    notice_no = _notice_number(clerk.locality, now)
     listed = [p.as_dict() for p in verdict.problems]
     notice = {
         "notice_no": notice_no,
@@ -291,6 +377,10 @@ def _notice(command: SubmitApplication, verdict: _Notify) -> tuple[Answer, dict[
     return answer, bound("notice_", notice)
 
 
+def _notice_number(locality: str, now: datetime) -> str:
+    return f"N{locality}{now:%Y%m%d}{secrets.token_hex(4).upper()}"
+
+
 def _acceptance(
     command: SubmitApplication, verdict: _Accept, intake: Intake, sequence: int
 ) -> tuple[Answer, dict[str, Any]]:
@@ -302,9 +392,11 @@ def _acceptance(
     today = now.date()
     application_no = domain.application_number(clerk.locality, today, sequence)
     promised = add_working_days(today, item.promised_days)
+    deferred_due_on = add_working_days(today, item.deferred_days) if verdict.deferred else None
     applicant = body.applicant.model_dump(mode="json")
-    materials = [m.model_dump(mode="json") for m in body.materials]
+    materials = [_with_scan(m.model_dump(mode="json"), verdict.scans) for m in body.materials]
     delivery = body.delivery.model_dump(mode="json")
+    agent = body.agent.model_dump(mode="json") if body.agent else None
     application = {
         "application_no": application_no,
         "item_code": item.item_code,
@@ -318,10 +410,14 @@ def _acceptance(
         "materials": materials,
         "commitments": body.commitments,
         "deferred": verdict.deferred,
+        "deferred_due_on": deferred_due_on,
+        "requested_materials": None,
         "delivery": delivery,
+        "agent": agent,
         "promised_date": promised,
         "accepted_at": now,
         "accepted_by": clerk.sub,
+        "catalog_version": intake.catalog_version,
         "updated_at": now,
     }
     first_entry = {
@@ -349,6 +445,9 @@ def _acceptance(
         promised_date=promised,
         statutory_days=item.statutory_days,
         promised_days=item.promised_days,
+        agent=events.Agent.model_validate(agent) if agent else None,
+        deferred_due_on=deferred_due_on,
+        catalog_version=intake.catalog_version,
     )
     _, announcement = intake.outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
     out = ApplicationAcceptedOut(
@@ -362,6 +461,8 @@ def _acceptance(
         promised_date=promised,
         accepted_at=now,
         deferred=verdict.deferred,
+        deferred_due_on=deferred_due_on,
+        catalog_version=intake.catalog_version,
     )
     values = {
         **bound("app_", application),
@@ -369,6 +470,12 @@ def _acceptance(
         **bound("event_", announcement),
     }
     return Answer(201, out.model_dump(mode="json")), values
+
+
+def _with_scan(material: dict[str, Any], scans: Mapping[str, tuple[int, str]]) -> dict[str, Any]:
+    """A material reference as events carry it: sha256 with the stored scan's size and type."""
+    size, content_type = scans[material["sha256"]]
+    return {**material, "size": size, "content_type": content_type}
 
 
 async def record_progress(
@@ -386,18 +493,28 @@ async def record_progress(
     )
     if application is None:
         raise NotFound("application_not_found", f"No application {payload.application_no}.")
+    current = ApplicationStatus(application.status)
+    rewinds = fact.rewinds
+    if fact.competent_locality == application.competent_locality and fact.status == (
+        ApplicationStatus.ROUTED
+    ):
+        # The new locality's case opened before this transfer notice arrived: stay in review.
+        rewinds = frozenset()
     session.add(
         TimelineEntryRow(
             application_no=payload.application_no,
             at=at,
-            status=fact.status,
+            status=fact.status or current,
             locality=fact.locality,
             note=fact.note,
         )
     )
-    application.status = domain.advanced_status(ApplicationStatus(application.status), fact.status)
+    if fact.status is not None:
+        application.status = domain.advanced_status(current, fact.status, rewinds)
     if fact.competent_locality:
         application.competent_locality = fact.competent_locality
+    if fact.requested_materials is not None:
+        application.requested_materials = fact.requested_materials
     application.updated_at = clock.now()
     return True
 
@@ -524,6 +641,10 @@ async def get_application(
         window_id=application.window_id,
         promised_date=application.promised_date,
         deferred=application.deferred,
+        deferred_due_on=application.deferred_due_on,
+        requested_materials=application.requested_materials or [],
+        agent_name_masked=mask_name(application.agent["name"]) if application.agent else None,
+        catalog_version=application.catalog_version,
         timeline=[
             TimelineEntryOut.model_validate(entry, from_attributes=True) for _, entry in rows
         ],
@@ -541,3 +662,198 @@ async def get_notice(session: AsyncSession, notice_no: str, principal: Principal
         "issued_at": notice.issued_at.isoformat(),
         "problems": notice.problems,
     }
+
+
+async def upload_scan(intake: Intake, chunks: AsyncIterator[bytes], clerk: Principal) -> ScanOut:
+    """收件: a window stores the scan of one material. Its sha256 is computed here, its type
+    told from its bytes; a refused upload stores nothing."""
+    if clerk.window_id is None:
+        raise Forbidden("window_required", "Only a clerk at a window can upload scans.")
+    try:
+        stored = await intake.blobs.put_verified(chunks, max_bytes=intake.max_scan_bytes)
+    except TooLarge as refused:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"A scan may be at most {intake.max_scan_bytes} bytes.",
+            {"limit_bytes": intake.max_scan_bytes},
+        ) from refused
+    except UnsupportedType as refused:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "A scan must be a PDF, JPEG or PNG file.",
+            {"accepted": ["application/pdf", "image/jpeg", "image/png"]},
+        ) from refused
+    async with intake.db.transaction() as session:
+        await insert_if_absent(
+            session,
+            ScanRow,
+            sha256=stored.sha256,
+            size=stored.size,
+            content_type=stored.content_type,
+            uploaded_at=clock.now(),
+            uploaded_by=clerk.sub,
+            window_id=clerk.window_id,
+            locality=clerk.locality,
+        )
+    intake.scans.remember(stored.sha256, stored.size, stored.content_type)
+    return ScanOut(sha256=stored.sha256, size=stored.size, content_type=stored.content_type)
+
+
+@dataclass(frozen=True)
+class HandInSupplement:
+    """Command: materials the competent locality asked for (补正), or deferred ones (容缺),
+    handed in at a window."""
+
+    application_no: str
+    body: SupplementIn
+    clerk: Principal
+
+
+async def hand_in_supplement(intake: Intake, command: HandInSupplement) -> SupplementOut:
+    """At the receiving window, or any window whose locality holds the `notify` right for the
+    item from the competent locality. Every problem is listed at once, as a one-time notice,
+    and a refused supplement changes nothing."""
+    if command.clerk.window_id is None:
+        raise Forbidden("window_required", "Only a clerk at a window can take a supplement.")
+    scans = await intake.scans.lookup(m.sha256 for m in command.body.materials)
+    async with intake.db.transaction() as session:
+        outcome = await _take_supplement(session, intake, command, scans)
+    if isinstance(outcome, SupplementOut):
+        return outcome
+    item_code, problems = outcome
+    clerk = command.clerk
+    now = clock.now()
+    notice_no = _notice_number(clerk.locality, now)
+    listed = [p.as_dict() for p in problems]
+    async with intake.db.transaction() as session:
+        session.add(
+            NoticeRow(
+                notice_no=notice_no,
+                item_code=item_code,
+                window_id=clerk.window_id,
+                receiving_locality=clerk.locality,
+                problems=listed,
+                issued_at=now,
+            )
+        )
+    raise Invalid(
+        "incomplete_application",
+        "The supplement is incomplete: every problem is listed.",
+        {"notice_no": notice_no, "problems": listed},
+    )
+
+
+async def _take_supplement(
+    session: AsyncSession,
+    intake: Intake,
+    command: HandInSupplement,
+    scans: Mapping[str, tuple[int, str]],
+) -> SupplementOut | tuple[str, list[domain.Problem]]:
+    clerk = command.clerk
+    window_id = clerk.window_id
+    assert window_id is not None
+    application = await session.get(ApplicationRow, command.application_no, with_for_update=True)
+    if application is None:
+        raise NotFound("application_not_found", f"No application {command.application_no}.")
+    rights = _rights_at(intake, clerk, application)
+    if Right.NOTIFY not in rights:
+        raise Forbidden(
+            "no_notify_right",
+            f"Windows of {clerk.locality} may not take supplements for {application.item_code} "
+            f"on behalf of {application.competent_locality}.",
+        )
+    requested = application.requested_materials or []
+    expected = [*requested, *application.deferred]
+    if not expected or application.status in FINISHED:
+        raise Conflict(
+            "no_supplement_expected",
+            "Nothing is requested or deferred for this application.",
+            {"status": application.status},
+        )
+    item = intake.catalog.get(application.item_code)
+    problems = domain.assess_supplement(
+        expected=expected,
+        requested=requested,
+        handed_in=[
+            domain.SubmittedMaterial(m.material_code, m.original_verified)
+            for m in command.body.materials
+        ],
+        original_required={
+            m.material_code for m in (item.materials if item else []) if m.original_required
+        },
+        may_verify_originals=Right.VERIFY_ORIGINAL in rights,
+    )
+    problems += [
+        domain.Problem(
+            "scan_not_uploaded",
+            "No scan with this sha256 was uploaded (POST /v1/materials first).",
+            material_code=m.material_code,
+        )
+        for m in command.body.materials
+        if m.sha256 not in scans
+    ]
+    if problems:
+        return application.item_code, problems
+    now = clock.now()
+    materials = [_with_scan(m.model_dump(mode="json"), scans) for m in command.body.materials]
+    codes = [m["material_code"] for m in materials]
+    session.add(
+        SupplementRow(
+            application_no=application.application_no,
+            materials=materials,
+            window_id=window_id,
+            locality=clerk.locality,
+            handed_in_at=now,
+            handed_in_by=clerk.sub,
+        )
+    )
+    application.deferred = [c for c in application.deferred if c not in codes]
+    application.requested_materials = [c for c in requested if c not in codes] or None
+    application.updated_at = now
+    session.add(
+        TimelineEntryRow(
+            application_no=application.application_no,
+            at=now,
+            status=application.status,
+            locality=clerk.locality,
+            note=f"Materials {', '.join(codes)} handed in at window {window_id}",
+        )
+    )
+    supplemented = events.ApplicationSupplemented(
+        application_no=application.application_no,
+        item_code=application.item_code,
+        materials=[events.SubmittedMaterial.model_validate(m) for m in materials],
+        receiving_locality=clerk.locality,
+        window_id=window_id,
+        competent_locality=application.competent_locality,
+        supplemented_at=now,
+    )
+    await intake.outbox.add(session, supplemented, topic=topics.INTAKE_EVENTS)
+    return SupplementOut(
+        application_no=application.application_no,
+        status=ApplicationStatus(application.status),
+        materials=codes,
+        window_id=window_id,
+        handed_in_at=now,
+        requested_materials=application.requested_materials or [],
+        deferred=application.deferred,
+    )
+
+
+def _rights_at(intake: Intake, clerk: Principal, application: ApplicationRow) -> frozenset[Right]:
+    """What this window may do for the application now, from the replica of the agreements.
+    The locality that accepted it may always take what it asked for (its notice duty)."""
+    rights = set(
+        rights_of(
+            clerk.locality,
+            application.competent_locality,
+            application.item_code,
+            intake.rules.agreements.values(),
+            at=clock.now(),
+        )
+    )
+    if clerk.locality == application.receiving_locality:
+        rights.add(Right.NOTIFY)
+    return frozenset(rights)

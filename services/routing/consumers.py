@@ -1,4 +1,5 @@
-"""Routing's subscription: every accepted application is placed (or found unroutable)."""
+"""Routing's subscription: every accepted application is placed (or found unroutable), its
+supplements follow it, and a case handed on (移交) is routed again."""
 
 from __future__ import annotations
 
@@ -12,8 +13,20 @@ async def route_application(event: events.ApplicationAccepted, ctx: EventContext
     await service.route_application(ctx.session, ctx.outbox, event)
 
 
+async def forward_supplement(event: events.ApplicationSupplemented, ctx: EventContext) -> None:
+    await service.forward_supplement(ctx.session, ctx.outbox, event)
+
+
+async def transfer_application(event: events.CaseTransferred, ctx: EventContext) -> None:
+    await service.transfer_application(ctx.session, ctx.outbox, event)
+
+
 SUBSCRIPTION = Subscription(
     name="tongban.routing",
-    topics=(topics.INTAKE_EVENTS,),
-    handlers={events.ApplicationAccepted: route_application},
+    topics=(topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS),
+    handlers={
+        events.ApplicationAccepted: route_application,
+        events.ApplicationSupplemented: forward_supplement,
+        events.CaseTransferred: transfer_application,
+    },
 )

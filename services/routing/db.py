@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, MetaData, String, Text, func
+from sqlalchemy import JSON, Date, DateTime, Integer, MetaData, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -49,3 +50,7 @@ class RoutedApplicationRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    department: Mapped[str | None] = mapped_column(String(128))
+    # The application as accepted, kept so a transfer (移交) can hand it to another locality.
+    application: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)

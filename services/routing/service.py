@@ -258,8 +258,10 @@ async def route_application(
         item_code=accepted.item_code,
         outcome="routed",
         competent_locality=verdict.competent_locality,
+        department=verdict.department,
         topic=topic,
         routed_at=now,
+        application=accepted.model_dump(mode="json"),
     )
     if not first_time:
         return
@@ -277,6 +279,84 @@ async def route_application(
         competent_locality=verdict.competent_locality,
         department=verdict.department,
         receiving_locality=accepted.receiving_locality,
+        routed_at=now,
+    )
+    await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
+
+
+async def forward_supplement(
+    session: AsyncSession, outbox: Outbox, supplement: events.ApplicationSupplemented
+) -> None:
+    """Pass materials handed in at a window on to the locality that holds the case now (which a
+    transfer may have changed since the window looked)."""
+    routed = await session.get(RoutedApplicationRow, supplement.application_no)
+    if routed is None or routed.outcome != "routed" or routed.competent_locality is None:
+        raise NotFound(
+            "application_not_routed",
+            f"{supplement.application_no} was never routed; no case takes its supplement.",
+        )
+    forwarded = events.SupplementRouted.model_validate(
+        {
+            **supplement.model_dump(),
+            "competent_locality": routed.competent_locality,
+            "routed_at": clock.now(),
+        }
+    )
+    await outbox.add(
+        session, forwarded, topic=topics.approval_requests(forwarded.competent_locality)
+    )
+
+
+async def transfer_application(
+    session: AsyncSession, outbox: Outbox, transferred: events.CaseTransferred
+) -> None:
+    """移交: route the application again, to the locality the approver named, with the
+    department of the item's rule; the timeline learns of it from `Transferred`."""
+    routed = await session.get(
+        RoutedApplicationRow, transferred.application_no, with_for_update=True
+    )
+    if routed is None or routed.application is None:
+        raise NotFound(
+            "application_not_routed",
+            f"Routing holds no application {transferred.application_no} to transfer.",
+        )
+    if routed.competent_locality == transferred.to_locality:
+        return  # already there: the same transfer announced twice
+    if routed.competent_locality != transferred.from_locality:
+        raise Forbidden(
+            "not_competent",
+            f"{transferred.from_locality} does not hold {transferred.application_no}.",
+        )
+    if not is_known_locality(transferred.to_locality):
+        raise Invalid.of_field(
+            "unknown_locality", f"Unknown locality {transferred.to_locality}.", "to_locality"
+        )
+    rule = await session.get(JurisdictionRuleRow, routed.item_code)
+    department = rule.department if rule else (routed.department or "")
+    now = clock.now()
+    topic = topics.approval_requests(transferred.to_locality)
+    application = events.ApplicationRouted.model_validate(
+        {
+            **routed.application,
+            "competent_locality": transferred.to_locality,
+            "department": department,
+            "routed_at": now,
+        }
+    )
+    routed.competent_locality, routed.department, routed.topic = (
+        transferred.to_locality,
+        department,
+        topic,
+    )
+    routed.transfers += 1
+    routed.note = f"transferred from {transferred.from_locality}: {transferred.reason}"
+    await outbox.add(session, application, topic=topic)
+    notice = events.Transferred(
+        application_no=transferred.application_no,
+        from_locality=transferred.from_locality,
+        competent_locality=transferred.to_locality,
+        department=department,
+        reason=transferred.reason,
         routed_at=now,
     )
     await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)

@@ -49,25 +49,27 @@ CHANNELS: tuple[Channel, ...] = (
         "intakeEvents",
         topics.INTAKE_EVENTS,
         "intake",
-        (events.ApplicationAccepted, events.ApplicationEvaluated),
-        "Applications accepted at any window of the province, and the applicants' ratings of "
-        "finished ones (好差评).",
+        (events.ApplicationAccepted, events.ApplicationSupplemented, events.ApplicationEvaluated),
+        "Applications accepted at any window of the province, materials handed in later (补正, "
+        "容缺补交), and the applicants' ratings of finished ones (好差评).",
     ),
     Channel(
         "approvalRequests",
         topics.approval_requests(LOCALITY_PARAMETER),
         "routing",
-        (events.ApplicationRouted,),
-        "Applications handed to one competent locality, one topic per locality: a local "
-        "approval system subscribes to its own locality's topic only. Each event carries the "
-        "whole application.",
+        (events.ApplicationRouted, events.SupplementRouted),
+        "Applications handed to one competent locality (first, or by 移交 from another), and "
+        "the materials supplemented for them; one topic per locality: a local approval system "
+        "subscribes to its own locality's topic only. Each application carries everything the "
+        "review needs; scans travel as references (sha256) fetched through the approval API.",
     ),
     Channel(
         "routingEvents",
         topics.ROUTING_EVENTS,
         "routing",
-        (events.Routed, events.Unroutable),
-        "Where each application went, or why it could not go anywhere. No personal data: read "
+        (events.Routed, events.Unroutable, events.Transferred),
+        "Where each application went (and went on to, by 移交), or why it could not go "
+        "anywhere. No personal data: read "
         "by intake for the applicant's timeline and by anyone following progress.",
     ),
     Channel(
@@ -88,11 +90,18 @@ CHANNELS: tuple[Channel, ...] = (
             events.CaseOpened,
             events.CaseDeadlineWarning,
             events.CaseOverdue,
+            events.CaseSupplementRequested,
+            events.CaseResumed,
+            events.CaseDeferredReminder,
+            events.CaseTransferred,
+            events.MaterialRead,
             events.ApplicationApproved,
             events.ApplicationRejected,
         ),
-        "Review cases opened, deadline warnings and overdue cases (限时办结), and decisions "
-        "taken, for every locality of the province.",
+        "Review cases opened, deadline warnings and overdue cases (限时办结), supplements "
+        "requested and resumed (补正), deferred materials reminded (容缺), cases handed to "
+        "another locality (移交), reads of an applicant's scans, and decisions taken, for every "
+        "locality of the province. No personal data in clear.",
     ),
     Channel(
         "deliveryEvents",

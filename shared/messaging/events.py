@@ -85,11 +85,29 @@ class Delivery(BaseModel):
 
 
 class SubmittedMaterial(BaseModel):
+    """One material handed in: a reference to its scan in the blob store, never the bytes.
+    `size` and `content_type` are the stored scan's, as intake checked them at upload."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
     material_code: Code
     sha256: Sha256
     original_verified: bool = False
+    size: int | None = Field(default=None, ge=0)
+    content_type: Code | None = None
+
+
+class Agent(BaseModel):
+    """帮办代办 / 委托代办: who hands in (and may collect) for the applicant, with the scan of
+    the letter of authorization."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Name
+    id_type: Literal["resident_id"]
+    id_number: IdNumber
+    phone: Code
+    authorization_sha256: Sha256
 
 
 class ApplicationAccepted(ApplicationEvent):
@@ -113,6 +131,34 @@ class ApplicationAccepted(ApplicationEvent):
     promised_date: date
     statutory_days: int
     promised_days: int
+    agent: Agent | None = None
+    # 容缺受理: the day by which the deferred materials are due (working days per item).
+    deferred_due_on: date | None = None
+    # The catalog version the application was judged under (the item's standard then).
+    catalog_version: Code | None = None
+
+
+class ApplicationSupplemented(ApplicationEvent):
+    """补正 / 容缺补交: materials handed in after acceptance, at the receiving window or a window
+    whose locality holds the `notify` right (intake → tongban.intake.events). References only."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.supplemented.v1"
+
+    item_code: Code
+    materials: list[SubmittedMaterial] = Field(min_length=1, max_length=MAX_MATERIALS)
+    receiving_locality: LocalityCode
+    window_id: Code
+    competent_locality: LocalityCode
+    supplemented_at: AwareDatetime
+
+
+class SupplementRouted(ApplicationSupplemented):
+    """Routing passed a supplement on to the competent locality that holds the case
+    (routing → tongban.approval.requests.<locality>)."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.supplement_routed.v1"
+
+    routed_at: AwareDatetime
 
 
 class ApplicationEvaluated(ApplicationEvent):
@@ -162,6 +208,19 @@ class Unroutable(ApplicationEvent):
     message: Reason
     receiving_locality: LocalityCode
     decided_at: AwareDatetime
+
+
+class Transferred(ApplicationEvent):
+    """移交: the application now lies with another locality's approval (routing →
+    tongban.routing.events). Slim, for intake's timeline."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.transferred.v1"
+
+    from_locality: LocalityCode
+    competent_locality: LocalityCode
+    department: Line
+    reason: Reason
+    routed_at: AwareDatetime
 
 
 class JurisdictionRuleState(EventPayload):
@@ -234,6 +293,67 @@ class CaseOverdue(ApplicationEvent):
     overdue_at: AwareDatetime
 
 
+class CaseSupplementRequested(ApplicationEvent):
+    """补正: the approver asks for materials; the deadline clock stops until they come
+    (approval → tongban.approval.events)."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.supplement_requested.v1"
+
+    locality: LocalityCode
+    materials: list[Code] = Field(min_length=1, max_length=MAX_MATERIALS)
+    reason: Reason
+    requested_at: AwareDatetime
+
+
+class CaseResumed(ApplicationEvent):
+    """The requested materials came; review goes on with the deadline moved by the paused
+    working days (approval → tongban.approval.events)."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.resumed.v1"
+
+    locality: LocalityCode
+    deadline: date
+    paused_working_days: int = Field(ge=0)
+    resumed_at: AwareDatetime
+
+
+class CaseDeferredReminder(ApplicationEvent):
+    """容缺: deferred materials are still outstanding as their due day comes (approval →
+    tongban.approval.events). Sent once per case."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.deferred_reminder.v1"
+
+    locality: LocalityCode
+    materials: list[Code] = Field(min_length=1, max_length=MAX_MATERIALS)
+    due_on: date
+    reminded_at: AwareDatetime
+
+
+class CaseTransferred(ApplicationEvent):
+    """移交: the competent locality's approver hands the case to another locality; routing
+    re-routes it (approval → tongban.approval.events)."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.transferred.v1"
+
+    from_locality: LocalityCode
+    to_locality: LocalityCode
+    reason: Reason
+    transferred_by: Code
+    transferred_at: AwareDatetime
+
+
+class MaterialRead(ApplicationEvent):
+    """An approver read a scan of the application (approval → tongban.approval.events): every
+    read of an applicant's documents is on record."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.material_read.v1"
+
+    locality: LocalityCode
+    sha256: Sha256
+    read_by: Code
+    read_at: AwareDatetime
+
+
 class ApplicationDecided(ApplicationEvent):
     """Common shape of approval decisions (not published itself).
 
@@ -250,6 +370,9 @@ class ApplicationDecided(ApplicationEvent):
     holder_name_masked: Name
     holder_id_digest: str = Field(pattern=r"^[0-9a-f]{16,128}$")
     delivery: Delivery
+    # 委托代办: the recorded agent may collect the result too (checked by the same digest).
+    agent_name_masked: Name | None = None
+    agent_id_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{16,128}$")
 
 
 class ApplicationApproved(ApplicationDecided):
@@ -289,21 +412,31 @@ class CertificateDelivered(ApplicationEvent):
     window_id: Code | None = None
     delivered_at: AwareDatetime
     channel: Literal["window", "postal"]
+    # At a window: who collected it, the applicant or the recorded agent (委托代办).
+    collected_by: Literal["applicant", "agent"] | None = None
 
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (
         ApplicationAccepted,
+        ApplicationSupplemented,
         ApplicationEvaluated,
         ApplicationRouted,
+        SupplementRouted,
         Routed,
         Unroutable,
+        Transferred,
         JurisdictionRuleState,
         TrustAgreementState,
         CaseOpened,
         CaseDeadlineWarning,
         CaseOverdue,
+        CaseSupplementRequested,
+        CaseResumed,
+        CaseDeferredReminder,
+        CaseTransferred,
+        MaterialRead,
         ApplicationApproved,
         ApplicationRejected,
         CertificateReadyForPickup,

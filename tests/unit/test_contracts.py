@@ -66,6 +66,15 @@ _DECIDED = {
         },
     },
 }
+_SUPPLEMENTED = {
+    "application_no": _ACCEPTED["application_no"],
+    "item_code": _ACCEPTED["item_code"],
+    "materials": [{"material_code": "M02", "sha256": "1" * 64}],
+    "receiving_locality": "341200",
+    "window_id": "W341200-01",
+    "competent_locality": "340102",
+    "supplemented_at": "2025-01-10T09:00:00+08:00",
+}
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
@@ -145,6 +154,55 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "locality": "340102",
         "delivered_at": "2025-01-09T10:00:00+08:00",
         "channel": "window",
+    },
+    events.ApplicationSupplemented.event_type: _SUPPLEMENTED,
+    events.SupplementRouted.event_type: {
+        **_SUPPLEMENTED,
+        "routed_at": "2025-01-10T09:00:05+08:00",
+    },
+    events.Transferred.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "from_locality": "340100",
+        "competent_locality": "340200",
+        "department": "公安局",
+        "reason": "户籍已迁至芜湖",
+        "routed_at": "2025-01-07T10:00:00+08:00",
+    },
+    events.CaseSupplementRequested.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "materials": ["M02"],
+        "reason": "户口簿复印件不清晰",
+        "requested_at": "2025-01-07T10:00:00+08:00",
+    },
+    events.CaseResumed.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "deadline": "2025-01-24",
+        "paused_working_days": 3,
+        "resumed_at": "2025-01-10T09:01:00+08:00",
+    },
+    events.CaseDeferredReminder.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "materials": ["M02"],
+        "due_on": "2025-01-13",
+        "reminded_at": "2025-01-10T00:00:01+08:00",
+    },
+    events.CaseTransferred.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "from_locality": "340100",
+        "to_locality": "340200",
+        "reason": "户籍已迁至芜湖",
+        "transferred_by": "approver-340100",
+        "transferred_at": "2025-01-07T09:59:00+08:00",
+    },
+    events.MaterialRead.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "sha256": "0" * 64,
+        "read_by": "approver-340102",
+        "read_at": "2025-01-07T09:00:00+08:00",
     },
 }
 

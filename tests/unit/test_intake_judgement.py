@@ -16,6 +16,7 @@ from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG
 from shared.vocabulary import Right
+from shared.workdays import add_working_days
 from tooling.journey import household_application, sample_applicant
 
 CLERK = Principal(sub="clerk", role="window_clerk", locality="341200", window_id="W341200-01")
@@ -32,16 +33,30 @@ HEFEI_FOR_FUYANG = Agreement(
 )
 
 
-def judge(book: RuleBook, body: dict[str, Any]) -> service._Accept | service._Notify:
-    intake = service.Intake(
+def intake_of(book: RuleBook) -> service.Intake:
+    return service.Intake(
         db=None,  # type: ignore[arg-type]  # judging reads nothing
         outbox=Outbox("/tests"),
         catalog={item.item_code: item for item in CATALOG},
         rules=book,
         numbers=None,  # type: ignore[arg-type]
+        blobs=None,  # type: ignore[arg-type]
+        scans=None,  # type: ignore[arg-type]
+        max_scan_bytes=1024,
     )
+
+
+def uploaded(body: ApplicationIn) -> dict[str, tuple[int, str]]:
+    """Every scan the body references, as if uploaded."""
+    return {sha: (1000, "application/pdf") for sha in service.referenced_scans(body)}
+
+
+def judge(
+    book: RuleBook, body: dict[str, Any], scans: dict[str, tuple[int, str]] | None = None
+) -> service._Accept | service._Notify:
     command = service.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
-    return service._judge(command, intake)
+    known = uploaded(command.body) if scans is None else scans
+    return service._judge(command, intake_of(book), known)
 
 
 def application(**changes: Any) -> dict[str, Any]:
@@ -90,19 +105,55 @@ def test_the_receipt_counts_days_on_the_calendar_of_the_service_halls() -> None:
     # 16:30 UTC on 23 November is 00:30 on the 24th in 合肥 and 阜阳: the application is numbered
     # and its promise counted from the 24th, not from the server's UTC date.
     book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
-    intake = service.Intake(
-        db=None,  # type: ignore[arg-type]
-        outbox=Outbox("/tests"),
-        catalog={item.item_code: item for item in CATALOG},
-        rules=book,
-        numbers=None,  # type: ignore[arg-type]
-    )
+    intake = intake_of(book)
     command = service.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
     with use_clock(FixedClock(datetime(2026, 11, 23, 16, 30, tzinfo=UTC))):
-        verdict = service._judge(command, intake)
+        verdict = service._judge(command, intake, uploaded(command.body))
         assert isinstance(verdict, service._Accept)
         answer, values = service._acceptance(command, verdict, intake, sequence=7)
     assert answer.body["application_no"] == "TB34120020261124000007"
     # GA-HJ-001 promises 5 working days: Tue 24 Nov + 5 → Tue 1 Dec.
     assert answer.body["promised_date"] == "2026-12-01"
     assert values["app_accepted_at"].isoformat().startswith("2026-11-24T00:30:00+08:00")
+
+
+def test_a_scan_never_uploaded_is_a_problem_of_the_one_time_notice() -> None:
+    verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), application(), scans={})
+    assert isinstance(verdict, service._Notify)
+    assert [(p.code, p.material_code) for p in verdict.problems] == [("scan_not_uploaded", "M01")]
+
+
+def test_an_agent_needs_a_valid_id_and_an_uploaded_letter_of_authorization() -> None:
+    body = application()
+    body["agent"] = {
+        "name": "李代办",
+        "id_type": "resident_id",
+        "id_number": "340104199001010000",  # wrong check digit
+        "phone": "13900000000",
+        "authorization_sha256": "b" * 64,
+    }
+    scans = {body["materials"][0]["sha256"]: (1000, "application/pdf")}
+    verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), body, scans=scans)
+    assert isinstance(verdict, service._Notify)
+    assert sorted((p.code, p.field) for p in verdict.problems) == [
+        ("invalid_id_number", "agent.id_number"),
+        ("scan_not_uploaded", "agent.authorization_sha256"),
+    ]
+
+
+def test_deferred_materials_are_due_the_items_deferral_days_after_acceptance() -> None:
+    book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
+    intake = intake_of(book)
+    command = service.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
+    with use_clock(FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))):
+        verdict = service._judge(command, intake, uploaded(command.body))
+        assert isinstance(verdict, service._Accept)
+        answer, values = service._acceptance(command, verdict, intake, sequence=1)
+    item = intake.catalog["GA-HJ-001"]
+    assert answer.body["deferred"] == ["M02"]
+    # Mon 23 Nov + the item's deferral days, in working days.
+    assert answer.body["deferred_due_on"] == str(
+        add_working_days(datetime(2026, 11, 23).date(), item.deferred_days)
+    )
+    # The event carries each material's stored scan: size and type, never the bytes.
+    assert values["app_materials"][0]["content_type"] == "application/pdf"

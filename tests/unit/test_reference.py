@@ -8,7 +8,13 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from shared.reference.catalog import CATALOG, CatalogItem, Material, get_item
+from shared.reference.catalog import (
+    CATALOG,
+    CatalogItem,
+    Material,
+    get_item,
+    handled_anywhere_items,
+)
 from shared.reference.localities import (
     LOCALITIES,
     PROVINCE,
@@ -35,6 +41,42 @@ def test_province_cities_and_counties() -> None:
     assert (shushan.name, shushan.level, shushan.parent) == ("蜀山区", "county", "340100")
     jieshou = get_locality("341282")
     assert jieshou is not None and jieshou.name == "界首市" and jieshou.parent == "341200"
+
+
+def test_every_county_of_the_province_is_listed() -> None:
+    counties = [loc for loc in LOCALITIES.values() if loc.level == "county"]
+    assert 100 <= len(counties) <= 110  # 104 in 2024: 45 districts, 50 counties, 9 cities
+    for county in counties:
+        assert county.parent is not None
+        city = get_locality(county.parent)
+        assert city is not None and city.level == "city"
+        assert county.parent == city_of(county.code)
+    # Every city has its own districts or counties.
+    assert {county.parent for county in counties} == {
+        loc.code for loc in LOCALITIES.values() if loc.level == "city"
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "city"),
+    [
+        ("340202", "镜湖区", "340200"),
+        ("340210", "湾沚区", "340200"),
+        ("340281", "无为市", "340200"),
+        ("340422", "寿县", "340400"),
+        ("340523", "和县", "340500"),
+        ("340711", "郊区", "340700"),
+        ("340722", "枞阳县", "340700"),
+        ("340882", "潜山市", "340800"),
+        ("341003", "黄山区", "341000"),
+        ("341504", "叶集区", "341500"),
+        ("341882", "广德市", "341800"),
+    ],
+)
+def test_county_names_and_cities(code: str, name: str, city: str) -> None:
+    county = get_locality(code)
+    assert county is not None
+    assert (county.name, county.level, county.parent) == (name, "county", city)
 
 
 def test_every_parent_is_known_and_one_level_up() -> None:
@@ -105,7 +147,7 @@ def test_is_within(code: str, ancestor: str, expected: bool) -> None:
 def test_item_codes_are_unique_and_found() -> None:
     codes = [item.item_code for item in CATALOG]
     assert len(codes) == len(set(codes))
-    assert len(CATALOG) >= 10
+    assert len(CATALOG) >= 24
     for item in CATALOG:
         assert get_item(item.item_code) is item
     assert get_item("NO-SUCH-ITEM") is None
@@ -124,6 +166,23 @@ def test_catalog_covers_the_plans_domains_and_every_jurisdiction() -> None:
         item.jurisdiction == "enterprise" and item.applicant_kinds == ["enterprise"]
         for item in CATALOG
     )
+
+
+def test_every_domain_has_at_least_three_items() -> None:
+    for domain in DOMAINS:
+        assert sum(item.domain == domain for item in CATALOG) >= 3, domain
+
+
+def test_handled_anywhere_items_are_the_flagged_ones() -> None:
+    codes = handled_anywhere_items()
+    assert codes and codes == sorted(codes)
+    assert codes == sorted(item.item_code for item in CATALOG if item.handled_anywhere)
+    not_listed = [item.item_code for item in CATALOG if not item.handled_anywhere]
+    assert not_listed, "the flag should mean something"
+    assert not set(not_listed) & set(codes)
+    # Items inspected on site are not on the province's list.
+    for code in ("SJ-YP-001", "SB-GS-001", "JT-CX-001"):
+        assert code in not_listed
 
 
 @pytest.mark.parametrize("item", CATALOG, ids=lambda item: item.item_code)
@@ -145,6 +204,10 @@ def test_item_is_well_formed(item: CatalogItem) -> None:
     # The code's prefix names the domain, so it stays stable and readable.
     prefix = item.item_code.split("-")[0]
     assert item.item_code.isascii() and prefix.isupper()
+    # The guide names what the item rests on and where to ask.
+    assert item.legal_basis.strip() and "《" in item.legal_basis
+    assert item.contact_phone.strip()
+    assert 1 <= item.deferred_days <= 30
 
 
 def test_ga_hj_001_shape() -> None:
@@ -179,6 +242,10 @@ def test_guide_json_has_the_public_field_names() -> None:
         "fee_yuan",
         "delivery_methods",
         "materials",
+        "legal_basis",
+        "contact_phone",
+        "deferred_days",
+        "handled_anywhere",
     ):
         assert field in guide
     assert guide["fee_yuan"] == 20  # a JSON number, not a string
@@ -206,13 +273,17 @@ def _item(**overrides: object) -> dict[str, object]:
         "delivery_methods": ["window_pickup"],
         "materials": [Material(material_code="M01", name="居民身份证", required=True)],
         "applicant_kinds": ["person"],
+        "legal_basis": "《中华人民共和国户口登记条例》第十条",
+        "contact_phone": "0551-12345",
     }
     data.update(overrides)
     return data
 
 
 def test_item_rules_are_enforced() -> None:
-    assert CatalogItem.model_validate(_item()).competent_level == "city"
+    item = CatalogItem.model_validate(_item())
+    assert item.competent_level == "city"
+    assert item.deferred_days == 5 and item.handled_anywhere
     with pytest.raises(ValidationError, match="promised_days"):
         CatalogItem.model_validate(_item(promised_days=6))
     first = Material(material_code="M01", name="居民身份证", required=True)
@@ -223,6 +294,14 @@ def test_item_rules_are_enforced() -> None:
         CatalogItem.model_validate(_item(jurisdiction="residence"))
     with pytest.raises(ValidationError):
         CatalogItem.model_validate(_item(delivery_methods=[]))
+    with pytest.raises(ValidationError, match="legal_basis"):
+        CatalogItem.model_validate(_item(legal_basis=""))
+    with pytest.raises(ValidationError, match="contact_phone"):
+        CatalogItem.model_validate(_item(contact_phone="call us"))
+    with pytest.raises(ValidationError, match="deferred_days"):
+        CatalogItem.model_validate(_item(deferred_days=0))
+    with pytest.raises(ValidationError, match="deferred_days"):
+        CatalogItem.model_validate(_item(deferred_days=31))
 
 
 def test_catalog_items_cannot_be_changed_in_place() -> None:
