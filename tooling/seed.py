@@ -18,16 +18,16 @@ from shared.vocabulary import Right
 ALL_RIGHTS = [right.value for right in Right]
 
 # The province's default for the items it lists as handled anywhere (全省通办清单): every window
-# in the province may accept them, give the one-time notice and deliver the result. Not
-# verify_original: originals are checked only where a specific agreement grants it. Then 合肥 and
-# 阜阳 windows handle each other's items; 马鞍山 lets 阜阳 windows take its household item
-# GA-HJ-001 (not on the province's list).
+# in the province may accept them, check the originals (every item for persons needs the ID
+# card's original seen at the window, so without it nothing could be handled anywhere), give the
+# one-time notice and deliver the result. Then 合肥 and 阜阳 windows handle each other's items;
+# 马鞍山 lets 阜阳 windows take its household item GA-HJ-001 (not on the province's list).
 DEMO_AGREEMENTS: tuple[dict[str, Any], ...] = (
     {
         "grantor_locality": PROVINCE,
         "grantee_locality": "*",
         "item_codes": handled_anywhere_items(),
-        "rights": ["accept", "notify", "deliver"],
+        "rights": ALL_RIGHTS,
     },
     {
         "grantor_locality": "340100",

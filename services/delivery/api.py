@@ -50,6 +50,8 @@ class HandoverOut(BaseModel):
     certificate_no: str
     status: PrintJobStatus
     delivered_at: datetime
+    # The applicant, or the agent recorded at acceptance (委托代办).
+    collected_by: str | None
 
 
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
@@ -69,4 +71,5 @@ async def hand_over(
         certificate_no=job.certificate_no,
         status=job.status,
         delivered_at=job.delivered_at,
+        collected_by=job.collected_by,
     )
