@@ -74,7 +74,7 @@ from benchmarks.plot import latency_plot
 from shared.auth import mint_token
 from shared.settings import with_database
 from tooling.infra import ManagedProcess, ensure_databases, free_ports, stop_processes
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import Journey, household_application, sample_applicant
 from tooling.stack import RunningStack, running_stack
 
 T = TypeVar("T")
@@ -411,6 +411,8 @@ class Bench:
 
     async def _run(self) -> Figures:
         options, figures = self.options, self.figures
+        # The applications reference the sample scans by sha256: a window uploads them first.
+        await Journey(self.stack.settings, self.stack.urls).upload_sample_scans()
         figures.origin = time.perf_counter()
         ceiling = Target(
             "bare GET /healthz", HOST, [self.bare_port], get_request("/healthz", HOST, 0)

@@ -36,7 +36,8 @@ systems and other subscribers. Generated from the code; do not edit by hand.
 * **Key and ordering.** The record key is `ce_subject`: the application number (also the
   payload's `application_no`) for every application event, so all events of one application on
   one topic arrive in order; `rule:<item_code>` or `agreement:<id>` on the compacted
-  `tongban.routing.rules`. There is no ordering across topics.
+  `tongban.routing.rules`; `catalog:<version>` for a published catalog version. There is no
+  ordering across topics.
 * **At least once; deduplicate by `ce_id`.** An event may arrive more than once (Tongban's outbox
   relay may publish it again; your consumer restarts from its last committed offset). A repeat
   has the same `ce_id`: record the ids you have handled, in the same transaction as your effect,
@@ -223,7 +224,10 @@ def _message(event_type: str, model: type[EventPayload]) -> dict[str, Any]:
         },
         # The payload schema lives in its own file, so a subscriber can use it on its own.
         "payload": {"$ref": f"./{_schema_path(event_type)}"},
-        "bindings": _key_binding("The application number: its events stay in order."),
+        "bindings": _key_binding(
+            "The event's subject: the application number for application events (its events "
+            "stay in order), otherwise the state's key (rule:, agreement:, catalog:)."
+        ),
     }
 
 
@@ -254,7 +258,10 @@ def _headers_schema() -> dict[str, Any]:
             "ce_time": text(
                 "When the change the event announces was recorded (RFC 3339).", format="date-time"
             ),
-            "ce_subject": text("The application number; equal to the record key."),
+            "ce_subject": text(
+                "What the event is about (the application number, or the state's key); equal "
+                "to the record key."
+            ),
             "content-type": text("Media type of the record value.", const="application/json"),
             "traceparent": text("W3C Trace Context of the journey; continue it to join the trace."),
         },

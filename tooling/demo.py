@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
 from shared.identity import mask_id_number, mask_name
-from tooling.journey import Journey, JourneyError, household_application, sample_applicant
+from tooling.journey import (
+    HOUSEHOLD_REGISTER_SCAN,
+    Journey,
+    JourneyError,
+    household_application,
+    sample_applicant,
+    sample_pdf,
+    scan_digest,
+)
 from tooling.stack import RunningStack, StackError
+
+DOWNLOADS = Path(".tongban/demo")
+
+
+def save_download(name: str, content: bytes) -> Path:
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    path = DOWNLOADS / name
+    path.write_bytes(content)
+    return path
 
 
 async def run_demo(stack: RunningStack, console: Console) -> None:
     trip = Journey(stack.settings, stack.urls)
+    # Another window of the province, in 合肥 蜀山区, where the applicant brings the supplement.
+    second_window = Journey(
+        stack.settings, stack.urls, window_id="W340104-01", receiving_locality="340104"
+    )
     applicant = sample_applicant("340104")
     try:
-        console.rule("A 合肥 resident at a 阜阳 window (异地受理)")
+        console.rule("A 合肥 resident at a 阜阳 window (异地受理, 收件转交)")
         console.print(
             f"Applicant {mask_name(applicant['name'])} ({mask_id_number(applicant['id_number'])}), "
             f"registered in 340104 蜀山区; window {trip.window_id} in 341200 阜阳; item GA-HJ-001"
         )
-        response = await trip.submit(household_application(applicant))
+        id_card = sample_pdf(f"Resident identity card, scanned at {trip.window_id}")
+        scan = await trip.upload_scan(id_card, "id-card.pdf")
+        console.print(
+            f"scan of M01 uploaded: sha256 {scan['sha256'][:16]}…, {scan['size']} bytes, "
+            f"{scan['content_type']}"
+        )
+        body = household_application(applicant)
+        body["materials"][0]["sha256"] = scan["sha256"]
+        response = await trip.submit(body)
         if response.status_code != 201:
             raise StackError(f"intake answered {response.status_code}: {response.text}")
         receipt = response.json()
@@ -30,10 +61,45 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
             f"promised by {receipt['promised_date']}, deferred {receipt['deferred']}"
         )
 
-        console.rule("合肥 reviews and decides remotely (远程办理)")
+        competent = receipt["competent_locality"]
+        console.rule("合肥 reads the scan remotely and asks for a supplement (补正)")
         await trip.wait_for_status(number, "in_review")
-        decided = await trip.approve(number, receipt["competent_locality"])
-        console.print(f"[green]approved[/] by 340100, certificate {decided['certificate_no']}")
+        await trip.wait_for_case(number, competent)
+        await trip.claim(number, competent)
+        downloaded = await trip.read_scan(number, competent, scan["sha256"])
+        saved = save_download(f"{number}-M01.pdf", downloaded)
+        identical = scan_digest(downloaded) == scan["sha256"]
+        console.print(
+            f"approver of {competent} downloaded M01: {len(downloaded)} bytes, "
+            f"{'byte-identical' if identical else 'DIFFERENT'}, saved to {saved}"
+        )
+        asked = await trip.request_supplement(
+            number, competent, ["M02"], "请补交居民户口簿复印件（容缺材料）"
+        )
+        console.print(
+            f"[yellow]supplement requested[/]: {asked['requested_materials']}; "
+            "the deadline clock pauses"
+        )
+        await trip.wait_for_status(number, "supplement_requested")
+
+        console.rule("The applicant hands it in at another window (any window, 全省通办)")
+        register = await second_window.upload_scan(HOUSEHOLD_REGISTER_SCAN, "register.pdf")
+        handed_in = await second_window.hand_in_supplement(
+            number, [{"material_code": "M02", "sha256": register["sha256"]}]
+        )
+        console.print(
+            f"M02 handed in at window {handed_in['window_id']}; "
+            f"still outstanding: {handed_in['requested_materials'] or 'nothing'}"
+        )
+        resumed = await trip.wait_for_case_status(number, competent, "in_review")
+        console.print(
+            f"[green]review resumed[/], statutory deadline {resumed['deadline']} "
+            f"({resumed['paused_working_days']} working days paused)"
+        )
+
+        console.rule("合肥 decides remotely (远程办理)")
+        decided = await trip.approve(number, competent)
+        console.print(f"[green]approved[/] by {competent}, certificate {decided['certificate_no']}")
 
         console.rule("Printed and handed over at the 阜阳 window (就近打证)")
         job = await trip.wait_in_print_queue(number)

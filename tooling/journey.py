@@ -182,24 +182,79 @@ class Journey:
             )
 
     async def approve(
-        self, application_no: str, locality: str, service: str = "approval"
+        self,
+        application_no: str,
+        locality: str,
+        service: str = "approval",
+        *,
+        override_reason: str = "容缺材料已承诺限期补交，不影响审批结论",
     ) -> dict[str, Any]:
+        """Claim (again) and approve. The reference application defers M02 (容缺): approving
+        before it comes is an explicit choice, on record as `override_reason`."""
         await self.wait_for_case(application_no, locality, service)
         async with self._client(service, self.approver_token(locality)) as approval:
             _expect(await approval.post(f"/v1/cases/{application_no}/claim"), 200)
-            # The reference application defers M02 (容缺): approving before it comes is an
-            # explicit choice, on record.
             response = await approval.post(
                 f"/v1/cases/{application_no}/decision",
                 json={
                     "decision": "approve",
                     "reason": "材料齐全，符合规定",
-                    "override_reason": "容缺材料已承诺限期补交，不影响审批结论",
+                    "override_reason": override_reason,
                 },
             )
             _expect(response, 200)
             decided: dict[str, Any] = response.json()
             return decided
+
+    async def claim(self, application_no: str, locality: str, service: str = "approval") -> None:
+        async with self._client(service, self.approver_token(locality)) as approval:
+            _expect(await approval.post(f"/v1/cases/{application_no}/claim"), 200)
+
+    async def request_supplement(
+        self, application_no: str, locality: str, materials: list[str], reason: str
+    ) -> dict[str, Any]:
+        """补正: the approver (holding the case) asks for materials; the clock pauses."""
+        async with self._client("approval", self.approver_token(locality)) as approval:
+            response = await approval.post(
+                f"/v1/cases/{application_no}/decision",
+                json={"decision": "request_supplement", "materials": materials, "reason": reason},
+            )
+            _expect(response, 200)
+            case: dict[str, Any] = response.json()
+            return case
+
+    async def hand_in_supplement(
+        self, application_no: str, materials: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Materials handed in at this journey's window."""
+        async with self._client("intake", self.clerk_token) as intake:
+            response = await intake.post(
+                f"/v1/applications/{application_no}/supplements", json={"materials": materials}
+            )
+            _expect(response, 201)
+            handed_in: dict[str, Any] = response.json()
+            return handed_in
+
+    async def read_scan(self, application_no: str, locality: str, sha256: str) -> bytes:
+        """An approver of the competent locality downloads one of the case's scans."""
+        async with self._client("approval", self.approver_token(locality)) as approval:
+            response = await approval.get(f"/v1/cases/{application_no}/materials/{sha256}")
+            _expect(response, 200)
+            return response.content
+
+    async def wait_for_case_status(
+        self, application_no: str, locality: str, status: str, service: str = "approval"
+    ) -> dict[str, Any]:
+        async with self._client(service, self.approver_token(locality)) as approval:
+
+            async def reached() -> dict[str, Any] | None:
+                response = await approval.get(f"/v1/cases/{application_no}")
+                case: dict[str, Any] = response.json()
+                return case if response.status_code == 200 and case["status"] == status else None
+
+            return await poll_until(
+                reached, within=self.timeout, failure=f"case {application_no} never {status}"
+            )
 
     async def wait_in_print_queue(self, application_no: str) -> dict[str, Any]:
         async with self._client("delivery", self.clerk_token) as delivery:

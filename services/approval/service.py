@@ -316,7 +316,8 @@ async def decide(
                 {"materials": row.deferred},
             )
         decided = await _decided_event(session, row, command, reason, digest_key)
-        row.override_reason = override or None
+        # Only an override that overrode something is kept.
+        row.override_reason = override if row.deferred else None
         row.decision, row.reason = command.decision, reason or None
         row.decided_by, row.decided_at = command.approver.sub, decided.decided_at
         await outbox.add(session, decided, topic=topics.APPROVAL_EVENTS)

@@ -15,11 +15,15 @@ from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
     ApplicationOut,
+    CatalogVersionIn,
+    CatalogVersionListed,
+    CatalogVersionOut,
+    CatalogVersionsOut,
     ScanOut,
     SupplementIn,
     SupplementOut,
 )
-from shared.auth import CurrentPrincipal, Operator, WindowClerk
+from shared.auth import Admin, CurrentPrincipal, Operator, WindowClerk
 from shared.bounds import Reason
 from shared.errors import NotFound
 from shared.reference.catalog import CatalogItem
@@ -38,22 +42,79 @@ Intake = Annotated[service.Intake, Depends(_intake)]
 _SUMMARY_FIELDS = {"item_code", "name", "domain", "department", "jurisdiction", "promised_days"}
 
 
+# A version's name in a query; an unknown one is 404, whatever its spelling.
+VersionQuery = Annotated[
+    str | None,
+    Query(description="a published catalog version (the current one when absent)"),
+]
+
+
 @router.get("/catalog/items", tags=["catalog"], summary="The published list of items")
-async def list_items(intake: Intake) -> dict[str, list[dict[str, Any]]]:
+async def list_items(intake: Intake, version: VersionQuery = None) -> dict[str, Any]:
+    published = await service.catalog_version(intake, version)
     return {
+        "version": published.version,
         "items": [
             item.model_dump(mode="json", include=_SUMMARY_FIELDS)
-            for item in intake.catalog.values()
-        ]
+            for item in published.items.values()
+        ],
     }
 
 
 @router.get("/catalog/items/{item_code}", tags=["catalog"], summary="An item's guide (办事指南)")
-async def get_item(item_code: str, intake: Intake) -> CatalogItem:
-    item = intake.catalog.get(item_code)
+async def get_item(item_code: str, intake: Intake, version: VersionQuery = None) -> CatalogItem:
+    published = await service.catalog_version(intake, version)
+    item = published.items.get(item_code)
     if item is None:
-        raise NotFound("unknown_item", f"No catalog item {item_code}.")
+        raise NotFound(
+            "unknown_item", f"No catalog item {item_code} in version {published.version}."
+        )
     return item
+
+
+@router.get(
+    "/catalog/versions",
+    tags=["catalog"],
+    summary="The published versions of the catalog, and the current one",
+)
+async def list_catalog_versions(intake: Intake) -> CatalogVersionsOut:
+    catalog = intake.catalog
+    return CatalogVersionsOut(
+        current=catalog.version,
+        versions=[
+            CatalogVersionListed(
+                version=v.version,
+                published_at=v.published_at,
+                published_by=v.published_by,
+                items=len(v.items),
+            )
+            for v in catalog.versions()
+        ],
+    )
+
+
+@router.post(
+    "/catalog/versions",
+    status_code=201,
+    tags=["catalog"],
+    summary="Publish a new version of the catalog (the province's administration)",
+    responses={
+        403: {
+            "description": "Not an admin (forbidden_role), or not the province's own "
+            "(not_province_admin)"
+        },
+        409: {"description": "version_exists: a version of that name was published before"},
+        422: {"description": "Invalid input, such as an item_code listed twice"},
+    },
+)
+async def publish_catalog_version(
+    body: CatalogVersionIn, intake: Intake, admin: Admin
+) -> CatalogVersionOut:
+    command = service.PublishCatalog(version=body.version, items=body.items, admin=admin)
+    published = await service.publish_catalog(intake, command)
+    return CatalogVersionOut(
+        version=published.version, published_at=published.published_at, items=len(published.items)
+    )
 
 
 async def _chunks(upload: UploadFile, size: int = 1 << 20) -> AsyncIterator[bytes]:

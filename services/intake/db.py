@@ -1,4 +1,5 @@
-"""Intake's own database: catalog, applications with their timeline, notices, idempotency keys."""
+"""Intake's own database: catalog versions, applications with their timeline, notices,
+idempotency keys."""
 
 from __future__ import annotations
 
@@ -66,16 +67,17 @@ class ApplicationNumbers:
         return number
 
 
-class CatalogItemRow(Base):
-    """One published item (通办事项); `guide` is the full standard as clients see it."""
+class CatalogVersionRow(Base):
+    """One published version of the catalog (通办事项清单): every item's guide (办事指南) as
+    clients see it. Never changed once published; the current version is the most recently
+    published one, and each application keeps the version it was accepted under."""
 
-    __tablename__ = "catalog_items"
+    __tablename__ = "catalog_versions"
 
-    item_code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    domain: Mapped[str] = mapped_column(String(32))
-    guide: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_by: Mapped[str] = mapped_column(String(64))
 
 
 class ApplicationRow(Base):

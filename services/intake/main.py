@@ -19,6 +19,8 @@ from shared.runtime import build_runtime
 from shared.settings import Settings
 from shared.webapp import create_service_app
 
+CATALOG_BODY_BYTES = 4 * 1024 * 1024
+
 
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
@@ -27,11 +29,18 @@ def create_app(
     runtime.declare_topics([topics.INTAKE_EVENTS, topics.ROUTING_RULES])
     runtime.subscribe(consumers.SUBSCRIPTION)
     replica = RulesReplica(runtime.settings.kafka_bootstrap_servers)
+    # One holder of the published catalog versions for the life of the process; a version
+    # published through another intake process is learnt within CATALOG_REFRESH_SECONDS.
+    catalog = service.Catalog()
+
+    async def refresh_catalog() -> None:
+        await service.refresh_catalog(runtime.db, catalog)
+
+    runtime.every("catalog-refresh", service.CATALOG_REFRESH_SECONDS, refresh_catalog)
 
     async def start() -> None:
-        async with runtime.db.transaction() as session:
-            await service.seed_catalog(session)
-            catalog = await service.load_catalog(session)
+        await service.publish_built_in_catalog(runtime.db, runtime.outbox)
+        await service.refresh_catalog(runtime.db, catalog)
         app.state.intake = service.Intake(
             runtime.db,
             runtime.outbox,
@@ -53,8 +62,12 @@ def create_app(
         on_startup=start,
         on_shutdown=replica.stop,
         readiness=replica.readiness,
-        # A scan is a multipart body: the file plus a few hundred bytes of framing.
-        larger_bodies={"/v1/materials": runtime.settings.max_scan_bytes + 64 * 1024},
+        larger_bodies={
+            # A scan is a multipart body: the file plus a few hundred bytes of framing.
+            "/v1/materials": runtime.settings.max_scan_bytes + 64 * 1024,
+            # A whole catalog: up to MAX_CATALOG_ITEMS guides of a few KiB each.
+            "/v1/catalog/versions": CATALOG_BODY_BYTES,
+        },
     )
     app.state.replica = replica
     return app

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from shared.bounds import MAX_MATERIALS, Code, Sha256
-from shared.messaging.events import Agent, Applicant, PostalAddress
+from shared.bounds import MAX_CODE, MAX_MATERIALS, Code, Line, Sha256
+from shared.messaging.events import (
+    MAX_CATALOG_ITEMS,
+    Agent,
+    Applicant,
+    CatalogVersionName,
+    PostalAddress,
+)
+from shared.reference.catalog import CatalogItem
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import ApplicationStatus, DeliveryMethod
 
@@ -151,3 +159,73 @@ class ApplicationOut(BaseModel):
     agent_name_masked: str | None
     catalog_version: str | None
     timeline: list[TimelineEntryOut]
+
+
+# --- catalog versions (POST /v1/catalog/versions) ---------------------------------------------
+
+# Item codes go into URLs, agreements and other services' columns: letters, digits and . _ -,
+# never "*" (which an agreement reads as "every item").
+ItemCode = Annotated[
+    str, Field(min_length=1, max_length=MAX_CODE, pattern=r"^[0-9A-Za-z][0-9A-Za-z._\-]*$")
+]
+# Routing and the applications keep an item's department in 128 characters.
+MAX_DEPARTMENT = 128
+_CODE: TypeAdapter[str] = TypeAdapter(Code)
+
+
+class PublishedItem(CatalogItem):
+    """An item's guide as an admin publishes it: the shape of the catalog's `CatalogItem`, with
+    the sizes the rest of the system stores and carries (the events bound what they carry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item_code: ItemCode
+    name: Line = Field(min_length=1)
+    domain: Code
+    department: Line = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> PublishedItem:
+        if len(self.department) > MAX_DEPARTMENT:
+            raise ValueError(f"a department has at most {MAX_DEPARTMENT} characters")
+        # Applications name materials by code (shared.bounds.Code).
+        if len(self.materials) > MAX_MATERIALS:
+            raise ValueError(f"an item has at most {MAX_MATERIALS} materials")
+        for material in self.materials:
+            try:
+                _CODE.validate_python(material.material_code)
+            except ValidationError as problem:
+                message = problem.errors()[0]["msg"]
+                raise ValueError(f"material_code {material.material_code!r}: {message}") from None
+        return self
+
+
+class CatalogVersionIn(BaseModel):
+    """`POST /v1/catalog/versions`: the whole catalog of a new version, which becomes current."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: CatalogVersionName
+    items: list[PublishedItem] = Field(min_length=1, max_length=MAX_CATALOG_ITEMS)
+
+    @model_validator(mode="after")
+    def _each_item_once(self) -> CatalogVersionIn:
+        repeated = _repeated([item.item_code for item in self.items])
+        if repeated:
+            raise ValueError("each item_code may appear once; repeated: " + ", ".join(repeated))
+        return self
+
+
+class CatalogVersionOut(BaseModel):
+    version: str
+    published_at: datetime
+    items: int = Field(description="how many items the version lists")
+
+
+class CatalogVersionListed(CatalogVersionOut):
+    published_by: str
+
+
+class CatalogVersionsOut(BaseModel):
+    current: str
+    versions: list[CatalogVersionListed] = Field(description="newest first")

@@ -1,5 +1,6 @@
 """Routing's subscription: every accepted application is placed (or found unroutable), its
-supplements follow it, and a case handed on (移交) is routed again."""
+supplements follow it, a case handed on (移交) is routed again, and the rules of each catalog
+version the province publishes become routing's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ async def forward_supplement(event: events.ApplicationSupplemented, ctx: EventCo
     await service.forward_supplement(ctx.session, ctx.outbox, event)
 
 
+async def take_catalog(event: events.CatalogPublished, ctx: EventContext) -> None:
+    await service.take_catalog(ctx.session, ctx.outbox, event)
+
+
 async def transfer_application(event: events.CaseTransferred, ctx: EventContext) -> None:
     await service.transfer_application(ctx.session, ctx.outbox, event)
 
@@ -28,5 +33,6 @@ SUBSCRIPTION = Subscription(
         events.ApplicationAccepted: route_application,
         events.ApplicationSupplemented: forward_supplement,
         events.CaseTransferred: transfer_application,
+        events.CatalogPublished: take_catalog,
     },
 )

@@ -20,6 +20,11 @@ class JurisdictionRuleRow(Base):
     jurisdiction: Mapped[str] = mapped_column(String(16))
     competent_level: Mapped[str] = mapped_column(String(8))
     department: Mapped[str] = mapped_column(String(128))
+    # The catalog version the rule comes from, and when that version was published (NULL: the
+    # built-in catalog as routing wrote it at start, never announced by intake yet). A version
+    # published earlier never overwrites a rule of one published later.
+    catalog_version: Mapped[str | None] = mapped_column(String(32))
+    catalog_published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AgreementRow(Base):

@@ -49,9 +49,15 @@ CHANNELS: tuple[Channel, ...] = (
         "intakeEvents",
         topics.INTAKE_EVENTS,
         "intake",
-        (events.ApplicationAccepted, events.ApplicationSupplemented, events.ApplicationEvaluated),
+        (
+            events.ApplicationAccepted,
+            events.ApplicationSupplemented,
+            events.ApplicationEvaluated,
+            events.CatalogPublished,
+        ),
         "Applications accepted at any window of the province, materials handed in later (补正, "
-        "容缺补交), and the applicants' ratings of finished ones (好差评).",
+        "容缺补交), the applicants' ratings of finished ones (好差评), and each version of the "
+        "catalog the province publishes, with its items' jurisdiction rules.",
     ),
     Channel(
         "approvalRequests",

@@ -11,7 +11,7 @@ oversized or forged one instead of storing it.
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -259,6 +259,42 @@ class TrustAgreementState(EventPayload):
         return f"agreement:{self.agreement_id}"
 
 
+# Items in one published version of the catalog (and jurisdiction rules in its event).
+MAX_CATALOG_ITEMS = 500
+# The name of a catalog version, as the province publishes it ("2026.1").
+CatalogVersionName = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z.\-]+$")
+]
+
+
+class CatalogRule(BaseModel):
+    """The jurisdiction rule of one item of a published catalog version."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    item_code: Code
+    jurisdiction: Jurisdiction
+    competent_level: CompetentLevel
+    department: Line
+
+
+class CatalogPublished(EventPayload):
+    """The province published a version of the catalog (通办事项清单), which is current from
+    `published_at` on (intake → tongban.intake.events). Carries each item's jurisdiction rule:
+    routing takes them into its rules, so windows can accept the new items. Applications keep
+    the version they were accepted under (`catalog_version` of the accepted event)."""
+
+    event_type: ClassVar[str] = "gov.tongban.catalog.published.v1"
+
+    version: CatalogVersionName
+    published_at: AwareDatetime
+    rules: list[CatalogRule] = Field(min_length=1, max_length=MAX_CATALOG_ITEMS)
+
+    @property
+    def subject(self) -> str:
+        return f"catalog:{self.version}"
+
+
 class CaseOpened(ApplicationEvent):
     """The competent locality opened a review case (approval → tongban.approval.events)."""
 
@@ -429,6 +465,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         Transferred,
         JurisdictionRuleState,
         TrustAgreementState,
+        CatalogPublished,
         CaseOpened,
         CaseDeadlineWarning,
         CaseOverdue,

@@ -234,6 +234,7 @@ async def test_a_supplement_at_another_window_resumes_review_with_the_deadline_m
             return case if case["status"] == "in_review" else None
 
         case = await eventually(resumed)
+        assert isinstance(case, dict)
         assert case["paused_working_days"] == 3
         assert date.fromisoformat(case["deadline"]) == add_working_days(
             date.fromisoformat(opened["deadline"]), 3

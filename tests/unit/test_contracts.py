@@ -115,6 +115,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "item_codes": ["*"],
         "rights": ["accept"],
     },
+    events.CatalogPublished.event_type: {
+        "version": "2026.1",
+        "published_at": "2026-01-05T09:00:00+08:00",
+        "rules": [
+            {
+                "item_code": "GA-HJ-001",
+                "jurisdiction": "household",
+                "competent_level": "city",
+                "department": "公安局",
+            }
+        ],
+    },
     events.CaseOpened.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "locality": "340102",
