@@ -176,10 +176,16 @@ class RuleBook:
         competent = competent_locality(
             rule, applicant_locality=applicant_locality, property_locality=property_locality
         )
-        rights = rights_of(
-            receiving_locality, competent, item_code, self.agreements.values(), at=at
+        rights = self.rights(receiving_locality, competent, item_code, at=at)
+        return Resolution(competent, rule.department, rights)
+
+    def rights(
+        self, receiving: str, competent: str, item_code: str, *, at: datetime
+    ) -> frozenset[Right]:
+        """What windows of `receiving` may do for `competent` on this item at `at`."""
+        return frozenset(
+            rights_of(receiving, competent, item_code, self.agreements.values(), at=at)
         )
-        return Resolution(competent, rule.department, frozenset(rights))
 
     @classmethod
     def of(cls, rules: Iterable[JurisdictionRule], agreements: Iterable[Agreement]) -> RuleBook:

@@ -321,6 +321,19 @@ def _named(code: str) -> str:
 _UNDER_REVIEW = frozenset({ApplicationStatus.IN_REVIEW, ApplicationStatus.SUPPLEMENT_REQUESTED})
 
 
+def status_after(
+    current: ApplicationStatus, competent_locality: str, fact: TimelineFact
+) -> ApplicationStatus:
+    """The application's status once `fact` is on its timeline."""
+    if fact.status is None:
+        return current
+    rewinds = fact.rewinds
+    if fact.competent_locality == competent_locality and fact.status == ApplicationStatus.ROUTED:
+        # The new locality's case opened before this transfer notice arrived: stay in review.
+        rewinds = frozenset()
+    return advanced_status(current, fact.status, rewinds)
+
+
 def advanced_status(
     current: ApplicationStatus,
     new: ApplicationStatus,

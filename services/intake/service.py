@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, ValuesView
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -43,6 +43,7 @@ from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
     ApplicationOut,
+    MaterialIn,
     ScanOut,
     SupplementIn,
     SupplementOut,
@@ -63,7 +64,7 @@ from shared.errors import (
     error_body,
 )
 from shared.identity import mask_name, validate_id_number
-from shared.jurisdiction import JurisdictionError, Resolution, RuleBook, rights_of
+from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
@@ -145,7 +146,7 @@ class _Known(NamedTuple):
 
 class Catalog:
     """The catalog versions this process knows, and the current one: the most recently
-    published. `catalog[code]`, `get` and `values` read the current version's items.
+    published.
 
     Its state is one immutable snapshot, replaced by one assignment when a version is learnt.
     A use case takes `current` once and works with that version whole, whatever is published
@@ -183,10 +184,6 @@ class Catalog:
     def version(self) -> str:
         return self.current.version
 
-    @property
-    def items(self) -> Mapping[str, CatalogItem]:
-        return self.current.items
-
     def knows(self, version: str) -> bool:
         return version in self._known.versions
 
@@ -205,17 +202,8 @@ class Catalog:
         published = (self.of(version) if version else None) or self.current
         return published.items.get(item_code)
 
-    def get(self, item_code: str) -> CatalogItem | None:
-        return self.items.get(item_code)
 
-    def values(self) -> ValuesView[CatalogItem]:
-        return self.items.values()
-
-    def __getitem__(self, item_code: str) -> CatalogItem:
-        return self.items[item_code]
-
-
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Intake:
     """What intake's use cases work with, wired once in main.py. `catalog` is one holder whose
     content (the known versions, the current one) is swapped as versions are published."""
@@ -228,34 +216,6 @@ class Intake:
     blobs: BlobStore
     scans: ScanRegistry
     max_scan_bytes: int
-
-    def __init__(
-        self,
-        db: Database,
-        outbox: Outbox,
-        catalog: Catalog | Mapping[str, CatalogItem],
-        rules: RuleBook,
-        numbers: ApplicationNumbers,
-        blobs: BlobStore,
-        scans: ScanRegistry,
-        max_scan_bytes: int,
-        catalog_version: str = CATALOG_VERSION,
-    ) -> None:
-        """A plain mapping of items is taken as one fixed version named `catalog_version`."""
-        if not isinstance(catalog, Catalog):
-            catalog = Catalog.fixed(catalog, catalog_version)
-        wired = {
-            "db": db,
-            "outbox": outbox,
-            "catalog": catalog,
-            "rules": rules,
-            "numbers": numbers,
-            "blobs": blobs,
-            "scans": scans,
-            "max_scan_bytes": max_scan_bytes,
-        }
-        for name, value in wired.items():
-            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -454,19 +414,25 @@ def referenced_scans(body: ApplicationIn) -> list[str]:
     return scans
 
 
-def _reference_problems(
-    body: ApplicationIn, scans: Mapping[str, tuple[int, str]]
+def _unknown_scans(
+    materials: Iterable[MaterialIn], scans: Mapping[str, tuple[int, str]]
 ) -> list[domain.Problem]:
-    """Scans referenced but never uploaded, and an agent's bad ID: one-time notice problems."""
-    problems = [
+    return [
         domain.Problem(
             "scan_not_uploaded",
             "No scan with this sha256 was uploaded (POST /v1/materials first).",
             material_code=m.material_code,
         )
-        for m in body.materials
+        for m in materials
         if m.sha256 not in scans
     ]
+
+
+def _reference_problems(
+    body: ApplicationIn, scans: Mapping[str, tuple[int, str]]
+) -> list[domain.Problem]:
+    """Scans referenced but never uploaded, and an agent's bad ID: one-time notice problems."""
+    problems = _unknown_scans(body.materials, scans)
     agent = body.agent
     if agent is not None:
         if agent.authorization_sha256 not in scans:
@@ -738,12 +704,6 @@ async def record_progress(
     if application is None:
         raise NotFound("application_not_found", f"No application {payload.application_no}.")
     current = ApplicationStatus(application.status)
-    rewinds = fact.rewinds
-    if fact.competent_locality == application.competent_locality and fact.status == (
-        ApplicationStatus.ROUTED
-    ):
-        # The new locality's case opened before this transfer notice arrived: stay in review.
-        rewinds = frozenset()
     session.add(
         TimelineEntryRow(
             application_no=payload.application_no,
@@ -753,8 +713,7 @@ async def record_progress(
             note=fact.note,
         )
     )
-    if fact.status is not None:
-        application.status = domain.advanced_status(current, fact.status, rewinds)
+    application.status = domain.status_after(current, application.competent_locality, fact)
     if fact.competent_locality:
         application.competent_locality = fact.competent_locality
     if fact.requested_materials is not None:
@@ -1030,15 +989,7 @@ async def _take_supplement(
         },
         may_verify_originals=Right.VERIFY_ORIGINAL in rights,
     )
-    problems += [
-        domain.Problem(
-            "scan_not_uploaded",
-            "No scan with this sha256 was uploaded (POST /v1/materials first).",
-            material_code=m.material_code,
-        )
-        for m in command.body.materials
-        if m.sha256 not in scans
-    ]
+    problems += _unknown_scans(command.body.materials, scans)
     if problems:
         return application.item_code, problems
     now = clock.now()
@@ -1090,15 +1041,9 @@ async def _take_supplement(
 def _rights_at(intake: Intake, clerk: Principal, application: ApplicationRow) -> frozenset[Right]:
     """What this window may do for the application now, from the replica of the agreements.
     The locality that accepted it may always take what it asked for (its notice duty)."""
-    rights = set(
-        rights_of(
-            clerk.locality,
-            application.competent_locality,
-            application.item_code,
-            intake.rules.agreements.values(),
-            at=clock.now(),
-        )
+    rights = intake.rules.rights(
+        clerk.locality, application.competent_locality, application.item_code, at=clock.now()
     )
     if clerk.locality == application.receiving_locality:
-        rights.add(Right.NOTIFY)
-    return frozenset(rights)
+        return rights | {Right.NOTIFY}
+    return rights

@@ -37,7 +37,7 @@ def intake_of(book: RuleBook) -> service.Intake:
     return service.Intake(
         db=None,  # type: ignore[arg-type]  # judging reads nothing
         outbox=Outbox("/tests"),
-        catalog={item.item_code: item for item in CATALOG},
+        catalog=service.Catalog.fixed({item.item_code: item for item in CATALOG}),
         rules=book,
         numbers=None,  # type: ignore[arg-type]
         blobs=None,  # type: ignore[arg-type]
@@ -149,7 +149,7 @@ def test_deferred_materials_are_due_the_items_deferral_days_after_acceptance() -
         verdict = service._judge(command, intake, uploaded(command.body))
         assert isinstance(verdict, service._Accept)
         answer, values = service._acceptance(command, verdict, intake, sequence=1)
-    item = intake.catalog["GA-HJ-001"]
+    item = intake.catalog.current.items["GA-HJ-001"]
     assert answer.body["deferred"] == ["M02"]
     # Mon 23 Nov + the item's deferral days, in working days.
     assert answer.body["deferred_due_on"] == str(
