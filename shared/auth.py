@@ -1,7 +1,10 @@
-"""JWT bearer auth (API.md): claims `sub`, `role`, `locality`, `window_id`, `exp`.
+"""Bearer tokens (API.md): asymmetric JWTs checked against the issuer's JWKS.
 
-Local tokens are signed with the shared HS256 secret (`tongban token`); a province deployment
-would swap in its identity provider's keys here and nowhere else.
+Claims: `sub`, `role`, `locality`, `window_id` (window clerks), `iat`, `exp`, and `iss`/`aud`
+as this service's settings name them. Any OIDC provider (Keycloak, a province IdP) works:
+JWT_JWKS_URL points at its JWKS. In development, `tongban token` signs with the key ring's
+`token-issuer` key (Ed25519) and services trust that key; outside development it is never
+trusted, and a service without a JWKS refuses to start (Settings.fail_closed).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, Request
@@ -20,8 +23,19 @@ from pydantic import BaseModel, ValidationError
 from shared.errors import ApiError
 from shared.settings import Settings
 
-Role = Literal["window_clerk", "approver", "operator", "admin", "carrier"]
-ROLES: tuple[Role, ...] = ("window_clerk", "approver", "operator", "admin", "carrier")
+Role = Literal["window_clerk", "approver", "approval_system", "operator", "admin", "carrier"]
+ROLES: tuple[Role, ...] = (
+    "window_clerk",
+    "approver",
+    "approval_system",
+    "operator",
+    "admin",
+    "carrier",
+)
+# Asymmetric only: a shared-secret algorithm (HS256) would let anyone holding the verifying key
+# mint tokens, and "none" is never accepted.
+ALGORITHMS = ["EdDSA", "ES256"]
+DEVELOPMENT_ISSUER_KEY = "token-issuer"
 
 
 class Principal(BaseModel):
@@ -40,6 +54,12 @@ def mint_token(
     sub: str | None = None,
     ttl: timedelta = timedelta(hours=12),
 ) -> str:
+    """A token signed with the development issuer key (development mode only)."""
+    if not settings.development:
+        raise RuntimeError(
+            "Tokens are minted locally only in development mode (TONGBAN_ENV=development); "
+            "elsewhere they come from the identity provider."
+        )
     if role == "window_clerk" and not window_id:
         raise ValueError("a window clerk's token needs a window id")
     now = datetime.now(UTC)
@@ -48,12 +68,14 @@ def mint_token(
         "role": role,
         "locality": locality,
         "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
         "iat": now,
         "exp": now + ttl,
     }
     if window_id:
         claims["window_id"] = window_id
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    signer = settings.key_ring().signer(DEVELOPMENT_ISSUER_KEY, "Ed25519")
+    return jwt.encode(claims, signer.ed25519, algorithm="EdDSA", headers={"kid": signer.kid})
 
 
 class _VerifiedTokens:
@@ -61,8 +83,8 @@ class _VerifiedTokens:
 
     A window terminal sends the same token with every request of a shift; checking its
     signature each time was a noticeable share of an accept. Only the very token string that
-    was verified (under the same key and issuer) is found here, and its expiry is still checked
-    on every use.
+    was verified (for the same issuer and audience) is found here, and its expiry is still
+    checked on every use.
     """
 
     def __init__(self, size: int = 4096) -> None:
@@ -88,28 +110,53 @@ class _VerifiedTokens:
 
 
 _verified = _VerifiedTokens()
+_jwks_clients: dict[str, jwt.PyJWKClient] = {}
+
+
+def _verifying_key(settings: Settings, token: str) -> Any:
+    """The issuer's public key the token names (`kid`), from the JWKS or, in development,
+    from the key ring's development issuer."""
+    kid = jwt.get_unverified_header(token).get("kid")
+    if settings.jwt_jwks_url:
+        client = _jwks_clients.get(settings.jwt_jwks_url)
+        if client is None:
+            client = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+            _jwks_clients[settings.jwt_jwks_url] = client
+        try:
+            return client.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError:
+            if not settings.development:
+                raise
+    if settings.development and isinstance(kid, str):
+        key = settings.key_ring().public_key(kid)
+        if key is not None and key.name == DEVELOPMENT_ISSUER_KEY:
+            return key.ed25519_public
+    raise jwt.InvalidKeyError("the token's key is not one of the issuer's")
 
 
 def decode_token(settings: Settings, token: str) -> Principal:
-    secret = settings.jwt_secret.get_secret_value()
-    key = (token, secret, settings.jwt_issuer)
-    known = _verified.get(key)
+    cache_key = (token, settings.jwt_issuer, settings.jwt_audience)
+    known = _verified.get(cache_key)
     if known is not None:
         return known
     try:
         claims = jwt.decode(
             token,
-            secret,
-            algorithms=["HS256"],
+            _verifying_key(settings, token),
+            algorithms=ALGORITHMS,
             issuer=settings.jwt_issuer,
-            options={"require": ["sub", "role", "locality", "exp"]},
+            audience=settings.jwt_audience,
+            options={"require": ["sub", "role", "locality", "exp", "iat"]},
         )
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        if lifetime > settings.jwt_max_lifetime_minutes * 60:
+            raise jwt.InvalidTokenError("the token lives longer than this service allows")
         principal = Principal.model_validate(claims)
-    except (jwt.PyJWTError, ValidationError) as exc:
+    except (jwt.PyJWTError, ValidationError, ValueError, TypeError) as exc:
         raise ApiError(
             401, "invalid_token", "The bearer token is missing, invalid or expired."
         ) from exc
-    _verified.put(key, principal, float(claims["exp"]))
+    _verified.put(cache_key, principal, float(claims["exp"]))
     return principal
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from shared.crypto.keyring import KeyRing, open_key_ring
 from shared.reference.localities import PROVINCE
 
 ServiceName = Literal["intake", "routing", "approval", "delivery"]
@@ -24,6 +25,15 @@ DEFAULT_PORTS: dict[str, int] = {
     "approval": 8003,
     "delivery": 8004,
 }
+
+
+# Public in this repository, so usable only in development mode (Settings.fail_closed).
+DEVELOPMENT_KEY_RING_SECRET = "tongban-local-development-key-ring-secret"
+DEVELOPMENT_PII_DIGEST_KEY = "tongban-local-development-digest-key"
+
+
+class InsecureConfiguration(RuntimeError):
+    """A service outside development mode was given no secret, or a development default."""
 
 
 class Settings(BaseSettings):
@@ -38,10 +48,26 @@ class Settings(BaseSettings):
     approval_database_url: str | None = None
     delivery_database_url: str | None = None
 
-    jwt_secret: SecretStr = SecretStr("tongban-local-development-secret-change-me")
+    # `development` (what `make run` and the tests set) lets a service start on the built-in
+    # development secrets and sign its own tokens' key; anything else fails closed: a service
+    # refuses to start while a secret is missing or still the development default.
+    tongban_env: Literal["development", "production"] = "production"
+
+    # Bearer tokens (asymmetric, EdDSA or ES256) are checked against the issuer's JWKS:
+    # JWT_JWKS_URL (any OIDC provider, e.g. Keycloak's .../protocol/openid-connect/certs) or,
+    # in development only, the key ring's `token-issuer` key that `tongban token` signs with.
+    jwt_jwks_url: str | None = None
     jwt_issuer: str = "tongban"
+    # The audience this service accepts (each service's own, in its environment).
+    jwt_audience: str = "tongban"
+    # A token living longer than this (exp - iat) is refused, whoever signed it.
+    jwt_max_lifetime_minutes: float = Field(default=12 * 60, gt=0)
+
+    # The key ring: event signatures, the localities' seals, personal-data keys (shared.crypto).
+    key_ring_dir: str = ".tongban/keys"
+    key_ring_secret: SecretStr = SecretStr(DEVELOPMENT_KEY_RING_SECRET)
     # Keys the ID-number digests in events (approval) and at hand-over (delivery).
-    pii_digest_key: SecretStr = SecretStr("tongban-local-development-digest-key")
+    pii_digest_key: SecretStr = SecretStr(DEVELOPMENT_PII_DIGEST_KEY)
 
     province: str = PROVINCE
     # Localities whose approval topics this approval instance consumes; empty means all known.
@@ -87,6 +113,39 @@ class Settings(BaseSettings):
     blob_store_allow_http: bool = False
     # The largest scan a window may upload (API.md: 20 MiB); 413 beyond.
     max_scan_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def development(self) -> bool:
+        return self.tongban_env == "development"
+
+    def insecure_settings(self) -> list[str]:
+        """What keeps this configuration from running outside development mode."""
+        problems = []
+        if self.key_ring_secret.get_secret_value() in ("", DEVELOPMENT_KEY_RING_SECRET):
+            problems.append("KEY_RING_SECRET is missing or the public development default")
+        if self.pii_digest_key.get_secret_value() in ("", DEVELOPMENT_PII_DIGEST_KEY):
+            problems.append("PII_DIGEST_KEY is missing or the public development default")
+        if not self.jwt_jwks_url:
+            problems.append(
+                "JWT_JWKS_URL is not set (the issuer's JWKS that tokens are checked against)"
+            )
+        return problems
+
+    def fail_closed(self, what: str) -> None:
+        """Refuse to go on outside development mode while a secret is missing or a default."""
+        if self.development:
+            return
+        problems = self.insecure_settings()
+        if problems:
+            raise InsecureConfiguration(
+                f"{what} refuses to start outside development mode (TONGBAN_ENV="
+                f"{self.tongban_env}): " + "; ".join(problems) + ". Set them (see README, "
+                "'Production configuration'), or set TONGBAN_ENV=development on a developer's "
+                "machine."
+            )
+
+    def key_ring(self) -> KeyRing:
+        return open_key_ring(self.key_ring_dir, self.key_ring_secret.get_secret_value())
 
     def blob_store_options(self) -> tuple[str, dict[str, str]]:
         """The blob store's URL and its options, as `BlobStore.from_url` takes them."""

@@ -79,6 +79,9 @@ def test_settings(
         consumer_max_attempts=3,
         # Scans go to a folder of this run: intake writes it, approval reads it.
         blob_store_url=str(tmp_path_factory.mktemp("blobs")),
+        # Development mode: the built-in secrets, a key ring of this run.
+        tongban_env="development",
+        key_ring_dir=str(tmp_path_factory.mktemp("keys")),
     )
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from shared.auth import ROLES, Role, mint_token
-from shared.settings import SERVICES, ServiceName, get_settings
+from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
 
 app = typer.Typer(
     help="Tongban (通办): province-wide 'handled anywhere' government services.",
@@ -33,7 +33,8 @@ def token(
     sub: Annotated[str | None, typer.Option(help="Subject (user id); generated if omitted")] = None,
     hours: Annotated[int, typer.Option(help="Validity in hours")] = 12,
 ) -> None:
-    """Print a bearer token for local use (signed with JWT_SECRET)."""
+    """Print a bearer token for local use, signed with the key ring's development issuer key
+    (which services trust in development mode only)."""
     from datetime import timedelta
 
     if role not in ROLES:
@@ -46,7 +47,7 @@ def token(
         raise typer.BadParameter("a window clerk needs --window-id", param_hint="--window-id")
     typer.echo(
         mint_token(
-            get_settings(),
+            get_settings().model_copy(update={"tongban_env": "development"}),
             role=cast(Role, role),
             locality=locality,
             window_id=window_id,
@@ -72,6 +73,11 @@ def serve(
         raise typer.BadParameter(f"one of {', '.join(SERVICES)}", param_hint="SERVICE")
     settings = get_settings()
     configure_logging(settings.log_level)
+    try:
+        settings.fail_closed(f"The {service} service")
+    except InsecureConfiguration as refusal:
+        console.print(f"[red]{refusal}[/]")
+        raise typer.Exit(1) from refusal
     uvicorn.run(
         f"services.{service}.main:create_app",
         factory=True,

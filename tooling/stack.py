@@ -86,9 +86,13 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
             "DATABASE_URL": infra.database_url,
             "PYTHONUNBUFFERED": "1",
+            # A developer's machine: the built-in secrets and the local token issuer are fine.
+            "TONGBAN_ENV": os.environ.get("TONGBAN_ENV", "development"),
         }
         settings = Settings(
-            kafka_bootstrap_servers=infra.kafka_bootstrap_servers, database_url=infra.database_url
+            kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+            database_url=infra.database_url,
+            tongban_env=env["TONGBAN_ENV"],
         )
         with console.status("Creating and migrating the service databases…"):
             ensure_databases(infra.database_url, [database_name(s) for s in SERVICES])

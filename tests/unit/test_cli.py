@@ -17,7 +17,7 @@ def test_token_prints_a_bearer_token_with_the_requested_claims() -> None:
         ["token", "--role", "window_clerk", "--locality", "341200", "--window-id", "W341200-01"],
     )
     assert result.exit_code == 0, result.output
-    principal = decode_token(Settings(), result.output.strip())
+    principal = decode_token(Settings(tongban_env="development"), result.output.strip())
     assert (principal.role, principal.locality, principal.window_id) == (
         "window_clerk",
         "341200",
@@ -35,3 +35,21 @@ def test_token_refuses_a_clerk_without_a_window_and_an_unknown_role() -> None:
 def test_token_refuses_a_locality_that_is_not_a_six_digit_code() -> None:
     result = runner.invoke(app, ["token", "--role", "approver", "--locality", "hefei"])
     assert result.exit_code != 0 and "6-digit" in result.output
+
+
+def test_serve_refuses_to_start_outside_development_on_default_secrets() -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "TONGBAN_ENV": "production", "HOME": "/tmp"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tooling.cli", "serve", "intake", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())
+    assert "refuses to start outside development mode" in message
+    assert "KEY_RING_SECRET" in message and "JWT_JWKS_URL" in message

@@ -1,29 +1,48 @@
-"""Bearer tokens: a verified token is not verified again, but never outlives its expiry, and no
-other token string (tampered, or signed with another key) is taken for it."""
+"""Bearer tokens: asymmetric, from the issuer's keys only, for this audience, short-lived; a
+verified token is not verified again, but never outlives its expiry."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import jwt
 import pytest
-from pydantic import SecretStr
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared import auth
 from shared.auth import decode_token, mint_token
 from shared.errors import ApiError
-from shared.settings import Settings
-
-SETTINGS = Settings(jwt_secret=SecretStr("unit-test-secret-of-enough-length-0123456789"))
+from shared.settings import DEVELOPMENT_KEY_RING_SECRET, InsecureConfiguration, Settings
 
 
-def clerk_token(settings: Settings = SETTINGS, ttl: timedelta = timedelta(hours=1)) -> str:
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(tongban_env="development", key_ring_dir=str(tmp_path / "keys"))
+
+
+def clerk_token(settings: Settings, ttl: timedelta = timedelta(hours=1)) -> str:
     return mint_token(
         settings, role="window_clerk", locality="341200", window_id="W341200-01", ttl=ttl
     )
 
 
-def test_the_same_token_is_verified_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def refused(settings: Settings, token: str) -> bool:
+    try:
+        decode_token(settings, token)
+    except ApiError as error:
+        assert error.status_code == 401
+        return True
+    return False
+
+
+def test_the_same_token_is_verified_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     real_decode = jwt.decode
 
@@ -32,39 +51,150 @@ def test_the_same_token_is_verified_once(monkeypatch: pytest.MonkeyPatch) -> Non
         return real_decode(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(auth.jwt, "decode", counting)
-    token = clerk_token()
-    first, again = decode_token(SETTINGS, token), decode_token(SETTINGS, token)
+    token = clerk_token(settings)
+    first, again = decode_token(settings, token), decode_token(settings, token)
     assert first == again and first.window_id == "W341200-01"
     assert len(calls) == 1
 
 
-def test_a_verified_token_is_refused_once_it_has_expired(monkeypatch: pytest.MonkeyPatch) -> None:
-    token = clerk_token(ttl=timedelta(minutes=5))
-    assert decode_token(SETTINGS, token).role == "window_clerk"
+def test_a_verified_token_is_refused_once_it_has_expired(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = clerk_token(settings, ttl=timedelta(minutes=5))
+    assert decode_token(settings, token).role == "window_clerk"
     later = auth.time.time() + 600
     monkeypatch.setattr(auth.time, "time", lambda: later)
+    # PyJWT reads its own clock; ten minutes on, it would answer this.
     monkeypatch.setattr(auth.jwt, "decode", _expired)
-    with pytest.raises(ApiError) as refused:
-        decode_token(SETTINGS, token)
-    assert refused.value.status_code == 401
+    assert refused(settings, token)
 
 
 def _expired(*_: object, **__: object) -> object:
     raise jwt.ExpiredSignatureError("expired")
 
 
-def test_a_tampered_copy_of_a_verified_token_is_refused() -> None:
-    token = clerk_token()
-    decode_token(SETTINGS, token)
+def test_a_tampered_copy_of_a_verified_token_is_refused(settings: Settings) -> None:
+    token = clerk_token(settings)
+    decode_token(settings, token)
     header, claims, signature = token.split(".")
     tampered = f"{header}.{claims}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
-    with pytest.raises(ApiError):
-        decode_token(SETTINGS, tampered)
+    assert refused(settings, tampered)
 
 
-def test_a_token_verified_under_one_key_is_not_accepted_under_another() -> None:
-    token = clerk_token()
-    decode_token(SETTINGS, token)
-    other = Settings(jwt_secret=SecretStr("another-secret-of-enough-length-9876543210"))
-    with pytest.raises(ApiError):
-        decode_token(other, token)
+def _claims(**overrides: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": "intruder",
+        "role": "admin",
+        "locality": "340000",
+        "iss": "tongban",
+        "aud": "tongban",
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
+    return {**claims, **overrides}
+
+
+def test_a_token_signed_with_the_old_shared_development_secret_is_refused(
+    settings: Settings,
+) -> None:
+    # The attack of the old design: anyone who read the public default secret was an admin.
+    forged = jwt.encode(_claims(), "tongban-local-development-secret-change-me", "HS256")
+    assert refused(settings, forged)
+    unsigned = jwt.encode(_claims(), "", algorithm="none")
+    assert refused(settings, unsigned)
+
+
+def test_a_token_from_another_key_ring_or_for_another_audience_is_refused(
+    settings: Settings, tmp_path: Path
+) -> None:
+    elsewhere = Settings(tongban_env="development", key_ring_dir=str(tmp_path / "other"))
+    assert refused(settings, clerk_token(elsewhere))
+    for_delivery = Settings(
+        tongban_env="development", key_ring_dir=settings.key_ring_dir, jwt_audience="delivery"
+    )
+    assert not refused(for_delivery, clerk_token(for_delivery))
+    assert refused(settings, clerk_token(for_delivery))
+
+
+def test_a_token_living_longer_than_allowed_is_refused(settings: Settings) -> None:
+    assert refused(settings, clerk_token(settings, ttl=timedelta(days=30)))
+    assert not refused(settings, clerk_token(settings, ttl=timedelta(hours=12)))
+
+
+class _Jwks(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def identity_provider() -> Iterator[tuple[str, ec.EllipticCurvePrivateKey]]:
+    """An OIDC provider's JWKS endpoint with one ES256 key, as Keycloak would serve it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    _Jwks.body = json.dumps({"keys": [{**jwk, "kid": "idp-1", "alg": "ES256"}]}).encode()
+    server = HTTPServer(("127.0.0.1", 0), _Jwks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/certs", key
+    server.shutdown()
+
+
+def test_production_trusts_the_identity_providers_jwks_and_not_the_development_key(
+    settings: Settings, identity_provider: tuple[str, ec.EllipticCurvePrivateKey]
+) -> None:
+    url, key = identity_provider
+    production = Settings(
+        tongban_env="production",
+        key_ring_dir=settings.key_ring_dir,
+        jwt_jwks_url=url,
+        jwt_issuer="https://idp.example.gov.cn/realms/anhui",
+        jwt_audience="tongban-intake",
+    )
+    token = jwt.encode(
+        _claims(
+            role="approver",
+            iss="https://idp.example.gov.cn/realms/anhui",
+            aud="tongban-intake",
+        ),
+        key,
+        algorithm="ES256",
+        headers={"kid": "idp-1"},
+    )
+    assert decode_token(production, token).role == "approver"
+    # The development issuer's key is in the key ring, but production never trusts it.
+    assert refused(production, clerk_token(settings))
+
+
+def test_outside_development_a_service_refuses_to_start_on_default_secrets() -> None:
+    with pytest.raises(InsecureConfiguration) as refusal:
+        Settings(tongban_env="production").fail_closed("The intake service")
+    message = str(refusal.value)
+    for setting in ("KEY_RING_SECRET", "PII_DIGEST_KEY", "JWT_JWKS_URL"):
+        assert setting in message
+    with pytest.raises(InsecureConfiguration):
+        Settings(
+            tongban_env="production",
+            key_ring_secret=DEVELOPMENT_KEY_RING_SECRET,
+            pii_digest_key="a-real-secret",
+            jwt_jwks_url="https://idp/certs",
+        ).fail_closed("The intake service")
+    Settings(
+        tongban_env="production",
+        key_ring_secret="a-real-secret",
+        pii_digest_key="another-real-secret",
+        jwt_jwks_url="https://idp/certs",
+    ).fail_closed("The intake service")
+
+
+def test_tokens_are_minted_locally_only_in_development(settings: Settings) -> None:
+    with pytest.raises(RuntimeError, match="development"):
+        clerk_token(settings.model_copy(update={"tongban_env": "production"}))
