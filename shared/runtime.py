@@ -25,6 +25,7 @@ from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, prune
+from shared.messaging.signing import EventSigner, EventVerifier
 from shared.messaging.topics import dead_letter
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import Telemetry, setup_telemetry
@@ -64,7 +65,9 @@ class ServiceRuntime:
             telemetry,
             wake=self.outbox.committed,
             poll_seconds=settings.outbox_poll_seconds,
+            signer=EventSigner(settings.key_ring()),
         )
+        self.verifier = EventVerifier(settings.key_ring())
         self.consumers: list[ConsumerRunner] = []
         self.topics: set[str] = set()
         self._stopping = asyncio.Event()
@@ -105,6 +108,7 @@ class ServiceRuntime:
             group_id=group_id,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
+            verifier=self.verifier,
         )
         self.consumers.append(runner)
         return runner

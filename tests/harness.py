@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
+from shared.messaging.envelope import Envelope
+from shared.messaging.signing import EventSigner
 from shared.settings import Settings
 from tooling.infra import free_ports
 from tooling.journey import Journey, JourneyError, poll_until
@@ -86,6 +88,11 @@ class Stack:
         self, role: Role, locality: str, window_id: str | None = None, sub: str | None = None
     ) -> str:
         return mint_token(self.settings, role=role, locality=locality, window_id=window_id, sub=sub)
+
+    def signed(self, envelope: Envelope, topic: str) -> Envelope:
+        """`envelope` signed with the key that may state it on `topic` (this run's key ring),
+        as its rightful producer would sign it."""
+        return EventSigner(self.settings.key_ring()).sign(envelope, topic)
 
     async def stop(self) -> None:
         for service in reversed(list(self.services.values())):

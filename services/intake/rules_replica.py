@@ -12,16 +12,18 @@ from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
 from shared.messaging import events, topics
 from shared.messaging.events import EventPayload
 from shared.messaging.replica import TopicReplica
+from shared.messaging.signing import EventVerifier
 
 
 class RulesReplica:
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, verifier: EventVerifier | None = None) -> None:
         self.book = RuleBook()
         self.follower = TopicReplica(
             topic=topics.ROUTING_RULES,
             bootstrap_servers=bootstrap_servers,
             apply=self.apply,
             name="tongban-intake-rules",
+            verifier=verifier,
         )
 
     def apply(self, payload: EventPayload) -> None:

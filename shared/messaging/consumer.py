@@ -40,6 +40,7 @@ from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import make_consumer
 from shared.messaging.outbox import Outbox
+from shared.messaging.signing import EventVerifier
 from shared.messaging.topics import dead_letter
 from shared.telemetry import Telemetry, mask_personal_data
 
@@ -90,8 +91,12 @@ class ConsumerRunner:
         group_id: str | None = None,
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
+        verifier: EventVerifier | None = None,
     ) -> None:
         self.name = name
+        # Every service checks what it consumes (shared.messaging.signing); only tests of the
+        # runner's own mechanics leave it out.
+        self.verifier = verifier
         self.topics = list(topics)
         self.handlers = dict(handlers)
         self.db = db
@@ -167,8 +172,11 @@ class ConsumerRunner:
                 if handler is None:
                     # Another service's fact we have no use for (or a newer version): acknowledge.
                     return "ignored"
+                if self.verifier is not None:
+                    self.verifier.verify(envelope, record.topic)
                 payload = envelope.payload()
             except EnvelopeError as exc:
+                # Unreadable, or untrusted (UntrustedEvent): no retry can change either.
                 await self._dead_letter(record, exc, attempts=0)
                 span.set_status(Status(StatusCode.ERROR, "dead-lettered: unreadable"))
                 return "dead_lettered"

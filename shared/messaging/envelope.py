@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,10 @@ class Envelope:
     time: datetime
     data: dict[str, Any]
     extra_headers: dict[str, bytes] = field(default_factory=dict)
+    # CloudEvents extensions `signature` and `signer` (headers ce_signature, ce_signer), set by
+    # shared.messaging.signing when the event is published.
+    signature: str | None = None
+    signer: str | None = None
 
     @classmethod
     def new(cls, payload: EventPayload, *, source: str) -> Envelope:
@@ -46,6 +50,9 @@ class Envelope:
             time=datetime.now(UTC),
             data=payload.model_dump(mode="json"),
         )
+
+    def signed(self, signature: str, signer: str) -> Envelope:
+        return replace(self, signature=signature, signer=signer)
 
     @property
     def key(self) -> str:
@@ -64,18 +71,18 @@ class Envelope:
 
     def to_kafka(self) -> tuple[bytes, bytes, Headers]:
         """(key, value, headers) for AIOKafkaProducer.send."""
-        event = CloudEvent(
-            {
-                "id": self.id,
-                "type": self.type,
-                "source": self.source,
-                "subject": self.subject,
-                "time": self.time.isoformat(),
-                "specversion": "1.0",
-                "datacontenttype": "application/json",
-            },
-            self.data,
-        )
+        attributes = {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "subject": self.subject,
+            "time": self.time.isoformat(),
+            "specversion": "1.0",
+            "datacontenttype": "application/json",
+        }
+        if self.signature and self.signer:
+            attributes |= {"signature": self.signature, "signer": self.signer}
+        event = CloudEvent(attributes, self.data)
         message = to_binary(event, key_mapper=lambda _: self.key)
         headers = [(name, value) for name, value in message.headers.items()]
         headers += list(self.extra_headers.items())
@@ -118,4 +125,10 @@ class Envelope:
             time=time,
             data=data,
             extra_headers=extra,
+            signature=_text(event.get("signature")),
+            signer=_text(event.get("signer")),
         )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -60,6 +60,7 @@ from shared.db.messaging_tables import inbox, outbox
 from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import refuses_record
+from shared.messaging.signing import EventSigner
 from shared.telemetry import (
     Telemetry,
     context_from_traceparent,
@@ -235,8 +236,12 @@ class OutboxRelay:
         wake: asyncio.Event | None = None,
         poll_seconds: float = 5.0,
         batch_size: int = 100,
+        signer: EventSigner | None = None,
     ) -> None:
         self.db = db
+        # Every service signs what it publishes (shared.messaging.signing); only tests of the
+        # relay's own mechanics leave it out.
+        self.signer = signer
         self.producer = producer
         self.telemetry = telemetry
         # Set by Outbox.add's commits (Outbox.committed); without it the relay only polls.
@@ -413,7 +418,7 @@ class OutboxRelay:
             },
         ) as span:
             try:
-                key, value, headers = _record(row)
+                key, value, headers = _record(row, self.signer)
                 future: asyncio.Future[Any] = await self.producer.send(
                     row.topic, value=value, key=key, headers=headers
                 )
@@ -441,17 +446,23 @@ class OutboxRelay:
             )
 
 
-def _record(row: Row[Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """(key, value, headers) of the row's CloudEvent, with the current trace context."""
+def _record(
+    row: Row[Any], signer: EventSigner | None = None
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the row's signed CloudEvent, with the current trace context."""
+    envelope = Envelope(
+        id=row.event_id,
+        type=row.event_type,
+        source=row.source,
+        subject=row.subject,
+        time=row.occurred_at,
+        data=row.payload,
+    )
+    if signer is not None:
+        # Outside the try below: a key that cannot be had (the key ring unreadable) is not the
+        # record's fault; the row is held back and tried again, not parked.
+        envelope = signer.sign(envelope, row.topic)
     try:
-        envelope = Envelope(
-            id=row.event_id,
-            type=row.event_type,
-            source=row.source,
-            subject=row.subject,
-            time=row.occurred_at,
-            data=row.payload,
-        )
         key, value, headers = envelope.to_kafka()
     except Exception as exc:
         raise UnbuildableRecord(f"{type(exc).__name__}: {exc}") from exc

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
+from shared.messaging.signing import EventVerifier
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,10 @@ class TopicReplica:
         bootstrap_servers: str,
         apply: Callable[[EventPayload], None],
         name: str,
+        verifier: EventVerifier | None = None,
     ) -> None:
+        # State nobody can vouch for is never applied: an unsigned or forged record is skipped.
+        self.verifier = verifier
         self.topic = topic
         self.bootstrap_servers = bootstrap_servers
         self.apply = apply
@@ -110,6 +114,8 @@ class TopicReplica:
                     envelope = Envelope.from_kafka(
                         record.key, record.value, list(record.headers or ())
                     )
+                    if self.verifier is not None:
+                        self.verifier.verify(envelope, record.topic)
                     payload = envelope.payload()
                 except EnvelopeError as exc:
                     log.warning("%s: skipped an unreadable record: %s", self.name, exc)

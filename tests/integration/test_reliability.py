@@ -22,6 +22,7 @@ from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.signing import EventSigner
 from shared.settings import with_database
 from shared.telemetry import setup_telemetry
 from tests.harness import Stack, eventually, header, read_topic
@@ -73,8 +74,16 @@ async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
 
 
 async def send(
-    producer: AIOKafkaProducer, topic: str, envelope: Envelope, partition: int = 0
+    producer: AIOKafkaProducer,
+    stack: Stack | None,
+    topic: str,
+    envelope: Envelope,
+    partition: int = 0,
 ) -> None:
+    """Publish `envelope`, signed as its rightful producer would (routing, for a request
+    topic), unless no stack is given (a test topic that no verifying consumer reads)."""
+    if stack is not None:
+        envelope = stack.signed(envelope, topic)
     key, value, headers = envelope.to_kafka()
     await producer.send_and_wait(topic, value=value, key=key, headers=headers, partition=partition)
 
@@ -97,9 +106,9 @@ async def test_an_event_delivered_twice_creates_one_case(
     twice = Envelope.new(routed_event(new_application_no()), source="/tests")
     sentinel = Envelope.new(routed_event(new_application_no()), source="/tests")
     # Same partition: once the sentinel's case exists, both copies before it were consumed.
-    await send(producer, HEFEI_REQUESTS, twice)
-    await send(producer, HEFEI_REQUESTS, twice)
-    await send(producer, HEFEI_REQUESTS, sentinel)
+    await send(producer, stack, HEFEI_REQUESTS, twice)
+    await send(producer, stack, HEFEI_REQUESTS, twice)
+    await send(producer, stack, HEFEI_REQUESTS, sentinel)
 
     await eventually(lambda: count_cases(stack, sentinel.subject))
     assert await count_cases(stack, twice.subject) == 1
@@ -120,7 +129,8 @@ async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no
         async with db.transaction() as session:
             envelope = await Outbox("/tests").add(session, event, topic=HEFEI_REQUESTS)
 
-        dying = OutboxRelay(db, kafka, telemetry)
+        routing_signer = EventSigner(stack.settings.key_ring())
+        dying = OutboxRelay(db, kafka, telemetry, signer=routing_signer)
 
         async def killed(*_: object) -> None:
             raise RuntimeError("relay killed between publish and mark-sent")
@@ -131,7 +141,7 @@ async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no
         async with db.transaction() as session:
             assert await session.scalar(select(outbox.c.sent_at)) is None  # still unsent
 
-        assert await OutboxRelay(db, kafka, telemetry).publish_pending() == 1
+        assert await OutboxRelay(db, kafka, telemetry, signer=routing_signer).publish_pending() == 1
         async with db.transaction() as session:
             assert await session.scalar(select(outbox.c.sent_at)) is not None
 
@@ -155,7 +165,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_good_one_still_pro
     poison = f"not a cloudevent {uuid.uuid4()}".encode()
     await producer.send_and_wait(HEFEI_REQUESTS, value=poison, key=b"garbage", partition=0)
     good = Envelope.new(routed_event(new_application_no()), source="/tests")
-    await send(producer, HEFEI_REQUESTS, good)
+    await send(producer, stack, HEFEI_REQUESTS, good)
 
     await eventually(lambda: count_cases(stack, good.subject))
     dead = await read_topic(
@@ -214,11 +224,11 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
         backoff_seconds=0.01,
     )
     for number in (broken, flaky, outage, fine):
-        await send(producer, topic, Envelope.new(routed_event(number), source="/tests"))
+        await send(producer, None, topic, Envelope.new(routed_event(number), source="/tests"))
     redelivered = Envelope.new(routed_event(fine), source="/tests")
-    await send(producer, topic, redelivered)
-    await send(producer, topic, redelivered)  # the same event id again: the inbox skips it
-    await send(producer, topic, Envelope.new(routed_event(last), source="/tests"))
+    await send(producer, None, topic, redelivered)
+    await send(producer, None, topic, redelivered)  # the same event id again: the inbox skips it
+    await send(producer, None, topic, Envelope.new(routed_event(last), source="/tests"))
     stopping = asyncio.Event()
     await runner.start()
     task = asyncio.create_task(runner.run(stopping))

@@ -1,0 +1,114 @@
+"""Signed events: who may state what, the bytes a signature covers, signing and checking.
+
+Every event carries two CloudEvents extension attributes (Kafka headers `ce_signature` and
+`ce_signer`): an SM2 signature with SM3 (raw r‖s, base64) over the event's canonical bytes, and
+the key id that made it (`routing#1`, `seal-340100#2`). Public keys are in the key ring's
+public-keys.json (`GET /v1/keys` on every service). contracts/SIGNATURES.md tells a third party
+how to check one.
+
+Authority, declared once (`required_signer`): an event is signed by the service that produces
+its channel (ARCHITECTURE.md's topic table), except that what a locality's approval states
+(decisions, cases opened, transferred, supplements requested...) is signed with that locality's
+electronic seal, `seal-<locality>`: an approval instance holds only the seals of the localities
+it serves, so approval of 340200 cannot state anything for a 340100 case. On a per-locality
+request topic the application's competent locality must be the topic's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from shared.crypto.keyring import KeyRing, key_name
+from shared.messaging.channels import LOCALITY_PARAMETER, channel_of
+from shared.messaging.envelope import Envelope, EnvelopeError
+
+# The payload field naming the locality on whose behalf approval states a fact.
+_ACTING_LOCALITY_FIELDS = ("locality", "from_locality")
+
+
+class UntrustedEvent(EnvelopeError):
+    """Unsigned, forged, signed by a key without the authority, or claiming a locality the
+    topic does not belong to: dead-lettered with this reason, never retried, no effect."""
+
+
+def canonical_bytes(envelope: Envelope) -> bytes:
+    """What a signature covers: the UTF-8 JSON array [id, type, source, subject, time, data],
+    with `time` exactly as in `ce_time` and every object's keys sorted, no spaces, non-ASCII
+    characters as themselves."""
+    document = [
+        envelope.id,
+        envelope.type,
+        envelope.source,
+        envelope.subject,
+        envelope.time.isoformat(),
+        envelope.data,
+    ]
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def required_signer(topic: str, data: dict[str, Any]) -> str:
+    """The key name that alone may sign this event on this topic."""
+    try:
+        channel = channel_of(topic)
+    except LookupError as exc:
+        raise UntrustedEvent(f"no channel is declared for topic {topic}") from exc
+    if channel.producer != "approval":
+        return channel.producer
+    for field in _ACTING_LOCALITY_FIELDS:
+        locality = data.get(field)
+        if isinstance(locality, str) and locality:
+            return f"seal-{locality}"
+    raise UntrustedEvent("an approval event names no locality it speaks for")
+
+
+def _topic_locality(topic: str) -> str | None:
+    channel = channel_of(topic)
+    if LOCALITY_PARAMETER not in channel.address:
+        return None
+    return topic[len(channel.address.split(LOCALITY_PARAMETER)[0]) :]
+
+
+class EventSigner:
+    """Signs what a service publishes, with the key the authority table names."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    def sign(self, envelope: Envelope, topic: str) -> Envelope:
+        signer = self.ring.signer(required_signer(topic, envelope.data))
+        signature = signer.sign(canonical_bytes(envelope))
+        return envelope.signed(base64.b64encode(signature).decode("ascii"), signer.kid)
+
+
+class EventVerifier:
+    """Checks an event before any effect: the signature, and the signer's authority."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    def verify(self, envelope: Envelope, topic: str) -> None:
+        if not envelope.signature or not envelope.signer:
+            raise UntrustedEvent("the event is not signed (no ce_signature / ce_signer)")
+        wanted = required_signer(topic, envelope.data)
+        if key_name(envelope.signer) != wanted:
+            raise UntrustedEvent(
+                f"{envelope.type} on {topic} must be signed by {wanted}, "
+                f"not {key_name(envelope.signer)}"
+            )
+        locality = _topic_locality(topic)
+        if locality is not None and envelope.data.get("competent_locality") != locality:
+            raise UntrustedEvent(
+                f"the application's competent locality is not {locality}, whose topic it is on"
+            )
+        key = self.ring.public_key(envelope.signer)
+        if key is None:
+            raise UntrustedEvent(f"unknown signing key {envelope.signer}")
+        try:
+            signature = base64.b64decode(envelope.signature, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise UntrustedEvent("the signature is not base64") from exc
+        if not key.verify(canonical_bytes(envelope), signature):
+            raise UntrustedEvent(f"the signature does not verify with {envelope.signer}")
