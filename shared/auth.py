@@ -13,11 +13,9 @@ import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import jwt
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import ApiError
@@ -158,45 +156,3 @@ def decode_token(settings: Settings, token: str) -> Principal:
         ) from exc
     _verified.put(cache_key, principal, float(claims["exp"]))
     return principal
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-# The dependencies below are `async def` although they never await: FastAPI runs a plain `def`
-# dependency in a worker thread, a thread hand-off on every request for microseconds of work.
-
-
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None:
-        raise ApiError(401, "unauthorized", "A bearer token is required.")
-    settings: Settings = request.app.state.settings
-    return decode_token(settings, credentials.credentials)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def require_role(*roles: Role) -> object:
-    """A dependency that lets only `roles` through (403 otherwise)."""
-
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in roles:
-            raise ApiError(
-                403,
-                "forbidden_role",
-                f"This needs the role {' or '.join(roles)}.",
-                {"role": principal.role},
-            )
-        return principal
-
-    return Depends(check)
-
-
-# The callers the services' endpoints take, as FastAPI parameter types.
-WindowClerk = Annotated[Principal, require_role("window_clerk")]
-Approver = Annotated[Principal, require_role("approver")]
-Admin = Annotated[Principal, require_role("admin")]
-Operator = Annotated[Principal, require_role("operator", "admin")]

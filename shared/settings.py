@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     # The key ring: event signatures, the localities' seals, personal-data keys (shared.crypto).
     key_ring_dir: str = ".tongban/keys"
+    # The registry of service-hall windows (CSV: window_id,locality,name); the built-in one
+    # gives every locality windows W<code>-01..09 (shared.reference.windows).
+    windows_file: str | None = None
     key_ring_secret: SecretStr = SecretStr(DEVELOPMENT_KEY_RING_SECRET)
     # Keys the ID-number digests in events (approval) and at hand-over (delivery).
     pii_digest_key: SecretStr = SecretStr(DEVELOPMENT_PII_DIGEST_KEY)

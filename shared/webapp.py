@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import Operator
+from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
 from shared.errors import error_body, install_error_handlers
 from shared.runtime import ServiceRuntime
@@ -142,7 +142,14 @@ def create_service_app(
                 await on_shutdown()
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    # Every route passes the one gate of shared.authz (its rule in POLICY) before anything else.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        dependencies=[Depends(authorize)],
+    )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -178,7 +185,7 @@ def create_service_app(
         tags=["operations"],
         summary="Outbox backlog and parked events (operators)",
     )
-    async def outbox_status(_: Operator, limit: int = 100) -> dict[str, object]:
+    async def outbox_status(_: Caller, limit: int = 100) -> dict[str, object]:
         """What waits to be published, and the events Kafka refused for good, with the reason:
         a parked event is held, never lost, until an operator fixes the cause."""
         stats = await runtime.relay.stats()
@@ -193,6 +200,7 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    apply_policy(app, runtime.service)
 
     # One server span per request. The ASGI "http receive"/"http send" spans (two or three more
     # per request) only time the socket, and cost more than they tell.

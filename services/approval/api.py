@@ -14,7 +14,7 @@ from services.approval import service
 from services.approval.db import CaseRow
 from services.approval.domain import DeadlineClock, holder
 from shared import clock
-from shared.auth import Approver
+from shared.authz import Caller
 from shared.blobstore import BlobNotFound
 from shared.bounds import MAX_MATERIALS, Code, Reason, Sha256
 from shared.errors import NotFound
@@ -100,7 +100,7 @@ def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOu
 async def list_cases(
     db: DbSession,
     runtime: Runtime,
-    approver: Approver,
+    approver: Caller,
     status: Annotated[CaseStatus | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
 ) -> dict[str, list[CaseOut]]:
@@ -110,7 +110,7 @@ async def list_cases(
 
 @router.get("/cases/{application_no}", tags=["cases"])
 async def get_case(
-    application_no: str, db: DbSession, runtime: Runtime, approver: Approver
+    application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseDetailOut:
     row = await service.case_for(db, application_no, approver)
     out = _case_out(row, lapse=_lapse(runtime), detail=True)
@@ -124,7 +124,7 @@ def _lapse(runtime: Runtime) -> timedelta:
 
 @router.post("/cases/{application_no}/claim", tags=["cases"], summary="Hold the case for review")
 async def claim_case(
-    application_no: str, db: DbSession, runtime: Runtime, approver: Approver
+    application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
     row = await service.claim_case(db, application_no, approver, lapse=_lapse(runtime))
     return _case_out(row, lapse=_lapse(runtime))
@@ -132,7 +132,7 @@ async def claim_case(
 
 @router.post("/cases/{application_no}/release", tags=["cases"], summary="Give the case back")
 async def release_case(
-    application_no: str, db: DbSession, runtime: Runtime, approver: Approver
+    application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
     row = await service.release_case(db, application_no, approver, lapse=_lapse(runtime))
     return _case_out(row, lapse=_lapse(runtime))
@@ -156,7 +156,7 @@ class DecisionIn(BaseModel):
     responses={409: {"description": "not_claimed, case_closed or deferred_outstanding"}},
 )
 async def decide(
-    application_no: str, body: DecisionIn, db: DbSession, runtime: Runtime, approver: Approver
+    application_no: str, body: DecisionIn, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
     command = service.Decide(
         application_no,
@@ -191,7 +191,7 @@ class TransferIn(BaseModel):
     responses={409: {"description": "not_claimed or case_closed"}},
 )
 async def transfer_case(
-    application_no: str, body: TransferIn, db: DbSession, runtime: Runtime, approver: Approver
+    application_no: str, body: TransferIn, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
     command = service.Transfer(application_no, body.to_locality, body.reason, approver)
     row = await service.transfer_case(db, runtime.outbox, command, lapse=_lapse(runtime))
@@ -210,7 +210,7 @@ async def read_material(
     sha256: Sha256,
     db: DbSession,
     runtime: Runtime,
-    approver: Approver,
+    approver: Caller,
     blobs: Blobs,
 ) -> StreamingResponse:
     await service.record_material_read(db, runtime.outbox, application_no, sha256, approver)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from services.delivery import service
-from shared.auth import WindowClerk
+from shared.authz import Caller
 from shared.bounds import IdNumber
 from shared.vocabulary import PrintJobStatus
 from shared.webapp import DbSession, Runtime
@@ -34,7 +34,7 @@ class PrintJobOut(BaseModel):
 
 
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")
-async def print_queue(db: DbSession, clerk: WindowClerk) -> dict[str, list[PrintJobOut]]:
+async def print_queue(db: DbSession, clerk: Caller) -> dict[str, list[PrintJobOut]]:
     rows = await service.print_queue(db, clerk)
     return {"items": [PrintJobOut.model_validate(row, from_attributes=True) for row in rows]}
 
@@ -56,7 +56,7 @@ class HandoverOut(BaseModel):
 
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
 async def hand_over(
-    application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: WindowClerk
+    application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: Caller
 ) -> HandoverOut:
     job = await service.hand_over(
         db,

@@ -23,7 +23,7 @@ from services.intake.schemas import (
     SupplementIn,
     SupplementOut,
 )
-from shared.auth import Admin, CurrentPrincipal, Operator, WindowClerk
+from shared.authz import Caller
 from shared.bounds import Reason
 from shared.errors import NotFound
 from shared.reference.catalog import CatalogItem
@@ -108,7 +108,7 @@ async def list_catalog_versions(intake: Intake) -> CatalogVersionsOut:
     },
 )
 async def publish_catalog_version(
-    body: CatalogVersionIn, intake: Intake, admin: Admin
+    body: CatalogVersionIn, intake: Intake, admin: Caller
 ) -> CatalogVersionOut:
     command = service.PublishCatalog(version=body.version, items=body.items, admin=admin)
     published = await service.publish_catalog(intake, command)
@@ -135,7 +135,7 @@ async def _chunks(upload: UploadFile, size: int = 1 << 20) -> AsyncIterator[byte
 async def upload_material(
     file: Annotated[UploadFile, File(description="The scan")],
     intake: Intake,
-    clerk: WindowClerk,
+    clerk: Caller,
 ) -> ScanOut:
     try:
         return await service.upload_scan(intake, _chunks(file), clerk)
@@ -159,7 +159,7 @@ async def upload_material(
 async def submit_application(
     body: ApplicationIn,
     intake: Intake,
-    clerk: WindowClerk,
+    clerk: Caller,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=128)],
 ) -> JSONResponse:
     command = service.SubmitApplication(body=body, clerk=clerk, idempotency_key=idempotency_key)
@@ -170,14 +170,12 @@ async def submit_application(
 @router.get(
     "/applications/{application_no}", tags=["applications"], summary="Progress and timeline"
 )
-async def get_application(
-    application_no: str, db: DbSession, principal: CurrentPrincipal
-) -> ApplicationOut:
+async def get_application(application_no: str, db: DbSession, principal: Caller) -> ApplicationOut:
     return await service.get_application(db, application_no, principal)
 
 
 @router.get("/notices/{notice_no}", tags=["applications"], summary="A one-time notice again")
-async def get_notice(notice_no: str, db: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_notice(notice_no: str, db: DbSession, principal: Caller) -> dict[str, Any]:
     return await service.get_notice(db, notice_no, principal)
 
 
@@ -193,7 +191,7 @@ async def get_notice(notice_no: str, db: DbSession, principal: CurrentPrincipal)
     },
 )
 async def hand_in_supplement(
-    application_no: str, body: SupplementIn, intake: Intake, clerk: WindowClerk
+    application_no: str, body: SupplementIn, intake: Intake, clerk: Caller
 ) -> SupplementOut:
     command = service.HandInSupplement(application_no, body, clerk)
     return await service.hand_in_supplement(intake, command)
@@ -225,7 +223,7 @@ async def evaluate(
     body: EvaluationIn,
     db: DbSession,
     intake: Intake,
-    clerk: WindowClerk,
+    clerk: Caller,
 ) -> EvaluationOut:
     command = service.Evaluate(application_no, body.score, body.comment, clerk)
     row = await service.evaluate(db, intake.outbox, command)
@@ -239,7 +237,7 @@ async def evaluate(
 )
 async def evaluation_statistics(
     db: DbSession,
-    operator: Operator,
+    operator: Caller,
     by: Annotated[Literal["window", "locality", "item"], Query()] = "window",
 ) -> dict[str, Any]:
     return {"by": by, "groups": await service.evaluation_statistics(db, operator, by)}

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing import service
 from services.routing.db import AgreementRow
-from shared.auth import Admin, CurrentPrincipal
+from shared.authz import Caller
 from shared.bounds import MAX_RIGHTS_LIST, Code
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import Right
@@ -38,9 +38,7 @@ class ResolveResponse(BaseModel):
 
 
 @router.post("/jurisdiction/resolve", tags=["jurisdiction"])
-async def resolve(
-    body: ResolveRequest, db: DbSession, principal: CurrentPrincipal
-) -> ResolveResponse:
+async def resolve(body: ResolveRequest, db: DbSession, principal: Caller) -> ResolveResponse:
     resolution = await service.resolve(
         db,
         service.Resolve(
@@ -89,13 +87,13 @@ def _out(row: AgreementRow) -> AgreementOut:
 
 
 @router.get("/agreements", tags=["agreements"])
-async def list_agreements(db: DbSession, _: CurrentPrincipal) -> dict[str, list[AgreementOut]]:
+async def list_agreements(db: DbSession, _: Caller) -> dict[str, list[AgreementOut]]:
     return {"agreements": [_out(row) for row in await service.list_agreements(db)]}
 
 
 @router.post("/agreements", status_code=201, tags=["agreements"])
 async def create_agreement(
-    body: AgreementIn, db: DbSession, runtime: Runtime, admin: Admin
+    body: AgreementIn, db: DbSession, runtime: Runtime, admin: Caller
 ) -> AgreementOut:
     command = service.GrantAgreement(**body.model_dump(), admin=admin)
     return _out(await service.grant_agreement(db, runtime.outbox, command))
@@ -103,6 +101,6 @@ async def create_agreement(
 
 @router.delete("/agreements/{agreement_id}", tags=["agreements"])
 async def revoke_agreement(
-    agreement_id: str, db: DbSession, runtime: Runtime, admin: Admin
+    agreement_id: str, db: DbSession, runtime: Runtime, admin: Caller
 ) -> AgreementOut:
     return _out(await service.revoke_agreement(db, runtime.outbox, agreement_id, admin))

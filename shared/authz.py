@@ -1,0 +1,182 @@
+"""Who may call what: every route's roles and locality rule, declared once, enforced by one
+dependency.
+
+`POLICY` is the table. Each service app runs `authorize` before every route (an app-wide
+dependency), and refuses to start if a route has no rule, so nothing is reachable by accident.
+The rule also goes into the route's OpenAPI description, and the authorization-matrix test
+(tests/integration/test_authorization_matrix.py) is generated from this same table.
+
+Scopes say what the service checks beyond the role:
+- `public`: no token (health, catalog reads, public keys).
+- `any_locality`: any caller with the role, from any locality (province-wide reference data).
+- `own_locality`: the resource must belong to the caller's locality (or lie within it, for a
+  city or the province); another locality's resource answers 404, as if it did not exist.
+- `own_window`: a window clerk, at a registered window of the token's own locality
+  (shared.reference.windows); the resource must belong to that window or its locality.
+- `province`: an admin of the province itself (340000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.auth import ROLES, Principal, Role, decode_token
+from shared.errors import ApiError
+from shared.reference.windows import window_locality
+from shared.settings import Settings
+
+Scope = Literal["public", "any_locality", "own_locality", "own_window", "province"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[Role]
+    scope: Scope
+
+    def describe(self) -> str:
+        if self.scope == "public":
+            return "**Access:** public, no token."
+        roles = ", ".join(sorted(self.roles))
+        return f"**Access:** {roles}; scope `{self.scope}`."
+
+
+def _rule(scope: Scope, *roles: Role) -> Rule:
+    return Rule(frozenset(roles), scope)
+
+
+PUBLIC = _rule("public")
+STAFF: tuple[Role, ...] = ("window_clerk", "approver", "approval_system", "operator", "admin")
+REVIEWERS: tuple[Role, ...] = ("approver", "approval_system")
+OPERATORS: tuple[Role, ...] = ("operator", "admin")
+
+# Routes every service serves (shared.webapp).
+COMMON: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/v1/keys"): PUBLIC,
+    ("GET", "/v1/ops/outbox"): _rule("any_locality", *OPERATORS),
+}
+
+POLICY: dict[str, dict[tuple[str, str], Rule]] = {
+    "intake": {
+        ("GET", "/v1/catalog/items"): PUBLIC,
+        ("GET", "/v1/catalog/items/{item_code}"): PUBLIC,
+        ("GET", "/v1/catalog/versions"): PUBLIC,
+        ("POST", "/v1/catalog/versions"): _rule("province", "admin"),
+        ("POST", "/v1/materials"): _rule("own_window", "window_clerk"),
+        ("POST", "/v1/applications"): _rule("own_window", "window_clerk"),
+        ("GET", "/v1/applications/{application_no}"): _rule("own_locality", *STAFF),
+        ("GET", "/v1/notices/{notice_no}"): _rule("own_locality", *STAFF),
+        ("POST", "/v1/applications/{application_no}/supplements"): _rule(
+            "own_window", "window_clerk"
+        ),
+        ("POST", "/v1/applications/{application_no}/evaluation"): _rule(
+            "own_window", "window_clerk"
+        ),
+        ("GET", "/v1/evaluations/statistics"): _rule("own_locality", *OPERATORS),
+    },
+    "routing": {
+        ("POST", "/v1/jurisdiction/resolve"): _rule("any_locality", *STAFF),
+        ("GET", "/v1/agreements"): _rule("any_locality", *STAFF),
+        ("POST", "/v1/agreements"): _rule("own_locality", "admin"),
+        ("DELETE", "/v1/agreements/{agreement_id}"): _rule("own_locality", "admin"),
+        ("GET", "/v1/audit/applications/{application_no}"): _rule("any_locality", *OPERATORS),
+        ("GET", "/v1/audit/verify"): _rule("any_locality", *OPERATORS),
+    },
+    "approval": {
+        ("GET", "/v1/cases"): _rule("own_locality", *REVIEWERS),
+        ("GET", "/v1/cases/{application_no}"): _rule("own_locality", *REVIEWERS),
+        ("POST", "/v1/cases/{application_no}/claim"): _rule("own_locality", *REVIEWERS),
+        ("POST", "/v1/cases/{application_no}/release"): _rule("own_locality", *REVIEWERS),
+        ("POST", "/v1/cases/{application_no}/decision"): _rule("own_locality", *REVIEWERS),
+        ("POST", "/v1/cases/{application_no}/transfer"): _rule("own_locality", *REVIEWERS),
+        ("GET", "/v1/cases/{application_no}/materials/{sha256}"): _rule("own_locality", *REVIEWERS),
+    },
+    "delivery": {
+        ("GET", "/v1/print-queue"): _rule("own_window", "window_clerk"),
+        ("POST", "/v1/deliveries/{application_no}/handover"): _rule("own_window", "window_clerk"),
+    },
+}
+
+
+def rule_for(service: str, method: str, path: str) -> Rule | None:
+    return POLICY.get(service, {}).get((method, path)) or COMMON.get((method, path))
+
+
+def apply_policy(app: FastAPI, service: str) -> None:
+    """Check that every route has a rule (a service with an unruled route does not start) and
+    write each rule into the route's OpenAPI description."""
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue  # /openapi.json and /docs
+        for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+            rule = rule_for(service, method, route.path)
+            if rule is None:
+                raise RuntimeError(
+                    f"{service}: {method} {route.path} has no rule in shared.authz.POLICY"
+                )
+            route.description = f"{route.description}\n\n{rule.describe()}".strip()
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def authorize(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The one gate: the route's rule from `POLICY`; the caller (None on public routes).
+
+    `async def`: FastAPI would run a plain `def` dependency in a worker thread."""
+    route = request.scope.get("route")
+    service: str = request.app.state.runtime.service
+    rule = rule_for(service, request.method, route.path) if isinstance(route, APIRoute) else None
+    if rule is None:  # apply_policy makes this unreachable; refuse rather than assume
+        raise ApiError(403, "forbidden", "No access rule covers this route.")
+    if rule.scope == "public":
+        return None
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "A bearer token is required.")
+    settings: Settings = request.app.state.settings
+    principal = decode_token(settings, credentials.credentials)
+    if principal.role not in rule.roles:
+        raise ApiError(
+            403,
+            "forbidden_role",
+            f"This needs the role {' or '.join(sorted(rule.roles))}.",
+            {"role": principal.role},
+        )
+    if rule.scope == "own_window":
+        _check_window(principal, settings)
+    if rule.scope == "province" and principal.locality != settings.province:
+        raise ApiError(403, "not_province_admin", "Only an admin of the province may do this.")
+    return principal
+
+
+def _check_window(principal: Principal, settings: Settings) -> None:
+    if not principal.window_id:
+        raise ApiError(403, "window_required", "Only a clerk at a window may do this.")
+    if window_locality(principal.window_id, settings.windows_file) != principal.locality:
+        raise ApiError(
+            403,
+            "window_not_of_locality",
+            "The token's window is not a registered window of the token's locality.",
+            {"window_id": principal.window_id, "locality": principal.locality},
+        )
+
+
+async def caller(principal: Annotated[Principal | None, Depends(authorize)]) -> Principal:
+    if principal is None:  # a public route's handler asked for a caller
+        raise ApiError(401, "unauthorized", "A bearer token is required.")
+    return principal
+
+
+# The caller of a route, as the route's rule in POLICY lets them through.
+Caller = Annotated[Principal, Depends(caller)]
+
+assert all(rule.roles <= set(ROLES) for table in POLICY.values() for rule in table.values())
