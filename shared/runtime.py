@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from shared.blobstore import BlobStore
+from shared.crypto.personal import PersonalData
 from shared.db import Database
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
@@ -58,7 +59,15 @@ class ServiceRuntime:
         self.producer = make_producer(
             settings.kafka_bootstrap_servers, client_id=f"tongban-{service}"
         )
-        self.outbox = Outbox(source=f"/tongban/{service}")
+        # Personal data at rest and sealed for other services (shared.crypto.personal); the
+        # outbox encrypts its rows with it, and consumers reach it as `ctx.outbox.personal`.
+        self.personal = PersonalData(
+            settings.key_ring(),
+            service=service,
+            create_missing_recipients=settings.development,
+        )
+        self.personal.ensure_own_key()  # its public half is what senders seal for us with
+        self.outbox = Outbox(source=f"/tongban/{service}", personal=self.personal)
         self.relay = OutboxRelay(
             self.db,
             self.producer,
@@ -66,6 +75,7 @@ class ServiceRuntime:
             wake=self.outbox.committed,
             poll_seconds=settings.outbox_poll_seconds,
             signer=EventSigner(settings.key_ring()),
+            personal=self.personal,
         )
         self.verifier = EventVerifier(settings.key_ring())
         self.consumers: list[ConsumerRunner] = []

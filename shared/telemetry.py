@@ -4,15 +4,22 @@ Each service gets its own TracerProvider (its resource names the service) for th
 itself and for its FastAPI and httpx instrumentation. asyncpg and aiokafka are instrumented
 process-wide, once. Personal data never goes into spans: callers put application numbers and
 localities there, and log records pass through `PersonalDataFilter` as a last line of defence.
+
+Exception messages may quote personal data (a value that failed validation, a database error's
+DETAIL): our spans record an exception by its type only (`record_error`), and every span leaves
+through `ScrubbingSpanExporter`, which does the same to what instrumentations recorded (FastAPI
+records an exception's message and a status "Type: message") and masks ID and phone numbers in
+every attribute and in stack traces.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -20,13 +27,14 @@ from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
+    SpanExportResult,
 )
-from opentelemetry.trace import Link, Span, SpanKind, Tracer
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 
 from shared.identity import mask_id_number, mask_phone
 
@@ -57,9 +65,15 @@ class Telemetry:
         attributes: dict[str, str] | None = None,
     ) -> Iterator[Span]:
         with self.tracer.start_as_current_span(
-            name, context=parent, kind=kind, attributes=attributes
+            name,
+            context=parent,
+            kind=kind,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
-            yield span
+            with _recording_errors(span):
+                yield span
 
     @contextmanager
     def journey_span(
@@ -72,12 +86,109 @@ class Telemetry:
         links = [Link(current)] if current.is_valid else []
         parent = context_from_traceparent(traceparent) if traceparent else None
         with self.tracer.start_as_current_span(
-            name, context=parent, links=links, attributes=attributes
+            name,
+            context=parent,
+            links=links,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
-            yield span
+            with _recording_errors(span):
+                yield span
 
     def shutdown(self) -> None:
         self.provider.force_flush()
+
+
+@contextmanager
+def _recording_errors(span: Span) -> Iterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        record_error(span, exc)
+        raise
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Record `exc` on `span` by its type, never its message (which may quote personal data);
+    the stack trace is kept, masked."""
+    name = type(exc).__name__
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": name,
+            "exception.stacktrace": mask_personal_data(_stacktrace(exc)),
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, name))
+
+
+def _stacktrace(exc: BaseException) -> str:
+    import traceback
+
+    # The frames only: the last line (and those of chained exceptions) would repeat messages.
+    frames = traceback.format_tb(exc.__traceback__)
+    return "Traceback (most recent call last):\n" + "".join(frames) + type(exc).__qualname__
+
+
+class ScrubbingSpanExporter(SpanExporter):
+    """Exports through `inner` what spans may show: exception events reduced to their type,
+    error statuses to the exception's type, ID and phone numbers masked in every attribute."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([scrubbed(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def scrubbed(span: ReadableSpan) -> ReadableSpan:
+    events = [
+        Event(event.name, _scrubbed_attributes(event.attributes, event.name), event.timestamp)
+        for event in span.events
+    ]
+    status = span.status
+    if status.description:
+        # The SDK and instrumentations describe an error as "Type: message": the type stays.
+        description = status.description.split(":", 1)[0]
+        status = Status(status.status_code, mask_personal_data(description))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_scrubbed_attributes(span.attributes, None),
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _scrubbed_attributes(
+    attributes: Mapping[str, Any] | None, event: str | None
+) -> dict[str, Any] | None:
+    if attributes is None:
+        return None
+    clean: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if event == "exception" and name == "exception.message":
+            value = str(attributes.get("exception.type", "error")).rsplit(".", 1)[-1]
+        elif isinstance(value, str):
+            value = mask_personal_data(value)
+        elif isinstance(value, (list, tuple)):
+            value = [mask_personal_data(v) if isinstance(v, str) else v for v in value]
+        clean[name] = value
+    return clean
 
 
 def setup_telemetry(
@@ -86,12 +197,13 @@ def setup_telemetry(
     """A tracer provider for `service`: spans go to `exporter` (tests) or OTLP if configured."""
     provider = TracerProvider(resource=Resource.create({"service.name": f"tongban-{service}"}))
     if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(ScrubbingSpanExporter(exporter)))
     elif otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        otlp = ScrubbingSpanExporter(OTLPSpanExporter(endpoint=endpoint))
+        provider.add_span_processor(BatchSpanProcessor(otlp))
     _instrument_process(provider)
     return Telemetry(
         service=service, provider=provider, tracer=provider.get_tracer(f"tongban.{service}")
@@ -137,16 +249,35 @@ def current_trace_id() -> str | None:
 
 # Whole tokens only (no letter or digit either side), so hex trace ids and application numbers
 # are left alone: an 18-character resident ID or USCC (GB 32100 alphabet; resident IDs may end
-# in x), and a mobile number with or without +86.
+# in x); a mobile number with or without +86, its groups written together or apart
+# ("138 1234 5678", "138-1234-5678"); a landline with its area code set apart
+# ("0551-12345678", "(0551) 1234567", "0551 1234567", an extension "-123" after it).
 _ID_PATTERN = re.compile(
     r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY]{17}[0-9A-HJ-NP-RTUWXYx](?![0-9A-Za-z])"
 )
-_PHONE_PATTERN = re.compile(r"(?<![0-9A-Za-z])(\+?86[- ]?)?(1[3-9]\d{9})(?![0-9A-Za-z])")
+_PHONE_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z])((?:\+|00)?86[- ]?)?(1[3-9]\d[- ]?\d{4}[- ]?\d{4})(?![0-9A-Za-z])"
+)
+_LANDLINE_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z(])(\(0\d{2,3}\)[- ]?|0\d{2,3}[- ])(\d{7,8})((?:-\d{1,6})?)(?![0-9A-Za-z])"
+)
+
+
+def _masked_mobile(match: re.Match[str]) -> str:
+    return (match.group(1) or "") + mask_phone(re.sub(r"[- ]", "", match.group(2)))
+
+
+def _masked_landline(match: re.Match[str]) -> str:
+    # The area code says only the city; the number keeps its last 4 digits, as mask_phone does.
+    local = match.group(2)
+    extension = "-" + "*" * (len(match.group(3)) - 1) if match.group(3) else ""
+    return match.group(1) + "*" * (len(local) - 4) + local[-4:] + extension
 
 
 def mask_personal_data(text: str) -> str:
     text = _ID_PATTERN.sub(lambda m: mask_id_number(m.group(0)), text)
-    return _PHONE_PATTERN.sub(lambda m: (m.group(1) or "") + mask_phone(m.group(2)), text)
+    text = _PHONE_PATTERN.sub(_masked_mobile, text)
+    return _LANDLINE_PATTERN.sub(_masked_landline, text)
 
 
 class PersonalDataFilter(logging.Filter):

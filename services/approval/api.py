@@ -17,6 +17,7 @@ from shared import clock
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
 from shared.bounds import MAX_MATERIALS, Code, Reason, Sha256
+from shared.crypto.personal import PersonalData
 from shared.errors import NotFound
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import CaseStatus, Decision
@@ -60,7 +61,7 @@ class CaseDetailOut(CaseOut):
     supplements: list[dict[str, Any]]
 
 
-def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOut:
+def _case_out(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None = None) -> CaseOut:
     now = clock.now()
     today = now.date()
     deadline_clock = DeadlineClock(row.accepted_on, row.working_days, row.paused_working_days)
@@ -91,8 +92,9 @@ def _case_out(row: CaseRow, *, lapse: timedelta, detail: bool = False) -> CaseOu
         decided_at=row.decided_at,
         certificate_no=row.certificate_no,
     )
-    if detail:
-        return CaseDetailOut(**fields, application=row.application, supplements=row.supplements)
+    if personal is not None:  # the detail: the application in clear, for the approver
+        application = service.application_of(row, personal)
+        return CaseDetailOut(**fields, application=application, supplements=row.supplements)
     return CaseOut(**fields)
 
 
@@ -113,7 +115,7 @@ async def get_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseDetailOut:
     row = await service.case_for(db, application_no, approver)
-    out = _case_out(row, lapse=_lapse(runtime), detail=True)
+    out = _case_out(row, lapse=_lapse(runtime), personal=runtime.personal)
     assert isinstance(out, CaseDetailOut)
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from services.approval.domain import (
 )
 from shared import clock
 from shared.auth import Principal
+from shared.crypto.personal import PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Conflict, Invalid, NotFound, problem
 from shared.identity import id_number_digest, mask_name
@@ -47,7 +49,10 @@ async def open_case(
         department=routed.department,
         status=CaseStatus.IN_REVIEW,
         opened_at=now,
-        application=routed.model_dump(mode="json"),
+        # The personal parts (applicant, delivery, agent) encrypted, bound to this case.
+        application=personal_data(outbox).seal_fields(
+            routed.model_dump(mode="json"), where=stored_at(routed.application_no)
+        ),
     )
     opened = await insert_if_absent(
         session,
@@ -315,7 +320,9 @@ async def decide(
                 "or wait for the supplement.",
                 {"materials": row.deferred},
             )
-        decided = await _decided_event(session, row, command, reason, digest_key)
+        decided = await _decided_event(
+            session, row, command, reason, digest_key, personal_data(outbox)
+        )
         # Only an override that overrode something is kept.
         row.override_reason = override if row.deferred else None
         row.decision, row.reason = command.decision, reason or None
@@ -325,10 +332,27 @@ async def decide(
 
 
 async def _decided_event(
-    session: AsyncSession, row: CaseRow, command: Decide, reason: str, digest_key: bytes
+    session: AsyncSession,
+    row: CaseRow,
+    command: Decide,
+    reason: str,
+    digest_key: bytes,
+    personal: PersonalData,
 ) -> events.ApplicationDecided:
     now = clock.now()
-    routed = events.ApplicationRouted.model_validate(row.application)
+    routed = events.ApplicationRouted.model_validate(application_of(row, personal))
+    # tongban.approval.events is read province-wide: the postal address goes sealed for
+    # delivery, masked in `delivery`.
+    address = routed.delivery.address
+    postal_address = (
+        events.Sealed.model_validate(
+            personal.seal_for(
+                "delivery", address.model_dump(mode="json"), context=row.application_no
+            )
+        )
+        if address is not None
+        else None
+    )
     agent = routed.agent
     common = dict(
         application_no=row.application_no,
@@ -340,7 +364,8 @@ async def _decided_event(
         window_id=routed.window_id,
         holder_name_masked=mask_name(routed.applicant.name),
         holder_id_digest=id_number_digest(routed.applicant.id_number, digest_key),
-        delivery=routed.delivery,
+        delivery=events.masked_delivery(routed.delivery),
+        postal_address=postal_address,
         agent_name_masked=mask_name(agent.name) if agent else None,
         agent_id_digest=id_number_digest(agent.id_number, digest_key) if agent else None,
     )
@@ -476,9 +501,24 @@ async def transfer_case(
     return row
 
 
-def referenced_scans(row: CaseRow) -> set[str]:
+def personal_data(outbox: Outbox) -> PersonalData:
+    if outbox.personal is None:
+        raise RuntimeError("approval stores personal data encrypted: its outbox needs PersonalData")
+    return outbox.personal
+
+
+def stored_at(application_no: str) -> str:
+    return place("approval.cases.application", application_no)
+
+
+def application_of(row: CaseRow, personal: PersonalData) -> dict[str, Any]:
+    """The routed application of the case in clear (the approver's to read)."""
+    return personal.open_fields(row.application, where=stored_at(row.application_no))
+
+
+def referenced_scans(row: CaseRow, personal: PersonalData) -> set[str]:
     """The scans this case refers to: its materials, the agent's letter, its supplements."""
-    application = row.application
+    application = application_of(row, personal)
     scans = {m["sha256"] for m in application.get("materials", [])}
     if application.get("agent"):
         scans.add(application["agent"]["authorization_sha256"])
@@ -492,7 +532,9 @@ async def record_material_read(
     """An approver of the competent locality reads one of the case's scans: allowed only for
     the case's own scans, and recorded (who, which, when) before the bytes leave."""
     row = await case_for(session, application_no, approver)
-    if row.status == CaseStatus.TRANSFERRED or sha256 not in referenced_scans(row):
+    if row.status == CaseStatus.TRANSFERRED or sha256 not in referenced_scans(
+        row, personal_data(outbox)
+    ):
         raise NotFound("material_not_found", f"Case {application_no} has no scan {sha256}.")
     now = clock.now()
     session.add(

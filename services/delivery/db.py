@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String
+from sqlalchemy import DateTime, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -46,7 +45,8 @@ class PostalDispatchRow(Base):
 
     certificate_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     application_no: Mapped[str] = mapped_column(String(32), unique=True)
-    address: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The postal address, encrypted (shared.crypto.personal; bound to the application number).
+    address: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(24))  # awaiting_carrier
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     traceparent: Mapped[str | None] = mapped_column(String(64))

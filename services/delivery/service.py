@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.delivery.db import PostalDispatchRow, PrintJobRow
 from shared import clock
 from shared.auth import Principal
+from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Conflict, Invalid, NotFound
 from shared.identity import id_number_digest
@@ -22,22 +24,49 @@ from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import DeliveryMethod, PostalStatus, PrintJobStatus
 
 
+def address_at(application_no: str) -> str:
+    """Where a dispatch's address is bound (its AAD)."""
+    return place("delivery.postal_dispatches.address", application_no)
+
+
+def postal_address(personal: PersonalData, approved: events.ApplicationApproved) -> dict[str, Any]:
+    """The postal address in clear: opened from what approval sealed for delivery (the event's
+    own `delivery.address` is masked on the province-wide topic)."""
+    if approved.postal_address is not None:
+        try:
+            clear = personal.unseal(
+                approved.postal_address.model_dump(), context=approved.application_no
+            )
+        except DecryptionFailed as exc:
+            raise Invalid.of_field(
+                "postal_address_unreadable",
+                "The postal address does not open for delivery.",
+                "postal_address",
+            ) from exc
+        return events.PostalAddress.model_validate(clear).model_dump(mode="json")
+    if approved.delivery.address is None or approved.delivery.address.line == events.MASKED_LINE:
+        raise Invalid.of_field(
+            "postal_address_missing", "Postal delivery without an address.", "delivery"
+        )
+    return approved.delivery.address.model_dump(mode="json")  # sent before addresses were sealed
+
+
 async def queue_certificate(
     session: AsyncSession, outbox: Outbox, approved: events.ApplicationApproved
 ) -> None:
     now = clock.now()
     traceparent, _ = current_traceparent()
     if approved.delivery.method == DeliveryMethod.POSTAL:
-        if approved.delivery.address is None:
-            raise Invalid.of_field(
-                "postal_address_missing", "Postal delivery without an address.", "delivery"
-            )
+        personal = outbox.personal
+        if personal is None:
+            raise RuntimeError("delivery stores addresses encrypted: its outbox needs PersonalData")
+        address = postal_address(personal, approved)
         await insert_if_absent(
             session,
             PostalDispatchRow,
             certificate_no=approved.certificate_no,
             application_no=approved.application_no,
-            address=approved.delivery.address.model_dump(mode="json"),
+            address=personal.encrypt_json(address, where=address_at(approved.application_no)),
             status=PostalStatus.AWAITING_CARRIER,
             created_at=now,
             traceparent=traceparent,

@@ -86,8 +86,9 @@ class ApplicationRow(Base):
     application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     item_code: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
-    # Personal data stays in this service's database; events carry it to the competent locality.
-    applicant: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Personal data is stored encrypted (shared.crypto.personal: a token per column, bound to the
+    # column and the application number): the applicant, the delivery (postal address), the agent.
+    applicant: Mapped[str] = mapped_column(Text)
     property_locality: Mapped[str | None] = mapped_column(String(6))
     receiving_locality: Mapped[str] = mapped_column(String(6), index=True)
     window_id: Mapped[str] = mapped_column(String(32))
@@ -100,9 +101,10 @@ class ApplicationRow(Base):
     deferred_due_on: Mapped[date | None] = mapped_column(Date)
     # 补正: what the competent locality asked for, until it is handed in.
     requested_materials: Mapped[list[str] | None] = mapped_column(JSON)
-    delivery: Mapped[dict[str, Any]] = mapped_column(JSON)
+    delivery: Mapped[str] = mapped_column(Text)
     # 帮办代办: who handed in for the applicant, with the letter of authorization's scan.
-    agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    agent: Mapped[str | None] = mapped_column(Text)
+    agent_name_masked: Mapped[str | None] = mapped_column(String(100))
     promised_date: Mapped[date] = mapped_column(Date)
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accepted_by: Mapped[str] = mapped_column(String(64))

@@ -52,6 +52,7 @@ from services.intake.schemas import (
 from shared import clock
 from shared.auth import Principal
 from shared.blobstore import BlobStore, TooLarge, UnsupportedType
+from shared.crypto.personal import place
 from shared.db import Database, insert_if_absent
 from shared.errors import (
     ApiError,
@@ -607,11 +608,15 @@ def _acceptance(
     materials = [_with_scan(m.model_dump(mode="json"), verdict.scans) for m in body.materials]
     delivery = body.delivery.model_dump(mode="json")
     agent = body.agent.model_dump(mode="json") if body.agent else None
+    personal = intake.outbox.personal
+    if personal is None:
+        raise RuntimeError("intake stores personal data encrypted: its outbox needs PersonalData")
+    # Personal data is stored encrypted, each value bound to its column and application.
     application = {
         "application_no": application_no,
         "item_code": item.item_code,
         "status": ApplicationStatus.ACCEPTED,
-        "applicant": applicant,
+        "applicant": personal.encrypt_json(applicant, where=at_rest("applicant", application_no)),
         "property_locality": body.property_locality,
         "receiving_locality": clerk.locality,
         "window_id": window_id,
@@ -622,8 +627,9 @@ def _acceptance(
         "deferred": verdict.deferred,
         "deferred_due_on": deferred_due_on,
         "requested_materials": None,
-        "delivery": delivery,
-        "agent": agent,
+        "delivery": personal.encrypt_json(delivery, where=at_rest("delivery", application_no)),
+        "agent": personal.encrypt_optional(agent, where=at_rest("agent", application_no)),
+        "agent_name_masked": mask_name(body.agent.name) if body.agent else None,
         "promised_date": promised,
         "accepted_at": now,
         "accepted_by": clerk.sub,
@@ -637,11 +643,18 @@ def _acceptance(
         "locality": clerk.locality,
         "note": f"Accepted at window {window_id}",
     }
+    # tongban.intake.events is read province-wide: the personal data on it is masked, and
+    # travels in clear only sealed for routing, which hands it to the competent locality.
+    sealed = personal.seal_for(
+        "routing",
+        {"applicant": applicant, "delivery": delivery, "agent": agent},
+        context=application_no,
+    )
     accepted = events.ApplicationAccepted(
         application_no=application_no,
         item_code=item.item_code,
         item_name=item.name,
-        applicant=events.Applicant.model_validate(applicant),
+        applicant=events.masked_applicant(events.Applicant.model_validate(applicant)),
         property_locality=body.property_locality,
         receiving_locality=clerk.locality,
         window_id=window_id,
@@ -650,14 +663,15 @@ def _acceptance(
         materials=[events.SubmittedMaterial.model_validate(m) for m in materials],
         commitments=body.commitments,
         deferred=verdict.deferred,
-        delivery=events.Delivery.model_validate(delivery),
+        delivery=events.masked_delivery(events.Delivery.model_validate(delivery)),
         accepted_at=now,
         promised_date=promised,
         statutory_days=item.statutory_days,
         promised_days=item.promised_days,
-        agent=events.Agent.model_validate(agent) if agent else None,
+        agent=events.masked_agent(events.Agent.model_validate(agent) if agent else None),
         deferred_due_on=deferred_due_on,
         catalog_version=verdict.catalog_version,
+        personal_data=events.Sealed.model_validate(sealed),
     )
     _, announcement = intake.outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
     out = ApplicationAcceptedOut(
@@ -680,6 +694,11 @@ def _acceptance(
         **bound("event_", announcement),
     }
     return Answer(201, out.model_dump(mode="json")), values
+
+
+def at_rest(column: str, application_no: str) -> str:
+    """Where a personal-data column of intake's applications is bound (its AAD)."""
+    return place(f"intake.applications.{column}", application_no)
 
 
 def _with_scan(material: dict[str, Any], scans: Mapping[str, tuple[int, str]]) -> dict[str, Any]:
@@ -846,7 +865,7 @@ async def get_application(
         deferred=application.deferred,
         deferred_due_on=application.deferred_due_on,
         requested_materials=application.requested_materials or [],
-        agent_name_masked=mask_name(application.agent["name"]) if application.agent else None,
+        agent_name_masked=application.agent_name_masked,
         catalog_version=application.catalog_version,
         timeline=[
             TimelineEntryOut.model_validate(entry, from_attributes=True) for _, entry in rows

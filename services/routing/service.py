@@ -20,6 +20,7 @@ from services.routing import domain
 from services.routing.db import AgreementRow, JurisdictionRuleRow, RoutedApplicationRow
 from shared import clock
 from shared.auth import Principal
+from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
 from shared.jurisdiction import (
@@ -271,8 +272,12 @@ async def route_application(
     """Hand an accepted application to its competent locality, or record why it cannot go.
 
     The same application announced twice (under two event ids, which the inbox cannot catch)
-    gets one verdict and one set of events.
+    gets one verdict and one set of events. The personal data comes sealed for routing (the
+    event's own fields are masked on the province-wide topic): it is opened here, stored
+    encrypted, and handed in clear to the competent locality's own topic only.
     """
+    personal = _personal(outbox)
+    accepted = open_accepted(personal, accepted)
     book = await rule_book(session, accepted.item_code, accepted.receiving_locality)
     verdict = domain.place(
         book,
@@ -316,7 +321,9 @@ async def route_application(
         department=verdict.department,
         topic=topic,
         routed_at=now,
-        application=accepted.model_dump(mode="json"),
+        application=personal.seal_fields(
+            accepted.model_dump(mode="json"), where=_stored_at(accepted.application_no)
+        ),
     )
     if not first_time:
         return
@@ -337,6 +344,37 @@ async def route_application(
         routed_at=now,
     )
     await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
+
+
+def _personal(outbox: Outbox) -> PersonalData:
+    if outbox.personal is None:
+        raise RuntimeError("routing opens sealed personal data: its outbox needs PersonalData")
+    return outbox.personal
+
+
+def _stored_at(application_no: str) -> str:
+    return place("routing.routed_applications.application", application_no)
+
+
+def open_accepted(
+    personal: PersonalData, accepted: events.ApplicationAccepted
+) -> events.ApplicationAccepted:
+    """The accepted application with its personal data in clear (opened from what intake sealed
+    for routing); one without a seal is taken as it is (intake before the seal existed)."""
+    if accepted.personal_data is None:
+        return accepted
+    try:
+        clear = personal.unseal(
+            accepted.personal_data.model_dump(), context=accepted.application_no
+        )
+    except DecryptionFailed as exc:
+        raise Invalid(
+            "personal_data_unreadable",
+            f"The personal data of {accepted.application_no} does not open for routing.",
+        ) from exc
+    return events.ApplicationAccepted.model_validate(
+        {**accepted.model_dump(), **clear, "personal_data": None}
+    )
 
 
 async def forward_supplement(
@@ -390,9 +428,12 @@ async def transfer_application(
     department = rule.department if rule else (routed.department or "")
     now = clock.now()
     topic = topics.approval_requests(transferred.to_locality)
+    stored = _personal(outbox).open_fields(
+        routed.application, where=_stored_at(transferred.application_no)
+    )
     application = events.ApplicationRouted.model_validate(
         {
-            **routed.application,
+            **stored,
             "competent_locality": transferred.to_locality,
             "department": department,
             "routed_at": now,

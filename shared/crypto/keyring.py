@@ -10,7 +10,10 @@ from `tongban keys export`); nothing else changes.
 
 Names used: `intake`, `routing`, `approval`, `delivery` (each service's event signatures),
 `seal-<locality>` (a locality's electronic seal, SM2), `token-issuer` (the development
-issuer of bearer tokens, Ed25519, for `tongban token`), and symmetric keys for personal data.
+issuer of bearer tokens, Ed25519, for `tongban token`), and the personal-data keys of
+`shared.crypto.personal`: `pii` (SM4, fields at rest), `pii-index` (HMAC-SM3, blind indexes) and
+`sealing-<service>` (an SM2 key pair that personal data crossing a province-wide topic is
+encrypted to, `decryption_keys`; its public half is in `public-keys.json` like any other).
 
 `Signer` is the interface a hardware cryptographic module implements in production: it is
 asked to sign bytes and names its key id; the private key never has to leave it.
@@ -200,6 +203,27 @@ class KeyRing:
             result = SecretKeys(name, current.kid, keys)
             self._secrets[name] = result
             return result
+
+    def decryption_keys(self, name: str) -> SecretKeys:
+        """Every version of the SM2 key pair `name` as private keys by kid, the newest current:
+        for SM2 public-key encryption to its holder, so what was sealed to a retired version
+        still opens. Generated on first use; the public halves go to `public-keys.json`."""
+        known = self._secrets.get(name)
+        if known is not None:
+            return known
+        with self._lock:
+            current = self._current(name, "SM2-SM3")
+            keys = {key.kid: key.secret for key in self._load(name, "SM2-SM3")}
+            result = SecretKeys(name, current.kid, keys)
+            self._secrets[name] = result
+            return result
+
+    def forget(self, name: str) -> None:
+        """Drop what this process keeps of `name`: the next call reads the folder again (another
+        process may have rotated the key since)."""
+        with self._lock:
+            self._signers.pop(name, None)
+            self._secrets.pop(name, None)
 
     def rotate(self, name: str) -> str:
         """Retire the current key of `name` (kept, to verify or decrypt what it made) and make

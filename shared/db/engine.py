@@ -27,8 +27,10 @@ class Database:
         # A fixed pool: overflow connections are opened under load and closed as soon as they
         # come back, and a new PostgreSQL connection (a forked backend) costs more than the
         # wait for a pooled one.
+        # hide_parameters: a statement that fails is logged and raised without its values (they
+        # may be personal data).
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=0, pool_recycle=1800
+            url, pool_size=pool_size, max_overflow=0, pool_recycle=1800, hide_parameters=True
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -7,7 +7,9 @@ Each service keeps its revisions in `services/<name>/migrations/`; their `env.py
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context, op
@@ -17,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.crypto.personal import PersonalData
 from shared.db.messaging_tables import messaging_metadata
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
@@ -56,7 +59,7 @@ def run_alembic_env(service_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.connect() as connection:
             await connection.run_sync(run)
         await engine.dispose()
@@ -174,3 +177,64 @@ def _build_outbox_index(name: str, predicate: str) -> None:
         postgresql_where=sa.text(predicate),
         postgresql_concurrently=True,
     )
+
+
+# --- personal data at rest (shared.crypto.personal) -----------------------------------------
+
+
+class LazyPersonalData:
+    """The key ring of the migration's environment (KEY_RING_DIR, KEY_RING_SECRET: the same as
+    the service's), opened only when a row needs it: an empty database migrates without one."""
+
+    def __init__(self) -> None:
+        self._personal: PersonalData | None = None
+
+    def __call__(self) -> PersonalData:
+        if self._personal is None:
+            from shared.settings import get_settings
+
+            self._personal = PersonalData(get_settings().key_ring())
+        return self._personal
+
+
+def rewrite_rows(
+    table: str,
+    key: str,
+    columns: Mapping[str, sa.types.TypeEngine[Any]],
+    rewrite: Callable[[str, dict[str, Any]], dict[str, Any]],
+) -> None:
+    """Replace `columns` of every row of `table` with what `rewrite(key value, old values)`
+    gives (a data migration, in the migration's transaction; row by row, as it runs in Python)."""
+    target = sa.table(
+        table, sa.column(key), *(sa.column(name, kind) for name, kind in columns.items())
+    )
+    bind = op.get_bind()
+    rows = bind.execute(sa.select(target.c[key], *(target.c[name] for name in columns))).all()
+    for row in rows:
+        values = rewrite(row[0], dict(zip(columns, row[1:], strict=True)))
+        if values:
+            bind.execute(sa.update(target).where(target.c[key] == row[0]).values(values))
+
+
+def seal_outbox_payloads(personal: LazyPersonalData) -> None:
+    """Encrypt the payloads of the outbox rows written in clear (sent ones are kept a while)."""
+    from shared.messaging.outbox import seal_payload
+
+    def seal(event_id: str, old: dict[str, Any]) -> dict[str, Any]:
+        if set(old["payload"]) == {"encrypted"}:
+            return {}
+        return {"payload": seal_payload(old["payload"], event_id, personal())}
+
+    rewrite_rows("outbox", "event_id", {"payload": postgresql.JSONB()}, seal)
+
+
+def open_outbox_payloads(personal: LazyPersonalData) -> None:
+    """The payloads in clear again (a downgrade to a version that cannot read them)."""
+    from shared.messaging.outbox import open_payload
+
+    def open_(event_id: str, old: dict[str, Any]) -> dict[str, Any]:
+        if set(old["payload"]) != {"encrypted"}:
+            return {}
+        return {"payload": open_payload(old["payload"], event_id, personal())}
+
+    rewrite_rows("outbox", "event_id", {"payload": postgresql.JSONB()}, open_)

@@ -25,6 +25,7 @@ from shared.bounds import (
     Reason,
     Sha256,
 )
+from shared.identity import mask_id_number, mask_name, mask_phone
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import (
     CompetentLevel,
@@ -33,6 +34,9 @@ from shared.vocabulary import (
     Right,
     UnroutableReason,
 )
+
+# What a masked postal address line reads (the line itself travels sealed, see Sealed).
+MASKED_LINE = "***"
 
 
 class EventPayload(BaseModel):
@@ -110,6 +114,54 @@ class Agent(BaseModel):
     authorization_sha256: Sha256
 
 
+class Sealed(BaseModel):
+    """Personal data encrypted for one recipient service (shared.crypto.personal.seal_for): a
+    fresh SM4 key, encrypted to the recipient's SM2 public key `recipient` (a key id of
+    public-keys.json, `sealing-<service>#n`), and the JSON it encrypts under SM4-GCM. Only the
+    recipient opens it; province-wide topics carry personal data in no other form."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    recipient: Code
+    key: str = Field(min_length=1, max_length=512)
+    ciphertext: str = Field(min_length=1, max_length=64 * 1024)
+
+
+def masked_applicant(applicant: Applicant) -> Applicant:
+    return applicant.model_copy(
+        update={
+            "name": mask_name(applicant.name),
+            "id_number": mask_id_number(applicant.id_number),
+            "phone": mask_phone(applicant.phone),
+        }
+    )
+
+
+def masked_delivery(delivery: Delivery) -> Delivery:
+    if delivery.address is None:
+        return delivery
+    address = delivery.address.model_copy(
+        update={
+            "recipient": mask_name(delivery.address.recipient),
+            "phone": mask_phone(delivery.address.phone),
+            "line": MASKED_LINE,
+        }
+    )
+    return delivery.model_copy(update={"address": address})
+
+
+def masked_agent(agent: Agent | None) -> Agent | None:
+    if agent is None:
+        return None
+    return agent.model_copy(
+        update={
+            "name": mask_name(agent.name),
+            "id_number": mask_id_number(agent.id_number),
+            "phone": mask_phone(agent.phone),
+        }
+    )
+
+
 class ApplicationAccepted(ApplicationEvent):
     """An application was accepted at a window (intake → tongban.intake.events)."""
 
@@ -136,6 +188,11 @@ class ApplicationAccepted(ApplicationEvent):
     deferred_due_on: date | None = None
     # The catalog version the application was judged under (the item's standard then).
     catalog_version: Code | None = None
+    # On tongban.intake.events (province-wide) `applicant`, `agent` and the postal address of
+    # `delivery` are masked, and `personal_data` holds them in clear sealed for routing:
+    # {"applicant", "delivery", "agent"}, context the application number. Routing opens it and
+    # hands the whole application in clear to the competent locality (ApplicationRouted).
+    personal_data: Sealed | None = None
 
 
 class ApplicationSupplemented(ApplicationEvent):
@@ -409,6 +466,9 @@ class ApplicationDecided(ApplicationEvent):
     # 委托代办: the recorded agent may collect the result too (checked by the same digest).
     agent_name_masked: Name | None = None
     agent_id_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{16,128}$")
+    # Postal delivery: `delivery.address` is masked here, and the address in clear is sealed
+    # for delivery (the PostalAddress as JSON; context: the application number).
+    postal_address: Sealed | None = None
 
 
 class ApplicationApproved(ApplicationDecided):

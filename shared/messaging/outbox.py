@@ -19,6 +19,11 @@ parks it instead (`parked_at`, `park_reason`), logs it, and goes on; operators l
 with `OutboxRelay.parked_rows` and put them back with `requeue_parked` once the cause is fixed.
 What may pass later (the broker away, a timeout) stays unsent for the next round.
 
+Payloads are encrypted at rest when the outbox is given the service's `PersonalData` (every
+service's runtime does): the row's `payload` is `{"encrypted": <token>}` (SM4-GCM, bound to
+the event id), and the relay opens it just before it builds the record (`open_payload`). A row
+written without one (tests, scripts) stays in clear and is published as it is.
+
 `prune` keeps the messaging tables small: sent outbox rows and old inbox rows are deleted in
 short chunks (ServiceRuntime runs it on a schedule); unsent and parked rows are never deleted.
 """
@@ -30,6 +35,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
 from aiokafka import AIOKafkaProducer
@@ -55,6 +61,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.dml import Insert
 
+from shared.crypto.keyring import KeyRingError
+from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import Database
 from shared.db.messaging_tables import inbox, outbox
 from shared.messaging.envelope import Envelope
@@ -87,9 +95,18 @@ class Outbox:
     process waits on it (pass one in to share it, or give `committed` to the relay).
     """
 
-    def __init__(self, source: str, *, committed: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        *,
+        committed: asyncio.Event | None = None,
+        personal: PersonalData | None = None,
+    ) -> None:
         self.source = source
         self.committed = committed or asyncio.Event()
+        # The service's personal-data cipher: rows are written encrypted with it, and the
+        # service's consumers reach it here (EventContext.outbox).
+        self.personal = personal
 
     async def add(self, session: AsyncSession, payload: EventPayload, *, topic: str) -> Envelope:
         """Write the event into the session's transaction; the relay wakes once it commits."""
@@ -112,7 +129,7 @@ class Outbox:
             "source": envelope.source,
             "subject": envelope.subject,
             "occurred_at": envelope.time,
-            "payload": envelope.data,
+            "payload": seal_payload(envelope.data, envelope.id, self.personal),
             "traceparent": traceparent,
             "tracestate": tracestate,
         }
@@ -135,6 +152,35 @@ _ROW_COLUMNS = (
     "traceparent",
     "tracestate",
 )
+
+
+_ENCRYPTED = "encrypted"
+
+
+def seal_payload(
+    payload: dict[str, Any], event_id: str, personal: PersonalData | None
+) -> dict[str, Any]:
+    """The payload as the outbox row keeps it: encrypted, bound to its event id."""
+    if personal is None:
+        return payload
+    return {_ENCRYPTED: personal.encrypt_json(payload, where=place("outbox.payload", event_id))}
+
+
+def open_payload(
+    payload: dict[str, Any], event_id: str, personal: PersonalData | None
+) -> dict[str, Any]:
+    """The payload of an outbox row in clear (rows written without a cipher are in clear)."""
+    if set(payload) != {_ENCRYPTED}:
+        return payload
+    if personal is None:
+        raise UnbuildableRecord("the payload is encrypted and the relay has no key ring")
+    try:
+        opened: dict[str, Any] = personal.decrypt_json(
+            payload[_ENCRYPTED], where=place("outbox.payload", event_id)
+        )
+    except (DecryptionFailed, KeyRingError) as exc:
+        raise UnbuildableRecord(f"the payload does not decrypt: {type(exc).__name__}") from exc
+    return opened
 
 
 def insert_row(prefix: str = "") -> Insert:
@@ -237,11 +283,13 @@ class OutboxRelay:
         poll_seconds: float = 5.0,
         batch_size: int = 100,
         signer: EventSigner | None = None,
+        personal: PersonalData | None = None,
     ) -> None:
         self.db = db
         # Every service signs what it publishes (shared.messaging.signing); only tests of the
         # relay's own mechanics leave it out.
         self.signer = signer
+        self.personal = personal  # opens the payloads Outbox encrypted
         self.producer = producer
         self.telemetry = telemetry
         # Set by Outbox.add's commits (Outbox.committed); without it the relay only polls.
@@ -418,7 +466,7 @@ class OutboxRelay:
             },
         ) as span:
             try:
-                key, value, headers = _record(row, self.signer)
+                key, value, headers = _record(self._opened(row), self.signer)
                 future: asyncio.Future[Any] = await self.producer.send(
                     row.topic, value=value, key=key, headers=headers
                 )
@@ -428,6 +476,13 @@ class OutboxRelay:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 return exc
         return future
+
+    def _opened(self, row: Row[Any]) -> Row[Any]:
+        """The row with its payload in clear, as `_record` reads it."""
+        payload = open_payload(row.payload, row.event_id, self.personal)
+        if payload is row.payload:
+            return row
+        return cast(Row[Any], SimpleNamespace(**{**row._mapping, "payload": payload}))
 
     async def _park(self, session: AsyncSession, refused: Sequence[_Refusal]) -> None:
         parked_at = datetime.now(UTC)

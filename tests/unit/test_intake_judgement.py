@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ from services.intake import service
 from services.intake.schemas import ApplicationIn
 from shared.auth import Principal
 from shared.clock import FixedClock, use_clock
+from shared.crypto.keyring import KeyRing
+from shared.crypto.personal import PersonalData
 from shared.errors import Forbidden, Invalid, Unavailable
 from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
 from shared.messaging.outbox import Outbox
@@ -33,10 +36,17 @@ HEFEI_FOR_FUYANG = Agreement(
 )
 
 
+# Acceptance writes personal data encrypted and sealed for routing: a key ring of this run.
+KEY_RING = tempfile.TemporaryDirectory()
+PERSONAL = PersonalData(
+    KeyRing(KEY_RING.name, "tests"), service="intake", create_missing_recipients=True
+)
+
+
 def intake_of(book: RuleBook) -> service.Intake:
     return service.Intake(
         db=None,  # type: ignore[arg-type]  # judging reads nothing
-        outbox=Outbox("/tests"),
+        outbox=Outbox("/tests", personal=PERSONAL),
         catalog=service.Catalog.fixed({item.item_code: item for item in CATALOG}),
         rules=book,
         numbers=None,  # type: ignore[arg-type]
