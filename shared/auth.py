@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import jwt
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.errors import ApiError
 from shared.settings import Settings
@@ -37,10 +37,11 @@ DEVELOPMENT_ISSUER_KEY = "token-issuer"
 
 
 class Principal(BaseModel):
-    sub: str
+    sub: str = Field(min_length=1, max_length=64)
     role: Role
-    locality: str
-    window_id: str | None = None
+    # A 6-digit code (GB/T 2260): a token claiming "%" or "34*" is invalid, not a wildcard.
+    locality: str = Field(pattern=r"^\d{6}$")
+    window_id: str | None = Field(default=None, max_length=32)
 
 
 def mint_token(

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
 from shared.errors import error_body, install_error_handlers
+from shared.pagination import MAX_PAGE, Limit
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
 
@@ -185,11 +186,11 @@ def create_service_app(
         tags=["operations"],
         summary="Outbox backlog and parked events (operators)",
     )
-    async def outbox_status(_: Caller, limit: int = 100) -> dict[str, object]:
+    async def outbox_status(_: Caller, limit: Limit = MAX_PAGE) -> dict[str, object]:
         """What waits to be published, and the events Kafka refused for good, with the reason:
         a parked event is held, never lost, until an operator fixes the cause."""
         stats = await runtime.relay.stats()
-        parked = await runtime.relay.parked_rows(limit=max(1, min(limit, 1000)))
+        parked = await runtime.relay.parked_rows(limit=limit)
         return {
             "pending": stats.pending,
             "parked": stats.parked,

@@ -260,10 +260,18 @@ class Journey:
         async with self._client("delivery", self.clerk_token) as delivery:
 
             async def queued() -> dict[str, Any] | None:
-                response = await delivery.get("/v1/print-queue")
-                _expect(response, 200)
-                jobs = response.json()["items"]
-                return next((j for j in jobs if j["application_no"] == application_no), None)
+                cursor: str | None = None
+                while True:  # page by page (at most 100 jobs each)
+                    params = {"cursor": cursor} if cursor else {}
+                    response = await delivery.get("/v1/print-queue", params=params)
+                    _expect(response, 200)
+                    page = response.json()
+                    found = next(
+                        (j for j in page["items"] if j["application_no"] == application_no), None
+                    )
+                    cursor = page["next_cursor"]
+                    if found is not None or cursor is None:
+                        return found
 
             return await poll_until(
                 queued, within=self.timeout, failure=f"{application_no} never reached the queue"

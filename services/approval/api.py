@@ -19,6 +19,7 @@ from shared.blobstore import BlobNotFound
 from shared.bounds import MAX_MATERIALS, Code, Reason, Sha256
 from shared.crypto.personal import PersonalData
 from shared.errors import NotFound
+from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import CaseStatus, Decision
 from shared.webapp import Blobs, DbSession, Runtime
@@ -98,6 +99,11 @@ def _case_out(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None =
     return CaseOut(**fields)
 
 
+class CasePage(BaseModel):
+    cases: list[CaseOut]
+    next_cursor: str | None
+
+
 @router.get("/cases", tags=["cases"], summary="Cases of the caller's locality")
 async def list_cases(
     db: DbSession,
@@ -105,9 +111,15 @@ async def list_cases(
     approver: Caller,
     status: Annotated[CaseStatus | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
-) -> dict[str, list[CaseOut]]:
-    rows = await service.list_cases(db, approver, status=status, overdue=overdue)
-    return {"cases": [_case_out(row, lapse=_lapse(runtime)) for row in rows]}
+    limit: Limit = MAX_PAGE,
+    cursor: Cursor = None,
+) -> CasePage:
+    rows, next_cursor = await service.list_cases(
+        db, approver, status=status, overdue=overdue, limit=limit, cursor=cursor
+    )
+    return CasePage(
+        cases=[_case_out(row, lapse=_lapse(runtime)) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.get("/cases/{application_no}", tags=["cases"])

@@ -27,8 +27,9 @@ from shared.errors import Conflict, Invalid, NotFound, problem
 from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
+from shared.pagination import MAX_PAGE, page
 from shared.reference.catalog import get_item
-from shared.reference.localities import is_known_locality, within_pattern
+from shared.reference.localities import LIKE_ESCAPE, is_known_locality, within_pattern
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import CaseStatus, Decision
 
@@ -221,18 +222,21 @@ async def list_cases(
     *,
     status: CaseStatus | None = None,
     overdue: bool | None = None,
-) -> list[CaseRow]:
-    query = (
-        select(CaseRow)
-        .where(CaseRow.locality.like(within_pattern(approver.locality)))
-        .order_by(CaseRow.deadline, CaseRow.application_no)
+    limit: int = MAX_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[CaseRow], str | None]:
+    """The caller's locality's cases, the nearest deadline first, a page at a time."""
+    query = select(CaseRow).where(
+        CaseRow.locality.like(within_pattern(approver.locality), escape=LIKE_ESCAPE)
     )
     if status:
         query = query.where(CaseRow.status == status)
     if overdue is not None:
         late = (CaseRow.status == CaseStatus.IN_REVIEW) & (CaseRow.deadline < clock.today())
         query = query.where(late if overdue else ~late)
-    return list(await session.scalars(query))
+    return await page(
+        session, query, [CaseRow.deadline, CaseRow.application_no], limit=limit, cursor=cursor
+    )
 
 
 async def claim_case(

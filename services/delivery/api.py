@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from services.delivery import service
 from shared.authz import Caller
 from shared.bounds import IdNumber
+from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.vocabulary import PrintJobStatus
 from shared.webapp import DbSession, Runtime
 
@@ -33,10 +34,20 @@ class PrintJobOut(BaseModel):
     collected_by: str | None
 
 
+class PrintQueuePage(BaseModel):
+    items: list[PrintJobOut]
+    next_cursor: str | None
+
+
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")
-async def print_queue(db: DbSession, clerk: Caller) -> dict[str, list[PrintJobOut]]:
-    rows = await service.print_queue(db, clerk)
-    return {"items": [PrintJobOut.model_validate(row, from_attributes=True) for row in rows]}
+async def print_queue(
+    db: DbSession, clerk: Caller, limit: Limit = MAX_PAGE, cursor: Cursor = None
+) -> PrintQueuePage:
+    rows, next_cursor = await service.print_queue(db, clerk, limit=limit, cursor=cursor)
+    return PrintQueuePage(
+        items=[PrintJobOut.model_validate(row, from_attributes=True) for row in rows],
+        next_cursor=next_cursor,
+    )
 
 
 class HandoverIn(BaseModel):

@@ -20,6 +20,7 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
+from shared.pagination import MAX_PAGE, page
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import DeliveryMethod, PostalStatus, PrintJobStatus
 
@@ -105,17 +106,16 @@ async def queue_certificate(
     )
 
 
-async def print_queue(session: AsyncSession, clerk: Principal) -> list[PrintJobRow]:
-    return list(
-        await session.scalars(
-            select(PrintJobRow)
-            .where(
-                PrintJobRow.window_id == clerk.window_id,
-                PrintJobRow.status == PrintJobStatus.WAITING,
-            )
-            .order_by(PrintJobRow.queued_at)
-        )
+async def print_queue(
+    session: AsyncSession, clerk: Principal, *, limit: int = MAX_PAGE, cursor: str | None = None
+) -> tuple[list[PrintJobRow], str | None]:
+    """What waits at the clerk's window, the longest-waiting first, a page at a time."""
+    query = select(PrintJobRow).where(
+        PrintJobRow.window_id == clerk.window_id,
+        PrintJobRow.status == PrintJobStatus.WAITING,
     )
+    keys = [PrintJobRow.queued_at, PrintJobRow.certificate_no]
+    return await page(session, query, keys, limit=limit, cursor=cursor)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
-from shared.reference.localities import PROVINCE, is_within, within_pattern
+from shared.reference.localities import LIKE_ESCAPE, PROVINCE, is_within, within_pattern
 from shared.vocabulary import ApplicationStatus, DeliveryMethod, Right
 from shared.workdays import add_working_days
 
@@ -810,8 +810,8 @@ async def evaluation_statistics(
         select(key, func.count(), func.avg(EvaluationRow.score), *scores)
         .where(
             or_(
-                EvaluationRow.receiving_locality.like(pattern),
-                EvaluationRow.competent_locality.like(pattern),
+                EvaluationRow.receiving_locality.like(pattern, escape=LIKE_ESCAPE),
+                EvaluationRow.competent_locality.like(pattern, escape=LIKE_ESCAPE),
             )
         )
         .group_by(key)

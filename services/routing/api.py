@@ -13,6 +13,7 @@ from services.routing import service
 from services.routing.db import AgreementRow
 from shared.authz import Caller
 from shared.bounds import MAX_RIGHTS_LIST, Code
+from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import Right
 from shared.webapp import DbSession, Runtime
@@ -86,9 +87,17 @@ def _out(row: AgreementRow) -> AgreementOut:
     return AgreementOut.model_validate(row, from_attributes=True)
 
 
+class AgreementPage(BaseModel):
+    agreements: list[AgreementOut]
+    next_cursor: str | None
+
+
 @router.get("/agreements", tags=["agreements"])
-async def list_agreements(db: DbSession, _: Caller) -> dict[str, list[AgreementOut]]:
-    return {"agreements": [_out(row) for row in await service.list_agreements(db)]}
+async def list_agreements(
+    db: DbSession, _: Caller, limit: Limit = MAX_PAGE, cursor: Cursor = None
+) -> AgreementPage:
+    rows, next_cursor = await service.list_agreements(db, limit=limit, cursor=cursor)
+    return AgreementPage(agreements=[_out(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.post("/agreements", status_code=201, tags=["agreements"])

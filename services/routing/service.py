@@ -32,6 +32,7 @@ from shared.jurisdiction import (
 )
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
+from shared.pagination import MAX_PAGE, page
 from shared.reference.catalog import CATALOG, CATALOG_VERSION
 from shared.reference.localities import PROVINCE, city_of, is_known_locality, is_within
 from shared.vocabulary import CompetentLevel, Jurisdiction, Right
@@ -262,8 +263,12 @@ async def revoke_agreement(
     return row
 
 
-async def list_agreements(session: AsyncSession) -> list[AgreementRow]:
-    return list(await session.scalars(select(AgreementRow).order_by(AgreementRow.created_at)))
+async def list_agreements(
+    session: AsyncSession, *, limit: int = MAX_PAGE, cursor: str | None = None
+) -> tuple[list[AgreementRow], str | None]:
+    """Every agreement, in the order they were granted, a page at a time."""
+    keys = [AgreementRow.created_at, AgreementRow.id]
+    return await page(session, select(AgreementRow), keys, limit=limit, cursor=cursor)
 
 
 async def route_application(

@@ -224,14 +224,28 @@ def is_within(code: str, ancestor: str) -> bool:
     return ancestor in (code, city_of(code), code[:2] + "0000")
 
 
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally in a LIKE pattern (with `escape=LIKE_ESCAPE`): its own %, _ and
+    escape characters lose their meaning."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+
+
 def within_pattern(locality: str) -> str:
-    """`is_within(code, locality)` as a SQL LIKE pattern: a province's is 34%, a city's 3401%,
-    a county's only its own code."""
-    if locality.endswith("0000"):
-        return locality[:2] + "%"
-    if locality.endswith("00"):
-        return locality[:4] + "%"
-    return locality
+    """`is_within(code, locality)` as a SQL LIKE pattern (use with `escape=LIKE_ESCAPE`): a
+    province's is 34%, a city's 3401%, a county's only its own code. Whatever `locality` holds
+    is matched literally, so a claim such as "%" matches nothing rather than everything."""
+    if _is_code(locality) and locality.endswith("0000"):
+        return escape_like(locality[:2]) + "%"
+    if _is_code(locality) and locality.endswith("00"):
+        return escape_like(locality[:4]) + "%"
+    return escape_like(locality)
 
 
 def locality_codes() -> list[str]:

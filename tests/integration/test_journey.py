@@ -117,3 +117,23 @@ async def test_intake_routing_approval_and_delivery_spans_of_one_application_sha
         values = " ".join(str(v) for v in (span.attributes or {}).values())
         assert applicant["id_number"] not in values
         assert applicant["phone"] not in values
+
+
+async def test_lists_come_in_pages_of_at_most_100_with_a_cursor(stack: Stack) -> None:
+    async with stack.client("routing", stack.token("operator", "340000")) as routing:
+        everything = (await routing.get("/v1/agreements")).json()
+        assert everything["next_cursor"] is None and len(everything["agreements"]) >= 3
+        first = (await routing.get("/v1/agreements", params={"limit": 2})).json()
+        assert len(first["agreements"]) == 2 and first["next_cursor"]
+        rest = (
+            await routing.get(
+                "/v1/agreements", params={"limit": 100, "cursor": first["next_cursor"]}
+            )
+        ).json()
+        ids = [a["id"] for a in first["agreements"] + rest["agreements"]]
+        assert ids == [a["id"] for a in everything["agreements"]]  # no repeat, no gap
+        too_many = await routing.get("/v1/agreements", params={"limit": 101})
+        assert too_many.status_code == 422
+        forged = await routing.get("/v1/agreements", params={"cursor": "bm90IGEgY3Vyc29y"})
+        assert forged.status_code == 422
+        assert forged.json()["error"]["code"] == "invalid_cursor"

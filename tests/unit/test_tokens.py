@@ -198,3 +198,20 @@ def test_outside_development_a_service_refuses_to_start_on_default_secrets() -> 
 def test_tokens_are_minted_locally_only_in_development(settings: Settings) -> None:
     with pytest.raises(RuntimeError, match="development"):
         clerk_token(settings.model_copy(update={"tongban_env": "production"}))
+
+
+def test_a_token_claiming_a_wildcard_locality_is_refused(settings: Settings) -> None:
+    # "%" would have matched every locality's cases in a LIKE filter.
+    for claim in ("%", "34%", "3401__"):
+        token = mint_token(settings, role="approver", locality=claim)
+        assert refused(settings, token)
+
+
+def test_locality_patterns_match_literally() -> None:
+    from shared.reference.localities import within_pattern
+
+    assert within_pattern("340000") == "34%"
+    assert within_pattern("340100") == "3401%"
+    assert within_pattern("340104") == "340104"
+    assert within_pattern("%") == "\\%"
+    assert within_pattern("3401_%") == "3401\\_\\%"
