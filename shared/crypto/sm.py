@@ -46,7 +46,9 @@ def sm2_generate() -> tuple[bytes, bytes]:
 @lru_cache(maxsize=512)
 def _sm2(private: bytes | None, public: bytes | None) -> SM2:
     # Building the object derives the public point (an EC multiplication): keep it per key.
-    return SM2(sk=private, pk=public)
+    if private is not None:
+        return SM2(sk=private)
+    return SM2(pk=public)
 
 
 def sm2_sign(private: bytes, message: bytes) -> bytes:
