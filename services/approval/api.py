@@ -112,7 +112,7 @@ async def list_cases(
 async def get_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Approver
 ) -> CaseDetailOut:
-    row = await service.case_for(db, application_no, approver)
+    row = await service.view_case(db, runtime.outbox, application_no, approver)
     out = _case_out(row, lapse=_lapse(runtime), detail=True)
     assert isinstance(out, CaseDetailOut)
     return out
