@@ -112,7 +112,9 @@ async def list_cases(
 async def get_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Approver
 ) -> CaseDetailOut:
-    row = await service.view_case(db, runtime.outbox, application_no, approver)
+    row = await service.view_case(
+        db, runtime.outbox, application_no, approver, telemetry=runtime.telemetry
+    )
     out = _case_out(row, lapse=_lapse(runtime), detail=True)
     assert isinstance(out, CaseDetailOut)
     return out
