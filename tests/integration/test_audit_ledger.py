@@ -9,7 +9,9 @@ intruder with SQL access would; every case leaves the chain repaired for the tes
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import io
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -25,7 +28,7 @@ from services.routing.ledger import head_statement
 from shared.crypto.sm import sm2_verify
 from shared.messaging import events, topics
 from tests.harness import Stack, eventually, header, read_topic
-from tooling.audit import verify_database
+from tooling.audit import verify_command, verify_database
 from tooling.journey import household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
@@ -93,6 +96,14 @@ async def verify(stack: Stack, query: str = "") -> dict[str, Any]:
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+async def tongban_audit_verify(stack: Stack) -> tuple[int, str]:
+    """What `tongban audit verify` does and prints (its own event loop, so in a thread)."""
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    code = await asyncio.to_thread(verify_command, stack.settings, console)
+    return code, out.getvalue()
 
 
 @asynccontextmanager
@@ -171,6 +182,8 @@ async def test_rows_changed_removed_or_swapped_in_sql_fail_at_the_first_bad_entr
     original = {"type": second["event_type"], "seq": second["seq"]}
     async with tampered(routing_sql, [(change, forged)], [(change, original)]):
         await fails_at(second["seq"])
+        code, printed = await tongban_audit_verify(stack)
+        assert code == 1 and f"first bad seq {second['seq']}" in printed, printed
     assert (await verify(stack))["ok"] is True
 
     # 2. An entry removed (and put back as it was).
@@ -197,6 +210,8 @@ async def test_rows_changed_removed_or_swapped_in_sql_fail_at_the_first_bad_entr
 
     assert (await verify(stack))["ok"] is True
     assert (await verify_database(stack.settings)).ok
+    code, printed = await tongban_audit_verify(stack)
+    assert code == 0 and "ok" in printed, printed
 
 
 async def test_routing_publishes_signed_checkpoints_that_verify_with_its_public_key(
@@ -247,3 +262,50 @@ async def test_routing_publishes_signed_checkpoints_that_verify_with_its_public_
         missing = await routing.get("/v1/audit/verify?from=999999999")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "checkpoint_not_found"
+
+
+async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended_once(
+    stack: Stack,
+) -> None:
+    """Several appenders at once (as several routing processes would be): the advisory lock on
+    the head hands out seqs one at a time, each entry chained to the one committed before it."""
+    from services.routing import service
+    from shared.db import Database
+    from shared.messaging.envelope import Envelope
+
+    url = stack.settings.routing_database_url
+    assert url
+    signer = stack.settings.key_ring().signer("routing")
+    databases = [Database(url, pool_size=1) for _ in range(4)]
+    accepted = [
+        Envelope.new(
+            events.CaseViewed(
+                application_no=f"TB-LEDGER-{n:03d}",
+                locality="340100",
+                viewed_by="approver-340100",
+                viewer_locality="340100",
+                viewed_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
+            ),
+            source="/tongban/approval",
+        )
+        for n in range(12)
+    ]
+
+    async def append(number: int, envelope: Envelope) -> int | None:
+        read = service.Read(topics.APPROVAL_EVENTS, 0, 10_000 + number, b"{}")
+        async with databases[number % len(databases)].transaction() as session:
+            row = await service.append_to_ledger(session, envelope, read, signer)
+            return row.seq if row else None
+
+    try:
+        seqs = await asyncio.gather(*(append(n, e) for n, e in enumerate(accepted)))
+        again = await append(0, accepted[0])
+    finally:
+        for database in databases:
+            await database.dispose()
+    # Each its own seq (the ledger's own consumer may append between them); the whole chain
+    # still verifies, so each entry chains to the one before it.
+    assert None not in seqs and len(set(seqs)) == len(accepted)
+    assert again is None
+    answer = await verify(stack)
+    assert answer["ok"] is True and answer["head_seq"] >= max(s or 0 for s in seqs), answer
