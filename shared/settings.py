@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
     kafka_topic_partitions: int = 3
+    # How often routing signs and publishes a checkpoint of its audit ledger's head (when the
+    # head moved since the last one): the most a routing gone rogue could rewrite unnoticed.
+    ledger_checkpoint_seconds: float = Field(default=10.0, gt=0)
 
     # A fallback only: commits that add outbox rows wake the relay of their own process at once
     # (shared.messaging.outbox); the poll finds rows that another process wrote.

@@ -76,6 +76,8 @@ def test_settings(
         consumer_backoff_seconds=0.05,
         # Deadline supervision looks every half second, so a test that moves the clock sees it.
         deadline_scan_seconds=0.5,
+        # Routing signs a checkpoint of its audit ledger's head within a second of it moving.
+        ledger_checkpoint_seconds=0.5,
         consumer_max_attempts=3,
         # Scans go to a folder of this run: intake writes it, approval reads it.
         blob_store_url=str(tmp_path_factory.mktemp("blobs")),

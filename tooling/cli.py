@@ -1,4 +1,5 @@
-"""The `tongban` command: local tokens, running the stack, the demo, migrations, contracts."""
+"""The `tongban` command: local tokens, running the stack, the demo, migrations, contracts,
+the audit ledger's verification."""
 
 from __future__ import annotations
 
@@ -143,6 +144,27 @@ def demo() -> None:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print(f"Demo finished in {time.monotonic() - started:.1f}s.")
+
+
+audit_app = typer.Typer(
+    help="The audit ledger (区块链信任机制) in routing's database.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    from_seq: Annotated[
+        int | None,
+        typer.Option("--from", help="Start at the signed checkpoint of this seq", min=1),
+    ] = None,
+) -> None:
+    """Recompute the ledger's SM3 hash chain in routing's database and check routing's SM2
+    signatures (entries and checkpoints) against the key ring's public keys; prints ok or the
+    first bad seq, exit code 0 or 1."""
+    from tooling.audit import verify_command
+
+    raise typer.Exit(verify_command(get_settings(), console, from_seq=from_seq))
 
 
 @app.command()

@@ -126,7 +126,9 @@ async def list_cases(
 async def get_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseDetailOut:
-    row = await service.case_for(db, application_no, approver)
+    row = await service.view_case(
+        db, runtime.outbox, application_no, approver, telemetry=runtime.telemetry
+    )
     out = _case_out(row, lapse=_lapse(runtime), personal=runtime.personal)
     assert isinstance(out, CaseDetailOut)
     return out

@@ -216,6 +216,31 @@ async def case_for(
     return row
 
 
+async def view_case(
+    session: AsyncSession,
+    outbox: Outbox,
+    application_no: str,
+    approver: Principal,
+    *,
+    telemetry: Telemetry,
+) -> CaseRow:
+    """An approver opens the case, with the applicant's personal data: the view is recorded
+    (who, when; never what) in the same transaction, for the audit ledger, in the
+    application's own trace (like a decision)."""
+    row = await case_for(session, application_no, approver)
+    viewed = events.CaseViewed(
+        application_no=application_no,
+        locality=row.locality,
+        viewed_by=approver.sub,
+        viewer_locality=approver.locality,
+        viewed_at=clock.now(),
+    )
+    attributes = {"tongban.application_no": application_no, "tongban.locality": row.locality}
+    with telemetry.journey_span("case viewed", row.traceparent, attributes=attributes):
+        await outbox.add(session, viewed, topic=topics.APPROVAL_EVENTS)
+    return row
+
+
 async def list_cases(
     session: AsyncSession,
     approver: Principal,

@@ -1,16 +1,17 @@
-"""Routing's HTTP API: jurisdiction resolution and trust agreements (API.md). Thin: parse,
-call the use case, shape the answer."""
+"""Routing's HTTP API: jurisdiction resolution, trust agreements and the audit ledger
+(API.md). Thin: parse, call the use case, shape the answer."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.routing import service
-from services.routing.db import AgreementRow
+from services.routing import ledger, service
+from services.routing.db import AgreementRow, LedgerRow
 from shared.authz import Caller
 from shared.bounds import MAX_RIGHTS_LIST, Code
 from shared.pagination import MAX_PAGE, Cursor, Limit
@@ -113,3 +114,121 @@ async def revoke_agreement(
     agreement_id: str, db: DbSession, runtime: Runtime, admin: Caller
 ) -> AgreementOut:
     return _out(await service.revoke_agreement(db, runtime.outbox, agreement_id, admin))
+
+
+class LedgerEntryOut(BaseModel):
+    """One entry of the audit ledger, with every field its hash covers (contracts/
+    audit-ledger.md): `hash` = SM3(prev_hash ‖ canonical entry), `signature` routing's SM2
+    signature (base64, raw r ‖ s) of the head statement {at, hash, seq} by key `signer`."""
+
+    seq: int
+    event_type: str
+    at: str = Field(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ, exactly as hashed")
+    prev_hash: str
+    hash: str
+    signature: str
+    signer: str
+    event_id: str
+    event_time: str
+    source: str
+    subject: str
+    topic: str
+    partition: int
+    offset: int
+    record_sm3: str
+
+
+def _entry_out(row: LedgerRow) -> LedgerEntryOut:
+    return LedgerEntryOut(
+        seq=row.seq,
+        event_type=row.event_type,
+        at=ledger.timestamp(row.at),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        signature=base64.b64encode(row.signature).decode("ascii"),
+        signer=row.signer,
+        event_id=row.event_id,
+        event_time=ledger.timestamp(row.event_time),
+        source=row.source,
+        subject=row.subject,
+        topic=row.topic,
+        partition=row.kafka_partition,
+        offset=row.kafka_offset,
+        record_sm3=row.record_sm3,
+    )
+
+
+class ApplicationLedgerOut(BaseModel):
+    application_no: str
+    entries: list[LedgerEntryOut]
+
+
+@router.get("/audit/applications/{application_no}", tags=["audit"])
+async def application_ledger(application_no: str, db: DbSession, _: Caller) -> ApplicationLedgerOut:
+    """Every ledger entry of one application's events (operators and admins), oldest first;
+    empty until the ledger has read its first event."""
+    rows = await service.ledger_of_application(db, application_no)
+    return ApplicationLedgerOut(
+        application_no=application_no, entries=[_entry_out(row) for row in rows]
+    )
+
+
+class CheckpointOut(BaseModel):
+    seq: int
+    hash: str
+    at: str
+    signer: str
+    signature_ok: bool
+    head_matches: bool
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    from_seq: int = Field(description="The entries checked are those after this seq (0: all)")
+    head_seq: int = Field(description="The last entry that chains (from_seq if none)")
+    head_hash: str
+    problem: str | None
+    checkpoint: CheckpointOut | None = Field(description="The latest signed checkpoint")
+
+
+@router.get("/audit/verify", tags=["audit"])
+async def verify_ledger(
+    db: DbSession,
+    runtime: Runtime,
+    _: Caller,
+    from_seq: Annotated[
+        int | None,
+        Query(
+            alias="from",
+            ge=1,
+            description="Start at the signed checkpoint of this seq instead of the first entry",
+        ),
+    ] = None,
+) -> VerifyOut:
+    """Recompute the ledger's hash chain and check routing's signatures (operators and
+    admins): `ok`, how many entries were `checked`, and the `first_bad_seq` if any."""
+    result = await service.verify_ledger(db, runtime.settings.key_ring(), from_seq=from_seq)
+    check = result.checkpoint
+    return VerifyOut(
+        ok=result.ok,
+        checked=result.verdict.checked,
+        first_bad_seq=result.verdict.first_bad_seq,
+        from_seq=result.from_seq,
+        head_seq=result.verdict.head.seq,
+        head_hash=result.verdict.head.hash,
+        problem=result.problem,
+        checkpoint=(
+            CheckpointOut(
+                seq=check.seq,
+                hash=check.hash,
+                at=ledger.timestamp(check.at),
+                signer=check.signer,
+                signature_ok=check.signature_ok,
+                head_matches=check.head_matches,
+            )
+            if check
+            else None
+        ),
+    )

@@ -1,13 +1,16 @@
-"""Routing's subscription: every accepted application is placed (or found unroutable), its
+"""Routing's subscriptions: every accepted application is placed (or found unroutable), its
 supplements follow it, a case handed on (移交) is routed again, and the rules of each catalog
-version the province publishes become routing's."""
+version the province publishes become routing's. Apart from these, the audit ledger reads
+every event of every topic, in its own consumer group."""
 
 from __future__ import annotations
 
 from services.routing import service
+from shared.crypto.keyring import Signer
 from shared.messaging import events, topics
-from shared.messaging.channels import Subscription
-from shared.messaging.consumer import EventContext
+from shared.messaging.channels import CHANNELS, LOCALITY_PARAMETER, Subscription
+from shared.messaging.consumer import EventContext, PermanentError
+from shared.reference.localities import locality_codes
 
 
 async def route_application(event: events.ApplicationAccepted, ctx: EventContext) -> None:
@@ -36,3 +39,37 @@ SUBSCRIPTION = Subscription(
         events.CatalogPublished: take_catalog,
     },
 )
+
+
+LEDGER = "tongban.routing.ledger"
+
+
+def ledger_topics() -> tuple[str, ...]:
+    """Every topic of every channel (each locality's request topic included), except the
+    ledger's own checkpoints: a statement about the chain is kept in `ledger_checkpoints`, not
+    chained into it (an entry per checkpoint would move the head, and so call for a new
+    checkpoint, for ever). Dead-letter topics are not read: what lands there was read from a
+    topic the ledger reads, and is chained from there."""
+    found: list[str] = []
+    for channel in CHANNELS:
+        if channel.address == topics.AUDIT_CHECKPOINTS:
+            continue
+        if LOCALITY_PARAMETER in channel.address:
+            found.extend(topics.approval_request_topics(locality_codes()))
+        else:
+            found.append(channel.address)
+    return tuple(found)
+
+
+def ledger_subscription(signer: Signer) -> Subscription:
+    """The audit ledger's consumer: every event, whatever its type, appended to the chain and
+    signed with `signer` (routing's key)."""
+
+    async def append(_: events.EventPayload, ctx: EventContext) -> None:
+        record = ctx.record
+        if record is None:
+            raise PermanentError("the ledger appends records read by the runner's loop only")
+        read = service.Read(record.topic, record.partition, record.offset, record.value or b"")
+        await service.append_to_ledger(ctx.session, ctx.envelope, read, signer)
+
+    return Subscription(name=LEDGER, topics=ledger_topics(), handlers={}, every_type=append)

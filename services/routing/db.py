@@ -1,11 +1,23 @@
-"""Routing's own database: jurisdiction rules, trust agreements, where each application went."""
+"""Routing's own database: jurisdiction rules, trust agreements, where each application went,
+and the audit ledger."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Integer, MetaData, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -59,3 +71,41 @@ class RoutedApplicationRow(Base):
     # The application as accepted, kept so a transfer (移交) can hand it to another locality.
     application: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     transfers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LedgerRow(Base):
+    """One entry of the audit ledger (services.routing.ledger): an event read from a topic,
+    chained to the entry before it and signed by routing. Append-only: nothing updates or
+    deletes a row, and `tongban audit verify` proves nobody did."""
+
+    __tablename__ = "ledger"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    topic: Mapped[str] = mapped_column(Text)
+    kafka_partition: Mapped[int] = mapped_column(Integer)
+    kafka_offset: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(Text, unique=True)
+    event_type: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The application the event is about (its payload's application_no), for the audit API.
+    application_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    record_sm3: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    signer: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerCheckpointRow(Base):
+    """A signed statement of the ledger's head, published on `tongban.audit.checkpoints`."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signer: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)

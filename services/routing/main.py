@@ -26,9 +26,20 @@ def create_app(
             *topics.approval_request_topics(locality_codes()),
             topics.ROUTING_EVENTS,
             topics.ROUTING_RULES,
+            topics.AUDIT_CHECKPOINTS,
         ]
     )
     runtime.subscribe(consumers.SUBSCRIPTION)
+    # The audit ledger: every event of every topic chained, the head signed and published.
+    signer = runtime.settings.key_ring().signer(service.LEDGER_SIGNER)
+    runtime.subscribe(consumers.ledger_subscription(signer))
+
+    async def checkpoint_ledger() -> None:
+        async with runtime.db.transaction() as session:
+            await service.checkpoint_ledger(session, runtime.outbox, signer)
+
+    every = runtime.settings.ledger_checkpoint_seconds
+    runtime.every("ledger-checkpoint", every, checkpoint_ledger)
 
     async def publish_state() -> None:
         async with runtime.db.transaction() as session:

@@ -8,18 +8,28 @@ learns of it.
 
 from __future__ import annotations
 
+import base64
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.routing import domain
-from services.routing.db import AgreementRow, JurisdictionRuleRow, RoutedApplicationRow
+from services.routing import domain, ledger
+from services.routing.db import (
+    AgreementRow,
+    JurisdictionRuleRow,
+    LedgerCheckpointRow,
+    LedgerRow,
+    RoutedApplicationRow,
+)
 from shared import clock
 from shared.auth import Principal
+from shared.crypto.keyring import KeyRing, Signer, key_name
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
@@ -31,11 +41,14 @@ from shared.jurisdiction import (
     RuleBook,
 )
 from shared.messaging import events, topics
+from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.catalog import CATALOG, CATALOG_VERSION
 from shared.reference.localities import PROVINCE, city_of, is_known_locality, is_within
 from shared.vocabulary import CompetentLevel, Jurisdiction, Right
+
+log = logging.getLogger(__name__)
 
 
 def to_rule(row: JurisdictionRuleRow) -> JurisdictionRule:
@@ -461,3 +474,266 @@ async def transfer_application(
         routed_at=now,
     )
     await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
+
+
+# --- the audit ledger (services.routing.ledger) --------------------------------------------
+
+# The key of the transaction-scoped advisory lock on the ledger's head: whoever appends (or
+# signs a checkpoint) holds it until its transaction ends, so seqs are handed out one at a time
+# and each entry chains to the one committed before it, however many routing consumers and
+# processes run.
+LEDGER_LOCK = 0x74_62_6C_65_64_67_65_72  # "tbledger"
+# The key whose signatures the ledger carries (the key ring's `routing#<n>` keys).
+LEDGER_SIGNER = "routing"
+
+
+@dataclass(frozen=True)
+class Read:
+    """Where the ledger's consumer read an event: the Kafka record's place and its bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+async def _lock_ledger(session: AsyncSession) -> None:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+
+
+async def _ledger_head(session: AsyncSession) -> LedgerRow | None:
+    return await session.scalar(select(LedgerRow).order_by(LedgerRow.seq.desc()).limit(1))
+
+
+def to_sealed(row: LedgerRow) -> ledger.Sealed:
+    entry = ledger.Entry(
+        seq=row.seq,
+        at=row.at,
+        topic=row.topic,
+        partition=row.kafka_partition,
+        offset=row.kafka_offset,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        source=row.source,
+        subject=row.subject,
+        event_time=row.event_time,
+        record_sm3=row.record_sm3,
+    )
+    return ledger.Sealed(entry, row.prev_hash, row.hash, row.signer, row.signature)
+
+
+def _application_no(envelope: Envelope) -> str | None:
+    number = envelope.data.get("application_no")
+    return number if isinstance(number, str) and len(number) <= 32 else None
+
+
+async def append_to_ledger(
+    session: AsyncSession, envelope: Envelope, read: Read, signer: Signer
+) -> LedgerRow | None:
+    """Append one event to the chain (in the consumer's transaction, with its inbox row); None
+    if the event is in the ledger already (the same event id read again, e.g. after the inbox
+    row was pruned and the topic replayed)."""
+    if envelope.time.tzinfo is None:
+        raise Invalid.of_field("event_time_not_aware", "ce_time carries no offset.", "ce_time")
+    await _lock_ledger(session)
+    known = select(LedgerRow.seq).where(LedgerRow.event_id == envelope.id)
+    if await session.scalar(known) is not None:
+        return None
+    head = await _ledger_head(session)
+    entry = ledger.Entry(
+        seq=(head.seq if head else 0) + 1,
+        at=clock.now(),
+        topic=read.topic,
+        partition=read.partition,
+        offset=read.offset,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        source=envelope.source,
+        subject=envelope.subject,
+        event_time=envelope.time,
+        record_sm3=ledger.record_digest(read.value),
+    )
+    sealed = ledger.seal(
+        entry,
+        head.hash if head else ledger.GENESIS_HASH,
+        lambda message: (signer.kid, signer.sign(message)),
+    )
+    row = LedgerRow(
+        seq=entry.seq,
+        at=entry.at,
+        topic=entry.topic,
+        kafka_partition=entry.partition,
+        kafka_offset=entry.offset,
+        event_id=entry.event_id,
+        event_type=entry.event_type,
+        source=entry.source,
+        subject=entry.subject,
+        event_time=entry.event_time,
+        application_no=_application_no(envelope),
+        record_sm3=entry.record_sm3,
+        prev_hash=sealed.prev_hash,
+        hash=sealed.hash,
+        signer=sealed.signer,
+        signature=sealed.signature,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def _check_entries(
+    session: AsyncSession,
+    verifier: ledger.ChainVerifier,
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 1000,
+) -> ledger.Verdict:
+    """Feed `verifier` every stored entry after its anchor, in pages by stored seq."""
+    after = verifier.anchor.seq
+    while not verifier.broken:
+        query = select(LedgerRow).where(LedgerRow.seq > after).order_by(LedgerRow.seq)
+        entries = [to_sealed(row) for row in await session.scalars(query.limit(batch))]
+        if not entries:
+            break
+        for sealed in entries:
+            if not verifier.feed(sealed):
+                break
+        after = entries[-1].seq
+        if progress is not None:
+            progress(len(entries))
+    return verifier.finish()
+
+
+async def checkpoint_ledger(
+    session: AsyncSession, outbox: Outbox, signer: Signer
+) -> LedgerCheckpointRow | None:
+    """Sign the ledger's head and publish it on `tongban.audit.checkpoints`, if it moved since
+    the last checkpoint. Routing first checks the entries since that checkpoint: it never signs
+    a head that does not chain to what it signed before."""
+    await _lock_ledger(session)
+    head = await _ledger_head(session)
+    last = await session.scalar(
+        select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.seq.desc()).limit(1)
+    )
+    if head is None or (last is not None and last.seq >= head.seq):
+        return None
+    verifier = ledger.ChainVerifier(ledger.Anchor(last.seq, last.hash) if last else ledger.GENESIS)
+    verdict = await _check_entries(session, verifier)
+    if not verdict.ok or verdict.head.seq < head.seq:
+        log.error("audit ledger: no checkpoint signed: %s", verdict.problem or "entries missing")
+        return None
+    now = clock.now()
+    signature = signer.sign(ledger.head_statement(head.seq, head.hash, now))
+    row = LedgerCheckpointRow(
+        seq=head.seq, hash=head.hash, at=now, signer=signer.kid, signature=signature
+    )
+    session.add(row)
+    checkpoint = events.LedgerCheckpoint(
+        seq=row.seq,
+        hash=row.hash,
+        at=now,
+        signer=row.signer,
+        signature=base64.b64encode(signature).decode("ascii"),
+    )
+    await outbox.add(session, checkpoint, topic=topics.AUDIT_CHECKPOINTS)
+    return row
+
+
+async def ledger_of_application(session: AsyncSession, application_no: str) -> list[LedgerRow]:
+    query = select(LedgerRow).where(LedgerRow.application_no == application_no)
+    return list(await session.scalars(query.order_by(LedgerRow.seq)))
+
+
+def signed_by_routing(ring: KeyRing, statement: bytes, signer: str, signature: bytes) -> bool:
+    """The signature verifies with a key of the key ring that speaks for routing."""
+    return key_name(signer) == LEDGER_SIGNER and ring.verify(signer, statement, signature)
+
+
+def checkpoint_signed(ring: KeyRing, row: LedgerCheckpointRow) -> bool:
+    statement = ledger.head_statement(row.seq, row.hash, row.at)
+    return signed_by_routing(ring, statement, row.signer, row.signature)
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    """The latest checkpoint: does routing's signature verify, and is its head in the chain."""
+
+    seq: int
+    hash: str
+    at: datetime
+    signer: str
+    signature_ok: bool
+    head_matches: bool
+
+
+@dataclass(frozen=True)
+class LedgerVerification:
+    ok: bool
+    verdict: ledger.Verdict
+    from_seq: int
+    checkpoint: CheckpointCheck | None
+    problem: str | None
+
+
+async def verify_ledger(
+    session: AsyncSession,
+    ring: KeyRing,
+    *,
+    from_seq: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 1000,
+) -> LedgerVerification:
+    """Recompute the chain from its first entry, or from the signed checkpoint at `from_seq`,
+    to its last, checking every entry's signature and every signed checkpoint on the way.
+    `progress(n)` is told of each batch of n entries checked."""
+    checkpoints = list(
+        await session.scalars(select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.seq))
+    )
+    signed = {row.seq: row.hash for row in checkpoints if checkpoint_signed(ring, row)}
+    unsigned = [row.seq for row in checkpoints if row.seq not in signed]
+    anchor = ledger.GENESIS
+    if from_seq is not None:
+        start = next((row for row in checkpoints if row.seq == from_seq), None)
+        if start is None:
+            raise NotFound("checkpoint_not_found", f"No checkpoint of the ledger at {from_seq}.")
+        if start.seq not in signed:
+            raise Invalid.of_field(
+                "checkpoint_not_signed",
+                f"The checkpoint at {from_seq} does not carry routing's signature.",
+                "from",
+            )
+        anchor = ledger.Anchor(start.seq, start.hash)
+
+    def entry_signed(sealed: ledger.Sealed) -> bool:
+        statement = ledger.head_statement(sealed.seq, sealed.hash, sealed.entry.at)
+        return signed_by_routing(ring, statement, sealed.signer, sealed.signature)
+
+    verifier = ledger.ChainVerifier(
+        anchor, {seq: hash_ for seq, hash_ in signed.items() if seq > anchor.seq}, entry_signed
+    )
+    verdict = await _check_entries(session, verifier, progress=progress, batch=batch)
+
+    latest = checkpoints[-1] if checkpoints else None
+    check = None
+    if latest is not None:
+        at_seq = await session.get(LedgerRow, latest.seq)
+        check = CheckpointCheck(
+            seq=latest.seq,
+            hash=latest.hash,
+            at=latest.at,
+            signer=latest.signer,
+            signature_ok=latest.seq in signed,
+            head_matches=at_seq is not None and at_seq.hash == latest.hash,
+        )
+    problem = verdict.problem
+    if unsigned and problem is None:
+        problem = f"checkpoint {unsigned[0]} does not carry routing's signature"
+    elif check is not None and not check.head_matches and problem is None:
+        problem = f"the latest checkpoint's head ({check.seq}) is not in the chain"
+    return LedgerVerification(
+        ok=verdict.ok and not unsigned and (check is None or check.head_matches),
+        verdict=verdict,
+        from_seq=anchor.seq,
+        checkpoint=check,
+        problem=problem,
+    )

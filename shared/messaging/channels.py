@@ -8,7 +8,7 @@ event type that nobody publishes on the topics it reads.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -101,13 +101,15 @@ CHANNELS: tuple[Channel, ...] = (
             events.CaseDeferredReminder,
             events.CaseTransferred,
             events.MaterialRead,
+            events.CaseViewed,
             events.ApplicationApproved,
             events.ApplicationRejected,
         ),
         "Review cases opened, deadline warnings and overdue cases (限时办结), supplements "
         "requested and resumed (补正), deferred materials reminded (容缺), cases handed to "
-        "another locality (移交), reads of an applicant's scans, and decisions taken, for every "
-        "locality of the province. No personal data in clear.",
+        "another locality (移交), views of a case and reads of an applicant's scans (who, "
+        "when), and decisions taken, for every locality of the province. No personal data in "
+        "clear.",
     ),
     Channel(
         "deliveryEvents",
@@ -115,6 +117,16 @@ CHANNELS: tuple[Channel, ...] = (
         "delivery",
         (events.CertificateReadyForPickup, events.CertificateDelivered),
         "Certificates queued for pickup at a window and handed over.",
+    ),
+    Channel(
+        "auditCheckpoints",
+        topics.AUDIT_CHECKPOINTS,
+        "routing",
+        (events.LedgerCheckpoint,),
+        "Routing's SM2-signed statements of the audit ledger's head (区块链信任机制): every event "
+        "of the other channels is an entry of an SM3 hash chain, and each checkpoint binds "
+        "routing to every entry up to its seq. Keep them to hold routing to its ledger; "
+        "contracts/audit-ledger.md says how to check one.",
     ),
 )
 
@@ -130,18 +142,40 @@ def channel_of(topic: str) -> Channel:
 Handler = Callable[[Any, "EventContext"], Awaitable[None]]
 
 
+class EveryType(Mapping[str, Handler]):
+    """A handler table that answers every event type: `listed` types with their own handler,
+    any other with `handler`. Iterating it lists only the listed types. For a subscription that
+    keeps a record of everything it reads (routing's audit ledger), not for ordinary ones."""
+
+    def __init__(self, handler: Handler, listed: Mapping[str, Handler]) -> None:
+        self.handler = handler
+        self.listed = dict(listed)
+
+    def __getitem__(self, event_type: str) -> Handler:
+        return self.listed.get(event_type, self.handler)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.listed)
+
+    def __len__(self) -> int:
+        return len(self.listed)
+
+
 @dataclass(frozen=True)
 class Subscription:
     """What one consumer group reads: its topics, and one handler per event class.
 
     Types that are not listed are acknowledged and skipped (another service's fact, or a newer
-    version we do not read yet).
+    version we do not read yet), unless `every_type` is given: then it handles them all (the
+    consumer runner still refuses, and dead-letters, a type no model in shared.messaging.events
+    describes).
     """
 
     name: str
     topics: tuple[str, ...]
     handlers: Mapping[type[EventPayload], Handler]
     group_id: str | None = None
+    every_type: Handler | None = None
     by_type: Mapping[str, Handler] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +185,8 @@ class Subscription:
             raise ValueError(
                 f"{self.name} handles {', '.join(unpublished)}, which no channel it reads carries"
             )
-        object.__setattr__(
-            self, "by_type", {model.event_type: handler for model, handler in self.handlers.items()}
-        )
+        by_type = {model.event_type: handler for model, handler in self.handlers.items()}
+        if self.every_type is not None:
+            object.__setattr__(self, "by_type", EveryType(self.every_type, by_type))
+        else:
+            object.__setattr__(self, "by_type", by_type)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,12 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
 
+# The record the runner's loop is handling (set around `handle_record` in `run`).
+_record_in_hand: ContextVar[ConsumerRecord[Any, Any] | None] = ContextVar(
+    "record_in_hand", default=None
+)
+
+
 @dataclass(frozen=True)
 class EventContext:
     """What a handler gets besides the event: the open transaction and the service's outbox."""
@@ -68,6 +75,13 @@ class EventContext:
     session: AsyncSession
     envelope: Envelope
     outbox: Outbox
+
+    @property
+    def record(self) -> ConsumerRecord[Any, Any] | None:
+        """The Kafka record being handled (topic, partition, offset, raw value), for a handler
+        that records where an event was read (routing's audit ledger); None when
+        `handle_record` is called outside the runner's loop."""
+        return _record_in_hand.get()
 
     async def publish(self, payload: EventPayload, *, topic: str) -> None:
         await self.outbox.add(self.session, payload, topic=topic)
@@ -98,7 +112,7 @@ class ConsumerRunner:
         # runner's own mechanics leave it out.
         self.verifier = verifier
         self.topics = list(topics)
-        self.handlers = dict(handlers)
+        self.handlers = handlers  # as given: a catch-all (channels.EveryType) answers every type
         self.db = db
         self.outbox = outbox
         self.producer = producer
@@ -125,7 +139,11 @@ class ConsumerRunner:
             try:
                 for partition, records in batches.items():
                     for record in records:
-                        await self.handle_record(record)  # its own transaction, committed
+                        in_hand = _record_in_hand.set(record)
+                        try:
+                            await self.handle_record(record)  # its own transaction, committed
+                        finally:
+                            _record_in_hand.reset(in_hand)
                         handled[partition] = record.offset + 1
                         if stopping.is_set():
                             break

@@ -447,6 +447,19 @@ class MaterialRead(ApplicationEvent):
     read_at: AwareDatetime
 
 
+class CaseViewed(ApplicationEvent):
+    """An approver opened the case, with the applicant's personal data (approval →
+    tongban.approval.events): every view is on record in the audit ledger. Says who looked,
+    never what they saw."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.viewed.v1"
+
+    locality: LocalityCode
+    viewed_by: Code
+    viewer_locality: LocalityCode
+    viewed_at: AwareDatetime
+
+
 class ApplicationDecided(ApplicationEvent):
     """Common shape of approval decisions (not published itself).
 
@@ -512,6 +525,33 @@ class CertificateDelivered(ApplicationEvent):
     collected_by: Literal["applicant", "agent"] | None = None
 
 
+# Base64 of a raw 64-byte SM2 signature (r ‖ s).
+Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]
+
+
+class LedgerCheckpoint(EventPayload):
+    """Routing's signed statement of the audit ledger's head (routing →
+    tongban.audit.checkpoints, every few seconds while the ledger grows): entry `seq` of the
+    chain has hash `hash`. Keep them: routing cannot later change, remove or reorder an entry up
+    to `seq` without breaking a statement you hold. `signature` is SM2 with SM3 (default user ID
+    1234567812345678), raw r ‖ s in base64, by key `signer` of the key ring's
+    public-keys.json, over the canonical JSON of {"at", "hash", "seq", "statement":
+    "tongban.audit.head.v1"} (contracts/audit-ledger.md)."""
+
+    event_type: ClassVar[str] = "gov.tongban.audit.checkpoint.v1"
+
+    seq: int = Field(ge=1)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: AwareDatetime
+    signer: str = Field(min_length=1, max_length=64)
+    algorithm: Literal["SM2-SM3"] = "SM2-SM3"
+    signature: Signature
+
+    @property
+    def subject(self) -> str:
+        return "ledger:tongban.routing"
+
+
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (
@@ -538,5 +578,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationRejected,
         CertificateReadyForPickup,
         CertificateDelivered,
+        CaseViewed,
+        LedgerCheckpoint,
     )
 }

@@ -10,6 +10,8 @@ DELIVERY_EVENTS = "tongban.delivery.events"
 ROUTING_EVENTS = "tongban.routing.events"
 # Compacted: the latest record per key (a rule, an agreement) is routing's current state.
 ROUTING_RULES = "tongban.routing.rules"
+# Routing's signed checkpoints of the audit ledger's head (services.routing.ledger).
+AUDIT_CHECKPOINTS = "tongban.audit.checkpoints"
 APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
 DEAD_LETTER_SUFFIX = ".dlq"
 

@@ -216,6 +216,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "read_by": "approver-340102",
         "read_at": "2025-01-07T09:00:00+08:00",
     },
+    events.CaseViewed.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "viewed_by": "approver-340102",
+        "viewer_locality": "340100",
+        "viewed_at": "2025-01-07T08:59:00+08:00",
+    },
+    events.LedgerCheckpoint.event_type: {
+        "seq": 42,
+        "hash": "ab" * 32,
+        "at": "2025-01-07T09:00:10.000123Z",
+        "signer": "routing#1",
+        "signature": "A" * 86 + "==",
+    },
 }
 
 
@@ -311,6 +325,7 @@ def test_asyncapi_document_shape() -> None:
         "tongban.delivery.events",
         "tongban.routing.events",
         "tongban.routing.rules",
+        "tongban.audit.checkpoints",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.

@@ -1,0 +1,239 @@
+"""The audit ledger (区块链信任机制): the rules of its hash chain, pure functions over plain values.
+
+Routing appends every event it reads from every topic (and so every recorded read of an
+applicant's personal data: `case.viewed`, `case.material_read`) to one chain. Each entry's hash
+is SM3 over the previous entry's hash and the entry's canonical bytes; routing signs the head of
+the chain (each entry as it is appended, and a published checkpoint every few seconds) with its
+SM2 key. Whoever holds a signed head can hold routing to every entry before it: changing,
+removing or reordering one changes every hash after it. contracts/audit-ledger.md tells a third
+party how to recompute all of it; this module is the reference.
+
+Canonical bytes of an entry (`entry_bytes`): the UTF-8 JSON object of exactly these members,
+keys sorted by code point, no insignificant whitespace, non-ASCII characters as themselves
+(what RFC 8785 produces for strings and integers; no member is a float):
+
+    at          when routing appended the entry, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, 6 digits)
+    event_id    the CloudEvent `ce_id`
+    event_time  the CloudEvent `ce_time`, in the same UTC form as `at`
+    event_type  the CloudEvent `ce_type`
+    offset      the record's offset in its partition (integer)
+    partition   the record's partition (integer)
+    record_sm3  SM3 of the record value (the JSON payload as it was on the topic), lowercase hex
+    seq         the entry's position in the chain, 1, 2, 3, … without gaps (integer)
+    source      the CloudEvent `ce_source`
+    subject     the CloudEvent `ce_subject` (the application number for application events)
+    topic       the Kafka topic the record was read from
+
+    hash(entry n) = lowercase hex of SM3(bytes of hash(entry n-1) ‖ canonical bytes of entry n)
+
+with 32 zero bytes before the first entry (`GENESIS_HASH`). A signed head (`head_statement`) is
+the canonical JSON of {"at", "hash", "seq", "statement": "tongban.audit.head.v1"}.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.crypto.sm import sm3
+
+GENESIS_HASH = "00" * 32
+HEAD_STATEMENT = "tongban.audit.head.v1"
+
+
+def timestamp(moment: datetime) -> str:
+    """The one text form of a moment in the ledger: UTC, microseconds, `Z`."""
+    if moment.tzinfo is None:
+        raise ValueError("ledger times are timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8 (RFC 8785 for strings and integers)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def record_digest(value: bytes) -> str:
+    """SM3 of a record's value: what the entry says the event's payload was, byte for byte."""
+    return sm3(value).hex()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the ledger says about one event read from Kafka."""
+
+    seq: int
+    at: datetime
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+    event_type: str
+    source: str
+    subject: str
+    event_time: datetime
+    record_sm3: str
+
+    def canonical(self) -> dict[str, str | int]:
+        return {
+            "at": timestamp(self.at),
+            "event_id": self.event_id,
+            "event_time": timestamp(self.event_time),
+            "event_type": self.event_type,
+            "offset": self.offset,
+            "partition": self.partition,
+            "record_sm3": self.record_sm3,
+            "seq": self.seq,
+            "source": self.source,
+            "subject": self.subject,
+            "topic": self.topic,
+        }
+
+
+def entry_bytes(entry: Entry) -> bytes:
+    return canonical_json(entry.canonical())
+
+
+def entry_hash(prev_hash: str, entry: Entry) -> str:
+    """SM3(previous hash ‖ canonical bytes of the entry), lowercase hex."""
+    return sm3(bytes.fromhex(prev_hash) + entry_bytes(entry)).hex()
+
+
+def head_statement(seq: int, hash_: str, at: datetime) -> bytes:
+    """What routing signs: "the chain's entry `seq` has hash `hash_`" (as of `at`). Each entry
+    carries this statement's signature for itself; a checkpoint is the same statement about the
+    head, published."""
+    return canonical_json(
+        {"at": timestamp(at), "hash": hash_, "seq": seq, "statement": HEAD_STATEMENT}
+    )
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """An entry as stored: with its place in the chain and routing's signature of it."""
+
+    entry: Entry
+    prev_hash: str
+    hash: str
+    signer: str
+    signature: bytes
+
+    @property
+    def seq(self) -> int:
+        return self.entry.seq
+
+
+def seal(entry: Entry, prev_hash: str, sign: Callable[[bytes], tuple[str, bytes]]) -> Sealed:
+    """Chain `entry` after `prev_hash` and sign it; `sign(message)` → (key id, signature)."""
+    hash_ = entry_hash(prev_hash, entry)
+    signer, signature = sign(head_statement(entry.seq, hash_, entry.at))
+    return Sealed(entry, prev_hash, hash_, signer, signature)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A point of the chain taken as true: the seq and hash of the entry before the first one
+    checked (the genesis, or a checkpoint whose signature verified)."""
+
+    seq: int
+    hash: str
+
+
+GENESIS = Anchor(0, GENESIS_HASH)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    head: Anchor
+    problem: str | None = None
+
+
+@dataclass
+class ChainVerifier:
+    """Checks stored entries fed in seq order, from `anchor` on, and stops at the first bad one.
+
+    An entry is bad when its seq is not the next one (an entry before it is missing: the missing
+    seq is the first bad one), its `prev_hash` is not the hash of the entry before it, its hash
+    is not what its fields give, its hash differs from a signed checkpoint of the same seq
+    (`checkpoints`: seq → hash, of checkpoints whose signatures verified), or its own signature
+    does not verify (`signature_ok`).
+    """
+
+    anchor: Anchor = GENESIS
+    checkpoints: Mapping[int, str] = field(default_factory=dict)
+    signature_ok: Callable[[Sealed], bool] | None = None
+    checked: int = 0
+    head: Anchor = field(init=False)
+    first_bad_seq: int | None = field(default=None, init=False)
+    problem: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.head = self.anchor
+
+    @property
+    def broken(self) -> bool:
+        return self.first_bad_seq is not None
+
+    def feed(self, sealed: Sealed) -> bool:
+        """Check the next stored entry; False once the chain is broken (feed no more)."""
+        if self.broken:
+            return False
+        self.checked += 1
+        expected = self.head.seq + 1
+        if sealed.seq != expected:
+            return self._bad(expected, f"entry {expected} is missing (found {sealed.seq} next)")
+        if sealed.prev_hash != self.head.hash:
+            return self._bad(expected, f"entry {expected} does not follow entry {expected - 1}")
+        if entry_hash(self.head.hash, sealed.entry) != sealed.hash:
+            return self._bad(expected, f"entry {expected} is not what its hash says")
+        if self.checkpoints.get(expected, sealed.hash) != sealed.hash:
+            return self._bad(expected, f"entry {expected} differs from the signed checkpoint")
+        if self.signature_ok is not None and not self.signature_ok(sealed):
+            return self._bad(expected, f"entry {expected} does not carry routing's signature")
+        self.head = Anchor(expected, sealed.hash)
+        return True
+
+    def finish(self) -> Verdict:
+        """The verdict once every stored entry was fed: a signed checkpoint beyond the last
+        entry means entries at the end were removed."""
+        if not self.broken:
+            beyond = [seq for seq in self.checkpoints if seq > self.head.seq]
+            if beyond:
+                self._bad(
+                    self.head.seq + 1,
+                    f"the chain ends at {self.head.seq}; a signed checkpoint covers {max(beyond)}",
+                )
+        return Verdict(
+            ok=not self.broken,
+            checked=self.checked,
+            first_bad_seq=self.first_bad_seq,
+            head=self.head,
+            problem=self.problem,
+        )
+
+    def _bad(self, seq: int, problem: str) -> bool:
+        self.first_bad_seq, self.problem = seq, problem
+        return False
+
+
+def verify_chain(
+    entries: Iterable[Sealed],
+    anchor: Anchor = GENESIS,
+    *,
+    checkpoints: Mapping[int, str] | None = None,
+    signature_ok: Callable[[Sealed], bool] | None = None,
+) -> Verdict:
+    """Check stored entries (in seq order) from `anchor` on; see ChainVerifier."""
+    verifier = ChainVerifier(anchor, checkpoints or {}, signature_ok)
+    for sealed in entries:
+        if not verifier.feed(sealed):
+            break
+    return verifier.finish()

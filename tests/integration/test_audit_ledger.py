@@ -1,0 +1,311 @@
+"""The audit ledger (区块链信任机制), end to end: a whole journey, its case view and scan read are
+chained in routing's ledger; the chain verifies; rows changed, removed or swapped in SQL make the
+verification fail at the first bad entry; routing publishes checkpoints that anyone can check
+against its public key.
+
+The tampering is done, and undone, on routing's test database through a separate engine, as an
+intruder with SQL access would; every case leaves the chain repaired for the tests after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.routing.ledger import head_statement
+from shared.crypto.sm import sm2_verify
+from shared.messaging import events, topics
+from tests.harness import Stack, eventually, header, read_topic
+from tooling.audit import verify_command, verify_database
+from tooling.journey import household_application, sample_applicant
+
+pytestmark = pytest.mark.integration
+
+JOURNEY_TYPES = {
+    events.ApplicationAccepted.event_type,
+    events.ApplicationRouted.event_type,
+    events.Routed.event_type,
+    events.CaseOpened.event_type,
+    events.CaseViewed.event_type,
+    events.MaterialRead.event_type,
+    events.ApplicationApproved.event_type,
+    events.CertificateReadyForPickup.event_type,
+    events.CertificateDelivered.event_type,
+}
+
+
+@pytest.fixture
+async def routing_sql(stack: Stack) -> AsyncIterator[AsyncEngine]:
+    url = stack.settings.routing_database_url
+    assert url
+    engine = create_async_engine(url, pool_size=1)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def journey_in_the_ledger(stack: Stack, sequence: int) -> tuple[str, list[dict[str, Any]]]:
+    """One application from window to hand-over, with a case view and a scan read; its ledger
+    entries once they are all there."""
+    trip = stack.journey()
+    applicant = sample_applicant("340104", sequence=sequence)
+    form = household_application(applicant)
+    accepted = await trip.submit(form)
+    assert accepted.status_code == 201, accepted.text
+    number = accepted.json()["application_no"]
+    await trip.wait_for_case(number, "340100")  # an approver views the case
+    await trip.read_scan(number, "340100", form["materials"][0]["sha256"])
+    await trip.approve(number, "340100")
+    await trip.wait_in_print_queue(number)
+    handed = await trip.hand_over(number, applicant["id_number"])
+    assert handed.status_code == 200, handed.text
+
+    async with stack.client("routing", operator_token(stack)) as routing:
+
+        async def all_there() -> list[dict[str, Any]] | None:
+            response = await routing.get(f"/v1/audit/applications/{number}")
+            assert response.status_code == 200, response.text
+            entries: list[dict[str, Any]] = response.json()["entries"]
+            return entries if JOURNEY_TYPES <= {e["event_type"] for e in entries} else None
+
+        found = await eventually(all_there)
+    assert isinstance(found, list)
+    return number, found
+
+
+def operator_token(stack: Stack) -> str:
+    return stack.token("operator", "340000")
+
+
+async def verify(stack: Stack, query: str = "") -> dict[str, Any]:
+    async with stack.client("routing", operator_token(stack)) as routing:
+        response = await routing.get(f"/v1/audit/verify{query}")
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def tongban_audit_verify(stack: Stack) -> tuple[int, str]:
+    """What `tongban audit verify` does and prints (its own event loop, so in a thread)."""
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    code = await asyncio.to_thread(verify_command, stack.settings, console)
+    return code, out.getvalue()
+
+
+@asynccontextmanager
+async def tampered(
+    engine: AsyncEngine,
+    do: list[tuple[str, dict[str, Any]]],
+    undo: list[tuple[str, dict[str, Any]]],
+) -> AsyncIterator[None]:
+    async with engine.begin() as sql:
+        for statement, values in do:
+            await sql.execute(text(statement), values)
+    try:
+        yield
+    finally:
+        async with engine.begin() as sql:
+            for statement, values in undo:
+                await sql.execute(text(statement), values)
+
+
+async def test_a_journey_is_chained_in_the_ledger_and_the_chain_verifies(stack: Stack) -> None:
+    number, entries = await journey_in_the_ledger(stack, sequence=71)
+
+    seqs = [entry["seq"] for entry in entries]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    for entry in entries:
+        assert set(entry) >= {"seq", "event_type", "at", "prev_hash", "hash", "signature"}
+        assert entry["subject"] == number
+        assert len(base64.b64decode(entry["signature"])) == 64
+    topics_read = {entry["topic"] for entry in entries}
+    assert topics.approval_requests("340100") in topics_read
+    assert {topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS} <= topics_read
+
+    answer = await verify(stack)
+    assert answer["ok"] is True, answer
+    assert answer["first_bad_seq"] is None
+    assert answer["checked"] >= max(seqs) and answer["head_seq"] >= max(seqs)
+
+
+async def test_only_operators_and_admins_read_the_ledger(stack: Stack) -> None:
+    for role, locality, window in (
+        ("approver", "340100", None),
+        ("window_clerk", "341200", "W341200-01"),
+    ):
+        token = stack.token(role, locality, window)  # type: ignore[arg-type]
+        async with stack.client("routing", token) as routing:
+            for path in ("/v1/audit/verify", "/v1/audit/applications/TB1"):
+                response = await routing.get(path)
+                assert response.status_code == 403, response.text
+                assert response.json()["error"]["code"] == "forbidden_role"
+    async with stack.client("routing") as anonymous:
+        assert (await anonymous.get("/v1/audit/verify")).status_code == 401
+    async with stack.client("routing", stack.token("admin", "340000")) as admin:
+        assert (await admin.get("/v1/audit/verify")).status_code == 200
+
+
+async def test_rows_changed_removed_or_swapped_in_sql_fail_at_the_first_bad_entry(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    _, entries = await journey_in_the_ledger(stack, sequence=72)
+    # Entries well inside the chain: the ledger goes on appending after them meanwhile.
+    first, second = entries[0], entries[2]
+    assert first["seq"] < second["seq"] < entries[-1]["seq"]
+    assert (await verify(stack))["ok"] is True
+
+    async def fails_at(seq: int) -> None:
+        answer = await verify(stack)
+        assert answer["ok"] is False and answer["first_bad_seq"] == seq, answer
+        assert answer["checked"] >= 1 and answer["head_seq"] == seq - 1
+        # The command-line check reads the database directly and agrees.
+        direct = await verify_database(stack.settings)
+        assert (direct.ok, direct.verdict.first_bad_seq) == (False, seq)
+
+    # 1. A field of an entry changed.
+    change = "UPDATE ledger SET event_type = :type WHERE seq = :seq"
+    forged = {"type": events.ApplicationRejected.event_type, "seq": second["seq"]}
+    original = {"type": second["event_type"], "seq": second["seq"]}
+    async with tampered(routing_sql, [(change, forged)], [(change, original)]):
+        await fails_at(second["seq"])
+        code, printed = await tongban_audit_verify(stack)
+        assert code == 1 and f"first bad seq {second['seq']}" in printed, printed
+    assert (await verify(stack))["ok"] is True
+
+    # 2. An entry removed (and put back as it was).
+    async with routing_sql.connect() as sql:
+        row = (
+            (await sql.execute(text("SELECT * FROM ledger WHERE seq = :seq"), first))
+            .mappings()
+            .one()
+        )
+    columns = ", ".join(row.keys())
+    put_back = f"INSERT INTO ledger ({columns}) VALUES ({', '.join(':' + c for c in row.keys())})"
+    remove = "DELETE FROM ledger WHERE seq = :seq"
+    async with tampered(routing_sql, [(remove, first)], [(put_back, dict(row))]):
+        await fails_at(first["seq"])
+    assert (await verify(stack))["ok"] is True
+
+    # 3. Two entries swapped (each takes the other's place).
+    move = "UPDATE ledger SET seq = :to WHERE seq = :seq"
+    a, b = first["seq"], second["seq"]
+    swap = [(move, {"seq": a, "to": -a}), (move, {"seq": b, "to": a}), (move, {"seq": -a, "to": b})]
+    back = [(move, {"seq": b, "to": -b}), (move, {"seq": a, "to": b}), (move, {"seq": -b, "to": a})]
+    async with tampered(routing_sql, swap, back):
+        await fails_at(a)
+
+    assert (await verify(stack))["ok"] is True
+    assert (await verify_database(stack.settings)).ok
+    code, printed = await tongban_audit_verify(stack)
+    assert code == 0 and "ok" in printed, printed
+
+
+async def test_routing_publishes_signed_checkpoints_that_verify_with_its_public_key(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    _, entries = await journey_in_the_ledger(stack, sequence=73)
+    last = entries[-1]["seq"]
+
+    def checkpoint(record: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = json.loads(record.value)
+        return payload
+
+    records = await read_topic(
+        stack.settings.kafka_bootstrap_servers,
+        topics.AUDIT_CHECKPOINTS,
+        until=lambda found: any(checkpoint(r)["seq"] >= last for r in found),
+    )
+    record = next(r for r in records if checkpoint(r)["seq"] >= last)
+    assert header(record, "ce_type") == events.LedgerCheckpoint.event_type
+    published = checkpoint(record)
+
+    # As a third party would: the public key from public-keys.json, SM2 with SM3 over the
+    # canonical head statement, raw r ‖ s.
+    keys = json.loads((Path(stack.settings.key_ring_dir) / "public-keys.json").read_text())
+    key = next(k for k in keys["keys"] if k["kid"] == published["signer"])
+    assert key["name"] == "routing" and key["algorithm"] == "SM2-SM3"
+    statement = head_statement(
+        published["seq"], published["hash"], datetime.fromisoformat(published["at"])
+    )
+    signature = base64.b64decode(published["signature"])
+    public = base64.b64decode(key["public_key"])
+    assert sm2_verify(public, statement, signature)
+    assert not sm2_verify(public, statement.replace(b'"seq":', b'"seq":1'), signature)
+
+    # The statement is about the chain as stored.
+    async with routing_sql.connect() as sql:
+        stored = await sql.scalar(
+            text("SELECT hash FROM ledger WHERE seq = :seq"), {"seq": published["seq"]}
+        )
+    assert stored == published["hash"]
+
+    # Verification may start at a signed checkpoint.
+    latest = (await verify(stack))["checkpoint"]
+    assert latest["signature_ok"] is True and latest["head_matches"] is True
+    answer = await verify(stack, f"?from={latest['seq']}")
+    assert answer["ok"] is True and answer["from_seq"] == latest["seq"], answer
+    async with stack.client("routing", operator_token(stack)) as routing:
+        missing = await routing.get("/v1/audit/verify?from=999999999")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "checkpoint_not_found"
+
+
+async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended_once(
+    stack: Stack,
+) -> None:
+    """Several appenders at once (as several routing processes would be): the advisory lock on
+    the head hands out seqs one at a time, each entry chained to the one committed before it."""
+    from services.routing import service
+    from shared.db import Database
+    from shared.messaging.envelope import Envelope
+
+    url = stack.settings.routing_database_url
+    assert url
+    signer = stack.settings.key_ring().signer("routing")
+    databases = [Database(url, pool_size=1) for _ in range(4)]
+    accepted = [
+        Envelope.new(
+            events.CaseViewed(
+                application_no=f"TB-LEDGER-{n:03d}",
+                locality="340100",
+                viewed_by="approver-340100",
+                viewer_locality="340100",
+                viewed_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
+            ),
+            source="/tongban/approval",
+        )
+        for n in range(12)
+    ]
+
+    async def append(number: int, envelope: Envelope) -> int | None:
+        read = service.Read(topics.APPROVAL_EVENTS, 0, 10_000 + number, b"{}")
+        async with databases[number % len(databases)].transaction() as session:
+            row = await service.append_to_ledger(session, envelope, read, signer)
+            return row.seq if row else None
+
+    try:
+        seqs = await asyncio.gather(*(append(n, e) for n, e in enumerate(accepted)))
+        again = await append(0, accepted[0])
+    finally:
+        for database in databases:
+            await database.dispose()
+    # Each its own seq (the ledger's own consumer may append between them); the whole chain
+    # still verifies, so each entry chains to the one before it.
+    assert None not in seqs and len(set(seqs)) == len(accepted)
+    assert again is None
+    answer = await verify(stack)
+    assert answer["ok"] is True and answer["head_seq"] >= max(s or 0 for s in seqs), answer

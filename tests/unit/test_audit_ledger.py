@@ -1,0 +1,216 @@
+"""The audit ledger's chain (services.routing.ledger): canonical bytes, hashes, signatures, and
+verification that stops at the first entry changed, removed or put out of order."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from services.routing import consumers, ledger
+from shared.crypto.keyring import KeyRing
+from shared.crypto.sm import sm2_verify, sm3
+from shared.messaging import events, topics
+from shared.messaging.channels import CHANNELS, EveryType, Subscription
+from shared.reference.localities import locality_codes
+
+T0 = datetime(2026, 3, 2, 1, 2, 3, 4005, tzinfo=UTC)
+
+
+def entry(seq: int, **changes: object) -> ledger.Entry:
+    base = ledger.Entry(
+        seq=seq,
+        at=T0 + timedelta(seconds=seq),
+        topic="tongban.intake.events",
+        partition=seq % 3,
+        offset=100 + seq,
+        event_id=f"0000000{seq}-4b1e-4c4a-9d51-2d6f5b3e8a10",
+        event_type="gov.tongban.application.accepted.v1",
+        source="/tongban/intake",
+        subject=f"TB341200-20260302-00000{seq}",
+        event_time=T0,
+        record_sm3=sm3(f"payload {seq}".encode()).hex(),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def unsigned(message: bytes) -> tuple[str, bytes]:
+    return "routing#1", b"\0" * 64
+
+
+def chain(length: int) -> list[ledger.Sealed]:
+    sealed: list[ledger.Sealed] = []
+    prev = ledger.GENESIS_HASH
+    for seq in range(1, length + 1):
+        sealed.append(ledger.seal(entry(seq), prev, unsigned))
+        prev = sealed[-1].hash
+    return sealed
+
+
+def test_sm3_is_the_standard_hash() -> None:
+    # GB/T 32905-2016, example 1.
+    assert sm3(b"abc").hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+def test_the_canonical_bytes_of_an_entry_are_sorted_compact_json() -> None:
+    one = entry(
+        1,
+        subject="TB341200-20260302-000001",
+        event_time=T0.astimezone(timezone(timedelta(hours=8))),
+    )
+    assert ledger.entry_bytes(one) == (
+        b'{"at":"2026-03-02T01:02:04.004005Z",'
+        b'"event_id":"00000001-4b1e-4c4a-9d51-2d6f5b3e8a10",'
+        b'"event_time":"2026-03-02T01:02:03.004005Z",'
+        b'"event_type":"gov.tongban.application.accepted.v1",'
+        b'"offset":101,"partition":1,'
+        b'"record_sm3":"' + one.record_sm3.encode() + b'",'
+        b'"seq":1,"source":"/tongban/intake",'
+        b'"subject":"TB341200-20260302-000001","topic":"tongban.intake.events"}'
+    )
+
+
+def test_an_entry_hash_is_sm3_of_the_previous_hash_and_the_entry() -> None:
+    first, second = chain(2)
+    assert first.prev_hash == "00" * 32
+    assert first.hash == sm3(bytes(32) + ledger.entry_bytes(first.entry)).hex()
+    assert second.prev_hash == first.hash
+    assert second.hash == sm3(bytes.fromhex(first.hash) + ledger.entry_bytes(second.entry)).hex()
+
+
+def test_times_are_utc_with_microseconds_and_must_be_aware() -> None:
+    assert ledger.timestamp(datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))) == (
+        "2026-01-01T00:00:00.000000Z"
+    )
+    with pytest.raises(ValueError):
+        ledger.timestamp(datetime(2026, 1, 1))
+
+
+def test_a_head_statement_is_canonical_json_of_seq_hash_and_time() -> None:
+    assert ledger.head_statement(7, "ab" * 32, T0) == (
+        b'{"at":"2026-03-02T01:02:03.004005Z","hash":"' + b"ab" * 32 + b'",'
+        b'"seq":7,"statement":"tongban.audit.head.v1"}'
+    )
+
+
+def test_an_intact_chain_verifies_from_the_start_or_from_a_signed_anchor() -> None:
+    entries = chain(5)
+    verdict = ledger.verify_chain(entries)
+    assert verdict == ledger.Verdict(True, 5, None, ledger.Anchor(5, entries[-1].hash))
+    from_three = ledger.verify_chain(entries[3:], ledger.Anchor(3, entries[2].hash))
+    assert from_three.ok and from_three.checked == 2
+    assert ledger.verify_chain([]) == ledger.Verdict(True, 0, None, ledger.GENESIS)
+
+
+def test_a_changed_field_breaks_the_chain_at_that_entry() -> None:
+    entries = chain(5)
+    entries[2] = dataclasses.replace(
+        entries[2], entry=dataclasses.replace(entries[2].entry, event_type="gov.x.v1")
+    )
+    verdict = ledger.verify_chain(entries)
+    assert not verdict.ok and verdict.first_bad_seq == 3 and verdict.checked == 3
+    assert verdict.head.seq == 2
+
+
+def test_a_rehashed_entry_breaks_the_chain_at_the_entry_after_it() -> None:
+    entries = chain(5)
+    forged = ledger.seal(
+        dataclasses.replace(entries[2].entry, event_type="gov.x.v1"), entries[1].hash, unsigned
+    )
+    entries[2] = forged
+    assert ledger.verify_chain(entries).first_bad_seq == 4
+    # … unless a signed checkpoint of it is known: then at the entry itself.
+    checkpoints = {3: chain(5)[2].hash}
+    assert ledger.verify_chain(entries, checkpoints=checkpoints).first_bad_seq == 3
+
+
+def test_a_removed_entry_is_the_first_bad_one() -> None:
+    entries = chain(5)
+    del entries[1]
+    verdict = ledger.verify_chain(entries)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 2)
+    assert "missing" in (verdict.problem or "")
+
+
+def test_entries_removed_at_the_end_are_caught_by_a_checkpoint_beyond_it() -> None:
+    entries = chain(5)
+    assert ledger.verify_chain(entries[:3]).ok  # nothing tells without a checkpoint
+    checkpoints = {5: entries[4].hash}
+    verdict = ledger.verify_chain(entries[:3], checkpoints=checkpoints)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 4)
+
+
+def test_two_entries_swapped_break_the_chain_at_the_first_of_them() -> None:
+    entries = chain(5)
+    second, fourth = entries[1], entries[3]
+    # The rows trade places: each takes the other's seq, as an UPDATE of the seqs would do.
+    entries[1] = dataclasses.replace(fourth, entry=dataclasses.replace(fourth.entry, seq=2))
+    entries[3] = dataclasses.replace(second, entry=dataclasses.replace(second.entry, seq=4))
+    assert ledger.verify_chain(entries).first_bad_seq == 2
+    # Swapped without changing seqs (read in the order stored): the same.
+    swapped = chain(5)
+    swapped[1], swapped[3] = swapped[3], swapped[1]
+    assert ledger.verify_chain(swapped).first_bad_seq == 2
+
+
+def test_an_entry_without_routings_signature_is_bad(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path, "secret")
+    signer = ring.signer("routing")
+
+    def sign(message: bytes) -> tuple[str, bytes]:
+        return signer.kid, signer.sign(message)
+
+    entries: list[ledger.Sealed] = []
+    prev = ledger.GENESIS_HASH
+    for seq in (1, 2, 3):
+        entries.append(ledger.seal(entry(seq), prev, sign))
+        prev = entries[-1].hash
+
+    def signed(sealed: ledger.Sealed) -> bool:
+        statement = ledger.head_statement(sealed.seq, sealed.hash, sealed.entry.at)
+        return ring.verify(sealed.signer, statement, sealed.signature)
+
+    assert ledger.verify_chain(entries, signature_ok=signed).ok
+    # What a third party does with public-keys.json: SM2 with SM3, default ID, raw r ‖ s.
+    public = ring.public_key(signer.kid)
+    assert public is not None and public.algorithm == "SM2-SM3"
+    first = entries[0]
+    statement = ledger.head_statement(1, first.hash, first.entry.at)
+    assert sm2_verify(public.public_key, statement, first.signature)
+
+    entries[1] = dataclasses.replace(entries[1], signature=entries[0].signature)
+    verdict = ledger.verify_chain(entries, signature_ok=signed)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 2)
+
+
+def test_the_ledger_reads_every_topic_but_its_own_checkpoints() -> None:
+    read = set(consumers.ledger_topics())
+    assert topics.AUDIT_CHECKPOINTS not in read
+    assert set(topics.approval_request_topics(locality_codes())) <= read
+    for channel in CHANNELS:
+        if channel.address != topics.AUDIT_CHECKPOINTS and "{" not in channel.address:
+            assert channel.address in read
+    assert not any(topic.endswith(topics.DEAD_LETTER_SUFFIX) for topic in read)
+
+
+async def test_a_catch_all_subscription_answers_every_type_and_keeps_listed_ones() -> None:
+    async def every(payload: object, ctx: object) -> None: ...
+
+    async def opened(payload: object, ctx: object) -> None: ...
+
+    subscription = Subscription(
+        "all",
+        (topics.APPROVAL_EVENTS,),
+        handlers={events.CaseOpened: opened},
+        every_type=every,
+    )
+    table = subscription.by_type
+    assert isinstance(table, EveryType)
+    assert table.get(events.CaseOpened.event_type) is opened
+    assert table.get(events.CaseViewed.event_type) is every
+    assert table.get("gov.example.unknown.v1") is every
+    assert list(table) == [events.CaseOpened.event_type]
+    plain = Subscription("some", (topics.APPROVAL_EVENTS,), handlers={events.CaseOpened: opened})
+    assert plain.by_type.get(events.CaseViewed.event_type) is None
