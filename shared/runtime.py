@@ -23,7 +23,7 @@ from shared.blobstore import BlobStore
 from shared.db import Database
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
-from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, prune
 from shared.messaging.topics import dead_letter
 from shared.settings import ServiceName, Settings, get_settings
@@ -53,8 +53,12 @@ class ServiceRuntime:
         self.db = Database(
             settings.service_database_url(service), pool_size=settings.database_pool_size
         )
+        # This process's principal on Kafka (KAFKA_USERNAME...), for every client it opens.
+        self.kafka_security = client_security(settings)
         self.producer = make_producer(
-            settings.kafka_bootstrap_servers, client_id=f"tongban-{service}"
+            settings.kafka_bootstrap_servers,
+            client_id=f"tongban-{service}",
+            security=self.kafka_security,
         )
         self.outbox = Outbox(source=f"/tongban/{service}")
         self.relay = OutboxRelay(
@@ -104,6 +108,7 @@ class ServiceRuntime:
             group_id=group_id,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
+            security=self.kafka_security,
         )
         self.consumers.append(runner)
         return runner
@@ -124,6 +129,7 @@ class ServiceRuntime:
             self.settings.kafka_bootstrap_servers,
             topics,
             partitions=self.settings.kafka_topic_partitions,
+            security=self.kafka_security,
         )
         await self.producer.start()
         self._spawn("outbox-relay", self.relay.run(self._stopping))
