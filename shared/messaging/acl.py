@@ -249,7 +249,15 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
     def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
         return request_struct_class(
             [
-                (b.resource_type, b.resource, b.pattern, b.user, ANY_HOST, b.operation, 3)
+                (
+                    b.resource_type,
+                    b.resource,
+                    b.pattern,
+                    b.user,
+                    ANY_HOST,
+                    b.operation,
+                    Permission.ALLOW,
+                )
                 for b in self.bindings
             ]
         )
@@ -260,7 +268,9 @@ class _DescribeAllAcls(Request[DescribeAclsRequest_v1]):
 
     def build(self, request_struct_class: type[DescribeAclsRequest_v1]) -> DescribeAclsRequest_v1:
         # Any resource, any pattern, any principal, host, operation and permission.
-        return request_struct_class(ResourceType.ANY, None, PatternType.ANY, None, None, 1, 1)
+        return request_struct_class(
+            ResourceType.ANY, None, PatternType.ANY, None, None, Operation.ANY, Permission.ANY
+        )
 
 
 @dataclass(frozen=True)
