@@ -72,6 +72,7 @@ from benchmarks.loadgen import (
 )
 from benchmarks.plot import latency_plot
 from shared.auth import mint_token
+from shared.messaging.kafka import client_security
 from shared.settings import with_database
 from tooling.infra import ManagedProcess, ensure_databases, free_ports, stop_processes
 from tooling.journey import Journey, household_application, sample_applicant
@@ -459,6 +460,7 @@ class Bench:
                     options.raw_records,
                     partitions=self.stack.settings.kafka_topic_partitions,
                     tick=lambda: self.progress.advance(raw),
+                    security=client_security(self.stack.settings),
                 )
             ]
             everything = set(self.accepted)
@@ -512,7 +514,9 @@ class Bench:
     @contextlib.asynccontextmanager
     async def case_watch(self) -> AsyncIterator[CaseOpenedWatcher]:
         watcher = CaseOpenedWatcher(
-            self.stack.settings.kafka_bootstrap_servers, from_beginning=True
+            self.stack.settings.kafka_bootstrap_servers,
+            from_beginning=True,
+            security=client_security(self.stack.settings),
         )
         await watcher.start()
         try:

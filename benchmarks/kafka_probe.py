@@ -14,7 +14,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer
 
 from shared.messaging.events import CaseOpened
-from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.kafka import KafkaSecurity, ensure_topics, make_producer
 from shared.messaging.topics import APPROVAL_EVENTS
 
 CASE_OPENED = CaseOpened.event_type.encode()
@@ -30,7 +30,7 @@ def _header(headers: Sequence[tuple[str, bytes]] | None, wanted: str) -> bytes:
 
 
 async def _assigned_consumer(
-    bootstrap_servers: str, topic: str, *, from_beginning: bool
+    bootstrap_servers: str, topic: str, *, from_beginning: bool, security: KafkaSecurity
 ) -> AIOKafkaConsumer:
     """A consumer of every partition of `topic`, in no group (no commits, no rebalances),
     positioned before this returns: at the end unless `from_beginning`."""
@@ -38,6 +38,7 @@ async def _assigned_consumer(
         # Subscribed with no group: start() assigns every partition the topic has.
         consumer = AIOKafkaConsumer(
             topic,
+            **security,
             bootstrap_servers=bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
@@ -69,8 +70,11 @@ class CaseOpenedWatcher:
     """Collects every gov.tongban.case.opened.v1 event on tongban.approval.events:
     application number → the `opened_at` of each event seen for it."""
 
-    def __init__(self, bootstrap_servers: str, *, from_beginning: bool) -> None:
+    def __init__(
+        self, bootstrap_servers: str, *, from_beginning: bool, security: KafkaSecurity
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.security = security
         self.from_beginning = from_beginning
         self.opened: dict[str, list[datetime]] = {}
         self.event_ids: dict[str, set[bytes]] = {}  # the distinct ce_id of those events
@@ -81,7 +85,10 @@ class CaseOpenedWatcher:
 
     async def start(self) -> None:
         self._consumer = await _assigned_consumer(
-            self.bootstrap_servers, APPROVAL_EVENTS, from_beginning=self.from_beginning
+            self.bootstrap_servers,
+            APPROVAL_EVENTS,
+            from_beginning=self.from_beginning,
+            security=self.security,
         )
         self._task = asyncio.create_task(self._run(self._consumer), name="case-opened-watcher")
 
@@ -120,13 +127,16 @@ async def raw_round_trip(
     partitions: int,
     pause: float = 0.0,
     tick: Callable[[], None] | None = None,
+    security: KafkaSecurity,
 ) -> list[float]:
     """Seconds from send to receipt of `count` small records, sent one at a time by the
     services' own producer (idempotent, acks=all) to a fresh topic read by one consumer."""
     topic = f"tongban.bench.roundtrip.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(bootstrap_servers, [topic], partitions=partitions)
-    consumer = await _assigned_consumer(bootstrap_servers, topic, from_beginning=True)
-    producer = make_producer(bootstrap_servers, client_id="tongban-bench")
+    await ensure_topics(bootstrap_servers, [topic], partitions=partitions, security=security)
+    consumer = await _assigned_consumer(
+        bootstrap_servers, topic, from_beginning=True, security=security
+    )
+    producer = make_producer(bootstrap_servers, client_id="tongban-bench", security=security)
     await producer.start()
     sent: dict[int, float] = {}
     received: dict[int, float] = {}

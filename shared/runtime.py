@@ -24,7 +24,7 @@ from shared.crypto.personal import PersonalData
 from shared.db import Database
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
-from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, prune
 from shared.messaging.signing import EventSigner, EventVerifier
 from shared.messaging.topics import dead_letter
@@ -56,8 +56,12 @@ class ServiceRuntime:
         self.db = Database(
             settings.service_database_url(service), pool_size=settings.database_pool_size
         )
+        # This process's principal on Kafka (KAFKA_USERNAME...), for every client it opens.
+        self.kafka_security = client_security(settings)
         self.producer = make_producer(
-            settings.kafka_bootstrap_servers, client_id=f"tongban-{service}"
+            settings.kafka_bootstrap_servers,
+            client_id=f"tongban-{service}",
+            security=self.kafka_security,
         )
         # Personal data at rest and sealed for other services (shared.crypto.personal); the
         # outbox encrypts its rows with it, and consumers reach it as `ctx.outbox.personal`.
@@ -119,6 +123,7 @@ class ServiceRuntime:
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
             verifier=self.verifier,
+            security=self.kafka_security,
         )
         self.consumers.append(runner)
         return runner
@@ -139,6 +144,7 @@ class ServiceRuntime:
             self.settings.kafka_bootstrap_servers,
             topics,
             partitions=self.settings.kafka_topic_partitions,
+            security=self.kafka_security,
         )
         await self.producer.start()
         self._spawn("outbox-relay", self.relay.run(self._stopping))

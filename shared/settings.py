@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # How every Kafka client of the process authenticates (shared.messaging.kafka.client_security).
+    # PLAINTEXT keeps an existing unsecured broker working; the launcher's broker (`make run`,
+    # the tests) takes SASL_PLAINTEXT with SCRAM-SHA-512 and one principal per service.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    # CA bundle to verify the broker's certificate (SSL, SASL_SSL); none: the system's CAs.
+    kafka_ssl_cafile: str | None = None
     # The PostgreSQL *server*; each service uses its own database on it (tongban_<service>),
     # unless <SERVICE>_DATABASE_URL names one explicitly.
     database_url: str = "postgresql+asyncpg://tongban@127.0.0.1:5432/postgres"

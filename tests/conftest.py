@@ -58,8 +58,11 @@ def test_settings(
     ensure_databases(infrastructure.database_url, list(TEST_DATABASES.values()), recreate=True)
     for service, database in TEST_DATABASES.items():
         upgrade(service.removesuffix("_b"), with_database(infrastructure.database_url, database))
+    # Test code that acts on Kafka from outside the services is the launcher's admin; each
+    # service gets its own principal (service_settings).
     return Settings(
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
+        **infrastructure.kafka_settings(),
         database_url=infrastructure.database_url,
         intake_database_url=with_database(infrastructure.database_url, TEST_DATABASES["intake"]),
         routing_database_url=with_database(infrastructure.database_url, TEST_DATABASES["routing"]),
@@ -96,15 +99,19 @@ async def stack(
     from services.intake.main import create_app as create_intake
     from services.routing.main import create_app as create_routing
 
+    def service_settings(service: str) -> Settings:
+        # Each service is its own Kafka principal, as in `make run`.
+        return test_settings.model_copy(update=infrastructure.kafka_settings(service))
+
     running = Stack(settings=test_settings, spans=spans)
-    await running.start("routing", lambda _: create_routing(test_settings, spans))
+    await running.start("routing", lambda _: create_routing(service_settings("routing"), spans))
     # Seed data of local runs, granted through routing's API before intake reads the rules.
     await seed_demo_agreements(running.services["routing"].base_url, test_settings)
-    await running.start("intake", lambda _: create_intake(test_settings, spans))
+    await running.start("intake", lambda _: create_intake(service_settings("intake"), spans))
     # The sample scans the journeys reference, uploaded as a window would.
     await running.journey().upload_sample_scans()
-    await running.start("approval", lambda _: create_approval(test_settings, spans))
-    approval_b_settings = test_settings.model_copy(
+    await running.start("approval", lambda _: create_approval(service_settings("approval"), spans))
+    approval_b_settings = service_settings("approval").model_copy(
         update={
             "approval_localities": APPROVAL_B_LOCALITIES,
             "approval_database_url": with_database(
@@ -114,7 +121,7 @@ async def stack(
         }
     )
     await running.start("approval_b", lambda _: create_approval(approval_b_settings, spans))
-    await running.start("delivery", lambda _: create_delivery(test_settings, spans))
+    await running.start("delivery", lambda _: create_delivery(service_settings("delivery"), spans))
     try:
         yield running
     finally:

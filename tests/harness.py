@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
 from shared.messaging.envelope import Envelope
+from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner
 from shared.settings import Settings
 from tooling.infra import free_ports
@@ -112,19 +113,20 @@ async def eventually(check: Callable[[], Awaitable[object]], *, within: float = 
 
 
 async def read_topic(
-    bootstrap_servers: str,
+    kafka: Settings,
     topic: str,
     *,
     until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     within: float = 30.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read a topic from the start (own throwaway group) until `until(records)` holds."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap_servers,
+    """Read a topic from the start (own throwaway group, as the principal of `kafka`'s
+    settings) until `until(records)` holds."""
+    consumer = make_consumer(
+        kafka.kafka_bootstrap_servers,
+        [topic],
         group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        client_id="test-reader",
+        security=client_security(kafka),
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []

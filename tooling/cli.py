@@ -13,6 +13,7 @@ from rich.console import Console
 
 from shared.auth import ROLES, Role, mint_token
 from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
+from tooling import kafka_access
 
 app = typer.Typer(
     help="Tongban (通办): province-wide 'handled anywhere' government services.",
@@ -183,6 +184,10 @@ def contracts(
         raise typer.Exit(1 if stale else 0)
     for path in write_contracts(REPO_ROOT):
         console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+app.command("kafka-credentials")(kafka_access.credentials_command)
+app.command("kafka-acls")(kafka_access.acls_command)
 
 
 if __name__ == "__main__":

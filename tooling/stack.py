@@ -34,6 +34,8 @@ from tooling.seed import seed_demo_agreements
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 20.0
+# Where `make run` serves Kafka, so a local approval system can be pointed at it once.
+DEFAULT_KAFKA_PORT = 9092
 
 
 class StackError(InfrastructureError):
@@ -66,6 +68,11 @@ class RunningStack:
                 raise service.process.failure(f"The {service.name} service stopped.")
 
 
+def kafka_port() -> int:
+    """127.0.0.1:9092 unless KAFKA_PORT says otherwise (0: any free port)."""
+    return int(os.environ.get("KAFKA_PORT", DEFAULT_KAFKA_PORT))
+
+
 def service_ports() -> dict[str, int]:
     """127.0.0.1:8001-8004 unless INTAKE_PORT, ROUTING_PORT, ... say otherwise."""
     return {
@@ -80,7 +87,9 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     ports = service_ports()
-    with local_infrastructure(work_dir / "infra", console=console) as infra:
+    with local_infrastructure(
+        work_dir / "infra", console=console, kafka_port=kafka_port()
+    ) as infra:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
@@ -93,7 +102,15 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
             database_url=infra.database_url,
             tongban_env=env["TONGBAN_ENV"],
+            **infra.kafka_settings(),
         )
+        credentials = infra.kafka_credentials
+        if credentials is not None:
+            console.print(
+                f"[green]✓[/] kafka     {infra.kafka_bootstrap_servers}  "
+                f"({credentials.security_protocol}, {credentials.sasl_mechanism}; "
+                "`tongban kafka-credentials --locality CODE` for an approval system)"
+            )
         with console.status("Creating and migrating the service databases…"):
             ensure_databases(infra.database_url, [database_name(s) for s in SERVICES])
             for service in SERVICES:
@@ -119,7 +136,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     log_path=log_dir / f"{service}.log",
                     pid_file=log_dir / f"{service}.pid",
                     cwd=REPO_ROOT,
-                    env=env,
+                    # Each service is its own Kafka principal, allowed what its channels need.
+                    env=env | (credentials.environment(service) if credentials else {}),
                     stop_signal=signal.SIGTERM,
                 ),
             )

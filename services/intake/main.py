@@ -28,7 +28,11 @@ def create_app(
     runtime = build_runtime("intake", settings, span_exporter)
     runtime.declare_topics([topics.INTAKE_EVENTS, topics.ROUTING_RULES])
     runtime.subscribe(consumers.SUBSCRIPTION)
-    replica = RulesReplica(runtime.settings.kafka_bootstrap_servers, runtime.verifier)
+    replica = RulesReplica(
+        runtime.settings.kafka_bootstrap_servers,
+        runtime.verifier,
+        security=runtime.kafka_security,
+    )
     # One holder of the published catalog versions for the life of the process; a version
     # published through another intake process is learnt within CATALOG_REFRESH_SECONDS.
     catalog = service.Catalog()

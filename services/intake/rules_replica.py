@@ -11,19 +11,30 @@ from __future__ import annotations
 from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
 from shared.messaging import events, topics
 from shared.messaging.events import EventPayload
+from shared.messaging.kafka import KafkaSecurity
 from shared.messaging.replica import TopicReplica
 from shared.messaging.signing import EventVerifier
 
 
 class RulesReplica:
-    def __init__(self, bootstrap_servers: str, verifier: EventVerifier | None = None) -> None:
+    # Read without a consumer group (the ACL table grants intake READ on it from here).
+    TOPIC = topics.ROUTING_RULES
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        verifier: EventVerifier | None = None,
+        *,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self.book = RuleBook()
         self.follower = TopicReplica(
-            topic=topics.ROUTING_RULES,
+            topic=self.TOPIC,
             bootstrap_servers=bootstrap_servers,
             apply=self.apply,
             name="tongban-intake-rules",
             verifier=verifier,
+            security=security,
         )
 
     def apply(self, payload: EventPayload) -> None:

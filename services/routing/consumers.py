@@ -61,11 +61,14 @@ def ledger_topics() -> tuple[str, ...]:
     return tuple(found)
 
 
-def ledger_subscription(signer: Signer) -> Subscription:
+def ledger_subscription(signer: Signer | None = None) -> Subscription:
     """The audit ledger's consumer: every event, whatever its type, appended to the chain and
-    signed with `signer` (routing's key)."""
+    signed with `signer` (routing's key). Without a signer it only declares what the ledger
+    reads (for the Kafka ACL table) and cannot append."""
 
     async def append(_: events.EventPayload, ctx: EventContext) -> None:
+        if signer is None:
+            raise PermanentError("the ledger needs routing's signing key to append")
         record = ctx.record
         if record is None:
             raise PermanentError("the ledger appends records read by the runner's loop only")

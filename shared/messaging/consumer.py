@@ -39,7 +39,7 @@ from shared.db.messaging_tables import inbox
 from shared.errors import DomainError
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
-from shared.messaging.kafka import make_consumer
+from shared.messaging.kafka import KafkaSecurity, make_consumer
 from shared.messaging.outbox import Outbox
 from shared.messaging.signing import EventVerifier
 from shared.messaging.topics import dead_letter
@@ -106,6 +106,7 @@ class ConsumerRunner:
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
         verifier: EventVerifier | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.name = name
         # Every service checks what it consumes (shared.messaging.signing); only tests of the
@@ -120,7 +121,11 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.consumer = make_consumer(
-            bootstrap_servers, self.topics, group_id=group_id or name, client_id=name
+            bootstrap_servers,
+            self.topics,
+            group_id=group_id or name,
+            client_id=name,
+            security=security,
         )
 
     async def start(self) -> None:

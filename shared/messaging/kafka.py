@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.helpers import create_ssl_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.messaging.channels import channel_of
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+TOPIC_AUTHORIZATION_FAILED = 29
 TOPIC_ALREADY_EXISTS = 36
 
 # The broker's default message.max.bytes, spelled out: a bigger record is refused by the producer
@@ -23,10 +28,41 @@ TOPIC_ALREADY_EXISTS = 36
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+# Keyword arguments of every aiokafka client (producer, consumer, admin, bare client) that say how
+# it authenticates and encrypts; empty for a PLAINTEXT broker.
+KafkaSecurity = Mapping[str, Any]
+
+
+def client_security(settings: Settings) -> dict[str, Any]:
+    """How this process's Kafka clients connect: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM,
+    KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SSL_CAFILE, as aiokafka's keyword arguments.
+
+    Every client of the code base takes these (make_producer, make_consumer, ensure_topics, the
+    replicas), so a process authenticates as one principal whatever it opens.
+    """
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        if not settings.kafka_username or settings.kafka_password is None:
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_USERNAME and KAFKA_PASSWORD"
+            )
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_username
+        options["sasl_plain_password"] = settings.kafka_password.get_secret_value()
+    return options
+
+
+def make_producer(
+    bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None
+) -> AIOKafkaProducer:
     # Idempotent producer with acks=all: a retried send never writes a record twice, and a
-    # record counts as published only once the broker has it durably.
+    # record counts as published only once the broker has it durably. (On a broker with ACLs,
+    # Kafka 3.x lets a principal produce idempotently once it may write some topic.)
     return AIOKafkaProducer(
+        **(security or {}),
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         enable_idempotence=True,
@@ -39,10 +75,16 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
 
 
 def make_consumer(
-    bootstrap_servers: str, topics: Iterable[str], *, group_id: str, client_id: str
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    group_id: str,
+    client_id: str,
+    security: KafkaSecurity | None = None,
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
+        **(security or {}),
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         client_id=client_id,
@@ -57,6 +99,38 @@ def make_consumer(
         # costs a few empty fetches a second per idle consumer.
         fetch_max_wait_ms=100,
     )
+
+
+def make_follower(
+    bootstrap_servers: str, topic: str, *, client_id: str, security: KafkaSecurity | None = None
+) -> AIOKafkaConsumer:
+    """A consumer without a group that reads every partition of `topic` from its beginning and
+    commits nothing (shared.messaging.replica)."""
+    return AIOKafkaConsumer(
+        topic,
+        **(security or {}),
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        # The broker answers a fetch as soon as one record is there; this bounds how long
+        # an idle fetch waits, so a change is applied within a few milliseconds.
+        fetch_max_wait_ms=100,
+    )
+
+
+def make_admin(
+    bootstrap_servers: str, *, security: KafkaSecurity | None = None, **options: Any
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**(security or {}), bootstrap_servers=bootstrap_servers, **options)
+
+
+def make_client(
+    bootstrap_servers: str, *, security: KafkaSecurity | None = None, **options: Any
+) -> AIOKafkaClient:
+    """A bare client, for requests the admin client has no method for (ACLs) and probes."""
+    return AIOKafkaClient(**(security or {}), bootstrap_servers=bootstrap_servers, **options)
 
 
 # Not retriable by aiokafka's flag, but about the producer, the connection, the client's
@@ -115,7 +189,11 @@ def _topic_configs(topic: str) -> dict[str, str]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, partitions: int = 3
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    partitions: int = 3,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create the topics that do not exist yet (safe to run from several services at once)."""
     wanted = sorted(set(topics))
@@ -126,7 +204,7 @@ async def ensure_topics(
         reraise=True,
     ):
         with attempt:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+            admin = make_admin(bootstrap_servers, security=security)
             await admin.start()
             try:
                 existing = set(await admin.list_topics())
@@ -140,6 +218,13 @@ async def ensure_topics(
                     ]
                 )
                 for topic, code, *_ in response.topic_errors:
+                    if code == TOPIC_AUTHORIZATION_FAILED:
+                        # A broker with ACLs: the services may not create topics; the operator
+                        # creates them with the ACL table (`tongban kafka-acls --apply`).
+                        raise KafkaError(
+                            f"topic {topic} does not exist and this principal may not create "
+                            "it; run `tongban kafka-acls --apply` with the admin's credentials"
+                        )
                     if code not in (0, TOPIC_ALREADY_EXISTS):
                         raise KafkaError(f"cannot create topic {topic}: error code {code}")
                 log.info("created %d Kafka topics", len(missing))

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
+from shared.messaging.kafka import KafkaSecurity, make_follower
 from shared.messaging.signing import EventVerifier
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ class TopicReplica:
         apply: Callable[[EventPayload], None],
         name: str,
         verifier: EventVerifier | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         # State nobody can vouch for is never applied: an unsigned or forged record is skipped.
         self.verifier = verifier
         self.topic = topic
         self.bootstrap_servers = bootstrap_servers
+        self.security = security
         self.apply = apply
         self.name = name
         self.applied = 0
@@ -54,17 +57,9 @@ class TopicReplica:
 
     async def start(self, *, load_within: float = 30.0) -> None:
         """Read the topic to its current end, then keep following it in the background."""
-        consumer = AIOKafkaConsumer(
-            self.topic,
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=self.name,
-            # No group: this process is assigned every partition and starts at the beginning.
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            # The broker answers a fetch as soon as one record is there; this bounds how long
-            # an idle fetch waits, so a change is applied within a few milliseconds.
-            fetch_max_wait_ms=100,
+        # No group: this process is assigned every partition and starts at the beginning.
+        consumer = make_follower(
+            self.bootstrap_servers, self.topic, client_id=self.name, security=self.security
         )
         await consumer.start()
         self._consumer = consumer

@@ -225,7 +225,7 @@ async def test_routing_publishes_signed_checkpoints_that_verify_with_its_public_
         return payload
 
     records = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.AUDIT_CHECKPOINTS,
         until=lambda found: any(checkpoint(r)["seq"] >= last for r in found),
     )

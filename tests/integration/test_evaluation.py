@@ -49,7 +49,7 @@ async def test_a_delivered_application_is_rated_once_and_counted_for_its_window(
         )
 
     records = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.INTAKE_EVENTS,
         until=lambda records: ratings(records) >= 1,
     )

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.engine import make_url
 
+from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
 from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
+from tooling.infra.kafka import SECRET_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -48,22 +49,20 @@ def _recorded_pid(work_dir: Path, name: str) -> int:
     return int(pid_file.read_text().split()[0])
 
 
-async def _round_trip(bootstrap_servers: str) -> tuple[bytes | None, int]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all"
-    )
+async def _round_trip(bootstrap_servers: str, security: KafkaSecurity) -> tuple[bytes | None, int]:
+    producer = make_producer(bootstrap_servers, client_id="test-infra", security=security)
     await producer.start()
     try:
         await producer.send_and_wait(TOPIC, b'{"hello": "world"}', key=b"TB-0001")
         partitions = len(await producer.partitions_for(TOPIC))
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        TOPIC,
-        bootstrap_servers=bootstrap_servers,
+    consumer = make_consumer(
+        bootstrap_servers,
+        [TOPIC],
         group_id="tongban.test.infra",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        client_id="test-infra",
+        security=security,
     )
     await consumer.start()
     try:
@@ -107,9 +106,14 @@ def test_starts_kafka_and_postgres_and_stops_them(
         assert _process_group(broker_pid) and _process_group(postmaster_pid)
         assert (work_dir / "kafka.log").exists() and (work_dir / "postgres.log").exists()
 
-        value, partitions = asyncio.run(_round_trip(infrastructure.kafka_bootstrap_servers))
+        credentials = infrastructure.kafka_credentials
+        assert credentials is not None
+        admin = credentials.client_security()
+        value, partitions = asyncio.run(_round_trip(infrastructure.kafka_bootstrap_servers, admin))
         assert value == b'{"hello": "world"}'
         assert partitions == 3
+        # The secret the passwords come from is the user's alone.
+        assert (work_dir / SECRET_FILE).stat().st_mode & 0o777 == 0o600
 
         names = ["tongban_test_intake", "tongban_test_routing"]
         ensure_databases(infrastructure.database_url, names)
@@ -123,7 +127,10 @@ def test_starts_kafka_and_postgres_and_stops_them(
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert list(work_dir.glob("run-*")) == [], "the run directory was not removed"
-    assert "Kafka Server started" in (work_dir / "kafka.log").read_text()
+    broker_log = (work_dir / "kafka.log").read_text()
+    assert "Kafka Server started" in broker_log
+    assert credentials.password("tongban-admin") not in broker_log
+    assert credentials.password("approval-340100") not in broker_log
     assert (work_dir / "postgres.log").read_text()
 
 

@@ -23,9 +23,9 @@ from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, OutboxStats, PruneCounts, prune
-from shared.settings import with_database
+from shared.settings import Settings, with_database
 from shared.telemetry import Telemetry, setup_telemetry
 from tests.harness import header, read_topic
 from tooling.infra import Infrastructure, ensure_databases_async
@@ -62,13 +62,21 @@ async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def bootstrap(infrastructure: Infrastructure) -> str:
-    return infrastructure.kafka_bootstrap_servers
+def kafka_admin(infrastructure: Infrastructure) -> Settings:
+    """The launcher's broker, as its admin (these tests use topics of their own)."""
+    return Settings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
+        **infrastructure.kafka_settings(),
+    )
 
 
 @pytest.fixture
-async def kafka(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(bootstrap, client_id="outbox-relay-test")
+async def kafka(kafka_admin: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = make_producer(
+        kafka_admin.kafka_bootstrap_servers,
+        client_id="outbox-relay-test",
+        security=client_security(kafka_admin),
+    )
     await producer.start()
     yield producer
     await producer.stop()
@@ -79,9 +87,14 @@ def telemetry(spans: InMemorySpanExporter) -> Telemetry:
     return setup_telemetry("outbox-relay-test", exporter=spans)
 
 
-async def fresh_topic(bootstrap: str) -> str:
+async def fresh_topic(kafka_admin: Settings) -> str:
     topic = f"tongban.test.outbox.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(bootstrap, [topic, topics.dead_letter(topic)], partitions=1)
+    await ensure_topics(
+        kafka_admin.kafka_bootstrap_servers,
+        [topic, topics.dead_letter(topic)],
+        partitions=1,
+        security=client_security(kafka_admin),
+    )
     return topic
 
 
@@ -120,9 +133,9 @@ async def insert_rows(db: Database, table: Any, rows: list[dict[str, Any]]) -> N
 
 
 async def test_a_commit_wakes_the_relay_at_once_and_a_rollback_wakes_and_publishes_nothing(
-    db: Database, kafka: AIOKafkaProducer, telemetry: Telemetry, bootstrap: str
+    db: Database, kafka: AIOKafkaProducer, telemetry: Telemetry, kafka_admin: Settings
 ) -> None:
-    topic = await fresh_topic(bootstrap)
+    topic = await fresh_topic(kafka_admin)
     committed = CountingEvent()
     writer = Outbox("/tests", committed=committed)
     # Polling every 10 minutes: only the wake-up on commit can publish within the test.
@@ -146,7 +159,7 @@ async def test_a_commit_wakes_the_relay_at_once_and_a_rollback_wakes_and_publish
             assert committed.sets == 0
         assert committed.sets == 1  # one wake-up for the transaction, not one per row
 
-        records = await read_topic(bootstrap, topic, until=lambda rs: len(rs) >= 2, within=5)
+        records = await read_topic(kafka_admin, topic, until=lambda rs: len(rs) >= 2, within=5)
     finally:
         stopping.set()
         await running
@@ -158,9 +171,9 @@ async def test_a_commit_wakes_the_relay_at_once_and_a_rollback_wakes_and_publish
 
 
 async def test_a_record_kafka_refuses_is_parked_and_does_not_hold_back_the_next(
-    db: Database, kafka: AIOKafkaProducer, telemetry: Telemetry, bootstrap: str
+    db: Database, kafka: AIOKafkaProducer, telemetry: Telemetry, kafka_admin: Settings
 ) -> None:
-    topic = await fresh_topic(bootstrap)
+    topic = await fresh_topic(kafka_admin)
     huge = outbox_row(topic)
     huge["payload"] |= {"scan": "x" * 2_000_000}  # twice what the producer sends in a request
     await insert_rows(db, outbox, [huge])
@@ -170,7 +183,7 @@ async def test_a_record_kafka_refuses_is_parked_and_does_not_hold_back_the_next(
     relay = OutboxRelay(db, kafka, telemetry)
     assert await relay.publish_pending() == 1
 
-    records = await read_topic(bootstrap, topic, until=lambda rs: len(rs) >= 1)
+    records = await read_topic(kafka_admin, topic, until=lambda rs: len(rs) >= 1)
     assert [header(record, "ce_id") for record in records] == [normal.id]
     assert await relay.stats() == OutboxStats(pending=0, parked=1, oldest_pending_seconds=0.0)
     assert relay.parked_total == 1
@@ -216,11 +229,11 @@ async def test_a_broker_that_is_away_parks_nothing_and_the_rows_go_out_later(
     db: Database,
     kafka: AIOKafkaProducer,
     telemetry: Telemetry,
-    bootstrap: str,
+    kafka_admin: Settings,
     error: Exception,
     on_delivery: bool,
 ) -> None:
-    topic = await fresh_topic(bootstrap)
+    topic = await fresh_topic(kafka_admin)
     async with db.transaction() as session:
         first = await Outbox("/tests").add(session, case_opened(), topic=topic)
         second = await Outbox("/tests").add(session, case_opened(), topic=topic)
@@ -231,7 +244,7 @@ async def test_a_broker_that_is_away_parks_nothing_and_the_rows_go_out_later(
     assert (stats.pending, stats.parked) == (2, 0)
 
     assert await OutboxRelay(db, kafka, telemetry).publish_pending() == 2
-    records = await read_topic(bootstrap, topic, until=lambda rs: len(rs) >= 2)
+    records = await read_topic(kafka_admin, topic, until=lambda rs: len(rs) >= 2)
     assert [header(record, "ce_id") for record in records] == [first.id, second.id]
 
 
@@ -277,9 +290,9 @@ async def test_pruning_removes_old_sent_rows_and_old_inbox_rows_never_an_unsent_
 
 
 async def test_a_consumer_commits_once_per_batch_and_what_it_handled_before_stopping(
-    db: Database, kafka: AIOKafkaProducer, telemetry: Telemetry, bootstrap: str
+    db: Database, kafka: AIOKafkaProducer, telemetry: Telemetry, kafka_admin: Settings
 ) -> None:
-    topic = await fresh_topic(bootstrap)
+    topic = await fresh_topic(kafka_admin)
     partition = TopicPartition(topic, 0)
     group = f"tongban.test.batch.{uuid.uuid4().hex[:8]}"
     numbers = [new_application_no() for _ in range(20)]
@@ -307,8 +320,9 @@ async def test_a_consumer_commits_once_per_batch_and_what_it_handled_before_stop
             outbox=Outbox("/tests"),
             producer=kafka,
             telemetry=telemetry,
-            bootstrap_servers=bootstrap,
+            bootstrap_servers=kafka_admin.kafka_bootstrap_servers,
             group_id=group,
+            security=client_security(kafka_admin),
         )
         commits: list[int] = []
         commit = runner.consumer.commit

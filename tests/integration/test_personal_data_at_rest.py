@@ -211,7 +211,7 @@ async def test_after_full_journeys_no_id_or_phone_number_is_anywhere_but_the_req
                 for number, model in expected.items()
             )
 
-        records = await read_topic(stack.settings.kafka_bootstrap_servers, topic, until=complete)
+        records = await read_topic(stack.settings, topic, until=complete)
         ours = [r for r in records if header(r, "ce_subject") in numbers]
         leaked = [n for r in ours for n in needles if n in record_text(r)]
         assert leaked == [], f"{topic} carries personal data in clear: {leaked}"
@@ -219,7 +219,7 @@ async def test_after_full_journeys_no_id_or_phone_number_is_anywhere_but_the_req
     approved = [
         r
         for r in await read_topic(
-            stack.settings.kafka_bootstrap_servers,
+            stack.settings,
             topics.APPROVAL_EVENTS,
             until=lambda rs: events.ApplicationApproved.event_type in of_application(rs, posted),
         )
@@ -232,7 +232,7 @@ async def test_after_full_journeys_no_id_or_phone_number_is_anywhere_but_the_req
 
     # The competent locality's own topic carries the application in clear: its system reads it.
     requests = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.approval_requests(HEFEI),
         until=lambda rs: all(
             events.ApplicationRouted.event_type in of_application(rs, n) for n in numbers

@@ -20,7 +20,7 @@ from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay
 from shared.messaging.signing import EventSigner
 from shared.settings import with_database
@@ -67,7 +67,11 @@ def new_application_no() -> str:
 
 @pytest.fixture
 async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = make_producer(stack.settings.kafka_bootstrap_servers, client_id="test-producer")
+    kafka = make_producer(
+        stack.settings.kafka_bootstrap_servers,
+        client_id="test-producer",
+        security=client_security(stack.settings),
+    )
     await kafka.start()
     yield kafka
     await kafka.stop()
@@ -122,7 +126,11 @@ async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no
     await upgrade_async("routing", url)  # any service's schema has the outbox
     db = Database(url)
     telemetry = setup_telemetry("relay-test", exporter=stack.spans)
-    kafka = make_producer(stack.settings.kafka_bootstrap_servers, client_id="relay-test")
+    kafka = make_producer(
+        stack.settings.kafka_bootstrap_servers,
+        client_id="relay-test",
+        security=client_security(stack.settings),
+    )
     await kafka.start()
     try:
         event = routed_event(new_application_no())
@@ -146,7 +154,7 @@ async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no
             assert await session.scalar(select(outbox.c.sent_at)) is not None
 
         copies = await read_topic(
-            stack.settings.kafka_bootstrap_servers,
+            stack.settings,
             HEFEI_REQUESTS,
             until=lambda records: sum(header(r, "ce_id") == envelope.id for r in records) >= 2,
         )
@@ -169,7 +177,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_good_one_still_pro
 
     await eventually(lambda: count_cases(stack, good.subject))
     dead = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.dead_letter(HEFEI_REQUESTS),
         until=lambda records: any(
             r.value == poison and header(r, "dlq.consumer") == "tongban.approval" for r in records
@@ -194,7 +202,10 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
     db = Database(url)
     topic = f"tongban.test.{uuid.uuid4().hex[:8]}"
     await ensure_topics(
-        stack.settings.kafka_bootstrap_servers, [topic, topics.dead_letter(topic)], partitions=1
+        stack.settings.kafka_bootstrap_servers,
+        [topic, topics.dead_letter(topic)],
+        partitions=1,
+        security=client_security(stack.settings),
     )
 
     broken, flaky, outage, fine, last = (new_application_no() for _ in range(5))
@@ -220,6 +231,7 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
         producer=producer,
         telemetry=setup_telemetry("runner-test", exporter=stack.spans),
         bootstrap_servers=stack.settings.kafka_bootstrap_servers,
+        security=client_security(stack.settings),
         max_attempts=3,
         backoff_seconds=0.01,
     )
@@ -251,7 +263,7 @@ async def test_the_runner_retries_dead_letters_after_the_last_attempt_and_skips_
     assert handled == [flaky, outage, fine, fine, last]
     assert attempts[outage] == 5
     dead = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.dead_letter(topic),
         until=lambda records: len(records) >= 1,
     )

@@ -117,9 +117,7 @@ async def test_a_scan_uploaded_in_fuyang_is_read_byte_identical_by_hefei_and_by_
             for r in records
         )
 
-    records = await read_topic(
-        stack.settings.kafka_bootstrap_servers, topics.APPROVAL_EVENTS, until=read_recorded
-    )
+    records = await read_topic(stack.settings, topics.APPROVAL_EVENTS, until=read_recorded)
     reads = [
         json.loads(r.value)
         for r in records

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from shared.crypto.sm import sm2_generate, sm2_sign
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import make_producer
+from shared.messaging.kafka import client_security, make_producer
 from shared.messaging.signing import canonical_bytes
 from tests.harness import Stack, header, read_topic
 from tests.integration.test_reliability import count_cases, new_application_no, routed_event
@@ -29,7 +29,12 @@ HEFEI_REQUESTS = topics.approval_requests(HEFEI)
 
 @pytest.fixture
 async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = make_producer(stack.settings.kafka_bootstrap_servers, client_id="test-forger")
+    # Whoever may write the topic (here the tests' admin principal) is not thereby believed.
+    kafka = make_producer(
+        stack.settings.kafka_bootstrap_servers,
+        client_id="test-forger",
+        security=client_security(stack.settings),
+    )
     await kafka.start()
     yield kafka
     await kafka.stop()
@@ -49,7 +54,7 @@ async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) ->
 
 async def dead_letter_reason(stack: Stack, topic: str, event_id: str, consumer: str) -> str:
     records = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.dead_letter(topic),
         until=lambda found: any(
             header(r, "ce_id") == event_id and header(r, "dlq.consumer") == consumer for r in found

@@ -93,7 +93,7 @@ async def announcements(stack: Stack, number: str, *, until: int) -> list[str]:
         ]
 
     records = await read_topic(
-        stack.settings.kafka_bootstrap_servers,
+        stack.settings,
         topics.APPROVAL_EVENTS,
         until=lambda records: len(of_case(records)) >= until,
     )

@@ -44,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
             # Plain stdout lines, so a shell can capture them; progress goes to stderr.
             print(f"KAFKA_BOOTSTRAP_SERVERS={infrastructure.kafka_bootstrap_servers}", flush=True)
             print(f"DATABASE_URL={infrastructure.database_url}", flush=True)
+            if infrastructure.kafka_credentials is not None:
+                credentials = infrastructure.kafka_credentials
+                console.print(
+                    f"Kafka clients: {credentials.security_protocol} "
+                    f"{credentials.sasl_mechanism}, one principal each; passwords derive from "
+                    f"the secret in the work directory (tongban kafka-credentials).",
+                    style="dim",
+                    markup=False,
+                )
             console.print("Running; press Ctrl-C to stop.", style="dim")
             threading.Event().wait()
     except KeyboardInterrupt:

@@ -12,10 +12,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.console import Console
 
+from shared.messaging.acl import ADMIN_PRINCIPAL
 from tooling.infra import kafka as kafka_module
 from tooling.infra import postgres as postgres_module
 from tooling.infra._common import (
@@ -28,7 +29,7 @@ from tooling.infra._common import (
     say,
     stop_processes,
 )
-from tooling.infra.kafka import KAFKA_VERSION, KafkaBroker
+from tooling.infra.kafka import KAFKA_VERSION, KafkaBroker, KafkaCredentials
 from tooling.infra.postgres import EXTERNAL_DIR_NOTE, PostgresCluster
 
 _RUN_PREFIX = "run-"
@@ -42,6 +43,17 @@ class Infrastructure:
     kafka_bootstrap_servers: str  # "127.0.0.1:PORT"
     # Server-level SQLAlchemy URL; each service derives its own database from it.
     database_url: str  # "postgresql+asyncpg://tongban@127.0.0.1:PORT/postgres"
+    # The passwords of the launcher's broker (SASL/SCRAM, one principal per service and per
+    # locality's approval system); None for a broker from KAFKA_BOOTSTRAP_SERVERS, whose
+    # clients take KAFKA_SECURITY_PROTOCOL, KAFKA_USERNAME... from the environment.
+    kafka_credentials: KafkaCredentials | None = None
+
+    def kafka_settings(self, principal: str = ADMIN_PRINCIPAL) -> dict[str, Any]:
+        """Settings fields that make a client `principal` on this broker (the admin, a super
+        user, unless told); empty for a broker the launcher did not start."""
+        if self.kafka_credentials is None:
+            return {}
+        return self.kafka_credentials.settings(principal)
 
 
 class _Component(Protocol):
@@ -150,7 +162,10 @@ def _start(
                 ready(
                     kafka,
                     kafka_module.START_TIMEOUT_SECONDS,
-                    f"Kafka {KAFKA_VERSION} ready on {kafka.bootstrap_servers}",
+                    f"Kafka {KAFKA_VERSION} ready on {kafka.bootstrap_servers} "
+                    f"({kafka.credentials.security_protocol} {kafka.credentials.sasl_mechanism}, "
+                    f"{len(kafka.acl_table.bindings)} ACLs, "
+                    f"{len(kafka.acl_table.topics)} topics)",
                 )
             )
         if postgres is not None:
@@ -168,9 +183,12 @@ def _start(
 
 @contextlib.contextmanager
 def local_infrastructure(
-    work_dir: Path | None = None, *, console: Console | None = None
+    work_dir: Path | None = None, *, console: Console | None = None, kafka_port: int = 0
 ) -> Iterator[Infrastructure]:
     """Start what is not already provided, yield, then stop what it started.
+
+    The broker listens on `kafka_port` (0: a free port) with SASL/SCRAM and the ACL table of
+    tooling.kafka_access; the principals' passwords come from a secret kept in work_dir.
 
     If KAFKA_BOOTSTRAP_SERVERS is set, it is used and no broker is started; if DATABASE_URL is
     set, it is used and no PostgreSQL is started. Default work_dir: <repo>/.tongban/infra. Every
@@ -198,9 +216,15 @@ def local_infrastructure(
     if kafka_given:
         say(console, f"Using Kafka at {kafka_given} (KAFKA_BOOTSTRAP_SERVERS).")
     else:
+        # Here, not at the top: the table is collected from the services' own declarations.
+        from tooling.kafka_access import tongban_acl_table
+
         kafka = KafkaBroker(
             run_dir / "kafka",
             run_dir / "kafka.log",
+            credentials=KafkaCredentials.load_or_create(work_dir),
+            acl_table=tongban_acl_table(),
+            port=kafka_port,
             kept_log_path=work_dir / "kafka.log",
             console=console,
         )
@@ -242,6 +266,7 @@ def local_infrastructure(
         yield Infrastructure(
             kafka_bootstrap_servers=kafka.bootstrap_servers if kafka else kafka_given,
             database_url=postgres.database_url if postgres else database_given,
+            kafka_credentials=kafka.credentials if kafka else None,
         )
     finally:
         try:
