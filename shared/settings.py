@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
     kafka_topic_partitions: int = 3
+    # A window whose hand-overs were refused this often within this many minutes is stopped
+    # (429) until the older refusals age out: ID numbers are not guessed at a counter.
+    handover_max_failures: int = Field(default=5, ge=1)
+    handover_failure_window_minutes: float = Field(default=15, gt=0)
     # How often routing signs and publishes a checkpoint of its audit ledger's head (when the
     # head moved since the last one): the most a routing gone rogue could rewrite unnoticed.
     ledger_checkpoint_seconds: float = Field(default=10.0, gt=0)

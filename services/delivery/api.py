@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from services.delivery import service
 from shared.authz import Caller
 from shared.bounds import IdNumber
+from shared.errors import Conflict, NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.vocabulary import PrintJobStatus
 from shared.webapp import DbSession, Runtime
@@ -69,13 +70,27 @@ class HandoverOut(BaseModel):
 async def hand_over(
     application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: Caller
 ) -> HandoverOut:
-    job = await service.hand_over(
+    settings = runtime.settings
+    assert clerk.window_id is not None  # own_window routes have one (shared.authz)
+    await service.check_handover_attempts(
         db,
-        runtime.outbox,
-        service.HandOver(application_no, body.recipient_id_number, clerk),
-        digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
-        telemetry=runtime.telemetry,
+        clerk.window_id,
+        max_failures=settings.handover_max_failures,
+        minutes=settings.handover_failure_window_minutes,
     )
+    command = service.HandOver(application_no, body.recipient_id_number, clerk)
+    try:
+        job = await service.hand_over(
+            db,
+            runtime.outbox,
+            command,
+            digest_key=settings.pii_digest_key.get_secret_value().encode(),
+            telemetry=runtime.telemetry,
+        )
+    except (NotFound, Conflict) as refused:
+        if refused.code in ("recipient_mismatch", "not_in_print_queue"):
+            await service.record_failed_handover(runtime.db, command, refused)
+        raise
     assert job.delivered_at is not None
     return HandoverOut(
         application_no=job.application_no,

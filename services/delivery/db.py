@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -50,3 +50,20 @@ class PostalDispatchRow(Base):
     status: Mapped[str] = mapped_column(String(24))  # awaiting_carrier
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     traceparent: Mapped[str | None] = mapped_column(String(64))
+
+
+class FailedHandoverRow(Base):
+    """A hand-over the window tried and that was refused: an ID number that matched nobody, or
+    an application not waiting there. Kept for supervision, and counted to stop a window from
+    guessing (HANDOVER_MAX_FAILURES within HANDOVER_FAILURE_WINDOW_MINUTES)."""
+
+    __tablename__ = "failed_handovers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    window_id: Mapped[str] = mapped_column(String(32))
+    application_no: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))
+    attempted_by: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_failed_handovers_window_at", "window_id", "attempted_at"),)

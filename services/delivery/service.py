@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.delivery.db import PostalDispatchRow, PrintJobRow
+from services.delivery.db import FailedHandoverRow, PostalDispatchRow, PrintJobRow
 from shared import clock
 from shared.auth import Principal
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
-from shared.db import insert_if_absent
-from shared.errors import Conflict, Invalid, NotFound
+from shared.db import Database, insert_if_absent
+from shared.errors import ApiError, Conflict, DomainError, Invalid, NotFound
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
@@ -125,6 +126,46 @@ class HandOver:
     application_no: str
     recipient_id_number: str
     clerk: Principal
+
+
+class TooManyFailedHandovers(ApiError):
+    def __init__(self, failures: int, minutes: float) -> None:
+        super().__init__(
+            429,
+            "too_many_failed_handovers",
+            f"This window had {failures} refused hand-overs in the last {minutes:g} minutes; "
+            "wait, or ask the supervisor to look into them.",
+        )
+
+
+async def check_handover_attempts(
+    session: AsyncSession, window_id: str, *, max_failures: int, minutes: float
+) -> None:
+    """Refuse (429) while the window has had `max_failures` refused hand-overs recently: an ID
+    number is guessed one refusal at a time, and each refusal is on record."""
+    since = clock.now() - timedelta(minutes=minutes)
+    failures = await session.scalar(
+        select(func.count())
+        .select_from(FailedHandoverRow)
+        .where(FailedHandoverRow.window_id == window_id, FailedHandoverRow.attempted_at >= since)
+    )
+    if (failures or 0) >= max_failures:
+        raise TooManyFailedHandovers(int(failures or 0), minutes)
+
+
+async def record_failed_handover(db: Database, command: HandOver, refusal: DomainError) -> None:
+    """On record in a transaction of its own: the request's own is rolled back by the
+    refusal."""
+    async with db.transaction() as session:
+        session.add(
+            FailedHandoverRow(
+                window_id=command.clerk.window_id or "",
+                application_no=command.application_no,
+                reason=refusal.code,
+                attempted_by=command.clerk.sub,
+                attempted_at=clock.now(),
+            )
+        )
 
 
 async def hand_over(

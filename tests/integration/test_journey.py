@@ -137,3 +137,35 @@ async def test_lists_come_in_pages_of_at_most_100_with_a_cursor(stack: Stack) ->
         forged = await routing.get("/v1/agreements", params={"cursor": "bm90IGEgY3Vyc29y"})
         assert forged.status_code == 422
         assert forged.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_a_window_guessing_at_hand_overs_is_stopped_and_every_refusal_is_on_record(
+    stack: Stack,
+) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.delivery.db import FailedHandoverRow
+
+    window = "W341200-05"  # a window of its own: its refusals count for nobody else
+    token = stack.token("window_clerk", "341200", window_id=window, sub="guesser")
+    guesses = [sample_applicant(sequence=720 + n)["id_number"] for n in range(6)]
+    async with stack.client("delivery", token) as delivery:
+        answers = [
+            await delivery.post(
+                "/v1/deliveries/TB000000000000/handover", json={"recipient_id_number": guess}
+            )
+            for guess in guesses
+        ]
+    assert [a.status_code for a in answers] == [404] * 5 + [429]
+    assert answers[-1].json()["error"]["code"] == "too_many_failed_handovers"
+
+    engine = create_async_engine(stack.settings.service_database_url("delivery"))
+    async with engine.connect() as connection:
+        recorded = await connection.scalar(
+            select(func.count())
+            .select_from(FailedHandoverRow)
+            .where(FailedHandoverRow.window_id == window)
+        )
+    await engine.dispose()
+    assert recorded == 5  # the refused ones; the stopped one never reached the queue
