@@ -51,7 +51,7 @@ async def open_case(
         status=CaseStatus.IN_REVIEW,
         opened_at=now,
         # The personal parts (applicant, delivery, agent) encrypted, bound to this case.
-        application=personal_data(outbox).seal_fields(
+        application=outbox.personal_data().seal_fields(
             routed.model_dump(mode="json"), where=stored_at(routed.application_no)
         ),
     )
@@ -350,7 +350,7 @@ async def decide(
                 {"materials": row.deferred},
             )
         decided = await _decided_event(
-            session, row, command, reason, digest_key, personal_data(outbox)
+            session, row, command, reason, digest_key, outbox.personal_data()
         )
         # Only an override that overrode something is kept.
         row.override_reason = override if row.deferred else None
@@ -530,12 +530,6 @@ async def transfer_case(
     return row
 
 
-def personal_data(outbox: Outbox) -> PersonalData:
-    if outbox.personal is None:
-        raise RuntimeError("approval stores personal data encrypted: its outbox needs PersonalData")
-    return outbox.personal
-
-
 def stored_at(application_no: str) -> str:
     return place("approval.cases.application", application_no)
 
@@ -562,7 +556,7 @@ async def record_material_read(
     the case's own scans, and recorded (who, which, when) before the bytes leave."""
     row = await case_for(session, application_no, approver)
     if row.status == CaseStatus.TRANSFERRED or sha256 not in referenced_scans(
-        row, personal_data(outbox)
+        row, outbox.personal_data()
     ):
         raise NotFound("material_not_found", f"Case {application_no} has no scan {sha256}.")
     now = clock.now()

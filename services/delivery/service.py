@@ -59,9 +59,7 @@ async def queue_certificate(
     now = clock.now()
     traceparent, _ = current_traceparent()
     if approved.delivery.method == DeliveryMethod.POSTAL:
-        personal = outbox.personal
-        if personal is None:
-            raise RuntimeError("delivery stores addresses encrypted: its outbox needs PersonalData")
+        personal = outbox.personal_data()
         address = postal_address(personal, approved)
         await insert_if_absent(
             session,

@@ -608,9 +608,7 @@ def _acceptance(
     materials = [_with_scan(m.model_dump(mode="json"), verdict.scans) for m in body.materials]
     delivery = body.delivery.model_dump(mode="json")
     agent = body.agent.model_dump(mode="json") if body.agent else None
-    personal = intake.outbox.personal
-    if personal is None:
-        raise RuntimeError("intake stores personal data encrypted: its outbox needs PersonalData")
+    personal = intake.outbox.personal_data()
     # Personal data is stored encrypted, each value bound to its column and application.
     application = {
         "application_no": application_no,

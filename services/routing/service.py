@@ -294,7 +294,7 @@ async def route_application(
     event's own fields are masked on the province-wide topic): it is opened here, stored
     encrypted, and handed in clear to the competent locality's own topic only.
     """
-    personal = _personal(outbox)
+    personal = outbox.personal_data()
     accepted = open_accepted(personal, accepted)
     book = await rule_book(session, accepted.item_code, accepted.receiving_locality)
     verdict = domain.place(
@@ -362,12 +362,6 @@ async def route_application(
         routed_at=now,
     )
     await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
-
-
-def _personal(outbox: Outbox) -> PersonalData:
-    if outbox.personal is None:
-        raise RuntimeError("routing opens sealed personal data: its outbox needs PersonalData")
-    return outbox.personal
 
 
 def _stored_at(application_no: str) -> str:
@@ -446,7 +440,7 @@ async def transfer_application(
     department = rule.department if rule else (routed.department or "")
     now = clock.now()
     topic = topics.approval_requests(transferred.to_locality)
-    stored = _personal(outbox).open_fields(
+    stored = outbox.personal_data().open_fields(
         routed.application, where=_stored_at(transferred.application_no)
     )
     application = events.ApplicationRouted.model_validate(

@@ -108,6 +108,15 @@ class Outbox:
         # service's consumers reach it here (EventContext.outbox).
         self.personal = personal
 
+    def personal_data(self) -> PersonalData:
+        """The cipher, for a service that stores personal data (every service does; only
+        tests of the outbox's own mechanics build one without)."""
+        if self.personal is None:
+            raise RuntimeError(
+                f"{self.source} stores personal data encrypted: its outbox needs PersonalData"
+            )
+        return self.personal
+
     async def add(self, session: AsyncSession, payload: EventPayload, *, topic: str) -> Envelope:
         """Write the event into the session's transaction; the relay wakes once it commits."""
         envelope, row = self.row_for(payload, topic=topic)
