@@ -70,8 +70,6 @@ def ledger_subscription(signer: Signer | None = None) -> Subscription:
         if signer is None:
             raise PermanentError("the ledger needs routing's signing key to append")
         record = ctx.record
-        if record is None:
-            raise PermanentError("the ledger appends records read by the runner's loop only")
         read = service.Read(record.topic, record.partition, record.offset, record.value or b"")
         await service.append_to_ledger(ctx.session, ctx.envelope, read, signer)
 

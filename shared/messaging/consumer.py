@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,12 +61,6 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
 
-# The record the runner's loop is handling (set around `handle_record` in `run`).
-_record_in_hand: ContextVar[ConsumerRecord[Any, Any] | None] = ContextVar(
-    "record_in_hand", default=None
-)
-
-
 @dataclass(frozen=True)
 class EventContext:
     """What a handler gets besides the event: the open transaction and the service's outbox."""
@@ -75,13 +68,9 @@ class EventContext:
     session: AsyncSession
     envelope: Envelope
     outbox: Outbox
-
-    @property
-    def record(self) -> ConsumerRecord[Any, Any] | None:
-        """The Kafka record being handled (topic, partition, offset, raw value), for a handler
-        that records where an event was read (routing's audit ledger); None when
-        `handle_record` is called outside the runner's loop."""
-        return _record_in_hand.get()
+    # The Kafka record being handled (topic, partition, offset, raw value), for a handler that
+    # records where an event was read (routing's audit ledger).
+    record: ConsumerRecord[Any, Any]
 
     async def publish(self, payload: EventPayload, *, topic: str) -> None:
         await self.outbox.add(self.session, payload, topic=topic)
@@ -144,11 +133,7 @@ class ConsumerRunner:
             try:
                 for partition, records in batches.items():
                     for record in records:
-                        in_hand = _record_in_hand.set(record)
-                        try:
-                            await self.handle_record(record)  # its own transaction, committed
-                        finally:
-                            _record_in_hand.reset(in_hand)
+                        await self.handle_record(record)  # its own transaction, committed
                         handled[partition] = record.offset + 1
                         if stopping.is_set():
                             break
@@ -215,7 +200,7 @@ class ConsumerRunner:
                 ):
                     with attempt:
                         attempts = attempt.retry_state.attempt_number
-                        outcome = await self._apply(envelope, payload, handler)
+                        outcome = await self._apply(record, envelope, payload, handler)
             except Exception as exc:
                 log.warning(
                     "%s: event %s (%s) failed after %d attempt(s): %s",
@@ -250,7 +235,13 @@ class ConsumerRunner:
             mask_personal_data(f"{type(error).__name__}: {error}"),
         )
 
-    async def _apply(self, envelope: Envelope, payload: EventPayload, handler: Handler) -> Outcome:
+    async def _apply(
+        self,
+        record: ConsumerRecord[Any, Any],
+        envelope: Envelope,
+        payload: EventPayload,
+        handler: Handler,
+    ) -> Outcome:
         async with self.db.transaction() as session:
             claimed = await session.execute(
                 insert(inbox)
@@ -260,7 +251,7 @@ class ConsumerRunner:
             )
             if claimed.first() is None:
                 return "duplicate"
-            await handler(payload, EventContext(session, envelope, self.outbox))
+            await handler(payload, EventContext(session, envelope, self.outbox, record))
         return "processed"
 
     async def _dead_letter(
