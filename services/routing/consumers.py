@@ -8,7 +8,7 @@ from __future__ import annotations
 from services.routing import service
 from shared.crypto.keyring import Signer
 from shared.messaging import events, topics
-from shared.messaging.channels import CHANNELS, LOCALITY_PARAMETER, Subscription
+from shared.messaging.channels import CHANNELS, Subscription
 from shared.messaging.consumer import EventContext, PermanentError
 from shared.reference.localities import locality_codes
 
@@ -50,15 +50,13 @@ def ledger_topics() -> tuple[str, ...]:
     chained into it (an entry per checkpoint would move the head, and so call for a new
     checkpoint, for ever). Dead-letter topics are not read: what lands there was read from a
     topic the ledger reads, and is chained from there."""
-    found: list[str] = []
-    for channel in CHANNELS:
-        if channel.address == topics.AUDIT_CHECKPOINTS:
-            continue
-        if LOCALITY_PARAMETER in channel.address:
-            found.extend(topics.approval_request_topics(locality_codes()))
-        else:
-            found.append(channel.address)
-    return tuple(found)
+    codes = locality_codes()
+    return tuple(
+        topic
+        for channel in CHANNELS
+        if channel.address != topics.AUDIT_CHECKPOINTS
+        for topic in channel.topics(codes)
+    )
 
 
 def ledger_subscription(signer: Signer | None = None) -> Subscription:

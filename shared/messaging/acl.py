@@ -38,7 +38,7 @@ from aiokafka.protocol.admin import (
 )
 from aiokafka.protocol.api import Request
 
-from shared.messaging.channels import CHANNELS, LOCALITY_PARAMETER, Subscription
+from shared.messaging.channels import CHANNELS, Subscription
 from shared.messaging.kafka import KafkaSecurity, ensure_topics, make_client
 from shared.messaging.topics import approval_requests, dead_letter
 
@@ -186,11 +186,7 @@ def channel_topics(localities: Iterable[str]) -> dict[str, list[str]]:
     codes = sorted(set(localities))
     written: dict[str, list[str]] = {}
     for channel in CHANNELS:
-        if LOCALITY_PARAMETER in channel.address:
-            names = [channel.address.replace(LOCALITY_PARAMETER, code) for code in codes]
-        else:
-            names = [channel.address]
-        written.setdefault(channel.producer, []).extend(names)
+        written.setdefault(channel.producer, []).extend(channel.topics(codes))
     return written
 
 

@@ -8,7 +8,7 @@ event type that nobody publishes on the topics it reads.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +36,29 @@ class Channel:
     def event_types(self) -> tuple[str, ...]:
         return tuple(model.event_type for model in self.events)
 
+    @property
+    def per_locality(self) -> bool:
+        return LOCALITY_PARAMETER in self.address
+
     def carries(self, topic: str) -> bool:
         """True if `topic` is this channel's topic (or one of its per-locality topics)."""
-        if LOCALITY_PARAMETER not in self.address:
+        if not self.per_locality:
             return topic == self.address
+        return self.locality_of(topic) is not None
+
+    def locality_of(self, topic: str) -> str | None:
+        """The locality whose topic of this per-locality family `topic` is; None otherwise."""
+        if not self.per_locality:
+            return None
         prefix = self.address.split(LOCALITY_PARAMETER)[0]
-        return topic.startswith(prefix) and topic[len(prefix) :].isdigit()
+        code = topic[len(prefix) :]
+        return code if topic.startswith(prefix) and code.isdigit() else None
+
+    def topics(self, localities: Iterable[str]) -> list[str]:
+        """Its topic, or its family's topic of each of `localities`."""
+        if not self.per_locality:
+            return [self.address]
+        return [self.address.replace(LOCALITY_PARAMETER, code) for code in sorted(set(localities))]
 
 
 CHANNELS: tuple[Channel, ...] = (

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from shared.crypto.keyring import KeyRing, key_name
-from shared.messaging.channels import LOCALITY_PARAMETER, channel_of
+from shared.messaging.channels import Channel, channel_of
 from shared.messaging.envelope import Envelope, EnvelopeError
 
 # The payload field naming the locality on whose behalf approval states a fact.
@@ -49,12 +49,15 @@ def canonical_bytes(envelope: Envelope) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def required_signer(topic: str, data: dict[str, Any]) -> str:
-    """The key name that alone may sign this event on this topic."""
+def _channel(topic: str) -> Channel:
     try:
-        channel = channel_of(topic)
+        return channel_of(topic)
     except LookupError as exc:
         raise UntrustedEvent(f"no channel is declared for topic {topic}") from exc
+
+
+def required_signer(channel: Channel, data: dict[str, Any]) -> str:
+    """The key name that alone may sign this event on this channel."""
     if channel.producer != "approval":
         return channel.producer
     for field in _ACTING_LOCALITY_FIELDS:
@@ -64,13 +67,6 @@ def required_signer(topic: str, data: dict[str, Any]) -> str:
     raise UntrustedEvent("an approval event names no locality it speaks for")
 
 
-def _topic_locality(topic: str) -> str | None:
-    channel = channel_of(topic)
-    if LOCALITY_PARAMETER not in channel.address:
-        return None
-    return topic[len(channel.address.split(LOCALITY_PARAMETER)[0]) :]
-
-
 class EventSigner:
     """Signs what a service publishes, with the key the authority table names."""
 
@@ -78,7 +74,7 @@ class EventSigner:
         self.ring = ring
 
     def sign(self, envelope: Envelope, topic: str) -> Envelope:
-        signer = self.ring.signer(required_signer(topic, envelope.data))
+        signer = self.ring.signer(required_signer(_channel(topic), envelope.data))
         signature = signer.sign(canonical_bytes(envelope))
         return envelope.signed(base64.b64encode(signature).decode("ascii"), signer.kid)
 
@@ -92,13 +88,14 @@ class EventVerifier:
     def verify(self, envelope: Envelope, topic: str) -> None:
         if not envelope.signature or not envelope.signer:
             raise UntrustedEvent("the event is not signed (no ce_signature / ce_signer)")
-        wanted = required_signer(topic, envelope.data)
+        channel = _channel(topic)
+        wanted = required_signer(channel, envelope.data)
         if key_name(envelope.signer) != wanted:
             raise UntrustedEvent(
                 f"{envelope.type} on {topic} must be signed by {wanted}, "
                 f"not {key_name(envelope.signer)}"
             )
-        locality = _topic_locality(topic)
+        locality = channel.locality_of(topic)
         if locality is not None and envelope.data.get("competent_locality") != locality:
             raise UntrustedEvent(
                 f"the application's competent locality is not {locality}, whose topic it is on"
