@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.crypto.personal import PersonalData
+from shared.crypto.personal import PersonalData, place
 from shared.db.messaging_tables import messaging_metadata
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
@@ -214,6 +214,24 @@ def rewrite_rows(
         values = rewrite(row[0], dict(zip(columns, row[1:], strict=True)))
         if values:
             bind.execute(sa.update(target).where(target.c[key] == row[0]).values(values))
+
+
+def rewrite_document_fields(
+    table: str, key: str, column: str, where: str, personal: LazyPersonalData, *, seal: bool
+) -> None:
+    """Seal (or open again) the personal fields of the JSON document in `column` of every row
+    of `table`, each bound to `place(where, <key value>)` as the service binds it."""
+
+    def rewrite(number: str, old: dict[str, Any]) -> dict[str, Any]:
+        document = old[column]
+        if document is None:
+            return {}
+        cipher, bound = personal(), place(where, number)
+        if seal:
+            return {column: cipher.seal_fields(document, where=bound)}
+        return {column: cipher.open_fields(document, where=bound)}
+
+    rewrite_rows(table, key, {column: sa.JSON()}, rewrite)
 
 
 def seal_outbox_payloads(personal: LazyPersonalData) -> None:

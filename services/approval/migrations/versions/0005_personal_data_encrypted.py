@@ -6,15 +6,11 @@ Revises: 0004
 """
 
 from collections.abc import Sequence
-from typing import Any
 
-import sqlalchemy as sa
-
-from shared.crypto.personal import place
 from shared.db.migrations import (
     LazyPersonalData,
     open_outbox_payloads,
-    rewrite_rows,
+    rewrite_document_fields,
     seal_outbox_payloads,
 )
 
@@ -23,24 +19,17 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-
-def _rewrite(personal: LazyPersonalData, *, seal: bool) -> None:
-    def rewrite(application_no: str, old: dict[str, Any]) -> dict[str, Any]:
-        where = place("approval.cases.application", application_no)
-        if seal:
-            return {"application": personal().seal_fields(old["application"], where=where)}
-        return {"application": personal().open_fields(old["application"], where=where)}
-
-    rewrite_rows("cases", "application_no", {"application": sa.JSON()}, rewrite)
+# Where the service binds each value (its AAD), as the service binds it at this revision.
+WHERE = "approval.cases.application"
 
 
 def upgrade() -> None:
     personal = LazyPersonalData()
-    _rewrite(personal, seal=True)
+    rewrite_document_fields("cases", "application_no", "application", WHERE, personal, seal=True)
     seal_outbox_payloads(personal)
 
 
 def downgrade() -> None:
     personal = LazyPersonalData()
     open_outbox_payloads(personal)
-    _rewrite(personal, seal=False)
+    rewrite_document_fields("cases", "application_no", "application", WHERE, personal, seal=False)
