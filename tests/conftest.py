@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -16,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.db.migrations import upgrade
+from shared.messaging.kafka import client_security, make_producer
 from shared.reference.localities import locality_codes
 from shared.settings import Settings, with_database
 from tests.harness import Stack
@@ -127,3 +129,17 @@ async def stack(
     finally:
         await running.stop()
         await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    """A Kafka producer of the tests' own (admin) principal, for records a test puts on a topic
+    itself: whoever may write a topic is not thereby believed by its consumers."""
+    kafka = make_producer(
+        stack.settings.kafka_bootstrap_servers,
+        client_id="test-producer",
+        security=client_security(stack.settings),
+    )
+    await kafka.start()
+    yield kafka
+    await kafka.stop()

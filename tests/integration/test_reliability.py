@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -63,18 +62,6 @@ def routed_event(application_no: str) -> events.ApplicationRouted:
 
 def new_application_no() -> str:
     return f"TBTEST{uuid.uuid4().hex[:12].upper()}"
-
-
-@pytest.fixture
-async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = make_producer(
-        stack.settings.kafka_bootstrap_servers,
-        client_id="test-producer",
-        security=client_security(stack.settings),
-    )
-    await kafka.start()
-    yield kafka
-    await kafka.stop()
 
 
 async def send(

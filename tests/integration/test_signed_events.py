@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +14,6 @@ from aiokafka import AIOKafkaProducer
 from shared.crypto.sm import sm2_generate, sm2_sign
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import client_security, make_producer
 from shared.messaging.signing import canonical_bytes
 from tests.harness import Stack, header, read_topic
 from tests.integration.test_reliability import count_cases, new_application_no, routed_event
@@ -25,19 +23,6 @@ pytestmark = pytest.mark.integration
 
 HEFEI = "340100"
 HEFEI_REQUESTS = topics.approval_requests(HEFEI)
-
-
-@pytest.fixture
-async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    # Whoever may write the topic (here the tests' admin principal) is not thereby believed.
-    kafka = make_producer(
-        stack.settings.kafka_bootstrap_servers,
-        client_id="test-forger",
-        security=client_security(stack.settings),
-    )
-    await kafka.start()
-    yield kafka
-    await kafka.stop()
 
 
 def signed_with(envelope: Envelope, stack: Stack, key_name: str) -> Envelope:
