@@ -26,7 +26,7 @@ from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, prune
-from shared.messaging.signing import EventSigner, EventVerifier
+from shared.messaging.signing import EventSigner, EventVerifier, KnownSignatures
 from shared.messaging.topics import dead_letter
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import Telemetry, setup_telemetry
@@ -72,16 +72,18 @@ class ServiceRuntime:
         )
         self.personal.ensure_own_key()  # its public half is what senders seal for us with
         self.outbox = Outbox(source=f"/tongban/{service}", personal=self.personal)
+        # What this process signed or already checked is not checked again (signing.py).
+        signatures = KnownSignatures()
         self.relay = OutboxRelay(
             self.db,
             self.producer,
             telemetry,
             wake=self.outbox.committed,
             poll_seconds=settings.outbox_poll_seconds,
-            signer=EventSigner(settings.key_ring()),
+            signer=EventSigner(settings.key_ring(), signatures),
             personal=self.personal,
         )
-        self.verifier = EventVerifier(settings.key_ring())
+        self.verifier = EventVerifier(settings.key_ring(), signatures)
         self.consumers: list[ConsumerRunner] = []
         self.topics: set[str] = set()
         self._stopping = asyncio.Event()

@@ -98,3 +98,30 @@ def test_the_key_ring_does_not_open_with_another_secret(ring: KeyRing) -> None:
     private = (ring.directory / "private" / "routing.json").read_text()
     signer = ring.signer("routing")
     assert base64.b64encode(signer.private_key).decode() not in private
+
+
+def test_a_signature_made_or_checked_here_is_not_checked_again_but_altered_bytes_are(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.crypto import keyring
+    from shared.messaging.signing import KnownSignatures
+
+    known = KnownSignatures()
+    sent = EventSigner(ring, known).sign(
+        Envelope.new(routed(), source="/tongban/routing"), topics.ROUTING_EVENTS
+    )
+    checks: list[str] = []
+    real_verify = keyring.PublicKey.verify
+
+    def counting(self: keyring.PublicKey, message: bytes, signature: bytes) -> bool:
+        checks.append(self.kid)
+        return real_verify(self, message, signature)
+
+    monkeypatch.setattr(keyring.PublicKey, "verify", counting)
+    verifier = EventVerifier(ring, known)
+    verifier.verify(sent, topics.ROUTING_EVENTS)  # signed here: no SM2 verification
+    assert checks == []
+    altered = Envelope(**{**sent.__dict__, "data": {**sent.data, "department": "别处"}})
+    with pytest.raises(UntrustedEvent, match="does not verify"):
+        verifier.verify(altered, topics.ROUTING_EVENTS)
+    assert checks == ["routing#1"]
