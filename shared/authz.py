@@ -96,10 +96,22 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cases/{application_no}/decision"): _rule("own_locality", *REVIEWERS),
         ("POST", "/v1/cases/{application_no}/transfer"): _rule("own_locality", *REVIEWERS),
         ("GET", "/v1/cases/{application_no}/materials/{sha256}"): _rule("own_locality", *REVIEWERS),
+        # 电子印章: every locality's seal keys, current and retired, for anyone to verify with.
+        ("GET", "/v1/seals"): PUBLIC,
+        # The certificate registry entry (sealed content) of the caller's locality.
+        ("GET", "/v1/certificates/{certificate_no}"): _rule("own_locality", *REVIEWERS),
+        ("POST", "/v1/certificates/{certificate_no}/revoke"): _rule("own_locality", *REVIEWERS),
     },
     "delivery": {
         ("GET", "/v1/print-queue"): _rule("own_window", "window_clerk"),
         ("POST", "/v1/deliveries/{application_no}/handover"): _rule("own_window", "window_clerk"),
+        # The receiving window (a clerk there) and the competent locality (its reviewers).
+        ("GET", "/v1/certificates/{certificate_no}.pdf"): _rule(
+            "own_locality", "window_clerk", *REVIEWERS
+        ),
+        ("GET", "/v1/certificates/{certificate_no}/verify"): PUBLIC,
+        # The carrier's webhook; the body is also signed with the shared HMAC secret.
+        ("POST", "/v1/carrier/events"): _rule("any_locality", "carrier"),
     },
 }
 
@@ -151,7 +163,8 @@ async def authorize(
             f"This needs the role {' or '.join(sorted(rule.roles))}.",
             {"role": principal.role},
         )
-    if rule.scope == "own_window":
+    # A clerk's token always names a window of its own locality, whatever the route's scope.
+    if rule.scope == "own_window" or (principal.role == "window_clerk" and principal.window_id):
         _check_window(principal, settings)
     if rule.scope == "province" and principal.locality != settings.province:
         raise ApiError(403, "not_province_admin", "Only an admin of the province may do this.")

@@ -24,12 +24,14 @@ DEFAULT_PORTS: dict[str, int] = {
     "routing": 8002,
     "approval": 8003,
     "delivery": 8004,
+    "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator.py) of local runs
 }
 
 
 # Public in this repository, so usable only in development mode (Settings.fail_closed).
 DEVELOPMENT_KEY_RING_SECRET = "tongban-local-development-key-ring-secret"
 DEVELOPMENT_PII_DIGEST_KEY = "tongban-local-development-digest-key"
+DEVELOPMENT_CARRIER_WEBHOOK_SECRET = "tongban-local-development-carrier-webhook-secret"
 
 
 class InsecureConfiguration(RuntimeError):
@@ -132,6 +134,27 @@ class Settings(BaseSettings):
     blob_store_allow_http: bool = False
     # The largest scan a window may upload (API.md: 20 MiB); 413 beyond.
     max_scan_bytes: int = 20 * 1024 * 1024
+
+    # Where the public reaches delivery: the QR code of a printed certificate carries
+    # <PUBLIC_BASE_URL>/v1/certificates/<no>/verify.
+    public_base_url: str = "http://127.0.0.1:8004"
+    # Public verification (GET /v1/certificates/{no}/verify, no token): requests per minute
+    # from one client address, per delivery process.
+    verify_rate_limit_per_minute: int = Field(default=60, ge=1)
+    # 免证办 and validity: years a certificate is valid from its issue date when the catalog
+    # item says nothing (0: without limit, 长期有效).
+    certificate_valid_years: int = Field(default=0, ge=0, le=100)
+
+    # 邮政寄递: the carrier's HTTP API (the simulator of local runs by default), and the secret
+    # its webhooks (POST /v1/carrier/events) are signed with (HMAC-SHA256 of the raw body).
+    carrier_base_url: str = "http://127.0.0.1:8005"
+    carrier_name: str = "sim-post"
+    carrier_webhook_secret: SecretStr = SecretStr(DEVELOPMENT_CARRIER_WEBHOOK_SECRET)
+    carrier_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Attempts of one call before the dispatch waits for the next round of the dispatcher.
+    carrier_max_attempts: int = Field(default=3, ge=1)
+    # How often delivery's dispatcher looks for dispatches to hand to the carrier.
+    carrier_poll_seconds: float = Field(default=2.0, gt=0)
 
     @property
     def development(self) -> bool:

@@ -76,7 +76,10 @@ class PrintJobStatus(StrEnum):
 
 
 class PostalStatus(StrEnum):
-    AWAITING_CARRIER = "awaiting_carrier"
+    AWAITING_CARRIER = "awaiting_carrier"  # not yet taken by the carrier (it may be down)
+    DISPATCHED = "dispatched"  # the carrier took it and gave a tracking number
+    IN_TRANSIT = "in_transit"  # picked up, on its way
+    DELIVERED = "delivered"
 
 
 class UnroutableReason(StrEnum):

@@ -121,19 +121,29 @@ CHANNELS: tuple[Channel, ...] = (
             events.CaseViewed,
             events.ApplicationApproved,
             events.ApplicationRejected,
+            events.CertificateIssued,
+            events.CertificateRevoked,
+            events.RejectionNoticeIssued,
         ),
         "Review cases opened, deadline warnings and overdue cases (限时办结), supplements "
         "requested and resumed (补正), deferred materials reminded (容缺), cases handed to "
         "another locality (移交), views of a case and reads of an applicant's scans (who, "
-        "when), and decisions taken, for every locality of the province. No personal data in "
-        "clear.",
+        "when), decisions taken, the sealed certificates issued (电子证照: the province's "
+        "certificate registry) and revoked, and the sealed notices of rejections (不予许可决定书), "
+        "for every locality of the province. No personal data in clear.",
     ),
     Channel(
         "deliveryEvents",
         topics.DELIVERY_EVENTS,
         "delivery",
-        (events.CertificateReadyForPickup, events.CertificateDelivered),
-        "Certificates queued for pickup at a window and handed over.",
+        (
+            events.CertificateReadyForPickup,
+            events.CertificateDispatched,
+            events.CertificateInTransit,
+            events.CertificateDelivered,
+        ),
+        "Certificates queued for pickup at a window and handed over, or posted through a "
+        "carrier (邮政寄递) with its tracking reports up to delivery.",
     ),
     Channel(
         "auditCheckpoints",

@@ -101,6 +101,19 @@ class SubmittedMaterial(BaseModel):
     content_type: Code | None = None
 
 
+class CitedCertificate(BaseModel):
+    """免证办: a certificate of the province's registry cited instead of a material's scan;
+    intake checked that it is valid, not revoked, of an item the material allows, and the
+    applicant's own."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    material_code: Code
+    certificate_no: Code
+    issuer_locality: LocalityCode
+    item_code: Code
+
+
 class Agent(BaseModel):
     """帮办代办 / 委托代办: who hands in (and may collect) for the applicant, with the scan of
     the letter of authorization."""
@@ -188,6 +201,8 @@ class ApplicationAccepted(ApplicationEvent):
     deferred_due_on: date | None = None
     # The catalog version the application was judged under (the item's standard then).
     catalog_version: Code | None = None
+    # 免证办: materials proven by citing a certificate instead of a scan.
+    certificates: list[CitedCertificate] = Field(default=[], max_length=MAX_MATERIALS)
     # On tongban.intake.events (province-wide) `applicant`, `agent` and the postal address of
     # `delivery` are masked, and `personal_data` holds them in clear sealed for routing:
     # {"applicant", "delivery", "agent"}, context the application number. Routing opens it and
@@ -460,6 +475,79 @@ class CaseViewed(ApplicationEvent):
     viewed_at: AwareDatetime
 
 
+# Base64 of a raw 64-byte SM2 signature (r ‖ s).
+Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]
+
+
+class DocumentSeal(BaseModel):
+    """An electronic seal (电子印章) on a document: SM2 with SM3 (default user ID
+    1234567812345678), raw r ‖ s in base64, by key `signer` (`seal-<locality>#n` of the key ring's
+    public-keys.json and GET /v1/seals) over the document's canonical JSON
+    (shared.certificates.canonical_document)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    signer: Code
+    algorithm: Literal["SM2-SM3"] = "SM2-SM3"
+    signature: Signature
+
+
+class PublishedDocument(BaseModel):
+    """A sealed document as it travels province-wide: its content without the holder's name,
+    the name masked, and the name sealed for delivery (which prints it). Put the name back
+    (shared.certificates.opened) to check the seal."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    content: dict[str, str | None] = Field(max_length=32)
+    holder_name_masked: Name
+    holder_name: Sealed
+    seal: DocumentSeal
+
+
+class CertificateIssued(ApplicationEvent):
+    """电子证照: the competent locality issued a certificate for an approved application and
+    sealed it (approval → tongban.approval.events, before the approval itself). The
+    certificate registry of the province: delivery prints and verifies it, intake lets later
+    applications cite it instead of a material (免证办)."""
+
+    event_type: ClassVar[str] = "gov.tongban.certificate.issued.v1"
+
+    locality: LocalityCode
+    certificate_no: Code
+    item_code: Code
+    holder_id_digest: str = Field(pattern=r"^[0-9a-f]{16,128}$")
+    issued_on: date
+    valid_until: date | None = None
+    document: PublishedDocument
+
+
+class CertificateRevoked(ApplicationEvent):
+    """The issuing locality revoked a certificate (吊销/撤销): it no longer verifies and can no
+    longer be cited (approval → tongban.approval.events)."""
+
+    event_type: ClassVar[str] = "gov.tongban.certificate.revoked.v1"
+
+    locality: LocalityCode
+    certificate_no: Code
+    reason: Reason
+    revoked_by: Code
+    revoked_at: AwareDatetime
+
+
+class RejectionNoticeIssued(ApplicationEvent):
+    """不予许可决定书: the competent locality's sealed notice of a rejection, with its reason
+    (approval → tongban.approval.events, before the rejection itself)."""
+
+    event_type: ClassVar[str] = "gov.tongban.rejection_notice.issued.v1"
+
+    locality: LocalityCode
+    notice_no: Code
+    item_code: Code
+    issued_on: date
+    document: PublishedDocument
+
+
 class ApplicationDecided(ApplicationEvent):
     """Common shape of approval decisions (not published itself).
 
@@ -523,10 +611,33 @@ class CertificateDelivered(ApplicationEvent):
     channel: Literal["window", "postal"]
     # At a window: who collected it, the applicant or the recorded agent (委托代办).
     collected_by: Literal["applicant", "agent"] | None = None
+    # By post: the carrier's tracking number.
+    tracking_no: Code | None = None
 
 
-# Base64 of a raw 64-byte SM2 signature (r ‖ s).
-Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]
+class CertificateDispatched(ApplicationEvent):
+    """邮政寄递: the carrier took the dispatch and gave it a tracking number (delivery)."""
+
+    event_type: ClassVar[str] = "gov.tongban.certificate.dispatched.v1"
+
+    certificate_no: Code
+    locality: LocalityCode  # the receiving locality
+    carrier: Code
+    tracking_no: Code
+    dispatched_at: AwareDatetime
+
+
+class CertificateInTransit(ApplicationEvent):
+    """The carrier reported the parcel picked up or on its way (delivery, from the carrier's
+    webhook)."""
+
+    event_type: ClassVar[str] = "gov.tongban.certificate.in_transit.v1"
+
+    certificate_no: Code
+    locality: LocalityCode
+    tracking_no: Code
+    carrier_event: Literal["picked_up", "in_transit"]
+    at: AwareDatetime
 
 
 class LedgerCheckpoint(EventPayload):
@@ -578,6 +689,11 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationRejected,
         CertificateReadyForPickup,
         CertificateDelivered,
+        CertificateDispatched,
+        CertificateInTransit,
+        CertificateIssued,
+        CertificateRevoked,
+        RejectionNoticeIssued,
         CaseViewed,
         LedgerCheckpoint,
     )

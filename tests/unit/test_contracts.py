@@ -75,6 +75,24 @@ _SUPPLEMENTED = {
     "competent_locality": "340102",
     "supplemented_at": "2025-01-10T09:00:00+08:00",
 }
+_PUBLISHED_DOCUMENT = {
+    "content": {
+        "format": "tongban.certificate.v1",
+        "number": "340102-2025-000001",
+        "application_no": "AP20250106000001",
+        "item_code": "GA-HJ-001",
+        "item_name": "户口迁移",
+        "holder_id_digest": "ab" * 32,
+        "issuer_locality": "340102",
+        "issuer_department": "公安局",
+        "issued_on": "2025-01-08",
+        "valid_until": None,
+    },
+    "holder_name_masked": "张*",
+    "holder_name": {"recipient": "sealing-delivery#1", "key": "AAAA", "ciphertext": "AAAA"},
+    "seal": {"signer": "seal-340102#1", "algorithm": "SM2-SM3", "signature": "A" * 86 + "=="},
+}
+
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
@@ -166,6 +184,48 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "locality": "340102",
         "delivered_at": "2025-01-09T10:00:00+08:00",
         "channel": "window",
+    },
+    events.CertificateDispatched.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "certificate_no": "340102-2025-000001",
+        "locality": "340102",
+        "carrier": "sim-post",
+        "tracking_no": "SP000000001CN",
+        "dispatched_at": "2025-01-08T16:00:00+08:00",
+    },
+    events.CertificateInTransit.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "certificate_no": "340102-2025-000001",
+        "locality": "340102",
+        "tracking_no": "SP000000001CN",
+        "carrier_event": "in_transit",
+        "at": "2025-01-08T18:00:00+08:00",
+    },
+    events.CertificateIssued.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "certificate_no": "340102-2025-000001",
+        "item_code": "GA-HJ-001",
+        "holder_id_digest": "ab" * 32,
+        "issued_on": "2025-01-08",
+        "valid_until": None,
+        "document": _PUBLISHED_DOCUMENT,
+    },
+    events.CertificateRevoked.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "certificate_no": "340102-2025-000001",
+        "reason": "以欺骗手段取得",
+        "revoked_by": "approver-340102",
+        "revoked_at": "2025-02-01T09:00:00+08:00",
+    },
+    events.RejectionNoticeIssued.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "notice_no": "BY3401022025000001",
+        "item_code": "GA-HJ-001",
+        "issued_on": "2025-01-08",
+        "document": _PUBLISHED_DOCUMENT,
     },
     events.ApplicationSupplemented.event_type: _SUPPLEMENTED,
     events.SupplementRouted.event_type: {
