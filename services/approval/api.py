@@ -3,6 +3,7 @@ the use case (service.py), shape the answer."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.approval import service
 from services.approval.db import CaseRow
 from services.approval.domain import DeadlineClock, holder
+from services.approval.seals import Seals, locality_of
 from shared import clock
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
@@ -189,6 +191,9 @@ async def decide(
         digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
         telemetry=runtime.telemetry,
         lapse=_lapse(runtime),
+        issuer=service.Issuer(
+            Seals(runtime.settings.key_ring()), runtime.settings.certificate_valid_years
+        ),
     )
     return _case_out(row, lapse=_lapse(runtime))
 
@@ -239,3 +244,120 @@ async def read_material(
         media_type=scan.content_type,
         headers={"Content-Length": str(scan.size), "Cache-Control": "no-store"},
     )
+
+
+class SealOut(BaseModel):
+    kid: str
+    locality: str
+    algorithm: str
+    # base64 of the uncompressed SM2 public key, 04 ‖ x ‖ y (65 bytes).
+    public_key: str
+    valid_from: datetime
+    # When the key was retired (a rotation); what it sealed before still verifies.
+    valid_until: datetime | None
+    current: bool
+
+
+class SealsOut(BaseModel):
+    seals: list[SealOut]
+
+
+@router.get(
+    "/seals",
+    tags=["seals"],
+    summary="Every locality's electronic seal (电子印章) public keys, current and retired",
+)
+async def list_seals(runtime: Runtime) -> SealsOut:
+    """What a third party verifies a sealed certificate or notice with (contracts/
+    CERTIFICATES.md): the key named by the seal's `signer`, whose locality must be the
+    document's issuer. No token needed."""
+    keys = Seals(runtime.settings.key_ring()).public_keys()
+    return SealsOut(
+        seals=[
+            SealOut(
+                kid=key.kid,
+                locality=locality_of(key),
+                algorithm=key.algorithm,
+                public_key=base64.b64encode(key.public_key).decode("ascii"),
+                valid_from=key.created_at,
+                valid_until=key.retired_at,
+                current=key.retired_at is None,
+            )
+            for key in keys
+        ]
+    )
+
+
+class DocumentSealOut(BaseModel):
+    signer: str
+    algorithm: str
+    signature: str
+
+
+class CertificateOut(BaseModel):
+    number: str
+    kind: str  # certificate | rejection_notice
+    application_no: str
+    locality: str
+    item_code: str
+    # What the seal covers, the holder's name in clear (shared.certificates.canonical_document).
+    content: dict[str, Any]
+    seal: DocumentSealOut
+    issued_on: date
+    valid_until: date | None
+    revoked: bool
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    revoked_by: str | None
+
+
+def _certificate_out(document: service.IssuedDocument) -> CertificateOut:
+    row = document.row
+    return CertificateOut(
+        number=row.number,
+        kind=row.kind,
+        application_no=row.application_no,
+        locality=row.locality,
+        item_code=row.item_code,
+        content=document.content.model_dump(mode="json"),
+        seal=DocumentSealOut(**document.seal.model_dump()),
+        issued_on=row.issued_on,
+        valid_until=row.valid_until,
+        revoked=row.revoked_at is not None,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+        revoked_by=row.revoked_by,
+    )
+
+
+@router.get(
+    "/certificates/{certificate_no}",
+    tags=["certificates"],
+    summary="A certificate or rejection notice the caller's locality issued, as sealed",
+)
+async def get_certificate(
+    certificate_no: str, db: DbSession, runtime: Runtime, approver: Caller
+) -> CertificateOut:
+    document = await service.view_certificate(db, runtime.personal, certificate_no, approver)
+    return _certificate_out(document)
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+@router.post(
+    "/certificates/{certificate_no}/revoke",
+    tags=["certificates"],
+    summary="Revoke a certificate the caller's locality issued (吊销/撤销)",
+    responses={409: {"description": "already_revoked or not_a_certificate"}},
+)
+async def revoke_certificate(
+    certificate_no: str, body: RevokeIn, db: DbSession, runtime: Runtime, approver: Caller
+) -> CertificateOut:
+    document = await service.revoke_certificate(
+        db, runtime.outbox, certificate_no, body.reason, approver
+    )
+    return _certificate_out(document)

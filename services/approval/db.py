@@ -1,4 +1,5 @@
-"""Approval's own database: review cases and their decisions."""
+"""Approval's own database: review cases and their decisions, and the registry of the sealed
+documents (certificates and rejection notices) they produced."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Base(DeclarativeBase):
 
 
 certificate_sequence = Sequence("certificate_no_seq", metadata=Base.metadata)
+rejection_notice_sequence = Sequence("rejection_notice_no_seq", metadata=Base.metadata)
 
 
 class CaseRow(Base):
@@ -83,3 +85,25 @@ class MaterialReadRow(Base):
     locality: Mapped[str] = mapped_column(String(6))
     read_by: Mapped[str] = mapped_column(String(64))
     read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CertificateRow(Base):
+    """A sealed document this service issued (电子证照 or 不予许可决定书), as sealed: the content
+    the seal covers, with the holder's name encrypted (`holder_name`, bound to the number), and
+    whether the issuing locality revoked it since."""
+
+    __tablename__ = "certificates"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))  # a DocumentKind
+    application_no: Mapped[str] = mapped_column(String(32), index=True)
+    locality: Mapped[str] = mapped_column(String(6), index=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seal_signer: Mapped[str] = mapped_column(String(64))
+    seal_signature: Mapped[str] = mapped_column(String(128))
+    issued_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))

@@ -69,6 +69,22 @@ def certificate_number(locality: str, year: int, sequence: int) -> str:
     return f"ZZ{locality}{year}{sequence:07d}"
 
 
+def rejection_notice_number(locality: str, year: int, sequence: int) -> str:
+    """不予许可决定书: numbered like certificates, from a sequence of their own."""
+    return f"BY{locality}{year}{sequence:07d}"
+
+
+def valid_until(issued_on: date, years: int) -> date | None:
+    """The last day a certificate is valid, `years` after its issue; None (长期有效) for 0. A
+    certificate issued on 29 February runs to 28 February of a year without one."""
+    if years == 0:
+        return None
+    try:
+        return issued_on.replace(year=issued_on.year + years)
+    except ValueError:
+        return issued_on.replace(year=issued_on.year + years, day=28)
+
+
 def deferred_reminder_day(due_on: date) -> date:
     """容缺: the applicant is reminded on the working day before deferred materials are due."""
     return last_working_day_before(due_on)

@@ -11,16 +11,26 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approval.db import CaseRow, MaterialReadRow, certificate_sequence
+from services.approval.db import (
+    CaseRow,
+    CertificateRow,
+    MaterialReadRow,
+    certificate_sequence,
+    rejection_notice_sequence,
+)
 from services.approval.domain import (
     DeadlineClock,
     certificate_number,
     deferred_reminder_day,
     holder,
+    rejection_notice_number,
     serves,
+    valid_until,
 )
-from shared import clock
+from services.approval.seals import Seals
+from shared import certificates, clock
 from shared.auth import Principal
+from shared.certificates import CertificateContent, Content, RejectionNoticeContent
 from shared.crypto.personal import PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Conflict, Invalid, NotFound, problem
@@ -325,6 +335,7 @@ async def decide(
     digest_key: bytes,
     telemetry: Telemetry,
     lapse: timedelta,
+    issuer: Issuer,
 ) -> CaseRow:
     row = await _held_open_case(session, command.application_no, command.approver, lapse=lapse)
     reason = command.reason.strip()
@@ -349,9 +360,7 @@ async def decide(
                 "or wait for the supplement.",
                 {"materials": row.deferred},
             )
-        decided = await _decided_event(
-            session, row, command, reason, digest_key, outbox.personal_data()
-        )
+        decided = await _decided_event(session, outbox, row, command, reason, digest_key, issuer)
         # Only an override that overrode something is kept.
         row.override_reason = override if row.deferred else None
         row.decision, row.reason = command.decision, reason or None
@@ -360,15 +369,28 @@ async def decide(
     return row
 
 
+@dataclass(frozen=True)
+class Issuer:
+    """What a decision needs to issue its sealed document: the localities' seals, and how long
+    a certificate is valid (settings.certificate_valid_years; 0: without limit)."""
+
+    seals: Seals
+    certificate_valid_years: int = 0
+
+
 async def _decided_event(
     session: AsyncSession,
+    outbox: Outbox,
     row: CaseRow,
     command: Decide,
     reason: str,
     digest_key: bytes,
-    personal: PersonalData,
+    issuer: Issuer,
 ) -> events.ApplicationDecided:
+    """The decision's event; its sealed document (certificate or rejection notice) is issued
+    first, and announced before it on the same topic and key."""
     now = clock.now()
+    personal = outbox.personal_data()
     routed = events.ApplicationRouted.model_validate(application_of(row, personal))
     # tongban.approval.events is read province-wide: the postal address goes sealed for
     # delivery, masked in `delivery`.
@@ -398,15 +420,164 @@ async def _decided_event(
         agent_name_masked=mask_name(agent.name) if agent else None,
         agent_id_digest=id_number_digest(agent.id_number, digest_key) if agent else None,
     )
+    document = dict(
+        application_no=row.application_no,
+        item_code=row.item_code,
+        item_name=row.item_name,
+        holder_name=routed.applicant.name,
+        holder_id_digest=common["holder_id_digest"],
+        issuer_locality=row.locality,
+        issuer_department=row.department,
+        issued_on=now.date(),
+    )
     if command.decision == Decision.APPROVE:
         sequence = int(await session.scalar(certificate_sequence.next_value()) or 0)
         row.certificate_no = certificate_number(row.locality, now.year, sequence)
         row.status = CaseStatus.APPROVED
+        certificate = CertificateContent(
+            **document,
+            number=row.certificate_no,
+            valid_until=valid_until(now.date(), issuer.certificate_valid_years),
+        )
+        await _issue(session, outbox, certificate, issuer.seals)
         return events.ApplicationApproved(
             **common, certificate_no=row.certificate_no, item_name=row.item_name
         )
     row.status = CaseStatus.REJECTED
+    sequence = int(await session.scalar(rejection_notice_sequence.next_value()) or 0)
+    notice = RejectionNoticeContent(
+        **document,
+        number=rejection_notice_number(row.locality, now.year, sequence),
+        reason=reason,
+    )
+    await _issue(session, outbox, notice, issuer.seals)
     return events.ApplicationRejected(**common)
+
+
+# The kinds of document in the registry.
+CERTIFICATE = "certificate"
+REJECTION_NOTICE = "rejection_notice"
+
+
+def holder_name_at(number: str) -> str:
+    return place("approval.certificates.holder_name", number)
+
+
+async def _issue(session: AsyncSession, outbox: Outbox, content: Content, seals: Seals) -> None:
+    """Seal `content` with its issuer's seal, keep it in the registry (the holder's name
+    encrypted) and announce it province-wide (the name masked, and sealed for the printer)."""
+    personal = outbox.personal_data()
+    document_seal = certificates.seal(content, seals.signer(content.issuer_locality))
+    stored = content.model_dump(mode="json")
+    stored["holder_name"] = personal.encrypt(
+        content.holder_name, where=holder_name_at(content.number)
+    )
+    is_certificate = isinstance(content, CertificateContent)
+    expires = content.valid_until if isinstance(content, CertificateContent) else None
+    session.add(
+        CertificateRow(
+            number=content.number,
+            kind=CERTIFICATE if is_certificate else REJECTION_NOTICE,
+            application_no=content.application_no,
+            locality=content.issuer_locality,
+            item_code=content.item_code,
+            content=stored,
+            seal_signer=document_seal.signer,
+            seal_signature=document_seal.signature,
+            issued_on=content.issued_on,
+            valid_until=expires,
+        )
+    )
+    published = certificates.published(content, document_seal, personal)
+    issued: events.CertificateIssued | events.RejectionNoticeIssued
+    if isinstance(content, CertificateContent):
+        issued = events.CertificateIssued(
+            application_no=content.application_no,
+            locality=content.issuer_locality,
+            certificate_no=content.number,
+            item_code=content.item_code,
+            holder_id_digest=content.holder_id_digest,
+            issued_on=content.issued_on,
+            valid_until=content.valid_until,
+            document=published,
+        )
+    else:
+        issued = events.RejectionNoticeIssued(
+            application_no=content.application_no,
+            locality=content.issuer_locality,
+            notice_no=content.number,
+            item_code=content.item_code,
+            issued_on=content.issued_on,
+            document=published,
+        )
+    await outbox.add(session, issued, topic=topics.APPROVAL_EVENTS)
+
+
+@dataclass(frozen=True)
+class IssuedDocument:
+    """A registry entry with its content in clear (the holder's name opened)."""
+
+    row: CertificateRow
+    content: Content
+
+    @property
+    def seal(self) -> events.DocumentSeal:
+        return events.DocumentSeal(signer=self.row.seal_signer, signature=self.row.seal_signature)
+
+
+def _document_of(row: CertificateRow, personal: PersonalData) -> IssuedDocument:
+    name = personal.decrypt(row.content["holder_name"], where=holder_name_at(row.number))
+    return IssuedDocument(row, certificates.content_from({**row.content, "holder_name": name}))
+
+
+async def _registry_entry(
+    session: AsyncSession, number: str, approver: Principal, *, lock: bool = False
+) -> CertificateRow:
+    """The entry, if the caller's locality issued it; another locality's is absent."""
+    query = select(CertificateRow).where(CertificateRow.number == number)
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if row is None or not serves(approver.locality, row.locality):
+        raise NotFound(
+            "certificate_not_found", f"Your locality issued no certificate or notice {number}."
+        )
+    return row
+
+
+async def view_certificate(
+    session: AsyncSession, personal: PersonalData, number: str, approver: Principal
+) -> IssuedDocument:
+    return _document_of(await _registry_entry(session, number, approver), personal)
+
+
+async def revoke_certificate(
+    session: AsyncSession, outbox: Outbox, number: str, reason: str, approver: Principal
+) -> IssuedDocument:
+    """吊销/撤销: the issuing locality withdraws a certificate, once, with its reason; the
+    province learns it (delivery stops verifying it, intake stops accepting it as cited)."""
+    row = await _registry_entry(session, number, approver, lock=True)
+    reason = reason.strip()
+    if not reason:
+        raise Invalid.of_field("reason_required", "A revocation must give its reason.", "reason")
+    if row.kind != CERTIFICATE:
+        raise Conflict("not_a_certificate", f"{number} is a {row.kind}, not a certificate.")
+    if row.revoked_at is not None:
+        raise Conflict(
+            "already_revoked",
+            f"Certificate {number} is already revoked.",
+            {"revoked_at": row.revoked_at.isoformat()},
+        )
+    now = clock.now()
+    row.revoked_at, row.revoked_reason, row.revoked_by = now, reason, approver.sub
+    revoked = events.CertificateRevoked(
+        application_no=row.application_no,
+        locality=row.locality,
+        certificate_no=number,
+        reason=reason,
+        revoked_by=approver.sub,
+        revoked_at=now,
+    )
+    await outbox.add(session, revoked, topic=topics.APPROVAL_EVENTS)
+    return _document_of(row, outbox.personal_data())
 
 
 async def _request_supplement(
