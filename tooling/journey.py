@@ -97,6 +97,25 @@ def household_application(applicant: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# 免证办: the household register copy of GA-HJ-001 may be proven by citing a certificate of
+# 户口登记项目变更 (GA-HJ-002, the updated register page) instead of a scan.
+CITABLE_MATERIAL = "M02"
+CITABLE_CERTIFICATE_ITEM = "GA-HJ-002"
+
+
+def household_application_citing(
+    applicant: Mapping[str, Any], certificate_no: str
+) -> dict[str, Any]:
+    """household_application with the household register copy proven by the applicant's
+    certificate `certificate_no` (免证办) instead of deferred: nothing is left to hand in."""
+    body = household_application(applicant)
+    body["materials"] = [
+        *body["materials"],
+        {"material_code": CITABLE_MATERIAL, "certificate_no": certificate_no},
+    ]
+    return body
+
+
 class JourneyError(RuntimeError):
     pass
 

@@ -1,5 +1,6 @@
 """Intake's subscription: keep each application's status and timeline current, from the slim
-progress events of routing, approval and delivery (none of which carries personal data)."""
+progress events of routing, approval and delivery (none of which carries personal data), and
+keep the replica of the certificate registry that applications cite (免证办)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,38 @@ async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> 
     await service.record_progress(ctx.session, event, ctx.envelope.time)
 
 
+# 免证办: intake's replica of the certificate registry (the issuer's seal signed each event).
+async def record_certificate_issued(event: events.CertificateIssued, ctx: EventContext) -> None:
+    await service.record_certificate_issued(ctx.session, event)
+
+
+async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
+    await service.record_certificate_revoked(ctx.session, event)
+
+
+_PROGRESS = (
+    events.Routed,
+    events.Unroutable,
+    events.Transferred,
+    events.CaseOpened,
+    events.CaseSupplementRequested,
+    events.CaseResumed,
+    events.CaseDeferredReminder,
+    events.ApplicationApproved,
+    events.ApplicationRejected,
+    events.CertificateReadyForPickup,
+    events.CertificateDispatched,
+    events.CertificateInTransit,
+    events.CertificateDelivered,
+)
+
+
 SUBSCRIPTION = Subscription(
     name="tongban.intake.progress",
     topics=(topics.ROUTING_EVENTS, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
     handlers={
-        event: record_progress
-        for event in (
-            events.Routed,
-            events.Unroutable,
-            events.Transferred,
-            events.CaseOpened,
-            events.CaseSupplementRequested,
-            events.CaseResumed,
-            events.CaseDeferredReminder,
-            events.ApplicationApproved,
-            events.ApplicationRejected,
-            events.CertificateReadyForPickup,
-            events.CertificateDelivered,
-        )
+        **{event: record_progress for event in _PROGRESS},
+        events.CertificateIssued: record_certificate_issued,
+        events.CertificateRevoked: record_certificate_revoked,
     },
 )

@@ -1,5 +1,5 @@
 """Intake's own database: catalog versions, applications with their timeline, notices,
-idempotency keys."""
+idempotency keys, and the replica of the certificate registry (免证办)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,27 @@ class ApplicationRow(Base):
     accepted_by: Mapped[str] = mapped_column(String(64))
     catalog_version: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # 免证办: the materials proven by a cited certificate instead of a scan
+    # ([{material_code, certificate_no, issuer_locality, item_code}]).
+    certificates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class CertificateRow(Base):
+    """Intake's replica of the province's certificate registry (电子证照), fed by approval's
+    CertificateIssued and CertificateRevoked: what an application may cite instead of a
+    material (免证办). No personal data: the holder is a keyed digest of the ID number."""
+
+    __tablename__ = "certificates"
+
+    certificate_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issuer_locality: Mapped[str] = mapped_column(String(6))
+    item_code: Mapped[str] = mapped_column(String(32))
+    holder_id_digest: Mapped[str] = mapped_column(String(128))
+    issued_on: Mapped[date] = mapped_column(Date)
+    # None: valid without limit (长期有效).
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TimelineEntryRow(Base):

@@ -1,19 +1,23 @@
-"""Intake's rules: is an application complete for its item (一次性告知, 容缺受理, 告知承诺制),
-what its number is, and how its status moves as events come back.
+"""Intake's rules: is an application complete for its item (一次性告知, 容缺受理, 告知承诺制,
+免证办), what its number is, and how its status moves as events come back.
 
 Pure functions; the HTTP layer and the database call them.
 """
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from types import MappingProxyType
 
+from shared import clock
 from shared.identity import validate_id_number
 from shared.messaging import events
-from shared.reference.catalog import CatalogItem
+from shared.reference.catalog import CatalogItem, Material
 from shared.reference.localities import get_locality
-from shared.vocabulary import ApplicationStatus, DeliveryMethod
+from shared.vocabulary import ApplicationStatus, DeliveryMethod, PostalStatus
 
 # Events from different topics may arrive out of order; the status only ever moves forward.
 _RANK = {status: rank for rank, status in enumerate(ApplicationStatus)}
@@ -45,6 +49,26 @@ class SubmittedMaterial:
 
 
 @dataclass(frozen=True)
+class CitedMaterial:
+    """免证办: a material proven by citing a certificate instead of a scan."""
+
+    material_code: str
+    certificate_no: str
+
+
+@dataclass(frozen=True)
+class RegisteredCertificate:
+    """A certificate as intake's replica of the registry knows it."""
+
+    certificate_no: str
+    issuer_locality: str
+    item_code: str
+    holder_id_digest: str
+    valid_until: date | None  # None: valid without limit
+    revoked: bool
+
+
+@dataclass(frozen=True)
 class Submission:
     applicant_kind: str
     id_type: str
@@ -55,6 +79,13 @@ class Submission:
     delivery_method: str
     has_postal_address: bool
     property_locality: str | None = None
+    citations: list[CitedMaterial] = field(default_factory=list)
+    # Keyed digest of the applicant's ID number (shared.identity.id_number_digest), compared
+    # with a cited certificate's holder.
+    applicant_id_digest: str = ""
+
+
+_NONE_REGISTERED: Mapping[str, RegisteredCertificate] = MappingProxyType({})
 
 
 @dataclass
@@ -67,8 +98,17 @@ class Assessment:
         return not self.problems
 
 
-def assess(item: CatalogItem, submission: Submission, *, may_verify_originals: bool) -> Assessment:
-    """Check a submission against the item's standard and list EVERY problem at once."""
+def assess(
+    item: CatalogItem,
+    submission: Submission,
+    *,
+    may_verify_originals: bool,
+    registry: Mapping[str, RegisteredCertificate] = _NONE_REGISTERED,
+    today: date | None = None,
+) -> Assessment:
+    """Check a submission against the item's standard and list EVERY problem at once.
+    `registry` holds the cited certificates intake's replica knows (absent: not found)."""
+    today = today or clock.today()
     result = Assessment()
     problems = result.problems
 
@@ -119,13 +159,26 @@ def assess(item: CatalogItem, submission: Submission, *, may_verify_originals: b
 
     known = {material.material_code: material for material in item.materials}
     submitted = {material.material_code: material for material in submission.materials}
-    for code in [*submitted, *submission.commitments]:
+    cited = {citation.material_code: citation for citation in submission.citations}
+    for code in [*submitted, *cited, *submission.commitments]:
         if code not in known:
             problems.append(
                 Problem("unknown_material", "Not a material of this item.", material_code=code)
             )
 
     for material in item.materials:
+        citation = cited.get(material.material_code)
+        if citation is not None:
+            # The electronic certificate is the original (电子证照): no scan and no check of a
+            # paper original, only of the certificate itself.
+            problems += assess_citation(
+                material,
+                citation.certificate_no,
+                registry.get(citation.certificate_no),
+                applicant_id_digest=submission.applicant_id_digest,
+                today=today,
+            )
+            continue
         handed_in = submitted.get(material.material_code)
         if handed_in is not None:
             if material.original_required and not handed_in.original_verified:
@@ -168,6 +221,74 @@ def assess(item: CatalogItem, submission: Submission, *, may_verify_originals: b
             )
         )
     return result
+
+
+def assess_citation(
+    material: Material,
+    certificate_no: str,
+    found: RegisteredCertificate | None,
+    *,
+    applicant_id_digest: str,
+    today: date,
+) -> list[Problem]:
+    """免证办: may this certificate stand in for `material`? Every problem of it at once, except
+    that another person's certificate is only said to be another's: nothing more of it (its
+    item, revocation or validity) is told at this window."""
+    code = material.material_code
+    if not material.certificate_items:
+        return [
+            Problem(
+                "certificate_not_allowed",
+                f"{material.name} cannot be proven by citing a certificate.",
+                material_code=code,
+            )
+        ]
+    if found is None:
+        return [
+            Problem(
+                "certificate_not_found",
+                f"No certificate {certificate_no} is in the province's registry (one issued "
+                "moments ago may take a moment to arrive).",
+                material_code=code,
+            )
+        ]
+    if not applicant_id_digest or not hmac.compare_digest(
+        found.holder_id_digest, applicant_id_digest
+    ):
+        return [
+            Problem(
+                "certificate_not_applicants",
+                f"Certificate {certificate_no} is not the applicant's.",
+                material_code=code,
+            )
+        ]
+    problems: list[Problem] = []
+    if found.item_code not in material.certificate_items:
+        problems.append(
+            Problem(
+                "certificate_not_allowed",
+                f"{material.name} is proven by certificates of "
+                f"{', '.join(material.certificate_items)}, not of {found.item_code}.",
+                material_code=code,
+            )
+        )
+    if found.revoked:
+        problems.append(
+            Problem(
+                "certificate_revoked",
+                f"Certificate {certificate_no} was revoked.",
+                material_code=code,
+            )
+        )
+    elif found.valid_until is not None and found.valid_until < today:
+        problems.append(
+            Problem(
+                "certificate_expired",
+                f"Certificate {certificate_no} expired on {found.valid_until}.",
+                material_code=code,
+            )
+        )
+    return problems
 
 
 def assess_supplement(
@@ -231,6 +352,9 @@ class TimelineFact:
     rewinds: frozenset[ApplicationStatus] = frozenset()
     # 补正: the materials the competent locality asked for.
     requested_materials: list[str] | None = None
+    # What the timeline entry reads when it names a step finer than the application's status
+    # (邮政寄递: `in_transit` while the application stays `dispatched`).
+    entry_status: str | None = None
 
 
 def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
@@ -302,6 +426,31 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                 ApplicationStatus.READY_FOR_PICKUP,
                 payload.locality,
                 f"Ready for pickup at window {payload.window_id}",
+            )
+        case events.CertificateDispatched():
+            return TimelineFact(
+                ApplicationStatus.DISPATCHED,
+                payload.locality,
+                f"Dispatched by post ({payload.carrier}), tracking {payload.tracking_no}",
+            )
+        case events.CertificateInTransit():
+            step = (
+                "Picked up by the carrier" if payload.carrier_event == "picked_up" else "In transit"
+            )
+            return TimelineFact(
+                # The carrier has it, so it was dispatched (whatever arrived first); the
+                # application's status names no finer step than that.
+                ApplicationStatus.DISPATCHED,
+                payload.locality,
+                f"{step}, tracking {payload.tracking_no}",
+                entry_status=PostalStatus.IN_TRANSIT,
+            )
+        case events.CertificateDelivered(channel="postal"):
+            tracking = f", tracking {payload.tracking_no}" if payload.tracking_no else ""
+            return TimelineFact(
+                ApplicationStatus.DELIVERED,
+                payload.locality,
+                f"Delivered by post{tracking}",
             )
         case events.CertificateDelivered():
             collector = f", to the {payload.collected_by}" if payload.collected_by else ""

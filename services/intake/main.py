@@ -54,6 +54,7 @@ def create_app(
             blobs=runtime.blobs,
             scans=ScanRegistry(runtime.db),
             max_scan_bytes=runtime.settings.max_scan_bytes,
+            digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
         )
         # Read routing's rules to their end before the first request is served.
         await replica.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -14,6 +14,7 @@ from shared.messaging.events import (
     Agent,
     Applicant,
     CatalogVersionName,
+    CitedCertificate,
     PostalAddress,
 )
 from shared.reference.catalog import CatalogItem
@@ -44,6 +45,34 @@ class MaterialIn(BaseModel):
     original_verified: bool = False
 
 
+class ApplicationMaterialIn(BaseModel):
+    """One material of an application: the uploaded scan (`sha256`), or, where the item's guide
+    lists `certificate_items` for it (免证办), the number of the applicant's certificate that
+    proves it (`certificate_no`, no scan). Exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    material_code: Code
+    sha256: Sha256 | None = None
+    certificate_no: Code | None = Field(
+        default=None, description="免证办: a certificate of the province's registry cited instead"
+    )
+    original_verified: bool = False
+
+    @model_validator(mode="after")
+    def _scan_or_certificate(self) -> ApplicationMaterialIn:
+        if self.sha256 is None and self.certificate_no is None:
+            raise ValueError(
+                f"material {self.material_code}: give sha256 (the uploaded scan) or "
+                "certificate_no (a cited certificate)"
+            )
+        if self.sha256 is not None and self.certificate_no is not None:
+            raise ValueError(
+                f"material {self.material_code}: give sha256 or certificate_no, not both"
+            )
+        return self
+
+
 class PostalAddressIn(PostalAddress):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,7 +98,7 @@ class ApplicationIn(BaseModel):
     item_code: Code
     applicant: ApplicantIn
     property_locality: LocalityCode | None = None
-    materials: list[MaterialIn] = Field(default=[], max_length=MAX_MATERIALS)
+    materials: list[ApplicationMaterialIn] = Field(default=[], max_length=MAX_MATERIALS)
     commitments: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
     delivery: DeliveryIn
     agent: AgentIn | None = None
@@ -140,7 +169,9 @@ class ApplicationAcceptedOut(BaseModel):
 
 class TimelineEntryOut(BaseModel):
     at: datetime
-    status: ApplicationStatus
+    # `in_transit` (邮政寄递: the carrier picked the parcel up or carries it) is a step of the
+    # timeline only; the application itself stays `dispatched` until it is delivered.
+    status: ApplicationStatus | Literal["in_transit"]
     locality: str
     note: str
 
@@ -158,6 +189,8 @@ class ApplicationOut(BaseModel):
     requested_materials: list[str]
     agent_name_masked: str | None
     catalog_version: str | None
+    # 免证办: the materials proven by a cited certificate instead of a scan.
+    certificates: list[CitedCertificate] = []
     timeline: list[TimelineEntryOut]
 
 
@@ -171,6 +204,7 @@ ItemCode = Annotated[
 # Routing and the applications keep an item's department in 128 characters.
 MAX_DEPARTMENT = 128
 _CODE: TypeAdapter[str] = TypeAdapter(Code)
+_ITEM_CODE: TypeAdapter[str] = TypeAdapter(ItemCode)
 
 
 class PublishedItem(CatalogItem):
@@ -197,6 +231,20 @@ class PublishedItem(CatalogItem):
             except ValidationError as problem:
                 message = problem.errors()[0]["msg"]
                 raise ValueError(f"material_code {material.material_code!r}: {message}") from None
+            # 免证办: item codes, as certificates name the item that issued them.
+            if len(material.certificate_items) > MAX_CATALOG_ITEMS:
+                raise ValueError(
+                    f"certificate_items of {material.material_code} lists at most "
+                    f"{MAX_CATALOG_ITEMS} items"
+                )
+            for item_code in material.certificate_items:
+                try:
+                    _ITEM_CODE.validate_python(item_code)
+                except ValidationError as problem:
+                    message = problem.errors()[0]["msg"]
+                    raise ValueError(
+                        f"certificate_items of {material.material_code}: {item_code!r}: {message}"
+                    ) from None
         return self
 
 

@@ -3,8 +3,9 @@
 Accepting decides from memory (the catalog, and the replica of routing's rules) and writes once:
 the application, its first timeline entry, its event (outbox) and the idempotency record go in
 ONE statement (data-modifying CTEs, atomic on its own: one round trip), and nothing is read
-first. A retry with the same Idempotency-Key finds out at that write (the key's primary key)
-and gets the first answer instead.
+first but the scans not seen before and the certificates an application cites (免证办), whose
+revocation may arrive at any time. A retry with the same Idempotency-Key finds out at that
+write (the key's primary key) and gets the first answer instead.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from services.intake.db import (
     ApplicationNumbers,
     ApplicationRow,
     CatalogVersionRow,
+    CertificateRow,
     EvaluationRow,
     IdempotencyKeyRow,
     NoticeRow,
@@ -42,6 +44,7 @@ from services.intake.db import (
 from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
+    ApplicationMaterialIn,
     ApplicationOut,
     MaterialIn,
     ScanOut,
@@ -64,7 +67,7 @@ from shared.errors import (
     Unavailable,
     error_body,
 )
-from shared.identity import mask_name, validate_id_number
+from shared.identity import id_number_digest, mask_name, validate_id_number
 from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
@@ -217,6 +220,9 @@ class Intake:
     blobs: BlobStore
     scans: ScanRegistry
     max_scan_bytes: int
+    # The key of the ID number digests (settings: PII_DIGEST_KEY), shared with approval, which
+    # puts the holder's digest on the certificates it issues.
+    digest_key: bytes
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,8 @@ class _Accept:
     deferred: list[str]
     scans: Mapping[str, tuple[int, str]]
     catalog_version: str  # the version the item was taken from
+    # 免证办: the certificates cited instead of materials, as checked.
+    certificates: list[events.CitedCertificate]
 
 
 @dataclass(frozen=True)
@@ -252,7 +260,15 @@ class _Notify:
 
 
 def request_hash(body: ApplicationIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    document = body.model_dump(mode="json")
+    # A material gives a scan or a certificate: the absent one is left out, so a body that cites
+    # nothing hashes as it did before certificates could be cited (a retry across an upgrade
+    # still finds its first answer).
+    document["materials"] = [
+        {name: value for name, value in material.items() if value is not None}
+        for material in document["materials"]
+    ]
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -387,8 +403,9 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
         raise Forbidden("window_required", "Only a clerk at a window can hand in applications.")
     fingerprint = request_hash(command.body)
     scans = await intake.scans.lookup(referenced_scans(command.body))
+    registry = await registered_certificates(intake.db, cited_certificates(command.body))
     try:
-        verdict = _judge(command, intake, scans)
+        verdict = _judge(command, intake, scans, registry)
     except DomainError:
         # A retry of a request that was answered before gets that first answer, even if the
         # window's rights changed since.
@@ -409,14 +426,42 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
 
 
 def referenced_scans(body: ApplicationIn) -> list[str]:
-    scans = [m.sha256 for m in body.materials]
+    scans = [m.sha256 for m in body.materials if m.sha256 is not None]
     if body.agent is not None:
         scans.append(body.agent.authorization_sha256)
     return scans
 
 
+def cited_certificates(body: ApplicationIn) -> list[str]:
+    return [m.certificate_no for m in body.materials if m.certificate_no is not None]
+
+
+async def registered_certificates(
+    db: Database, numbers: Sequence[str]
+) -> dict[str, domain.RegisteredCertificate]:
+    """The cited certificates intake's replica of the registry knows. Read at every submission
+    that cites any (never cached: a revocation counts from the moment it arrives)."""
+    if not numbers:
+        return {}
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            select(CertificateRow).where(CertificateRow.certificate_no.in_(set(numbers)))
+        )
+        return {
+            row.certificate_no: domain.RegisteredCertificate(
+                certificate_no=row.certificate_no,
+                issuer_locality=row.issuer_locality,
+                item_code=row.item_code,
+                holder_id_digest=row.holder_id_digest,
+                valid_until=row.valid_until,
+                revoked=row.revoked_at is not None,
+            )
+            for row in rows
+        }
+
+
 def _unknown_scans(
-    materials: Iterable[MaterialIn], scans: Mapping[str, tuple[int, str]]
+    materials: Iterable[MaterialIn | ApplicationMaterialIn], scans: Mapping[str, tuple[int, str]]
 ) -> list[domain.Problem]:
     return [
         domain.Problem(
@@ -425,7 +470,7 @@ def _unknown_scans(
             material_code=m.material_code,
         )
         for m in materials
-        if m.sha256 not in scans
+        if m.sha256 is not None and m.sha256 not in scans
     ]
 
 
@@ -453,11 +498,17 @@ def _reference_problems(
 
 
 def _judge(
-    command: SubmitApplication, intake: Intake, scans: Mapping[str, tuple[int, str]]
+    command: SubmitApplication,
+    intake: Intake,
+    scans: Mapping[str, tuple[int, str]],
+    registry: Mapping[str, domain.RegisteredCertificate] | None = None,
 ) -> _Accept | _Notify:
     """Check the application against its item's standard and this window's rights, from
-    memory. Raises what refuses it outright; returns the one-time notice or the acceptance."""
+    memory (and `registry`: the cited certificates the replica knows). Raises what refuses it
+    outright; returns the one-time notice or the acceptance."""
     clerk, body = command.clerk, command.body
+    registry = registry or {}
+    today = clock.today()
     catalog = intake.catalog.current  # one version throughout, whatever is published meanwhile
     item = catalog.items.get(body.item_code)
     if item is None:
@@ -469,11 +520,23 @@ def _judge(
         applicant_locality=body.applicant.locality,
         property_locality=body.property_locality,
         materials=[
-            domain.SubmittedMaterial(m.material_code, m.original_verified) for m in body.materials
+            domain.SubmittedMaterial(m.material_code, m.original_verified)
+            for m in body.materials
+            if m.sha256 is not None
         ],
         commitments=body.commitments,
         delivery_method=body.delivery.method,
         has_postal_address=body.delivery.address is not None,
+        citations=[
+            domain.CitedMaterial(m.material_code, m.certificate_no)
+            for m in body.materials
+            if m.certificate_no is not None
+        ],
+        applicant_id_digest=(
+            id_number_digest(body.applicant.id_number, intake.digest_key)
+            if any(m.certificate_no is not None for m in body.materials)
+            else ""
+        ),
     )
     try:
         resolution = intake.rules.resolve(
@@ -484,7 +547,9 @@ def _judge(
             at=clock.now(),
         )
     except JurisdictionError as problem:
-        assessment = domain.assess(item, submission, may_verify_originals=False)
+        assessment = domain.assess(
+            item, submission, may_verify_originals=False, registry=registry, today=today
+        )
         if not any(p.code == problem.code for p in assessment.problems):
             field = _APPLICATION_FIELDS.get(problem.field, "applicant.locality")
             assessment.problems.append(domain.Problem(problem.code, str(problem), field=field))
@@ -504,7 +569,11 @@ def _judge(
             {"competent_locality": resolution.competent_locality, "item_code": item.item_code},
         )
     assessment = domain.assess(
-        item, submission, may_verify_originals=Right.VERIFY_ORIGINAL in rights
+        item,
+        submission,
+        may_verify_originals=Right.VERIFY_ORIGINAL in rights,
+        registry=registry,
+        today=today,
     )
     if body.delivery.method == DeliveryMethod.WINDOW_PICKUP and Right.DELIVER not in rights:
         assessment.problems.append(
@@ -517,7 +586,16 @@ def _judge(
     assessment.problems.extend(_reference_problems(body, scans))
     if not assessment.complete:
         return _Notify(item, assessment.problems)
-    return _Accept(item, resolution, assessment.deferred, scans, catalog.version)
+    certificates = [
+        events.CitedCertificate(
+            material_code=citation.material_code,
+            certificate_no=citation.certificate_no,
+            issuer_locality=registry[citation.certificate_no].issuer_locality,
+            item_code=registry[citation.certificate_no].item_code,
+        )
+        for citation in submission.citations
+    ]
+    return _Accept(item, resolution, assessment.deferred, scans, catalog.version, certificates)
 
 
 async def _replay(
@@ -605,7 +683,13 @@ def _acceptance(
     promised = add_working_days(today, item.promised_days)
     deferred_due_on = add_working_days(today, item.deferred_days) if verdict.deferred else None
     applicant = body.applicant.model_dump(mode="json")
-    materials = [_with_scan(m.model_dump(mode="json"), verdict.scans) for m in body.materials]
+    # The scans; the materials proven by a cited certificate are `certificates`.
+    materials = [
+        _with_scan(m.model_dump(mode="json", exclude={"certificate_no"}), verdict.scans)
+        for m in body.materials
+        if m.sha256 is not None
+    ]
+    certificates = [c.model_dump(mode="json") for c in verdict.certificates]
     delivery = body.delivery.model_dump(mode="json")
     agent = body.agent.model_dump(mode="json") if body.agent else None
     personal = intake.outbox.personal_data()
@@ -633,6 +717,7 @@ def _acceptance(
         "accepted_by": clerk.sub,
         "catalog_version": verdict.catalog_version,
         "updated_at": now,
+        "certificates": certificates,
     }
     first_entry = {
         "application_no": application_no,
@@ -669,6 +754,7 @@ def _acceptance(
         agent=events.masked_agent(events.Agent.model_validate(agent) if agent else None),
         deferred_due_on=deferred_due_on,
         catalog_version=verdict.catalog_version,
+        certificates=verdict.certificates,
         personal_data=events.Sealed.model_validate(sealed),
     )
     _, announcement = intake.outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
@@ -725,7 +811,7 @@ async def record_progress(
         TimelineEntryRow(
             application_no=payload.application_no,
             at=at,
-            status=fact.status or current,
+            status=fact.entry_status or fact.status or current,
             locality=fact.locality,
             note=fact.note,
         )
@@ -736,6 +822,72 @@ async def record_progress(
     if fact.requested_materials is not None:
         application.requested_materials = fact.requested_materials
     application.updated_at = clock.now()
+    return True
+
+
+# --- 免证办: the replica of the certificate registry ------------------------------------------
+
+
+async def record_certificate_issued(
+    session: AsyncSession, issued: events.CertificateIssued
+) -> bool:
+    """A certificate joins the replica; False if it was there already (the same certificate
+    announced twice, or after its revocation, changes nothing). The consumer runner checked
+    that the issuer's seal signed the event; what the event says must also be what the sealed
+    document says, or it is refused (dead-lettered) rather than made citable."""
+    content = issued.document.content
+    stated = {
+        "number": issued.certificate_no,
+        "application_no": issued.application_no,
+        "item_code": issued.item_code,
+        "holder_id_digest": issued.holder_id_digest,
+        "issuer_locality": issued.locality,
+        "issued_on": issued.issued_on.isoformat(),
+        "valid_until": issued.valid_until.isoformat() if issued.valid_until else None,
+    }
+    differing = sorted(name for name, value in stated.items() if content.get(name) != value)
+    if differing:
+        raise Invalid(
+            "certificate_inconsistent",
+            f"Certificate {issued.certificate_no}: the event and its sealed document differ.",
+            {"fields": differing},
+        )
+    return await insert_if_absent(
+        session,
+        CertificateRow,
+        certificate_no=issued.certificate_no,
+        issuer_locality=issued.locality,
+        item_code=issued.item_code,
+        holder_id_digest=issued.holder_id_digest,
+        issued_on=issued.issued_on,
+        valid_until=issued.valid_until,
+        revoked_at=None,
+        revoked_reason=None,
+    )
+
+
+async def record_certificate_revoked(
+    session: AsyncSession, revoked: events.CertificateRevoked
+) -> bool:
+    """A certificate of the replica can no longer be cited; False if it was revoked already
+    (the first revocation stands). Only the issuing locality revokes its certificates (its seal
+    signed the event). NotFound if the replica never had it: its issue comes first on the
+    application's key, so that is a fact out of place (dead-lettered for operators)."""
+    row = await session.get(CertificateRow, revoked.certificate_no, with_for_update=True)
+    if row is None:
+        raise NotFound(
+            "certificate_not_found", f"No certificate {revoked.certificate_no} to revoke."
+        )
+    if row.issuer_locality != revoked.locality:
+        raise Forbidden(
+            "not_issuer",
+            f"Certificate {revoked.certificate_no} was issued by {row.issuer_locality}, "
+            f"not {revoked.locality}.",
+        )
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = revoked.revoked_at
+    row.revoked_reason = revoked.reason
     return True
 
 
@@ -865,6 +1017,7 @@ async def get_application(
         requested_materials=application.requested_materials or [],
         agent_name_masked=application.agent_name_masked,
         catalog_version=application.catalog_version,
+        certificates=[events.CitedCertificate.model_validate(c) for c in application.certificates],
         timeline=[
             TimelineEntryOut.model_validate(entry, from_attributes=True) for _, entry in rows
         ],

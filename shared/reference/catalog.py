@@ -14,6 +14,9 @@ Material flags:
 - `deferrable`: may be missing at intake and supplied later (容缺受理).
 - `commitment_allowed`: a signed commitment may replace it (告知承诺制).
 - `original_required`: the window must check the original (原件核验).
+- `certificate_items`: 免证办: the items whose electronic certificates (电子证照) may be cited
+  instead of handing it in. Intake checks a cited certificate against its replica of the
+  province's certificate registry: of one of these items, valid, not revoked, the applicant's.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ class Material(BaseModel):
     deferrable: bool = Field(default=False, description="may be supplied after acceptance")
     commitment_allowed: bool = Field(default=False, description="a commitment may replace it")
     original_required: bool = Field(default=False, description="the window checks the original")
+    certificate_items: list[str] = Field(
+        default=[],
+        description="免证办: the items whose certificates may be cited instead of handing it in "
+        "(materials entry with `certificate_no`, no scan)",
+    )
 
 
 class CatalogItem(BaseModel):
@@ -97,6 +105,9 @@ class CatalogItem(BaseModel):
             raise ValueError("delivery_methods must not repeat")
         if len(self.applicant_kinds) != len(set(self.applicant_kinds)):
             raise ValueError("applicant_kinds must not repeat")
+        for material in self.materials:
+            if len(material.certificate_items) != len(set(material.certificate_items)):
+                raise ValueError(f"certificate_items of {material.material_code} must not repeat")
         return self
 
     def material(self, material_code: str) -> Material | None:
@@ -112,6 +123,7 @@ def _material(
     deferrable: bool = False,
     commitment: bool = False,
     original: bool = False,
+    certificates: tuple[str, ...] = (),
 ) -> Material:
     return Material(
         material_code=code,
@@ -120,7 +132,14 @@ def _material(
         deferrable=deferrable,
         commitment_allowed=commitment,
         original_required=original,
+        certificate_items=list(certificates),
     )
+
+
+# 免证办: what the province's own items issue and later applications may cite. A change of
+# household registration items (户口登记项目变更) issues the updated household register page,
+# which stands in for a copy of the register.
+_HOUSEHOLD_REGISTER = ("GA-HJ-002",)
 
 
 _BOTH: list[DeliveryMethod] = [DeliveryMethod.WINDOW_PICKUP, DeliveryMethod.POSTAL]
@@ -145,7 +164,7 @@ CATALOG: tuple[CatalogItem, ...] = (
         delivery_methods=_BOTH,
         materials=[
             _material("M01", "居民身份证", original=True),
-            _material("M02", "居民户口簿复印件", deferrable=True),
+            _material("M02", "居民户口簿复印件", deferrable=True, certificates=_HOUSEHOLD_REGISTER),
             _material("M03", "亲属关系证明", commitment=True),
         ],
         applicant_kinds=["person"],
@@ -172,7 +191,7 @@ CATALOG: tuple[CatalogItem, ...] = (
         materials=[
             _material("M01", "原居民身份证", original=True),
             _material("M02", "居民身份证数码相片采集回执"),
-            _material("M03", "居民户口簿复印件", required=False),
+            _material("M03", "居民户口簿复印件", required=False, certificates=_HOUSEHOLD_REGISTER),
         ],
         applicant_kinds=["person"],
         review_points=["人像比对一致", "有效期届满或证件损坏情形属实", "指纹信息采集完整"],
@@ -356,7 +375,13 @@ CATALOG: tuple[CatalogItem, ...] = (
         materials=[
             _material("M01", "居民身份证", original=True),
             _material("M02", "教师资格证书补发换发申请表"),
-            _material("M03", "原教师资格证书（换发时提交）", required=False),
+            _material(
+                "M03",
+                "原教师资格证书（换发时提交）",
+                required=False,
+                # The certificate the qualification (教师资格认定) issued.
+                certificates=("JY-JS-001", "JY-JS-002"),
+            ),
             _material("M04", "证书遗失声明", commitment=True),
         ],
         applicant_kinds=["person"],
@@ -559,7 +584,7 @@ CATALOG: tuple[CatalogItem, ...] = (
         delivery_methods=_BOTH,
         materials=[
             _material("M01", "居民身份证", original=True),
-            _material("M02", "居民户口簿复印件", deferrable=True),
+            _material("M02", "居民户口簿复印件", deferrable=True, certificates=_HOUSEHOLD_REGISTER),
             _material("M03", "未参加职工基本养老保险的说明", commitment=True),
         ],
         applicant_kinds=["person"],
@@ -650,7 +675,7 @@ CATALOG: tuple[CatalogItem, ...] = (
         materials=[
             _material("M01", "居民身份证", original=True),
             _material("M02", "中华人民共和国残疾人证（第二代）", original=True),
-            _material("M03", "居民户口簿复印件", deferrable=True),
+            _material("M03", "居民户口簿复印件", deferrable=True, certificates=_HOUSEHOLD_REGISTER),
             _material("M04", "家庭经济困难情况证明", commitment=True),
             _material("M05", "监护人或代理人委托书", required=False),
         ],
@@ -672,7 +697,7 @@ CATALOG: tuple[CatalogItem, ...] = (
         delivery_methods=_BOTH,
         materials=[
             _material("M01", "居民身份证", original=True),
-            _material("M02", "居民户口簿复印件", deferrable=True),
+            _material("M02", "居民户口簿复印件", deferrable=True, certificates=_HOUSEHOLD_REGISTER),
             _material("M03", "家庭经济状况核对授权书"),
             _material("M04", "家庭收入和财产状况申报", commitment=True),
         ],
@@ -739,7 +764,8 @@ CATALOG: tuple[CatalogItem, ...] = (
         delivery_methods=_BOTH,
         materials=[
             _material("M01", "居民身份证", original=True),
-            _material("M02", "原从业资格证件", original=True),
+            # The certificate of the previous renewal.
+            _material("M02", "原从业资格证件", original=True, certificates=("JT-CY-001",)),
             _material("M03", "无重大以上交通责任事故记录证明", commitment=True),
         ],
         applicant_kinds=["person"],

@@ -43,6 +43,9 @@ PERSONAL = PersonalData(
 )
 
 
+DIGEST_KEY = b"test-digest-key"
+
+
 def intake_of(book: RuleBook) -> service.Intake:
     return service.Intake(
         db=None,  # type: ignore[arg-type]  # judging reads nothing
@@ -53,6 +56,7 @@ def intake_of(book: RuleBook) -> service.Intake:
         blobs=None,  # type: ignore[arg-type]
         scans=None,  # type: ignore[arg-type]
         max_scan_bytes=1024,
+        digest_key=DIGEST_KEY,
     )
 
 

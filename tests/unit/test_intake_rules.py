@@ -16,6 +16,7 @@ from services.intake.domain import (
     advanced_status,
     application_number,
     assess,
+    status_after,
     timeline_fact,
 )
 from shared.identity import id_number_digest, mask_name, sample_resident_id, sample_uscc
@@ -437,7 +438,74 @@ def _decided() -> dict[str, object]:
                 delivered_at=AT,
                 channel="postal",
             ),
-            TimelineFact(S.DELIVERED, "341202", "Delivered (postal)"),
+            TimelineFact(S.DELIVERED, "341202", "Delivered by post"),
+        ),
+        (
+            events.CertificateDelivered(
+                application_no=APPLICATION_NO,
+                certificate_no="ZZ34010020250000001",
+                locality="341202",
+                delivered_at=AT,
+                channel="postal",
+                tracking_no="SP0000000042",
+            ),
+            TimelineFact(S.DELIVERED, "341202", "Delivered by post, tracking SP0000000042"),
+        ),
+        (
+            events.CertificateDelivered(
+                application_no=APPLICATION_NO,
+                certificate_no="ZZ34010020250000001",
+                locality="341202",
+                delivered_at=AT,
+                channel="window",
+                collected_by="agent",
+            ),
+            TimelineFact(S.DELIVERED, "341202", "Delivered (window, to the agent)"),
+        ),
+        (
+            events.CertificateDispatched(
+                application_no=APPLICATION_NO,
+                certificate_no="ZZ34010020250000001",
+                locality="341202",
+                carrier="sim-post",
+                tracking_no="SP0000000042",
+                dispatched_at=AT,
+            ),
+            TimelineFact(
+                S.DISPATCHED, "341202", "Dispatched by post (sim-post), tracking SP0000000042"
+            ),
+        ),
+        (
+            events.CertificateInTransit(
+                application_no=APPLICATION_NO,
+                certificate_no="ZZ34010020250000001",
+                locality="341202",
+                tracking_no="SP0000000042",
+                carrier_event="picked_up",
+                at=AT,
+            ),
+            TimelineFact(
+                S.DISPATCHED,
+                "341202",
+                "Picked up by the carrier, tracking SP0000000042",
+                entry_status="in_transit",
+            ),
+        ),
+        (
+            events.CertificateInTransit(
+                application_no=APPLICATION_NO,
+                certificate_no="ZZ34010020250000001",
+                locality="341202",
+                tracking_no="SP0000000042",
+                carrier_event="in_transit",
+                at=AT,
+            ),
+            TimelineFact(
+                S.DISPATCHED,
+                "341202",
+                "In transit, tracking SP0000000042",
+                entry_status="in_transit",
+            ),
         ),
     ],
     ids=[
@@ -448,7 +516,12 @@ def _decided() -> dict[str, object]:
         "rejected",
         "rejected-no-reason",
         "ready",
-        "delivered",
+        "delivered-by-post",
+        "delivered-by-post-tracked",
+        "delivered-at-window",
+        "dispatched",
+        "picked-up",
+        "in-transit",
     ],
 )
 def test_each_event_becomes_one_timeline_entry(
@@ -464,11 +537,19 @@ def test_the_acceptance_event_adds_nothing_to_the_timeline() -> None:
 
 
 JOURNEY = [S.ACCEPTED, S.ROUTED, S.IN_REVIEW, S.APPROVED, S.READY_FOR_PICKUP, S.DELIVERED]
+POSTAL_JOURNEY = [S.ACCEPTED, S.ROUTED, S.IN_REVIEW, S.APPROVED, S.DISPATCHED, S.DELIVERED]
 
 
 @pytest.mark.parametrize(
     ("earlier", "later"),
-    [(JOURNEY[i], JOURNEY[j]) for i in range(len(JOURNEY)) for j in range(i + 1, len(JOURNEY))],
+    sorted(
+        {
+            (journey[i], journey[j])
+            for journey in (JOURNEY, POSTAL_JOURNEY)
+            for i in range(len(journey))
+            for j in range(i + 1, len(journey))
+        }
+    ),
 )
 def test_status_moves_forward_and_never_backwards(
     earlier: ApplicationStatus, later: ApplicationStatus
@@ -497,3 +578,41 @@ def test_an_unroutable_application_is_not_reopened_by_a_late_routing_event() -> 
     assert advanced_status(S.ACCEPTED, S.UNROUTABLE) == S.UNROUTABLE
     assert advanced_status(S.UNROUTABLE, S.ROUTED) == S.UNROUTABLE
     assert advanced_status(S.UNROUTABLE, S.IN_REVIEW) == S.UNROUTABLE
+
+
+def _tracked(fact_of: events.EventPayload) -> TimelineFact:
+    fact = timeline_fact(fact_of)
+    assert fact is not None
+    return fact
+
+
+IN_TRANSIT = events.CertificateInTransit(
+    application_no=APPLICATION_NO,
+    certificate_no="ZZ34010020250000001",
+    locality="341202",
+    tracking_no="SP0000000042",
+    carrier_event="in_transit",
+    at=AT,
+)
+
+
+def test_a_parcel_in_transit_leaves_the_application_dispatched() -> None:
+    fact = _tracked(IN_TRANSIT)
+    assert status_after(S.DISPATCHED, "340100", fact) == S.DISPATCHED
+    # The carrier's report came before delivery's own dispatch notice: it was dispatched.
+    assert status_after(S.APPROVED, "340100", fact) == S.DISPATCHED
+
+
+@pytest.mark.parametrize("late", ["dispatched", "in_transit"])
+def test_a_late_postal_report_never_undoes_a_delivery(late: str) -> None:
+    payload: events.EventPayload = IN_TRANSIT
+    if late == "dispatched":
+        payload = events.CertificateDispatched(
+            application_no=APPLICATION_NO,
+            certificate_no="ZZ34010020250000001",
+            locality="341202",
+            carrier="sim-post",
+            tracking_no="SP0000000042",
+            dispatched_at=AT,
+        )
+    assert status_after(S.DELIVERED, "340100", _tracked(payload)) == S.DELIVERED

@@ -256,6 +256,7 @@ def test_guide_json_has_the_public_field_names() -> None:
         "deferrable",
         "commitment_allowed",
         "original_required",
+        "certificate_items",
     }
     assert CatalogItem.model_validate(guide) == item
 
