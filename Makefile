@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Kafka jars (Maven Central, cached under ~/.cache/tongban) and PostgreSQL (apt-get if missing).
+# Kafka jars (Maven Central, cached under ~/.cache/tongban); PostgreSQL, fonts-noto-cjk and
+# poppler-utils (apt-get if missing).
 infra-deps: install
 	$(BIN)/python -m tooling.infra --prepare
 

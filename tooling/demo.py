@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -13,6 +15,7 @@ from tooling.journey import (
     Journey,
     JourneyError,
     household_application,
+    poll_until,
     sample_applicant,
     sample_pdf,
     scan_digest,
@@ -20,6 +23,44 @@ from tooling.journey import (
 from tooling.stack import RunningStack, StackError
 
 DOWNLOADS = Path(".tongban/demo")
+
+
+async def print_certificate(trip: Journey, certificate_no: str) -> tuple[bytes, str]:
+    """The certificate's PDF as the receiving window's clerk prints it, and the print's
+    ordinal (X-Tongban-Print)."""
+    async with httpx.AsyncClient(
+        base_url=trip.urls["delivery"],
+        headers={"Authorization": f"Bearer {trip.clerk_token}"},
+        timeout=30,
+    ) as delivery:
+
+        async def printed() -> httpx.Response | None:
+            # The registry has it once delivery has read the sealed certificate (issued just
+            # before the approval).
+            response = await delivery.get(f"/v1/certificates/{certificate_no}.pdf")
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise StackError(f"printing answered {response.status_code}: {response.text}")
+            return response
+
+        response = await poll_until(
+            printed,
+            within=trip.timeout,
+            failure=f"{certificate_no} never reached delivery's certificate registry",
+        )
+    return response.content, response.headers.get("X-Tongban-Print", "?")
+
+
+async def verify_certificate(trip: Journey, certificate_no: str) -> tuple[str, dict[str, Any]]:
+    """The public verification (no token), at the URL the QR code carries."""
+    url = f"{trip.settings.public_base_url.rstrip('/')}/v1/certificates/{certificate_no}/verify"
+    async with httpx.AsyncClient(base_url=trip.urls["delivery"], timeout=15) as public:
+        response = await public.get(f"/v1/certificates/{certificate_no}/verify")
+    if response.status_code != 200:
+        raise StackError(f"verification answered {response.status_code}: {response.text}")
+    answer: dict[str, Any] = response.json()
+    return url, answer
 
 
 def save_download(name: str, content: bytes) -> Path:
@@ -106,6 +147,16 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
         console.print(
             f"print queue of {job['window_id']}: {job['certificate_no']} "
             f"for {job['holder_name_masked']}"
+        )
+        certificate, ordinal = await print_certificate(trip, job["certificate_no"])
+        printed = save_download(f"{job['certificate_no']}.pdf", certificate)
+        console.print(f"certificate printed (print #{ordinal}): {printed.resolve()}")
+        url, verified = await verify_certificate(trip, job["certificate_no"])
+        outcome = "[green]valid[/]" if verified["valid"] else f"[red]{verified['reason']}[/]"
+        console.print(
+            f"QR code {url}: {outcome}, issuer {verified['issuer_locality']}, item "
+            f"{verified['item_code']}, holder {verified['holder_name_masked']}, issued "
+            f"{verified['issued_at']} (verified {verified['verifications']} times)"
         )
         handed = await trip.hand_over(number, applicant["id_number"])
         if handed.status_code != 200:

@@ -1,17 +1,25 @@
-"""Delivery's HTTP API for windows (API.md): the print queue and hand-over. Thin: parse, call
-the use case (service.py), shape the answer."""
+"""Delivery's HTTP API for windows (API.md): the print queue and hand-over, printing sealed
+certificates, and their public verification. Thin: parse, call the use case (service.py,
+documents.py), shape the answer."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import time
+from datetime import date, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
-from services.delivery import service
+from services.delivery import documents, pdf, service
 from shared.authz import Caller
 from shared.bounds import IdNumber
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, error_body
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.vocabulary import PrintJobStatus
 from shared.webapp import DbSession, Runtime
@@ -99,3 +107,119 @@ async def hand_over(
         delivered_at=job.delivered_at,
         collected_by=job.collected_by,
     )
+
+
+# --- the certificate registry: printing and public verification (documents.py) ---------------
+
+
+@router.get(
+    "/certificates/{certificate_no}.pdf",
+    tags=["certificates"],
+    summary="The printable certificate (or notice), with its QR code",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def certificate_pdf(
+    certificate_no: str, db: DbSession, runtime: Runtime, caller: Caller
+) -> Response:
+    """An A4 PDF of the sealed document, for a clerk at the application's receiving window or a
+    reviewer of the issuing locality (others: 404). Every print is recorded; `X-Tongban-Print`
+    is its ordinal (1: the first print, more: a reprint)."""
+    printed = await documents.print_document(
+        db,
+        caller,
+        certificate_no,
+        personal=runtime.outbox.personal_data(),
+        public_key=runtime.settings.key_ring().public_key,
+        public_base_url=runtime.settings.public_base_url,
+    )
+    # Rendering takes about a second of CPU: off the event loop. Should it fail, the
+    # transaction (and so the print's record) rolls back with it.
+    content = await run_in_threadpool(pdf.render, printed.document)
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "X-Tongban-Print": str(printed.ordinal),
+            "Content-Disposition": f'inline; filename="{certificate_no}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class VerificationOut(BaseModel):
+    valid: bool
+    number: str
+    # Why not valid: not_found, signature_invalid, unknown_seal, not_issuers_seal, revoked,
+    # expired.
+    reason: str | None
+    kind: str | None
+    issuer_locality: str | None
+    item_code: str | None
+    holder_name_masked: str | None
+    issued_at: date | None
+    valid_until: date | None
+    revoked_at: datetime | None
+    # How many times this number was verified, this one included.
+    verifications: int | None
+
+
+@router.get(
+    "/certificates/{certificate_no}/verify",
+    tags=["certificates"],
+    summary="Verify a certificate (public)",
+    response_model=VerificationOut,
+    responses={429: {"description": "Too many verifications from this address (rate_limited)"}},
+)
+async def verify_certificate(
+    certificate_no: str, request: Request, runtime: Runtime
+) -> VerificationOut | JSONResponse:
+    """What the registry says of a certificate number, its seal checked again: `valid`, or
+    `valid: false` with the `reason`. No token; VERIFY_RATE_LIMIT_PER_MINUTE per client
+    address, counted per delivery process."""
+    limiter = verification_limiter(request.app, runtime.settings.verify_rate_limit_per_minute)
+    retry_after = limiter.hit(request.client.host if request.client else "unknown")
+    if retry_after is not None:
+        return JSONResponse(
+            error_body(
+                "rate_limited",
+                f"Too many verifications from this address; try again in {retry_after} s.",
+                {"retry_after_seconds": retry_after},
+            ),
+            429,
+            headers={"Retry-After": str(retry_after)},
+        )
+    result = await documents.verify(
+        runtime.db,
+        certificate_no,
+        personal=runtime.outbox.personal_data(),
+        public_key=runtime.settings.key_ring().public_key,
+    )
+    return VerificationOut.model_validate(result, from_attributes=True)
+
+
+class VerificationLimiter:
+    """Verifications per client address in a moving window of a minute.
+
+    In memory, so per process: N delivery processes behind a balancer let through N times the
+    limit from one address. Enough to keep anyone from walking the number space through one
+    process; a shared limit would need a shared store (limits supports Redis)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.item = RateLimitItemPerMinute(per_minute)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def hit(self, client: str) -> int | None:
+        """Count one verification from `client`: None if allowed, else the seconds to wait."""
+        if self.limiter.hit(self.item, "verify", client):
+            return None
+        stats = self.limiter.get_window_stats(self.item, "verify", client)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def verification_limiter(app: FastAPI, per_minute: int) -> VerificationLimiter:
+    """The app's own limiter (made on first use)."""
+    limiter: VerificationLimiter | None = getattr(app.state, "verification_limiter", None)
+    if limiter is None:
+        limiter = app.state.verification_limiter = VerificationLimiter(per_minute)
+    return limiter

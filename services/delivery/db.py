@@ -1,10 +1,25 @@
-"""Delivery's own database: the print queue at windows, hand-overs and postal dispatches."""
+"""Delivery's own database: the print queue at windows, hand-overs and postal dispatches, and
+the replica of the province's certificate registry it prints and verifies from."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -67,3 +82,64 @@ class FailedHandoverRow(Base):
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_failed_handovers_window_at", "window_id", "attempted_at"),)
+
+
+# --- the certificate registry (电子证照 and 不予许可决定书), replicated from approval ----------
+
+
+class CertificateRow(Base):
+    """A sealed document as issued (CertificateIssued / RejectionNoticeIssued): its content and
+    the issuer's seal over it, kept to print it and to verify it for anyone who asks."""
+
+    __tablename__ = "certificates"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))  # certificate | rejection_notice
+    application_no: Mapped[str] = mapped_column(String(32), index=True)
+    issuer_locality: Mapped[str] = mapped_column(String(6))
+    item_code: Mapped[str] = mapped_column(String(32))
+    item_name: Mapped[str] = mapped_column(String(128))
+    # The sealed content (shared.certificates) as JSON, its holder_name encrypted
+    # (shared.crypto.personal, bound to the number); the columns above and below repeat parts of
+    # it for queries, and the seal is checked over both, so neither can be changed alone.
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seal_signer: Mapped[str] = mapped_column(String(64))
+    seal_signature: Mapped[str] = mapped_column(String(128))
+    issued_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Public verifications (GET /v1/certificates/{no}/verify) of this number, and the last one.
+    verifications: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReceivingWindowRow(Base):
+    """Where an application's result is handed over or posted from (the receiving window of
+    ApplicationApproved / ApplicationRejected): the clerks there may print its documents."""
+
+    __tablename__ = "receiving_windows"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_id: Mapped[str] = mapped_column(String(32))
+    locality: Mapped[str] = mapped_column(String(6))
+    delivery_method: Mapped[str] = mapped_column(String(24))
+
+
+class CertificatePrintRow(Base):
+    """One print of a document: who, where, when; every print after the first is a reprint."""
+
+    __tablename__ = "certificate_prints"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    certificate_no: Mapped[str] = mapped_column(ForeignKey("certificates.number"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    reprint: Mapped[bool] = mapped_column(Boolean)
+    printed_by: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    window_id: Mapped[str | None] = mapped_column(String(32))
+    locality: Mapped[str] = mapped_column(String(6))
+    printed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("certificate_no", "ordinal"),)

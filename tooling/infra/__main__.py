@@ -14,6 +14,7 @@ from rich.console import Console
 from tooling.infra import KAFKA_VERSION, InfrastructureError, kafka_jars, local_infrastructure
 from tooling.infra.kafka import java_executable
 from tooling.infra.postgres import server_bindir
+from tooling.infra.system_packages import REQUIRED, ensure_system_packages
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -32,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prepare",
         action="store_true",
-        help="only install what is missing (Kafka jars, PostgreSQL binaries) and exit",
+        help=(
+            "only install what is missing (Kafka jars, PostgreSQL binaries, the system packages "
+            "of printing) and exit"
+        ),
     )
     arguments = parser.parse_args(argv)
     console = Console(stderr=True)
@@ -69,11 +73,13 @@ def _prepare(console: Console) -> int:
         java_executable()
         libs = kafka_jars(console)
         bindir = server_bindir(console)
+        ensure_system_packages(console)
     except InfrastructureError as error:
         console.print(str(error), style="red", markup=False, highlight=False)
         return 1
     console.print(f"Kafka {KAFKA_VERSION} jars: {libs}", style="dim", markup=False)
     console.print(f"PostgreSQL binaries: {bindir}", style="dim", markup=False)
+    console.print(f"System packages: {', '.join(REQUIRED)}", style="dim", markup=False)
     return 0
 
 

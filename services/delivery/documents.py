@@ -1,0 +1,392 @@
+"""Delivery's replica of the province's certificate registry (电子证照 and 不予许可决定书), and
+what it is for: printing a document at the receiving window, and verifying one for anyone.
+
+Approval issues and seals (CertificateIssued, RejectionNoticeIssued, CertificateRevoked on
+tongban.approval.events); delivery opens the holder's name sealed for it, checks the seal, and
+keeps the document: its content as JSON with the holder's name encrypted, and the seal. Every
+answer about a document (print, verify) checks the seal again over what the registry holds, so
+a row changed in the database verifies as `signature_invalid` instead of vouching for itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.delivery.db import (
+    CertificatePrintRow,
+    CertificateRow,
+    PrintJobRow,
+    ReceivingWindowRow,
+)
+from services.delivery.pdf import PrintableDocument
+from shared import clock
+from shared.auth import Principal
+from shared.certificates import (
+    REJECTION_NOTICE,
+    CertificateContent,
+    Content,
+    RejectionNoticeContent,
+    SealCheck,
+    check_seal,
+    content_from,
+    opened,
+)
+from shared.crypto.keyring import PublicKey
+from shared.crypto.personal import DecryptionFailed, PersonalData, place
+from shared.db import Database, insert_if_absent
+from shared.errors import Conflict, Invalid, NotFound
+from shared.identity import mask_name
+from shared.messaging import events
+from shared.reference.localities import get_locality, is_within
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["certificate", "rejection_notice"]
+PublicKeys = Callable[[str], PublicKey | None]
+REVIEWERS = ("approver", "approval_system")
+
+
+def holder_name_at(number: str) -> str:
+    """Where a document's holder name is bound (its AAD)."""
+    return place("delivery.certificates.holder_name", number)
+
+
+def kind_of(content: Content) -> Kind:
+    return "rejection_notice" if isinstance(content, RejectionNoticeContent) else "certificate"
+
+
+def verify_url(public_base_url: str, number: str) -> str:
+    """What a printed document's QR code carries."""
+    return f"{public_base_url.rstrip('/')}/v1/certificates/{number}/verify"
+
+
+# --- the replica: issued, revoked, and where each application is received -------------------
+
+
+class SealRefused(Invalid):
+    """A document whose seal is not its issuer's seal over exactly its content: not registered
+    (the consumer dead-letters the event, for an operator to look into)."""
+
+    def __init__(self, number: str, check: SealCheck) -> None:
+        super().__init__(
+            "seal_invalid",
+            f"The seal on {number} does not verify ({check.reason}); it is not registered.",
+            [{"field": "document.seal", "code": check.reason or "", "message": "seal refused"}],
+        )
+
+
+def _document_of(
+    event: events.CertificateIssued | events.RejectionNoticeIssued,
+    personal: PersonalData,
+    public_key: PublicKeys,
+) -> Content:
+    """The whole content of an issued document, its seal checked, and consistent with the
+    event that announces it."""
+    try:
+        content = opened(event.document, personal)
+    except (DecryptionFailed, ValidationError, ValueError) as exc:
+        raise Invalid.of_field(
+            "document_unreadable",
+            f"The document of {event.application_no} does not open for delivery.",
+            "document",
+        ) from exc
+    number = (
+        event.certificate_no if isinstance(event, events.CertificateIssued) else event.notice_no
+    )
+    expected = {
+        "number": number,
+        "application_no": event.application_no,
+        "issuer_locality": event.locality,
+        "item_code": event.item_code,
+        "issued_on": event.issued_on,
+    }
+    if isinstance(event, events.CertificateIssued):
+        expected["holder_id_digest"] = event.holder_id_digest
+        expected["valid_until"] = event.valid_until
+    wanted_kind = "certificate" if isinstance(event, events.CertificateIssued) else "notice"
+    actual = {name: getattr(content, name, None) for name in expected}
+    if actual != expected or (wanted_kind == "notice") != (content.format == REJECTION_NOTICE):
+        raise Invalid.of_field(
+            "document_mismatch",
+            f"The document of {event.application_no} is not the one the event announces.",
+            "document",
+        )
+    check = check_seal(content, event.document.seal, public_key)
+    if not check.valid:
+        raise SealRefused(number, check)
+    return content
+
+
+async def register_document(
+    session: AsyncSession,
+    personal: PersonalData,
+    public_key: PublicKeys,
+    event: events.CertificateIssued | events.RejectionNoticeIssued,
+) -> bool:
+    """Keep an issued document (its seal checked first); True if this call added it, False if
+    it was already there (the same issue announced twice)."""
+    content = _document_of(event, personal, public_key)
+    stored = content.model_dump(mode="json")
+    stored["holder_name"] = personal.encrypt(
+        content.holder_name, where=holder_name_at(content.number)
+    )
+    return await insert_if_absent(
+        session,
+        CertificateRow,
+        number=content.number,
+        kind=kind_of(content),
+        application_no=content.application_no,
+        issuer_locality=content.issuer_locality,
+        item_code=content.item_code,
+        item_name=content.item_name,
+        content=stored,
+        seal_signer=event.document.seal.signer,
+        seal_signature=event.document.seal.signature,
+        issued_on=content.issued_on,
+        valid_until=content.valid_until if isinstance(content, CertificateContent) else None,
+        received_at=clock.now(),
+        verifications=0,
+    )
+
+
+async def revoke(session: AsyncSession, event: events.CertificateRevoked) -> None:
+    """The issuer revoked a certificate: it no longer verifies, and is no longer printed."""
+    row = await session.get(CertificateRow, event.certificate_no, with_for_update=True)
+    if row is None:
+        raise NotFound(
+            "certificate_not_found", f"{event.certificate_no} is not in the registry to revoke."
+        )
+    if row.issuer_locality != event.locality:
+        # The event is sealed by `locality`; only the issuer may revoke its own certificate.
+        raise Invalid.of_field(
+            "not_the_issuer",
+            f"{event.certificate_no} was issued by {row.issuer_locality}, not {event.locality}.",
+            "locality",
+        )
+    if row.revoked_at is None:
+        row.revoked_at, row.revocation_reason = event.revoked_at, event.reason
+
+
+async def record_receiving_window(
+    session: AsyncSession, decided: events.ApplicationDecided
+) -> None:
+    """Where the application's result goes out (window pickup or post): its clerks print it."""
+    await insert_if_absent(
+        session,
+        ReceivingWindowRow,
+        application_no=decided.application_no,
+        window_id=decided.window_id,
+        locality=decided.receiving_locality,
+        delivery_method=decided.delivery.method,
+    )
+
+
+# --- the registry's content, checked again ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A registry row read back: its content (None when it does not even read) and its seal's
+    check over exactly what the row holds now."""
+
+    content: Content | None
+    seal: SealCheck
+
+
+def checked(row: CertificateRow, personal: PersonalData, public_key: PublicKeys) -> Checked:
+    data: dict[str, Any] = dict(row.content)
+    # The columns are part of what the registry says: the seal must cover them too.
+    data.update(
+        number=row.number,
+        application_no=row.application_no,
+        issuer_locality=row.issuer_locality,
+        item_code=row.item_code,
+        item_name=row.item_name,
+        issued_on=row.issued_on.isoformat(),
+    )
+    if row.kind == "certificate":
+        data["valid_until"] = row.valid_until.isoformat() if row.valid_until else None
+    broken = Checked(None, SealCheck(False, "signature_invalid"))
+    try:
+        data["holder_name"] = personal.decrypt(
+            str(data.get("holder_name")), where=holder_name_at(row.number)
+        )
+        content = content_from(data)
+    except (DecryptionFailed, ValidationError, ValueError):
+        return broken
+    if kind_of(content) != row.kind:
+        return broken
+    try:
+        signature = base64.b64decode(row.seal_signature, validate=True)
+    except (binascii.Error, ValueError):
+        return Checked(content, SealCheck(False, "signature_invalid"))
+    document_seal = events.DocumentSeal.model_construct(
+        signer=row.seal_signer,
+        algorithm="SM2-SM3",
+        signature=base64.b64encode(signature).decode("ascii"),
+    )
+    return Checked(content, check_seal(content, document_seal, public_key))
+
+
+# --- printing at the receiving window ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Print:
+    document: PrintableDocument
+    ordinal: int  # 1 for the first print, 2 for the first reprint, ...
+
+
+async def may_print(session: AsyncSession, row: CertificateRow, caller: Principal) -> bool:
+    """A clerk at the application's receiving window, or a reviewer of the issuing locality."""
+    if caller.role in REVIEWERS:
+        return is_within(row.issuer_locality, caller.locality)
+    if caller.role != "window_clerk" or not caller.window_id:
+        return False
+    window = await session.scalar(
+        select(ReceivingWindowRow.window_id).where(
+            ReceivingWindowRow.application_no == row.application_no
+        )
+    )
+    if window is None:  # approved before receiving windows were recorded: its print job says
+        window = await session.scalar(
+            select(PrintJobRow.window_id).where(PrintJobRow.application_no == row.application_no)
+        )
+    return window == caller.window_id
+
+
+async def print_document(
+    session: AsyncSession,
+    caller: Principal,
+    number: str,
+    *,
+    personal: PersonalData,
+    public_key: PublicKeys,
+    public_base_url: str,
+) -> Print:
+    """Record a print of `number` by `caller` and give what to render. Anyone who may not print
+    it is told it does not exist (as API.md's own_locality scope does)."""
+    row = await session.get(CertificateRow, number, with_for_update=True)
+    if row is None or not await may_print(session, row, caller):
+        raise NotFound("certificate_not_found", f"No certificate {number}.")
+    if row.revoked_at is not None:
+        raise Conflict("certificate_revoked", f"{number} was revoked: {row.revocation_reason}")
+    check = checked(row, personal, public_key)
+    if check.content is None or not check.seal.valid:
+        # The registry's copy was changed: printing it would vouch for the change.
+        log.error("certificate %s: seal does not verify (%s)", number, check.seal.reason)
+        raise Conflict(
+            "seal_invalid", f"{number} does not verify in the registry ({check.seal.reason})."
+        )
+    content = check.content
+    previous = await session.scalar(
+        select(func.count())
+        .select_from(CertificatePrintRow)
+        .where(CertificatePrintRow.certificate_no == number)
+    )
+    ordinal = int(previous or 0) + 1
+    session.add(
+        CertificatePrintRow(
+            certificate_no=number,
+            ordinal=ordinal,
+            reprint=ordinal > 1,
+            printed_by=caller.sub,
+            role=caller.role,
+            window_id=caller.window_id,
+            locality=caller.locality,
+            printed_at=clock.now(),
+        )
+    )
+    locality = get_locality(content.issuer_locality)
+    return Print(
+        PrintableDocument(
+            kind=kind_of(content),
+            number=content.number,
+            item_code=content.item_code,
+            item_name=content.item_name,
+            holder_name=content.holder_name,
+            issuer_locality=content.issuer_locality,
+            issuer_name=locality.name if locality else content.issuer_locality,
+            issuer_department=content.issuer_department,
+            issued_on=content.issued_on,
+            valid_until=content.valid_until if isinstance(content, CertificateContent) else None,
+            reason=content.reason if isinstance(content, RejectionNoticeContent) else None,
+            seal_signer=row.seal_signer,
+            seal_signature=base64.b64decode(row.seal_signature),
+            verify_url=verify_url(public_base_url, number),
+        ),
+        ordinal,
+    )
+
+
+# --- public verification ------------------------------------------------------------------------
+
+Reason = Literal[
+    "not_found", "signature_invalid", "unknown_seal", "not_issuers_seal", "revoked", "expired"
+]
+
+
+@dataclass(frozen=True)
+class Verification:
+    valid: bool
+    number: str
+    reason: Reason | None = None
+    kind: Kind | None = None
+    issuer_locality: str | None = None
+    item_code: str | None = None
+    holder_name_masked: str | None = None
+    issued_at: date | None = None
+    valid_until: date | None = None
+    revoked_at: datetime | None = None
+    verifications: int | None = None
+
+
+async def verify(
+    db: Database, number: str, *, personal: PersonalData, public_key: PublicKeys
+) -> Verification:
+    """What the registry says of `number`, its seal checked again, the verification counted
+    (in a small transaction of its own). Details only for a document whose seal holds: a
+    changed or forged row vouches for nothing."""
+    async with db.transaction() as session:
+        count = await session.scalar(
+            update(CertificateRow)
+            .where(CertificateRow.number == number)
+            .values(verifications=CertificateRow.verifications + 1, last_verified_at=clock.now())
+            .returning(CertificateRow.verifications)
+        )
+        row = await session.get(CertificateRow, number) if count is not None else None
+    if row is None or count is None:
+        return Verification(False, number, "not_found")
+    check = checked(row, personal, public_key)
+    if check.content is None or not check.seal.valid:
+        return Verification(False, number, check.seal.reason, verifications=count)
+    content = check.content
+    valid_until = content.valid_until if isinstance(content, CertificateContent) else None
+    reason: Reason | None = None
+    if row.revoked_at is not None:
+        reason = "revoked"
+    elif valid_until is not None and valid_until < clock.today():
+        reason = "expired"
+    return Verification(
+        valid=reason is None,
+        number=number,
+        reason=reason,
+        kind=kind_of(content),
+        issuer_locality=content.issuer_locality,
+        item_code=content.item_code,
+        holder_name_masked=mask_name(content.holder_name),
+        issued_at=content.issued_on,
+        valid_until=valid_until,
+        revoked_at=row.revoked_at,
+        verifications=count,
+    )

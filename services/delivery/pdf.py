@@ -1,0 +1,281 @@
+"""The printable form of a sealed document: an A4 page in Chinese, with the issuer's seal mark
+and a QR code of its public verification URL.
+
+The page is a rendering, not the document: what the seal covers is the registry's content
+(shared.certificates), and the QR code leads anyone holding the paper to the registry's answer.
+The seal drawn here shows whose seal it is (the issuer's name, the key id) and a short
+fingerprint of the signature, so a clerk can compare a paper with the registry at a glance.
+
+Text is set in Noto CJK (Debian's fonts-noto-cjk, an OpenType/CFF collection), embedded as a
+subset with its Unicode map, so the PDF's text can be searched and extracted. fpdf2 embeds
+CFF-flavoured OpenType fonts (reportlab embeds TrueType outlines only).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import segno
+from fontTools.ttLib import TTCollection
+from fpdf import FPDF
+
+from shared.crypto.sm import sm3
+
+# Where Debian's fonts-noto-cjk puts them, when fontconfig cannot say.
+KNOWN_FONT_FILES = (
+    Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto-cjk/NotoSerifCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto-cjk/NotoSansCJK-Regular.ttc"),
+)
+FAMILIES = ("Noto Serif CJK SC", "Noto Sans CJK SC")
+SEAL_RED = (200, 16, 32)
+
+
+class FontMissing(RuntimeError):
+    """No Chinese font to print with: install Debian's fonts-noto-cjk
+    (`python -m tooling.infra --prepare` does)."""
+
+
+@dataclass(frozen=True)
+class FontFace:
+    path: Path
+    # The face's number in a TrueType/OpenType collection (.ttc); 0 for a single font.
+    index: int
+
+
+@dataclass(frozen=True)
+class PrintableDocument:
+    """What the page shows; every value from the registry's sealed content."""
+
+    kind: str  # certificate | rejection_notice
+    number: str
+    item_code: str
+    item_name: str
+    holder_name: str
+    issuer_locality: str
+    issuer_name: str  # the locality's name (shared.reference.localities)
+    issuer_department: str
+    issued_on: date
+    valid_until: date | None
+    reason: str | None
+    seal_signer: str
+    seal_signature: bytes
+    verify_url: str
+
+
+def seal_fingerprint(signature: bytes) -> str:
+    """A short fingerprint of a seal's signature (SM3, first 8 bytes in hex), printed under the
+    seal mark to compare a paper with the registry."""
+    return sm3(signature)[:8].hex()
+
+
+def _face_in(path: Path, family_suffix: str = "CJK SC") -> int | None:
+    """The number of the Simplified Chinese face in a collection (or 0 for a single font)."""
+    if path.suffix.lower() not in (".ttc", ".otc"):
+        return 0
+    collection = TTCollection(str(path), lazy=True)
+    try:
+        for number, font in enumerate(collection.fonts):
+            family = font["name"].getDebugName(1) or ""
+            if family.endswith(family_suffix):
+                return number
+    finally:
+        collection.close()
+    return None
+
+
+def _fontconfig_face(family: str) -> FontFace | None:
+    fc_match = shutil.which("fc-match")
+    if fc_match is None:
+        return None
+    try:
+        found = subprocess.run(
+            [fc_match, "-f", "%{file}\n%{index}\n%{family}", family],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = found.stdout.split("\n")
+    # fc-match answers with its best fallback (DejaVu…) when the family is not installed.
+    if found.returncode != 0 or len(lines) < 3 or family not in lines[2]:
+        return None
+    path = Path(lines[0])
+    if not path.is_file() or not lines[1].isdigit():
+        return None
+    return FontFace(path, int(lines[1]))
+
+
+@functools.cache
+def cjk_font() -> FontFace:
+    """The Chinese font to print with: Noto Serif (else Sans) CJK SC, as fontconfig knows it,
+    else at the paths Debian's fonts-noto-cjk installs to. FontMissing if there is none."""
+    for family in FAMILIES:
+        face = _fontconfig_face(family)
+        if face is not None:
+            return face
+    for path in KNOWN_FONT_FILES:
+        if path.is_file():
+            index = _face_in(path)
+            if index is not None:
+                return FontFace(path, index)
+    raise FontMissing(
+        "No Noto CJK font found (fc-match 'Noto Serif CJK SC', "
+        f"{', '.join(str(p) for p in KNOWN_FONT_FILES)}): install Debian's fonts-noto-cjk, "
+        "e.g. `python -m tooling.infra --prepare` or `apt-get install fonts-noto-cjk`."
+    )
+
+
+def _qr_png(url: str) -> io.BytesIO:
+    png = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(png, kind="png", scale=8, border=4)
+    png.seek(0)
+    return png
+
+
+def _date(value: date) -> str:
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+class _Page(FPDF):
+    FONT = "cjk"
+
+
+def _field(pdf: _Page, label: str, value: str, *, x: float, width: float) -> None:
+    pdf.set_x(x)
+    pdf.set_font(_Page.FONT, size=12)
+    pdf.set_text_color(90, 90, 90)
+    pdf.cell(30, 10, label)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font(_Page.FONT, size=14)
+    pdf.multi_cell(width - 30, 10, value, new_x="LMARGIN", new_y="NEXT")
+
+
+def _seal_mark(pdf: _Page, document: PrintableDocument, *, cx: float, cy: float) -> None:
+    """A red round seal: the issuer's name along the upper arc, a star, "电子印章", and below
+    the ring the key id and the signature's fingerprint."""
+    radius = 24.0
+    pdf.set_draw_color(*SEAL_RED)
+    pdf.set_text_color(*SEAL_RED)
+    pdf.set_line_width(1.2)
+    pdf.circle(x=cx, y=cy, radius=radius)
+    pdf.set_line_width(0.3)
+    pdf.circle(x=cx, y=cy, radius=radius - 2.0)
+
+    star = []
+    for point in range(10):
+        angle = math.radians(-90 + point * 36)
+        reach = 6.0 if point % 2 == 0 else 2.4
+        star.append((cx + reach * math.cos(angle), cy + reach * math.sin(angle)))
+    pdf.set_fill_color(*SEAL_RED)
+    pdf.polygon(star, style="F")
+
+    name = document.issuer_name
+    pdf.set_font(_Page.FONT, size=13)
+    span = min(220.0, 30.0 * max(len(name) - 1, 1))
+    ring = radius - 7.0
+    for position, character in enumerate(name):
+        # Degrees clockwise from the top, spread evenly over `span`.
+        along = -span / 2 + (span * position / (len(name) - 1) if len(name) > 1 else span / 2)
+        theta = math.radians(along - 90)
+        x, y = cx + ring * math.cos(theta), cy + ring * math.sin(theta)
+        with pdf.rotation(-along, x, y):
+            width = pdf.get_string_width(character)
+            pdf.text(x - width / 2, y + 1.5, character)
+    pdf.set_font(_Page.FONT, size=9)
+    label = "电子印章"
+    pdf.text(cx - pdf.get_string_width(label) / 2, cy + 13.0, label)
+
+    pdf.set_font(_Page.FONT, size=7)
+    for offset, line in enumerate(
+        (
+            f"印章 {document.seal_signer}",
+            f"签名指纹 {seal_fingerprint(document.seal_signature)}",
+        )
+    ):
+        pdf.text(cx - pdf.get_string_width(line) / 2, cy + radius + 5.0 + 3.5 * offset, line)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+
+
+def render(document: PrintableDocument) -> bytes:
+    """The document as an A4 PDF (FontMissing without a Chinese font). CPU-bound for about a
+    second (the font is parsed and subset): call it from a worker thread."""
+    face = cjk_font()
+    pdf = _Page(orientation="portrait", unit="mm", format="A4")
+    pdf.set_lang("zh-CN")
+    pdf.set_title(f"{document.number} {document.item_name}")
+    pdf.set_creator("Tongban delivery")
+    pdf.set_auto_page_break(auto=False)
+    pdf.add_font(_Page.FONT, "", str(face.path), collection_font_number=face.index)
+    pdf.add_page()
+
+    # A double frame, as a printed certificate has.
+    pdf.set_draw_color(150, 30, 30)
+    pdf.set_line_width(1.0)
+    pdf.rect(10, 10, 190, 277)
+    pdf.set_line_width(0.3)
+    pdf.rect(13, 13, 184, 271)
+
+    notice = document.kind == "rejection_notice"
+    pdf.set_y(30)
+    pdf.set_font(_Page.FONT, size=30)
+    pdf.cell(
+        0, 16, "不予许可决定书" if notice else "电子证照", align="C", new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.set_font(_Page.FONT, size=16)
+    pdf.cell(0, 10, document.item_name, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(12)
+
+    issuer = f"{document.issuer_name}{document.issuer_department}"
+    fields = [
+        ("申请人" if notice else "持证人", document.holder_name),
+        ("事项名称", document.item_name),
+        ("事项编码", document.item_code),
+        ("决定机关" if notice else "发证机关", issuer),
+        ("文书编号" if notice else "证照编号", document.number),
+        ("决定日期" if notice else "发证日期", _date(document.issued_on)),
+    ]
+    if notice:
+        fields.append(("不予许可理由", document.reason or ""))
+    else:
+        validity = _date(document.valid_until) if document.valid_until else "长期有效"
+        fields.append(("有效期至", validity))
+    for label, value in fields:
+        _field(pdf, label, value, x=28, width=154)
+        pdf.ln(2)
+
+    if notice:
+        pdf.ln(4)
+        pdf.set_x(28)
+        pdf.set_font(_Page.FONT, size=11)
+        pdf.multi_cell(
+            154,
+            7,
+            "如不服本决定，可以自收到本决定书之日起六十日内依法申请行政复议，"
+            "或者在六个月内依法提起行政诉讼。",
+        )
+
+    # The issuer's seal, lower right; the verification QR code, lower left.
+    pdf.set_font(_Page.FONT, size=12)
+    pdf.text(104, 214, issuer)
+    pdf.text(104, 222, _date(document.issued_on))
+    _seal_mark(pdf, document, cx=160, cy=222)
+
+    pdf.image(_qr_png(document.verify_url), x=24, y=196, w=46, h=46)
+    pdf.set_font(_Page.FONT, size=10)
+    pdf.text(28, 247, "扫码核验真伪")
+    pdf.set_font(_Page.FONT, size=7)
+    pdf.set_xy(20, 252)
+    pdf.multi_cell(170, 4, document.verify_url)
+    return bytes(pdf.output())

@@ -1,0 +1,82 @@
+"""Debian packages the services need at run time besides PostgreSQL: a Chinese font to print
+certificates with (fonts-noto-cjk) and poppler's tools (poppler-utils: pdftotext and pdftoppm,
+with which the tests read printed certificates back). Installed with apt-get when missing, as
+the PostgreSQL server is."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+
+from rich.console import Console
+
+from services.delivery.pdf import FontMissing, cjk_font
+from tooling.infra._common import InfrastructureError, say, tail_text
+
+
+def _has_cjk_font() -> bool:
+    cjk_font.cache_clear()  # asked again after an install
+    try:
+        cjk_font()
+    except FontMissing:
+        return False
+    return True
+
+
+def _has_poppler() -> bool:
+    return all(shutil.which(tool) for tool in ("pdftotext", "pdftoppm"))
+
+
+# Package name → how to tell it is there (whichever way it was installed).
+REQUIRED: dict[str, Callable[[], bool]] = {
+    "fonts-noto-cjk": _has_cjk_font,
+    "poppler-utils": _has_poppler,
+}
+
+
+def missing_packages() -> list[str]:
+    return [package for package, present in REQUIRED.items() if not present()]
+
+
+def ensure_system_packages(console: Console | None = None) -> list[str]:
+    """Install the missing ones (apt-get update, then install); the packages it installed."""
+    missing = missing_packages()
+    if not missing:
+        return []
+    hint = f"Install them, e.g. `sudo apt-get install -y {' '.join(missing)}`."
+    if os.geteuid() != 0:
+        raise InfrastructureError(
+            f"Missing {', '.join(missing)}, and installing needs root. {hint}"
+        )
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        raise InfrastructureError(f"Missing {', '.join(missing)}, and there is no apt-get. {hint}")
+    say(console, f"Installing {', '.join(missing)} with apt-get (first run only)…")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        [apt_get, "update"],
+        [apt_get, "install", "-y", "--no-install-recommends", *missing],
+    ):
+        try:
+            result = subprocess.run(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise InfrastructureError(f"`{' '.join(command)}` timed out. {hint}") from error
+        if result.returncode != 0:
+            raise InfrastructureError(
+                f"`{' '.join(command)}` failed (exit code {result.returncode}). {hint}\n"
+                f"{tail_text(result.stdout + result.stderr)}"
+            )
+    still = missing_packages()
+    if still:
+        raise InfrastructureError(f"{', '.join(still)} still missing after apt-get. {hint}")
+    return missing
