@@ -87,7 +87,8 @@ async def dispatch_when(engine: AsyncEngine, application_no: str, holds: Any) ->
         found = await dispatch_of(engine, application_no)
         return found if found is not None and holds(found) else None
 
-    found: dict[str, Any] = await eventually(look)
+    found = await eventually(look)
+    assert isinstance(found, dict)
     return found
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
 from services.delivery.dispatch import (
@@ -141,19 +142,18 @@ def test_a_failing_dispatch_waits_longer_each_time_up_to_a_limit() -> None:
 
 
 def test_outside_development_delivery_refuses_the_development_webhook_secret() -> None:
-    real = {
-        "tongban_env": "production",
-        "key_ring_secret": "a-real-secret",
-        "pii_digest_key": "another-real-secret",
-        "jwt_jwks_url": "https://idp/certs",
-    }
+    real = Settings(
+        tongban_env="production",
+        key_ring_secret="a-real-secret",
+        pii_digest_key="another-real-secret",
+        jwt_jwks_url="https://idp/certs",
+    )
     for secret in (DEVELOPMENT_CARRIER_WEBHOOK_SECRET, ""):
+        configured = real.model_copy(update={"carrier_webhook_secret": SecretStr(secret)})
         with pytest.raises(InsecureConfiguration, match="CARRIER_WEBHOOK_SECRET"):
-            Settings(**real, carrier_webhook_secret=secret).fail_closed(
-                "The delivery service", "delivery"
-            )
+            configured.fail_closed("The delivery service", "delivery")
     # Only delivery takes the carrier's webhooks.
-    Settings(**real).fail_closed("The intake service", "intake")
-    Settings(**real, carrier_webhook_secret="a-third-secret").fail_closed(
+    real.fail_closed("The intake service", "intake")
+    real.model_copy(update={"carrier_webhook_secret": SecretStr("a-third-secret")}).fail_closed(
         "The delivery service", "delivery"
     )
