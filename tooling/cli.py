@@ -134,6 +134,7 @@ def run() -> None:
                 "\nTongban is running. Try:\n"
                 "  curl -s http://127.0.0.1:8001/v1/catalog/items\n"
                 "  tongban token --role window_clerk --locality 341200 --window-id W341200-01\n"
+                "  curl -s http://127.0.0.1:8005/control/shipments   (the carrier simulator)\n"
                 "Press Ctrl-C to stop."
             )
             while True:
