@@ -41,7 +41,7 @@ def build_runtime(
 ) -> ServiceRuntime:
     """Settings from the environment unless given; spans to `span_exporter` (tests) or OTLP."""
     settings = settings or get_settings()
-    settings.fail_closed(f"The {service} service")
+    settings.fail_closed(f"The {service} service", service)
     telemetry = setup_telemetry(
         service, otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
     )

@@ -160,8 +160,9 @@ class Settings(BaseSettings):
     def development(self) -> bool:
         return self.tongban_env == "development"
 
-    def insecure_settings(self) -> list[str]:
-        """What keeps this configuration from running outside development mode."""
+    def insecure_settings(self, service: str | None = None) -> list[str]:
+        """What keeps this configuration (of `service`, when given) from running outside
+        development mode."""
         problems = []
         if self.key_ring_secret.get_secret_value() in ("", DEVELOPMENT_KEY_RING_SECRET):
             problems.append("KEY_RING_SECRET is missing or the public development default")
@@ -171,13 +172,20 @@ class Settings(BaseSettings):
             problems.append(
                 "JWT_JWKS_URL is not set (the issuer's JWKS that tokens are checked against)"
             )
+        # Only delivery takes the carrier's webhooks; anyone knowing the secret can fake them.
+        if service == "delivery" and self.carrier_webhook_secret.get_secret_value() in (
+            "",
+            DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
+        ):
+            problems.append("CARRIER_WEBHOOK_SECRET is missing or the public development default")
         return problems
 
-    def fail_closed(self, what: str) -> None:
-        """Refuse to go on outside development mode while a secret is missing or a default."""
+    def fail_closed(self, what: str, service: str | None = None) -> None:
+        """Refuse to go on outside development mode while a secret (of `service`, when given)
+        is missing or a default."""
         if self.development:
             return
-        problems = self.insecure_settings()
+        problems = self.insecure_settings(service)
         if problems:
             raise InsecureConfiguration(
                 f"{what} refuses to start outside development mode (TONGBAN_ENV="

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,7 +23,15 @@ from shared.messaging.kafka import client_security, make_producer
 from shared.reference.localities import locality_codes
 from shared.settings import Settings, with_database
 from tests.harness import Stack
-from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
+from tooling.carrier_simulator import SimulatorControl, simulator_command
+from tooling.infra import (
+    Infrastructure,
+    ManagedProcess,
+    ensure_databases,
+    free_ports,
+    local_infrastructure,
+    stop_processes,
+)
 from tooling.seed import seed_demo_agreements
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
@@ -54,8 +64,44 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session")
+def carrier_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorControl]:
+    """The carrier simulator as a real process of its own on a free port (邮政寄递); its
+    webhook URL is set once delivery's port is known (Stack.start)."""
+    (port,) = free_ports(1)
+    log_dir = tmp_path_factory.mktemp("carrier")
+    process = ManagedProcess(
+        "carrier simulator",
+        simulator_command(port),
+        log_path=log_dir / "carrier.log",
+        pid_file=log_dir / "carrier.pid",
+        cwd=Path(__file__).resolve().parents[1],
+        env={
+            **os.environ,
+            "TONGBAN_ENV": "development",
+            "PYTHONUNBUFFERED": "1",
+            # Tracking reports a moment apart, so a test sees the whole journey quickly.
+            "CARRIER_SIMULATOR_STEP_SECONDS": "0.2",
+        },
+        stop_signal=signal.SIGTERM,
+    )
+    process.start()
+    control = SimulatorControl(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while not control.ready_now():
+            if not process.alive() or time.monotonic() > deadline:
+                raise process.failure("The carrier simulator did not start.")
+            time.sleep(0.1)
+        yield control
+    finally:
+        stop_processes([process], grace=5)
+
+
+@pytest.fixture(scope="session")
 def test_settings(
-    infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+    infrastructure: Infrastructure,
+    tmp_path_factory: pytest.TempPathFactory,
+    carrier_simulator: SimulatorControl,
 ) -> Settings:
     ensure_databases(infrastructure.database_url, list(TEST_DATABASES.values()), recreate=True)
     for service, database in TEST_DATABASES.items():
@@ -89,12 +135,20 @@ def test_settings(
         # Development mode: the built-in secrets, a key ring of this run.
         tongban_env="development",
         key_ring_dir=str(tmp_path_factory.mktemp("keys")),
+        # Delivery posts through the simulator's process; a dispatch the carrier did not take
+        # is tried again within a second or two, and a slow carrier is given up on in one.
+        carrier_base_url=carrier_simulator.base_url,
+        carrier_poll_seconds=0.5,
+        carrier_timeout_seconds=1.0,
     )
 
 
 @pytest.fixture(scope="session")
 async def stack(
-    test_settings: Settings, spans: InMemorySpanExporter, infrastructure: Infrastructure
+    test_settings: Settings,
+    spans: InMemorySpanExporter,
+    infrastructure: Infrastructure,
+    carrier_simulator: SimulatorControl,
 ) -> AsyncIterator[Stack]:
     from services.approval.main import create_app as create_approval
     from services.delivery.main import create_app as create_delivery
@@ -105,7 +159,7 @@ async def stack(
         # Each service is its own Kafka principal, as in `make run`.
         return test_settings.model_copy(update=infrastructure.kafka_settings(service))
 
-    running = Stack(settings=test_settings, spans=spans)
+    running = Stack(settings=test_settings, spans=spans, carrier=carrier_simulator)
     await running.start("routing", lambda _: create_routing(service_settings("routing"), spans))
     # Seed data of local runs, granted through routing's API before intake reads the rules.
     await seed_demo_agreements(running.services["routing"].base_url, test_settings)

@@ -23,6 +23,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner
 from shared.settings import Settings
+from tooling.carrier_simulator import SimulatorControl, webhook_url_of
 from tooling.infra import free_ports
 from tooling.journey import Journey, JourneyError, poll_until
 
@@ -63,12 +64,20 @@ class Stack:
     spans: InMemorySpanExporter
     services: dict[str, RunningService] = field(default_factory=dict)
     factories: dict[str, Callable[[int], FastAPI]] = field(default_factory=dict)
+    # The carrier simulator's process (邮政寄递), reporting to delivery's webhook.
+    carrier: SimulatorControl | None = None
 
     async def start(self, name: str, factory: Callable[[int], FastAPI] | None = None) -> None:
         """Serve one service (again, after `stop_service`)."""
         if factory is not None:
             self.factories[name] = factory
         self.services[name] = await serve(name, self.factories[name])
+        if name == "delivery" and self.carrier is not None:
+            # Delivery's port is chosen now (again at a restart): the carrier reports there.
+            await self.carrier.set_webhook(
+                webhook_url_of(self.services[name].base_url),
+                token=self.token("carrier", self.settings.province, sub="carrier-simulator"),
+            )
 
     def journey(self, window_id: str = "W341200-01", locality: str = "341200") -> Journey:
         """The reference journey through this stack's public APIs, from one window."""

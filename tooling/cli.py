@@ -76,7 +76,7 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
-        settings.fail_closed(f"The {service} service")
+        settings.fail_closed(f"The {service} service", service)
     except InsecureConfiguration as refusal:
         console.print(f"[red]{refusal}[/]")
         raise typer.Exit(1) from refusal
@@ -89,6 +89,22 @@ def serve(
         access_log=settings.access_log,
         timeout_graceful_shutdown=15,
     )
+
+
+@app.command("carrier-simulator")
+def carrier_simulator(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 0,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="Delivery's webhook, e.g. http://127.0.0.1:8004/v1/carrier/events"),
+    ] = None,
+) -> None:
+    """Run the carrier simulator (a stand-in for a carrier's HTTP API, 邮政寄递): shipments by
+    idempotency key, tracking reports to delivery's webhook, a control API for failures."""
+    from shared.settings import DEFAULT_PORTS
+    from tooling.carrier_simulator import serve as serve_simulator
+
+    serve_simulator(port or DEFAULT_PORTS["carrier"], webhook_url)
 
 
 @app.command()
@@ -107,7 +123,8 @@ def migrate(
 
 @app.command()
 def run() -> None:
-    """Start Kafka, PostgreSQL and the four services; stay up until Ctrl-C."""
+    """Start Kafka, PostgreSQL, the four services and the carrier simulator; stay up until
+    Ctrl-C."""
     from tooling.infra import InfrastructureError
     from tooling.stack import running_stack
 
@@ -117,6 +134,7 @@ def run() -> None:
                 "\nTongban is running. Try:\n"
                 "  curl -s http://127.0.0.1:8001/v1/catalog/items\n"
                 "  tongban token --role window_clerk --locality 341200 --window-id W341200-01\n"
+                "  curl -s http://127.0.0.1:8005/control/shipments   (the carrier simulator)\n"
                 "Press Ctrl-C to stop."
             )
             while True:

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from shared.db.migrations import upgrade
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
+from tooling.carrier_simulator import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
     InfrastructureError,
     ManagedProcess,
@@ -57,6 +58,8 @@ class ServiceProcess:
 class RunningStack:
     settings: Settings
     services: dict[str, ServiceProcess]
+    # The carrier simulator (邮政寄递) of local runs, its own process; delivery posts to it.
+    carrier: ServiceProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -66,6 +69,8 @@ class RunningStack:
         for service in self.services.values():
             if not service.process.alive():
                 raise service.process.failure(f"The {service.name} service stopped.")
+        if self.carrier is not None and not self.carrier.process.alive():
+            raise self.carrier.process.failure("The carrier simulator stopped.")
 
 
 def kafka_port() -> int:
@@ -74,7 +79,7 @@ def kafka_port() -> int:
 
 
 def service_ports() -> dict[str, int]:
-    """127.0.0.1:8001-8004 unless INTAKE_PORT, ROUTING_PORT, ... say otherwise."""
+    """127.0.0.1:8001-8005 unless INTAKE_PORT, ROUTING_PORT, ..., CARRIER_PORT say otherwise."""
     return {
         name: int(os.environ.get(f"{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()
@@ -97,6 +102,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             "PYTHONUNBUFFERED": "1",
             # A developer's machine: the built-in secrets and the local token issuer are fine.
             "TONGBAN_ENV": os.environ.get("TONGBAN_ENV", "development"),
+            # Delivery posts certificates through the carrier simulator started below.
+            "CARRIER_BASE_URL": f"http://127.0.0.1:{ports['carrier']}",
         }
         settings = Settings(
             kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
@@ -143,8 +150,10 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             )
             for service in SERVICES
         }
+        carrier = carrier_simulator_process(ports, env, log_dir)
         try:
-            stack = RunningStack(settings, services)
+            carrier.process.start()
+            stack = RunningStack(settings, services, carrier)
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()
@@ -155,14 +164,47 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     service_process.process.start()
             with console.status("Starting intake, approval and delivery…"):
                 asyncio.run(_wait_ready(stack))
-            for running in services.values():
+                asyncio.run(_wait_carrier_ready(carrier))
+            for running in [*services.values(), carrier]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
                 )
             yield stack
         finally:
-            stop_processes([s.process for s in services.values()], grace=STOP_GRACE_SECONDS)
+            stop_processes(
+                [carrier.process, *(s.process for s in services.values())],
+                grace=STOP_GRACE_SECONDS,
+            )
+
+
+def carrier_simulator_process(
+    ports: dict[str, int], env: dict[str, str], log_dir: Path
+) -> ServiceProcess:
+    """The carrier simulator (tooling/carrier_simulator.py), reporting to delivery's webhook."""
+    delivery_url = f"http://127.0.0.1:{ports['delivery']}"
+    return ServiceProcess(
+        "carrier",
+        ports["carrier"],
+        ManagedProcess(
+            "carrier simulator",
+            simulator_command(ports["carrier"], webhook_url_of(delivery_url)),
+            log_path=log_dir / "carrier.log",
+            pid_file=log_dir / "carrier.pid",
+            cwd=REPO_ROOT,
+            env=env,
+            stop_signal=signal.SIGTERM,
+        ),
+    )
+
+
+async def _wait_carrier_ready(carrier: ServiceProcess) -> None:
+    await carrier.process.wait_ready(
+        SimulatorControl(carrier.url).ready,
+        deadline=time.monotonic() + START_TIMEOUT_SECONDS,
+        not_ready=f"The carrier simulator was not ready on {carrier.url}.",
+        every=0.2,
+    )
 
 
 async def _start_routing_and_seed(stack: RunningStack) -> None:

@@ -13,15 +13,15 @@ from fastapi.responses import JSONResponse
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.delivery import documents, pdf, service
+from services.delivery import dispatch, documents, pdf, service
 from shared.authz import Caller
 from shared.bounds import IdNumber
-from shared.errors import Conflict, NotFound, error_body
+from shared.errors import ApiError, Conflict, Invalid, NotFound, error_body, problem
 from shared.pagination import MAX_PAGE, Cursor, Limit
-from shared.vocabulary import PrintJobStatus
+from shared.vocabulary import PostalStatus, PrintJobStatus
 from shared.webapp import DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
@@ -223,3 +223,68 @@ def verification_limiter(app: FastAPI, per_minute: int) -> VerificationLimiter:
     if limiter is None:
         limiter = app.state.verification_limiter = VerificationLimiter(per_minute)
     return limiter
+
+
+# -- 邮政寄递: the carrier's tracking webhook (services/delivery/dispatch.py) --------------------
+
+
+class CarrierEventOut(BaseModel):
+    tracking_no: str
+    event: str
+    status: PostalStatus  # the dispatch's status after this report
+    # True: this report was taken before (a replay); nothing changed.
+    duplicate: bool
+
+
+_CARRIER_EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": dispatch.CarrierReport.model_json_schema()}},
+    },
+    "parameters": [
+        {
+            "name": dispatch.SIGNATURE_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>",
+            "schema": {"type": "string"},
+        }
+    ],
+}
+
+
+@router.post(
+    "/carrier/events",
+    tags=["carrier"],
+    summary="A carrier's tracking report (signed webhook)",
+    openapi_extra=_CARRIER_EVENT_BODY,
+)
+async def carrier_event(
+    request: Request, db: DbSession, runtime: Runtime, _: Caller
+) -> CarrierEventOut:
+    """The body is read raw and its HMAC checked before anything else: an unsigned or
+    wrongly signed report is refused (401 `bad_signature`) and changes nothing."""
+    raw = await request.body()
+    secret = runtime.settings.carrier_webhook_secret.get_secret_value()
+    if not dispatch.signature_matches(raw, request.headers.get(dispatch.SIGNATURE_HEADER), secret):
+        raise ApiError(
+            401, "bad_signature", f"{dispatch.SIGNATURE_HEADER} is missing or does not match."
+        )
+    try:
+        report = dispatch.CarrierReport.model_validate_json(raw)
+    except ValidationError as exc:
+        raise Invalid(
+            "invalid_request",
+            "The report has invalid fields.",
+            [
+                problem(e["type"], e["msg"], field=".".join(str(p) for p in e["loc"]) or "body")
+                for e in exc.errors()
+            ],
+        ) from None
+    row, new = await dispatch.record_carrier_event(db, runtime.outbox, report, runtime.telemetry)
+    return CarrierEventOut(
+        tracking_no=report.tracking_no,
+        event=report.event,
+        status=PostalStatus(row.status),
+        duplicate=not new,
+    )

@@ -62,9 +62,40 @@ class PostalDispatchRow(Base):
     application_no: Mapped[str] = mapped_column(String(32), unique=True)
     # The postal address, encrypted (shared.crypto.personal; bound to the application number).
     address: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(24))  # awaiting_carrier
+    status: Mapped[str] = mapped_column(String(24))  # PostalStatus
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     traceparent: Mapped[str | None] = mapped_column(String(64))
+    # What the tracking events need from the approval, so a webhook never opens the address
+    # (None on dispatches queued before migration 0007).
+    receiving_locality: Mapped[str | None] = mapped_column(String(6))
+    window_id: Mapped[str | None] = mapped_column(String(32))
+    item_code: Mapped[str | None] = mapped_column(String(32))
+    # The carrier's side (services/delivery/dispatch.py): tries so far, the last failure (never
+    # personal data: a reason such as "timeout"), when the dispatcher tries again.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    carrier: Mapped[str | None] = mapped_column(String(32))
+    tracking_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_postal_dispatches_due", "status", "next_attempt_at"),)
+
+
+class CarrierEventRow(Base):
+    """A tracking report the carrier's webhook brought (POST /v1/carrier/events); one per
+    (tracking number, event), so a replayed webhook changes nothing."""
+
+    __tablename__ = "carrier_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tracking_no: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(16))  # picked_up | in_transit | delivered
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("tracking_no", "event", name="uq_carrier_events_event"),)
 
 
 class FailedHandoverRow(Base):

@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.delivery import consumers
+from services.delivery import consumers, dispatch
 from services.delivery.api import router
+from services.delivery.carrier import CarrierClient
 from shared.messaging import topics
-from shared.runtime import build_runtime
+from shared.runtime import ServiceRuntime, build_runtime
 from shared.settings import Settings
 from shared.webapp import create_service_app
 
@@ -22,9 +23,30 @@ def create_app(
     runtime = build_runtime("delivery", settings, span_exporter)
     runtime.declare_topics([topics.DELIVERY_EVENTS])
     runtime.subscribe(consumers.SUBSCRIPTION)
+    carrier = schedule_postal_dispatch(runtime)
     return create_service_app(
         runtime,
         [router],
         title="Tongban delivery",
         description="Print queues at receiving windows, hand-over, postal dispatch.",
+        on_shutdown=carrier.aclose,
     )
+
+
+def schedule_postal_dispatch(runtime: ServiceRuntime) -> CarrierClient:
+    """邮政寄递: every CARRIER_POLL_SECONDS, hand the due dispatches to the carrier; the
+    client, to close at shutdown."""
+    settings = runtime.settings
+    carrier = CarrierClient.from_settings(settings)
+
+    async def dispatch_postal() -> None:
+        await dispatch.dispatch_due(
+            runtime.db,
+            runtime.outbox,
+            carrier,
+            runtime.telemetry,
+            backoff_seconds=settings.carrier_poll_seconds,
+        )
+
+    runtime.every("postal-dispatch", settings.carrier_poll_seconds, dispatch_postal)
+    return carrier

@@ -70,6 +70,10 @@ async def queue_certificate(
             status=PostalStatus.AWAITING_CARRIER,
             created_at=now,
             traceparent=traceparent,
+            # For the dispatch's tracking events (services/delivery/dispatch.py).
+            receiving_locality=approved.receiving_locality,
+            window_id=approved.window_id,
+            item_code=approved.item_code,
         )
         return
     queued = await insert_if_absent(
