@@ -32,6 +32,7 @@ class Resources:
 
     in_review: str  # accepted at W341200-01, a case of 340100 nobody has claimed
     waiting: str  # approved, its certificate waiting at W341200-01
+    certificate_no: str  # the certificate of `waiting`, sealed by 340100
     notice_no: str
     agreement_id: str
     agreement_grantor: str
@@ -52,7 +53,7 @@ async def resources(stack: Stack) -> Resources:
     assert waiting.status_code == 201, waiting.text
     waiting_no = waiting.json()["application_no"]
     await journey.approve(waiting_no, COMPETENT)
-    await journey.wait_in_print_queue(waiting_no)
+    job = await journey.wait_in_print_queue(waiting_no)
 
     incomplete = household_application(sample_applicant(sequence=703)) | {"materials": []}
     notice = await journey.submit(incomplete)
@@ -65,6 +66,7 @@ async def resources(stack: Stack) -> Resources:
     return Resources(
         number,
         waiting_no,
+        job["certificate_no"],
         notice_no,
         agreement["id"],
         agreement["grantor_locality"],
@@ -78,6 +80,7 @@ def _path(template: str, r: Resources) -> str:
         application_no=application or r.in_review,
         item_code="GA-HJ-001",
         notice_no=r.notice_no,
+        certificate_no=r.certificate_no,
         agreement_id=r.agreement_id,
         sha256=scan_digest(ID_CARD_SCAN),
     )
@@ -110,6 +113,12 @@ def _body(service: str, method: str, template: str, r: Resources) -> dict[str, A
         "/v1/cases/{application_no}/decision": {"decision": "reject", "reason": "矩阵"},
         "/v1/cases/{application_no}/transfer": {"to_locality": "340300", "reason": "矩阵"},
         "/v1/deliveries/{application_no}/handover": {"recipient_id_number": r.applicant_id},
+        "/v1/certificates/{certificate_no}/revoke": {"reason": "矩阵"},
+        "/v1/carrier/events": {
+            "tracking_no": "SIM-MATRIX",
+            "event": "delivered",
+            "at": "2026-01-05T10:00:00+08:00",
+        },
     }
     return bodies.get(template)
 

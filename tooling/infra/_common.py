@@ -46,6 +46,38 @@ _HANDED_OUT_PORTS: set[int] = set()
 _PORTS_LOCK = threading.Lock()
 
 
+def apt_get_install(packages: Sequence[str], *, what: str, hint: str) -> None:
+    """`apt-get update`, then install `packages` (no recommends, no prompt); InfrastructureError
+    naming `what` is missing and how to install it by hand (`hint`) when that cannot be done."""
+    if os.geteuid() != 0:
+        raise InfrastructureError(f"{what} missing, and installing it needs root. {hint}")
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        raise InfrastructureError(f"{what} missing, and there is no apt-get. {hint}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        [apt_get, "update"],
+        [apt_get, "install", "-y", "--no-install-recommends", *packages],
+    ):
+        try:
+            result = subprocess.run(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise InfrastructureError(f"`{' '.join(command)}` timed out. {hint}") from error
+        if result.returncode != 0:
+            raise InfrastructureError(
+                f"`{' '.join(command)}` failed (exit code {result.returncode}). {hint}\n"
+                f"{tail_text(result.stdout + result.stderr)}"
+            )
+
+
 def free_ports(count: int) -> list[int]:
     """Ports the kernel says are free on 127.0.0.1 right now, never one this process got before.
 

@@ -24,6 +24,7 @@ from tooling.infra._common import (
     InfrastructureError,
     ManagedProcess,
     RunAs,
+    apt_get_install,
     free_ports,
     run_coroutine_sync,
     say,
@@ -95,43 +96,11 @@ def _online_clusters() -> set[tuple[str, str]]:
 
 
 def _install_postgresql(console: Console | None) -> None:
-    if os.geteuid() != 0:
-        raise InfrastructureError(
-            "PostgreSQL server binaries (initdb, postgres) were not found, and installing them "
-            f"needs root. {_INSTALL_HINT}"
-        )
-    apt_get = shutil.which("apt-get")
-    if apt_get is None:
-        raise InfrastructureError(
-            "PostgreSQL server binaries (initdb, postgres) were not found, and there is no "
-            f"apt-get to install them with. {_INSTALL_HINT}"
-        )
     already_running = _online_clusters()
     say(console, "PostgreSQL server not found; installing it with apt-get (first run only)…")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        [apt_get, "update"],
-        [apt_get, "install", "-y", "--no-install-recommends", "postgresql"],
-    ):
-        try:
-            result = subprocess.run(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise InfrastructureError(
-                f"`{' '.join(command)}` timed out. {_INSTALL_HINT}"
-            ) from error
-        if result.returncode != 0:
-            raise InfrastructureError(
-                f"`{' '.join(command)}` failed (exit code {result.returncode}). {_INSTALL_HINT}\n"
-                f"{tail_text(result.stdout + result.stderr)}"
-            )
+    apt_get_install(
+        ["postgresql"], what="PostgreSQL server binaries (initdb, postgres)", hint=_INSTALL_HINT
+    )
     # Debian's package creates and starts a "main" cluster on port 5432. Only the binaries are
     # wanted; a server left running would be exactly the stray process this launcher avoids.
     for version, name in sorted(_online_clusters() - already_running):

@@ -5,15 +5,13 @@ the PostgreSQL server is."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Callable
 
 from rich.console import Console
 
 from services.delivery.pdf import FontMissing, cjk_font
-from tooling.infra._common import InfrastructureError, say, tail_text
+from tooling.infra._common import InfrastructureError, apt_get_install, say
 
 
 def _has_cjk_font() -> bool:
@@ -46,36 +44,8 @@ def ensure_system_packages(console: Console | None = None) -> list[str]:
     if not missing:
         return []
     hint = f"Install them, e.g. `sudo apt-get install -y {' '.join(missing)}`."
-    if os.geteuid() != 0:
-        raise InfrastructureError(
-            f"Missing {', '.join(missing)}, and installing needs root. {hint}"
-        )
-    apt_get = shutil.which("apt-get")
-    if apt_get is None:
-        raise InfrastructureError(f"Missing {', '.join(missing)}, and there is no apt-get. {hint}")
     say(console, f"Installing {', '.join(missing)} with apt-get (first run only)…")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        [apt_get, "update"],
-        [apt_get, "install", "-y", "--no-install-recommends", *missing],
-    ):
-        try:
-            result = subprocess.run(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise InfrastructureError(f"`{' '.join(command)}` timed out. {hint}") from error
-        if result.returncode != 0:
-            raise InfrastructureError(
-                f"`{' '.join(command)}` failed (exit code {result.returncode}). {hint}\n"
-                f"{tail_text(result.stdout + result.stderr)}"
-            )
+    apt_get_install(missing, what=", ".join(missing), hint=hint)
     still = missing_packages()
     if still:
         raise InfrastructureError(f"{', '.join(still)} still missing after apt-get. {hint}")
