@@ -32,6 +32,7 @@ _PROGRESS = (
     events.CaseResumed,
     events.CaseDeferredReminder,
     events.ApplicationApproved,
+    events.RejectionNoticeIssued,
     events.ApplicationRejected,
     events.CertificateReadyForPickup,
     events.CertificateDispatched,

@@ -421,6 +421,13 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
             return TimelineFact(
                 ApplicationStatus.REJECTED, payload.locality, payload.reason or "Rejected"
             )
+        case events.RejectionNoticeIssued():
+            # Comes just before the rejection: the window prints the notice by this number.
+            return TimelineFact(
+                None,
+                payload.locality,
+                f"Sealed notice of rejection (不予许可决定书) {payload.notice_no} issued",
+            )
         case events.CertificateReadyForPickup():
             return TimelineFact(
                 ApplicationStatus.READY_FOR_PICKUP,
