@@ -98,13 +98,14 @@ def carrier_simulator(
         str | None,
         typer.Option(help="Delivery's webhook, e.g. http://127.0.0.1:8004/v1/carrier/events"),
     ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
 ) -> None:
     """Run the carrier simulator (a stand-in for a carrier's HTTP API, 邮政寄递): shipments by
     idempotency key, tracking reports to delivery's webhook, a control API for failures."""
     from shared.settings import DEFAULT_PORTS
     from tooling.carrier_simulator import serve as serve_simulator
 
-    serve_simulator(port or DEFAULT_PORTS["carrier"], webhook_url)
+    serve_simulator(port or DEFAULT_PORTS["carrier"], webhook_url, host)
 
 
 @app.command()
@@ -201,6 +202,25 @@ def contracts(
             console.print(f"[red]stale:[/] contracts/{name}")
         raise typer.Exit(1 if stale else 0)
     for path in write_contracts(REPO_ROOT):
+        console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+@app.command("k8s-generate")
+def k8s_generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report stale files; exit 1 if any")
+    ] = False,
+) -> None:
+    """Regenerate deploy/k8s/base's Strimzi topics and users (from the ACL table) and the
+    approval Deployments per locality group (from the localities)."""
+    from tooling.k8s import stale_manifests, write_manifests
+
+    if check:
+        stale = stale_manifests(REPO_ROOT)
+        for name in stale:
+            console.print(f"[red]stale:[/] {name}")
+        raise typer.Exit(1 if stale else 0)
+    for path in write_manifests(REPO_ROOT):
         console.print(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
