@@ -327,4 +327,3 @@ def write_manifests(root: Path) -> list[Path]:
         target.write_text(text, encoding="utf-8")
         written.append(target)
     return written
-

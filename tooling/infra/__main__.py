@@ -13,6 +13,7 @@ from rich.console import Console
 
 from tooling.infra import KAFKA_VERSION, InfrastructureError, kafka_jars, local_infrastructure
 from tooling.infra.kafka import java_executable
+from tooling.infra.kustomize import ensure_kustomize
 from tooling.infra.postgres import server_bindir
 from tooling.infra.system_packages import REQUIRED, ensure_system_packages
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=(
             "only install what is missing (Kafka jars, PostgreSQL binaries, the system packages "
-            "of printing) and exit"
+            "of printing, kubectl or kustomize) and exit"
         ),
     )
     arguments = parser.parse_args(argv)
@@ -74,12 +75,16 @@ def _prepare(console: Console) -> int:
         libs = kafka_jars(console)
         bindir = server_bindir(console)
         ensure_system_packages(console)
+        kustomize = ensure_kustomize(console)
     except InfrastructureError as error:
         console.print(str(error), style="red", markup=False, highlight=False)
         return 1
     console.print(f"Kafka {KAFKA_VERSION} jars: {libs}", style="dim", markup=False)
     console.print(f"PostgreSQL binaries: {bindir}", style="dim", markup=False)
     console.print(f"System packages: {', '.join(REQUIRED)}", style="dim", markup=False)
+    console.print(
+        f"Kubernetes overlays built with: {' '.join(kustomize)}", style="dim", markup=False
+    )
     return 0
 
 

@@ -1,0 +1,222 @@
+"""deploy/k8s: every overlay builds (kubectl kustomize, or kustomize build), every resource is
+valid for Kubernetes (kubernetes-validate) or, for Strimzi's kinds, structurally sound, and the
+rules of the deployment hold: probes, resources, non-root read-only containers, no secret
+values, a PDB and an HPA per Deployment, default-deny networking; the generated Strimzi topics,
+users and approval groups match the code."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared.messaging.topics import ROUTING_RULES
+from shared.reference.localities import locality_codes
+from tooling.infra.kustomize import build_command
+from tooling.k8s import approval_groups, render_manifests, stale_manifests
+from tooling.kafka_access import tongban_acl_table
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAYS = sorted(path.name for path in (ROOT / "deploy/k8s/overlays").iterdir() if path.is_dir())
+KUBERNETES_VERSION = "1.32"
+STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}
+
+
+@functools.cache
+def build(overlay: str) -> list[dict[str, Any]]:
+    command = build_command()
+    if command is None:
+        pytest.fail("neither kubectl nor kustomize: run `python -m tooling.infra --prepare`")
+    result = subprocess.run(
+        [*command, str(ROOT / "deploy/k8s/overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def of_kind(overlay: str, kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in build(overlay) if doc["kind"] == kind]
+
+
+def test_the_committed_generated_manifests_are_up_to_date() -> None:
+    assert stale_manifests(ROOT) == [], (
+        "deploy/k8s/base does not match the code; run `tongban k8s-generate` and commit"
+    )
+
+
+def test_there_are_dev_and_prod_overlays() -> None:
+    assert {"dev", "prod"} <= set(OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_resource_is_valid(overlay: str) -> None:
+    for doc in build(overlay):
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] in STRIMZI_KINDS:
+            # Not in kubernetes-validate's schemas: the fields the Strimzi operator requires.
+            assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2", name
+            assert doc["metadata"]["namespace"], name
+            if doc["kind"] != "Kafka":
+                assert doc["metadata"]["labels"]["strimzi.io/cluster"] == "tongban", name
+            spec = doc["spec"]
+            required = {
+                "Kafka": {"kafka"},
+                "KafkaNodePool": {"replicas", "roles", "storage"},
+                "KafkaTopic": {"partitions", "replicas"},
+                "KafkaUser": {"authentication", "authorization"},
+            }[doc["kind"]]
+            assert required <= set(spec), name
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{overlay}: {name}: {error.message} at {list(error.path)}")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_is_probed_bounded_and_unprivileged(overlay: str) -> None:
+    deployments = of_kind(overlay, "Deployment")
+    assert deployments
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod.get("automountServiceAccountToken") is False, name
+        for container in pod["containers"]:
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+            assert {"requests", "limits"} <= set(container["resources"]), name
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+            mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+            assert {"/tmp", "/var/lib/tongban/keys"} <= mounts, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_value_is_committed(overlay: str) -> None:
+    for secret in of_kind(overlay, "Secret"):
+        assert not secret.get("data") and not secret.get("stringData"), secret["metadata"]
+    for config in of_kind(overlay, "ConfigMap"):
+        for key in config["data"]:
+            assert not any(word in key for word in ("SECRET", "PASSWORD", "DIGEST_KEY")), key
+    for deployment in of_kind(overlay, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for variable in container.get("env", []):
+                if any(w in variable["name"] for w in ("SECRET", "PASSWORD", "KEY", "URL")):
+                    if variable["name"].endswith("_URL") and "DATABASE" not in variable["name"]:
+                        continue
+                    assert "secretKeyRef" in variable.get("valueFrom", {}), variable
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_has_a_pdb_and_an_hpa(overlay: str) -> None:
+    deployments = {d["metadata"]["name"]: d for d in of_kind(overlay, "Deployment")}
+    pdbs = of_kind(overlay, "PodDisruptionBudget")
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(overlay, "HorizontalPodAutoscaler")
+    }
+    for name, deployment in deployments.items():
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert any(p["spec"]["selector"]["matchLabels"] == selector for p in pdbs), name
+        assert name in hpas, name
+        assert hpas[name]["spec"]["minReplicas"] <= hpas[name]["spec"]["maxReplicas"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_networking_denies_by_default(overlay: str) -> None:
+    policies = {p["metadata"]["name"]: p for p in of_kind(overlay, "NetworkPolicy")}
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    # Only intake, delivery and approval take anything from the ingress controller.
+    windows = policies["allow-ingress-windows"]["spec"]["podSelector"]["matchExpressions"][0]
+    assert set(windows["values"]) == {"intake", "delivery", "approval"}
+    # Only delivery goes out to the carrier; only intake and approval to the blob store.
+    carrier = policies["allow-egress-carrier"]["spec"]["podSelector"]["matchLabels"]
+    assert carrier == {"app.kubernetes.io/component": "delivery"}
+    blob = policies["allow-egress-blob-store"]["spec"]["podSelector"]["matchExpressions"][0]
+    assert set(blob["values"]) == {"intake", "approval"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_migrations_run_as_a_job(overlay: str) -> None:
+    (job,) = of_kind(overlay, "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["migrate"]
+    given = {variable["name"] for variable in container["env"]}
+    assert {
+        f"{s.upper()}_DATABASE_URL" for s in ("intake", "routing", "approval", "delivery")
+    } <= given
+
+
+def test_dev_runs_in_development_mode_and_prod_in_production() -> None:
+    (dev,) = of_kind("dev", "ConfigMap")
+    (prod,) = of_kind("prod", "ConfigMap")
+    assert dev["data"]["TONGBAN_ENV"] == "development"
+    assert prod["data"]["TONGBAN_ENV"] == "production" and prod["data"]["JWT_JWKS_URL"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_approval_runs_one_deployment_per_locality_group_covering_every_locality(
+    overlay: str,
+) -> None:
+    served: list[str] = []
+    groups: set[str] = set()
+    for deployment in of_kind(overlay, "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        if container["args"][:2] != ["serve", "approval"]:
+            continue
+        env = {v["name"]: v.get("value") for v in container["env"]}
+        served += env["APPROVAL_LOCALITIES"].split(",")
+        assert env["APPROVAL_CONSUMER_GROUP"].startswith("tongban.approval")
+        groups.add(env["APPROVAL_CONSUMER_GROUP"])
+    assert sorted(served) == locality_codes(), "each locality served exactly once"
+    assert len(groups) == len(approval_groups()) > 1
+
+
+def test_strimzi_topics_and_users_are_the_acl_table() -> None:
+    table = tongban_acl_table()
+    topics = {t["spec"]["topicName"]: t for t in of_kind("prod", "KafkaTopic")}
+    assert sorted(topics) == sorted(table.topics)
+    assert topics[ROUTING_RULES]["spec"]["config"]["cleanup.policy"] == "compact"
+    assert all(t["spec"]["replicas"] == 1 for t in of_kind("dev", "KafkaTopic"))
+    users = {u["metadata"]["name"]: u for u in of_kind("prod", "KafkaUser")}
+    assert sorted(users) == sorted(table.principals)
+    for principal, user in users.items():
+        acls = user["spec"]["authorization"]["acls"]
+        assert len(acls) == len(table.of(principal)), principal
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    locality = users["approval-340100"]["spec"]["authorization"]["acls"]
+    assert {(a["resource"]["type"], a["resource"]["name"]) for a in locality} == {
+        ("topic", "tongban.approval.requests.340100"),
+        ("group", "approval-340100."),
+    }
+
+
+def test_the_build_command_prefers_kubectl_then_kustomize_then_the_cached_one(
+    tmp_path: Path,
+) -> None:
+    found = {"kubectl": "/usr/bin/kubectl", "kustomize": "/usr/local/bin/kustomize"}
+    absent = tmp_path / "kustomize"
+    assert build_command(found.get, absent) == ["/usr/bin/kubectl", "kustomize"]
+    del found["kubectl"]
+    assert build_command(found.get, absent) == ["/usr/local/bin/kustomize", "build"]
+    assert build_command(lambda _: None, absent) is None
+    absent.write_text("#!/bin/sh\n")
+    absent.chmod(0o755)
+    assert build_command(lambda _: None, absent) == [str(absent), "build"]
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_manifests() == render_manifests()
