@@ -1,5 +1,5 @@
 """The `tongban` command: local tokens, running the stack, the demo, migrations, contracts,
-the audit ledger's verification."""
+the audit ledger's verification, the consumers' dead letters."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 
 from shared.auth import ROLES, Role, mint_token
 from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
-from tooling import kafka_access
+from tooling import dlq, kafka_access
 
 app = typer.Typer(
     help="Tongban (通办): province-wide 'handled anywhere' government services.",
@@ -206,6 +206,7 @@ def contracts(
 
 app.command("kafka-credentials")(kafka_access.credentials_command)
 app.command("kafka-acls")(kafka_access.acls_command)
+app.add_typer(dlq.app, name="dlq")
 
 
 if __name__ == "__main__":
