@@ -39,7 +39,7 @@ def build_runtime(
     settings: Settings | None = None,
     span_exporter: SpanExporter | None = None,
 ) -> ServiceRuntime:
-    """Settings from the environment unless given; spans to `span_exporter` (tests) or OTLP."""
+    """Settings from the environment unless given; spans to `span_exporter` (tests) and OTLP."""
     settings = settings or get_settings()
     settings.fail_closed(f"The {service} service", service)
     telemetry = setup_telemetry(
