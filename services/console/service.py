@@ -116,11 +116,11 @@ class Backend:
                 body = response.json()
             except ValueError:
                 body = {}
-            error = body.get("error", {}) if isinstance(body, dict) else {}
+            refusal = body.get("error", {}) if isinstance(body, dict) else {}
             raise Refused(
                 response.status_code,
-                str(error.get("code", "refused")),
-                str(error.get("message", response.reason_phrase)),
+                str(refusal.get("code", "refused")),
+                str(refusal.get("message", response.reason_phrase)),
             )
         return response.json()
 

@@ -171,7 +171,9 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
                 d for d in letters if d.event_id == envelope.id and d.consumer == INTAKE_CONSUMER
             ]
 
-        (letter,) = await eventually(dead_lettered)  # type: ignore[misc]
+        found = await eventually(dead_lettered)
+        assert isinstance(found, list) and len(found) == 1, found
+        letter: deadletters.DeadLetter = found[0]
     finally:
         # The cause fixed: the constraint goes.
         async with intake_db.begin() as connection:
