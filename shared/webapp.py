@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
-from shared.errors import error_body, install_error_handlers
+from shared.errors import ApiError, error_body, install_error_handlers
 from shared.pagination import MAX_PAGE, Limit
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
@@ -198,6 +198,19 @@ def create_service_app(
             "parked_since_start": runtime.relay.parked_total,
             "parked_events": [asdict(row) for row in parked],
         }
+
+    @app.post(
+        "/v1/ops/outbox/{seq}/requeue",
+        tags=["operations"],
+        summary="Send a parked event again (operators)",
+    )
+    async def requeue_parked(seq: int, _: Caller) -> dict[str, object]:
+        """Make one parked event (its `seq` in `parked_events`) pending again, once the cause
+        Kafka refused it for is fixed; the relay publishes it at once. 404 if no such event is
+        parked (already sent, or requeued by someone else)."""
+        if await runtime.relay.requeue_parked([seq]) == 0:
+            raise ApiError(404, "parked_event_not_found", f"No parked event {seq}.")
+        return {"seq": seq, "requeued": True}
 
     for router in routers:
         app.include_router(router)

@@ -61,22 +61,23 @@ def token(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="intake, routing, approval or delivery")],
+    service: Annotated[str, typer.Argument(help="intake, routing, approval, delivery, or console")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 0,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
 ) -> None:
-    """Run one service (HTTP API, outbox relay and consumers) in this process."""
+    """Run one service (HTTP API, outbox relay and consumers) in this process; `console` is the
+    operator console (web pages over the services' APIs)."""
     import uvicorn
 
     from shared.settings import DEFAULT_PORTS
     from shared.telemetry import configure_logging
 
-    if service not in SERVICES:
-        raise typer.BadParameter(f"one of {', '.join(SERVICES)}", param_hint="SERVICE")
+    if service not in (*SERVICES, "console"):
+        raise typer.BadParameter(f"one of {', '.join(SERVICES)}, console", param_hint="SERVICE")
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
-        settings.fail_closed(f"The {service} service", service)
+        settings.fail_closed(f"The {service} service", None if service == "console" else service)
     except InsecureConfiguration as refusal:
         console.print(f"[red]{refusal}[/]")
         raise typer.Exit(1) from refusal

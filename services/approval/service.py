@@ -39,7 +39,12 @@ from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.catalog import get_item
-from shared.reference.localities import LIKE_ESCAPE, is_known_locality, within_pattern
+from shared.reference.localities import (
+    LIKE_ESCAPE,
+    is_known_locality,
+    is_within,
+    within_pattern,
+)
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import CaseStatus, Decision
 
@@ -271,6 +276,31 @@ async def list_cases(
         query = query.where(late if overdue else ~late)
     return await page(
         session, query, [CaseRow.deadline, CaseRow.application_no], limit=limit, cursor=cursor
+    )
+
+
+async def operations_queue(
+    session: AsyncSession,
+    operator: Principal,
+    *,
+    locality: str | None = None,
+    status: CaseStatus | None = None,
+    overdue: bool | None = None,
+    limit: int = MAX_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[CaseRow], str | None]:
+    """A locality's queue for operators: `list_cases` of `locality` (the operator's own by
+    default); a locality outside the operator's has no cases for them."""
+    scope = locality or operator.locality
+    if not is_within(scope, operator.locality):
+        return [], None
+    return await list_cases(
+        session,
+        operator.model_copy(update={"locality": scope}),
+        status=status,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
     )
 
 
