@@ -159,13 +159,15 @@ class ConsumerRunner:
         minus the position the runner reads next. A partition not fetched yet is left out."""
         lags: list[tuple[TopicPartition, int]] = []
         for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
             try:
+                highwater = self.consumer.highwater(tp)
+                if highwater is None:
+                    continue
                 position = await self.consumer.position(tp)
             except Exception:
-                continue  # reassigned meanwhile, or no position yet: the next report has it
+                # Reassigned meanwhile, or no position yet: the next report has it. A metric
+                # never stops the runner.
+                continue
             lags.append((tp, highwater - position))
         metrics.set_lag(lags)
 
