@@ -59,6 +59,9 @@ COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/v1/keys"): PUBLIC,
+    # Prometheus scrapes it from inside the cluster (NetworkPolicies restrict who reaches it);
+    # no label carries personal data (shared.metrics).
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/v1/ops/outbox"): _rule("any_locality", *OPERATORS),
     # A parked event made pending again once its cause is fixed (the console's 重新发送).
     ("POST", "/v1/ops/outbox/{seq}/requeue"): _rule("any_locality", *OPERATORS),

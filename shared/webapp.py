@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
 from shared.errors import ApiError, error_body, install_error_handlers
+from shared.metrics import RequestDuration
 from shared.pagination import MAX_PAGE, Limit
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
@@ -159,6 +160,15 @@ def create_service_app(
     )
 
     app.add_middleware(TraceIdHeader)
+    # Metrics: added last, so it is the outermost of ours and times every answer, a 413 too.
+    app.add_middleware(RequestDuration, metrics=runtime.metrics)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus' text format, this service's registry only (shared.metrics). No token:
+        scraped from inside the cluster, where NetworkPolicies decide who reaches it."""
+        body, content_type = await runtime.metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:
