@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install infra-deps run demo bench test test-unit test-integration lint format contracts clean
 
 help:
-	@echo "make run      - start Kafka, PostgreSQL and the four services (Ctrl-C stops all)"
+	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
 	@echo "make demo     - start the stack, drive one application end to end, print it, stop"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Kafka jars (Maven Central, cached under ~/.cache/tongban); PostgreSQL, fonts-noto-cjk and
-# poppler-utils (apt-get if missing).
+# Kafka jars (Maven Central, cached under ~/.cache/tongban); PostgreSQL, fonts-noto-cjk,
+# poppler-utils and chromium (apt-get if missing).
 infra-deps: install
 	$(BIN)/python -m tooling.infra --prepare
 

@@ -59,7 +59,12 @@ COMMON: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/v1/keys"): PUBLIC,
+    # Prometheus scrapes it from inside the cluster (NetworkPolicies restrict who reaches it);
+    # no label carries personal data (shared.metrics).
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/v1/ops/outbox"): _rule("any_locality", *OPERATORS),
+    # A parked event made pending again once its cause is fixed (the console's 重新发送).
+    ("POST", "/v1/ops/outbox/{seq}/requeue"): _rule("any_locality", *OPERATORS),
 }
 
 POLICY: dict[str, dict[tuple[str, str], Rule]] = {
@@ -96,6 +101,8 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/cases/{application_no}/decision"): _rule("own_locality", *REVIEWERS),
         ("POST", "/v1/cases/{application_no}/transfer"): _rule("own_locality", *REVIEWERS),
         ("GET", "/v1/cases/{application_no}/materials/{sha256}"): _rule("own_locality", *REVIEWERS),
+        # The queues of the caller's locality for operators: deadlines only, no personal data.
+        ("GET", "/v1/ops/cases"): _rule("own_locality", *OPERATORS),
         # 电子印章: every locality's seal keys, current and retired, for anyone to verify with.
         ("GET", "/v1/seals"): PUBLIC,
         # The certificate registry entry (sealed content) of the caller's locality.
@@ -112,6 +119,19 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/certificates/{certificate_no}/verify"): PUBLIC,
         # The carrier's webhook; the body is also signed with the shared HMAC secret.
         ("POST", "/v1/carrier/events"): _rule("any_locality", "carrier"),
+    },
+    # The operator console (services/console): server-rendered pages behind a login form that
+    # keeps the operator's bearer token in a cookie; it calls the other services with it.
+    "console": {
+        ("GET", "/login"): PUBLIC,
+        ("POST", "/login"): PUBLIC,
+        ("POST", "/logout"): PUBLIC,
+        ("GET", "/"): _rule("any_locality", *OPERATORS),
+        ("GET", "/applications"): _rule("own_locality", *OPERATORS),
+        ("GET", "/queues"): _rule("own_locality", *OPERATORS),
+        ("GET", "/dead-letters"): _rule("any_locality", *OPERATORS),
+        ("POST", "/dead-letters/replay"): _rule("any_locality", *OPERATORS),
+        ("POST", "/outbox/requeue"): _rule("any_locality", *OPERATORS),
     },
 }
 

@@ -28,6 +28,7 @@ from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, prune
 from shared.messaging.signing import EventSigner, EventVerifier, KnownSignatures
 from shared.messaging.topics import dead_letter
+from shared.metrics import ServiceMetrics
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import Telemetry, setup_telemetry
 
@@ -39,7 +40,7 @@ def build_runtime(
     settings: Settings | None = None,
     span_exporter: SpanExporter | None = None,
 ) -> ServiceRuntime:
-    """Settings from the environment unless given; spans to `span_exporter` (tests) or OTLP."""
+    """Settings from the environment unless given; spans to `span_exporter` (tests) and OTLP."""
     settings = settings or get_settings()
     settings.fail_closed(f"The {service} service", service)
     telemetry = setup_telemetry(
@@ -53,6 +54,8 @@ class ServiceRuntime:
         self.service = service
         self.settings = settings
         self.telemetry = telemetry
+        # This process's Prometheus metrics, in a registry of its own (GET /metrics).
+        self.metrics = ServiceMetrics(service)
         self.db = Database(
             settings.service_database_url(service), pool_size=settings.database_pool_size
         )
@@ -82,6 +85,7 @@ class ServiceRuntime:
             poll_seconds=settings.outbox_poll_seconds,
             signer=EventSigner(settings.key_ring(), signatures),
             personal=self.personal,
+            metrics=self.metrics,
         )
         self.verifier = EventVerifier(settings.key_ring(), signatures)
         self.consumers: list[ConsumerRunner] = []
@@ -126,6 +130,7 @@ class ServiceRuntime:
             backoff_seconds=self.settings.consumer_backoff_seconds,
             verifier=self.verifier,
             security=self.kafka_security,
+            metrics=self.metrics,
         )
         self.consumers.append(runner)
         return runner

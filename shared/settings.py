@@ -25,6 +25,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "approval": 8003,
     "delivery": 8004,
     "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator.py) of local runs
+    "console": 8006,  # the operator console (services/console)
 }
 
 
@@ -155,6 +156,15 @@ class Settings(BaseSettings):
     carrier_max_attempts: int = Field(default=3, ge=1)
     # How often delivery's dispatcher looks for dispatches to hand to the carrier.
     carrier_poll_seconds: float = Field(default=2.0, gt=0)
+
+    # The operator console (services/console) calls the services' APIs at these addresses,
+    # with the operator's own token; JAEGER_UI_URL (e.g. http://127.0.0.1:16686) links an
+    # application's trace id to its trace there.
+    intake_url: str = "http://127.0.0.1:8001"
+    routing_url: str = "http://127.0.0.1:8002"
+    approval_url: str = "http://127.0.0.1:8003"
+    delivery_url: str = "http://127.0.0.1:8004"
+    jaeger_ui_url: str | None = None
 
     @property
     def development(self) -> bool:

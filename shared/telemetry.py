@@ -194,11 +194,12 @@ def _scrubbed_attributes(
 def setup_telemetry(
     service: str, *, otlp_endpoint: str | None = None, exporter: SpanExporter | None = None
 ) -> Telemetry:
-    """A tracer provider for `service`: spans go to `exporter` (tests) or OTLP if configured."""
+    """A tracer provider for `service`: spans go to `exporter` (tests) and to OTLP/HTTP if
+    configured (both in the tests, which check what a collector receives)."""
     provider = TracerProvider(resource=Resource.create({"service.name": f"tongban-{service}"}))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(ScrubbingSpanExporter(exporter)))
-    elif otlp_endpoint:
+    if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"

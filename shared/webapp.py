@@ -8,14 +8,15 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
-from shared.errors import error_body, install_error_handlers
+from shared.errors import ApiError, error_body, install_error_handlers
+from shared.metrics import RequestDuration
 from shared.pagination import MAX_PAGE, Limit
 from shared.runtime import ServiceRuntime
 from shared.telemetry import current_trace_id
@@ -159,6 +160,15 @@ def create_service_app(
     )
 
     app.add_middleware(TraceIdHeader)
+    # Metrics: added last, so it is the outermost of ours and times every answer, a 413 too.
+    app.add_middleware(RequestDuration, metrics=runtime.metrics)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus' text format, this service's registry only (shared.metrics). No token:
+        scraped from inside the cluster, where NetworkPolicies decide who reaches it."""
+        body, content_type = await runtime.metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -198,6 +208,19 @@ def create_service_app(
             "parked_since_start": runtime.relay.parked_total,
             "parked_events": [asdict(row) for row in parked],
         }
+
+    @app.post(
+        "/v1/ops/outbox/{seq}/requeue",
+        tags=["operations"],
+        summary="Send a parked event again (operators)",
+    )
+    async def requeue_parked(seq: int, _: Caller) -> dict[str, object]:
+        """Make one parked event (its `seq` in `parked_events`) pending again, once the cause
+        Kafka refused it for is fixed; the relay publishes it at once. 404 if no such event is
+        parked (already sent, or requeued by someone else)."""
+        if await runtime.relay.requeue_parked([seq]) == 0:
+            raise ApiError(404, "parked_event_not_found", f"No parked event {seq}.")
+        return {"seq": seq, "requeued": True}
 
     for router in routers:
         app.include_router(router)

@@ -23,6 +23,7 @@ from shared.messaging.kafka import client_security, make_producer
 from shared.reference.localities import locality_codes
 from shared.settings import Settings, with_database
 from tests.harness import Stack
+from tests.otlp_receiver import OtlpReceiver
 from tooling.carrier_simulator import SimulatorControl, simulator_command
 from tooling.infra import (
     Infrastructure,
@@ -64,6 +65,16 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session")
+def otlp_receiver() -> OtlpReceiver:
+    """An OTLP/HTTP receiver the services export their spans to, besides `spans`, as they
+    would to a collector (tests/integration/test_otlp_export.py reads what arrives)."""
+    # The SDK's batch processors send every 5 s by default (read when the services' providers
+    # are made); a test waits for its spans, a shorter wait keeps it quick.
+    os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")
+    return OtlpReceiver().start()
+
+
+@pytest.fixture(scope="session")
 def carrier_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorControl]:
     """The carrier simulator as a real process of its own on a free port (邮政寄递); its
     webhook URL is set once delivery's port is known (Stack.start)."""
@@ -102,6 +113,7 @@ def test_settings(
     infrastructure: Infrastructure,
     tmp_path_factory: pytest.TempPathFactory,
     carrier_simulator: SimulatorControl,
+    otlp_receiver: OtlpReceiver,
 ) -> Settings:
     ensure_databases(infrastructure.database_url, list(TEST_DATABASES.values()), recreate=True)
     for service, database in TEST_DATABASES.items():
@@ -140,6 +152,7 @@ def test_settings(
         carrier_base_url=carrier_simulator.base_url,
         carrier_poll_seconds=0.5,
         carrier_timeout_seconds=1.0,
+        otel_exporter_otlp_endpoint=otlp_receiver.endpoint,
     )
 
 

@@ -1,5 +1,5 @@
 """The `tongban` command: local tokens, running the stack, the demo, migrations, contracts,
-the audit ledger's verification."""
+the audit ledger's verification, the consumers' dead letters."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 
 from shared.auth import ROLES, Role, mint_token
 from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
-from tooling import kafka_access
+from tooling import dlq, kafka_access
 
 app = typer.Typer(
     help="Tongban (通办): province-wide 'handled anywhere' government services.",
@@ -61,22 +61,23 @@ def token(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="intake, routing, approval or delivery")],
+    service: Annotated[str, typer.Argument(help="intake, routing, approval, delivery, or console")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 0,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
 ) -> None:
-    """Run one service (HTTP API, outbox relay and consumers) in this process."""
+    """Run one service (HTTP API, outbox relay and consumers) in this process; `console` is the
+    operator console (web pages over the services' APIs)."""
     import uvicorn
 
     from shared.settings import DEFAULT_PORTS
     from shared.telemetry import configure_logging
 
-    if service not in SERVICES:
-        raise typer.BadParameter(f"one of {', '.join(SERVICES)}", param_hint="SERVICE")
+    if service not in (*SERVICES, "console"):
+        raise typer.BadParameter(f"one of {', '.join(SERVICES)}, console", param_hint="SERVICE")
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
-        settings.fail_closed(f"The {service} service", service)
+        settings.fail_closed(f"The {service} service", None if service == "console" else service)
     except InsecureConfiguration as refusal:
         console.print(f"[red]{refusal}[/]")
         raise typer.Exit(1) from refusal
@@ -226,6 +227,7 @@ def k8s_generate(
 
 app.command("kafka-credentials")(kafka_access.credentials_command)
 app.command("kafka-acls")(kafka_access.acls_command)
+app.add_typer(dlq.app, name="dlq")
 
 
 if __name__ == "__main__":

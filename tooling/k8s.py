@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.messaging.acl import (
+    ADMIN_PRINCIPAL,
     AclBinding,
     AclTable,
     Operation,
@@ -116,9 +117,11 @@ def kafka_topics(table: AclTable, partitions: int) -> list[dict[str, Any]]:
 
 
 def kafka_users(table: AclTable) -> list[dict[str, Any]]:
-    """A KafkaUser per principal of the table, carrying exactly its grants. The admin is the
-    Kafka resource's super user (cluster.yaml) and needs none."""
-    users = []
+    """A KafkaUser per principal of the table, carrying exactly its grants, and the admin's:
+    the Kafka resource's super user (cluster.yaml), which needs credentials but no ACLs."""
+    admin = _user(ADMIN_PRINCIPAL, (), "the super user (operators' tools, the console)")
+    del admin["spec"]["authorization"]
+    users = [admin]
     for principal in table.principals:
         code = principal.removeprefix("approval-")
         if code.isdigit():

@@ -21,6 +21,7 @@ import httpx
 from rich.console import Console
 
 from shared.db.migrations import upgrade
+from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
 from tooling.carrier_simulator import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
@@ -60,6 +61,8 @@ class RunningStack:
     services: dict[str, ServiceProcess]
     # The carrier simulator (邮政寄递) of local runs, its own process; delivery posts to it.
     carrier: ServiceProcess | None = None
+    # The operator console (services/console), over the services' APIs.
+    console: ServiceProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -71,6 +74,8 @@ class RunningStack:
                 raise service.process.failure(f"The {service.name} service stopped.")
         if self.carrier is not None and not self.carrier.process.alive():
             raise self.carrier.process.failure("The carrier simulator stopped.")
+        if self.console is not None and not self.console.process.alive():
+            raise self.console.process.failure("The operator console stopped.")
 
 
 def kafka_port() -> int:
@@ -79,7 +84,8 @@ def kafka_port() -> int:
 
 
 def service_ports() -> dict[str, int]:
-    """127.0.0.1:8001-8005 unless INTAKE_PORT, ROUTING_PORT, ..., CARRIER_PORT say otherwise."""
+    """127.0.0.1:8001-8006 unless INTAKE_PORT, ROUTING_PORT, ..., CARRIER_PORT, CONSOLE_PORT
+    say otherwise."""
     return {
         name: int(os.environ.get(f"{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()
@@ -151,9 +157,14 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             for service in SERVICES
         }
         carrier = carrier_simulator_process(ports, env, log_dir)
+        console_process = console_process_of(
+            ports,
+            env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
+            log_dir,
+        )
         try:
             carrier.process.start()
-            stack = RunningStack(settings, services, carrier)
+            stack = RunningStack(settings, services, carrier, console_process)
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()
@@ -165,7 +176,10 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             with console.status("Starting intake, approval and delivery…"):
                 asyncio.run(_wait_ready(stack))
                 asyncio.run(_wait_carrier_ready(carrier))
-            for running in [*services.values(), carrier]:
+            console_process.process.start()
+            with console.status("Starting the operator console…"):
+                asyncio.run(_wait_console_ready(console_process))
+            for running in [*services.values(), carrier, console_process]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
@@ -173,7 +187,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             yield stack
         finally:
             stop_processes(
-                [carrier.process, *(s.process for s in services.values())],
+                [console_process.process, carrier.process, *(s.process for s in services.values())],
                 grace=STOP_GRACE_SECONDS,
             )
 
@@ -196,6 +210,51 @@ def carrier_simulator_process(
             stop_signal=signal.SIGTERM,
         ),
     )
+
+
+def console_process_of(ports: dict[str, int], env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    """The operator console (`tongban serve console`), pointed at the services of this stack.
+    It reads consumer lag and dead letters and replays them on Kafka: the operators' tool acts
+    as the launcher's admin principal, as `tongban dlq` does."""
+    urls = {f"{service.upper()}_URL": f"http://127.0.0.1:{ports[service]}" for service in SERVICES}
+    return ServiceProcess(
+        "console",
+        ports["console"],
+        ManagedProcess(
+            "operator console",
+            [
+                sys.executable,
+                "-m",
+                "tooling.cli",
+                "serve",
+                "console",
+                "--port",
+                str(ports["console"]),
+            ],
+            log_path=log_dir / "console.log",
+            pid_file=log_dir / "console.pid",
+            cwd=REPO_ROOT,
+            env=env | urls,
+            stop_signal=signal.SIGTERM,
+        ),
+    )
+
+
+async def _wait_console_ready(console_process: ServiceProcess) -> None:
+    async with httpx.AsyncClient(timeout=2) as http:
+
+        async def ready() -> bool:
+            try:
+                return (await http.get(f"{console_process.url}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await console_process.process.wait_ready(
+            ready,
+            deadline=time.monotonic() + START_TIMEOUT_SECONDS,
+            not_ready=f"The operator console was not ready on {console_process.url}.",
+            every=0.3,
+        )
 
 
 async def _wait_carrier_ready(carrier: ServiceProcess) -> None:

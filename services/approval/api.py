@@ -124,6 +124,56 @@ async def list_cases(
     )
 
 
+class QueueEntryOut(BaseModel):
+    """One case of a locality's queue as operators see it: where it stands against its deadline,
+    nothing of the applicant."""
+
+    application_no: str
+    locality: str
+    item_code: str
+    status: CaseStatus
+    accepted_on: date
+    deadline: date
+    warning: bool
+    overdue: bool
+    claimed_by: str | None
+
+
+class QueuePage(BaseModel):
+    cases: list[QueueEntryOut]
+    next_cursor: str | None
+
+
+@router.get("/ops/cases", tags=["operations"], summary="Queues per locality (operators)")
+async def operations_queue(
+    db: DbSession,
+    runtime: Runtime,
+    operator: Caller,
+    locality: Annotated[LocalityCode | None, Query()] = None,
+    status: Annotated[CaseStatus | None, Query()] = CaseStatus.IN_REVIEW,
+    overdue: Annotated[bool | None, Query()] = None,
+    limit: Limit = MAX_PAGE,
+    cursor: Cursor = None,
+) -> QueuePage:
+    """The cases of the caller's locality (or of `locality` within it), the nearest deadline
+    first; open ones (`in_review`) unless `status` says otherwise. A locality outside the
+    caller's answers an empty page."""
+    rows, next_cursor = await service.operations_queue(
+        db,
+        operator,
+        locality=locality,
+        status=status,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+    cases = []
+    for row in rows:
+        case = _case_out(row, lapse=_lapse(runtime))
+        cases.append(QueueEntryOut.model_validate(case.model_dump()))
+    return QueuePage(cases=cases, next_cursor=next_cursor)
+
+
 @router.get("/cases/{application_no}", tags=["cases"])
 async def get_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Caller

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import Gauge
 
 from services.approval import consumers, service
 from services.approval.api import router
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
-from shared.runtime import build_runtime
+from shared.runtime import ServiceRuntime, build_runtime
 from shared.settings import Settings
 from shared.webapp import create_service_app
 
@@ -34,9 +35,47 @@ def create_app(
     runtime.every(
         "deadline-supervision", runtime.settings.deadline_scan_seconds, supervise_deadlines
     )
+    report_cases(runtime)
     return create_service_app(
         runtime,
         [router],
         title="Tongban approval",
         description="Review cases of the competent locality: claim, decide, deadlines.",
     )
+
+
+def report_cases(runtime: ServiceRuntime) -> None:
+    """Cases by locality and status, warnings and overdue cases, read from this instance's
+    database whenever /metrics is scraped (shared.metrics)."""
+    registry = runtime.metrics.registry
+    cases = Gauge(
+        "tongban_cases", "Cases by locality and status.", ["locality", "status"], registry=registry
+    )
+    warning = Gauge(
+        "tongban_cases_warning",
+        "Cases in review past three quarters of their working days, not yet overdue.",
+        ["locality"],
+        registry=registry,
+    )
+    overdue = Gauge(
+        "tongban_cases_overdue",
+        "Cases in review past their deadline.",
+        ["locality"],
+        registry=registry,
+    )
+
+    async def refresh() -> None:
+        async with runtime.db.transaction() as session:
+            counts = await service.case_counts(session)
+        # Cleared and set with no await in between: a scrape sees one reading, and a locality
+        # whose cases all closed drops out instead of keeping its last count.
+        for gauge in (cases, warning, overdue):
+            gauge.clear()
+        for (locality, status), count in counts.by_status.items():
+            cases.labels(locality, status).set(count)
+        for locality, count in counts.warning.items():
+            warning.labels(locality).set(count)
+        for locality, count in counts.overdue.items():
+            overdue.labels(locality).set(count)
+
+    runtime.metrics.refresh_on_scrape("cases", refresh)

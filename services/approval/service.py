@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approval.db import (
@@ -39,7 +39,12 @@ from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.catalog import get_item
-from shared.reference.localities import LIKE_ESCAPE, is_known_locality, within_pattern
+from shared.reference.localities import (
+    LIKE_ESCAPE,
+    is_known_locality,
+    is_within,
+    within_pattern,
+)
 from shared.telemetry import Telemetry, current_traceparent
 from shared.vocabulary import CaseStatus, Decision
 
@@ -271,6 +276,70 @@ async def list_cases(
         query = query.where(late if overdue else ~late)
     return await page(
         session, query, [CaseRow.deadline, CaseRow.application_no], limit=limit, cursor=cursor
+    )
+
+
+async def operations_queue(
+    session: AsyncSession,
+    operator: Principal,
+    *,
+    locality: str | None = None,
+    status: CaseStatus | None = None,
+    overdue: bool | None = None,
+    limit: int = MAX_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[CaseRow], str | None]:
+    """A locality's queue for operators: `list_cases` of `locality` (the operator's own by
+    default); a locality outside the operator's has no cases for them."""
+    scope = locality or operator.locality
+    if not is_within(scope, operator.locality):
+        return [], None
+    return await list_cases(
+        session,
+        operator.model_copy(update={"locality": scope}),
+        status=status,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    """What operators watch (GET /metrics): cases per locality and status, and the cases in
+    review that passed their warning day (not yet overdue) or their deadline."""
+
+    by_status: dict[tuple[str, str], int]  # (locality, status) -> cases
+    warning: dict[str, int]  # locality -> cases
+    overdue: dict[str, int]
+
+
+async def case_counts(session: AsyncSession) -> CaseCounts:
+    """Two GROUP BY queries; `overdue` as `list_cases(overdue=True)` counts it."""
+    today = clock.today()
+    by_status = await session.execute(
+        select(CaseRow.locality, CaseRow.status, func.count()).group_by(
+            CaseRow.locality, CaseRow.status
+        )
+    )
+    late = CaseRow.deadline < today
+    flagged = await session.execute(
+        select(
+            CaseRow.locality,
+            func.count().filter(CaseRow.warning_on <= today, ~late),
+            func.count().filter(late),
+        )
+        .where(CaseRow.status == CaseStatus.IN_REVIEW)
+        .group_by(CaseRow.locality)
+    )
+    warning: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+    for locality, warned, past_deadline in flagged:
+        warning[locality], overdue[locality] = int(warned), int(past_deadline)
+    return CaseCounts(
+        by_status={(loc, status): int(n) for loc, status, n in by_status},
+        warning=warning,
+        overdue=overdue,
     )
 
 

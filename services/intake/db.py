@@ -113,6 +113,9 @@ class ApplicationRow(Base):
     # 免证办: the materials proven by a cited certificate instead of a scan
     # ([{material_code, certificate_no, issuer_locality, item_code}]).
     certificates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The trace of the request that accepted it (W3C trace id, 32 hex): the journey's events
+    # carry it on, so operators follow the application in the tracing UI from here.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class CertificateRow(Base):

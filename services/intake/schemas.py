@@ -192,6 +192,8 @@ class ApplicationOut(BaseModel):
     # 免证办: the materials proven by a cited certificate instead of a scan.
     certificates: list[CitedCertificate] = []
     timeline: list[TimelineEntryOut]
+    # The trace of its acceptance (W3C trace id); null for applications accepted before.
+    trace_id: str | None = None
 
 
 # --- catalog versions (POST /v1/catalog/versions) ---------------------------------------------

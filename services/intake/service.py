@@ -73,6 +73,7 @@ from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
 from shared.reference.localities import LIKE_ESCAPE, PROVINCE, is_within, within_pattern
+from shared.telemetry import current_trace_id
 from shared.vocabulary import ApplicationStatus, DeliveryMethod, Right
 from shared.workdays import add_working_days
 
@@ -718,6 +719,7 @@ def _acceptance(
         "catalog_version": verdict.catalog_version,
         "updated_at": now,
         "certificates": certificates,
+        "trace_id": current_trace_id(),
     }
     first_entry = {
         "application_no": application_no,
@@ -1021,6 +1023,7 @@ async def get_application(
         timeline=[
             TimelineEntryOut.model_validate(entry, from_attributes=True) for _, entry in rows
         ],
+        trace_id=application.trace_id,
     )
 
 

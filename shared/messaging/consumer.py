@@ -42,6 +42,7 @@ from shared.messaging.kafka import KafkaSecurity, make_consumer
 from shared.messaging.outbox import Outbox
 from shared.messaging.signing import EventVerifier
 from shared.messaging.topics import dead_letter
+from shared.metrics import ConsumerMetrics, ServiceMetrics
 from shared.telemetry import Telemetry, mask_personal_data
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,10 @@ class ConsumerRunner:
         backoff_seconds: float = 0.2,
         verifier: EventVerifier | None = None,
         security: KafkaSecurity | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.name = name
+        self.group_id = group_id or name
         # Every service checks what it consumes (shared.messaging.signing); only tests of the
         # runner's own mechanics leave it out.
         self.verifier = verifier
@@ -112,9 +115,14 @@ class ConsumerRunner:
         self.consumer = make_consumer(
             bootstrap_servers,
             self.topics,
-            group_id=group_id or name,
+            group_id=self.group_id,
             client_id=name,
             security=security,
+        )
+        # Outcomes, dead letters and lag of this runner (GET /metrics); None in tests of the
+        # runner's own mechanics.
+        self.metrics: ConsumerMetrics | None = (
+            metrics.consumer(name, self.group_id) if metrics is not None else None
         )
 
     async def start(self) -> None:
@@ -143,6 +151,25 @@ class ConsumerRunner:
                 # Also when a record could not be finished: what was handled before it stays
                 # handled, and the rest comes back.
                 await self._commit(handled)
+            if self.metrics is not None and self.metrics.lag_due(bool(handled)):
+                await self._report_lag(self.metrics)
+
+    async def _report_lag(self, metrics: ConsumerMetrics) -> None:
+        """Lag per assigned partition: the broker's high watermark (as the last fetch saw it)
+        minus the position the runner reads next. A partition not fetched yet is left out."""
+        lags: list[tuple[TopicPartition, int]] = []
+        for tp in self.consumer.assignment():
+            try:
+                highwater = self.consumer.highwater(tp)
+                if highwater is None:
+                    continue
+                position = await self.consumer.position(tp)
+            except Exception:
+                # Reassigned meanwhile, or no position yet: the next report has it. A metric
+                # never stops the runner.
+                continue
+            lags.append((tp, highwater - position))
+        metrics.set_lag(lags)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit the offsets after the handled records, of partitions still assigned to us."""
@@ -158,6 +185,12 @@ class ConsumerRunner:
             log.warning("%s: offsets not committed (the group rebalanced)", self.name)
 
     async def handle_record(self, record: ConsumerRecord[Any, Any]) -> Outcome:
+        outcome = await self._handle_record(record)
+        if self.metrics is not None:
+            self.metrics.consumed(record.topic, outcome)
+        return outcome
+
+    async def _handle_record(self, record: ConsumerRecord[Any, Any]) -> Outcome:
         headers = list(record.headers or ())
         parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers[::-1]})
         attributes = {
@@ -276,6 +309,8 @@ class ConsumerRunner:
                 await self.producer.send_and_wait(
                     dead_letter(record.topic), value=record.value, key=record.key, headers=headers
                 )
+        if self.metrics is not None:
+            self.metrics.dead_lettered(record.topic, type(error).__name__)
         log.warning(
             "%s: dead-lettered %s[%d]@%d to %s",
             self.name,

@@ -69,6 +69,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import refuses_record
 from shared.messaging.signing import EventSigner
+from shared.metrics import ServiceMetrics
 from shared.telemetry import (
     Telemetry,
     context_from_traceparent,
@@ -293,8 +294,13 @@ class OutboxRelay:
         batch_size: int = 100,
         signer: EventSigner | None = None,
         personal: PersonalData | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.db = db
+        # Events published (counted) and the backlog (read when /metrics is scraped).
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.refresh_on_scrape("outbox", self._report_stats)
         # Every service signs what it publishes (shared.messaging.signing); only tests of the
         # relay's own mechanics leave it out.
         self.signer = signer
@@ -361,6 +367,15 @@ class OutboxRelay:
             pending=int(pending), parked=int(parked), oldest_pending_seconds=float(age or 0)
         )
 
+    async def _report_stats(self) -> None:
+        if self.metrics is not None:
+            stats = await self.stats()
+            self.metrics.set_outbox(
+                pending=stats.pending,
+                parked=stats.parked,
+                oldest_pending_seconds=stats.oldest_pending_seconds,
+            )
+
     async def parked_rows(self, limit: int = 100) -> list[ParkedRow]:
         """The parked rows, oldest first, for operators to look into."""
         query = (
@@ -413,6 +428,9 @@ class OutboxRelay:
             if sent:
                 await self._mark_sent(session, [row.seq for row in sent])
         self.parked_total += len(refused)
+        if self.metrics is not None:
+            for row in sent:
+                self.metrics.published(row.topic, row.event_type)
         for row, reason in refused:
             log.warning(
                 "outbox relay: parked event %s (%s) for topic %s, which Kafka refuses: %s",

@@ -173,9 +173,14 @@ def _own_list_only(template: str, response: httpx.Response, r: Resources) -> boo
     )
 
 
+# The console's pages take the token from a session cookie, not a bearer header: its refusals
+# (no session, a clerk's token) are in test_console.py; here the APIs behind it are checked.
+BEARER_SERVICES = {service for service in POLICY if service != "console"}
+
 ROUTES = sorted(
     (service, method, template, rule)
     for service, table in POLICY.items()
+    if service in BEARER_SERVICES
     for (method, template), rule in table.items()
     if rule.scope != "public"
 )

@@ -31,7 +31,7 @@ KAFKA_START = (ROOT / "deploy/compose/kafka-start.sh").read_text(encoding="utf-8
 POSTGRES_INIT = (ROOT / "deploy/compose/postgres-init.sh").read_text(encoding="utf-8")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Tongban processes that are not one of the four services but read the same settings.
-TONGBAN_PROCESSES = (*SERVICES, "carrier")
+TONGBAN_PROCESSES = (*SERVICES, "carrier", "console")
 
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}")
 
@@ -79,6 +79,7 @@ _ONLY = {
     "public_base_url": {"delivery"},
     "carrier_webhook_secret": {"delivery", "carrier"},
     "blob_store_url": {"intake", "approval"},
+    **{f"{service}_url": {"console"} for service in SERVICES},
 }
 # No unsafe default, but needed against compose's broker (SASL) and for traces.
 _ALWAYS = {
@@ -114,7 +115,7 @@ def required_settings(process: str) -> set[str]:
     if process in SERVICES:
         # Each service's own database on compose's server, instead of the server's URL.
         fields.add(f"{process}_database_url")
-    else:
+    elif process == "carrier":
         # The carrier simulator is no Kafka client: it only mints its token with the key ring.
         fields -= {"kafka_username", "kafka_password", "kafka_security_protocol"}
     fields -= {f"{service}_database_url" for service in SERVICES if service != process}

@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.messaging.topics import ROUTING_RULES
 from shared.reference.localities import locality_codes
 from tooling.infra.kustomize import build_command
@@ -74,6 +75,8 @@ def test_every_resource_is_valid(overlay: str) -> None:
                 "KafkaTopic": {"partitions", "replicas"},
                 "KafkaUser": {"authentication", "authorization"},
             }[doc["kind"]]
+            if doc["kind"] == "KafkaUser" and doc["metadata"]["name"] == ADMIN_PRINCIPAL:
+                required -= {"authorization"}
             assert required <= set(spec), name
             continue
         try:
@@ -192,7 +195,8 @@ def test_strimzi_topics_and_users_are_the_acl_table() -> None:
     assert topics[ROUTING_RULES]["spec"]["config"]["cleanup.policy"] == "compact"
     assert all(t["spec"]["replicas"] == 1 for t in of_kind("dev", "KafkaTopic"))
     users = {u["metadata"]["name"]: u for u in of_kind("prod", "KafkaUser")}
-    assert sorted(users) == sorted(table.principals)
+    assert sorted(users) == sorted([ADMIN_PRINCIPAL, *table.principals])
+    assert "authorization" not in users.pop(ADMIN_PRINCIPAL)["spec"], "a super user"
     for principal, user in users.items():
         acls = user["spec"]["authorization"]["acls"]
         assert len(acls) == len(table.of(principal)), principal

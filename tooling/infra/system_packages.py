@@ -1,10 +1,12 @@
 """Debian packages the services need at run time besides PostgreSQL: a Chinese font to print
 certificates with (fonts-noto-cjk) and poppler's tools (poppler-utils: pdftotext and pdftoppm,
-with which the tests read printed certificates back). Installed with apt-get when missing, as
-the PostgreSQL server is."""
+with which the tests read printed certificates back), and Debian's Chromium, the headless browser
+the operator console's end-to-end test drives through Playwright (Playwright's own browser
+downloads are not used). Installed with apt-get when missing, as the PostgreSQL server is."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 
@@ -27,10 +29,22 @@ def _has_poppler() -> bool:
     return all(shutil.which(tool) for tool in ("pdftotext", "pdftoppm"))
 
 
+def chromium_path() -> str | None:
+    """Debian's Chromium binary, if installed (the console test launches it through Playwright)."""
+    return shutil.which("chromium") or next(
+        (path for path in ("/usr/bin/chromium",) if os.path.exists(path)), None
+    )
+
+
+def _has_chromium() -> bool:
+    return chromium_path() is not None
+
+
 # Package name → how to tell it is there (whichever way it was installed).
 REQUIRED: dict[str, Callable[[], bool]] = {
     "fonts-noto-cjk": _has_cjk_font,
     "poppler-utils": _has_poppler,
+    "chromium": _has_chromium,
 }
 
 

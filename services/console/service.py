@@ -1,0 +1,251 @@
+"""What the console shows, gathered from the other services' REST APIs (with the operator's own
+token, so each service applies its own access rules) and from Kafka (consumer lag, dead
+letters). The console keeps no data and reads no service's tables."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.messaging import deadletters
+from shared.messaging.kafka import client_security, make_admin
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Consumer groups of the Tongban services (tongban.intake.progress, tongban.routing, ...).
+GROUP_PREFIX = "tongban."
+OUTBOX_SERVICES = ("intake", "routing", "approval", "delivery")
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service did not answer (or answered with a server error); the message says which."""
+
+
+class Refused(RuntimeError):
+    """A service refused the operator's request (4xx); its error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    service: str
+    pending: int | None = None
+    parked: int | None = None
+    oldest_pending_seconds: float | None = None
+    parked_events: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.end - self.committed, 0)
+
+
+@dataclass(frozen=True)
+class LedgerEntryView:
+    entry: dict[str, Any]
+    verified: bool
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    application: dict[str, Any]
+    ledger: list[LedgerEntryView]
+    ledger_ok: bool | None
+    ledger_problem: str | None
+    trace_id: str | None
+    trace_url: str | None
+
+
+class Backend:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(timeout=10)
+        self.urls: Mapping[str, str] = {
+            "intake": settings.intake_url,
+            "routing": settings.routing_url,
+            "approval": settings.approval_url,
+            "delivery": settings.delivery_url,
+        }
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        token: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        url = self.urls[service].rstrip("/") + path
+        try:
+            response = await self.http.request(
+                method,
+                url,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as error:
+            raise ServiceUnavailable(f"{service} 服务无法访问（{type(error).__name__}）") from error
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"{service} 服务出错（HTTP {response.status_code}）")
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            refusal = body.get("error", {}) if isinstance(body, dict) else {}
+            raise Refused(
+                response.status_code,
+                str(refusal.get("code", "refused")),
+                str(refusal.get("message", response.reason_phrase)),
+            )
+        return response.json()
+
+    # --- 办件查询 ------------------------------------------------------------------------------
+
+    async def application(self, application_no: str, token: str) -> ApplicationView:
+        """The application (status, timeline, trace id) from intake, and its audit-ledger
+        entries from routing, each marked verified when the chain checks up to it."""
+        number = quote(application_no, safe="")
+        application, ledger, verdict = await asyncio.gather(
+            self._call("GET", "intake", f"/v1/applications/{number}", token),
+            self._call("GET", "routing", f"/v1/audit/applications/{number}", token),
+            self._call("GET", "routing", "/v1/audit/verify", token),
+        )
+        first_bad = verdict.get("first_bad_seq")
+        head = int(verdict.get("head_seq", 0))
+        entries = [
+            LedgerEntryView(
+                entry,
+                verified=entry["seq"] <= head and (first_bad is None or entry["seq"] < first_bad),
+            )
+            for entry in ledger.get("entries", [])
+        ]
+        trace_id = application.get("trace_id")
+        return ApplicationView(
+            application=application,
+            ledger=entries,
+            ledger_ok=verdict.get("ok"),
+            ledger_problem=verdict.get("problem"),
+            trace_id=trace_id,
+            trace_url=self.trace_url(trace_id),
+        )
+
+    def trace_url(self, trace_id: str | None) -> str | None:
+        base = self.settings.jaeger_ui_url
+        if not (base and trace_id):
+            return None
+        return f"{base.rstrip('/')}/trace/{trace_id}"
+
+    # --- 各地队列 ------------------------------------------------------------------------------
+
+    async def queue(
+        self, token: str, *, locality: str | None, overdue: bool | None
+    ) -> list[dict[str, Any]]:
+        page = await self._call(
+            "GET",
+            "approval",
+            "/v1/ops/cases",
+            token,
+            {"locality": locality, "overdue": None if overdue is None else str(overdue).lower()},
+        )
+        cases: list[dict[str, Any]] = page.get("cases", [])
+        return cases
+
+    # --- outboxes, parked events ---------------------------------------------------------------
+
+    async def outboxes(self, token: str) -> list[OutboxView]:
+        async def one(service: str) -> OutboxView:
+            try:
+                body = await self._call("GET", service, "/v1/ops/outbox", token)
+            except (ServiceUnavailable, Refused) as error:
+                return OutboxView(service, problem=str(error))
+            return OutboxView(
+                service,
+                pending=body["pending"],
+                parked=body["parked"],
+                oldest_pending_seconds=body["oldest_pending_seconds"],
+                parked_events=body["parked_events"],
+            )
+
+        return list(await asyncio.gather(*(one(service) for service in OUTBOX_SERVICES)))
+
+    async def requeue(self, token: str, service: str, seq: int) -> None:
+        if service not in OUTBOX_SERVICES:
+            raise Refused(404, "unknown_service", f"没有 {service} 服务。")
+        await self._call("POST", service, f"/v1/ops/outbox/{seq}/requeue", token)
+
+    # --- Kafka: consumer lag, dead letters -----------------------------------------------------
+
+    async def consumer_lag(self) -> list[PartitionLag]:
+        """Committed offsets of the Tongban consumer groups against the partitions' end
+        offsets (Kafka's admin API, with the console's own Kafka credentials)."""
+        security = client_security(self.settings)
+        admin = make_admin(self.settings.kafka_bootstrap_servers, security=security)
+        await admin.start()
+        try:
+            groups = sorted(
+                group_id
+                for group_id, *_ in await admin.list_consumer_groups()
+                if group_id.startswith(GROUP_PREFIX)
+            )
+            committed: dict[tuple[str, TopicPartition], int] = {}
+            for group in groups:
+                offsets = await admin.list_consumer_group_offsets(group)
+                for partition, meta in offsets.items():
+                    if meta.offset >= 0:
+                        committed[(group, partition)] = meta.offset
+        finally:
+            await admin.close()
+        if not committed:
+            return []
+        # End offsets through a consumer without a group (the admin client has no ListOffsets).
+        consumer = AIOKafkaConsumer(
+            **security,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id="tongban-console",
+            group_id=None,
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(list({tp for _, tp in committed}))
+        finally:
+            await consumer.stop()
+        return [
+            PartitionLag(group, tp.topic, tp.partition, offset, ends.get(tp, offset))
+            for (group, tp), offset in sorted(
+                committed.items(),
+                key=lambda item: (item[0][0], item[0][1].topic, item[0][1].partition),
+            )
+        ]
+
+    async def dead_letters(self, limit: int = 100) -> list[deadletters.DeadLetter]:
+        letters = await deadletters.list_dead_letters(self.settings, limit=limit)
+        return list(reversed(letters))  # the newest first
+
+    async def replay(self, dead_letter_id: str) -> deadletters.ReplayResult:
+        return await deadletters.replay(self.settings, dead_letter_id)
