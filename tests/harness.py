@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.structs import RecordMetadata
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
+from shared.messaging.channels import channel_of
 from shared.messaging.envelope import Envelope
+from shared.messaging.events import EventPayload
 from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner
 from shared.settings import Settings
@@ -98,6 +101,18 @@ class Stack:
         self, role: Role, locality: str, window_id: str | None = None, sub: str | None = None
     ) -> str:
         return mint_token(self.settings, role=role, locality=locality, window_id=window_id, sub=sub)
+
+    async def publish(
+        self, producer: AIOKafkaProducer, payload: EventPayload, topic: str
+    ) -> tuple[Envelope, RecordMetadata]:
+        """`payload` on `topic` as its rightful producer would put it there: from that
+        service's source, signed with the key that may state it (a locality's seal for what
+        approval states). The envelope, and where the record landed."""
+        source = f"/tongban/{channel_of(topic).producer}"
+        envelope = self.signed(Envelope.new(payload, source=source), topic)
+        key, value, headers = envelope.to_kafka()
+        sent = await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        return envelope, sent
 
     def signed(self, envelope: Envelope, topic: str) -> Envelope:
         """`envelope` signed with the key that may state it on `topic` (this run's key ring),

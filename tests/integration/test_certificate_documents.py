@@ -30,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.delivery.api import VerificationLimiter
 from services.delivery.documents import holder_name_at
-from shared.certificates import CertificateContent, canonical_document, published, seal
+from shared.certificates import CertificateContent, canonical_document
 from shared.crypto.personal import PersonalData
 from shared.crypto.sm import sm2_generate, sm2_sign
 from shared.identity import mask_name
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
+from tests.certificates import certificate_issued
 from tests.harness import Stack, eventually, header, read_topic
 
 pytestmark = pytest.mark.integration
@@ -91,11 +92,7 @@ def sealed_by(content: CertificateContent, stack: Stack, key: str) -> events.Doc
 
 async def put(producer: AIOKafkaProducer, stack: Stack, payload: events.EventPayload) -> Envelope:
     """`payload` on tongban.approval.events, signed as approval signs it (the locality's seal)."""
-    envelope = stack.signed(
-        Envelope.new(payload, source="/tongban/approval"), topics.APPROVAL_EVENTS
-    )
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topics.APPROVAL_EVENTS, value=value, key=key, headers=headers)
+    envelope, _ = await stack.publish(producer, payload, topics.APPROVAL_EVENTS)
     return envelope
 
 
@@ -105,24 +102,7 @@ async def issue(
     content: CertificateContent,
     document_seal: events.DocumentSeal | None = None,
 ) -> Envelope:
-    document_seal = document_seal or seal(
-        content, stack.settings.key_ring().signer(f"seal-{content.issuer_locality}")
-    )
-    personal = PersonalData(stack.settings.key_ring())
-    return await put(
-        producer,
-        stack,
-        events.CertificateIssued(
-            application_no=content.application_no,
-            locality=content.issuer_locality,
-            certificate_no=content.number,
-            item_code=content.item_code,
-            holder_id_digest=content.holder_id_digest,
-            issued_on=content.issued_on,
-            valid_until=content.valid_until,
-            document=published(content, document_seal, personal),
-        ),
-    )
+    return await put(producer, stack, certificate_issued(stack, content, document_seal))
 
 
 async def approve(producer: AIOKafkaProducer, stack: Stack, content: CertificateContent) -> None:

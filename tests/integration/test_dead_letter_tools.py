@@ -23,8 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from shared.certificates import CertificateContent, published, seal
-from shared.crypto.personal import PersonalData
+from shared.certificates import CertificateContent
 from shared.messaging import events, topics
 from shared.messaging.deadletters import (
     BadDeadLetterId,
@@ -37,6 +36,7 @@ from shared.messaging.deadletters import (
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security
 from shared.settings import Settings
+from tests.certificates import certificate_issued
 from tests.harness import Stack, eventually
 
 pytestmark = pytest.mark.integration
@@ -57,13 +57,7 @@ class Published:
 
 async def put(producer: AIOKafkaProducer, stack: Stack, payload: events.EventPayload) -> Published:
     """`payload` on tongban.approval.events, signed by the issuer's seal as approval signs it."""
-    envelope = stack.signed(
-        Envelope.new(payload, source="/tongban/approval"), topics.APPROVAL_EVENTS
-    )
-    key, value, headers = envelope.to_kafka()
-    sent = await producer.send_and_wait(
-        topics.APPROVAL_EVENTS, value=value, key=key, headers=headers
-    )
+    envelope, sent = await stack.publish(producer, payload, topics.APPROVAL_EVENTS)
     return Published(envelope, sent.partition, sent.offset)
 
 
@@ -83,22 +77,7 @@ def certificate(application_no: str, number: str) -> CertificateContent:
 
 
 async def issue(producer: AIOKafkaProducer, stack: Stack, content: CertificateContent) -> None:
-    ring = stack.settings.key_ring()
-    document_seal = seal(content, ring.signer(f"seal-{content.issuer_locality}"))
-    await put(
-        producer,
-        stack,
-        events.CertificateIssued(
-            application_no=content.application_no,
-            locality=content.issuer_locality,
-            certificate_no=content.number,
-            item_code=content.item_code,
-            holder_id_digest=content.holder_id_digest,
-            issued_on=content.issued_on,
-            valid_until=content.valid_until,
-            document=published(content, document_seal, PersonalData(ring)),
-        ),
-    )
+    await put(producer, stack, certificate_issued(stack, content))
 
 
 async def verify(stack: Stack, number: str) -> dict[str, Any]:

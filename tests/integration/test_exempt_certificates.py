@@ -18,11 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.intake.db import CertificateRow
-from shared.certificates import CertificateContent, published, seal
-from shared.crypto.personal import PersonalData
+from shared.certificates import CertificateContent
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
-from shared.messaging.envelope import Envelope
+from tests.certificates import certificate_issued
 from tests.harness import Stack, eventually
 from tooling.journey import (
     CITABLE_CERTIFICATE_ITEM,
@@ -45,10 +44,7 @@ async def announce(
     stack: Stack, producer: AIOKafkaProducer, payload: events.EventPayload, topic: str
 ) -> None:
     """Put `payload` on `topic`, signed as its rightful producer would sign it."""
-    producer_name = "approval" if topic == topics.APPROVAL_EVENTS else "delivery"
-    envelope = stack.signed(Envelope.new(payload, source=f"/tongban/{producer_name}"), topic)
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    await stack.publish(producer, payload, topic)
 
 
 async def issue(
@@ -73,22 +69,7 @@ async def issue(
         issued_on=date.today(),
         valid_until=valid_until,
     )
-    ring = stack.settings.key_ring()
-    document = published(
-        content,
-        seal(content, ring.signer(f"seal-{HEFEI}")),
-        PersonalData(ring, service="approval"),
-    )
-    issued = events.CertificateIssued(
-        application_no=content.application_no,
-        locality=HEFEI,
-        certificate_no=content.number,
-        item_code=content.item_code,
-        holder_id_digest=content.holder_id_digest,
-        issued_on=content.issued_on,
-        valid_until=content.valid_until,
-        document=document,
-    )
+    issued = certificate_issued(stack, content)
     await announce(stack, producer, issued, topics.APPROVAL_EVENTS)
     return issued
 
