@@ -20,17 +20,8 @@ class Seals:
         self.ring = ring
 
     def signer(self, locality: str) -> Signer:
-        """The locality's current seal. A process keeps the signers it used; when another
-        process (an operator's rotation) retired that key meanwhile, public-keys.json says so,
-        and the new current key is read instead: a document is never sealed with a retired
-        key."""
-        name = seal_name(locality)
-        signer = self.ring.signer(name)
-        published = {key.kid: key for key in self.ring.public_keys()}.get(signer.kid)
-        if published is not None and published.retired_at is not None:
-            self.ring.forget(name)
-            signer = self.ring.signer(name)
-        return signer
+        """The locality's current seal (the key ring notices a rotation made elsewhere)."""
+        return self.ring.signer(seal_name(locality))
 
     def public_keys(self) -> list[PublicKey]:
         """The seal keys of every locality in the shared public-keys.json, current and retired,

@@ -182,11 +182,17 @@ class KeyRing:
     # --- signing keys ------------------------------------------------------------------------
 
     def signer(self, name: str, algorithm: SigningAlgorithm = "SM2-SM3") -> SoftwareSigner:
-        """The current signing key of `name`, generated on first use."""
+        """The current signing key of `name`, generated on first use. A process keeps the
+        signers it used; when another process (an operator's rotation) retired that key
+        meanwhile, public-keys.json says so and the new current key is read instead: nothing is
+        signed with a retired key. (A stat of that file per call; it is read again only when
+        it changed.)"""
         known = self._signers.get(name)
-        if known is not None:
+        if known is not None and not self._retired(known.kid):
             return known
         with self._lock:
+            self._signers.pop(name, None)
+            self._secrets.pop(name, None)
             stored = self._current(name, algorithm)
             signer = SoftwareSigner(stored.kid, algorithm, stored.secret)
             self._signers[name] = signer
@@ -257,6 +263,11 @@ class KeyRing:
             self._refresh_public()
             found = self._public.get(kid)
         return found
+
+    def _retired(self, kid: str) -> bool:
+        self._refresh_public()
+        key = self._public.get(kid)
+        return key is not None and key.retired_at is not None
 
     def verify(self, kid: str, message: bytes, signature: bytes) -> bool:
         key = self.public_key(kid)
