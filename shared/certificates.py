@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -28,7 +28,13 @@ from shared.bounds import Code, Line, Name, Reason
 from shared.crypto.keyring import PublicKey, Signer, key_name
 from shared.crypto.personal import PersonalData
 from shared.identity import mask_name
-from shared.messaging.events import DocumentSeal, PublishedDocument, Sealed
+from shared.messaging.events import (
+    CertificateIssued,
+    DocumentSeal,
+    PublishedDocument,
+    RejectionNoticeIssued,
+    Sealed,
+)
 from shared.reference.localities import LocalityCode
 
 CERTIFICATE: Literal["tongban.certificate.v1"] = "tongban.certificate.v1"
@@ -138,6 +144,30 @@ def check_seal(
     return SealCheck(True, None, key)
 
 
+def contradictions(
+    event: CertificateIssued | RejectionNoticeIssued, content: Mapping[str, Any]
+) -> list[str]:
+    """The fields of a document's content (JSON form: `content.model_dump(mode="json")` or a
+    PublishedDocument's `content`) that the event announcing it states otherwise; a registry
+    keeps a document only when there are none."""
+    stated: dict[str, str | None] = {
+        "application_no": event.application_no,
+        "issuer_locality": event.locality,
+        "item_code": event.item_code,
+        "issued_on": event.issued_on.isoformat(),
+    }
+    if isinstance(event, CertificateIssued):
+        stated |= {
+            "format": CERTIFICATE,
+            "number": event.certificate_no,
+            "holder_id_digest": event.holder_id_digest,
+            "valid_until": event.valid_until.isoformat() if event.valid_until else None,
+        }
+    else:
+        stated |= {"format": REJECTION_NOTICE, "number": event.notice_no}
+    return sorted(name for name, value in stated.items() if content.get(name) != value)
+
+
 def published(
     content: Content, document_seal: DocumentSeal, personal: PersonalData
 ) -> PublishedDocument:
@@ -174,6 +204,7 @@ __all__ = [
     "canonical_document",
     "check_seal",
     "content_from",
+    "contradictions",
     "opened",
     "published",
     "seal",

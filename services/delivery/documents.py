@@ -32,13 +32,13 @@ from services.delivery.pdf import PrintableDocument
 from shared import clock
 from shared.auth import Principal
 from shared.certificates import (
-    REJECTION_NOTICE,
     CertificateContent,
     Content,
     RejectionNoticeContent,
     SealCheck,
     check_seal,
     content_from,
+    contradictions,
     opened,
 )
 from shared.crypto.keyring import PublicKey
@@ -103,19 +103,7 @@ def _document_of(
     number = (
         event.certificate_no if isinstance(event, events.CertificateIssued) else event.notice_no
     )
-    expected = {
-        "number": number,
-        "application_no": event.application_no,
-        "issuer_locality": event.locality,
-        "item_code": event.item_code,
-        "issued_on": event.issued_on,
-    }
-    if isinstance(event, events.CertificateIssued):
-        expected["holder_id_digest"] = event.holder_id_digest
-        expected["valid_until"] = event.valid_until
-    wanted_kind = "certificate" if isinstance(event, events.CertificateIssued) else "notice"
-    actual = {name: getattr(content, name, None) for name in expected}
-    if actual != expected or (wanted_kind == "notice") != (content.format == REJECTION_NOTICE):
+    if contradictions(event, content.model_dump(mode="json")):
         raise Invalid.of_field(
             "document_mismatch",
             f"The document of {event.application_no} is not the one the event announces.",

@@ -55,6 +55,7 @@ from services.intake.schemas import (
 from shared import clock
 from shared.auth import Principal
 from shared.blobstore import BlobStore, TooLarge, UnsupportedType
+from shared.certificates import contradictions
 from shared.crypto.personal import place
 from shared.db import Database, insert_if_absent
 from shared.errors import (
@@ -837,17 +838,7 @@ async def record_certificate_issued(
     announced twice, or after its revocation, changes nothing). The consumer runner checked
     that the issuer's seal signed the event; what the event says must also be what the sealed
     document says, or it is refused (dead-lettered) rather than made citable."""
-    content = issued.document.content
-    stated = {
-        "number": issued.certificate_no,
-        "application_no": issued.application_no,
-        "item_code": issued.item_code,
-        "holder_id_digest": issued.holder_id_digest,
-        "issuer_locality": issued.locality,
-        "issued_on": issued.issued_on.isoformat(),
-        "valid_until": issued.valid_until.isoformat() if issued.valid_until else None,
-    }
-    differing = sorted(name for name, value in stated.items() if content.get(name) != value)
+    differing = contradictions(issued, issued.document.content)
     if differing:
         raise Invalid(
             "certificate_inconsistent",
