@@ -12,16 +12,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.messaging import deadletters
-from shared.messaging.kafka import client_security, make_admin
+from shared.messaging.lag import PartitionLag, committed_lag
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Consumer groups of the Tongban services (tongban.intake.progress, tongban.routing, ...).
-GROUP_PREFIX = "tongban."
 OUTBOX_SERVICES = ("intake", "routing", "approval", "delivery")
 
 
@@ -46,19 +44,6 @@ class OutboxView:
     oldest_pending_seconds: float | None = None
     parked_events: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    group: str
-    topic: str
-    partition: int
-    committed: int
-    end: int
-
-    @property
-    def lag(self) -> int:
-        return max(self.end - self.committed, 0)
 
 
 @dataclass(frozen=True)
@@ -202,46 +187,8 @@ class Backend:
 
     async def consumer_lag(self) -> list[PartitionLag]:
         """Committed offsets of the Tongban consumer groups against the partitions' end
-        offsets (Kafka's admin API, with the console's own Kafka credentials)."""
-        security = client_security(self.settings)
-        admin = make_admin(self.settings.kafka_bootstrap_servers, security=security)
-        await admin.start()
-        try:
-            groups = sorted(
-                group_id
-                for group_id, *_ in await admin.list_consumer_groups()
-                if group_id.startswith(GROUP_PREFIX)
-            )
-            committed: dict[tuple[str, TopicPartition], int] = {}
-            for group in groups:
-                offsets = await admin.list_consumer_group_offsets(group)
-                for partition, meta in offsets.items():
-                    if meta.offset >= 0:
-                        committed[(group, partition)] = meta.offset
-        finally:
-            await admin.close()
-        if not committed:
-            return []
-        # End offsets through a consumer without a group (the admin client has no ListOffsets).
-        consumer = AIOKafkaConsumer(
-            **security,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id="tongban-console",
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            ends = await consumer.end_offsets(list({tp for _, tp in committed}))
-        finally:
-            await consumer.stop()
-        return [
-            PartitionLag(group, tp.topic, tp.partition, offset, ends.get(tp, offset))
-            for (group, tp), offset in sorted(
-                committed.items(),
-                key=lambda item: (item[0][0], item[0][1].topic, item[0][1].partition),
-            )
-        ]
+        offsets (with the console's own Kafka credentials)."""
+        return await committed_lag(self.settings)
 
     async def dead_letters(self, limit: int = 100) -> list[deadletters.DeadLetter]:
         letters = await deadletters.list_dead_letters(self.settings, limit=limit)

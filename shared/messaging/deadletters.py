@@ -25,7 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.messaging.channels import CHANNELS
-from shared.messaging.kafka import client_security, make_client, make_producer
+from shared.messaging.kafka import client_security, make_client, make_follower, make_producer
 from shared.messaging.topics import DEAD_LETTER_SUFFIX, dead_letter
 from shared.reference.localities import locality_codes
 from shared.settings import Settings
@@ -157,15 +157,8 @@ def _from_record(record: Any) -> DeadLetter:
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    # No group: nothing is committed and no service's group is joined or rebalanced.
-    return AIOKafkaConsumer(
-        **client_security(settings),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=_CLIENT_ID,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
+    return make_follower(
+        settings.kafka_bootstrap_servers, client_id=_CLIENT_ID, security=client_security(settings)
     )
 
 

@@ -102,12 +102,14 @@ def make_consumer(
 
 
 def make_follower(
-    bootstrap_servers: str, topic: str, *, client_id: str, security: KafkaSecurity | None = None
+    bootstrap_servers: str, *topics: str, client_id: str, security: KafkaSecurity | None = None
 ) -> AIOKafkaConsumer:
-    """A consumer without a group that reads every partition of `topic` from its beginning and
-    commits nothing (shared.messaging.replica)."""
+    """A consumer without a group that reads every partition of `topics` from its beginning
+    and commits nothing (shared.messaging.replica); with no topic, one that is assigned
+    partitions by hand (the dead-letter tools, offset look-ups). It joins no group, so no
+    service's group is rebalanced by it."""
     return AIOKafkaConsumer(
-        topic,
+        *topics,
         **(security or {}),
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,

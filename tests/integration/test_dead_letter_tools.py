@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from shared.certificates import CertificateContent
@@ -34,7 +34,7 @@ from shared.messaging.deadletters import (
     replay,
 )
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import client_security
+from shared.messaging.kafka import client_security, make_follower
 from shared.settings import Settings
 from tests.certificates import certificate_issued
 from tests.harness import Stack, eventually
@@ -119,11 +119,10 @@ async def outcomes_of(stack: Stack, result: ReplayResult) -> dict[str, str]:
 async def record_at(
     settings: Settings, topic: str, partition: int, offset: int
 ) -> ConsumerRecord[bytes, bytes]:
-    consumer = AIOKafkaConsumer(
-        **client_security(settings),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
+    consumer = make_follower(
+        settings.kafka_bootstrap_servers,
+        client_id="test-record-at",
+        security=client_security(settings),
     )
     await consumer.start()
     try:
