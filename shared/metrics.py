@@ -44,6 +44,23 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
 Refresher = Callable[[], Awaitable[None]]
 
 
+class _Children:
+    """The children of one labelled metric of a service, looked up once per label set:
+    `.labels()` builds a key and takes a lock on every call, and the hot paths (each request,
+    each record) only observe."""
+
+    def __init__(self, metric: Histogram | Counter, service: str) -> None:
+        self.metric = metric
+        self.service = service
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, *labels: str) -> Any:
+        found = self._children.get(labels)
+        if found is None:
+            found = self._children[labels] = self.metric.labels(self.service, *labels)
+        return found
+
+
 class ServiceMetrics:
     """Every metric family of one service, in the service's own registry."""
 
@@ -109,21 +126,14 @@ class ServiceMetrics:
         )
         self._refreshers: list[tuple[str, Refresher]] = []
         self._refreshed_at = float("-inf")
-        # Children of labelled metrics, looked up once per label set: `.labels()` builds and
-        # locks on every call, and the hot paths (each request, each record) only observe.
-        self._http: dict[tuple[str, str, int], Any] = {}
-        self._published: dict[tuple[str, str], Any] = {}
-        self._consumed: dict[tuple[str, str, str], Any] = {}
+        self._http = _Children(self.http_request_duration, service)
+        self._published = _Children(self.events_published, service)
+        self._consumed = _Children(self.events_consumed, service)
 
     # --- HTTP ---------------------------------------------------------------------------
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        child = self._http.get(key)
-        if child is None:
-            child = self.http_request_duration.labels(self.service, method, route, str(status))
-            self._http[key] = child
-        child.observe(seconds)
+        self._http.child(method, route, str(status)).observe(seconds)
 
     # --- messaging ------------------------------------------------------------------------
 
@@ -131,20 +141,10 @@ class ServiceMetrics:
         return ConsumerMetrics(self, name, group)
 
     def published(self, topic: str, event_type: str) -> None:
-        key = (topic, event_type)
-        child = self._published.get(key)
-        if child is None:
-            child = self.events_published.labels(self.service, topic, event_type)
-            self._published[key] = child
-        child.inc()
+        self._published.child(topic, event_type).inc()
 
     def consumed(self, consumer: str, topic: str, outcome: str) -> None:
-        key = (consumer, topic, outcome)
-        child = self._consumed.get(key)
-        if child is None:
-            child = self.events_consumed.labels(self.service, consumer, topic, outcome)
-            self._consumed[key] = child
-        child.inc()
+        self._consumed.child(consumer, topic, outcome).inc()
 
     def dead_lettered(self, consumer: str, topic: str, error_type: str) -> None:
         self.dead_letters.labels(self.service, consumer, topic, error_type).inc()
