@@ -27,6 +27,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
+from shared.http_server import HTTP_PROTOCOL
+
 POOL_SIZE = 10
 
 CREATE_TABLE = """
@@ -104,6 +106,7 @@ def main() -> None:
         create_app(arguments.database_url, arguments.pool_size),
         host="127.0.0.1",
         port=arguments.port,
+        http=HTTP_PROTOCOL,  # as the services serve
         log_level="warning",
         access_log=False,
     )

@@ -22,6 +22,9 @@ MAX_LINE = 200  # a postal address line, a department's name
 MAX_REASON = 2000  # a decision's reason, a timeline note
 MAX_MATERIALS = 50  # materials or commitments on one application
 MAX_RIGHTS_LIST = 200  # item codes listed in one agreement
+# The largest integer every JSON reader holds exactly (I-JSON, RFC 7493; RFC 8785 writes numbers
+# as IEEE 754 doubles): every integer in signed data lies within ±MAX_SAFE_INTEGER.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def _no_control_characters(value: str) -> str:
@@ -50,3 +53,5 @@ Reason = Annotated[
     str, Field(max_length=MAX_REASON), AfterValidator(_no_control_characters_but_line_breaks)
 ]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+# A count (bytes, days, a position) in an event: never negative, always exact in any JSON reader.
+Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]

@@ -2,7 +2,7 @@
 is made and checked, and how a document travels province-wide without the holder's name in
 clear.
 
-A document is its content as canonical JSON (sorted keys, no spaces, UTF-8), sealed with the
+A document is its content as canonical JSON (RFC 8785, shared.canonical), sealed with the
 issuing locality's seal key `seal-<locality>` (SM2 with SM3, GB/T 38540's signature algorithm)
 through the key ring's `Signer` interface, so a hardware cryptographic module can hold the seal
 in production. Anyone with the published public keys (GET /v1/seals, public-keys.json) checks
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import Code, Line, Name, Reason
+from shared.canonical import canonical_json
 from shared.crypto.keyring import PublicKey, Signer, key_name
 from shared.crypto.personal import PersonalData
 from shared.identity import mask_name
@@ -90,10 +90,8 @@ def content_from(data: dict[str, Any]) -> Content:
 
 
 def canonical_document(content: Content) -> bytes:
-    """The bytes the seal signs: the content's JSON, keys sorted, no spaces, UTF-8."""
-    return json.dumps(
-        content.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    """The bytes the seal signs: the RFC 8785 (JCS) bytes of the content's JSON."""
+    return canonical_json(content.model_dump(mode="json"))
 
 
 def seal_name(locality: str) -> str:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
+from shared.http_server import HTTP_PROTOCOL
 from shared.messaging.channels import channel_of
 from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
@@ -47,7 +48,9 @@ class RunningService:
 async def serve(name: str, factory: Callable[[int], FastAPI]) -> RunningService:
     (port,) = free_ports(1)
     app = factory(port)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=HTTP_PROTOCOL
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name=f"uvicorn:{name}")
     for _ in range(600):

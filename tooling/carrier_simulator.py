@@ -420,6 +420,7 @@ def webhook_url_of(delivery_url: str) -> str:
 def serve(port: int, webhook_url: str | None, host: str = "127.0.0.1") -> None:
     import uvicorn
 
+    from shared.http_server import HTTP_PROTOCOL
     from shared.settings import get_settings
 
     logging.basicConfig(
@@ -436,6 +437,7 @@ def serve(port: int, webhook_url: str | None, host: str = "127.0.0.1") -> None:
         create_app(simulator),
         host=host,
         port=port,
+        http=HTTP_PROTOCOL,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=2,

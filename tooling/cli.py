@@ -69,6 +69,7 @@ def serve(
     operator console (web pages over the services' APIs)."""
     import uvicorn
 
+    from shared.http_server import HTTP_PROTOCOL
     from shared.settings import DEFAULT_PORTS
     from shared.telemetry import configure_logging
 
@@ -86,6 +87,7 @@ def serve(
         factory=True,
         host=host,
         port=port or DEFAULT_PORTS[service],
+        http=HTTP_PROTOCOL,  # HTTP/1.1, an h2c upgrade offer ignored with the body kept
         log_config=None,  # keep our handler, which masks personal data
         access_log=settings.access_log,
         timeout_graceful_shutdown=15,

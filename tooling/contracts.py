@@ -1,8 +1,9 @@
 """The published event contracts: JSON Schemas and an AsyncAPI document under contracts/.
 
 Local approval systems write their Kafka consumers from these files, without our code, so the
-files are generated from shared/messaging/events.py and committed; a unit test fails when they
-drift. Regenerate with `tongban contracts` (or `python -m tooling.contracts`).
+files are generated from shared/messaging/events.py (the signature test vectors from
+tooling/vectors.py) and committed; a unit test fails when they drift. Regenerate with
+`tongban contracts` (or `python -m tooling.contracts`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from shared.messaging import topics
 from shared.messaging.channels import CHANNELS
 from shared.messaging.events import EVENT_TYPES, EventPayload
+from tooling.vectors import VECTORS_FILE, dump_vectors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS_DIR = "contracts"
@@ -59,6 +61,7 @@ def render_contracts() -> dict[str, str]:
         for event_type, model in EVENT_TYPES.items()
     }
     files[ASYNCAPI_FILE] = _dump(_asyncapi())
+    files[VECTORS_FILE] = dump_vectors()
     return dict(sorted(files.items()))
 
 

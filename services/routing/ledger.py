@@ -32,12 +32,12 @@ the canonical JSON of {"at", "hash", "seq", "statement": "tongban.audit.head.v1"
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.canonical import canonical_json as jcs
 from shared.crypto.sm import sm3
 
 GENESIS_HASH = "00" * 32
@@ -52,10 +52,8 @@ def timestamp(moment: datetime) -> str:
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 (RFC 8785 for strings and integers)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The RFC 8785 (JCS) bytes of an entry or a head statement (shared.canonical)."""
+    return jcs(value)
 
 
 def record_digest(value: bytes) -> str:

@@ -19,6 +19,7 @@ from shared.bounds import (
     MAX_MATERIALS,
     MAX_RIGHTS_LIST,
     Code,
+    Count,
     IdNumber,
     Line,
     Name,
@@ -97,7 +98,7 @@ class SubmittedMaterial(BaseModel):
     material_code: Code
     sha256: Sha256
     original_verified: bool = False
-    size: int | None = Field(default=None, ge=0)
+    size: Count | None = None
     content_type: Code | None = None
 
 
@@ -194,8 +195,8 @@ class ApplicationAccepted(ApplicationEvent):
     delivery: Delivery
     accepted_at: AwareDatetime
     promised_date: date
-    statutory_days: int
-    promised_days: int
+    statutory_days: Count
+    promised_days: Count
     agent: Agent | None = None
     # 容缺受理: the day by which the deferred materials are due (working days per item).
     deferred_due_on: date | None = None
@@ -385,8 +386,8 @@ class CaseDeadlineWarning(ApplicationEvent):
 
     locality: LocalityCode
     deadline: date
-    working_days: int
-    used_working_days: int
+    working_days: Count
+    used_working_days: Count
     warned_at: AwareDatetime
 
 
@@ -421,7 +422,7 @@ class CaseResumed(ApplicationEvent):
 
     locality: LocalityCode
     deadline: date
-    paused_working_days: int = Field(ge=0)
+    paused_working_days: Count
     resumed_at: AwareDatetime
 
 
@@ -651,7 +652,7 @@ class LedgerCheckpoint(EventPayload):
 
     event_type: ClassVar[str] = "gov.tongban.audit.checkpoint.v1"
 
-    seq: int = Field(ge=1)
+    seq: Count = Field(ge=1)
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     at: AwareDatetime
     signer: str = Field(min_length=1, max_length=64)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections import OrderedDict
 from typing import Any
 
+from shared.canonical import canonical_json
 from shared.crypto.keyring import KeyRing, key_name
 from shared.messaging.channels import Channel, channel_of
 from shared.messaging.envelope import Envelope, EnvelopeError
@@ -37,9 +37,10 @@ class UntrustedEvent(EnvelopeError):
 
 
 def canonical_bytes(envelope: Envelope) -> bytes:
-    """What a signature covers: the UTF-8 JSON array [id, type, source, subject, time, data],
-    with `time` exactly as in `ce_time` and every object's keys sorted, no spaces, non-ASCII
-    characters as themselves."""
+    """What a signature covers: the RFC 8785 (JCS) bytes of the JSON array
+    [id, type, source, subject, time, data], with `time` exactly as in `ce_time`
+    (contracts/SIGNATURES.md, contracts/vectors/signatures.json). NotCanonical for data Tongban
+    does not sign (a float, an integer beyond ±(2^53 - 1))."""
     document = [
         envelope.id,
         envelope.type,
@@ -48,7 +49,7 @@ def canonical_bytes(envelope: Envelope) -> bytes:
         envelope.time.isoformat(),
         envelope.data,
     ]
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(document)
 
 
 def _channel(topic: str) -> Channel:
