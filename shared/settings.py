@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     jwt_audience: str = "tongban"
     # A token living longer than this (exp - iat) is refused, whoever signed it.
     jwt_max_lifetime_minutes: float = Field(default=12 * 60, gt=0)
+    # The JWKS is fetched off the event loop and given at most this long (a provider that hangs
+    # holds no request longer); it is fetched again in the background after this long, while
+    # the keys held go on verifying (shared.auth.IssuerKeys).
+    jwt_jwks_timeout_seconds: float = Field(default=2.0, gt=0)
+    jwt_jwks_refresh_seconds: float = Field(default=300.0, gt=0)
 
     # The key ring: event signatures, the localities' seals, personal-data keys (shared.crypto).
     key_ring_dir: str = ".tongban/keys"
