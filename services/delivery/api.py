@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from services.delivery import dispatch, documents, pdf, service
 from shared.authz import Caller
 from shared.bounds import IdNumber
-from shared.errors import ApiError, Conflict, Invalid, NotFound, error_body, problem
+from shared.errors import ApiError, Invalid, error_body, problem
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.vocabulary import PostalStatus, PrintJobStatus
 from shared.webapp import DbSession, Runtime
@@ -76,29 +76,18 @@ class HandoverOut(BaseModel):
 
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
 async def hand_over(
-    application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: Caller
+    application_no: str, body: HandoverIn, runtime: Runtime, clerk: Caller
 ) -> HandoverOut:
     settings = runtime.settings
-    assert clerk.window_id is not None  # own_window routes have one (shared.authz)
-    await service.check_handover_attempts(
-        db,
-        clerk.window_id,
+    job = await service.attempt_handover(
+        runtime.db,
+        runtime.outbox,
+        service.HandOver(application_no, body.recipient_id_number, clerk),
+        digest_key=settings.pii_digest_key.get_secret_value().encode(),
+        telemetry=runtime.telemetry,
         max_failures=settings.handover_max_failures,
         minutes=settings.handover_failure_window_minutes,
     )
-    command = service.HandOver(application_no, body.recipient_id_number, clerk)
-    try:
-        job = await service.hand_over(
-            db,
-            runtime.outbox,
-            command,
-            digest_key=settings.pii_digest_key.get_secret_value().encode(),
-            telemetry=runtime.telemetry,
-        )
-    except (NotFound, Conflict) as refused:
-        if refused.code in ("recipient_mismatch", "not_in_print_queue"):
-            await service.record_failed_handover(runtime.db, command, refused)
-        raise
     assert job.delivered_at is not None
     return HandoverOut(
         application_no=job.application_no,
