@@ -3,9 +3,15 @@ what it is for: printing a document at the receiving window, and verifying one f
 
 Approval issues and seals (CertificateIssued, RejectionNoticeIssued, CertificateRevoked on
 tongban.approval.events); delivery opens the holder's name sealed for it, checks the seal, and
-keeps the document: its content as JSON with the holder's name encrypted, and the seal. Every
-answer about a document (print, verify) checks the seal again over what the registry holds, so
-a row changed in the database verifies as `signature_invalid` instead of vouching for itself.
+keeps the document: its content as JSON with the holder's name encrypted, and the seal, and
+a revocation as the issuer's signed event. Every answer about a document (print, verify) checks
+the seal and the revocation again over what the registry holds, so a row changed in the
+database verifies as `signature_invalid` (or `revocation_invalid`) instead of vouching for
+itself.
+
+Certificate numbers are sequential: public verification takes the number and a verification
+code of 128 random bits, which only the printed QR code carries. Rejection notices are the
+applicant's, and not publicly verifiable.
 """
 
 from __future__ import annotations
@@ -262,6 +268,7 @@ class Revocation:
 
 
 def revocation(row: CertificateRow, public_key: PublicKeys) -> Revocation | None:
+    """The row's revocation, its signed event checked; None if it was never revoked."""
     if row.revocation_event is None:
         if row.revoked_at is None and row.revocation_reason is None:
             return None
