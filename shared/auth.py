@@ -9,12 +9,15 @@ trusted, and a service without a JWKS refuses to start (Settings.fail_closed).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import httpx
 import jwt
 from pydantic import BaseModel, Field, ValidationError
 
@@ -34,6 +37,8 @@ ROLES: tuple[Role, ...] = (
 # mint tokens, and "none" is never accepted.
 ALGORITHMS = ["EdDSA", "ES256"]
 DEVELOPMENT_ISSUER_KEY = "token-issuer"
+
+log = logging.getLogger(__name__)
 
 
 class Principal(BaseModel):
@@ -109,31 +114,114 @@ class _VerifiedTokens:
 
 
 _verified = _VerifiedTokens()
-_jwks_clients: dict[str, jwt.PyJWKClient] = {}
 
 
-def _verifying_key(settings: Settings, token: str) -> Any:
+class IssuerKeys:
+    """The identity provider's signing keys (its JWKS), fetched without blocking the event loop.
+
+    A request waits on the provider only when the token names a key not held, and then at most
+    `timeout` seconds. Keys held go on verifying while a fresh JWKS is fetched in the
+    background (every `refresh` seconds), and while the provider is slow or down: a fetch that
+    fails keeps what was held. A key id the JWKS does not name is looked up again at most once
+    every `retry_unknown` seconds, so tokens with made-up key ids fail at once instead of each
+    waiting on (and hammering) the provider.
+    """
+
+    def __init__(
+        self, url: str, *, timeout: float, refresh: float, retry_unknown: float = 10.0
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.refresh = refresh
+        self.retry_unknown = retry_unknown
+        self.keys: dict[str, Any] = {}
+        self.fetched_at: float | None = None  # time.monotonic() of the last JWKS taken
+        self.attempted_at: float | None = None  # ... of the last fetch started
+        self._fetching: asyncio.Task[None] | None = None
+
+    async def key(self, kid: str) -> Any | None:
+        """The public key `kid` names, or None when the provider does not (or cannot) say."""
+        now = time.monotonic()
+        if kid in self.keys:
+            if self._stale(now) and not self._attempted_within(now, self.retry_unknown):
+                self._fetch()  # in the background: what is held verifies meanwhile
+            return self.keys[kid]
+        if self._fetching is None or self._fetching.done():
+            if self._attempted_within(now, self.retry_unknown):
+                return None  # looked up moments ago: fail at once
+            self._fetch()
+        assert self._fetching is not None
+        # shield: a request given up on (its client gone) does not cancel the shared fetch.
+        await asyncio.shield(self._fetching)
+        return self.keys.get(kid)
+
+    def _stale(self, now: float) -> bool:
+        return self.fetched_at is None or now - self.fetched_at >= self.refresh
+
+    def _attempted_within(self, now: float, seconds: float) -> bool:
+        return self.attempted_at is not None and now - self.attempted_at < seconds
+
+    def _fetch(self) -> asyncio.Task[None]:
+        """The fetch under way, or a new one: one at a time, however many requests ask."""
+        if self._fetching is None or self._fetching.done():
+            self.attempted_at = time.monotonic()
+            self._fetching = asyncio.get_running_loop().create_task(
+                self._download(), name=f"jwks:{self.url}"
+            )
+        return self._fetching
+
+    async def _download(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout), httpx.AsyncClient() as client:
+                response = await client.get(self.url, timeout=self.timeout)
+                response.raise_for_status()
+                jwks = jwt.PyJWKSet.from_dict(response.json())
+        except Exception as exc:  # whatever went wrong, the keys held stay
+            log.warning(
+                "JWKS %s: %s; %d key(s) held go on verifying",
+                self.url,
+                type(exc).__name__,
+                len(self.keys),
+            )
+            return
+        self.keys = {jwk.key_id: jwk.key for jwk in jwks.keys if jwk.key_id}
+        self.fetched_at = time.monotonic()
+
+
+_issuers: dict[str, IssuerKeys] = {}
+
+
+def issuer_keys(settings: Settings) -> IssuerKeys:
+    """The process's one holder of JWT_JWKS_URL's keys."""
+    assert settings.jwt_jwks_url
+    keys = _issuers.get(settings.jwt_jwks_url)
+    if keys is None:
+        keys = _issuers[settings.jwt_jwks_url] = IssuerKeys(
+            settings.jwt_jwks_url,
+            timeout=settings.jwt_jwks_timeout_seconds,
+            refresh=settings.jwt_jwks_refresh_seconds,
+        )
+    return keys
+
+
+async def _verifying_key(settings: Settings, token: str) -> Any:
     """The issuer's public key the token names (`kid`), from the JWKS or, in development,
     from the key ring's development issuer."""
     kid = jwt.get_unverified_header(token).get("kid")
+    if not isinstance(kid, str):
+        raise jwt.InvalidKeyError("the token names no key (kid)")
     if settings.jwt_jwks_url:
-        client = _jwks_clients.get(settings.jwt_jwks_url)
-        if client is None:
-            client = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
-            _jwks_clients[settings.jwt_jwks_url] = client
-        try:
-            return client.get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientError:
-            if not settings.development:
-                raise
-    if settings.development and isinstance(kid, str):
-        key = settings.key_ring().public_key(kid)
-        if key is not None and key.name == DEVELOPMENT_ISSUER_KEY:
-            return key.ed25519_public
+        key = await issuer_keys(settings).key(kid)
+        if key is not None:
+            return key
+    if settings.development:
+        ring_key = settings.key_ring().public_key(kid)
+        if ring_key is not None and ring_key.name == DEVELOPMENT_ISSUER_KEY:
+            return ring_key.ed25519_public
     raise jwt.InvalidKeyError("the token's key is not one of the issuer's")
 
 
-def decode_token(settings: Settings, token: str) -> Principal:
+async def decode_token(settings: Settings, token: str) -> Principal:
     cache_key = (token, settings.jwt_issuer, settings.jwt_audience)
     known = _verified.get(cache_key)
     if known is not None:
@@ -141,7 +229,7 @@ def decode_token(settings: Settings, token: str) -> Principal:
     try:
         claims = jwt.decode(
             token,
-            _verifying_key(settings, token),
+            await _verifying_key(settings, token),
             algorithms=ALGORITHMS,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,

@@ -175,7 +175,7 @@ async def authorize(
     if credentials is None:
         raise ApiError(401, "unauthorized", "A bearer token is required.")
     settings: Settings = request.app.state.settings
-    principal = decode_token(settings, credentials.credentials)
+    principal = await decode_token(settings, credentials.credentials)
     if principal.role not in rule.roles:
         raise ApiError(
             403,

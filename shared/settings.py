@@ -7,6 +7,7 @@ that operators set the same words in a shell, docker-compose and a Kubernetes De
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     jwt_audience: str = "tongban"
     # A token living longer than this (exp - iat) is refused, whoever signed it.
     jwt_max_lifetime_minutes: float = Field(default=12 * 60, gt=0)
+    # The JWKS is fetched off the event loop and given at most this long (a provider that hangs
+    # holds no request longer); it is fetched again in the background after this long, while
+    # the keys held go on verifying (shared.auth.IssuerKeys).
+    jwt_jwks_timeout_seconds: float = Field(default=2.0, gt=0)
+    jwt_jwks_refresh_seconds: float = Field(default=300.0, gt=0)
 
     # The key ring: event signatures, the localities' seals, personal-data keys (shared.crypto).
     key_ring_dir: str = ".tongban/keys"
@@ -137,11 +143,14 @@ class Settings(BaseSettings):
     max_scan_bytes: int = 20 * 1024 * 1024
 
     # Where the public reaches delivery: the QR code of a printed certificate carries
-    # <PUBLIC_BASE_URL>/v1/certificates/<no>/verify.
+    # <PUBLIC_BASE_URL>/v1/certificates/<no>/verify?code=<its verification code>.
     public_base_url: str = "http://127.0.0.1:8004"
     # Public verification (GET /v1/certificates/{no}/verify, no token): requests per minute
-    # from one client address, per delivery process.
+    # from one client address, counted in delivery's database (shared by its processes).
     verify_rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Proxies in front of delivery (CIDRs, comma-separated: the ingress, a load balancer) whose
+    # X-Forwarded-For names the client; none by default: the peer address is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # 免证办 and validity: years a certificate is valid from its issue date when the catalog
     # item says nothing (0: without limit, 长期有效).
     certificate_valid_years: int = Field(default=0, ge=0, le=100)
@@ -224,6 +233,21 @@ class Settings(BaseSettings):
             "allow_http": "true" if self.blob_store_allow_http else None,
         }
         return url, {name: value for name, value in options.items() if value}
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        # "10.0.0.0/8,fd00::/8" in the environment.
+        if isinstance(value, str):
+            value = [cidr.strip() for cidr in value.split(",") if cidr.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ip_network(cidr, strict=False)  # ValueError: not an address or network
+        return value
 
     @field_validator("approval_localities", mode="before")
     @classmethod

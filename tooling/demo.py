@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
@@ -25,9 +26,9 @@ from tooling.stack import RunningStack, StackError
 DOWNLOADS = Path(".tongban/demo")
 
 
-async def print_certificate(trip: Journey, certificate_no: str) -> tuple[bytes, str]:
-    """The certificate's PDF as the receiving window's clerk prints it, and the print's
-    ordinal (X-Tongban-Print)."""
+async def print_certificate(trip: Journey, certificate_no: str) -> tuple[bytes, str, str]:
+    """The certificate's PDF as the receiving window's clerk prints it, the print's ordinal
+    (X-Tongban-Print), and the verification URL its QR code carries (X-Tongban-Verify-Url)."""
     async with httpx.AsyncClient(
         base_url=trip.urls["delivery"],
         headers={"Authorization": f"Bearer {trip.clerk_token}"},
@@ -49,18 +50,22 @@ async def print_certificate(trip: Journey, certificate_no: str) -> tuple[bytes, 
             within=trip.timeout,
             failure=f"{certificate_no} never reached delivery's certificate registry",
         )
-    return response.content, response.headers.get("X-Tongban-Print", "?")
+    return (
+        response.content,
+        response.headers.get("X-Tongban-Print", "?"),
+        response.headers["X-Tongban-Verify-Url"],
+    )
 
 
-async def verify_certificate(trip: Journey, certificate_no: str) -> tuple[str, dict[str, Any]]:
-    """The public verification (no token), at the URL the QR code carries."""
-    url = f"{trip.settings.public_base_url.rstrip('/')}/v1/certificates/{certificate_no}/verify"
+async def verify_certificate(trip: Journey, url: str) -> dict[str, Any]:
+    """The public verification (no token), at the URL the QR code carries (number and code)."""
+    where = urlsplit(url)
     async with httpx.AsyncClient(base_url=trip.urls["delivery"], timeout=15) as public:
-        response = await public.get(f"/v1/certificates/{certificate_no}/verify")
+        response = await public.get(f"{where.path}?{where.query}")
     if response.status_code != 200:
         raise StackError(f"verification answered {response.status_code}: {response.text}")
     answer: dict[str, Any] = response.json()
-    return url, answer
+    return answer
 
 
 def save_download(name: str, content: bytes) -> Path:
@@ -148,10 +153,10 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
             f"print queue of {job['window_id']}: {job['certificate_no']} "
             f"for {job['holder_name_masked']}"
         )
-        certificate, ordinal = await print_certificate(trip, job["certificate_no"])
+        certificate, ordinal, url = await print_certificate(trip, job["certificate_no"])
         printed = save_download(f"{job['certificate_no']}.pdf", certificate)
         console.print(f"certificate printed (print #{ordinal}): {printed.resolve()}")
-        url, verified = await verify_certificate(trip, job["certificate_no"])
+        verified = await verify_certificate(trip, url)
         outcome = "[green]valid[/]" if verified["valid"] else f"[red]{verified['reason']}[/]"
         console.print(
             f"QR code {url}: {outcome}, issuer {verified['issuer_locality']}, item "

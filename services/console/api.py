@@ -96,7 +96,7 @@ async def console_caller(request: Request) -> Session | None:
     if not token:
         raise LoginRequired()
     try:
-        principal = decode_token(request.app.state.settings, token)
+        principal = await decode_token(request.app.state.settings, token)
     except ApiError as error:
         if error.status_code == 401:
             raise LoginRequired() from error
@@ -160,7 +160,7 @@ async def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request, token: Annotated[str, Form(max_length=8192)]) -> Response:
     token = token.strip()
     try:
-        principal = decode_token(request.app.state.settings, token)
+        principal = await decode_token(request.app.state.settings, token)
     except ApiError:
         return render(request, "login.html", None, 401, error="令牌无效或已过期。")
     if principal.role not in ("operator", "admin"):

@@ -4,23 +4,27 @@ documents.py), shape the answer."""
 
 from __future__ import annotations
 
-import math
-import time
 from datetime import date, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from services.delivery import dispatch, documents, pdf, service
+from services.delivery.ratelimit import (
+    Network,
+    PostgresCounters,
+    VerificationLimiter,
+    client_address,
+    trusted_networks,
+)
 from shared.authz import Caller
 from shared.bounds import IdNumber
-from shared.errors import ApiError, Conflict, Invalid, NotFound, error_body, problem
+from shared.errors import ApiError, Invalid, error_body, problem
 from shared.pagination import MAX_PAGE, Cursor, Limit
+from shared.runtime import ServiceRuntime
 from shared.vocabulary import PostalStatus, PrintJobStatus
 from shared.webapp import DbSession, Runtime
 
@@ -76,29 +80,18 @@ class HandoverOut(BaseModel):
 
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
 async def hand_over(
-    application_no: str, body: HandoverIn, db: DbSession, runtime: Runtime, clerk: Caller
+    application_no: str, body: HandoverIn, runtime: Runtime, clerk: Caller
 ) -> HandoverOut:
     settings = runtime.settings
-    assert clerk.window_id is not None  # own_window routes have one (shared.authz)
-    await service.check_handover_attempts(
-        db,
-        clerk.window_id,
+    job = await service.attempt_handover(
+        runtime.db,
+        runtime.outbox,
+        service.HandOver(application_no, body.recipient_id_number, clerk),
+        digest_key=settings.pii_digest_key.get_secret_value().encode(),
+        telemetry=runtime.telemetry,
         max_failures=settings.handover_max_failures,
         minutes=settings.handover_failure_window_minutes,
     )
-    command = service.HandOver(application_no, body.recipient_id_number, clerk)
-    try:
-        job = await service.hand_over(
-            db,
-            runtime.outbox,
-            command,
-            digest_key=settings.pii_digest_key.get_secret_value().encode(),
-            telemetry=runtime.telemetry,
-        )
-    except (NotFound, Conflict) as refused:
-        if refused.code in ("recipient_mismatch", "not_in_print_queue"):
-            await service.record_failed_handover(runtime.db, command, refused)
-        raise
     assert job.delivered_at is not None
     return HandoverOut(
         application_no=job.application_no,
@@ -124,7 +117,9 @@ async def certificate_pdf(
 ) -> Response:
     """An A4 PDF of the sealed document, for a clerk at the application's receiving window or a
     reviewer of the issuing locality (others: 404). Every print is recorded; `X-Tongban-Print`
-    is its ordinal (1: the first print, more: a reprint)."""
+    is its ordinal (1: the first print, more: a reprint). A certificate's QR code carries its
+    verification URL, also in `X-Tongban-Verify-Url`; a rejection notice has none (it is not
+    publicly verifiable)."""
     printed = await documents.print_document(
         db,
         caller,
@@ -136,22 +131,21 @@ async def certificate_pdf(
     # Rendering takes about a second of CPU: off the event loop. Should it fail, the
     # transaction (and so the print's record) rolls back with it.
     content = await run_in_threadpool(pdf.render, printed.document)
-    return Response(
-        content,
-        media_type="application/pdf",
-        headers={
-            "X-Tongban-Print": str(printed.ordinal),
-            "Content-Disposition": f'inline; filename="{certificate_no}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    headers = {
+        "X-Tongban-Print": str(printed.ordinal),
+        "Content-Disposition": f'inline; filename="{certificate_no}.pdf"',
+        "Cache-Control": "no-store",
+    }
+    if printed.document.verify_url is not None:
+        headers["X-Tongban-Verify-Url"] = printed.document.verify_url  # what the QR code says
+    return Response(content, media_type="application/pdf", headers=headers)
 
 
 class VerificationOut(BaseModel):
     valid: bool
     number: str
-    # Why not valid: not_found, signature_invalid, unknown_seal, not_issuers_seal, revoked,
-    # expired.
+    # Why not valid: signature_invalid, unknown_seal, not_issuers_seal, revoked,
+    # revocation_invalid (its signed revocation was changed), expired.
     reason: str | None
     kind: str | None
     issuer_locality: str | None
@@ -160,7 +154,7 @@ class VerificationOut(BaseModel):
     issued_at: date | None
     valid_until: date | None
     revoked_at: datetime | None
-    # How many times this number was verified, this one included.
+    # How many times this certificate was verified, this one included.
     verifications: int | None
 
 
@@ -169,16 +163,24 @@ class VerificationOut(BaseModel):
     tags=["certificates"],
     summary="Verify a certificate (public)",
     response_model=VerificationOut,
-    responses={429: {"description": "Too many verifications from this address (rate_limited)"}},
+    responses={
+        404: {"description": "No certificate with this number and code (certificate_not_found)"},
+        429: {"description": "Too many verifications from this client (rate_limited)"},
+    },
 )
 async def verify_certificate(
-    certificate_no: str, request: Request, runtime: Runtime
+    certificate_no: str,
+    request: Request,
+    runtime: Runtime,
+    code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> VerificationOut | JSONResponse:
-    """What the registry says of a certificate number, its seal checked again: `valid`, or
-    `valid: false` with the `reason`. No token; VERIFY_RATE_LIMIT_PER_MINUTE per client
-    address, counted per delivery process."""
-    limiter = verification_limiter(request.app, runtime.settings.verify_rate_limit_per_minute)
-    retry_after = limiter.hit(request.client.host if request.client else "unknown")
+    """What the registry says of a certificate, asked with the verification `code` its QR code
+    carries: `valid`, or `valid: false` with the `reason`. The number alone, a wrong code and
+    every rejection notice answer 404, as an unknown number does. No token;
+    VERIFY_RATE_LIMIT_PER_MINUTE per client (behind TRUSTED_PROXIES, the address they
+    forwarded), counted across delivery processes."""
+    limiter = verification_limiter(request.app, runtime)
+    retry_after = await limiter.hit(verifying_client(request, runtime))
     if retry_after is not None:
         return JSONResponse(
             error_body(
@@ -192,37 +194,31 @@ async def verify_certificate(
     result = await documents.verify(
         runtime.db,
         certificate_no,
+        code,
         personal=runtime.outbox.personal_data(),
         public_key=runtime.settings.key_ring().public_key,
     )
     return VerificationOut.model_validate(result, from_attributes=True)
 
 
-class VerificationLimiter:
-    """Verifications per client address in a moving window of a minute.
-
-    In memory, so per process: N delivery processes behind a balancer let through N times the
-    limit from one address. Enough to keep anyone from walking the number space through one
-    process; a shared limit would need a shared store (limits supports Redis)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.item = RateLimitItemPerMinute(per_minute)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def hit(self, client: str) -> int | None:
-        """Count one verification from `client`: None if allowed, else the seconds to wait."""
-        if self.limiter.hit(self.item, "verify", client):
-            return None
-        stats = self.limiter.get_window_stats(self.item, "verify", client)
-        return max(1, math.ceil(stats.reset_time - time.time()))
-
-
-def verification_limiter(app: FastAPI, per_minute: int) -> VerificationLimiter:
-    """The app's own limiter (made on first use)."""
+def verification_limiter(app: FastAPI, runtime: ServiceRuntime) -> VerificationLimiter:
+    """The app's limiter (made on first use), counting in delivery's database."""
     limiter: VerificationLimiter | None = getattr(app.state, "verification_limiter", None)
     if limiter is None:
-        limiter = app.state.verification_limiter = VerificationLimiter(per_minute)
+        settings = runtime.settings
+        limiter = app.state.verification_limiter = VerificationLimiter(
+            settings.verify_rate_limit_per_minute, PostgresCounters(runtime.db)
+        )
     return limiter
+
+
+def verifying_client(request: Request, runtime: ServiceRuntime) -> str:
+    """The client's address, through the app's trusted proxies (parsed on first use)."""
+    trusted: tuple[Network, ...] | None = getattr(request.app.state, "trusted_proxies", None)
+    if trusted is None:
+        trusted = trusted_networks(runtime.settings.trusted_proxies)
+        request.app.state.trusted_proxies = trusted
+    return client_address(request, trusted)
 
 
 # -- 邮政寄递: the carrier's tracking webhook (services/delivery/dispatch.py) --------------------

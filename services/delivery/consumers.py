@@ -26,7 +26,8 @@ async def register_document(
 
 
 async def revoke_certificate(event: events.CertificateRevoked, ctx: EventContext) -> None:
-    await documents.revoke(ctx.session, event)
+    # Kept with its signature, which verification checks again.
+    await documents.revoke(ctx.session, event, ctx.envelope)
 
 
 async def record_rejection_window(event: events.ApplicationRejected, ctx: EventContext) -> None:

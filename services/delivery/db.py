@@ -138,12 +138,26 @@ class CertificateRow(Base):
     seal_signature: Mapped[str] = mapped_column(String(128))
     issued_on: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date | None] = mapped_column(Date)
+    # For queries only: what a revocation says is the signed CertificateRevoked below.
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revocation_reason: Mapped[str | None] = mapped_column(Text)
+    # The issuer's CertificateRevoked as signed: the bytes its signature covers
+    # (shared.messaging.signing.canonical_bytes, UTF-8), the signature and the signer's key id.
+    # Verification checks them again, so a revocation cleared or changed in the database alone
+    # does not make a certificate valid again.
+    revocation_event: Mapped[str | None] = mapped_column(Text)
+    revocation_signature: Mapped[str | None] = mapped_column(String(128))
+    revocation_signer: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Public verifications (GET /v1/certificates/{no}/verify) of this number, and the last one.
     verifications: Mapped[int] = mapped_column(BigInteger, default=0)
     last_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The certificate's verification code (128 random bits, made at its first print): what its
+    # QR code carries besides the number, and what verification asks for, since numbers are
+    # sequential. Encrypted (shared.crypto.personal, bound to the number) to print it again, and
+    # its SHA-256 to look it up. None for rejection notices: they are not publicly verifiable.
+    verification_code: Mapped[str | None] = mapped_column(Text)
+    verification_code_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReceivingWindowRow(Base):
@@ -174,3 +188,14 @@ class CertificatePrintRow(Base):
     printed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("certificate_no", "ordinal"),)
+
+
+class RateLimitCounterRow(Base):
+    """A fixed-window counter of a rate limit (services/delivery/ratelimit.py), shared by every
+    delivery process: public verifications per client address."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

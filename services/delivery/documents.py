@@ -3,16 +3,25 @@ what it is for: printing a document at the receiving window, and verifying one f
 
 Approval issues and seals (CertificateIssued, RejectionNoticeIssued, CertificateRevoked on
 tongban.approval.events); delivery opens the holder's name sealed for it, checks the seal, and
-keeps the document: its content as JSON with the holder's name encrypted, and the seal. Every
-answer about a document (print, verify) checks the seal again over what the registry holds, so
-a row changed in the database verifies as `signature_invalid` instead of vouching for itself.
+keeps the document: its content as JSON with the holder's name encrypted, and the seal, and
+a revocation as the issuer's signed event. Every answer about a document (print, verify) checks
+the seal and the revocation again over what the registry holds, so a row changed in the
+database verifies as `signature_invalid` (or `revocation_invalid`) instead of vouching for
+itself.
+
+Certificate numbers are sequential: public verification takes the number and a verification
+code of 128 random bits, which only the printed QR code carries. Rejection notices are the
+applicant's, and not publicly verifiable.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,6 +56,8 @@ from shared.db import Database, insert_if_absent
 from shared.errors import Conflict, Invalid, NotFound
 from shared.identity import mask_name
 from shared.messaging import events
+from shared.messaging.envelope import Envelope
+from shared.messaging.signing import canonical_bytes
 from shared.reference.localities import get_locality, is_within
 
 log = logging.getLogger(__name__)
@@ -65,9 +76,20 @@ def kind_of(content: Content) -> Kind:
     return "rejection_notice" if isinstance(content, RejectionNoticeContent) else "certificate"
 
 
-def verify_url(public_base_url: str, number: str) -> str:
-    """What a printed document's QR code carries."""
-    return f"{public_base_url.rstrip('/')}/v1/certificates/{number}/verify"
+def verification_code_at(number: str) -> str:
+    """Where a certificate's verification code is bound (its AAD)."""
+    return place("delivery.certificates.verification_code", number)
+
+
+def code_digest(code: str) -> str:
+    """How a verification code is looked up: 128 random bits need no salt or stretching."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def verify_url(public_base_url: str, number: str, code: str) -> str:
+    """What a printed certificate's QR code carries: the number, and the code without which
+    verification answers nothing."""
+    return f"{public_base_url.rstrip('/')}/v1/certificates/{number}/verify?code={code}"
 
 
 # --- the replica: issued, revoked, and where each application is received -------------------
@@ -147,8 +169,12 @@ async def register_document(
     )
 
 
-async def revoke(session: AsyncSession, event: events.CertificateRevoked) -> None:
-    """The issuer revoked a certificate: it no longer verifies, and is no longer printed."""
+async def revoke(
+    session: AsyncSession, event: events.CertificateRevoked, envelope: Envelope
+) -> None:
+    """The issuer revoked a certificate: it no longer verifies, and is no longer printed. The
+    signed event (its signature checked by the consumer) is kept with the row: verification
+    checks it again instead of trusting a column."""
     row = await session.get(CertificateRow, event.certificate_no, with_for_update=True)
     if row is None:
         raise NotFound(
@@ -161,8 +187,11 @@ async def revoke(session: AsyncSession, event: events.CertificateRevoked) -> Non
             f"{event.certificate_no} was issued by {row.issuer_locality}, not {event.locality}.",
             "locality",
         )
-    if row.revoked_at is None:
+    if row.revocation_event is None:
         row.revoked_at, row.revocation_reason = event.revoked_at, event.reason
+        row.revocation_event = canonical_bytes(envelope).decode()
+        row.revocation_signature = envelope.signature
+        row.revocation_signer = envelope.signer
 
 
 async def record_receiving_window(
@@ -226,6 +255,60 @@ def checked(row: CertificateRow, personal: PersonalData, public_key: PublicKeys)
     return Checked(content, check_seal(content, document_seal, public_key))
 
 
+@dataclass(frozen=True)
+class Revocation:
+    """A revocation the registry's row records: told by its signed CertificateRevoked, which
+    is checked again; `tampered` when that no longer verifies (changed in the database). A row
+    revoked before the signed events were kept has only its columns: revoked all the same (an
+    unsigned revocation can only take validity away)."""
+
+    tampered: bool
+    revoked_at: datetime | None
+    reason: str | None
+
+
+def revocation(row: CertificateRow, public_key: PublicKeys) -> Revocation | None:
+    """The row's revocation, its signed event checked; None if it was never revoked."""
+    if row.revocation_event is None:
+        if row.revoked_at is None and row.revocation_reason is None:
+            return None
+        return Revocation(False, row.revoked_at, row.revocation_reason)
+    revoked = _signed_revocation(row, public_key)
+    if revoked is None:
+        log.error("certificate %s: its signed revocation does not verify", row.number)
+        return Revocation(True, None, None)
+    if row.revoked_at != revoked.revoked_at:
+        log.error("certificate %s: revoked_at differs from its signed revocation", row.number)
+    return Revocation(False, revoked.revoked_at, revoked.reason)
+
+
+def _signed_revocation(
+    row: CertificateRow, public_key: PublicKeys
+) -> events.CertificateRevoked | None:
+    """The kept CertificateRevoked, if its issuer's seal signed exactly these bytes and they
+    revoke this very certificate."""
+    message = (row.revocation_event or "").encode()
+    key = public_key(row.revocation_signer or "")
+    if key is None or key.name != f"seal-{row.issuer_locality}":
+        return None
+    try:
+        signature = base64.b64decode(row.revocation_signature or "", validate=True)
+        if not key.verify(message, signature):
+            return None
+        # The signed document: [id, type, source, subject, time, data].
+        document = json.loads(message)
+        if not isinstance(document, list) or len(document) != 6:
+            return None
+        if document[1] != events.CertificateRevoked.event_type:
+            return None
+        revoked = events.CertificateRevoked.model_validate(document[5])
+    except (binascii.Error, ValueError, TypeError, ValidationError):
+        return None
+    if (revoked.certificate_no, revoked.locality) != (row.number, row.issuer_locality):
+        return None
+    return revoked
+
+
 # --- printing at the receiving window ---------------------------------------------------------
 
 
@@ -267,8 +350,9 @@ async def print_document(
     row = await session.get(CertificateRow, number, with_for_update=True)
     if row is None or not await may_print(session, row, caller):
         raise NotFound("certificate_not_found", f"No certificate {number}.")
-    if row.revoked_at is not None:
-        raise Conflict("certificate_revoked", f"{number} was revoked: {row.revocation_reason}")
+    revoked = revocation(row, public_key)
+    if revoked is not None:
+        raise Conflict("certificate_revoked", f"{number} was revoked: {revoked.reason or ''}")
     check = checked(row, personal, public_key)
     if check.content is None or not check.seal.valid:
         # The registry's copy was changed: printing it would vouch for the change.
@@ -311,16 +395,36 @@ async def print_document(
             reason=content.reason if isinstance(content, RejectionNoticeContent) else None,
             seal_signer=row.seal_signer,
             seal_signature=base64.b64decode(row.seal_signature),
-            verify_url=verify_url(public_base_url, number),
+            # Rejection notices are not publicly verifiable: no code, no QR code.
+            verify_url=(
+                verify_url(public_base_url, number, verification_code(row, personal))
+                if row.kind == "certificate"
+                else None
+            ),
         ),
         ordinal,
     )
 
 
+def verification_code(row: CertificateRow, personal: PersonalData) -> str:
+    """The certificate's verification code, made at its first print (the row is locked)."""
+    if row.verification_code is not None:
+        return personal.decrypt(row.verification_code, where=verification_code_at(row.number))
+    code = secrets.token_urlsafe(16)  # 128 bits
+    row.verification_code = personal.encrypt(code, where=verification_code_at(row.number))
+    row.verification_code_digest = code_digest(code)
+    return code
+
+
 # --- public verification ------------------------------------------------------------------------
 
 Reason = Literal[
-    "not_found", "signature_invalid", "unknown_seal", "not_issuers_seal", "revoked", "expired"
+    "signature_invalid",
+    "unknown_seal",
+    "not_issuers_seal",
+    "revoked",
+    "revocation_invalid",
+    "expired",
 ]
 
 
@@ -339,29 +443,52 @@ class Verification:
     verifications: int | None = None
 
 
+def not_found() -> NotFound:
+    # The same words whatever was asked: an answer that named the number, or told an unknown
+    # number from a wrong code, would let numbers be enumerated.
+    return NotFound("certificate_not_found", "No certificate with this number and code.")
+
+
 async def verify(
-    db: Database, number: str, *, personal: PersonalData, public_key: PublicKeys
+    db: Database,
+    number: str,
+    code: str | None,
+    *,
+    personal: PersonalData,
+    public_key: PublicKeys,
 ) -> Verification:
-    """What the registry says of `number`, its seal checked again, the verification counted
-    (in a small transaction of its own). Details only for a document whose seal holds: a
-    changed or forged row vouches for nothing."""
+    """What the registry says of certificate `number`, asked with its verification `code`:
+    without the right code it is not found, as an unknown number is (numbers are sequential),
+    and so is every rejection notice. Its seal and any revocation are checked again, the
+    verification counted (in a small transaction of its own). Details only for a document
+    whose seal holds: a changed or forged row vouches for nothing."""
+    if not code:
+        raise not_found()
     async with db.transaction() as session:
         count = await session.scalar(
             update(CertificateRow)
-            .where(CertificateRow.number == number)
+            .where(
+                CertificateRow.number == number,
+                CertificateRow.kind == "certificate",
+                CertificateRow.verification_code_digest == code_digest(code),
+            )
             .values(verifications=CertificateRow.verifications + 1, last_verified_at=clock.now())
             .returning(CertificateRow.verifications)
         )
         row = await session.get(CertificateRow, number) if count is not None else None
     if row is None or count is None:
-        return Verification(False, number, "not_found")
+        raise not_found()
     check = checked(row, personal, public_key)
     if check.content is None or not check.seal.valid:
         return Verification(False, number, check.seal.reason, verifications=count)
+    revoked = revocation(row, public_key)
+    if revoked is not None and revoked.tampered:
+        # The signed revocation was changed: the row vouches for nothing.
+        return Verification(False, number, "revocation_invalid", verifications=count)
     content = check.content
     valid_until = content.valid_until if isinstance(content, CertificateContent) else None
     reason: Reason | None = None
-    if row.revoked_at is not None:
+    if revoked is not None:
         reason = "revoked"
     elif valid_until is not None and valid_until < clock.today():
         reason = "expired"
@@ -375,6 +502,6 @@ async def verify(
         holder_name_masked=mask_name(content.holder_name),
         issued_at=content.issued_on,
         valid_until=valid_until,
-        revoked_at=row.revoked_at,
+        revoked_at=revoked.revoked_at if revoked is not None else None,
         verifications=count,
     )

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from services.delivery import consumers, dispatch
 from services.delivery.api import router
 from services.delivery.carrier import CarrierClient
+from services.delivery.ratelimit import PostgresCounters
 from shared.messaging import topics
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.settings import Settings
@@ -24,6 +25,8 @@ def create_app(
     runtime.declare_topics([topics.DELIVERY_EVENTS])
     runtime.subscribe(consumers.SUBSCRIPTION)
     carrier = schedule_postal_dispatch(runtime)
+    # Windows of the verification limit that ended (services/delivery/ratelimit.py).
+    runtime.every("rate-limit-prune", 60, PostgresCounters(runtime.db).prune)
     return create_service_app(
         runtime,
         [router],

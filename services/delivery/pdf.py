@@ -1,5 +1,5 @@
 """The printable form of a sealed document: an A4 page in Chinese, with the issuer's seal mark
-and a QR code of its public verification URL.
+and, on a certificate, a QR code of its public verification URL (with its verification code).
 
 The page is a rendering, not the document: what the seal covers is the registry's content
 (shared.certificates), and the QR code leads anyone holding the paper to the registry's answer.
@@ -68,7 +68,8 @@ class PrintableDocument:
     reason: str | None
     seal_signer: str
     seal_signature: bytes
-    verify_url: str
+    # What the QR code carries; None for a rejection notice (not publicly verifiable).
+    verify_url: str | None
 
 
 def seal_fingerprint(signature: bytes) -> str:
@@ -272,10 +273,11 @@ def render(document: PrintableDocument) -> bytes:
     pdf.text(104, 222, _date(document.issued_on))
     _seal_mark(pdf, document, cx=160, cy=222)
 
-    pdf.image(_qr_png(document.verify_url), x=24, y=196, w=46, h=46)
-    pdf.set_font(_Page.FONT, size=10)
-    pdf.text(28, 247, "扫码核验真伪")
-    pdf.set_font(_Page.FONT, size=7)
-    pdf.set_xy(20, 252)
-    pdf.multi_cell(170, 4, document.verify_url)
+    if document.verify_url is not None:
+        pdf.image(_qr_png(document.verify_url), x=24, y=196, w=46, h=46)
+        pdf.set_font(_Page.FONT, size=10)
+        pdf.text(28, 247, "扫码核验真伪")
+        pdf.set_font(_Page.FONT, size=7)
+        pdf.set_xy(20, 252)
+        pdf.multi_cell(170, 4, document.verify_url)
     return bytes(pdf.output())

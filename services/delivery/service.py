@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.db import FailedHandoverRow, PostalDispatchRow, PrintJobRow
@@ -140,6 +140,56 @@ class TooManyFailedHandovers(ApiError):
         )
 
 
+# Refusals that count towards HANDOVER_MAX_FAILURES: what a window guessing at ID numbers or
+# application numbers gets.
+GUESSED = ("recipient_mismatch", "not_in_print_queue")
+
+
+async def attempt_handover(
+    db: Database,
+    outbox: Outbox,
+    command: HandOver,
+    *,
+    digest_key: bytes,
+    telemetry: Telemetry,
+    max_failures: int,
+    minutes: float,
+) -> PrintJobRow:
+    """A hand-over at a window, with the window's limit on refusals, in ONE transaction: the
+    window is locked (to the commit) while its recent refusals are counted and the attempt is
+    made and, when refused, recorded. Attempts of one window so follow one another: however many
+    arrive at once, no more than `max_failures` are ever refused within `minutes` before the
+    window gets 429."""
+    refusal: DomainError | None = None
+    async with db.transaction() as session:
+        await _lock_window(session, command.clerk.window_id or "")
+        await check_handover_attempts(
+            session, command.clerk.window_id or "", max_failures=max_failures, minutes=minutes
+        )
+        try:
+            # A savepoint: a refused attempt leaves nothing behind but its record.
+            async with session.begin_nested():
+                job = await hand_over(
+                    session, outbox, command, digest_key=digest_key, telemetry=telemetry
+                )
+        except (NotFound, Conflict) as refused:
+            if refused.code not in GUESSED:
+                raise
+            session.add(_failure(command, refused))
+            refusal = refused
+    if refusal is not None:
+        raise refusal  # after the commit: the refusal is on record
+    return job
+
+
+async def _lock_window(session: AsyncSession, window_id: str) -> None:
+    """A transaction-scoped advisory lock on the window (a window has no row of its own)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"delivery.handover:{window_id}"},
+    )
+
+
 async def check_handover_attempts(
     session: AsyncSession, window_id: str, *, max_failures: int, minutes: float
 ) -> None:
@@ -155,19 +205,14 @@ async def check_handover_attempts(
         raise TooManyFailedHandovers(int(failures or 0), minutes)
 
 
-async def record_failed_handover(db: Database, command: HandOver, refusal: DomainError) -> None:
-    """On record in a transaction of its own: the request's own is rolled back by the
-    refusal."""
-    async with db.transaction() as session:
-        session.add(
-            FailedHandoverRow(
-                window_id=command.clerk.window_id or "",
-                application_no=command.application_no,
-                reason=refusal.code,
-                attempted_by=command.clerk.sub,
-                attempted_at=clock.now(),
-            )
-        )
+def _failure(command: HandOver, refusal: DomainError) -> FailedHandoverRow:
+    return FailedHandoverRow(
+        window_id=command.clerk.window_id or "",
+        application_no=command.application_no,
+        reason=refusal.code,
+        attempted_by=command.clerk.sub,
+        attempted_at=clock.now(),
+    )
 
 
 async def hand_over(

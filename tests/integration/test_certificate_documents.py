@@ -1,7 +1,8 @@
 """Printable certificates and their public verification (delivery), on the real broker and
 database: a sealed certificate issued on tongban.approval.events is kept in delivery's registry,
-printed as a PDF whose text, rendering and QR code read back, and verified by anyone; a changed
-row, a forged seal, a revocation and an expiry all answer `valid: false` with the reason.
+printed as a PDF whose text, rendering and QR code read back, and verified by anyone holding the
+QR code's URL (number and verification code); a changed row, a forged seal, a revocation (or its
+signed event changed) and an expiry all answer `valid: false` with the reason.
 
 The tests issue the documents themselves, as approval would: content sealed with the key
 ring's `seal-<locality>`, the holder's name sealed for delivery, the event signed by the
@@ -28,8 +29,8 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from services.delivery.api import VerificationLimiter
-from services.delivery.documents import holder_name_at
+from services.delivery.documents import code_digest, holder_name_at
+from services.delivery.ratelimit import VerificationLimiter
 from shared.certificates import CertificateContent, canonical_document
 from shared.crypto.personal import PersonalData
 from shared.crypto.sm import sm2_generate, sm2_sign
@@ -141,12 +142,25 @@ async def wait_registered(engine: AsyncEngine, number: str) -> None:
     await eventually(there)
 
 
-async def verify(stack: Stack, number: str) -> dict[str, Any]:
+async def verify(stack: Stack, url: str) -> dict[str, Any]:
+    """The public answer at `url`, a QR code's verification URL."""
     async with stack.client("delivery") as client:
-        response = await client.get(f"/v1/certificates/{number}/verify")
+        response = await client.get(relative(url))
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def relative(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+async def verification_url(stack: Stack, number: str, issuer: str = HEFEI) -> str:
+    """What the certificate's QR code carries (X-Tongban-Verify-Url of a print by a reviewer
+    of the issuing locality)."""
+    response = await print_when_ready(stack, stack.token("approver", issuer), number)
+    return response.headers["X-Tongban-Verify-Url"]
 
 
 def clerk(stack: Stack, window_id: str = WINDOW, locality: str = "341200") -> str:
@@ -236,12 +250,12 @@ async def test_a_printed_certificate_reads_back_and_its_qr_code_verifies(
         for code in zxingcpp.read_barcodes(page)
         if code.format == zxingcpp.BarcodeFormat.QRCode
     ]
-    url = f"{stack.settings.public_base_url}/v1/certificates/{number}/verify"
-    assert qr.text == url
+    url = f"{stack.settings.public_base_url}/v1/certificates/{number}/verify?code="
+    assert qr.text.startswith(url) and len(qr.text) >= len(url) + 22  # 128 bits, base64url
+    assert response.headers["X-Tongban-Verify-Url"] == qr.text
 
-    first = await verify(stack, number)
-    async with stack.client("delivery") as public:
-        answer = (await public.get(urlsplit(qr.text).path)).json()
+    first = await verify(stack, qr.text)
+    answer = await verify(stack, qr.text)
     assert answer["valid"] is True, answer
     assert answer["holder_name_masked"] == mask_name(HOLDER) == "欧***"
     assert (answer["issuer_locality"], answer["item_code"]) == (HEFEI, ITEM_CODE)
@@ -305,9 +319,11 @@ async def test_a_changed_registry_row_does_not_verify(
     numbers = [new_numbers() for _ in range(2)]
     for application_no, number in numbers:
         await issue(producer, stack, content_for(application_no, number))
+    urls = {}
     for _, number in numbers:
         await wait_registered(delivery_db, number)
-        assert (await verify(stack, number))["valid"] is True
+        urls[number] = await verification_url(stack, number)
+        assert (await verify(stack, urls[number]))["valid"] is True
 
     (_, by_column), (_, in_content) = numbers
     async with delivery_db.begin() as connection:
@@ -323,7 +339,7 @@ async def test_a_changed_registry_row_does_not_verify(
             {"n": in_content},
         )
     for number in (by_column, in_content):
-        answer = await verify(stack, number)
+        answer = await verify(stack, urls[number])
         assert (answer["valid"], answer["reason"]) == (False, "signature_invalid"), answer
         # A changed row vouches for nothing: no details.
         assert answer["item_code"] is None and answer["holder_name_masked"] is None
@@ -357,19 +373,10 @@ async def test_a_certificate_sealed_with_another_localitys_seal_is_dead_lettered
         if header(r, "ce_id") == forged.id and header(r, "dlq.consumer") == "tongban.delivery"
     ]
     assert "not_issuers_seal" in (header(record, "dlq.error.message") or "")
-    assert await verify(stack, number) == {
-        "valid": False,
-        "number": number,
-        "reason": "not_found",
-        "kind": None,
-        "issuer_locality": None,
-        "item_code": None,
-        "holder_name_masked": None,
-        "issued_at": None,
-        "valid_until": None,
-        "revoked_at": None,
-        "verifications": None,
-    }
+    async with stack.client("delivery") as public:
+        answer = await public.get(f"/v1/certificates/{number}/verify", params={"code": "x" * 22})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "certificate_not_found"
 
 
 async def test_a_row_inserted_with_a_signature_of_another_key_does_not_verify(
@@ -392,6 +399,7 @@ async def test_a_row_inserted_with_a_signature_of_another_key_does_not_verify(
     }
     for reason, sign in cases.items():
         application_no, number = new_numbers()
+        code = uuid.uuid4().hex
         content = content_for(application_no, number)
         signer, signature = sign(content)
         stored = content.model_dump(mode="json")
@@ -401,9 +409,10 @@ async def test_a_row_inserted_with_a_signature_of_another_key_does_not_verify(
                 text(
                     "INSERT INTO certificates (number, kind, application_no, issuer_locality, "
                     "item_code, item_name, content, seal_signer, seal_signature, issued_on, "
-                    "valid_until, received_at, verifications) VALUES (:number, 'certificate', "
-                    ":application_no, :issuer, :item_code, :item_name, CAST(:content AS json), "
-                    ":signer, :signature, :issued_on, NULL, now(), 0)"
+                    "valid_until, received_at, verifications, verification_code_digest) "
+                    "VALUES (:number, 'certificate', :application_no, :issuer, :item_code, "
+                    ":item_name, CAST(:content AS json), :signer, :signature, :issued_on, NULL, "
+                    "now(), 0, :digest)"
                 ),
                 {
                     "number": number,
@@ -415,9 +424,10 @@ async def test_a_row_inserted_with_a_signature_of_another_key_does_not_verify(
                     "signer": signer,
                     "signature": base64.b64encode(signature).decode(),
                     "issued_on": content.issued_on,
+                    "digest": code_digest(code),
                 },
             )
-        answer = await verify(stack, number)
+        answer = await verify(stack, f"/v1/certificates/{number}/verify?code={code}")
         assert (answer["valid"], answer["reason"]) == (False, reason), answer
 
 
@@ -439,7 +449,8 @@ async def test_revoked_and_expired_certificates_do_not_verify(
         ),
     )
     await wait_registered(delivery_db, revoked)
-    assert (await verify(stack, revoked))["valid"] is True
+    revoked_url = await verification_url(stack, revoked)
+    assert (await verify(stack, revoked_url))["valid"] is True
 
     await put(
         producer,
@@ -455,7 +466,7 @@ async def test_revoked_and_expired_certificates_do_not_verify(
     )
 
     async def revoked_now() -> dict[str, Any] | None:
-        answer = await verify(stack, revoked)
+        answer = await verify(stack, revoked_url)
         return answer if answer["reason"] == "revoked" else None
 
     answer = await eventually(revoked_now)
@@ -468,7 +479,7 @@ async def test_revoked_and_expired_certificates_do_not_verify(
     assert refused.json()["error"]["code"] == "certificate_revoked"
 
     await wait_registered(delivery_db, expired)
-    answer = await verify(stack, expired)
+    answer = await verify(stack, await verification_url(stack, expired))
     assert (answer["valid"], answer["reason"]) == (False, "expired"), answer
     assert answer["valid_until"] == (today - timedelta(days=1)).isoformat()
 
@@ -483,7 +494,7 @@ async def test_verification_is_rate_limited_per_client_address(stack: Stack) -> 
             answers = [await client.get(f"/v1/certificates/CERTNONE{n}/verify") for n in range(4)]
     finally:
         app.state.verification_limiter = previous
-    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.status_code for a in answers] == [404, 404, 404, 429]
     refused = answers[-1]
     assert refused.json()["error"]["code"] == "rate_limited"
     assert set(refused.json()["error"]) == {"code", "message", "details"}

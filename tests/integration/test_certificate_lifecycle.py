@@ -1,12 +1,14 @@
 """A certificate's whole life through the real services: issued and sealed by approval,
-verified at delivery, cited by a later application instead of a scan (免证办), revoked by its
-issuer and from then on neither valid nor citable; and a rejection's sealed notice printed at
-the receiving window. No event is made up by the test: every one comes from the services."""
+verified at delivery (at its QR code's URL), cited by a later application instead of a scan
+(免证办), revoked by its issuer and from then on neither valid nor citable; and a rejection's
+sealed notice printed at the receiving window (not publicly verifiable). No event is made up
+by the test: every one comes from the services."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -28,9 +30,10 @@ COUNTY = "340104"  # 蜀山区 (合肥): decides GA-HJ-002 for its residents
 COUNTY_WINDOW = "W340104-01"
 
 
-async def _issue_register_certificate(stack: Stack, applicant: dict[str, Any]) -> str:
+async def _issue_register_certificate(stack: Stack, applicant: dict[str, Any]) -> tuple[str, str]:
     """GA-HJ-002 (户口登记项目变更) handed in at the county's own window and approved there:
-    the certificate number approval issues."""
+    the certificate number approval issues, and the verification URL its QR code carries (the
+    window prints it)."""
     county = stack.journey(window_id=COUNTY_WINDOW, locality=COUNTY)
     scans = [
         await county.upload_scan(sample_pdf(f"GA-HJ-002 {code}")) for code in ("M01", "M02", "M03")
@@ -53,12 +56,22 @@ async def _issue_register_certificate(stack: Stack, applicant: dict[str, Any]) -
     await county.approve(number, COUNTY)
     job = await county.wait_in_print_queue(number)
     certificate_no: str = job["certificate_no"]
-    return certificate_no
+    async with stack.client("delivery", county.clerk_token) as delivery:
+
+        async def printed() -> httpx.Response | None:
+            response = await delivery.get(f"/v1/certificates/{certificate_no}.pdf")
+            return response if response.status_code == 200 else None
+
+        pdf = await eventually(printed)
+    assert isinstance(pdf, httpx.Response)
+    return certificate_no, pdf.headers["X-Tongban-Verify-Url"]
 
 
-async def _verify(stack: Stack, number: str) -> dict[str, Any]:
+async def _verify(stack: Stack, url: str) -> dict[str, Any]:
+    """The public answer at a QR code's URL."""
+    parts = urlsplit(url)
     async with stack.client("delivery") as delivery:
-        response = await delivery.get(f"/v1/certificates/{number}/verify")
+        response = await delivery.get(f"{parts.path}?{parts.query}")
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -72,9 +85,9 @@ async def test_an_issued_certificate_verifies_is_cited_instead_of_a_scan_and_rev
     stack: Stack,
 ) -> None:
     applicant = sample_applicant(COUNTY, sequence=811)
-    certificate_no = await _issue_register_certificate(stack, applicant)
+    certificate_no, url = await _issue_register_certificate(stack, applicant)
 
-    verified = await _verify(stack, certificate_no)
+    verified = await _verify(stack, url)
     assert verified["valid"] is True
     assert verified["issuer_locality"] == COUNTY
     assert verified["item_code"] == "GA-HJ-002"
@@ -112,7 +125,7 @@ async def test_an_issued_certificate_verifies_is_cited_instead_of_a_scan_and_rev
     assert revoked.status_code == 200, revoked.text
 
     async def refused_as_revoked() -> dict[str, Any] | None:
-        answer = await _verify(stack, certificate_no)
+        answer = await _verify(stack, url)
         return answer if answer["reason"] == "revoked" else None
 
     answer = await eventually(refused_as_revoked)
@@ -167,6 +180,10 @@ async def test_a_rejection_gives_a_sealed_notice_the_receiving_window_prints(
     assert "申请人不符合迁入条件" in text
     assert notice_no in text
 
-    verified = await _verify(stack, notice_no)
-    assert verified["valid"] is True
-    assert verified["kind"] == "rejection_notice"
+    # The notice is the applicant's, not publicly verifiable: no QR code, and its number
+    # answers what an unknown one does.
+    assert "X-Tongban-Verify-Url" not in pdf.headers
+    async with stack.client("delivery") as public:
+        answer = await public.get(f"/v1/certificates/{notice_no}/verify")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "certificate_not_found"

@@ -23,7 +23,8 @@ from shared.certificates import (
 from shared.crypto.keyring import KeyRing
 from shared.crypto.personal import PersonalData, is_token
 from shared.messaging import events, topics
-from tests.harness import Stack, eventually, header, read_topic
+from tests.harness import Stack, header, read_topic
+from tests.integration.test_certificate_documents import verification_url, verify
 from tooling.journey import Journey, household_application, sample_applicant
 
 pytestmark = pytest.mark.integration
@@ -189,16 +190,10 @@ async def test_a_rotated_seal_seals_what_comes_next_and_what_it_sealed_stays_val
     assert (seals[new_kid]["current"], seals[new_kid]["valid_until"]) == (True, None)
 
     # And the public verification (delivery's registry, the QR code's URL) agrees for both.
-    async with stack.client("delivery") as anonymous:
-        for issued in (before, after):
-
-            async def answered(number: str = issued.certificate_no) -> dict[str, Any] | None:
-                response = await anonymous.get(f"/v1/certificates/{number}/verify")
-                answer: dict[str, Any] = response.json()
-                return answer if answer.get("reason") != "not_found" else None
-
-            verdict = await eventually(answered)
-            assert isinstance(verdict, dict) and verdict["valid"] is True, verdict
+    for issued in (before, after):
+        url = await verification_url(stack, issued.certificate_no, HEFEI)
+        verdict = await verify(stack, url)
+        assert verdict["valid"] is True, verdict
 
 
 async def test_a_rejection_issues_a_sealed_notice_with_its_reason(stack: Stack) -> None:

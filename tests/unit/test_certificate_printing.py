@@ -3,15 +3,19 @@ the stack: the Chinese text of the page is extractable, and the limiter counts p
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
+from starlette.requests import Request
 
-from services.delivery.api import VerificationLimiter
 from services.delivery.pdf import PrintableDocument, render, seal_fingerprint
+from services.delivery.ratelimit import VerificationLimiter, client_address, trusted_networks
 
 NOTICE = PrintableDocument(
     kind="rejection_notice",
@@ -27,7 +31,7 @@ NOTICE = PrintableDocument(
     reason="申请材料与户籍登记信息不一致",
     seal_signer="seal-340100#1",
     seal_signature=b"\x01" * 64,
-    verify_url="https://tongban.example/v1/certificates/NTC2026000001/verify",
+    verify_url=None,  # a rejection notice is not publicly verifiable
 )
 
 
@@ -52,9 +56,57 @@ def test_a_rejection_notice_prints_its_reason_and_seal_in_extractable_chinese(
         assert expected and expected in words, expected
 
 
-def test_the_verification_limit_counts_per_client_address() -> None:
+async def test_the_verification_limit_counts_per_client_address() -> None:
     limiter = VerificationLimiter(2)
-    assert [limiter.hit("10.0.0.1") for _ in range(2)] == [None, None]
-    retry_after = limiter.hit("10.0.0.1")
+    assert [await limiter.hit("10.0.0.1") for _ in range(2)] == [None, None]
+    retry_after = await limiter.hit("10.0.0.1")
     assert retry_after is not None and 1 <= retry_after <= 60
-    assert limiter.hit("10.0.0.2") is None  # another address has its own count
+    assert await limiter.hit("10.0.0.2") is None  # another address has its own count
+
+
+def request_from(peer: str, *forwarded: str) -> Request:
+    headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
+    return Request({"type": "http", "client": (peer, 41000), "headers": headers})
+
+
+def test_the_client_is_told_by_trusted_proxies_only() -> None:
+    trusted = trusted_networks(["10.0.0.0/8", "fd00::/8"])
+    # Through the ingress: the address it appended, not what the client wrote before it.
+    assert client_address(request_from("10.1.2.3", "1.1.1.1, 203.0.113.7"), trusted) == (
+        "203.0.113.7"
+    )
+    # Two trusted hops: the right-most address that is not a proxy.
+    assert client_address(request_from("10.1.2.3", "203.0.113.7, 10.9.9.9"), trusted) == (
+        "203.0.113.7"
+    )
+    assert client_address(request_from("10.1.2.3", "203.0.113.7", "10.9.9.9"), trusted) == (
+        "203.0.113.7"
+    )
+    # An untrusted peer's X-Forwarded-For is ignored whole.
+    assert client_address(request_from("198.51.100.4", "203.0.113.7"), trusted) == ("198.51.100.4")
+    # A trusted peer without the header is itself the client.
+    assert client_address(request_from("10.1.2.3"), trusted) == "10.1.2.3"
+    # No trusted proxies configured (the default): always the peer.
+    assert client_address(request_from("10.1.2.3", "203.0.113.7"), ()) == "10.1.2.3"
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_a_rejection_notice_carries_no_qr_code(tmp_path: Path) -> None:
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(render(NOTICE))
+    subprocess.run(["pdftoppm", "-png", "-r", "100", str(path), str(tmp_path / "page")], check=True)
+    [png] = tmp_path.glob("page*.png")
+    assert zxingcpp.read_barcodes(Image.open(png)) == []
+    certificate = dataclasses.replace(
+        NOTICE,
+        kind="certificate",
+        reason=None,
+        verify_url="https://tongban.example/v1/certificates/CERT1/verify?code=abc",
+    )
+    path.write_bytes(render(certificate))
+    png.unlink()
+    subprocess.run(["pdftoppm", "-png", "-r", "100", str(path), str(tmp_path / "page")], check=True)
+    [png] = tmp_path.glob("page*.png")
+    assert [code.text for code in zxingcpp.read_barcodes(Image.open(png))] == [
+        certificate.verify_url
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typer.testing import CliRunner
 
 from shared.auth import decode_token
@@ -17,7 +19,8 @@ def test_token_prints_a_bearer_token_with_the_requested_claims() -> None:
         ["token", "--role", "window_clerk", "--locality", "341200", "--window-id", "W341200-01"],
     )
     assert result.exit_code == 0, result.output
-    principal = decode_token(Settings(tongban_env="development"), result.output.strip())
+    token = result.output.strip()
+    principal = asyncio.run(decode_token(Settings(tongban_env="development"), token))
     assert (principal.role, principal.locality, principal.window_id) == (
         "window_clerk",
         "341200",
