@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from shared.auth import ROLES, Role, mint_token
+from shared.crypto.keyring import KeyRingError
 from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
 from tooling import dlq, kafka_access
 
@@ -78,7 +79,8 @@ def serve(
     configure_logging(settings.log_level)
     try:
         settings.fail_closed(f"The {service} service", None if service == "console" else service)
-    except InsecureConfiguration as refusal:
+        settings.check_keys(service)
+    except (InsecureConfiguration, KeyRingError) as refusal:
         console.print(f"[red]{refusal}[/]")
         raise typer.Exit(1) from refusal
     uvicorn.run(

@@ -329,7 +329,7 @@ async def list_seals(runtime: Runtime) -> SealsOut:
                 locality=locality_of(key),
                 algorithm=key.algorithm,
                 public_key=base64.b64encode(key.public_key).decode("ascii"),
-                valid_from=key.created_at,
+                valid_from=key.valid_from,
                 valid_until=key.retired_at,
                 current=key.retired_at is None,
             )

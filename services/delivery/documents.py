@@ -320,7 +320,13 @@ async def print_document(
 # --- public verification ------------------------------------------------------------------------
 
 Reason = Literal[
-    "not_found", "signature_invalid", "unknown_seal", "not_issuers_seal", "revoked", "expired"
+    "not_found",
+    "signature_invalid",
+    "unknown_seal",
+    "not_issuers_seal",
+    "seal_revoked",
+    "revoked",
+    "expired",
 ]
 
 
