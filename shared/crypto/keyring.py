@@ -408,6 +408,16 @@ class KeyRing:
             trust.write_anchor(anchors, self.trust.anchor)
         issue_trust_list(ring_public_keys(self.directory), signer, self.trust)
 
+    def revoke(self, kid: str, at: datetime) -> None:
+        """Development only: the development authority revokes `kid` as of `at` (elsewhere the
+        province key authority does, `tongban keys revoke`)."""
+        if not self.development:
+            raise KeyRingError("Only the province key authority revokes: tongban keys revoke.")
+        with self._lock, self._file_lock():
+            self._issue_development_list()  # the list exists and names every key of the folder
+            authority = open_key_ring(str(self.directory / DEVELOPMENT_AUTHORITY_DIR), self._secret)
+            revoke(self.trust, kid, at, authority.signer(AUTHORITY_KEY))
+
     def signer_or_provision(self, name: str) -> SoftwareSigner:
         """The authority's own signer, made if missing (`tongban keys authority-init` and the
         development authority: an explicit decision to have an authority here)."""
@@ -538,6 +548,18 @@ def issue_trust_list(
         keys[key.kid] = key.revoked(earlier.revoked_at) if earlier and earlier.revoked_at else key
     trust.issue(keys.values(), authority, target.path)
     return sorted(keys.values(), key=lambda key: key.kid)
+
+
+def revoke(
+    target: TrustList, kid: str, at: datetime, authority: trust.AuthoritySigner
+) -> PublicKey:
+    """Sign the list at `target` again with `kid` revoked as of `at` (or earlier, if it was)."""
+    keys = {key.kid: key for key in trust.load(target.path, target.anchor)}
+    if kid not in keys:
+        raise KeyRingError(f"The trust list {target.path} names no key {kid!r}.")
+    keys[kid] = keys[kid].revoked(at)
+    trust.issue(keys.values(), authority, target.path)
+    return keys[kid]
 
 
 @lru_cache(maxsize=8)
