@@ -434,7 +434,7 @@ class KeyRing:
         with suppress(FileNotFoundError):
             parameters: dict[str, Any] = json.loads(path.read_text())
             return parameters
-        if any((self.directory / "private").glob("*.json")):
+        if made_by_an_older_version(self.directory):
             raise KeyRingError(
                 f"The key ring {self.directory} was made by an older Tongban, whose wrapping key "
                 "was not salted nor stretched; it is not opened. In development delete the "
@@ -474,6 +474,11 @@ class KeyRing:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def made_by_an_older_version(directory: Path) -> bool:
+    """Whether `directory` is a key ring of the old format (keys, and no ring.json)."""
+    return not (directory / RING_FILE).exists() and any((directory / "private").glob("*.json"))
 
 
 def _derive(secret: str, parameters: dict[str, Any]) -> bytes:
