@@ -5,7 +5,7 @@ clear.
 A document is its content as canonical JSON (sorted keys, no spaces, UTF-8), sealed with the
 issuing locality's seal key `seal-<locality>` (SM2 with SM3, GB/T 38540's signature algorithm)
 through the key ring's `Signer` interface, so a hardware cryptographic module can hold the seal
-in production. Anyone with the published public keys (GET /v1/seals, public-keys.json) checks
+in production. Anyone with the published public keys (GET /v1/seals, the trust list) checks
 it; contracts/CERTIFICATES.md gives the recipe.
 
 Approval issues and seals; delivery keeps the registry it prints and verifies from; intake keeps
@@ -140,7 +140,7 @@ def check_seal(
     # revoked by the day's end may have sealed it after, one retired before the day began did
     # not seal it at all.
     day_begins = datetime.combine(content.issued_on, time.min, CHINA_TZ)
-    if not key.usable(day_begins, day_begins + timedelta(days=1)):
+    if not key.usable(day_begins, day_begins + timedelta(days=1, microseconds=-1)):
         return SealCheck(False, "seal_revoked", key)
     try:
         signature = base64.b64decode(document_seal.signature, validate=True)

@@ -17,8 +17,9 @@ Public keys are not the ring's business: verifiers read the trust list the provi
 authority issues and signs (shared.crypto.trust), which no service writes. `public_key` and
 `public_keys` here are that list. In development (`development=True`: `make run`, the tests)
 one folder may hold every service's keys, and the ring is also the development authority: it
-makes a development authority key (under `authority/`) and re-issues the trust list whenever
-it generates or rotates a key, so nothing needs a manual step.
+makes a development authority key (under `authority/` beside the trust list) and re-issues the
+list whenever it generates or rotates a key, so nothing needs a manual step (rings of several
+services may share one list: docker-compose.yml).
 
 `Signer` is the interface a hardware cryptographic module implements in production: it is
 asked to sign bytes and names its key id; the private key never has to leave it.
@@ -396,17 +397,15 @@ class KeyRing:
             self._issue_development_list()
 
     def _issue_development_list(self) -> None:
-        """Development only: the development authority signs a trust list of every public key
-        in this folder, keeping what an earlier list revoked (and keys it named that this
-        folder does not hold)."""
-        authority = open_key_ring(str(self.directory / DEVELOPMENT_AUTHORITY_DIR), self._secret)
-        signer = authority.signer_or_provision(AUTHORITY_KEY)
-        anchors = ring_public_keys(authority.directory)
-        if not self.trust.anchor.exists() or _anchor_kids(self.trust.anchor) != {
-            key.kid for key in anchors
-        }:
-            trust.write_anchor(anchors, self.trust.anchor)
-        issue_trust_list(ring_public_keys(self.directory), signer, self.trust)
+        """Development only: the development authority (beside the trust list, so rings of
+        several services that share one list share one authority) signs the list again with
+        every public key of this folder, keeping what it revoked and the other rings' keys."""
+        with self._trust_lock():
+            signer = self._development_authority().signer_or_provision(AUTHORITY_KEY)
+            anchors = ring_public_keys(self._development_authority().directory)
+            if _anchor_kids(self.trust.anchor) != {key.kid for key in anchors}:
+                trust.write_anchor(anchors, self.trust.anchor)
+            issue_trust_list(ring_public_keys(self.directory), signer, self.trust)
 
     def revoke(self, kid: str, at: datetime) -> None:
         """Development only: the development authority revokes `kid` as of `at` (elsewhere the
@@ -415,8 +414,25 @@ class KeyRing:
             raise KeyRingError("Only the province key authority revokes: tongban keys revoke.")
         with self._lock, self._file_lock():
             self._issue_development_list()  # the list exists and names every key of the folder
-            authority = open_key_ring(str(self.directory / DEVELOPMENT_AUTHORITY_DIR), self._secret)
-            revoke(self.trust, kid, at, authority.signer(AUTHORITY_KEY))
+            with self._trust_lock():
+                signer = self._development_authority().signer(AUTHORITY_KEY)
+                revoke(self.trust, kid, at, signer)
+
+    def _development_authority(self) -> KeyRing:
+        directory = self.trust.path.parent / DEVELOPMENT_AUTHORITY_DIR
+        return open_key_ring(str(directory), self._secret)
+
+    @contextmanager
+    def _trust_lock(self) -> Iterator[None]:
+        # Development rings sharing one list issue it one at a time (a file of its own: the
+        # ring's lock may be this very folder's, and is already held).
+        self.trust.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.trust.path.parent / ".trust-list.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def signer_or_provision(self, name: str) -> SoftwareSigner:
         """The authority's own signer, made if missing (`tongban keys authority-init` and the

@@ -83,6 +83,12 @@ class PublicKey:
             return "revoked"
         return "retired" if self.retired_at is not None else "current"
 
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the key stopped signing (retired or revoked, whichever came first)."""
+        ends = [at for at in (self.retired_at, self.revoked_at) if at is not None]
+        return min(ends) if ends else None
+
     def usable(self, earliest: datetime, latest: datetime | None = None) -> bool:
         """Whether something signed between `earliest` and `latest` (one instant for an event;
         a whole day for a document dated by its issue day) may verify with this key: never

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from base64 import b64encode
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from services.approval.seals import Seals
+from shared.certificates import check_seal, seal
+from shared.clock import CHINA_TZ
 from shared.crypto import trust
 from shared.crypto.keyring import KeyRing, KeyRingError, issue_trust_list, ring_public_keys
 from shared.crypto.personal import DecryptionFailed, PersonalData
@@ -28,6 +31,7 @@ from shared.messaging.signing import (
     UntrustedEvent,
     canonical_bytes,
 )
+from tests.unit.test_sealed_documents import certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "a unit-test secret"
@@ -235,3 +239,32 @@ def test_the_startup_check_passes_once_the_keys_and_list_are_there(tmp_path: Pat
     issue_trust_list(ring_public_keys(ring.directory), signer, ring.trust)
     check_workload_keys(ring, "intake")
     assert ring.public_key("intake#1") is not None
+
+
+def test_a_document_sealed_by_a_revoked_seal_verifies_only_from_before_the_revocation_day(
+    ring: KeyRing,
+) -> None:
+    content = certificate(issued_on=date(2026, 11, 23))
+    document_seal = seal(content, Seals(ring).signer("340100"))
+    verifier = KeyRing(ring.directory, SECRET)
+    # Revoked from the next day on (Beijing time): a document of the 23rd stays valid.
+    ring.revoke("seal-340100#1", datetime(2026, 11, 24, tzinfo=CHINA_TZ))
+    assert check_seal(content, document_seal, verifier.public_key).valid
+    # Revoked during the 23rd: it may have been sealed after, by whoever had the key.
+    ring.revoke("seal-340100#1", datetime(2026, 11, 23, 12, tzinfo=CHINA_TZ))
+    check = check_seal(content, document_seal, verifier.public_key)
+    assert (check.valid, check.reason) == (False, "seal_revoked")
+
+
+def test_development_rings_of_several_services_share_one_list(tmp_path: Path) -> None:
+    """docker-compose.yml: each service its own ring, one development list for all."""
+    shared_list = {
+        "trust_list": tmp_path / "trust/trust-list.json",
+        "trust_anchor": tmp_path / "trust/trust-anchor.json",
+    }
+    intake = KeyRing(tmp_path / "intake", SECRET, development=True, **shared_list)
+    routing = KeyRing(tmp_path / "routing", SECRET, development=True, **shared_list)
+    intake.signer("intake")
+    routing.signer("routing")
+    assert [key.kid for key in intake.public_keys()] == ["intake#1", "routing#1"]
+    assert not (tmp_path / "intake/private/routing.json").exists()
