@@ -279,15 +279,25 @@ class KeyRing:
 
     def public_keys(self) -> list[PublicKey]:
         """Every key of the trust list (current, retired and revoked)."""
-        if self.development and not self.trust.path.exists():
-            return []
-        return self.trust.keys()
+        try:
+            return self.trust.keys()
+        except TrustListError:
+            if self._no_list_yet():
+                return []
+            raise
 
     def public_key(self, kid: str) -> PublicKey | None:
         """The trust list's entry for `kid` (read again when the file changed)."""
-        if self.development and not self.trust.path.exists():
-            return None
-        return self.trust.key(kid)
+        try:
+            return self.trust.key(kid)
+        except TrustListError:
+            if self._no_list_yet():
+                return None
+            raise
+
+    def _no_list_yet(self) -> bool:
+        # Development: the list appears with the first key made; until then it trusts nothing.
+        return self.development and not self.trust.path.exists()
 
     def verify(
         self, kid: str, message: bytes, signature: bytes, signed_at: datetime | None = None

@@ -16,8 +16,8 @@ the public key, `valid_from`, and two times that end what it verifies:
 date): a thief of a revoked key can back-date, which is why a key is revoked as of the time it
 may have been lost, not the time the loss was noticed (`tongban keys revoke KID --at`).
 
-The list is read again when its file changes (a stat per lookup; parsed once per change), so a
-revocation reaches running services without a restart.
+The list is read again when its file changes (one stat per lookup; parsed and its signature
+checked once per change), so a revocation reaches running services without a restart.
 """
 
 from __future__ import annotations
@@ -232,17 +232,20 @@ class TrustList:
         self.path = Path(path)
         self.anchor = Path(anchor)
         self._keys: dict[str, PublicKey] = {}
-        self._stamps: tuple[object, object] | None = None
+        self._stamps: tuple[int, int, int] | None = None
+        self._read = False
         self._good = False
         self._error: TrustListError | None = None
 
     def refresh(self) -> None:
-        stamps = (_stamp(self.path), _stamp(self.anchor))
-        if stamps == self._stamps:
+        # One stat per lookup: the anchor is read again with the list (a new anchor comes with
+        # a list it signed).
+        stamps = _stamp(self.path)
+        if self._read and stamps == self._stamps:
             if not self._good and self._error is not None:
                 raise self._error
             return
-        self._stamps = stamps
+        self._stamps, self._read = stamps, True
         try:
             keys = load(self.path, self.anchor)
         except TrustListError as exc:
