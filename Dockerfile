@@ -30,7 +30,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 tongban \
  && useradd --system --uid 10001 --gid tongban --home-dir /app --shell /usr/sbin/nologin tongban \
- && mkdir -p /var/lib/tongban/keys \
+ && mkdir -p /var/lib/tongban/keys /var/lib/tongban/trust \
  && chown -R tongban:tongban /var/lib/tongban
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app

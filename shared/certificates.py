@@ -5,7 +5,7 @@ clear.
 A document is its content as canonical JSON (RFC 8785, shared.canonical), sealed with the
 issuing locality's seal key `seal-<locality>` (SM2 with SM3, GB/T 38540's signature algorithm)
 through the key ring's `Signer` interface, so a hardware cryptographic module can hold the seal
-in production. Anyone with the published public keys (GET /v1/seals, public-keys.json) checks
+in production. Anyone with the published public keys (GET /v1/seals, the trust list) checks
 it; contracts/CERTIFICATES.md gives the recipe.
 
 Approval issues and seals; delivery keeps the registry it prints and verifies from; intake keeps
@@ -18,13 +18,14 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import Code, Line, Name, Reason
 from shared.canonical import canonical_json
+from shared.clock import CHINA_TZ
 from shared.crypto.keyring import PublicKey, Signer, key_name
 from shared.crypto.personal import PersonalData
 from shared.identity import mask_name
@@ -112,7 +113,7 @@ def seal(content: Content, signer: Signer) -> DocumentSeal:
 
 
 # Why a document does not verify; API.md's `valid: false` carries one of these as `reason`.
-Flaw = Literal["unknown_seal", "not_issuers_seal", "signature_invalid"]
+Flaw = Literal["unknown_seal", "not_issuers_seal", "seal_revoked", "signature_invalid"]
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,19 @@ def check_seal(
     content: Content, document_seal: DocumentSeal, public_key: Callable[[str], PublicKey | None]
 ) -> SealCheck:
     """Whether `document_seal` is the issuer's seal on exactly this content. `public_key`
-    looks a key id up among the published seal keys (current and retired: a certificate sealed
-    before a rotation still verifies)."""
+    looks a key id up in the trust list (current and retired: a certificate sealed before a
+    rotation still verifies; not by a seal revoked before the document's day ended)."""
     key = public_key(document_seal.signer)
     if key is None or key.algorithm != "SM2-SM3":
         return SealCheck(False, "unknown_seal")
     if key.name != seal_name(content.issuer_locality):
         return SealCheck(False, "not_issuers_seal", key)
+    # A document is dated by its issue day (Beijing time), sealed somewhen within it: a seal
+    # revoked by the day's end may have sealed it after, one retired before the day began did
+    # not seal it at all.
+    day_begins = datetime.combine(content.issued_on, time.min, CHINA_TZ)
+    if not key.usable(day_begins, day_begins + timedelta(days=1, microseconds=-1)):
+        return SealCheck(False, "seal_revoked", key)
     try:
         signature = base64.b64decode(document_seal.signature, validate=True)
     except (binascii.Error, ValueError):

@@ -43,6 +43,7 @@ def build_runtime(
     """Settings from the environment unless given; spans to `span_exporter` (tests) and OTLP."""
     settings = settings or get_settings()
     settings.fail_closed(f"The {service} service", service)
+    settings.check_keys(service)  # a missing key stops the start, naming it
     telemetry = setup_telemetry(
         service, otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
     )

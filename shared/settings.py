@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared.crypto.keyring import KeyRing, open_key_ring
-from shared.reference.localities import PROVINCE
+from shared.reference.localities import PROVINCE, locality_codes
 
 ServiceName = Literal["intake", "routing", "approval", "delivery"]
 SERVICES: tuple[ServiceName, ...] = ("intake", "routing", "approval", "delivery")
@@ -81,8 +81,15 @@ class Settings(BaseSettings):
     jwt_jwks_timeout_seconds: float = Field(default=2.0, gt=0)
     jwt_jwks_refresh_seconds: float = Field(default=300.0, gt=0)
 
-    # The key ring: event signatures, the localities' seals, personal-data keys (shared.crypto).
+    # The key ring: this workload's own private keys (event signatures, the localities' seals
+    # an approval group serves, personal-data keys; shared.crypto.keyring). KEY_RING_SECRET is
+    # stretched with scrypt, or taken as 256 random bits when it is 64 hex characters.
     key_ring_dir: str = ".tongban/keys"
+    # The public keys every verifier trusts: the trust list the province key authority signs
+    # (`tongban keys issue`), and that authority's public key it is checked against. Neither is
+    # written by a service; by default both are in KEY_RING_DIR (where development makes them).
+    trust_list: str | None = None
+    trust_anchor: str | None = None
     # The registry of service-hall windows (CSV: window_id,locality,name); the built-in one
     # gives every locality windows W<code>-01..09 (shared.reference.windows).
     windows_file: str | None = None
@@ -214,7 +221,26 @@ class Settings(BaseSettings):
             )
 
     def key_ring(self) -> KeyRing:
-        return open_key_ring(self.key_ring_dir, self.key_ring_secret.get_secret_value())
+        return open_key_ring(
+            self.key_ring_dir,
+            self.key_ring_secret.get_secret_value(),
+            self.development,
+            self.trust_list,
+            self.trust_anchor,
+        )
+
+    def served_localities(self) -> list[str]:
+        """The localities this approval instance serves (APPROVAL_LOCALITIES, or all known)."""
+        return sorted(self.approval_localities or locality_codes())
+
+    def check_keys(self, service: str) -> None:
+        """Outside development, refuse to start (KeyRingError, naming them) while the key ring
+        lacks a key `service` will need or the trust list does not verify."""
+        from shared.crypto.workloads import WORKLOADS, check_workload_keys
+
+        if service in WORKLOADS:
+            localities = self.served_localities() if service == "approval" else ()
+            check_workload_keys(self.key_ring(), service, localities)
 
     def blob_store_options(self) -> tuple[str, dict[str, str]]:
         """The blob store's URL and its options, as `BlobStore.from_url` takes them."""

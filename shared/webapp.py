@@ -186,9 +186,10 @@ def create_service_app(
 
     @app.get("/v1/keys", tags=["trust"], summary="Public keys that sign Tongban's events")
     async def public_keys() -> dict[str, object]:
-        """Every public signing key of this deployment's key ring, current and retired (with
-        `retired_at`): the service keys and the localities' seals that sign events (headers
-        `ce_signer`, `ce_signature`), so anyone can check an event. No token needed."""
+        """Every key of the trust list this service verifies with (signed by the province key
+        authority), current, retired (`retired_at`) and revoked (`revoked_at`): the service
+        keys and the localities' seals that sign events (headers `ce_signer`, `ce_signature`),
+        so anyone can check an event. No token needed."""
         return {"keys": [key.as_json() for key in runtime.settings.key_ring().public_keys()]}
 
     @app.get(

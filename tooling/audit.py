@@ -3,7 +3,7 @@
 Reads the `ledger` and `ledger_checkpoints` tables of routing's database (ROUTING_DATABASE_URL,
 or DATABASE_URL with the routing database), recomputes the SM3 hash chain from the first entry
 (or from a signed checkpoint, `--from SEQ`), and checks every entry's and every checkpoint's SM2
-signature against the public keys of the key ring (KEY_RING_DIR's public-keys.json). The same
+signature against the public keys of the trust list (TRUST_LIST). The same
 code as routing's `GET /v1/audit/verify` (services.routing.service.verify_ledger), without the
 service running. Exit code 0 when the ledger is intact, 1 otherwise.
 """

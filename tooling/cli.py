@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 
 from shared.auth import ROLES, Role, mint_token
+from shared.crypto.keyring import KeyRingError
 from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
-from tooling import dlq, kafka_access
+from tooling import dlq, kafka_access, keys
 
 app = typer.Typer(
     help="Tongban (通办): province-wide 'handled anywhere' government services.",
@@ -79,7 +80,8 @@ def serve(
     configure_logging(settings.log_level)
     try:
         settings.fail_closed(f"The {service} service", None if service == "console" else service)
-    except InsecureConfiguration as refusal:
+        settings.check_keys(service)
+    except (InsecureConfiguration, KeyRingError) as refusal:
         console.print(f"[red]{refusal}[/]")
         raise typer.Exit(1) from refusal
     uvicorn.run(
@@ -230,6 +232,7 @@ def k8s_generate(
 app.command("kafka-credentials")(kafka_access.credentials_command)
 app.command("kafka-acls")(kafka_access.acls_command)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(keys.app, name="keys")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """The Kubernetes resources that follow from the code: Strimzi topics and users with their ACLs,
-and one approval Deployment per locality group.
+one approval Deployment per locality group, and the migrations Jobs.
 
 Generated, never written by hand, so they cannot drift from the code: the topics and grants are
 `tooling.kafka_access.tongban_acl_table()` (the same table the local broker enforces), the
-localities are `shared.reference.localities`. `tongban k8s-generate` writes them under
+localities are `shared.reference.localities`, the key files each workload's Secret carries are
+`shared.crypto.workloads.workload_keys`. `tongban k8s-generate` writes them under
 deploy/k8s/base/; tests/unit/test_k8s_manifests.py fails when the committed files differ.
 """
 
@@ -14,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from shared.crypto.keyring import RING_FILE
+from shared.crypto.workloads import workload_keys
 from shared.messaging.acl import (
     ADMIN_PRINCIPAL,
     AclBinding,
@@ -24,7 +27,7 @@ from shared.messaging.acl import (
 )
 from shared.messaging.channels import channel_of
 from shared.reference.localities import PROVINCE, get_locality, locality_codes
-from shared.settings import DEFAULT_PORTS, Settings
+from shared.settings import DEFAULT_PORTS, SERVICES, Settings
 from tooling.kafka_access import approval_group_prefix, tongban_acl_table
 
 BASE = Path("deploy/k8s/base")
@@ -134,6 +137,161 @@ def kafka_users(table: AclTable) -> list[dict[str, Any]]:
     return users
 
 
+# --- key rings and the trust list ---------------------------------------------------------
+
+KEY_RING_MOUNT = "/var/lib/tongban/keys"
+TRUST_MOUNT = "/etc/tongban/trust"
+# Made by the operators from the authority's files (README, "Keys"): public, read-only.
+TRUST_CONFIG_MAP = "tongban-trust"
+# Holds ring.json and the keys approval holds whichever localities it serves (its `pii`: the
+# groups share one database; `sealing-approval`), wrapped under one KEY_RING_SECRET; each
+# group's seals are in a Secret of the group's own (`seals_secret`).
+APPROVAL_KEYS_SECRET = "tongban-keys-approval"
+_READ_ONLY = 0o440  # owner root, group fsGroup (10001): the service reads, nobody writes
+
+
+def keys_secret(workload: str) -> str:
+    """The Secret holding a workload's key ring files and its KEY_RING_SECRET."""
+    return f"tongban-keys-{workload}"
+
+
+def seals_secret(group: str) -> str:
+    return f"tongban-seals-city-{group}"
+
+
+def _items(names: Iterable[str], *, ring_file: bool) -> list[dict[str, str]]:
+    """Secret keys (a file name each) → where the key ring reads them."""
+    items = [{"key": RING_FILE, "path": RING_FILE}] if ring_file else []
+    return items + [{"key": f"{name}.json", "path": f"private/{name}.json"} for name in names]
+
+
+def key_ring_volume(workload: str, *, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """The read-only volume of a service's own key ring: exactly the key files it needs (or
+    `only` those, e.g. a migration's `pii`)."""
+    names = sorted(only if only is not None else workload_keys(workload))
+    return {
+        "name": "keys",
+        "secret": {
+            "secretName": keys_secret(workload),
+            "defaultMode": _READ_ONLY,
+            "items": _items(names, ring_file=True),
+        },
+    }
+
+
+def approval_key_ring_volume(group: str, localities: list[str]) -> dict[str, Any]:
+    """An approval group's ring: approval's own keys and the seals of its localities only."""
+    names = workload_keys("approval", localities)
+    seals = sorted(name for name in names if name.startswith("seal-"))
+    shared = sorted(name for name in names if not name.startswith("seal-"))
+    return {
+        "name": "keys",
+        "projected": {
+            "defaultMode": _READ_ONLY,
+            "sources": [
+                {"secret": {"name": APPROVAL_KEYS_SECRET, "items": _items(shared, ring_file=True)}},
+                {"secret": {"name": seals_secret(group), "items": _items(seals, ring_file=False)}},
+            ],
+        },
+    }
+
+
+def trust_volume() -> dict[str, Any]:
+    return {
+        "name": "trust",
+        "configMap": {
+            "name": TRUST_CONFIG_MAP,
+            "items": [
+                {"key": "trust-list.json", "path": "trust-list.json"},
+                {"key": "trust-anchor.json", "path": "trust-anchor.json"},
+            ],
+        },
+    }
+
+
+def key_mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": "keys", "mountPath": KEY_RING_MOUNT, "readOnly": True},
+        {"name": "trust", "mountPath": TRUST_MOUNT, "readOnly": True},
+    ]
+
+
+def _secret_variable(variable: str, secret_name: str, key: str) -> dict[str, Any]:
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
+
+
+def migration_job(service: str) -> dict[str, Any]:
+    """`tongban migrate <service>`: its database, and the one key its data migrations use
+    (`pii`, from the service's own ring)."""
+    name = f"tongban-migrate-{service}"
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": "migrations",
+        "app.kubernetes.io/part-of": PART_OF,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "backoffLimit": 6,
+            # Removed a while after it finished, so the next `kubectl apply -k` runs it again
+            # (a no-op when nothing changed); the services' readiness waits on their tables.
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "serviceAccountName": "tongban",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "fsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "migrate",
+                            "image": "tongban",
+                            "args": ["migrate", service],
+                            "env": [
+                                _secret_variable(
+                                    f"{service.upper()}_DATABASE_URL",
+                                    "tongban-database",
+                                    f"{service}-url",
+                                ),
+                                {"name": "KEY_RING_DIR", "value": KEY_RING_MOUNT},
+                                _secret_variable(
+                                    "KEY_RING_SECRET", keys_secret(service), "key-ring-secret"
+                                ),
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"cpu": "1", "memory": "512Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "keys", "mountPath": KEY_RING_MOUNT, "readOnly": True},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        key_ring_volume(service, only=["pii"]),
+                    ],
+                },
+            },
+        },
+    }
+
+
 # --- approval per locality group ----------------------------------------------------------
 
 
@@ -201,7 +359,7 @@ def approval_resources(group: str, localities: list[str]) -> list[dict[str, Any]
             {"name": "KAFKA_USERNAME", "value": "approval"},
             secret("KAFKA_PASSWORD", "approval", "password"),
             secret("APPROVAL_DATABASE_URL", "tongban-database", "approval-url"),
-            secret("KEY_RING_SECRET", "tongban-secrets", "key-ring-secret"),
+            secret("KEY_RING_SECRET", APPROVAL_KEYS_SECRET, "key-ring-secret"),
             secret("PII_DIGEST_KEY", "tongban-secrets", "pii-digest-key"),
             secret("BLOB_STORE_ACCESS_KEY_ID", "tongban-blob-store", "access-key-id"),
             secret("BLOB_STORE_SECRET_ACCESS_KEY", "tongban-blob-store", "secret-access-key"),
@@ -218,10 +376,7 @@ def approval_resources(group: str, localities: list[str]) -> list[dict[str, Any]
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "keys", "mountPath": "/var/lib/tongban/keys"},
-        ],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *key_mounts()],
     }
     deployment = {
         "apiVersion": "apps/v1",
@@ -252,7 +407,8 @@ def approval_resources(group: str, localities: list[str]) -> list[dict[str, Any]
                     "containers": [container],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                        {"name": "keys", "persistentVolumeClaim": {"claimName": "tongban-keys"}},
+                        approval_key_ring_volume(group, localities),
+                        trust_volume(),
                     ],
                 },
             },
@@ -309,6 +465,10 @@ def render_manifests() -> dict[str, str]:
         (KAFKA_DIR / "users.yaml").as_posix(): _dump(kafka_users(table), acl_source),
         (APPROVAL_DIR / "groups.yaml").as_posix(): _dump(
             approval, "shared/reference/localities.py (one group per city)"
+        ),
+        (BASE / "migrations-job.yaml").as_posix(): _dump(
+            [migration_job(service) for service in SERVICES],
+            "tooling/k8s.py (one Job per service, with its own key ring's `pii`)",
         ),
     }
 

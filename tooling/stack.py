@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
 from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
@@ -92,6 +93,15 @@ def service_ports() -> dict[str, int]:
     }
 
 
+def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
+    """A development key ring of an older Tongban (unsalted wrapping key) is moved aside, not
+    refused: its keys are development keys, and the services make new ones."""
+    if made_by_an_older_version(directory):
+        aside = directory.with_name(f"{directory.name}.old-format-{int(time.time())}")
+        directory.rename(aside)
+        console.print(f"[yellow]![/] development key ring of an older format moved to {aside}")
+
+
 @contextmanager
 def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator[RunningStack]:
     work_dir = work_dir or REPO_ROOT / ".tongban"
@@ -117,6 +127,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             tongban_env=env["TONGBAN_ENV"],
             **infra.kafka_settings(),
         )
+        if settings.development:
+            _set_aside_an_old_development_ring(Path(REPO_ROOT, settings.key_ring_dir), console)
         credentials = infra.kafka_credentials
         if credentials is not None:
             console.print(

@@ -329,9 +329,10 @@ async def list_seals(runtime: Runtime) -> SealsOut:
                 locality=locality_of(key),
                 algorithm=key.algorithm,
                 public_key=base64.b64encode(key.public_key).decode("ascii"),
-                valid_from=key.created_at,
-                valid_until=key.retired_at,
-                current=key.retired_at is None,
+                valid_from=key.valid_from,
+                # Retired: what it sealed stays valid; revoked: nothing from that day on.
+                valid_until=key.ended_at,
+                current=key.status == "current",
             )
             for key in keys
         ]

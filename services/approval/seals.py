@@ -24,7 +24,7 @@ class Seals:
         return self.ring.signer(seal_name(locality))
 
     def public_keys(self) -> list[PublicKey]:
-        """The seal keys of every locality in the shared public-keys.json, current and retired,
+        """The seal keys of every locality in the trust list, current, retired and revoked,
         by key id."""
         return [key for key in self.ring.public_keys() if key.name.startswith(SEAL_PREFIX)]
 

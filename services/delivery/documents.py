@@ -422,6 +422,7 @@ Reason = Literal[
     "signature_invalid",
     "unknown_seal",
     "not_issuers_seal",
+    "seal_revoked",
     "revoked",
     "revocation_invalid",
     "expired",

@@ -20,10 +20,11 @@ One object, `PersonalData`, over the process's key ring, does the three things s
   public key (key ring name `sealing-<service>`, `KeyRing.decryption_keys`). A sealed value is a
   plain dict {`recipient`, `key`, `ciphertext`} (the `Sealed` event model has the same fields).
 
-Each service creates its own sealing key pair when it starts (`PersonalData.ensure_own_key`), so
-its public key is in `public-keys.json` for senders; in production that file is provisioned to
-the senders (`tongban keys export`). In development a sender whose recipient has not started yet
-creates the pair in the shared folder (`create_missing_recipients`).
+Each service's ring holds its own sealing key pair (`PersonalData.ensure_own_key`); senders take
+the recipient's one *current* key from the trust list the province key authority signs
+(shared.crypto.trust), never whatever key a folder holds. In development a sender whose
+recipient has not started yet creates the pair in the shared folder (`create_missing_recipients`),
+which issues the development trust list again.
 """
 
 from __future__ import annotations
@@ -220,21 +221,19 @@ class PersonalData:
         return json.loads(clear)
 
     def _recipient_key(self, recipient: str) -> tuple[str, bytes]:
+        """The recipient's one current key as the trust list names it: never a key merely
+        found (a key planted in a folder is in no list the authority signed)."""
         name = sealing_key_name(recipient)
-        current = [k for k in self.ring.public_keys() if k.name == name and k.retired_at is None]
-        if current:
-            newest = max(current, key=lambda key: key.created_at)
-            return newest.kid, newest.public_key
-        if not self.create_missing_recipients:
+        current = self.ring.trust.current(name) if self.ring.trust.path.exists() else None
+        if current is None and self.create_missing_recipients:
+            self.ring.decryption_keys(name)  # development: made, and the list issued again
+            current = self.ring.trust.current(name)
+        if current is None:
             raise KeyRingError(
-                f"No public key {name!r} in {self.ring.directory}: give this service the "
-                f"public keys of {recipient} (tongban keys export)."
+                f"The trust list {self.ring.trust.path} names no current key {name!r}: the "
+                f"authority issues it once {recipient}'s key is made (tongban keys issue)."
             )
-        kid = self.ring.decryption_keys(name).current
-        public = self.ring.public_key(kid)
-        if public is None:
-            raise KeyRingError(f"The key ring made {kid!r} but lists no public key for it.")
-        return kid, public.public_key
+        return current.kid, current.public_key
 
     @staticmethod
     def _seal_aad(kid: str, context: str) -> bytes:

@@ -2,9 +2,10 @@
 
 Every event carries two CloudEvents extension attributes (Kafka headers `ce_signature` and
 `ce_signer`): an SM2 signature with SM3 (raw r‖s, base64) over the event's canonical bytes, and
-the key id that made it (`routing#1`, `seal-340100#2`). Public keys are in the key ring's
-public-keys.json (`GET /v1/keys` on every service). contracts/SIGNATURES.md tells a third party
-how to check one.
+the key id that made it (`routing#1`, `seal-340100#2`). Public keys are in the trust list the
+province key authority signs (shared.crypto.trust; `GET /v1/keys` on every service); a key
+verifies nothing whose `ce_time` is at or after its revocation, or after its retirement.
+contracts/SIGNATURES.md tells a third party how to check one.
 
 Authority, declared once (`required_signer`): an event is signed by the service that produces
 its channel (ARCHITECTURE.md's topic table), except that what a locality's approval states
@@ -144,6 +145,13 @@ class EventVerifier:
             signature = base64.b64decode(envelope.signature, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise UntrustedEvent("the signature is not base64") from exc
+        if not key.usable(envelope.time):
+            # A stolen key cannot speak past its revocation, a rotated one past its retirement.
+            raise UntrustedEvent(
+                f"{envelope.signer} is {key.status} as of "
+                f"{(key.revoked_at or key.retired_at or envelope.time).isoformat()}, "
+                f"before the event's time {envelope.time.isoformat()}"
+            )
         if not key.verify(message, signature):
             raise UntrustedEvent(f"the signature does not verify with {envelope.signer}")
         if self.known is not None:

@@ -233,9 +233,9 @@ async def test_routing_publishes_signed_checkpoints_that_verify_with_its_public_
     assert header(record, "ce_type") == events.LedgerCheckpoint.event_type
     published = checkpoint(record)
 
-    # As a third party would: the public key from public-keys.json, SM2 with SM3 over the
+    # As a third party would: the public key from trust-list.json, SM2 with SM3 over the
     # canonical head statement, raw r ‖ s.
-    keys = json.loads((Path(stack.settings.key_ring_dir) / "public-keys.json").read_text())
+    keys = json.loads((Path(stack.settings.key_ring_dir) / "trust-list.json").read_text())
     key = next(k for k in keys["keys"] if k["kid"] == published["signer"])
     assert key["name"] == "routing" and key["algorithm"] == "SM2-SM3"
     statement = head_statement(

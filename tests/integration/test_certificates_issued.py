@@ -41,7 +41,11 @@ def delivery_personal(stack: Stack) -> PersonalData:
 
 def another_process_ring(stack: Stack) -> KeyRing:
     """The same key ring folder as the services', read afresh (no key of theirs cached)."""
-    return KeyRing(stack.settings.key_ring_dir, stack.settings.key_ring_secret.get_secret_value())
+    return KeyRing(
+        stack.settings.key_ring_dir,
+        stack.settings.key_ring_secret.get_secret_value(),
+        development=True,
+    )
 
 
 async def submitted(stack: Stack, sequence: int) -> tuple[Journey, str, dict[str, Any]]:

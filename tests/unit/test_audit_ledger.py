@@ -156,7 +156,7 @@ def test_two_entries_swapped_break_the_chain_at_the_first_of_them() -> None:
 
 
 def test_an_entry_without_routings_signature_is_bad(tmp_path: Path) -> None:
-    ring = KeyRing(tmp_path, "secret")
+    ring = KeyRing(tmp_path, "secret", development=True)
     signer = ring.signer("routing")
 
     def sign(message: bytes) -> tuple[str, bytes]:
@@ -173,7 +173,7 @@ def test_an_entry_without_routings_signature_is_bad(tmp_path: Path) -> None:
         return ring.verify(sealed.signer, statement, sealed.signature)
 
     assert ledger.verify_chain(entries, signature_ok=signed).ok
-    # What a third party does with public-keys.json: SM2 with SM3, default ID, raw r ‖ s.
+    # What a third party does with trust-list.json: SM2 with SM3, default ID, raw r ‖ s.
     public = ring.public_key(signer.kid)
     assert public is not None and public.algorithm == "SM2-SM3"
     first = entries[0]

@@ -146,7 +146,8 @@ def test_every_setting_a_process_needs_is_given(process: str) -> None:
     )
     assert missing == [], f"{process} is not given {', '.join(missing)}"
     settings = settings_of(process)
-    assert settings.key_ring_dir.startswith("/"), "the key ring is on the shared volume"
+    assert settings.key_ring_dir.startswith("/"), "the key ring is on a volume"
+    assert settings.trust_list and settings.trust_list.startswith("/var/lib/tongban/trust/")
     assert settings.tongban_env == "development", "compose is for a try-out"
     if settings.blob_store_url.startswith("s3://") and process in ("intake", "approval"):
         url, options = settings.blob_store_options()
@@ -241,7 +242,8 @@ def test_a_service_waits_for_its_backends_and_is_healthy_when_ready(service: str
     assert definition["command"] == ["serve", service, "--host", "0.0.0.0", "--port", str(port)]
     assert f"http://127.0.0.1:{port}/readyz" in " ".join(definition["healthcheck"]["test"])
     assert f"{port}:{port}" in definition["ports"]
-    assert "keys:/var/lib/tongban/keys" in definition["volumes"]
+    assert f"keys-{service}:/var/lib/tongban/keys" in definition["volumes"]
+    assert "trust:/var/lib/tongban/trust" in definition["volumes"]
 
 
 def test_every_service_of_the_code_base_runs_in_compose() -> None:
@@ -290,3 +292,15 @@ def test_the_image_is_multi_stage_slim_and_runs_as_a_user() -> None:
     assert final[-2:] == ['ENTRYPOINT ["tongban"]', 'CMD ["--help"]']
     dockerignore = (ROOT / ".dockerignore").read_text(encoding="utf-8")
     assert dockerignore.splitlines()[1] == "*", "only what the image needs goes in"
+
+
+def test_no_two_processes_share_a_key_volume() -> None:
+    holders: dict[str, list[str]] = {}
+    for name, definition in SERVICES_OF_COMPOSE.items():
+        for volume in definition.get("volumes", []):
+            source, _, target = str(volume).partition(":")
+            if target.startswith("/var/lib/tongban/keys"):
+                holders.setdefault(source, []).append(name.removeprefix("migrate-"))
+    assert holders
+    for source, processes in holders.items():
+        assert len(set(processes)) == 1, (source, processes)  # a service and its migration

@@ -29,7 +29,7 @@ def routed(competent: str = "340100") -> events.Routed:
 
 @pytest.fixture
 def ring(tmp_path: Path) -> KeyRing:
-    return KeyRing(tmp_path / "keys", "a unit-test secret")
+    return KeyRing(tmp_path / "keys", "a unit-test secret", development=True)
 
 
 def third_party_verifies(headers: dict[str, bytes], value: bytes, public_keys: Path) -> bool:
@@ -58,7 +58,7 @@ def test_a_published_event_verifies_with_the_documented_recipe(ring: KeyRing) ->
     _, value, header_list = envelope.to_kafka()
     headers = dict(header_list)
     assert headers["ce_signer"] == b"routing#1"
-    public_keys = ring.directory / "public-keys.json"
+    public_keys = ring.directory / "trust-list.json"
     assert third_party_verifies(headers, value, public_keys)
 
     changed = json.loads(value) | {"competent_locality": "340200"}
@@ -85,14 +85,14 @@ def test_what_a_retired_key_signed_still_verifies(ring: KeyRing) -> None:
         Envelope.new(routed(), source="/tongban/routing"), topics.ROUTING_EVENTS
     )
     assert (before.signer, after.signer) == ("routing#1", "routing#2")
-    verifier = EventVerifier(KeyRing(ring.directory, "a unit-test secret"))
+    verifier = EventVerifier(KeyRing(ring.directory, "a unit-test secret", development=True))
     verifier.verify(before, topics.ROUTING_EVENTS)
     verifier.verify(after, topics.ROUTING_EVENTS)
 
 
 def test_the_key_ring_does_not_open_with_another_secret(ring: KeyRing) -> None:
     ring.signer("routing")
-    stranger = KeyRing(ring.directory, "not the secret")
+    stranger = KeyRing(ring.directory, "not the secret", development=True)
     with pytest.raises(RuntimeError, match="KEY_RING_SECRET does not open"):
         stranger.signer("routing")
     private = (ring.directory / "private" / "routing.json").read_text()
@@ -117,6 +117,7 @@ def test_a_signature_made_or_checked_here_is_not_checked_again_but_altered_bytes
         checks.append(self.kid)
         return real_verify(self, message, signature)
 
+    ring.public_keys()  # the trust list is read, and its own signature checked, once
     monkeypatch.setattr(keyring.PublicKey, "verify", counting)
     verifier = EventVerifier(ring, known)
     verifier.verify(sent, topics.ROUTING_EVENTS)  # signed here: no SM2 verification

@@ -39,7 +39,9 @@ HEFEI_FOR_FUYANG = Agreement(
 # Acceptance writes personal data encrypted and sealed for routing: a key ring of this run.
 KEY_RING = tempfile.TemporaryDirectory()
 PERSONAL = PersonalData(
-    KeyRing(KEY_RING.name, "tests"), service="intake", create_missing_recipients=True
+    KeyRing(KEY_RING.name, "tests", development=True),
+    service="intake",
+    create_missing_recipients=True,
 )
 
 

@@ -15,11 +15,21 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from shared.crypto.workloads import workload_keys
 from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.messaging.topics import ROUTING_RULES
 from shared.reference.localities import locality_codes
+from shared.settings import SERVICES
 from tooling.infra.kustomize import build_command
-from tooling.k8s import approval_groups, render_manifests, stale_manifests
+from tooling.k8s import (
+    APPROVAL_KEYS_SECRET,
+    KEY_RING_MOUNT,
+    TRUST_MOUNT,
+    approval_groups,
+    render_manifests,
+    seals_secret,
+    stale_manifests,
+)
 from tooling.kafka_access import tongban_acl_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,8 +112,10 @@ def test_every_deployment_is_probed_bounded_and_unprivileged(overlay: str) -> No
             assert security["readOnlyRootFilesystem"] is True, name
             assert security["allowPrivilegeEscalation"] is False, name
             assert security["capabilities"]["drop"] == ["ALL"], name
-            mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
-            assert {"/tmp", "/var/lib/tongban/keys"} <= mounts, name
+            mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+            assert {"/tmp", KEY_RING_MOUNT, TRUST_MOUNT} <= set(mounts), name
+            assert mounts[KEY_RING_MOUNT]["readOnly"] is True, name
+            assert mounts[TRUST_MOUNT]["readOnly"] is True, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -153,14 +165,106 @@ def test_networking_denies_by_default(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_migrations_run_as_a_job(overlay: str) -> None:
-    (job,) = of_kind(overlay, "Job")
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["migrate"]
-    given = {variable["name"] for variable in container["env"]}
-    assert {
-        f"{s.upper()}_DATABASE_URL" for s in ("intake", "routing", "approval", "delivery")
-    } <= given
+def test_migrations_run_as_a_job_per_service_with_its_own_pii_key_only(overlay: str) -> None:
+    jobs = {job["metadata"]["name"]: job for job in of_kind(overlay, "Job")}
+    assert sorted(jobs) == sorted(f"tongban-migrate-{s}" for s in SERVICES)
+    for service in SERVICES:
+        pod = jobs[f"tongban-migrate-{service}"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == ["migrate", service]
+        given = {variable["name"] for variable in container["env"]}
+        assert f"{service.upper()}_DATABASE_URL" in given
+        assert key_files(pod) == {(f"tongban-keys-{service}", "private/pii.json")}
+
+
+def mounted_key_ring(pod: dict[str, Any]) -> dict[str, Any]:
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == KEY_RING_MOUNT]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    return volume
+
+
+def key_files(pod: dict[str, Any]) -> set[tuple[str, str]]:
+    """(Secret, path in the ring) of every private key file the pod's key ring mounts; a
+    Secret mounted without `items` would give all its keys, so it is refused outright."""
+    volume = mounted_key_ring(pod)
+    if "secret" in volume:
+        sources = [{"secret": {"name": volume["secret"]["secretName"], **volume["secret"]}}]
+    else:
+        sources = volume["projected"]["sources"]
+    found = set()
+    for source in sources:
+        secret = source["secret"]
+        assert secret.get("items"), f"{secret['name']} mounted whole"
+        for item in secret["items"]:
+            if item["path"] != "ring.json":
+                found.add((secret["name"], item["path"]))
+    return found
+
+
+def key_name_of(path: str) -> str:
+    return path.removeprefix("private/").removesuffix(".json")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_two_workloads_share_private_key_material(overlay: str) -> None:
+    holders: dict[tuple[str, str], set[str]] = {}
+    for deployment in of_kind(overlay, "Deployment"):
+        name = deployment["metadata"]["name"]
+        for file in key_files(deployment["spec"]["template"]["spec"]):
+            holders.setdefault(file, set()).add(name)
+    assert holders
+    for (secret, path), deployments in holders.items():
+        if len(deployments) == 1:
+            continue
+        # Only approval's own keys (its database's `pii`, its sealing key) are held by every
+        # approval group: the groups are one service over one database. Never a seal.
+        assert secret == APPROVAL_KEYS_SECRET, (secret, path, deployments)
+        assert not key_name_of(path).startswith("seal-"), (secret, path)
+        assert all(d.startswith("approval-city-") for d in deployments), deployments
+    # ... and the services' Secrets are not each other's.
+    secrets = {secret for secret, _ in holders}
+    for deployment in of_kind(overlay, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        own = {secret for secret, _ in key_files(pod)}
+        assert len(own & secrets) == len(own)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_workload_mounts_exactly_its_own_keys(overlay: str) -> None:
+    for deployment in of_kind(overlay, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        workload = container["args"][1]
+        env = {v["name"]: v for v in container["env"]}
+        localities = (
+            env["APPROVAL_LOCALITIES"]["value"].split(",") if workload == "approval" else []
+        )
+        names = {key_name_of(path) for _, path in key_files(pod)}
+        assert names == set(workload_keys(workload, localities)), deployment["metadata"]["name"]
+        ring_secret = env["KEY_RING_SECRET"]["valueFrom"]["secretKeyRef"]["name"]
+        assert ring_secret == f"tongban-keys-{workload}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_approval_groups_seal_secret_names_only_its_localities_seals(overlay: str) -> None:
+    groups = approval_groups()
+    for group, localities in groups.items():
+        (deployment,) = [
+            d for d in of_kind(overlay, "Deployment") if d["metadata"]["name"].endswith(group)
+        ]
+        files = key_files(deployment["spec"]["template"]["spec"])
+        seals = {key_name_of(path) for secret, path in files if secret == seals_secret(group)}
+        assert seals == {f"seal-{code}" for code in localities}, group
+        elsewhere = {key_name_of(p) for s, p in files if s != seals_secret(group)}
+        assert not any(name.startswith("seal-") for name in elsewhere), group
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_shared_key_volume_remains(overlay: str) -> None:
+    assert of_kind(overlay, "PersistentVolumeClaim") == []
+    (config,) = of_kind(overlay, "ConfigMap")
+    assert config["data"]["TRUST_LIST"].startswith(TRUST_MOUNT)
+    assert config["data"]["TRUST_ANCHOR"].startswith(TRUST_MOUNT)
 
 
 def test_dev_runs_in_development_mode_and_prod_in_production() -> None:

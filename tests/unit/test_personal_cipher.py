@@ -16,7 +16,7 @@ WHERE = place("intake.applications.applicant", "TB34010020260101000001")
 
 @pytest.fixture
 def ring(tmp_path: Path) -> KeyRing:
-    return KeyRing(tmp_path / "keys", "a test secret")
+    return KeyRing(tmp_path / "keys", "a test secret", development=True)
 
 
 @pytest.fixture
@@ -49,9 +49,9 @@ def test_after_rotation_new_values_use_the_new_key_and_old_ones_still_decrypt(
 def test_a_rotation_by_another_process_is_found_when_a_value_names_the_new_key(
     tmp_path: Path,
 ) -> None:
-    mine = PersonalData(KeyRing(tmp_path / "keys", "s"))
+    mine = PersonalData(KeyRing(tmp_path / "keys", "s", development=True))
     mine.encrypt("warm the cache", where=WHERE)
-    theirs = KeyRing(tmp_path / "keys", "s")
+    theirs = KeyRing(tmp_path / "keys", "s", development=True)
     theirs.rotate("pii")
     token = PersonalData(theirs).encrypt(ID_NUMBER, where=WHERE)
     assert mine.decrypt(token, where=WHERE) == ID_NUMBER
@@ -78,7 +78,7 @@ def test_an_altered_token_or_a_foreign_key_id_does_not_decrypt(personal: Persona
 
 def test_another_key_ring_cannot_read_the_tokens(tmp_path: Path, personal: PersonalData) -> None:
     token = personal.encrypt(ID_NUMBER, where=WHERE)
-    stranger = PersonalData(KeyRing(tmp_path / "elsewhere", "another secret"))
+    stranger = PersonalData(KeyRing(tmp_path / "elsewhere", "another secret", development=True))
     with pytest.raises(DecryptionFailed):
         stranger.decrypt(token, where=WHERE)
 
@@ -106,7 +106,7 @@ def test_seal_fields_encrypts_only_the_personal_parts_of_a_document(
 
 
 def test_the_blind_index_is_stable_normalized_and_keyed(tmp_path: Path) -> None:
-    one = PersonalData(KeyRing(tmp_path / "one", "s"))
+    one = PersonalData(KeyRing(tmp_path / "one", "s", development=True))
     index = one.index(ID_NUMBER, kind="id_number")
     assert len(index) == 64 and ID_NUMBER not in index
     assert one.index(ID_NUMBER, kind="id_number") == index
@@ -116,7 +116,12 @@ def test_the_blind_index_is_stable_normalized_and_keyed(tmp_path: Path) -> None:
     assert one.index("340104198803140038", kind="id_number") != index
     # Another kind of value, or another key, gives an unrelated index.
     assert one.index(ID_NUMBER, kind="phone") != index
-    assert PersonalData(KeyRing(tmp_path / "two", "s")).index(ID_NUMBER, kind="id_number") != index
+    assert (
+        PersonalData(KeyRing(tmp_path / "two", "s", development=True)).index(
+            ID_NUMBER, kind="id_number"
+        )
+        != index
+    )
 
 
 def test_what_is_sealed_for_a_service_opens_for_it_only_and_in_its_context(

@@ -35,7 +35,7 @@ WUHU = "340200"
 
 @pytest.fixture
 def ring(tmp_path: Path) -> KeyRing:
-    return KeyRing(tmp_path / "keys", "a unit-test secret")
+    return KeyRing(tmp_path / "keys", "a unit-test secret", development=True)
 
 
 def certificate(**changes: Any) -> CertificateContent:
@@ -157,7 +157,7 @@ def test_what_a_retired_seal_sealed_still_verifies(ring: KeyRing) -> None:
     sealed_after = seal(after, seals.signer(HEFEI))
     assert (sealed_before.signer, sealed_after.signer) == ("seal-340100#1", "seal-340100#2")
 
-    verifier = KeyRing(ring.directory, "a unit-test secret")
+    verifier = KeyRing(ring.directory, "a unit-test secret", development=True)
     assert check_seal(before, sealed_before, verifier.public_key).valid
     assert check_seal(after, sealed_after, verifier.public_key).valid
     assert third_party_verifies(
@@ -173,7 +173,7 @@ def test_a_rotation_by_another_process_is_picked_up_before_the_next_seal(
     seals = Seals(ring)
     assert seals.signer(HEFEI).kid == "seal-340100#1"
     # An operator's process rotates the seal; this process still holds #1 in its cache.
-    KeyRing(ring.directory, "a unit-test secret").rotate("seal-340100")
+    KeyRing(ring.directory, "a unit-test secret", development=True).rotate("seal-340100")
     assert seals.signer(HEFEI).kid == "seal-340100#2"
 
 
