@@ -174,3 +174,14 @@ class CertificatePrintRow(Base):
     printed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("certificate_no", "ordinal"),)
+
+
+class CompetenceRow(Base):
+    """The competent locality of an application as routing's latest signed fact (Routed,
+    Transferred) names it: approval's events count only from it (shared.competence)."""
+
+    __tablename__ = "competence"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    competent_locality: Mapped[str] = mapped_column(String(6))
+    routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -22,7 +22,8 @@ def create_app(
 ) -> FastAPI:
     runtime = build_runtime("delivery", settings, span_exporter)
     runtime.declare_topics([topics.DELIVERY_EVENTS])
-    runtime.subscribe(consumers.SUBSCRIPTION)
+    for subscription in consumers.SUBSCRIPTIONS:
+        runtime.subscribe(subscription)
     carrier = schedule_postal_dispatch(runtime)
     return create_service_app(
         runtime,
