@@ -13,9 +13,12 @@ comes first only in time, not necessarily in what a consumer reads first. An app
 for an application routing has not yet been read to route is therefore retried with backoff
 (`NotYetRouted`, shared.messaging.consumer.NotYet) by a runner that does not also read routing's
 topic, while another runner takes routing's facts in; if the fact still has not come when the
-wait runs out, the event is dead-lettered for operators (it can be replayed). "At that time" is
-the competence as the consumer knows it when it handles the event: an event of the locality
-that transferred the case, read after routing's transfer, is refused too.
+wait runs out, the event is dead-lettered for operators (it can be replayed). The same holds
+for the locality a case is transferred to (移交): the giving locality's CaseTransferred comes
+before the new locality's events on the application's partition of tongban.approval.events, so
+a consumer knows a transfer is under way before routing's fact says where the case now lies.
+"At that time" is the competence as the consumer knows it when it handles the event: the
+giving locality says nothing more once its transfer is read.
 """
 
 from __future__ import annotations
@@ -45,14 +48,33 @@ def speaking_locality(payload: EventPayload) -> str | None:
     return str(locality)
 
 
-def check_competent(payload: EventPayload, application_no: str, competent: str | None) -> None:
+def check_competent(
+    payload: EventPayload,
+    application_no: str,
+    competent: str | None,
+    transferring_to: str | None = None,
+) -> None:
     """Refuse an approval event that does not come from `competent`, the locality routing's
-    latest fact made competent for `application_no` (None: no fact read yet)."""
+    latest fact made competent for `application_no` (None: no fact read yet).
+
+    `transferring_to`: the competent locality has handed the case on (its CaseTransferred was
+    read) and routing's fact of the transfer is still on its way. The case is then nobody's
+    for a moment: the locality it goes to waits for routing's fact (its case may open before
+    this consumer reads that fact), the one that gave it up says nothing more."""
     locality = speaking_locality(payload)
     if locality is None:
         return
     if competent is None:
         raise NotYetRouted(f"routing has not yet been read to route {application_no}")
+    if transferring_to is not None:
+        if locality == transferring_to:
+            raise NotYetRouted(
+                f"routing's transfer of {application_no} to {locality} has not yet been read"
+            )
+        raise NotCompetent(
+            f"{payload.event_type} from {locality}, but {competent} handed {application_no} "
+            f"on to {transferring_to}"
+        )
     if locality != competent:
         raise NotCompetent(
             f"{payload.event_type} from {locality}, but routing made {competent} competent "

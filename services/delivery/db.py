@@ -185,3 +185,6 @@ class CompetenceRow(Base):
     application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     competent_locality: Mapped[str] = mapped_column(String(6))
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # 移交 under way: the competent locality handed the case to this one, and routing's
+    # Transferred is still to come.
+    transferring_to: Mapped[str | None] = mapped_column(String(6))

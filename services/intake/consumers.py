@@ -20,6 +20,10 @@ async def record_certificate_issued(event: events.CertificateIssued, ctx: EventC
     await service.record_certificate_issued(ctx.session, event)
 
 
+async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
+    await service.record_transfer(ctx.session, event)
+
+
 async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
     await service.record_certificate_revoked(ctx.session, event)
 
@@ -46,6 +50,7 @@ SUBSCRIPTION = Subscription(
         **{event: record_progress for event in _PROGRESS},
         events.CertificateIssued: record_certificate_issued,
         events.CertificateRevoked: record_certificate_revoked,
+        events.CaseTransferred: record_transfer,
     },
 )
 

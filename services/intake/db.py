@@ -97,6 +97,9 @@ class ApplicationRow(Base):
     # None until routing's fact is read. Approval's events count only from this locality
     # (shared.competence); `competent_locality` is intake's own resolution until then.
     routed_locality: Mapped[str | None] = mapped_column(String(6))
+    # 移交 under way: the routed locality handed the case to this one (its CaseTransferred was
+    # read), and routing's Transferred is still to come.
+    transferring_to: Mapped[str | None] = mapped_column(String(6))
     department: Mapped[str] = mapped_column(String(128))
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     commitments: Mapped[list[str]] = mapped_column(JSON)

@@ -722,6 +722,7 @@ def _acceptance(
         "window_id": window_id,
         "competent_locality": resolution.competent_locality,
         "routed_locality": None,  # until routing's fact is read
+        "transferring_to": None,
         "department": resolution.department,
         "materials": materials,
         "commitments": body.commitments,
@@ -828,7 +829,7 @@ async def record_progress(
     )
     if application is None:
         raise NotFound("application_not_found", f"No application {payload.application_no}.")
-    check_competent(payload, application.application_no, application.routed_locality)
+    _check_competent(payload, application)
     current = ApplicationStatus(application.status)
     session.add(
         TimelineEntryRow(
@@ -843,6 +844,7 @@ async def record_progress(
     if fact.competent_locality:
         application.competent_locality = fact.competent_locality
         application.routed_locality = fact.competent_locality
+        application.transferring_to = None
     if fact.requested_materials is not None:
         application.requested_materials = fact.requested_materials
     application.updated_at = clock.now()
@@ -915,7 +917,32 @@ async def _check_issuer(
     can be cited only if its issuer may be competent for its item: checked at citation.)"""
     application = await session.get(ApplicationRow, event.application_no)
     if application is not None:
-        check_competent(event, application.application_no, application.routed_locality)
+        _check_competent(event, application)
+
+
+def _check_competent(payload: events.EventPayload, application: ApplicationRow) -> None:
+    check_competent(
+        payload,
+        application.application_no,
+        application.routed_locality,
+        application.transferring_to,
+    )
+
+
+async def record_transfer(session: AsyncSession, transferred: events.CaseTransferred) -> None:
+    """移交: the competent locality handed the case on. Its timeline entry comes with routing's
+    Transferred; until then the case is nobody's (shared.competence)."""
+    application = await session.get(
+        ApplicationRow, transferred.application_no, with_for_update=True
+    )
+    if application is None:
+        raise NotFound("application_not_found", f"No application {transferred.application_no}.")
+    if application.routed_locality == transferred.to_locality and (
+        application.transferring_to is None
+    ):
+        return  # routing's fact of this transfer was read first
+    _check_competent(transferred, application)
+    application.transferring_to = transferred.to_locality
 
 
 @dataclass(frozen=True)

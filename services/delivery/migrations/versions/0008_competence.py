@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("application_no", sa.String(length=32), nullable=False),
         sa.Column("competent_locality", sa.String(length=6), nullable=False),
         sa.Column("routed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("transferring_to", sa.String(length=6), nullable=True),
         sa.PrimaryKeyConstraint("application_no"),
     )
 

@@ -26,6 +26,7 @@ ROUTING_TYPES = (
 
 def upgrade() -> None:
     op.add_column("applications", sa.Column("routed_locality", sa.String(length=6), nullable=True))
+    op.add_column("applications", sa.Column("transferring_to", sa.String(length=6), nullable=True))
     # An application past `accepted` got its competent locality from routing's facts (or from
     # its case, opened where routing sent it).
     op.execute(
@@ -62,4 +63,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("scan_uploads")
     op.execute(sa.text("DELETE FROM inbox WHERE consumer = :c").bindparams(c=ROUTING_FACTS))
+    op.drop_column("applications", "transferring_to")
     op.drop_column("applications", "routed_locality")
