@@ -152,11 +152,22 @@ async def test_a_transfer_with_an_added_locality_is_dead_lettered_and_the_case_s
         stack, producer, events.CaseTransferred.event_type, added, f"seal-{HEFEI}"
     )
 
+    # And 芜湖 transferring 合肥's case in its own name, rightly sealed.
+    in_its_own_name = events.CaseTransferred.model_validate(
+        transfer_of(number) | {"from_locality": WUHU}
+    )
+    own = await sealed_by(stack, producer, in_its_own_name, f"seal-{WUHU}")
+
     kind, reason = await dead_letter(stack, topics.APPROVAL_EVENTS, by_wuhu.id, ROUTING)
     assert kind == "UntrustedEvent"
     assert "must be signed by seal-340100, not seal-340200" in reason
     kind, reason = await dead_letter(stack, topics.APPROVAL_EVENTS, by_hefei.id, ROUTING)
     assert kind == "EnvelopeError" and "Extra inputs are not permitted" in reason
+    kind, reason = await dead_letter(stack, topics.APPROVAL_EVENTS, own.id, ROUTING)
+    assert kind == "Forbidden" and f"{WUHU} does not hold {number}" in reason
+    for consumer in (INTAKE, DELIVERY):
+        kind, _ = await dead_letter(stack, topics.APPROVAL_EVENTS, own.id, consumer)
+        assert kind == "NotCompetent"
 
     # Routing still holds it for 合肥, and the application goes on there.
     assert await routing_holds(stack, number) == HEFEI
