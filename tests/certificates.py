@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
 from shared.certificates import CertificateContent, published, seal
+from shared.competence import speaking_locality
 from shared.crypto.personal import PersonalData
-from shared.messaging import events
+from shared.messaging import events, topics
 from tests.harness import Stack
 
 
@@ -27,3 +32,21 @@ def certificate_issued(
         valid_until=content.valid_until,
         document=published(content, document_seal, PersonalData(ring, service="approval")),
     )
+
+
+async def routed_for(
+    stack: Stack, producer: AIOKafkaProducer, payload: events.ApplicationEvent
+) -> None:
+    """Routing's fact that the locality `payload` speaks for is competent for its application,
+    as routing would have stated it: approval's events count only from that locality, so a test
+    that announces them for an application no window handed in states the routing first."""
+    locality = speaking_locality(payload)
+    assert locality is not None, payload.event_type
+    fact = events.Routed(
+        application_no=payload.application_no,
+        competent_locality=locality,
+        department="公安局",
+        receiving_locality="341200",
+        routed_at=datetime.now(UTC),
+    )
+    await stack.publish(producer, fact, topics.ROUTING_EVENTS)

@@ -37,6 +37,14 @@ from tooling.seed import seed_demo_agreements
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
 APPROVAL_B_LOCALITIES = ["340500", "340600"]
+# The windows the integration tests hand applications and supplements in at.
+SAMPLE_WINDOWS = (
+    ("W341200-01", "341200"),
+    ("W341200-02", "341200"),
+    ("W340200-01", "340200"),
+    ("W340200-07", "340200"),
+    ("W340104-01", "340104"),
+)
 TEST_DATABASES = {
     "intake": "tongban_test_intake",
     "routing": "tongban_test_routing",
@@ -177,8 +185,10 @@ async def stack(
     # Seed data of local runs, granted through routing's API before intake reads the rules.
     await seed_demo_agreements(running.services["routing"].base_url, test_settings)
     await running.start("intake", lambda _: create_intake(service_settings("intake"), spans))
-    # The sample scans the journeys reference, uploaded as a window would.
-    await running.journey().upload_sample_scans()
+    # The sample scans the journeys reference, uploaded as a window would, at each window the
+    # tests hand in from (a window may cite only the scans it uploaded).
+    for window_id, locality in SAMPLE_WINDOWS:
+        await running.journey(window_id, locality).upload_sample_scans()
     await running.start("approval", lambda _: create_approval(service_settings("approval"), spans))
     approval_b_settings = service_settings("approval").model_copy(
         update={

@@ -44,7 +44,7 @@ def service_accesses() -> list[ServiceAccess]:
     from services.routing import consumers as routing
 
     return [
-        ServiceAccess("intake", (intake.SUBSCRIPTION,), follows=(RulesReplica.TOPIC,)),
+        ServiceAccess("intake", intake.SUBSCRIPTIONS, follows=(RulesReplica.TOPIC,)),
         # Routing also chains every event of every topic into the audit ledger.
         ServiceAccess("routing", (routing.SUBSCRIPTION, routing.ledger_subscription())),
         # An instance serves some localities (APPROVAL_LOCALITIES) with a group of its own.
@@ -53,7 +53,7 @@ def service_accesses() -> list[ServiceAccess]:
             (approval.subscription(locality_codes(), approval_group_prefix()),),
             groups_by_prefix=True,
         ),
-        ServiceAccess("delivery", (delivery.SUBSCRIPTION,)),
+        ServiceAccess("delivery", delivery.SUBSCRIPTIONS),
     ]
 
 

@@ -223,10 +223,15 @@ OPEN = (CaseStatus.IN_REVIEW, CaseStatus.SUPPLEMENT_REQUESTED)
 async def case_for(
     session: AsyncSession, application_no: str, approver: Principal, *, lock: bool = False
 ) -> CaseRow:
-    """The case, if the approver's locality serves it; another locality's case is absent."""
+    """The case, if the approver's locality serves it; another locality's case is absent, and
+    so is one this locality handed on (移交): the applicant's data is the new locality's now."""
     query = select(CaseRow).where(CaseRow.application_no == application_no)
     row = await session.scalar(query.with_for_update() if lock else query)
-    if row is None or not serves(approver.locality, row.locality):
+    if (
+        row is None
+        or not serves(approver.locality, row.locality)
+        or row.status == CaseStatus.TRANSFERRED
+    ):
         raise NotFound("case_not_found", f"No case {application_no} in your locality.")
     return row
 

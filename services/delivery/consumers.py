@@ -1,14 +1,58 @@
-"""Delivery's subscription: each approved certificate is queued at its window (or for post), and
-the sealed documents of the province's registry are kept to print and verify them."""
+"""Delivery's subscriptions: each approved certificate is queued at its window (or for post), and
+the sealed documents of the province's registry are kept to print and verify them; each only
+from the locality routing made competent for the application, whose facts delivery keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.dialects.postgresql import insert
+
 from services.delivery import documents, service
+from services.delivery.db import CompetenceRow
+from shared.competence import check_competent
 from shared.messaging import events, topics
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
 
+Event = TypeVar("Event", bound=events.ApplicationEvent)
 
+
+def from_competent_locality(
+    handler: Callable[[Event, EventContext], Awaitable[None]],
+) -> Callable[[Event, EventContext], Awaitable[None]]:
+    """`handler`, for an event of the locality routing made competent only: another's is
+    refused for good, one that comes before routing's fact waits for it (shared.competence)."""
+
+    async def checked(event: Event, ctx: EventContext) -> None:
+        row = await ctx.session.get(CompetenceRow, event.application_no)
+        competent, transferring_to = (
+            (row.competent_locality, row.transferring_to) if row else (None, None)
+        )
+        check_competent(event, event.application_no, competent, transferring_to)
+        await handler(event, ctx)
+
+    return checked
+
+
+async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
+    """移交: the competent locality handed the case on; until routing's fact comes, the case is
+    nobody's (shared.competence)."""
+    row = await ctx.session.get(CompetenceRow, event.application_no, with_for_update=True)
+    if row is not None and row.competent_locality == event.to_locality and not row.transferring_to:
+        return  # routing's fact of this transfer was read first
+    check_competent(
+        event,
+        event.application_no,
+        row.competent_locality if row else None,
+        row.transferring_to if row else None,
+    )
+    assert row is not None  # check_competent waits for routing's fact otherwise
+    row.transferring_to = event.to_locality
+
+
+@from_competent_locality
 async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext) -> None:
     await service.queue_certificate(ctx.session, ctx.outbox, event)
     await documents.record_receiving_window(ctx.session, event)
@@ -17,6 +61,7 @@ async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext
 # --- the certificate registry (documents.py) --------------------------------------------------
 
 
+@from_competent_locality
 async def register_document(
     event: events.CertificateIssued | events.RejectionNoticeIssued, ctx: EventContext
 ) -> None:
@@ -25,11 +70,13 @@ async def register_document(
     await documents.register_document(ctx.session, personal, personal.ring.public_key, event)
 
 
+@from_competent_locality
 async def revoke_certificate(event: events.CertificateRevoked, ctx: EventContext) -> None:
     # Kept with its signature, which verification checks again.
     await documents.revoke(ctx.session, event, ctx.envelope)
 
 
+@from_competent_locality
 async def record_rejection_window(event: events.ApplicationRejected, ctx: EventContext) -> None:
     # Where the notice of the rejection (不予许可决定书) is printed.
     await documents.record_receiving_window(ctx.session, event)
@@ -44,5 +91,31 @@ SUBSCRIPTION = Subscription(
         events.RejectionNoticeIssued: register_document,
         events.CertificateRevoked: revoke_certificate,
         events.ApplicationRejected: record_rejection_window,
+        events.CaseTransferred: record_transfer,
     },
 )
+
+
+async def record_routing_fact(event: events.Routed | events.Transferred, ctx: EventContext) -> None:
+    """Routing's latest fact wins (one application's facts are in order on its partition)."""
+    values = {
+        "competent_locality": event.competent_locality,
+        "routed_at": event.routed_at,
+        "transferring_to": None,
+    }
+    await ctx.session.execute(
+        insert(CompetenceRow)
+        .values(application_no=event.application_no, **values)
+        .on_conflict_do_update(index_elements=[CompetenceRow.application_no], set_=values)
+    )
+
+
+# In a consumer of their own: an approval event that comes before its routing fact is retried
+# while this one takes the fact in.
+ROUTING_FACTS = Subscription(
+    name="tongban.delivery.routing",
+    topics=(topics.ROUTING_EVENTS,),
+    handlers={events.Routed: record_routing_fact, events.Transferred: record_routing_fact},
+)
+
+SUBSCRIPTIONS = (SUBSCRIPTION, ROUTING_FACTS)

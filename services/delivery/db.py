@@ -199,3 +199,17 @@ class RateLimitCounterRow(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     hits: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CompetenceRow(Base):
+    """The competent locality of an application as routing's latest signed fact (Routed,
+    Transferred) names it: approval's events count only from it (shared.competence)."""
+
+    __tablename__ = "competence"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    competent_locality: Mapped[str] = mapped_column(String(6))
+    routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # 移交 under way: the competent locality handed the case to this one, and routing's
+    # Transferred is still to come.
+    transferring_to: Mapped[str | None] = mapped_column(String(6))

@@ -23,7 +23,8 @@ def create_app(
 ) -> FastAPI:
     runtime = build_runtime("delivery", settings, span_exporter)
     runtime.declare_topics([topics.DELIVERY_EVENTS])
-    runtime.subscribe(consumers.SUBSCRIPTION)
+    for subscription in consumers.SUBSCRIPTIONS:
+        runtime.subscribe(subscription)
     carrier = schedule_postal_dispatch(runtime)
     # Windows of the verification limit that ended (services/delivery/ratelimit.py).
     runtime.every("rate-limit-prune", 60, PostgresCounters(runtime.db).prune)

@@ -1,6 +1,7 @@
-"""Intake's subscription: keep each application's status and timeline current, from the slim
+"""Intake's subscriptions: keep each application's status and timeline current, from the slim
 progress events of routing, approval and delivery (none of which carries personal data), and
-keep the replica of the certificate registry that applications cite (免证办)."""
+keep the replica of the certificate registry that applications cite (免证办). Routing's facts
+are read by a consumer of their own, since approval's events are checked against them."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ async def record_certificate_issued(event: events.CertificateIssued, ctx: EventC
     await service.record_certificate_issued(ctx.session, event)
 
 
+async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
+    await service.record_transfer(ctx.session, event)
+
+
 async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
     await service.record_certificate_revoked(ctx.session, event)
 
 
 _PROGRESS = (
-    events.Routed,
-    events.Unroutable,
-    events.Transferred,
     events.CaseOpened,
     events.CaseSupplementRequested,
     events.CaseResumed,
@@ -43,10 +45,27 @@ _PROGRESS = (
 
 SUBSCRIPTION = Subscription(
     name="tongban.intake.progress",
-    topics=(topics.ROUTING_EVENTS, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
+    topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
     handlers={
         **{event: record_progress for event in _PROGRESS},
         events.CertificateIssued: record_certificate_issued,
         events.CertificateRevoked: record_certificate_revoked,
+        events.CaseTransferred: record_transfer,
     },
 )
+
+
+# Routing's facts (where each application went, and went on to) in a consumer of their own:
+# approval's events count only from the locality they name (shared.competence), and one that
+# arrives before its routing fact is retried while this consumer takes the fact in.
+ROUTING_FACTS = Subscription(
+    name="tongban.intake.routing",
+    topics=(topics.ROUTING_EVENTS,),
+    handlers={
+        events.Routed: record_progress,
+        events.Unroutable: record_progress,
+        events.Transferred: record_progress,
+    },
+)
+
+SUBSCRIPTIONS = (SUBSCRIPTION, ROUTING_FACTS)

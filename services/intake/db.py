@@ -93,6 +93,13 @@ class ApplicationRow(Base):
     receiving_locality: Mapped[str] = mapped_column(String(6), index=True)
     window_id: Mapped[str] = mapped_column(String(32))
     competent_locality: Mapped[str] = mapped_column(String(6), index=True)
+    # The competent locality as routing's latest signed fact (Routed, Transferred) names it;
+    # None until routing's fact is read. Approval's events count only from this locality
+    # (shared.competence); `competent_locality` is intake's own resolution until then.
+    routed_locality: Mapped[str | None] = mapped_column(String(6))
+    # 移交 under way: the routed locality handed the case to this one (its CaseTransferred was
+    # read), and routing's Transferred is still to come.
+    transferring_to: Mapped[str | None] = mapped_column(String(6))
     department: Mapped[str] = mapped_column(String(128))
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     commitments: Mapped[list[str]] = mapped_column(JSON)
@@ -162,6 +169,18 @@ class ScanRow(Base):
     uploaded_by: Mapped[str] = mapped_column(String(64))
     window_id: Mapped[str] = mapped_column(String(32))
     locality: Mapped[str] = mapped_column(String(6))
+
+
+class ScanUploadRow(Base):
+    """Which window uploaded a scan (the same bytes may be uploaded at several windows): an
+    application may cite only scans its own window uploaded, and a supplement only those of its
+    window or of the application itself."""
+
+    __tablename__ = "scan_uploads"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SupplementRow(Base):

@@ -66,6 +66,9 @@ class RegisteredCertificate:
     holder_id_digest: str
     valid_until: date | None  # None: valid without limit
     revoked: bool
+    # Whether the issuer is a locality that may be competent for the certificate's item (its
+    # jurisdiction rule's level): another's seal proves nothing about that item.
+    issuer_may_be_competent: bool = True
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,15 @@ def assess_citation(
                 material_code=code,
             )
         )
+    if not found.issuer_may_be_competent:
+        problems.append(
+            Problem(
+                "certificate_issuer_not_competent",
+                f"Certificate {certificate_no} was issued by {found.issuer_locality}, which is "
+                f"not competent for {found.item_code}.",
+                material_code=code,
+            )
+        )
     if found.revoked:
         problems.append(
             Problem(
@@ -345,7 +357,8 @@ class TimelineFact:
     status: ApplicationStatus | None
     locality: str
     note: str
-    # Routing's own resolution, which wins over the one intake made from its replica.
+    # Routing's own resolution (Routed, Transferred), which wins over the one intake made from
+    # its replica; nothing else changes the competent locality.
     competent_locality: str | None = None
     # The statuses this fact may move back from: review resumes after a supplement, and a
     # transferred case is routed again. Everything else only moves forward.
@@ -387,7 +400,6 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                 ApplicationStatus.IN_REVIEW,
                 payload.locality,
                 f"Under review, due {payload.deadline}",
-                competent_locality=payload.locality,
             )
         case events.CaseSupplementRequested():
             return TimelineFact(

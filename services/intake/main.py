@@ -27,7 +27,8 @@ def create_app(
 ) -> FastAPI:
     runtime = build_runtime("intake", settings, span_exporter)
     runtime.declare_topics([topics.INTAKE_EVENTS, topics.ROUTING_RULES])
-    runtime.subscribe(consumers.SUBSCRIPTION)
+    for subscription in consumers.SUBSCRIPTIONS:
+        runtime.subscribe(subscription)
     replica = RulesReplica(
         runtime.settings.kafka_bootstrap_servers,
         runtime.verifier,

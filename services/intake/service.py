@@ -37,6 +37,7 @@ from services.intake.db import (
     IdempotencyKeyRow,
     NoticeRow,
     ScanRow,
+    ScanUploadRow,
     SupplementRow,
     TimelineEntryRow,
     bound,
@@ -56,6 +57,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.blobstore import BlobStore, TooLarge, UnsupportedType
 from shared.certificates import contradictions
+from shared.competence import check_competent, may_be_competent
 from shared.crypto.personal import place
 from shared.db import Database, insert_if_absent
 from shared.errors import (
@@ -86,34 +88,38 @@ _APPLICATION_FIELDS = {
 
 
 class ScanRegistry:
-    """Which scans were uploaded, with their size and type. A scan is content-addressed and
-    never changes or goes away, so once seen it is remembered in memory: a submission that
-    references known scans costs no lookup."""
+    """Which scans each window uploaded, with their size and type: a window may cite only the
+    scans it uploaded (or, in a supplement, those of the application itself). A scan is
+    content-addressed and never changes or goes away, so once seen at a window it is remembered
+    in memory: a submission that references known scans costs no lookup."""
 
     def __init__(self, db: Database, capacity: int = 100_000) -> None:
         self.db = db
         self.capacity = capacity
-        self._known: dict[str, tuple[int, str]] = {}
+        self._known: dict[tuple[str, str], tuple[int, str]] = {}
 
-    def remember(self, sha256: str, size: int, content_type: str) -> None:
+    def remember(self, sha256: str, window_id: str, size: int, content_type: str) -> None:
         if len(self._known) >= self.capacity:
             self._known.clear()  # forgetting only costs a lookup
-        self._known[sha256] = (size, content_type)
+        self._known[(sha256, window_id)] = (size, content_type)
 
-    async def lookup(self, wanted: Iterable[str]) -> dict[str, tuple[int, str]]:
-        """The size and type of each uploaded scan among `wanted`; absent ones are left out."""
+    async def lookup(self, wanted: Iterable[str], window_id: str) -> dict[str, tuple[int, str]]:
+        """The size and type of each scan among `wanted` that `window_id` uploaded; others (never
+        uploaded, or uploaded at another window only) are left out."""
         wanted = set(wanted)
-        missing = [sha for sha in wanted if sha not in self._known]
+        missing = [sha for sha in wanted if (sha, window_id) not in self._known]
         if missing:
             async with self.db.engine.connect() as connection:
                 rows = await connection.execute(
-                    select(ScanRow.sha256, ScanRow.size, ScanRow.content_type).where(
-                        ScanRow.sha256.in_(missing)
-                    )
+                    select(ScanRow.sha256, ScanRow.size, ScanRow.content_type)
+                    .join(ScanUploadRow, ScanUploadRow.sha256 == ScanRow.sha256)
+                    .where(ScanRow.sha256.in_(missing), ScanUploadRow.window_id == window_id)
                 )
                 for sha, size, content_type in rows:
-                    self.remember(sha, size, content_type)
-        return {sha: self._known[sha] for sha in wanted if sha in self._known}
+                    self.remember(sha, window_id, size, content_type)
+        return {
+            sha: self._known[(sha, window_id)] for sha in wanted if (sha, window_id) in self._known
+        }
 
 
 # Another intake process learns a version published through this one within this many seconds.
@@ -404,8 +410,10 @@ async def submit_application(command: SubmitApplication, intake: Intake) -> Answ
     if window_id is None:
         raise Forbidden("window_required", "Only a clerk at a window can hand in applications.")
     fingerprint = request_hash(command.body)
-    scans = await intake.scans.lookup(referenced_scans(command.body))
-    registry = await registered_certificates(intake.db, cited_certificates(command.body))
+    scans = await intake.scans.lookup(referenced_scans(command.body), window_id)
+    registry = await registered_certificates(
+        intake.db, cited_certificates(command.body), intake.rules
+    )
     try:
         verdict = _judge(command, intake, scans, registry)
     except DomainError:
@@ -439,10 +447,11 @@ def cited_certificates(body: ApplicationIn) -> list[str]:
 
 
 async def registered_certificates(
-    db: Database, numbers: Sequence[str]
+    db: Database, numbers: Sequence[str], rules: RuleBook
 ) -> dict[str, domain.RegisteredCertificate]:
-    """The cited certificates intake's replica of the registry knows. Read at every submission
-    that cites any (never cached: a revocation counts from the moment it arrives)."""
+    """The cited certificates intake's replica of the registry knows, each with whether its
+    issuer may be competent for its item (by the replica of routing's rules). Read at every
+    submission that cites any (never cached: a revocation counts from the moment it arrives)."""
     if not numbers:
         return {}
     async with db.engine.connect() as connection:
@@ -457,9 +466,15 @@ async def registered_certificates(
                 holder_id_digest=row.holder_id_digest,
                 valid_until=row.valid_until,
                 revoked=row.revoked_at is not None,
+                issuer_may_be_competent=_may_issue(rules, row.item_code, row.issuer_locality),
             )
             for row in rows
         }
+
+
+def _may_issue(rules: RuleBook, item_code: str, issuer: str) -> bool:
+    rule = rules.rules.get(item_code)
+    return rule is not None and may_be_competent(rule, issuer)
 
 
 def _unknown_scans(
@@ -468,7 +483,8 @@ def _unknown_scans(
     return [
         domain.Problem(
             "scan_not_uploaded",
-            "No scan with this sha256 was uploaded (POST /v1/materials first).",
+            "No scan with this sha256 was uploaded at this window (POST /v1/materials first):"
+            " a window cites only the scans it uploaded, or those of the application itself.",
             material_code=m.material_code,
         )
         for m in materials
@@ -487,7 +503,7 @@ def _reference_problems(
             problems.append(
                 domain.Problem(
                     "scan_not_uploaded",
-                    "The letter of authorization's scan was never uploaded.",
+                    "The letter of authorization's scan was never uploaded at this window.",
                     field="agent.authorization_sha256",
                 )
             )
@@ -705,6 +721,8 @@ def _acceptance(
         "receiving_locality": clerk.locality,
         "window_id": window_id,
         "competent_locality": resolution.competent_locality,
+        "routed_locality": None,  # until routing's fact is read
+        "transferring_to": None,
         "department": resolution.department,
         "materials": materials,
         "commitments": body.commitments,
@@ -798,7 +816,9 @@ async def record_progress(
     session: AsyncSession, payload: events.ApplicationEvent, at: datetime
 ) -> bool:
     """Append what an event means to the application's timeline; False if it means nothing.
-    NotFound if intake has no such application (the event is dead-lettered)."""
+    NotFound if intake has no such application (the event is dead-lettered). An approval event
+    counts only from the locality routing made competent (shared.competence: refused for good
+    from another, retried while routing's fact is still on its way)."""
     fact = domain.timeline_fact(payload)
     if fact is None:
         return False
@@ -809,6 +829,7 @@ async def record_progress(
     )
     if application is None:
         raise NotFound("application_not_found", f"No application {payload.application_no}.")
+    _check_competent(payload, application)
     current = ApplicationStatus(application.status)
     session.add(
         TimelineEntryRow(
@@ -822,6 +843,8 @@ async def record_progress(
     application.status = domain.status_after(current, application.competent_locality, fact)
     if fact.competent_locality:
         application.competent_locality = fact.competent_locality
+        application.routed_locality = fact.competent_locality
+        application.transferring_to = None
     if fact.requested_materials is not None:
         application.requested_materials = fact.requested_materials
     application.updated_at = clock.now()
@@ -845,6 +868,7 @@ async def record_certificate_issued(
             f"Certificate {issued.certificate_no}: the event and its sealed document differ.",
             {"fields": differing},
         )
+    await _check_issuer(session, issued)
     return await insert_if_absent(
         session,
         CertificateRow,
@@ -866,6 +890,7 @@ async def record_certificate_revoked(
     (the first revocation stands). Only the issuing locality revokes its certificates (its seal
     signed the event). NotFound if the replica never had it: its issue comes first on the
     application's key, so that is a fact out of place (dead-lettered for operators)."""
+    await _check_issuer(session, revoked)
     row = await session.get(CertificateRow, revoked.certificate_no, with_for_update=True)
     if row is None:
         raise NotFound(
@@ -882,6 +907,42 @@ async def record_certificate_revoked(
     row.revoked_at = revoked.revoked_at
     row.revoked_reason = revoked.reason
     return True
+
+
+async def _check_issuer(
+    session: AsyncSession, event: events.CertificateIssued | events.CertificateRevoked
+) -> None:
+    """A certificate of an application intake accepted counts only from the locality routing
+    made competent for it. (One of an application before intake's time, or of another system,
+    can be cited only if its issuer may be competent for its item: checked at citation.)"""
+    application = await session.get(ApplicationRow, event.application_no)
+    if application is not None:
+        _check_competent(event, application)
+
+
+def _check_competent(payload: events.EventPayload, application: ApplicationRow) -> None:
+    check_competent(
+        payload,
+        application.application_no,
+        application.routed_locality,
+        application.transferring_to,
+    )
+
+
+async def record_transfer(session: AsyncSession, transferred: events.CaseTransferred) -> None:
+    """移交: the competent locality handed the case on. Its timeline entry comes with routing's
+    Transferred; until then the case is nobody's (shared.competence)."""
+    application = await session.get(
+        ApplicationRow, transferred.application_no, with_for_update=True
+    )
+    if application is None:
+        raise NotFound("application_not_found", f"No application {transferred.application_no}.")
+    if application.routed_locality == transferred.to_locality and (
+        application.transferring_to is None
+    ):
+        return  # routing's fact of this transfer was read first
+    _check_competent(transferred, application)
+    application.transferring_to = transferred.to_locality
 
 
 @dataclass(frozen=True)
@@ -1052,6 +1113,7 @@ async def upload_scan(intake: Intake, chunks: AsyncIterator[bytes], clerk: Princ
             "A scan must be a PDF, JPEG or PNG file.",
             {"accepted": ["application/pdf", "image/jpeg", "image/png"]},
         ) from refused
+    now = clock.now()
     async with intake.db.transaction() as session:
         await insert_if_absent(
             session,
@@ -1059,12 +1121,16 @@ async def upload_scan(intake: Intake, chunks: AsyncIterator[bytes], clerk: Princ
             sha256=stored.sha256,
             size=stored.size,
             content_type=stored.content_type,
-            uploaded_at=clock.now(),
+            uploaded_at=now,
             uploaded_by=clerk.sub,
             window_id=clerk.window_id,
             locality=clerk.locality,
         )
-    intake.scans.remember(stored.sha256, stored.size, stored.content_type)
+        # The same bytes uploaded at another window are that window's to cite too.
+        await insert_if_absent(
+            session, ScanUploadRow, sha256=stored.sha256, window_id=clerk.window_id, uploaded_at=now
+        )
+    intake.scans.remember(stored.sha256, clerk.window_id, stored.size, stored.content_type)
     return ScanOut(sha256=stored.sha256, size=stored.size, content_type=stored.content_type)
 
 
@@ -1084,7 +1150,9 @@ async def hand_in_supplement(intake: Intake, command: HandInSupplement) -> Suppl
     and a refused supplement changes nothing."""
     if command.clerk.window_id is None:
         raise Forbidden("window_required", "Only a clerk at a window can take a supplement.")
-    scans = await intake.scans.lookup(m.sha256 for m in command.body.materials)
+    scans = await intake.scans.lookup(
+        (m.sha256 for m in command.body.materials), command.clerk.window_id
+    )
     async with intake.db.transaction() as session:
         outcome = await _take_supplement(session, intake, command, scans)
     if isinstance(outcome, SupplementOut):
@@ -1153,6 +1221,7 @@ async def _take_supplement(
         },
         may_verify_originals=Right.VERIFY_ORIGINAL in rights,
     )
+    scans = {**await _scans_of(session, application), **scans}
     problems += _unknown_scans(command.body.materials, scans)
     if problems:
         return application.item_code, problems
@@ -1200,6 +1269,24 @@ async def _take_supplement(
         requested_materials=application.requested_materials or [],
         deferred=application.deferred,
     )
+
+
+async def _scans_of(
+    session: AsyncSession, application: ApplicationRow
+) -> dict[str, tuple[int, str]]:
+    """The scans that belong to the application (its materials, the supplements handed in for
+    it), with their size and type: any window taking a supplement for it may cite them again."""
+    handed_in = await session.scalars(
+        select(SupplementRow.materials).where(
+            SupplementRow.application_no == application.application_no
+        )
+    )
+    materials = [*application.materials, *(m for batch in handed_in for m in batch)]
+    return {
+        m["sha256"]: (m["size"], m["content_type"])
+        for m in materials
+        if m.get("sha256") and m.get("size") is not None and m.get("content_type")
+    }
 
 
 def _rights_at(intake: Intake, clerk: Principal, application: ApplicationRow) -> frozenset[Right]:

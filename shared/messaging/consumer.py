@@ -55,6 +55,13 @@ class PermanentError(Exception):
     DomainError (shared.errors) is treated the same way: it refuses the event, not the moment."""
 
 
+class NotYet(Exception):
+    """The event depends on a fact that travels on another topic and has not been read yet (an
+    approval event before routing's fact that makes its locality competent): retried with
+    backoff for up to the runner's `wait_for_facts_seconds`, then dead-lettered as a fact out of
+    place. Whoever raises it must read that other topic in another runner, or it never comes."""
+
+
 def is_outage(error: BaseException) -> bool:
     """The database or the network is away: nothing wrong with the event being handled."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -95,6 +102,7 @@ class ConsumerRunner:
         group_id: str | None = None,
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
+        wait_for_facts_seconds: float = 30.0,
         verifier: EventVerifier | None = None,
         security: KafkaSecurity | None = None,
         metrics: ServiceMetrics | None = None,
@@ -111,6 +119,7 @@ class ConsumerRunner:
         self.producer = producer
         self.telemetry = telemetry
         self.max_attempts = max_attempts
+        self.wait_for_facts_seconds = wait_for_facts_seconds
         self.backoff_seconds = backoff_seconds
         self.consumer = make_consumer(
             bootstrap_servers,
@@ -257,6 +266,9 @@ class ConsumerRunner:
         error = state.outcome.exception() if state.outcome else None
         if error is not None and is_outage(error):
             return False
+        if isinstance(error, NotYet):
+            # Counted in time, not attempts: the fact is usually a moment behind.
+            return (state.seconds_since_start or 0.0) >= self.wait_for_facts_seconds
         return state.attempt_number >= self.max_attempts
 
     def _log_retry(self, state: RetryCallState) -> None:

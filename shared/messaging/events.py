@@ -1,8 +1,12 @@
 """Versioned event contracts (payloads of the CloudEvents on Kafka).
 
 These models are the published contract for local approval systems: JSON Schemas are generated
-from them (`tongban contracts`) and committed under contracts/. Adding an optional field is a
-compatible change; anything else is a new `.v2` type published side by side.
+from them (`tongban contracts`) and committed under contracts/. A payload is signed as a whole,
+and refuses any field its model does not declare (`extra="forbid"`): a consumer must never act on
+a field it cannot read, nor let one ride along under another's signature (shared.messaging.
+signing). So adding an optional field is compatible only in this order: every consumer first
+runs with the new model, then producers send the field (until then, an event carrying it is
+dead-lettered). Anything else is a new `.v2` type published side by side.
 
 Every string and list is bounded (shared/bounds.py): a consumer validating a record refuses an
 oversized or forged one instead of storing it.
@@ -44,7 +48,7 @@ class EventPayload(BaseModel):
     """Base of every payload; `event_type` is the CloudEvents `type` it travels under and
     `subject` its `ce_subject` and record key."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     event_type: ClassVar[str]
 
     @property
@@ -63,7 +67,7 @@ class ApplicationEvent(EventPayload):
 
 
 class Applicant(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["person", "enterprise"]
     name: Name
@@ -74,7 +78,7 @@ class Applicant(BaseModel):
 
 
 class PostalAddress(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     recipient: Name
     phone: Code
@@ -83,7 +87,7 @@ class PostalAddress(BaseModel):
 
 
 class Delivery(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: DeliveryMethod
     address: PostalAddress | None = None
@@ -93,7 +97,7 @@ class SubmittedMaterial(BaseModel):
     """One material handed in: a reference to its scan in the blob store, never the bytes.
     `size` and `content_type` are the stored scan's, as intake checked them at upload."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     material_code: Code
     sha256: Sha256
@@ -107,7 +111,7 @@ class CitedCertificate(BaseModel):
     intake checked that it is valid, not revoked, of an item the material allows, and the
     applicant's own."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     material_code: Code
     certificate_no: Code
@@ -119,7 +123,7 @@ class Agent(BaseModel):
     """帮办代办 / 委托代办: who hands in (and may collect) for the applicant, with the scan of
     the letter of authorization."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
     id_type: Literal["resident_id"]
@@ -134,7 +138,7 @@ class Sealed(BaseModel):
     public-keys.json, `sealing-<service>#n`), and the JSON it encrypts under SM4-GCM. Only the
     recipient opens it; province-wide topics carry personal data in no other form."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     recipient: Code
     key: str = Field(min_length=1, max_length=512)
@@ -343,7 +347,7 @@ CatalogVersionName = Annotated[
 class CatalogRule(BaseModel):
     """The jurisdiction rule of one item of a published catalog version."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     item_code: Code
     jurisdiction: Jurisdiction
@@ -486,7 +490,7 @@ class DocumentSeal(BaseModel):
     public-keys.json and GET /v1/seals) over the document's canonical JSON
     (shared.certificates.canonical_document)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     signer: Code
     algorithm: Literal["SM2-SM3"] = "SM2-SM3"
@@ -498,7 +502,7 @@ class PublishedDocument(BaseModel):
     the name masked, and the name sealed for delivery (which prints it). Put the name back
     (shared.certificates.opened) to check the seal."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     content: dict[str, str | None] = Field(max_length=32)
     holder_name_masked: Name

@@ -11,8 +11,12 @@ Authority, declared once (`required_signer`): an event is signed by the service 
 its channel (ARCHITECTURE.md's topic table), except that what a locality's approval states
 (decisions, cases opened, transferred, supplements requested...) is signed with that locality's
 electronic seal, `seal-<locality>`: an approval instance holds only the seals of the localities
-it serves, so approval of 340200 cannot state anything for a 340100 case. On a per-locality
-request topic the application's competent locality must be the topic's own.
+it serves. Which payload field names that locality is declared per event type (`SPEAKS_FOR`:
+a transfer speaks for its `from_locality`, never for anything else it carries), and an event
+type approval publishes without a declaration is refused. The seal says who states a fact;
+whether that locality may state it for this application (is it the competent one?) is each
+consumer's check against routing's facts. On a per-locality request topic the application's
+competent locality must be the topic's own.
 """
 
 from __future__ import annotations
@@ -25,11 +29,32 @@ from typing import Any
 
 from shared.canonical import canonical_json
 from shared.crypto.keyring import KeyRing, key_name
+from shared.messaging import events
 from shared.messaging.channels import Channel, channel_of
 from shared.messaging.envelope import Envelope, EnvelopeError
+from shared.messaging.events import EventPayload
 
-# The payload field naming the locality on whose behalf approval states a fact.
-_ACTING_LOCALITY_FIELDS = ("locality", "from_locality")
+# For each event type approval publishes, the one payload field naming the locality whose seal
+# alone may sign it (the locality on whose behalf it is stated). Signed payloads refuse fields
+# their model does not declare (shared.messaging.events), so no other field can be slipped in.
+SPEAKS_FOR: dict[type[EventPayload], str] = {
+    events.CaseOpened: "locality",
+    events.CaseDeadlineWarning: "locality",
+    events.CaseOverdue: "locality",
+    events.CaseSupplementRequested: "locality",
+    events.CaseResumed: "locality",
+    events.CaseDeferredReminder: "locality",
+    # 移交: the locality that gives the case up states it; where it goes is what it says.
+    events.CaseTransferred: "from_locality",
+    events.MaterialRead: "locality",
+    events.CaseViewed: "locality",
+    events.ApplicationApproved: "locality",
+    events.ApplicationRejected: "locality",
+    events.CertificateIssued: "locality",
+    events.CertificateRevoked: "locality",
+    events.RejectionNoticeIssued: "locality",
+}
+_SPEAKS_FOR_BY_TYPE = {model.event_type: field for model, field in SPEAKS_FOR.items()}
 
 
 class UntrustedEvent(EnvelopeError):
@@ -60,15 +85,17 @@ def _channel(topic: str) -> Channel:
         raise UntrustedEvent(f"no channel is declared for topic {topic}") from exc
 
 
-def required_signer(channel: Channel, data: dict[str, Any]) -> str:
-    """The key name that alone may sign this event on this channel."""
+def required_signer(channel: Channel, event_type: str, data: dict[str, Any]) -> str:
+    """The key name that alone may sign an event of `event_type` on this channel."""
     if channel.producer != "approval":
         return channel.producer
-    for field in _ACTING_LOCALITY_FIELDS:
-        locality = data.get(field)
-        if isinstance(locality, str) and locality:
-            return f"seal-{locality}"
-    raise UntrustedEvent("an approval event names no locality it speaks for")
+    field = _SPEAKS_FOR_BY_TYPE.get(event_type)
+    if field is None:
+        raise UntrustedEvent(f"no locality is declared to speak for {event_type} on {channel.id}")
+    locality = data.get(field)
+    if not isinstance(locality, str) or not locality:
+        raise UntrustedEvent(f"{event_type} names no locality in {field!r}")
+    return f"seal-{locality}"
 
 
 class KnownSignatures:
@@ -104,7 +131,7 @@ class EventSigner:
         self.known = known
 
     def sign(self, envelope: Envelope, topic: str) -> Envelope:
-        signer = self.ring.signer(required_signer(_channel(topic), envelope.data))
+        signer = self.ring.signer(required_signer(_channel(topic), envelope.type, envelope.data))
         message = canonical_bytes(envelope)
         signature = base64.b64encode(signer.sign(message)).decode("ascii")
         if self.known is not None:
@@ -123,7 +150,7 @@ class EventVerifier:
         if not envelope.signature or not envelope.signer:
             raise UntrustedEvent("the event is not signed (no ce_signature / ce_signer)")
         channel = _channel(topic)
-        wanted = required_signer(channel, envelope.data)
+        wanted = required_signer(channel, envelope.type, envelope.data)
         if key_name(envelope.signer) != wanted:
             raise UntrustedEvent(
                 f"{envelope.type} on {topic} must be signed by {wanted}, "

@@ -37,7 +37,7 @@ from shared.crypto.sm import sm2_generate, sm2_sign
 from shared.identity import mask_name
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
-from tests.certificates import certificate_issued
+from tests.certificates import certificate_issued, routed_for
 from tests.harness import Stack, eventually, header, read_topic
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,10 @@ def sealed_by(content: CertificateContent, stack: Stack, key: str) -> events.Doc
 
 
 async def put(producer: AIOKafkaProducer, stack: Stack, payload: events.EventPayload) -> Envelope:
-    """`payload` on tongban.approval.events, signed as approval signs it (the locality's seal)."""
+    """`payload` on tongban.approval.events, signed as approval signs it (the locality's seal).
+    Routing's fact that this locality is competent for the application goes first."""
+    assert isinstance(payload, events.ApplicationEvent)
+    await routed_for(stack, producer, payload)
     envelope, _ = await stack.publish(producer, payload, topics.APPROVAL_EVENTS)
     return envelope
 

@@ -35,7 +35,7 @@ from shared.messaging.deadletters import (
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, make_follower
 from shared.settings import Settings
-from tests.certificates import certificate_issued
+from tests.certificates import certificate_issued, routed_for
 from tests.harness import Stack, eventually
 from tests.integration.test_certificate_documents import verification_url, verify
 
@@ -56,7 +56,10 @@ class Published:
 
 
 async def put(producer: AIOKafkaProducer, stack: Stack, payload: events.EventPayload) -> Published:
-    """`payload` on tongban.approval.events, signed by the issuer's seal as approval signs it."""
+    """`payload` on tongban.approval.events, signed by the issuer's seal as approval signs it.
+    Routing's fact that this locality is competent for the application goes first."""
+    assert isinstance(payload, events.ApplicationEvent)
+    await routed_for(stack, producer, payload)
     envelope, sent = await stack.publish(producer, payload, topics.APPROVAL_EVENTS)
     return Published(envelope, sent.partition, sent.offset)
 

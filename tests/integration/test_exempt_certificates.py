@@ -21,7 +21,7 @@ from services.intake.db import CertificateRow
 from shared.certificates import CertificateContent
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
-from tests.certificates import certificate_issued
+from tests.certificates import certificate_issued, routed_for
 from tests.harness import Stack, eventually
 from tooling.journey import (
     CITABLE_CERTIFICATE_ITEM,
@@ -34,6 +34,8 @@ from tooling.journey import (
 pytestmark = pytest.mark.integration
 
 HEFEI = "340100"
+# 蜀山区 of 合肥: GA-HJ-002 (the register's changes) is decided by the applicant's county.
+SHUSHAN = "340104"
 
 
 def certificate_number() -> str:
@@ -54,22 +56,25 @@ async def issue(
     *,
     item_code: str = CITABLE_CERTIFICATE_ITEM,
     valid_until: date | None = None,
+    issuer: str = SHUSHAN,
 ) -> events.CertificateIssued:
-    """合肥 issues a certificate to the holder of `holder_id_number`, as approval would."""
+    """蜀山区 (or `issuer`) issues a certificate to the holder of `holder_id_number`, as approval
+    would, for an application routing sent there."""
     digest_key = stack.settings.pii_digest_key.get_secret_value().encode()
     content = CertificateContent(
         number=certificate_number(),
-        application_no=f"TB{HEFEI}{uuid.uuid4().hex[:14].upper()}",
+        application_no=f"TB{issuer}{uuid.uuid4().hex[:14].upper()}",
         item_code=item_code,
         item_name="户口登记项目变更更正",
         holder_name="张晓明",
         holder_id_digest=id_number_digest(holder_id_number, digest_key),
-        issuer_locality=HEFEI,
-        issuer_department="合肥市公安局",
+        issuer_locality=issuer,
+        issuer_department="公安分局" if issuer == SHUSHAN else "公安局",
         issued_on=date.today(),
         valid_until=valid_until,
     )
     issued = certificate_issued(stack, content)
+    await routed_for(stack, producer, issued)
     await announce(stack, producer, issued, topics.APPROVAL_EVENTS)
     return issued
 
@@ -147,7 +152,7 @@ async def test_a_cited_certificate_replaces_the_scan_and_the_application_travels
     cited = {
         "material_code": "M02",
         "certificate_no": issued.certificate_no,
-        "issuer_locality": HEFEI,
+        "issuer_locality": SHUSHAN,
         "item_code": CITABLE_CERTIFICATE_ITEM,
     }
     assert shown["certificates"] == [cited]
@@ -175,8 +180,10 @@ async def test_certificates_that_cannot_stand_in_are_each_named_in_the_one_time_
     expired = await issue(
         stack, producer, applicant["id_number"], valid_until=date.today() - timedelta(days=1)
     )
+    # Sealed by 合肥 (a city), which is never competent for a county's item.
+    by_a_city = await issue(stack, producer, applicant["id_number"], issuer=HEFEI)
     await revoke(stack, producer, revoked)
-    for certificate in (own, others, expired):
+    for certificate in (own, others, expired, by_a_city):
         await known_to_intake(stack, certificate.certificate_no)
     await known_to_intake(stack, revoked.certificate_no, revoked=True)
 
@@ -194,6 +201,9 @@ async def test_certificates_that_cannot_stand_in_are_each_named_in_the_one_time_
     ]
     assert await notice_problems(trip, citing(expired.certificate_no)) == [
         ("M02", "certificate_expired")
+    ]
+    assert await notice_problems(trip, citing(by_a_city.certificate_no)) == [
+        ("M02", "certificate_issuer_not_competent")
     ]
     # The ID card (M01) cannot be proven by a certificate: its original is checked at the window.
     not_allowed = household_application(applicant)

@@ -333,9 +333,12 @@ async def test_a_case_transferred_to_maanshan_is_rerouted_and_decided_there(stac
         assert moved.status_code == 200, moved.text
         assert moved.json()["status"] == "transferred"
         assert moved.json()["transferred_to"] == MAANSHAN
-        # 合肥 no longer acts on it.
+        # 合肥 no longer acts on it, nor reads it: the applicant's data is 马鞍山's now.
         late = await hefei.post(f"/v1/cases/{number}/claim")
-        assert late.status_code == 409
+        assert late.status_code == 404
+        assert (await hefei.get(f"/v1/cases/{number}")).status_code == 404
+        scan = await hefei.get(f"/v1/cases/{number}/materials/{scan_digest(ID_CARD_SCAN)}")
+        assert scan.status_code == 404
 
     # Routing hands it to 马鞍山, whose approval (the other instance) opens the case.
     case = await trip.wait_for_case(number, MAANSHAN, service="approval_b")

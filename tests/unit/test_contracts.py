@@ -494,14 +494,14 @@ def test_every_service_subscribes_only_to_events_published_on_the_topics_it_read
     # Subscription checks itself against the channel table when declared; declaring one that
     # waits for an event nobody publishes there is refused.
     from services.approval.consumers import subscription as approval_subscription
-    from services.delivery.consumers import SUBSCRIPTION as delivery
-    from services.intake.consumers import SUBSCRIPTION as intake
+    from services.delivery.consumers import SUBSCRIPTIONS as delivery
+    from services.intake.consumers import SUBSCRIPTIONS as intake
     from services.routing.consumers import SUBSCRIPTION as routing
     from shared.messaging import topics
     from shared.messaging.channels import Subscription, channel_of
 
     approval = approval_subscription(["340100"], "tongban.approval")
-    for subscription in (intake, routing, approval, delivery):
+    for subscription in (*intake, routing, approval, *delivery):
         for topic in subscription.topics:
             assert channel_of(topic).producer != subscription.name.split(".")[1]
     with pytest.raises(ValueError, match="no channel it reads carries"):
@@ -513,9 +513,9 @@ def test_every_service_subscribes_only_to_events_published_on_the_topics_it_read
 
 
 def test_intake_reads_no_topic_that_carries_personal_data() -> None:
-    from services.intake.consumers import SUBSCRIPTION
+    from services.intake.consumers import SUBSCRIPTIONS
     from shared.messaging.channels import channel_of
 
-    read = {channel_of(topic).id for topic in SUBSCRIPTION.topics}
+    read = {channel_of(topic).id for sub in SUBSCRIPTIONS for topic in sub.topics}
     assert "approvalRequests" not in read
     assert read == {"routingEvents", "approvalEvents", "deliveryEvents"}

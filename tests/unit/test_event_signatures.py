@@ -13,7 +13,7 @@ from gmalglib.sm2 import SM2
 
 from shared.crypto.keyring import KeyRing
 from shared.messaging import events, topics
-from shared.messaging.envelope import Envelope
+from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.signing import EventSigner, EventVerifier, UntrustedEvent
 
 
@@ -126,3 +126,82 @@ def test_a_signature_made_or_checked_here_is_not_checked_again_but_altered_bytes
     with pytest.raises(UntrustedEvent, match="does not verify"):
         verifier.verify(altered, topics.ROUTING_EVENTS)
     assert checks == ["routing#1"]
+
+
+# --- authority by event type ----------------------------------------------------------------
+
+
+def transfer(from_locality: str = "340100", to_locality: str = "340500") -> events.CaseTransferred:
+    return events.CaseTransferred(
+        application_no="TB202611230001",
+        from_locality=from_locality,
+        to_locality=to_locality,
+        reason="属地有误",
+        transferred_by="approver-1",
+        transferred_at=datetime.now(UTC),
+    )
+
+
+def test_every_event_type_approval_publishes_declares_the_one_locality_it_speaks_for() -> None:
+    from shared.messaging.channels import channel_of
+    from shared.messaging.signing import SPEAKS_FOR
+
+    approval = channel_of(topics.APPROVAL_EVENTS)
+    assert set(SPEAKS_FOR) == set(approval.events)
+    for model, field in SPEAKS_FOR.items():
+        assert field in model.model_fields, (model.__name__, field)
+    assert SPEAKS_FOR[events.CaseTransferred] == "from_locality"
+
+
+def test_a_transfer_speaks_for_its_from_locality_only() -> None:
+    from shared.messaging.channels import channel_of
+    from shared.messaging.signing import required_signer
+
+    approval = channel_of(topics.APPROVAL_EVENTS)
+    data = transfer().model_dump(mode="json") | {"locality": "340200"}
+    assert required_signer(approval, events.CaseTransferred.event_type, data) == "seal-340100"
+    # A case-opened speaks for `locality`, whatever else it would carry.
+    opened = {"locality": "340100", "from_locality": "340200"}
+    assert required_signer(approval, events.CaseOpened.event_type, opened) == "seal-340100"
+
+
+def test_a_transfer_sealed_by_a_locality_it_carries_in_an_added_field_is_refused(
+    ring: KeyRing,
+) -> None:
+    # 芜湖 (340200) adds `locality: 340200` to 合肥's transfer and seals it with its own seal.
+    sent = Envelope.new(transfer(), source="/tongban/approval")
+    added = Envelope(**{**sent.__dict__, "data": {**sent.data, "locality": "340200"}})
+    sealed = EventSigner(ring).sign(
+        Envelope(**{**added.__dict__, "data": {**added.data, "from_locality": "340200"}}),
+        topics.APPROVAL_EVENTS,
+    )
+    forged = Envelope(**{**sealed.__dict__, "data": {**sealed.data, "from_locality": "340100"}})
+    with pytest.raises(UntrustedEvent, match="must be signed by seal-340100, not seal-340200"):
+        EventVerifier(ring).verify(forged, topics.APPROVAL_EVENTS)
+    # Rightly sealed by 合肥, the added field still makes the payload unreadable.
+    by_hefei = EventSigner(ring).sign(added, topics.APPROVAL_EVENTS)
+    EventVerifier(ring).verify(by_hefei, topics.APPROVAL_EVENTS)
+    with pytest.raises(EnvelopeError, match="Extra inputs are not permitted"):
+        by_hefei.payload()
+
+
+def test_an_approval_event_type_without_a_declared_authority_is_refused(ring: KeyRing) -> None:
+    from shared.messaging.channels import channel_of
+    from shared.messaging.signing import required_signer
+
+    approval = channel_of(topics.APPROVAL_EVENTS)
+    with pytest.raises(UntrustedEvent, match="no locality is declared to speak for"):
+        required_signer(approval, "gov.tongban.case.invented.v1", {"locality": "340100"})
+    with pytest.raises(UntrustedEvent, match="names no locality in 'from_locality'"):
+        required_signer(approval, events.CaseTransferred.event_type, {"locality": "340100"})
+    # Other channels are signed by their producer, whatever the type.
+    assert required_signer(channel_of(topics.ROUTING_EVENTS), "anything", {}) == "routing"
+
+
+def test_every_payload_model_refuses_fields_it_does_not_declare() -> None:
+    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+        events.Routed.model_validate(routed().model_dump(mode="json") | {"note": "x"})
+    nested = transfer().model_dump(mode="json")
+    assert events.CaseTransferred.model_validate(nested) == events.CaseTransferred(**nested)
+    for model in events.EVENT_TYPES.values():
+        assert model.model_config.get("extra") == "forbid", model.__name__

@@ -61,14 +61,16 @@ def registered(
     item_code: str = CITABLE_CERTIFICATE_ITEM,
     valid_until: date | None = None,
     revoked: bool = False,
+    issuer_may_be_competent: bool = True,
 ) -> domain.RegisteredCertificate:
     return domain.RegisteredCertificate(
         certificate_no=number,
-        issuer_locality="340100",
+        issuer_locality="340104",
         item_code=item_code,
         holder_id_digest=holder,
         valid_until=valid_until,
         revoked=revoked,
+        issuer_may_be_competent=issuer_may_be_competent,
     )
 
 
@@ -107,8 +109,17 @@ def test_the_applicants_valid_certificate_of_an_allowed_item_stands_in() -> None
             registered(item_code="GA-HJ-001", revoked=True),
             ["certificate_not_allowed", "certificate_revoked"],
         ),
+        (registered(issuer_may_be_competent=False), ["certificate_issuer_not_competent"]),
     ],
-    ids=["unknown", "another-persons", "revoked", "expired", "other-item", "other-item-revoked"],
+    ids=[
+        "unknown",
+        "another-persons",
+        "revoked",
+        "expired",
+        "other-item",
+        "other-item-revoked",
+        "issuer-not-competent",
+    ],
 )
 def test_a_certificate_that_cannot_stand_in_says_why(
     found: domain.RegisteredCertificate | None, expected: list[str]
@@ -157,7 +168,7 @@ def test_a_cited_register_copy_is_neither_deferred_nor_scanned_and_travels_as_a_
         {
             "material_code": "M02",
             "certificate_no": number,
-            "issuer_locality": "340100",
+            "issuer_locality": "340104",
             "item_code": CITABLE_CERTIFICATE_ITEM,
         }
     ]
@@ -277,3 +288,11 @@ def test_a_published_version_with_bad_certificate_items_is_refused(
     with pytest.raises(ValidationError) as refused:
         CatalogVersionIn.model_validate(_published_with(items))
     assert says in str(refused.value)
+
+
+def test_only_a_locality_that_may_be_competent_for_the_item_issues_a_citable_certificate() -> None:
+    # GA-HJ-002 is decided by the applicant's county: 蜀山区 may issue it, 合肥 (a city) may not.
+    rules = RuleBook.of(RULES, [])
+    assert service._may_issue(rules, CITABLE_CERTIFICATE_ITEM, "340104")
+    assert not service._may_issue(rules, CITABLE_CERTIFICATE_ITEM, "340100")
+    assert not service._may_issue(RuleBook(), CITABLE_CERTIFICATE_ITEM, "340104")  # no rule

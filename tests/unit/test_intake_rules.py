@@ -402,9 +402,7 @@ def _decided() -> dict[str, object]:
                 deadline=date(2025, 6, 20),
                 opened_at=AT,
             ),
-            TimelineFact(
-                S.IN_REVIEW, "340100", "Under review, due 2025-06-20", competent_locality="340100"
-            ),
+            TimelineFact(S.IN_REVIEW, "340100", "Under review, due 2025-06-20"),
         ),
         (
             events.ApplicationApproved(
