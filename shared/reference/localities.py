@@ -3,185 +3,87 @@
 A code is 6 digits: province (2) + city (2) + county (2). "340000" is the province, "340100"
 a city (合肥市), "340104" a county-level district of it (蜀山区). County-level cities such as
 巢湖市 (340181) are counties here: they sit under a prefecture-level city.
+
+The divisions are data (data/localities.csv), read and checked when the module is imported.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 
 PROVINCE: str = "340000"
 
 LocalityLevel = Literal["province", "city", "county"]
 
+# A locality code as it appears in request bodies (validated for shape; whether it is a known
+# locality is a business rule answered by the services).
+LocalityCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["340100"])]
+
 
 @dataclass(frozen=True)
 class Locality:
-    code: str
-    name: str
+    code: LocalityCode
+    name: Annotated[str, Field(min_length=1)]
     level: LocalityLevel
-    parent: str | None
+    parent: LocalityCode | None
 
 
-_CITIES: dict[str, str] = {
-    "340100": "合肥市",
-    "340200": "芜湖市",
-    "340300": "蚌埠市",
-    "340400": "淮南市",
-    "340500": "马鞍山市",
-    "340600": "淮北市",
-    "340700": "铜陵市",
-    "340800": "安庆市",
-    "341000": "黄山市",
-    "341100": "滁州市",
-    "341200": "阜阳市",
-    "341300": "宿州市",
-    "341500": "六安市",
-    "341600": "亳州市",
-    "341700": "池州市",
-    "341800": "宣城市",
-}
-
-# Every county-level division of the province (GB/T 2260, codes in force in 2024): its 市辖区,
-# 县 and 县级市, grouped by city. 104 in all: 45 districts, 50 counties, 9 county-level cities.
-_COUNTIES: dict[str, str] = {
-    # 合肥市
-    "340102": "瑶海区",
-    "340103": "庐阳区",
-    "340104": "蜀山区",
-    "340111": "包河区",
-    "340121": "长丰县",
-    "340122": "肥东县",
-    "340123": "肥西县",
-    "340124": "庐江县",
-    "340181": "巢湖市",
-    # 芜湖市
-    "340202": "镜湖区",
-    "340207": "鸠江区",
-    "340209": "弋江区",
-    "340210": "湾沚区",
-    "340212": "繁昌区",
-    "340223": "南陵县",
-    "340281": "无为市",
-    # 蚌埠市
-    "340302": "龙子湖区",
-    "340303": "蚌山区",
-    "340304": "禹会区",
-    "340311": "淮上区",
-    "340321": "怀远县",
-    "340322": "五河县",
-    "340323": "固镇县",
-    # 淮南市
-    "340402": "大通区",
-    "340403": "田家庵区",
-    "340404": "谢家集区",
-    "340405": "八公山区",
-    "340406": "潘集区",
-    "340421": "凤台县",
-    "340422": "寿县",
-    # 马鞍山市
-    "340503": "花山区",
-    "340504": "雨山区",
-    "340506": "博望区",
-    "340521": "当涂县",
-    "340522": "含山县",
-    "340523": "和县",
-    # 淮北市
-    "340602": "杜集区",
-    "340603": "相山区",
-    "340604": "烈山区",
-    "340621": "濉溪县",
-    # 铜陵市
-    "340705": "铜官区",
-    "340706": "义安区",
-    "340711": "郊区",
-    "340722": "枞阳县",
-    # 安庆市
-    "340802": "迎江区",
-    "340803": "大观区",
-    "340811": "宜秀区",
-    "340822": "怀宁县",
-    "340825": "太湖县",
-    "340826": "宿松县",
-    "340827": "望江县",
-    "340828": "岳西县",
-    "340881": "桐城市",
-    "340882": "潜山市",
-    # 黄山市
-    "341002": "屯溪区",
-    "341003": "黄山区",
-    "341004": "徽州区",
-    "341021": "歙县",
-    "341022": "休宁县",
-    "341023": "黟县",
-    "341024": "祁门县",
-    # 滁州市
-    "341102": "琅琊区",
-    "341103": "南谯区",
-    "341122": "来安县",
-    "341124": "全椒县",
-    "341125": "定远县",
-    "341126": "凤阳县",
-    "341181": "天长市",
-    "341182": "明光市",
-    # 阜阳市
-    "341202": "颍州区",
-    "341203": "颍东区",
-    "341204": "颍泉区",
-    "341221": "临泉县",
-    "341222": "太和县",
-    "341225": "阜南县",
-    "341226": "颍上县",
-    "341282": "界首市",
-    # 宿州市
-    "341302": "埇桥区",
-    "341321": "砀山县",
-    "341322": "萧县",
-    "341323": "灵璧县",
-    "341324": "泗县",
-    # 六安市
-    "341502": "金安区",
-    "341503": "裕安区",
-    "341504": "叶集区",
-    "341522": "霍邱县",
-    "341523": "舒城县",
-    "341524": "金寨县",
-    "341525": "霍山县",
-    # 亳州市
-    "341602": "谯城区",
-    "341621": "涡阳县",
-    "341622": "蒙城县",
-    "341623": "利辛县",
-    # 池州市
-    "341702": "贵池区",
-    "341721": "东至县",
-    "341722": "石台县",
-    "341723": "青阳县",
-    # 宣城市
-    "341802": "宣州区",
-    "341821": "郎溪县",
-    "341823": "泾县",
-    "341824": "绩溪县",
-    "341825": "旌德县",
-    "341881": "宁国市",
-    "341882": "广德市",
-}
+# Every division of the province (GB/T 2260, codes in force in 2024): the province, its 16
+# cities, and their 104 county-level divisions (45 市辖区, 50 县, 9 县级市), one a row.
+_DATA = Path(__file__).with_name("data") / "localities.csv"
+_ROW: TypeAdapter[Locality] = TypeAdapter(Locality)
 
 
-def _build() -> dict[str, Locality]:
-    table = {PROVINCE: Locality(PROVINCE, "安徽省", "province", None)}
-    for code, name in _CITIES.items():
-        table[code] = Locality(code, name, "city", PROVINCE)
-    for code, name in _COUNTIES.items():
-        table[code] = Locality(code, name, "county", code[:4] + "00")
+def load_localities(path: Path) -> dict[str, Locality]:
+    """The divisions of a CSV file (UTF-8, header `code,name,level,parent`, an empty parent for
+    the province), each checked: a 6-digit code once, a name, a level, and the parent one level
+    up that the code's own digits name. A file that is not such a table fails here, naming
+    itself and its line: at import, for the built-in one."""
+    table: dict[str, Locality] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                locality = _ROW.validate_python({**row, "parent": row.get("parent") or None})
+            except ValidationError as problem:
+                raise ValueError(f"{path}, line {line}: not a locality\n{problem}") from None
+            if locality.code in table:
+                raise ValueError(f"{path}, line {line}: {locality.code} is listed twice")
+            table[locality.code] = locality
+    for locality in table.values():
+        wrong = _misplaced(locality, table)
+        if wrong:
+            raise ValueError(f"{path}: {locality.code} {locality.name}: {wrong}")
     return table
 
 
-LOCALITIES: Mapping[str, Locality] = MappingProxyType(_build())
+def _misplaced(locality: Locality, table: Mapping[str, Locality]) -> str | None:
+    """What is wrong with where the locality sits in the table, or None. Its code's digits say
+    its level and its parent (city_of and is_within rely on that), so the row must agree."""
+    code = locality.code
+    level: LocalityLevel = (
+        "province" if code.endswith("0000") else "city" if code.endswith("00") else "county"
+    )
+    parent = {"province": None, "city": PROVINCE, "county": code[:4] + "00"}[level]
+    if code[:2] != PROVINCE[:2] or (level == "province" and code != PROVINCE):
+        return f"not a division of the province {PROVINCE}"
+    if locality.level != level:
+        return f"its code is that of a {level}"
+    if locality.parent != parent:
+        return f"its parent is {parent}, as its code says"
+    if parent is not None and parent not in table:
+        return f"its parent {parent} is not listed"
+    return None
+
+
+# Read once, when the module is first imported.
+LOCALITIES: Mapping[str, Locality] = MappingProxyType(load_localities(_DATA))
 
 
 def _is_code(code: str) -> bool:
@@ -251,8 +153,3 @@ def within_pattern(locality: str) -> str:
 def locality_codes() -> list[str]:
     """All known codes, sorted."""
     return sorted(LOCALITIES)
-
-
-# A locality code as it appears in request bodies (validated for shape; whether it is a known
-# locality is a business rule answered by the services).
-LocalityCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["340100"])]

@@ -8,6 +8,7 @@ unchanged, plus one new item, so nothing else sees a difference but the version'
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.intake import service
 from services.routing.db import JurisdictionRuleRow
 from services.routing.main import create_app as create_routing
-from shared.reference.catalog import CATALOG, CATALOG_VERSION, get_item
+from shared.reference.catalog import CATALOG, CATALOG_VERSION, catalog_file, get_item
 from tests.harness import Stack, eventually
 from tooling.journey import household_application, sample_applicant
 
@@ -37,7 +38,10 @@ def new_item() -> dict[str, Any]:
 
 
 def catalog_of(*extra: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*(item.model_dump(mode="json") for item in CATALOG), *extra]
+    """The items of the built-in version's data file, published as they stand (it is in the
+    format of a published version), and `extra` ones."""
+    built_in = json.loads(catalog_file(CATALOG_VERSION).read_text(encoding="utf-8"))
+    return [*built_in["items"], *extra]
 
 
 async def test_only_the_provinces_administration_publishes_and_bad_versions_are_refused(

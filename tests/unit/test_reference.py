@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from services.intake.schemas import CatalogVersionIn
 from shared.reference.catalog import (
     CATALOG,
+    CATALOG_VERSION,
     CatalogItem,
     Material,
+    catalog_file,
     get_item,
     handled_anywhere_items,
+    load_catalog,
 )
 from shared.reference.localities import (
     LOCALITIES,
@@ -22,6 +29,7 @@ from shared.reference.localities import (
     get_locality,
     is_known_locality,
     is_within,
+    load_localities,
     locality_codes,
 )
 
@@ -101,6 +109,41 @@ def test_lookups() -> None:
 def test_localities_are_read_only() -> None:
     with pytest.raises(TypeError):
         LOCALITIES["999999"] = LOCALITIES[PROVINCE]  # type: ignore[index]
+
+
+LOCALITIES_HEADER = "code,name,level,parent\n"
+PROVINCE_AND_HEFEI = "340000,安徽省,province,\n340100,合肥市,city,340000\n"
+
+
+def test_a_localities_file_is_read_as_the_built_in_table_is(tmp_path: Path) -> None:
+    table = tmp_path / "localities.csv"
+    table.write_text(LOCALITIES_HEADER + PROVINCE_AND_HEFEI + "340104,蜀山区,county,340100\n")
+    read = load_localities(table)
+    assert list(read) == ["340000", "340100", "340104"]
+    assert read["340104"] == LOCALITIES["340104"]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("3401040,蜀山区,county,340100", "line 4: not a locality"),  # 7 digits
+        ("340104,,county,340100", "line 4: not a locality"),  # no name
+        ("340104,蜀山区,district,340100", "line 4: not a locality"),  # no such level
+        ("340100,合肥市,city,340000", "line 4: 340100 is listed twice"),
+        ("340104,蜀山区,city,340000", "its code is that of a county"),
+        ("340104,蜀山区,county,340000", "its parent is 340100"),
+        ("340204,某区,county,340200", "its parent 340200 is not listed"),
+        ("320102,玄武区,county,320100", "not a division of the province"),
+    ],
+)
+def test_a_broken_localities_file_fails_naming_itself(
+    tmp_path: Path, row: str, problem: str
+) -> None:
+    table = tmp_path / "localities.csv"
+    table.write_text(LOCALITIES_HEADER + PROVINCE_AND_HEFEI + row + "\n")
+    with pytest.raises(ValueError, match=problem) as failure:
+        load_localities(table)
+    assert str(table) in str(failure.value)
 
 
 @pytest.mark.parametrize(
@@ -310,3 +353,79 @@ def test_catalog_items_cannot_be_changed_in_place() -> None:
     assert item is not None
     with pytest.raises(ValidationError):
         item.promised_days = 1  # type: ignore[misc]
+
+
+# --- the catalog's data file --------------------------------------------------------------
+
+
+def _data_file() -> dict[str, Any]:
+    loaded = json.loads(catalog_file(CATALOG_VERSION).read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_the_first_batch_is_its_data_file() -> None:
+    body = _data_file()
+    assert body["version"] == CATALOG_VERSION == "2025.1"
+    assert len(CATALOG) == 28
+    assert [CatalogItem.model_validate(item) for item in body["items"]] == list(CATALOG)
+
+
+def test_the_data_file_is_a_version_intake_accepts_for_publication() -> None:
+    """The same model `POST /v1/catalog/versions` parses its body with."""
+    published = CatalogVersionIn.model_validate_json(catalog_file(CATALOG_VERSION).read_bytes())
+    assert published.version == CATALOG_VERSION
+    assert [item.model_dump() for item in published.items] == [
+        item.model_dump() for item in CATALOG
+    ]
+
+
+def test_the_data_file_spells_out_every_field_in_the_models_order() -> None:
+    for item in _data_file()["items"]:
+        assert list(item) == list(CatalogItem.model_fields), item["item_code"]
+        for material in item["materials"]:
+            assert list(material) == list(Material.model_fields), item["item_code"]
+
+
+def test_ga_hj_001_is_the_guide_the_readme_walks_through() -> None:
+    """README's application: a 合肥 resident at a 阜阳 window brings M01, signs a commitment
+    for M03, and M02 is deferred; 免证办 cites a GA-HJ-002 certificate for M02."""
+    item = get_item("GA-HJ-001")
+    assert item is not None
+    assert (item.name, item.department) == ("户口迁移证明开具", "公安局")
+    assert (item.jurisdiction, item.competent_level) == ("household", "city")
+    assert not item.handled_anywhere  # 阜阳 takes it under 合肥's agreement, not the province's
+    assert (item.statutory_days, item.promised_days, item.fee_yuan) == (20, 5, Decimal("0"))
+    names = {m.material_code: m.name for m in item.materials}
+    assert names == {"M01": "居民身份证", "M02": "居民户口簿复印件", "M03": "亲属关系证明"}
+    register = item.material("M02")
+    assert register is not None and register.certificate_items == ["GA-HJ-002"]
+
+
+def test_every_certificate_a_material_accepts_is_of_a_catalog_item() -> None:
+    cited = {
+        code
+        for item in CATALOG
+        for material in item.materials
+        for code in material.certificate_items
+    }
+    assert cited >= {"GA-HJ-002", "JY-JS-001", "JT-CY-001"}
+    assert all(get_item(code) is not None for code in cited), cited
+
+
+def test_a_broken_catalog_file_fails_naming_itself_and_the_field(tmp_path: Path) -> None:
+    body = _data_file()
+    items = body["items"]
+    del items[3]["legal_basis"]
+    broken = tmp_path / "catalog-2025.1.json"
+    broken.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match="legal_basis") as failure:
+        load_catalog(broken)
+    assert str(broken) in str(failure.value) and "items.3.legal_basis" in str(failure.value)
+
+    broken.write_text(json.dumps({**body, "items": [items[0], items[0]]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="repeated: GA-HJ-001"):
+        load_catalog(broken)
+    broken.write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(str(broken))):
+        load_catalog(broken)
