@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from shared.messaging.channels import channel_of
+from shared.messaging.channels import RETAINED_FOR_EVER, channel_of
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,12 +182,15 @@ def refuses_record(error: BaseException) -> bool:
 
 def _topic_configs(topic: str) -> dict[str, str]:
     # State topics keep the latest record per key for good (a replica is built by reading one
-    # from the start); every other topic keeps the broker's time-based retention.
+    # from the start); evidence (the ledger's checkpoints) keeps every record for good; every
+    # other topic keeps the broker's time-based retention.
     try:
-        compacted = channel_of(topic).compacted
+        channel = channel_of(topic)
     except LookupError:  # dead-letter topics and test topics
-        compacted = False
-    return {"cleanup.policy": "compact"} if compacted else {}
+        return {}
+    if channel.retained:
+        return dict(RETAINED_FOR_EVER)
+    return {"cleanup.policy": "compact"} if channel.compacted else {}
 
 
 async def ensure_topics(

@@ -214,3 +214,18 @@ async def test_a_catch_all_subscription_answers_every_type_and_keeps_listed_ones
     assert list(table) == [events.CaseOpened.event_type]
     plain = Subscription("some", (topics.APPROVAL_EVENTS,), handlers={events.CaseOpened: opened})
     assert plain.by_type.get(events.CaseViewed.event_type) is None
+
+
+def test_the_checkpoints_topic_is_kept_for_ever_and_never_compacted() -> None:
+    """Evidence against routing must outlive any retention period: the launcher's topic settings
+    and the generated KafkaTopic both keep every checkpoint record for good."""
+    from shared.messaging.kafka import _topic_configs
+    from tooling.k8s import _topic
+
+    local = _topic_configs(topics.AUDIT_CHECKPOINTS)
+    assert local == {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+    deployed = _topic(topics.AUDIT_CHECKPOINTS, 3)["spec"]["config"]
+    assert deployed["cleanup.policy"] == "delete"
+    assert deployed["retention.ms"] == -1 and deployed["retention.bytes"] == -1
+    # The other event topics keep the broker's time-based retention.
+    assert "retention.ms" not in _topic_configs(topics.INTAKE_EVENTS)
