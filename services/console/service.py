@@ -123,7 +123,7 @@ class Backend:
         application, ledger, verdict = await asyncio.gather(
             self._call("GET", "intake", f"/v1/applications/{number}", token),
             self._call("GET", "routing", f"/v1/audit/applications/{number}", token),
-            self._last_verification(token),
+            self.ledger_verification(token),
         )
         first_bad = verdict.get("first_bad_seq")
         head = int(verdict.get("head_seq", 0))
@@ -147,7 +147,7 @@ class Backend:
             ledger_verified_at=verdict.get("verified_at"),
         )
 
-    async def _last_verification(self, token: str) -> dict[str, Any]:
+    async def ledger_verification(self, token: str) -> dict[str, Any]:
         """Routing's last verdict on its ledger; empty before the first verification."""
         try:
             verdict: dict[str, Any] = await self._call(
