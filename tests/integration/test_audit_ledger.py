@@ -523,3 +523,26 @@ async def test_the_watcher_keeps_every_checkpoint_in_its_own_store(
         assert direct.ok is False and f"checkpoint of entry {beyond}" in (direct.problem or "")
     finally:
         await watcher_sql.dispose()
+
+
+async def test_the_broker_keeps_every_checkpoint_for_good(stack: Stack) -> None:
+    """The launcher's admin made the topic (and sets it again at each start): delete policy,
+    no limit of time or size, so no checkpoint ever ages out or is compacted away."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from shared.messaging.kafka import client_security, make_admin
+
+    admin = make_admin(
+        stack.settings.kafka_bootstrap_servers, security=client_security(stack.settings)
+    )
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topics.AUDIT_CHECKPOINTS)]
+        )
+    finally:
+        await admin.close()
+    entries = response.resources[0][4]
+    configs = {entry[0]: entry[1] for entry in entries}
+    assert configs["cleanup.policy"] == "delete"
+    assert configs["retention.ms"] == "-1" and configs["retention.bytes"] == "-1"

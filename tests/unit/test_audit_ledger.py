@@ -276,3 +276,17 @@ def test_stored_entries_are_compared_with_the_published_checkpoints() -> None:
     assert "differs from the checkpoint" in changed.problem
     removed = ledger.disagreement({1: entries[0].hash}, held.by_seq.values())
     assert removed is not None and removed.first_bad_seq == 2 and "missing" in removed.problem
+
+
+def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() -> None:
+    from shared.messaging.acl import Operation, ResourceType
+    from tooling.kafka_access import tongban_acl_table
+
+    table = tongban_acl_table()
+
+    def may(operation: Operation) -> bool:
+        return table.allows("routing", ResourceType.TOPIC, topics.AUDIT_CHECKPOINTS, operation)
+
+    assert may(Operation.WRITE) and may(Operation.READ)
+    assert not may(Operation.DELETE) and not may(Operation.ALTER)
+    assert not may(Operation.ALTER_CONFIGS)  # nor shorten its retention
