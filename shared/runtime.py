@@ -4,6 +4,9 @@ consumers and the pruning of the messaging tables, started and stopped together.
 The outbox and the relay share one event: a commit that added outbox rows wakes the relay of the
 same process, so events move on commit and the relay's poll is only a fallback.
 
+A consumer whose task dies is started again with backoff (`_supervise`); one that keeps dying
+is given up and fails the process's liveness.
+
 Shutdown order matters: stop taking work (consumers finish the record in hand and commit), let
 the relay publish what those records wrote, flush the producer, then close the database.
 """
@@ -30,7 +33,7 @@ from shared.messaging.signing import EventSigner, EventVerifier, KnownSignatures
 from shared.messaging.topics import dead_letter
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceName, Settings, get_settings
-from shared.telemetry import Telemetry, setup_telemetry
+from shared.telemetry import Telemetry, mask_personal_data, setup_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +220,7 @@ class ServiceRuntime:
             try:
                 await runner.reopen()
             except Exception as exc:
-                return f"reopening failed: {type(exc).__name__}: {exc}"
+                return mask_personal_data(f"reopening failed: {type(exc).__name__}: {exc}")
         run = asyncio.create_task(
             runner.run(self._stopping), name=f"{self.service}:{runner.name}:run"
         )
@@ -235,7 +238,7 @@ class ServiceRuntime:
         if error is None:
             return None
         log.error("%s stopped with an error", runner.name, exc_info=error)
-        return f"{type(error).__name__}: {error}"
+        return mask_personal_data(f"{type(error).__name__}: {error}")
 
     def given_up(self) -> list[str]:
         """The consumers given up after failing to restart: while any, the process is not alive."""
