@@ -92,6 +92,7 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("DELETE", "/v1/agreements/{agreement_id}"): _rule("own_locality", "admin"),
         ("GET", "/v1/audit/applications/{application_no}"): _rule("any_locality", *OPERATORS),
         ("GET", "/v1/audit/verify"): _rule("any_locality", *OPERATORS),
+        ("GET", "/v1/audit/verification"): _rule("any_locality", *OPERATORS),
     },
     "approval": {
         ("GET", "/v1/cases"): _rule("own_locality", *REVIEWERS),

@@ -4,6 +4,9 @@ consumers and the pruning of the messaging tables, started and stopped together.
 The outbox and the relay share one event: a commit that added outbox rows wakes the relay of the
 same process, so events move on commit and the relay's poll is only a fallback.
 
+A consumer whose task dies is started again with backoff (`_supervise`); one that keeps dying
+is given up and fails the process's liveness.
+
 Shutdown order matters: stop taking work (consumers finish the record in hand and commit), let
 the relay publish what those records wrote, flush the producer, then close the database.
 """
@@ -30,9 +33,13 @@ from shared.messaging.signing import EventSigner, EventVerifier, KnownSignatures
 from shared.messaging.topics import dead_letter
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceName, Settings, get_settings
-from shared.telemetry import Telemetry, setup_telemetry
+from shared.telemetry import Telemetry, mask_personal_data, setup_telemetry
 
 log = logging.getLogger(__name__)
+
+# A consumer run that lasted this long before it died was healthy: its failure counts as the
+# first in a row, not as one more.
+RESTART_STABLE_SECONDS = 60.0
 
 
 def build_runtime(
@@ -94,6 +101,12 @@ class ServiceRuntime:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.failed: list[str] = []
+        # Consumer supervision (_supervise): each consumer's current run, how often it was
+        # restarted, which wait to be restarted, and which were given up (liveness fails).
+        self.runs: dict[str, asyncio.Task[None]] = {}
+        self.restarts: dict[str, int] = {}
+        self.restarting: set[str] = set()
+        self.dead: list[str] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         # Sent outbox rows and handled inbox ids do not pile up for ever.
         self.every("messaging-prune", settings.prune_interval_seconds, self._prune_once)
@@ -160,7 +173,77 @@ class ServiceRuntime:
             self._spawn(name, self._periodically(name, seconds, job))
         for runner in self.consumers:
             await runner.start()
-            self._spawn(runner.name, runner.run(self._stopping))
+            self._spawn(runner.name, self._supervise(runner))
+
+    async def _supervise(self, runner: ConsumerRunner) -> None:
+        """Run a consumer until the service stops. A run that dies (an error the runner does
+        not handle, or its task cancelled) is started again with a fresh Kafka consumer, after
+        a backoff that doubles with each failure in a row; after `consumer_restart_limit` of
+        them the consumer is given up and the service's liveness fails (/healthz), so the
+        orchestrator restarts the process. A run that lasted a minute starts the count again."""
+        loop = asyncio.get_running_loop()
+        failures, reopen = 0, False
+        while not self._stopping.is_set():
+            began = loop.time()
+            problem = await self._run_once(runner, reopen=reopen)
+            if problem is None or self._stopping.is_set():
+                return
+            failures = 1 if loop.time() - began >= RESTART_STABLE_SECONDS else failures + 1
+            self.restarts[runner.name] = self.restarts.get(runner.name, 0) + 1
+            limit = self.settings.consumer_restart_limit
+            if failures > limit:
+                self.dead.append(runner.name)
+                log.critical(
+                    "%s died %d times in a row (last: %s); given up, liveness fails",
+                    runner.name,
+                    failures,
+                    problem,
+                )
+                return
+            delay = min(self.settings.consumer_restart_backoff_seconds * 2 ** (failures - 1), 60.0)
+            log.error(
+                "%s died (%s); restarting in %.1f s (failure %d of %d)",
+                runner.name,
+                problem,
+                delay,
+                failures,
+                limit,
+            )
+            self.restarting.add(runner.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            reopen = True
+
+    async def _run_once(self, runner: ConsumerRunner, *, reopen: bool) -> str | None:
+        """One run of the consumer: None once it returned because the service stops, else what
+        ended it."""
+        if reopen:
+            try:
+                await runner.reopen()
+            except Exception as exc:
+                return mask_personal_data(f"reopening failed: {type(exc).__name__}: {exc}")
+        run = asyncio.create_task(
+            runner.run(self._stopping), name=f"{self.service}:{runner.name}:run"
+        )
+        self.runs[runner.name] = run
+        self.restarting.discard(runner.name)
+        try:
+            await asyncio.wait({run})
+        except asyncio.CancelledError:  # the service stops and its grace ran out
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+            raise
+        if run.cancelled():
+            return "its task was cancelled"
+        error = run.exception()
+        if error is None:
+            return None
+        log.error("%s stopped with an error", runner.name, exc_info=error)
+        return mask_personal_data(f"{type(error).__name__}: {error}")
+
+    def given_up(self) -> list[str]:
+        """The consumers given up after failing to restart: while any, the process is not alive."""
+        return list(self.dead)
 
     def every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         """Run `job` at start (a service restarted more often than the interval still runs it)
@@ -234,5 +317,6 @@ class ServiceRuntime:
             checks["database"] = f"unavailable: {type(exc).__name__}"
         brokers = self.producer.client.cluster.brokers()
         checks["kafka"] = "ok" if brokers else "unavailable"
-        checks["workers"] = "ok" if not self.failed else "failed: " + ", ".join(self.failed)
+        down = [*self.failed, *self.dead, *sorted(self.restarting)]
+        checks["workers"] = "ok" if not down else "failed: " + ", ".join(down)
         return checks

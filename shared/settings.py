@@ -113,12 +113,23 @@ class Settings(BaseSettings):
     # How often routing signs and publishes a checkpoint of its audit ledger's head (when the
     # head moved since the last one): the most a routing gone rogue could rewrite unnoticed.
     ledger_checkpoint_seconds: float = Field(default=10.0, gt=0)
+    # How often routing verifies the entries appended since its last verification (in the
+    # background; the console shows the last verdict and its time).
+    ledger_verify_seconds: float = Field(default=30.0, gt=0)
+    # `tongban audit watch`'s own store of the checkpoints it saw (DATABASE_URL with the
+    # database tongban_audit unless given): never routing's database.
+    audit_watch_database_url: str | None = None
 
     # A fallback only: commits that add outbox rows wake the relay of their own process at once
     # (shared.messaging.outbox); the poll finds rows that another process wrote.
     outbox_poll_seconds: float = 5.0
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
+    # A consumer task that dies is started again after this long, doubled at each failure in a
+    # row (at most a minute); after `consumer_restart_limit` failures in a row it is given up
+    # and the service's liveness fails, so the orchestrator restarts the whole process.
+    consumer_restart_backoff_seconds: float = Field(default=1.0, gt=0)
+    consumer_restart_limit: int = Field(default=5, ge=1)
     # Housekeeping of the outbox and inbox tables (shared.messaging.outbox.prune).
     prune_interval_seconds: float = Field(default=600.0, gt=0)
     # Sent outbox rows are kept a while for operators to look into; unsent or parked ones always.
@@ -288,6 +299,14 @@ class Settings(BaseSettings):
         if explicit:
             return explicit
         return with_database(self.database_url, database_name(service))
+
+    def audit_watch_database(self) -> str:
+        """The URL of `tongban audit watch`'s own database."""
+        return self.audit_watch_database_url or with_database(self.database_url, AUDIT_DATABASE)
+
+
+# `tongban audit watch`'s store: a database of its own, which routing's credentials do not reach.
+AUDIT_DATABASE = "tongban_audit"
 
 
 def with_database(server_url: str, database: str) -> str:

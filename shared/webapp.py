@@ -171,8 +171,15 @@ def create_service_app(
         return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": runtime.service}
+    async def healthz() -> JSONResponse:
+        """503 once a consumer died and could not be restarted: only restarting the process
+        helps (a consumer that is being restarted still counts as alive)."""
+        dead = runtime.given_up()
+        if dead:
+            return JSONResponse(
+                {"status": "dead", "service": runtime.service, "consumers_given_up": dead}, 503
+            )
+        return JSONResponse({"status": "ok", "service": runtime.service})
 
     @app.get("/readyz", tags=["health"], summary="Readiness: database and Kafka reachable")
     async def readyz() -> JSONResponse:

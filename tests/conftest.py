@@ -149,6 +149,8 @@ def test_settings(
         deadline_scan_seconds=0.5,
         # Routing signs a checkpoint of its audit ledger's head within a second of it moving.
         ledger_checkpoint_seconds=0.5,
+        # ... and verifies what was appended since its last verification every second.
+        ledger_verify_seconds=1.0,
         consumer_max_attempts=3,
         # Scans go to a folder of this run: intake writes it, approval reads it.
         blob_store_url=str(tmp_path_factory.mktemp("blobs")),

@@ -181,15 +181,45 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(
     from_seq: Annotated[
         int | None,
-        typer.Option("--from", help="Start at the signed checkpoint of this seq", min=1),
+        typer.Option("--from", help="Start at the published checkpoint of this seq", min=1),
     ] = None,
 ) -> None:
-    """Recompute the ledger's SM3 hash chain in routing's database and check routing's SM2
-    signatures (entries and checkpoints) against the key ring's public keys; prints ok or the
-    first bad seq, exit code 0 or 1."""
+    """Hold the ledger in routing's database to every checkpoint routing published (the
+    retained topic and the watcher's store), recompute its SM3 hash chain and check routing's
+    SM2 signatures against the key ring's public keys; prints ok or the first bad seq and what
+    is missing or wrong, exit code 0 or 1."""
     from tooling.audit import verify_command
 
     raise typer.Exit(verify_command(get_settings(), console, from_seq=from_seq))
+
+
+@audit_app.command("watch")
+def audit_watch(
+    once: Annotated[
+        bool, typer.Option("--once", help="Store what the topic holds now, then stop")
+    ] = False,
+) -> None:
+    """Follow tongban.audit.checkpoints from the beginning, check each checkpoint against
+    routing's public key and store what was seen in the watcher's own database
+    (AUDIT_WATCH_DATABASE_URL, or DATABASE_URL's server with the database tongban_audit);
+    runs until stopped (SIGTERM, Ctrl-C)."""
+    import signal
+
+    from shared.telemetry import configure_logging
+    from tooling.audit_watch import watch
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def main() -> int:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        return await watch(settings, stopping, until_end=once)
+
+    stored = asyncio.run(main())
+    console.print(f"audit watch: {stored} checkpoint record(s) stored")
 
 
 @app.command()

@@ -25,7 +25,7 @@ from shared.messaging.acl import (
     PatternType,
     ResourceType,
 )
-from shared.messaging.channels import channel_of
+from shared.messaging.channels import RETAINED_FOR_EVER, Channel, channel_of
 from shared.reference.localities import PROVINCE, get_locality, locality_codes
 from shared.settings import DEFAULT_PORTS, SERVICES, Settings
 from tooling.kafka_access import approval_group_prefix, tongban_acl_table
@@ -56,11 +56,19 @@ _HEADER = (
 
 def _topic(name: str, partitions: int) -> dict[str, Any]:
     try:
-        compacted = channel_of(name).compacted
+        channel: Channel | None = channel_of(name)
     except LookupError:  # dead-letter topics
-        compacted = False
+        channel = None
     config: dict[str, Any] = {"min.insync.replicas": MIN_INSYNC_REPLICAS}
-    if compacted:
+    if channel is not None and channel.retained:
+        # Evidence (the ledger's checkpoints): every record, kept for good, never compacted.
+        config.update(
+            {
+                key: int(value) if key.startswith("retention.") else value
+                for key, value in RETAINED_FOR_EVER.items()
+            }
+        )
+    elif channel is not None and channel.compacted:
         # State (rules, agreements): the latest record per key, kept for good.
         config["cleanup.policy"] = "compact"
     return {

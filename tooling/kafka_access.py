@@ -21,7 +21,7 @@ from shared.messaging.acl import (
     locality_principal,
 )
 from shared.messaging.kafka import client_security
-from shared.messaging.topics import approval_requests
+from shared.messaging.topics import AUDIT_CHECKPOINTS, approval_requests
 from shared.reference.localities import get_locality, locality_codes
 from shared.settings import Settings, get_settings
 from tooling.infra import InfrastructureError, default_work_dir
@@ -45,8 +45,13 @@ def service_accesses() -> list[ServiceAccess]:
 
     return [
         ServiceAccess("intake", intake.SUBSCRIPTIONS, follows=(RulesReplica.TOPIC,)),
-        # Routing also chains every event of every topic into the audit ledger.
-        ServiceAccess("routing", (routing.SUBSCRIPTION, routing.ledger_subscription())),
+        # Routing also chains every event of every topic into the audit ledger, and reads the
+        # checkpoints it published back: they, not its database, are what its chain must match.
+        ServiceAccess(
+            "routing",
+            (routing.SUBSCRIPTION, routing.ledger_subscription()),
+            follows=(AUDIT_CHECKPOINTS,),
+        ),
         # An instance serves some localities (APPROVAL_LOCALITIES) with a group of its own.
         ServiceAccess(
             "approval",

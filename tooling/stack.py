@@ -23,7 +23,7 @@ from rich.console import Console
 from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
 from shared.messaging.acl import ADMIN_PRINCIPAL
-from shared.settings import DEFAULT_PORTS, SERVICES, Settings, database_name
+from shared.settings import AUDIT_DATABASE, DEFAULT_PORTS, SERVICES, Settings, database_name
 from tooling.carrier_simulator import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
     InfrastructureError,
@@ -64,6 +64,8 @@ class RunningStack:
     carrier: ServiceProcess | None = None
     # The operator console (services/console), over the services' APIs.
     console: ServiceProcess | None = None
+    # `tongban audit watch`: routing's ledger checkpoints, kept in a store of its own.
+    watcher: ManagedProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -77,6 +79,8 @@ class RunningStack:
             raise self.carrier.process.failure("The carrier simulator stopped.")
         if self.console is not None and not self.console.process.alive():
             raise self.console.process.failure("The operator console stopped.")
+        if self.watcher is not None and not self.watcher.alive():
+            raise self.watcher.failure("The audit watcher stopped.")
 
 
 def kafka_port() -> int:
@@ -137,7 +141,9 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                 "`tongban kafka-credentials --locality CODE` for an approval system)"
             )
         with console.status("Creating and migrating the service databases…"):
-            ensure_databases(infra.database_url, [database_name(s) for s in SERVICES])
+            ensure_databases(
+                infra.database_url, [*(database_name(s) for s in SERVICES), AUDIT_DATABASE]
+            )
             for service in SERVICES:
                 upgrade(service, settings.service_database_url(service))
         # The launcher's own process handling: its own process group, SIGTERM to stop (each
@@ -174,14 +180,19 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
             log_dir,
         )
+        watcher = audit_watcher_process(
+            env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}), log_dir
+        )
         try:
             carrier.process.start()
-            stack = RunningStack(settings, services, carrier, console_process)
+            stack = RunningStack(settings, services, carrier, console_process, watcher)
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()
             with console.status("Starting routing and granting the demo trust agreements…"):
                 asyncio.run(_start_routing_and_seed(stack))
+            # Once routing has made the checkpoints topic: the watcher follows it from there.
+            watcher.start()
             for name, service_process in services.items():
                 if name != "routing":
                     service_process.process.start()
@@ -196,12 +207,33 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
                 )
+            console.print(f"[green]✓[/] {'audit':<9} watching  (log: {watcher.log_path})")
             yield stack
         finally:
             stop_processes(
-                [console_process.process, carrier.process, *(s.process for s in services.values())],
+                [
+                    watcher,
+                    console_process.process,
+                    carrier.process,
+                    *(s.process for s in services.values()),
+                ],
                 grace=STOP_GRACE_SECONDS,
             )
+
+
+def audit_watcher_process(env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    """`tongban audit watch` (tooling/audit_watch.py): routing's ledger checkpoints, followed
+    from the topic's beginning into the watcher's own database (tongban_audit). It reads as the
+    launcher's admin, as the operators' other tools do."""
+    return ManagedProcess(
+        "audit watcher",
+        [sys.executable, "-m", "tooling.cli", "audit", "watch"],
+        log_path=log_dir / "audit-watch.log",
+        pid_file=log_dir / "audit-watch.pid",
+        cwd=REPO_ROOT,
+        env=env,
+        stop_signal=signal.SIGTERM,
+    )
 
 
 def carrier_simulator_process(

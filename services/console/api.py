@@ -10,6 +10,7 @@ session's token, which another site cannot know.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from pathlib import Path
@@ -207,10 +208,15 @@ async def overview(request: Request, session: Operator, backend: BackendDep) -> 
         dead_letter_count = len(await backend.dead_letters(limit=10_000))
     except Exception as error:
         dead_letter_problem = f"无法读取死信：{type(error).__name__}"
+    # Routing's last verdict on its ledger (verified in the background, not recomputed here).
+    ledger: dict[str, Any] = {}
+    with contextlib.suppress(ServiceUnavailable, Refused):
+        ledger = await backend.ledger_verification(session.token)
     return render(
         request,
         "overview.html",
         session,
+        ledger=ledger,
         outboxes=outboxes,
         lag=lag,
         total_lag=sum(p.lag for p in lag),

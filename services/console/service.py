@@ -50,6 +50,8 @@ class OutboxView:
 class LedgerEntryView:
     entry: dict[str, Any]
     verified: bool
+    # Appended after the last verification, which found nothing wrong: the next one checks it.
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class ApplicationView:
     ledger_problem: str | None
     trace_id: str | None
     trace_url: str | None
+    # When routing last verified its ledger (UTC), None before the first verification.
+    ledger_verified_at: str | None = None
 
 
 class Backend:
@@ -113,19 +117,22 @@ class Backend:
 
     async def application(self, application_no: str, token: str) -> ApplicationView:
         """The application (status, timeline, trace id) from intake, and its audit-ledger
-        entries from routing, each marked verified when the chain checks up to it."""
+        entries from routing, each marked verified when routing's last verification (run in the
+        background, shown with its time; not recomputed for a page view) checked up to it."""
         number = quote(application_no, safe="")
         application, ledger, verdict = await asyncio.gather(
             self._call("GET", "intake", f"/v1/applications/{number}", token),
             self._call("GET", "routing", f"/v1/audit/applications/{number}", token),
-            self._call("GET", "routing", "/v1/audit/verify", token),
+            self.ledger_verification(token),
         )
         first_bad = verdict.get("first_bad_seq")
         head = int(verdict.get("head_seq", 0))
+        intact = verdict.get("ok") is True
         entries = [
             LedgerEntryView(
                 entry,
                 verified=entry["seq"] <= head and (first_bad is None or entry["seq"] < first_bad),
+                pending=intact and entry["seq"] > head,
             )
             for entry in ledger.get("entries", [])
         ]
@@ -137,7 +144,20 @@ class Backend:
             ledger_problem=verdict.get("problem"),
             trace_id=trace_id,
             trace_url=self.trace_url(trace_id),
+            ledger_verified_at=verdict.get("verified_at"),
         )
+
+    async def ledger_verification(self, token: str) -> dict[str, Any]:
+        """Routing's last verdict on its ledger; empty before the first verification."""
+        try:
+            verdict: dict[str, Any] = await self._call(
+                "GET", "routing", "/v1/audit/verification", token
+            )
+        except Refused as refusal:
+            if refusal.status == 404:
+                return {}
+            raise
+        return verdict
 
     def trace_url(self, trace_id: str | None) -> str | None:
         base = self.settings.jaeger_ui_url

@@ -7,13 +7,15 @@ import base64
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing import ledger, service
+from services.routing.checkpoints import CheckpointFollower
 from services.routing.db import AgreementRow, LedgerRow
 from shared.authz import Caller
 from shared.bounds import MAX_RIGHTS_LIST, Code
+from shared.errors import NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import Right
@@ -190,45 +192,59 @@ class VerifyOut(BaseModel):
     head_seq: int = Field(description="The last entry that chains (from_seq if none)")
     head_hash: str
     problem: str | None
-    checkpoint: CheckpointOut | None = Field(description="The latest signed checkpoint")
+    checkpoint: CheckpointOut | None = Field(
+        description="The latest checkpoint published on tongban.audit.checkpoints"
+    )
+    checkpoints_published: int = Field(
+        0, description="How many published checkpoints the chain was held to"
+    )
+    verified_at: str | None = Field(None, description="When this verification ran (UTC)")
+
+
+def _published(request: Request) -> ledger.PublishedCheckpoints:
+    """Every checkpoint published so far, as routing's follower of the topic read them."""
+    follower: CheckpointFollower = request.app.state.checkpoints
+    return follower.published
+
+
+Published = Annotated[ledger.PublishedCheckpoints, Depends(_published)]
 
 
 @router.get("/audit/verify", tags=["audit"])
 async def verify_ledger(
     db: DbSession,
     runtime: Runtime,
+    published: Published,
     _: Caller,
     from_seq: Annotated[
         int | None,
         Query(
             alias="from",
             ge=1,
-            description="Start at the signed checkpoint of this seq instead of the first entry",
+            description="Start at the published checkpoint of this seq (nothing is stored)",
         ),
     ] = None,
+    full: Annotated[
+        bool, Query(description="Recompute the whole chain instead of going on from the last")
+    ] = False,
 ) -> VerifyOut:
-    """Recompute the ledger's hash chain and check routing's signatures (operators and
-    admins): `ok`, how many entries were `checked`, and the `first_bad_seq` if any."""
-    result = await service.verify_ledger(db, runtime.settings.key_ring(), from_seq=from_seq)
-    check = result.checkpoint
-    return VerifyOut(
-        ok=result.ok,
-        checked=result.verdict.checked,
-        first_bad_seq=result.verdict.first_bad_seq,
-        from_seq=result.from_seq,
-        head_seq=result.verdict.head.seq,
-        head_hash=result.verdict.head.hash,
-        problem=result.problem,
-        checkpoint=(
-            CheckpointOut(
-                seq=check.seq,
-                hash=check.hash,
-                at=ledger.timestamp(check.at),
-                signer=check.signer,
-                signature_ok=check.signature_ok,
-                head_matches=check.head_matches,
-            )
-            if check
-            else None
-        ),
-    )
+    """Verify the ledger (operators and admins): the chain is held to every checkpoint routing
+    published, and the entries appended since the last verification are recomputed and their
+    signatures checked (all of them with `full`); `ok`, how many entries were `checked`, and the
+    `first_bad_seq` if any. The verdict is stored (`GET /v1/audit/verification`)."""
+    ring = runtime.settings.key_ring()
+    if from_seq is not None:
+        result = await service.verify_ledger(db, ring, published, from_seq=from_seq)
+        return VerifyOut.model_validate(service.verification_summary(result))
+    result = await service.verify_incrementally(db, ring, published, full=full)
+    return VerifyOut.model_validate(service.verification_summary(result))
+
+
+@router.get("/audit/verification", tags=["audit"])
+async def last_verification(db: DbSession, _: Caller) -> VerifyOut:
+    """The last verification's verdict and when it ran (operators and admins), without verifying
+    again: routing verifies every few seconds in the background (LEDGER_VERIFY_SECONDS)."""
+    summary = await service.last_verification(db)
+    if summary is None:
+        raise NotFound("not_verified_yet", "The ledger has not been verified yet.")
+    return VerifyOut.model_validate(summary)

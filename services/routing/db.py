@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     func,
@@ -109,3 +110,18 @@ class LedgerCheckpointRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     signer: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerVerificationRow(Base):
+    """The ledger's last verification (one row): the entry verified up to, from which the next
+    verification goes on (`position_*`, the genesis before any), and the last verdict as
+    `GET /v1/audit/verify` answered it (`result`, shown by the console without recomputing).
+    An intruder who rewinds the position only makes the next verification longer."""
+
+    __tablename__ = "ledger_verification"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    position_seq: Mapped[int] = mapped_column(BigInteger)
+    position_hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

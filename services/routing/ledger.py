@@ -235,3 +235,117 @@ def verify_chain(
         if not verifier.feed(sealed):
             break
     return verifier.finish()
+
+
+# --- checkpoints as published: what the chain is held to -----------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint as routing published it on `tongban.audit.checkpoints`, its signature
+    checked: "entry `seq` has hash `hash`", signed at `at` by key `signer`."""
+
+    seq: int
+    hash: str
+    at: datetime
+    signer: str
+
+
+@dataclass
+class PublishedCheckpoints:
+    """Every checkpoint ever published (read from the retained topic, or from what a watcher
+    stored of it), by seq. The chain is held to these, never to what routing's own database
+    says it signed: routing can rewrite its tables, not a topic it may only append to.
+
+    Two checkpoints of the same seq with different hashes are a `conflict`: routing signed two
+    chains, so the ledger was rewritten after the first of them."""
+
+    by_seq: dict[int, Checkpoint] = field(default_factory=dict)
+    conflicts: list[tuple[Checkpoint, Checkpoint]] = field(default_factory=list)
+
+    def add(self, checkpoint: Checkpoint) -> None:
+        known = self.by_seq.get(checkpoint.seq)
+        if known is None:
+            self.by_seq[checkpoint.seq] = checkpoint
+        elif known.hash != checkpoint.hash:
+            self.conflicts.append((known, checkpoint))
+
+    def __len__(self) -> int:
+        return len(self.by_seq)
+
+    @property
+    def latest(self) -> Checkpoint | None:
+        return self.by_seq[max(self.by_seq)] if self.by_seq else None
+
+    def hashes(self, *, after: int = 0, upto: int | None = None) -> dict[int, str]:
+        """seq → hash of the checkpoints after `after` (and up to `upto`)."""
+        return {
+            seq: checkpoint.hash
+            for seq, checkpoint in self.by_seq.items()
+            if seq > after and (upto is None or seq <= upto)
+        }
+
+    def snapshot(self) -> PublishedCheckpoints:
+        """A copy to verify against while the follower keeps adding to this one."""
+        return PublishedCheckpoints(dict(self.by_seq), list(self.conflicts))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Why the chain fails against what was published: the first bad seq and what is wrong."""
+
+    first_bad_seq: int
+    problem: str
+
+
+def rewritten(published: PublishedCheckpoints) -> Finding | None:
+    """Two published checkpoints that disagree on one entry: the lowest such seq."""
+    if not published.conflicts:
+        return None
+    first, second = min(published.conflicts, key=lambda pair: pair[0].seq)
+    return Finding(
+        first.seq,
+        f"routing published two different checkpoints of entry {first.seq} (at "
+        f"{timestamp(first.at)} and {timestamp(second.at)}): the ledger was rewritten after it "
+        "was checkpointed",
+    )
+
+
+def cut_short(stored_head: int, published: PublishedCheckpoints) -> Finding | None:
+    """The chain as stored ends (or is empty) before the latest published checkpoint: the
+    entries in between were removed, whatever routing's own tables now say."""
+    latest = published.latest
+    if latest is None or stored_head >= latest.seq:
+        return None
+    missing = (
+        f"entry {latest.seq}"
+        if stored_head + 1 == latest.seq
+        else (f"entries {stored_head + 1}–{latest.seq}")
+    )
+    ends = "the ledger is empty" if stored_head == 0 else f"the chain ends at {stored_head}"
+    return Finding(
+        stored_head + 1,
+        f"{missing} missing: {ends}, but routing published a checkpoint of entry "
+        f"{latest.seq} at {timestamp(latest.at)}",
+    )
+
+
+def disagreement(stored: Mapping[int, str], checkpoints: Iterable[Checkpoint]) -> Finding | None:
+    """The first of `checkpoints` whose entry is missing from `stored` (seq → hash of the stored
+    entries at those seqs) or has another hash there."""
+    for checkpoint in sorted(checkpoints, key=lambda c: c.seq):
+        seq, at = checkpoint.seq, timestamp(checkpoint.at)
+        if seq not in stored:
+            return Finding(seq, f"entry {seq} is missing; a checkpoint published at {at} covers it")
+        if stored[seq] != checkpoint.hash:
+            return Finding(seq, f"entry {seq} differs from the checkpoint published at {at}")
+    return None
+
+
+def removed_since_verified(position: int, missing: int, first_missing: int) -> Finding:
+    """Entries 1 … `position` were all there when verified; `missing` of them (the first
+    `first_missing`) are gone now."""
+    return Finding(
+        first_missing,
+        f"{missing} of entries 1–{position}, verified before, missing (the first: {first_missing})",
+    )

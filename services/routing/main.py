@@ -5,16 +5,21 @@ Run: `uvicorn --factory services.routing.main:create_app --port 8002`
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.routing import consumers, service
 from services.routing.api import router
+from services.routing.checkpoints import CheckpointFollower
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import build_runtime
 from shared.settings import Settings
 from shared.webapp import create_service_app
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -41,14 +46,41 @@ def create_app(
     every = runtime.settings.ledger_checkpoint_seconds
     runtime.every("ledger-checkpoint", every, checkpoint_ledger)
 
-    async def publish_state() -> None:
+    # The chain is held to the checkpoints as published, read back from the retained topic
+    # (services.routing.checkpoints), and verified in the background from where the last
+    # verification stopped; the console shows the stored verdict.
+    ring = runtime.settings.key_ring()
+    checkpoints = CheckpointFollower(
+        ring,
+        bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
+        name="tongban-routing-checkpoints",
+        verifier=runtime.verifier,
+        security=runtime.kafka_security,
+    )
+
+    async def verify_ledger() -> None:
+        if not checkpoints.loaded:
+            return  # not before every checkpoint published so far was read
+        async with runtime.db.transaction() as session:
+            result = await service.verify_incrementally(session, ring, checkpoints.published)
+        if not result.ok:
+            log.error("audit ledger verification failed: %s", result.problem)
+
+    runtime.every("ledger-verify", runtime.settings.ledger_verify_seconds, verify_ledger)
+
+    async def start() -> None:
+        await checkpoints.start()
         async with runtime.db.transaction() as session:
             await service.publish_state(session, runtime.outbox)
 
-    return create_service_app(
+    app = create_service_app(
         runtime,
         [router],
         title="Tongban routing",
         description="Competent locality resolution, trust agreements, routing to localities.",
-        on_startup=publish_state,
+        on_startup=start,
+        on_shutdown=checkpoints.stop,
+        readiness=checkpoints.readiness,
     )
+    app.state.checkpoints = checkpoints
+    return app

@@ -39,7 +39,7 @@ from aiokafka.protocol.admin import (
 from aiokafka.protocol.api import Request
 
 from shared.messaging.channels import CHANNELS, Subscription
-from shared.messaging.kafka import KafkaSecurity, ensure_topics, make_client
+from shared.messaging.kafka import KafkaSecurity, ensure_topics, keep_retained, make_client
 from shared.messaging.topics import approval_requests, dead_letter
 
 # The launcher's super user: creates the topics, applies this table, and is what tests and
@@ -391,6 +391,8 @@ async def apply_acls(
     # After the grants: a single node applies metadata in order, and the logs of a few hundred
     # new partitions would hold the grants back for seconds.
     await ensure_topics(bootstrap_servers, table.topics, partitions=partitions, security=security)
+    # Evidence topics keep every record for good, also where they were made with other settings.
+    await keep_retained(bootstrap_servers, table.topics, security=security)
     return AppliedAcls(len(missing), len(stale), len(wanted) - len(missing))
 
 

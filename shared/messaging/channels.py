@@ -31,6 +31,9 @@ class Channel:
     events: tuple[type[EventPayload], ...]
     description: str
     compacted: bool = False
+    # Kept for ever, every record (not compacted, no time or size limit): what the topic says
+    # is evidence that must outlive any database (the ledger's checkpoints).
+    retained: bool = False
 
     @property
     def event_types(self) -> tuple[str, ...]:
@@ -154,8 +157,13 @@ CHANNELS: tuple[Channel, ...] = (
         "of the other channels is an entry of an SM3 hash chain, and each checkpoint binds "
         "routing to every entry up to its seq. Keep them to hold routing to its ledger; "
         "contracts/audit-ledger.md says how to check one.",
+        retained=True,
     ),
 )
+
+
+# Kafka's topic settings of a retained channel: delete (never compact), no limit of time or size.
+RETAINED_FOR_EVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 
 
 def channel_of(topic: str) -> Channel:

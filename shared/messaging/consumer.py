@@ -13,6 +13,8 @@ moves on to the next record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -121,13 +123,15 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.wait_for_facts_seconds = wait_for_facts_seconds
         self.backoff_seconds = backoff_seconds
-        self.consumer = make_consumer(
+        self._open = functools.partial(
+            make_consumer,
             bootstrap_servers,
             self.topics,
             group_id=self.group_id,
             client_id=name,
             security=security,
         )
+        self.consumer = self._open()
         # Outcomes, dead letters and lag of this runner (GET /metrics); None in tests of the
         # runner's own mechanics.
         self.metrics: ConsumerMetrics | None = (
@@ -139,6 +143,15 @@ class ConsumerRunner:
 
     async def stop(self) -> None:
         await self.consumer.stop()
+
+    async def reopen(self) -> None:
+        """A fresh Kafka consumer in place of this one, for a run that died: it rejoins the
+        group and reads on from the committed offsets, so what the dead run fetched and did not
+        finish comes again (and what it finished finds its inbox row)."""
+        with contextlib.suppress(Exception):
+            await self.consumer.stop()
+        self.consumer = self._open()
+        await self.consumer.start()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set; the record in hand is finished, and the offsets of

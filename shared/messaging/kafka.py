@@ -9,12 +9,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from shared.messaging.channels import channel_of
+from shared.messaging.channels import RETAINED_FOR_EVER, channel_of
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,12 +183,49 @@ def refuses_record(error: BaseException) -> bool:
 
 def _topic_configs(topic: str) -> dict[str, str]:
     # State topics keep the latest record per key for good (a replica is built by reading one
-    # from the start); every other topic keeps the broker's time-based retention.
+    # from the start); evidence (the ledger's checkpoints) keeps every record for good; every
+    # other topic keeps the broker's time-based retention.
     try:
-        compacted = channel_of(topic).compacted
+        channel = channel_of(topic)
     except LookupError:  # dead-letter topics and test topics
-        compacted = False
-    return {"cleanup.policy": "compact"} if compacted else {}
+        return {}
+    if channel.retained:
+        return dict(RETAINED_FOR_EVER)
+    return {"cleanup.policy": "compact"} if channel.compacted else {}
+
+
+def _retained(topic: str) -> bool:
+    try:
+        return channel_of(topic).retained
+    except LookupError:
+        return False
+
+
+async def keep_retained(
+    bootstrap_servers: str, topics: Iterable[str], *, security: KafkaSecurity | None = None
+) -> list[str]:
+    """Give the retained topics among `topics` their settings again, also when they exist
+    already (made before their channel was retained, or changed by hand): an admin's step, run
+    with the ACL table (`tongban kafka-acls --apply`, the launcher). The topics it set."""
+    retained = sorted({topic for topic in topics if _retained(topic)})
+    if not retained:
+        return []
+    admin = make_admin(bootstrap_servers, security=security)
+    await admin.start()
+    try:
+        responses = await admin.alter_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, topic, configs=dict(RETAINED_FOR_EVER))
+                for topic in retained
+            ]
+        )
+    finally:
+        await admin.close()
+    for response in responses:
+        for code, message, _, name in response.resources:
+            if code != 0:
+                raise KafkaError(f"cannot set the retention of {name}: {message} ({code})")
+    return retained
 
 
 async def ensure_topics(

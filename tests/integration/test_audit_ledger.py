@@ -1,7 +1,10 @@
 """The audit ledger (区块链信任机制), end to end: a whole journey, its case view and scan read are
-chained in routing's ledger; the chain verifies; rows changed, removed or swapped in SQL make the
-verification fail at the first bad entry; routing publishes checkpoints that anyone can check
-against its public key.
+chained in routing's ledger; the chain verifies, incrementally; rows changed, removed or swapped
+in SQL make the verification fail at the first bad entry; routing publishes checkpoints that
+anyone can check against its public key, and the chain is held to them: the newest entries cut
+together with routing's own record of their checkpoints, or the whole ledger wiped, fail
+`GET /v1/audit/verify` and `tongban audit verify`; `tongban audit watch` keeps the checkpoints
+in its own store.
 
 The tampering is done, and undone, on routing's test database through a separate engine, as an
 intruder with SQL access would; every case leaves the chain repaired for the tests after it.
@@ -22,11 +25,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.routing.ledger import head_statement
 from shared.crypto.sm import sm2_verify
 from shared.messaging import events, topics
+from shared.settings import with_database
 from tests.harness import Stack, eventually, header, read_topic
 from tooling.audit import verify_command, verify_database
 from tooling.journey import household_application, sample_applicant
@@ -139,7 +143,10 @@ async def test_a_journey_is_chained_in_the_ledger_and_the_chain_verifies(stack: 
     answer = await verify(stack)
     assert answer["ok"] is True, answer
     assert answer["first_bad_seq"] is None
-    assert answer["checked"] >= max(seqs) and answer["head_seq"] >= max(seqs)
+    assert answer["head_seq"] >= max(seqs)
+    assert answer["checked"] == answer["head_seq"] - answer["from_seq"]
+    whole = await verify(stack, "?full=true")
+    assert whole["ok"] is True and whole["checked"] == whole["head_seq"] >= max(seqs), whole
 
 
 async def test_only_operators_and_admins_read_the_ledger(stack: Stack) -> None:
@@ -169,7 +176,8 @@ async def test_rows_changed_removed_or_swapped_in_sql_fail_at_the_first_bad_entr
     assert (await verify(stack))["ok"] is True
 
     async def fails_at(seq: int) -> None:
-        answer = await verify(stack)
+        # In the middle of what was verified before: only a full verification recomputes it.
+        answer = await verify(stack, "?full=true")
         assert answer["ok"] is False and answer["first_bad_seq"] == seq, answer
         assert answer["checked"] >= 1 and answer["head_seq"] == seq - 1
         # The command-line check reads the database directly and agrees.
@@ -309,3 +317,232 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
     assert again is None
     answer = await verify(stack)
     assert answer["ok"] is True and answer["head_seq"] >= max(s or 0 for s in seqs), answer
+
+
+async def checkpointed(stack: Stack, seq: int) -> dict[str, Any]:
+    """Routing's answer once a checkpoint covering entry `seq` was published and read back."""
+
+    async def covered() -> dict[str, Any] | None:
+        answer = await verify(stack)
+        check = answer["checkpoint"]
+        return answer if check and check["seq"] >= seq else None
+
+    found = await eventually(covered)
+    assert isinstance(found, dict)
+    return found
+
+
+@asynccontextmanager
+async def ledger_held(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Routing appends nothing meanwhile (its appender waits on the ledger's lock), so what is
+    cut can be put back exactly as it was."""
+    from services.routing.service import LEDGER_LOCK
+
+    async with engine.connect() as held:
+        await held.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LEDGER_LOCK})
+        await held.commit()
+        try:
+            yield held
+        finally:
+            await held.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEDGER_LOCK})
+            await held.commit()
+
+
+@asynccontextmanager
+async def cut(
+    engine: AsyncEngine, after: int, *, verification: bool = False
+) -> AsyncIterator[None]:
+    """As an intruder with routing's database would: every entry after `after` deleted with
+    routing's own record of the checkpoints that covered them (and, with `verification`, the
+    stored position of the last verification too); all of it put back afterwards."""
+    tables = ["ledger", "ledger_checkpoints"]
+    where = {"ledger": "seq > :after", "ledger_checkpoints": "seq > :after"}
+    if verification:
+        tables.append("ledger_verification")
+        where["ledger_verification"] = "TRUE"
+    async with engine.begin() as sql:
+        for table in tables:
+            condition, values = where[table], {"after": after}
+            await sql.execute(
+                text(f"CREATE TABLE cut_{table} AS SELECT * FROM {table} WHERE {condition}"), values
+            )
+            await sql.execute(text(f"DELETE FROM {table} WHERE {condition}"), values)
+    try:
+        yield
+    finally:
+        async with engine.begin() as sql:
+            for table in tables:
+                # Whatever took the place meanwhile (a verification's fresh state row) goes.
+                await sql.execute(
+                    text(f"DELETE FROM {table} WHERE {where[table]}"), {"after": after}
+                )
+                await sql.execute(text(f"INSERT INTO {table} SELECT * FROM cut_{table}"))
+                await sql.execute(text(f"DROP TABLE cut_{table}"))
+
+
+async def test_the_newest_entries_cut_with_their_checkpoints_fail_verification(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    _, entries = await journey_in_the_ledger(stack, sequence=74)
+    await checkpointed(stack, entries[-1]["seq"])
+    async with ledger_held(routing_sql):
+        async with routing_sql.connect() as sql:
+            head = int(await sql.scalar(text("SELECT max(seq) FROM ledger")) or 0)
+        before = await verify(stack)
+        assert before["ok"] is True, before
+        published = before["checkpoint"]["seq"]
+        assert published <= head
+        start = published - 2  # the checkpointed head and the two entries before it
+        async with cut(routing_sql, start):
+            answer = await verify(stack)
+            assert answer["ok"] is False and answer["first_bad_seq"] == start + 1, answer
+            assert f"entries {start + 1}–{published} missing" in answer["problem"], answer
+            assert f"the chain ends at {start}" in answer["problem"], answer
+            assert answer["checkpoint"]["head_matches"] is False
+            # A full recomputation says the same; so does the command line, from the topic.
+            assert (await verify(stack, "?full=true"))["first_bad_seq"] == start + 1
+            code, printed = await tongban_audit_verify(stack)
+            assert code == 1, printed
+            assert f"first bad seq {start + 1}" in printed and "missing" in printed, printed
+        assert (await verify(stack))["ok"] is True
+    code, printed = await tongban_audit_verify(stack)
+    assert code == 0, printed
+
+
+async def test_a_wiped_ledger_fails_verification_once_checkpoints_were_published(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    _, entries = await journey_in_the_ledger(stack, sequence=75)
+    await checkpointed(stack, entries[-1]["seq"])
+    async with ledger_held(routing_sql), cut(routing_sql, 0, verification=True):
+        async with routing_sql.connect() as sql:
+            assert await sql.scalar(text("SELECT count(*) FROM ledger")) == 0
+        answer = await verify(stack)
+        assert answer["ok"] is False and answer["first_bad_seq"] == 1, answer
+        assert "the ledger is empty" in answer["problem"], answer
+        code, printed = await tongban_audit_verify(stack)
+        assert code == 1 and "the ledger is empty" in printed, printed
+    assert (await verify(stack, "?full=true"))["ok"] is True
+
+
+async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack) -> None:
+    from services.routing import service
+    from shared.db import Database
+    from shared.messaging.envelope import Envelope
+
+    first = await verify(stack)
+    assert first["ok"] is True and first["verified_at"], first
+    url = stack.settings.routing_database_url
+    assert url
+    signer = stack.settings.key_ring().signer("routing")
+    database = Database(url, pool_size=1)
+    try:
+        for n in range(5):
+            envelope = Envelope.new(
+                events.CaseViewed(
+                    application_no=f"TB-INCR-{n:03d}",
+                    locality="340100",
+                    viewed_by="approver-340100",
+                    viewer_locality="340100",
+                    viewed_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
+                ),
+                source="/tongban/approval",
+            )
+            read = service.Read(topics.APPROVAL_EVENTS, 0, 20_000 + n, b"{}")
+            async with database.transaction() as session:
+                assert await service.append_to_ledger(session, envelope, read, signer)
+    finally:
+        await database.dispose()
+
+    second = await verify(stack)
+    # Only what was appended after the position verified before is recomputed (routing's own
+    # background verification may have moved that position on meanwhile).
+    assert second["ok"] is True, second
+    assert second["from_seq"] >= first["head_seq"] > 0
+    assert second["head_seq"] >= first["head_seq"] + 5
+    assert second["checked"] == second["head_seq"] - second["from_seq"] < second["head_seq"]
+    whole = await verify(stack, "?full=true")
+    assert whole["ok"] is True and whole["from_seq"] == 0
+    assert whole["checked"] == whole["head_seq"] >= second["head_seq"]
+
+    # The last verdict, as the console shows it, without verifying again.
+    async with stack.client("routing", operator_token(stack)) as routing:
+        last = (await routing.get("/v1/audit/verification")).json()
+    assert last["ok"] is True and last["verified_at"] >= whole["verified_at"]
+
+
+async def test_the_watcher_keeps_every_checkpoint_in_its_own_store(
+    stack: Stack, infrastructure: Any
+) -> None:
+    from tooling.audit_watch import stored_checkpoints, watch
+    from tooling.infra import ensure_databases_async
+
+    _, entries = await journey_in_the_ledger(stack, sequence=76)
+    latest = (await checkpointed(stack, entries[-1]["seq"]))["checkpoint"]
+    await ensure_databases_async(infrastructure.database_url, ["tongban_test_audit"], recreate=True)
+    settings = stack.settings.model_copy(
+        update={
+            "audit_watch_database_url": with_database(
+                infrastructure.database_url, "tongban_test_audit"
+            )
+        }
+    )
+    assert await stored_checkpoints(settings) is None  # no store before the watcher made it
+
+    stored = await watch(settings, asyncio.Event(), until_end=True)
+    assert stored >= 1
+    seen = {
+        checkpoint.seq: checkpoint.hash for checkpoint in await stored_checkpoints(settings) or []
+    }
+    assert seen.get(latest["seq"]) == latest["hash"]
+    # Started again, it reads on after what it stored.
+    assert await watch(settings, asyncio.Event(), until_end=True) < stored
+
+    # A checkpoint the watcher saw holds the chain even when the topic no longer has it: one
+    # signed by routing's key far beyond the head, in the watcher's store only.
+    signer = stack.settings.key_ring().signer("routing")
+    beyond, at = latest["seq"] + 1000, datetime.fromisoformat("2026-03-02T09:00:00+00:00")
+    signature = base64.b64encode(signer.sign(head_statement(beyond, "f" * 64, at))).decode()
+    watcher_sql = create_async_engine(settings.audit_watch_database(), pool_size=1)
+    try:
+        async with watcher_sql.begin() as sql:
+            await sql.execute(
+                text(
+                    "INSERT INTO seen_checkpoints VALUES (99, 0, 'e', :seq, :hash, :at, :signer, "
+                    ":signature, TRUE, now())"
+                ),
+                {
+                    "seq": beyond,
+                    "hash": "f" * 64,
+                    "at": at,
+                    "signer": signer.kid,
+                    "signature": signature,
+                },
+            )
+        direct = await verify_database(settings)
+        assert direct.ok is False and f"checkpoint of entry {beyond}" in (direct.problem or "")
+    finally:
+        await watcher_sql.dispose()
+
+
+async def test_the_broker_keeps_every_checkpoint_for_good(stack: Stack) -> None:
+    """The launcher's admin made the topic (and sets it again at each start): delete policy,
+    no limit of time or size, so no checkpoint ever ages out or is compacted away."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from shared.messaging.kafka import client_security, make_admin
+
+    admin = make_admin(
+        stack.settings.kafka_bootstrap_servers, security=client_security(stack.settings)
+    )
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topics.AUDIT_CHECKPOINTS)]
+        )
+    finally:
+        await admin.close()
+    entries = response.resources[0][4]
+    configs = {entry[0]: entry[1] for entry in entries}
+    assert configs["cleanup.policy"] == "delete"
+    assert configs["retention.ms"] == "-1" and configs["retention.bytes"] == "-1"

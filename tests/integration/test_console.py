@@ -109,6 +109,7 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     await sign_in(page, console, stack.token("operator", stack.settings.province))
     await expect(page.get_by_role("heading", name="概览")).to_be_visible()
     await expect(page.get_by_role("heading", name="发件箱（各服务）")).to_be_visible()
+    await expect(page.locator(".card", has_text="审计账本")).to_contain_text("校验通过")
     await shot(page, "overview")
 
     # 办件查询: the status, the timeline, the trace id linked to Jaeger, the verified ledger.
@@ -129,6 +130,8 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
 
     await eventually(ledger_shown)
     await expect(page.get_by_text("账本哈希链与签名校验通过")).to_be_visible()
+    # The last verification routing ran in the background, with its time (not recomputed).
+    await expect(page.get_by_text("最近一次校验")).to_be_visible()
     await shot(page, "application")
 
     # 各地队列: the case waits in 合肥's queue with its deadline.

@@ -214,3 +214,79 @@ async def test_a_catch_all_subscription_answers_every_type_and_keeps_listed_ones
     assert list(table) == [events.CaseOpened.event_type]
     plain = Subscription("some", (topics.APPROVAL_EVENTS,), handlers={events.CaseOpened: opened})
     assert plain.by_type.get(events.CaseViewed.event_type) is None
+
+
+def test_the_checkpoints_topic_is_kept_for_ever_and_never_compacted() -> None:
+    """Evidence against routing must outlive any retention period: the launcher's topic settings
+    and the generated KafkaTopic both keep every checkpoint record for good."""
+    from shared.messaging.kafka import _topic_configs
+    from tooling.k8s import _topic
+
+    local = _topic_configs(topics.AUDIT_CHECKPOINTS)
+    assert local == {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+    deployed = _topic(topics.AUDIT_CHECKPOINTS, 3)["spec"]["config"]
+    assert deployed["cleanup.policy"] == "delete"
+    assert deployed["retention.ms"] == -1 and deployed["retention.bytes"] == -1
+    # The other event topics keep the broker's time-based retention.
+    assert "retention.ms" not in _topic_configs(topics.INTAKE_EVENTS)
+
+
+def published(*pairs: tuple[int, str]) -> ledger.PublishedCheckpoints:
+    checkpoints = ledger.PublishedCheckpoints()
+    for seq, hash_ in pairs:
+        checkpoints.add(ledger.Checkpoint(seq, hash_, T0 + timedelta(seconds=seq), "routing#1"))
+    return checkpoints
+
+
+def test_a_chain_cut_short_or_wiped_after_checkpoints_were_published_is_caught() -> None:
+    entries = chain(5)
+    held = published((3, entries[2].hash), (5, entries[4].hash))
+    assert ledger.cut_short(5, held) is None
+    cut = ledger.cut_short(3, held)
+    assert cut is not None and cut.first_bad_seq == 4
+    assert cut.problem.startswith("entries 4–5 missing: the chain ends at 3")
+    wiped = ledger.cut_short(0, held)
+    assert wiped is not None and wiped.first_bad_seq == 1
+    assert "the ledger is empty" in wiped.problem and "checkpoint of entry 5" in wiped.problem
+    # Nothing published yet: an empty ledger is just empty.
+    assert ledger.cut_short(0, ledger.PublishedCheckpoints()) is None
+
+
+def test_two_published_checkpoints_of_one_entry_that_disagree_mean_a_rewrite() -> None:
+    held = published((3, "a" * 64), (4, "b" * 64))
+    assert ledger.rewritten(held) is None
+    held.add(ledger.Checkpoint(3, "c" * 64, T0, "routing#1"))  # routing signed another chain
+    held.add(ledger.Checkpoint(4, "b" * 64, T0, "routing#1"))  # the same again: harmless
+    finding = ledger.rewritten(held)
+    assert finding is not None and finding.first_bad_seq == 3
+    assert "two different checkpoints of entry 3" in finding.problem
+    # The snapshot a verification works on does not change as the follower adds more.
+    snapshot = held.snapshot()
+    held.add(ledger.Checkpoint(9, "d" * 64, T0, "routing#1"))
+    assert 9 not in snapshot.by_seq and len(snapshot.conflicts) == 1
+
+
+def test_stored_entries_are_compared_with_the_published_checkpoints() -> None:
+    entries = chain(5)
+    held = published((2, entries[1].hash), (4, entries[3].hash))
+    stored = {e.seq: e.hash for e in entries}
+    assert ledger.disagreement(stored, held.by_seq.values()) is None
+    changed = ledger.disagreement({**stored, 4: "e" * 64}, held.by_seq.values())
+    assert changed is not None and changed.first_bad_seq == 4
+    assert "differs from the checkpoint" in changed.problem
+    removed = ledger.disagreement({1: entries[0].hash}, held.by_seq.values())
+    assert removed is not None and removed.first_bad_seq == 2 and "missing" in removed.problem
+
+
+def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() -> None:
+    from shared.messaging.acl import Operation, ResourceType
+    from tooling.kafka_access import tongban_acl_table
+
+    table = tongban_acl_table()
+
+    def may(operation: Operation) -> bool:
+        return table.allows("routing", ResourceType.TOPIC, topics.AUDIT_CHECKPOINTS, operation)
+
+    assert may(Operation.WRITE) and may(Operation.READ)
+    assert not may(Operation.DELETE) and not may(Operation.ALTER)
+    assert not may(Operation.ALTER_CONFIGS)  # nor shorten its retention
