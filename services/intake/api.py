@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Header, Query, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake import service
+from services.intake.deps import IntakeDep as Intake
 from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
@@ -19,25 +17,20 @@ from services.intake.schemas import (
     CatalogVersionListed,
     CatalogVersionOut,
     CatalogVersionsOut,
+    EvaluationIn,
+    EvaluationOut,
     ScanOut,
     SupplementIn,
     SupplementOut,
 )
+from services.intake.usecases import catalog, evaluations, queries, scans, submission, supplements
 from shared.authz import Caller
-from shared.bounds import Reason
 from shared.errors import NotFound
 from shared.reference.catalog import CatalogItem
 from shared.webapp import DbSession
 
 router = APIRouter(prefix="/v1")
 
-
-async def _intake(request: Request) -> service.Intake:
-    intake: service.Intake = request.app.state.intake
-    return intake
-
-
-Intake = Annotated[service.Intake, Depends(_intake)]
 
 _SUMMARY_FIELDS = {"item_code", "name", "domain", "department", "jurisdiction", "promised_days"}
 
@@ -51,7 +44,7 @@ VersionQuery = Annotated[
 
 @router.get("/catalog/items", tags=["catalog"], summary="The published list of items")
 async def list_items(intake: Intake, version: VersionQuery = None) -> dict[str, Any]:
-    published = await service.catalog_version(intake, version)
+    published = await catalog.catalog_version(intake, version)
     return {
         "version": published.version,
         "items": [
@@ -63,7 +56,7 @@ async def list_items(intake: Intake, version: VersionQuery = None) -> dict[str, 
 
 @router.get("/catalog/items/{item_code}", tags=["catalog"], summary="An item's guide (办事指南)")
 async def get_item(item_code: str, intake: Intake, version: VersionQuery = None) -> CatalogItem:
-    published = await service.catalog_version(intake, version)
+    published = await catalog.catalog_version(intake, version)
     item = published.items.get(item_code)
     if item is None:
         raise NotFound(
@@ -110,8 +103,8 @@ async def list_catalog_versions(intake: Intake) -> CatalogVersionsOut:
 async def publish_catalog_version(
     body: CatalogVersionIn, intake: Intake, admin: Caller
 ) -> CatalogVersionOut:
-    command = service.PublishCatalog(version=body.version, items=body.items, admin=admin)
-    published = await service.publish_catalog(intake, command)
+    command = catalog.PublishCatalog(version=body.version, items=body.items, admin=admin)
+    published = await catalog.publish_catalog(intake, command)
     return CatalogVersionOut(
         version=published.version, published_at=published.published_at, items=len(published.items)
     )
@@ -138,7 +131,7 @@ async def upload_material(
     clerk: Caller,
 ) -> ScanOut:
     try:
-        return await service.upload_scan(intake, _chunks(file), clerk)
+        return await scans.upload_scan(intake, _chunks(file), clerk)
     finally:
         await file.close()
 
@@ -162,8 +155,8 @@ async def submit_application(
     clerk: Caller,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=128)],
 ) -> JSONResponse:
-    command = service.SubmitApplication(body=body, clerk=clerk, idempotency_key=idempotency_key)
-    answer = await service.submit_application(command, intake)
+    command = submission.SubmitApplication(body=body, clerk=clerk, idempotency_key=idempotency_key)
+    answer = await submission.submit_application(command, intake)
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
@@ -171,12 +164,12 @@ async def submit_application(
     "/applications/{application_no}", tags=["applications"], summary="Progress and timeline"
 )
 async def get_application(application_no: str, db: DbSession, principal: Caller) -> ApplicationOut:
-    return await service.get_application(db, application_no, principal)
+    return await queries.get_application(db, application_no, principal)
 
 
 @router.get("/notices/{notice_no}", tags=["applications"], summary="A one-time notice again")
 async def get_notice(notice_no: str, db: DbSession, principal: Caller) -> dict[str, Any]:
-    return await service.get_notice(db, notice_no, principal)
+    return await queries.get_notice(db, notice_no, principal)
 
 
 @router.post(
@@ -193,22 +186,8 @@ async def get_notice(notice_no: str, db: DbSession, principal: Caller) -> dict[s
 async def hand_in_supplement(
     application_no: str, body: SupplementIn, intake: Intake, clerk: Caller
 ) -> SupplementOut:
-    command = service.HandInSupplement(application_no, body, clerk)
-    return await service.hand_in_supplement(intake, command)
-
-
-class EvaluationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    score: int = Field(ge=1, le=5)
-    comment: Reason = ""
-
-
-class EvaluationOut(BaseModel):
-    application_no: str
-    score: int
-    comment: str
-    evaluated_at: datetime
+    command = supplements.HandInSupplement(application_no, body, clerk)
+    return await supplements.hand_in_supplement(intake, command)
 
 
 @router.post(
@@ -225,8 +204,8 @@ async def evaluate(
     intake: Intake,
     clerk: Caller,
 ) -> EvaluationOut:
-    command = service.Evaluate(application_no, body.score, body.comment, clerk)
-    row = await service.evaluate(db, intake.outbox, command)
+    command = evaluations.Evaluate(application_no, body.score, body.comment, clerk)
+    row = await evaluations.evaluate(db, intake.outbox, command)
     return EvaluationOut.model_validate(row, from_attributes=True)
 
 
@@ -240,4 +219,4 @@ async def evaluation_statistics(
     operator: Caller,
     by: Annotated[Literal["window", "locality", "item"], Query()] = "window",
 ) -> dict[str, Any]:
-    return {"by": by, "groups": await service.evaluation_statistics(db, operator, by)}
+    return {"by": by, "groups": await evaluations.evaluation_statistics(db, operator, by)}

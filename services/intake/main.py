@@ -9,11 +9,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.intake import consumers, service
+from services.intake import consumers
 from services.intake.api import router
 from services.intake.db import ApplicationNumbers
+from services.intake.deps import Intake
 from services.intake.rules_replica import RulesReplica
-from services.intake.service import ScanRegistry
+from services.intake.usecases.catalog import (
+    CATALOG_REFRESH_SECONDS,
+    Catalog,
+    publish_built_in_catalog,
+    refresh_catalog,
+)
+from services.intake.usecases.scans import ScanRegistry
 from shared.messaging import topics
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -36,17 +43,17 @@ def create_app(
     )
     # One holder of the published catalog versions for the life of the process; a version
     # published through another intake process is learnt within CATALOG_REFRESH_SECONDS.
-    catalog = service.Catalog()
+    catalog = Catalog()
 
-    async def refresh_catalog() -> None:
-        await service.refresh_catalog(runtime.db, catalog)
+    async def refresh() -> None:
+        await refresh_catalog(runtime.db, catalog)
 
-    runtime.every("catalog-refresh", service.CATALOG_REFRESH_SECONDS, refresh_catalog)
+    runtime.every("catalog-refresh", CATALOG_REFRESH_SECONDS, refresh)
 
     async def start() -> None:
-        await service.publish_built_in_catalog(runtime.db, runtime.outbox)
-        await service.refresh_catalog(runtime.db, catalog)
-        app.state.intake = service.Intake(
+        await publish_built_in_catalog(runtime.db, runtime.outbox)
+        await refresh_catalog(runtime.db, catalog)
+        app.state.intake = Intake(
             runtime.db,
             runtime.outbox,
             catalog,
