@@ -132,9 +132,10 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
     assert listed[CATALOG_VERSION]["published_by"] == "built-in"
 
     # Another intake process learns the version from the table (here: a fresh holder).
-    intake_state: deps.Intake = stack.services["intake"].app.state.intake
+    wired: deps.Dependencies = stack.services["intake"].app.state.dependencies
     elsewhere = catalog.Catalog()
-    assert await catalog.refresh_catalog(intake_state.db, elsewhere) >= 2
+    async with wired.db.transaction() as session:
+        assert await catalog.refresh_catalog(session, elsewhere) >= 2
     assert elsewhere.version == VERSION and elsewhere.of(CATALOG_VERSION) is not None
 
     # The new item is accepted once routing took the version's rules and intake's replica

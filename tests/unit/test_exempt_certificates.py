@@ -22,7 +22,7 @@ from tests.unit.test_intake_judgement import (
     DIGEST_KEY,
     HEFEI_FOR_FUYANG,
     RULES,
-    intake_of,
+    judged,
     uploaded,
 )
 from tooling.journey import (
@@ -155,9 +155,7 @@ def judge(
     body: dict[str, Any], registry: dict[str, domain.RegisteredCertificate]
 ) -> judging.Accept | judging.Notify:
     command = judging.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
-    return judging.judge(
-        command, intake_of(RuleBook.of(RULES, [HEFEI_FOR_FUYANG])), uploaded(command.body), registry
-    )
+    return judged(command, RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), uploaded(command.body), registry)
 
 
 def test_a_cited_register_copy_is_neither_deferred_nor_scanned_and_travels_as_a_citation() -> None:

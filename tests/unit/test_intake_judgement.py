@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.intake import deps
-from services.intake.schemas import ApplicationIn
+from services.intake import domain
+from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn
 from services.intake.usecases import acceptance, catalog, judging, submission
 from shared.auth import Principal
 from shared.clock import FixedClock, use_clock
@@ -49,18 +49,19 @@ PERSONAL = PersonalData(
 DIGEST_KEY = b"test-digest-key"
 
 
-def intake_of(book: RuleBook) -> deps.Intake:
-    return deps.Intake(
-        db=None,  # type: ignore[arg-type]  # judging reads nothing
-        outbox=Outbox("/tests", personal=PERSONAL),
-        catalog=catalog.Catalog.fixed({item.item_code: item for item in CATALOG}),
-        rules=book,
-        numbers=None,  # type: ignore[arg-type]
-        blobs=None,  # type: ignore[arg-type]
-        scans=None,  # type: ignore[arg-type]
-        max_scan_bytes=1024,
-        digest_key=DIGEST_KEY,
-    )
+CATALOG_2025 = catalog.Catalog.fixed({item.item_code: item for item in CATALOG})
+OUTBOX = Outbox("/tests", personal=PERSONAL)
+
+
+def judged(
+    command: judging.SubmitApplication,
+    book: RuleBook,
+    scans: dict[str, tuple[int, str]],
+    registry: dict[str, domain.RegisteredCertificate] | None = None,
+) -> judging.Accept | judging.Notify:
+    """The verdict with the built-in catalog, `book` as the replica of routing's rules, and the
+    scans (and certificates) intake would have looked up."""
+    return judging.judge(command, CATALOG_2025, book, DIGEST_KEY, scans, registry)
 
 
 def uploaded(body: ApplicationIn) -> dict[str, tuple[int, str]]:
@@ -73,7 +74,7 @@ def judge(
 ) -> judging.Accept | judging.Notify:
     command = judging.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
     known = uploaded(command.body) if scans is None else scans
-    return judging.judge(command, intake_of(book), known)
+    return judged(command, book, known)
 
 
 def application(**changes: Any) -> dict[str, Any]:
@@ -122,13 +123,14 @@ def test_the_receipt_counts_days_on_the_calendar_of_the_service_halls() -> None:
     # 16:30 UTC on 23 November is 00:30 on the 24th in 合肥 and 阜阳: the application is numbered
     # and its promise counted from the 24th, not from the server's UTC date.
     book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
-    intake = intake_of(book)
     command = judging.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
     with use_clock(FixedClock(datetime(2026, 11, 23, 16, 30, tzinfo=UTC))):
-        verdict = judging.judge(command, intake, uploaded(command.body))
+        verdict = judged(command, book, uploaded(command.body))
         assert isinstance(verdict, judging.Accept)
-        answer, values = acceptance.acceptance_of(command, verdict, intake, sequence=7)
+        answer, values = acceptance.acceptance_of(command, verdict, OUTBOX, sequence=7)
     assert answer.body["application_no"] == "TB34120020261124000007"
+    # The stored answer is the contract's ApplicationAcceptedOut, field for field.
+    assert ApplicationAcceptedOut.model_validate(answer.body).model_dump(mode="json") == answer.body
     # GA-HJ-001 promises 5 working days: Tue 24 Nov + 5 → Tue 1 Dec.
     assert answer.body["promised_date"] == "2026-12-01"
     assert values["app_accepted_at"].isoformat().startswith("2026-11-24T00:30:00+08:00")
@@ -160,13 +162,12 @@ def test_an_agent_needs_a_valid_id_and_an_uploaded_letter_of_authorization() -> 
 
 def test_deferred_materials_are_due_the_items_deferral_days_after_acceptance() -> None:
     book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
-    intake = intake_of(book)
     command = judging.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
     with use_clock(FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))):
-        verdict = judging.judge(command, intake, uploaded(command.body))
+        verdict = judged(command, book, uploaded(command.body))
         assert isinstance(verdict, judging.Accept)
-        answer, values = acceptance.acceptance_of(command, verdict, intake, sequence=1)
-    item = intake.catalog.current.items["GA-HJ-001"]
+        answer, values = acceptance.acceptance_of(command, verdict, OUTBOX, sequence=1)
+    item = CATALOG_2025.current.items["GA-HJ-001"]
     assert answer.body["deferred"] == ["M02"]
     # Mon 23 Nov + the item's deferral days, in working days.
     assert answer.body["deferred_due_on"] == str(

@@ -19,6 +19,7 @@ from services.intake.domain.judgement import (
     assess_supplement,
 )
 from services.intake.domain.timeline import (
+    FINISHED,
     TimelineFact,
     advanced_status,
     status_after,
@@ -26,6 +27,7 @@ from services.intake.domain.timeline import (
 )
 
 __all__ = [
+    "FINISHED",
     "Assessment",
     "CitedMaterial",
     "Problem",

@@ -15,6 +15,11 @@ _RANK[ApplicationStatus.REJECTED] = _RANK[ApplicationStatus.UNROUTABLE] = _RANK[
 ]
 
 
+# An application is finished once delivered or rejected: it may be rated, and takes no more
+# supplements.
+FINISHED = (ApplicationStatus.DELIVERED, ApplicationStatus.REJECTED)
+
+
 @dataclass(frozen=True)
 class TimelineFact:
     # None: a note on the timeline that leaves the status as it is (a reminder).

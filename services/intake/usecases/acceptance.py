@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from services.intake import domain
-from services.intake.db import (
-    bound,
-)
-from services.intake.deps import Intake
-from services.intake.schemas import (
-    ApplicationAcceptedOut,
-)
+from services.intake.db import bound
 from services.intake.usecases.judging import Accept, Answer, SubmitApplication
 from services.intake.usecases.scans import with_scan
 from shared import clock
 from shared.crypto.personal import place
 from shared.identity import mask_name
 from shared.messaging import events, topics
+from shared.messaging.outbox import Outbox
 from shared.telemetry import current_trace_id
 from shared.vocabulary import ApplicationStatus
 from shared.workdays import add_working_days
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to an accepted application, field for field the contract's
+    ApplicationAcceptedOut (API.md). Shaped here, as JSON, because it is written with its
+    Idempotency-Key in the acceptance's own statement and replayed as it is on retry."""
+
+    application_no: str
+    status: ApplicationStatus
+    item_code: str
+    receiving_locality: str
+    window_id: str
+    competent_locality: str
+    department: str
+    promised_date: date
+    accepted_at: datetime
+    deferred: list[str]
+    deferred_due_on: date | None = None
+    catalog_version: str | None = None
+
+
+_ACCEPTED = TypeAdapter(Accepted)
+
+
 def acceptance_of(
-    command: SubmitApplication, verdict: Accept, intake: Intake, sequence: int
+    command: SubmitApplication, verdict: Accept, outbox: Outbox, sequence: int
 ) -> tuple[Answer, dict[str, Any]]:
     clerk, body = command.clerk, command.body
     assert clerk.window_id is not None
@@ -45,7 +67,7 @@ def acceptance_of(
     certificates = [c.model_dump(mode="json") for c in verdict.certificates]
     delivery = body.delivery.model_dump(mode="json")
     agent = body.agent.model_dump(mode="json") if body.agent else None
-    personal = intake.outbox.personal_data()
+    personal = outbox.personal_data()
     # Personal data is stored encrypted, each value bound to its column and application.
     application = {
         "application_no": application_no,
@@ -113,8 +135,8 @@ def acceptance_of(
         certificates=verdict.certificates,
         personal_data=events.Sealed.model_validate(sealed),
     )
-    _, announcement = intake.outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
-    out = ApplicationAcceptedOut(
+    _, announcement = outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
+    out = Accepted(
         application_no=application_no,
         status=ApplicationStatus.ACCEPTED,
         item_code=item.item_code,
@@ -133,7 +155,7 @@ def acceptance_of(
         **bound("entry_", first_entry),
         **bound("event_", announcement),
     }
-    return Answer(201, out.model_dump(mode="json")), values
+    return Answer(201, _ACCEPTED.dump_python(out, mode="json")), values
 
 
 def at_rest(column: str, application_no: str) -> str:

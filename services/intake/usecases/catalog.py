@@ -12,19 +12,11 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.db import (
-    CatalogVersionRow,
-)
-from services.intake.deps import Intake
+from services.intake.db import CatalogVersionRow
 from shared import clock
 from shared.auth import Principal
 from shared.db import Database, insert_if_absent
-from shared.errors import (
-    Conflict,
-    Forbidden,
-    NotFound,
-    Unavailable,
-)
+from shared.errors import Conflict, Forbidden, NotFound, Unavailable
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
@@ -157,7 +149,7 @@ async def _publish(session: AsyncSession, outbox: Outbox, published: CatalogVers
     return stored
 
 
-async def publish_built_in_catalog(db: Database, outbox: Outbox) -> bool:
+async def publish_built_in_catalog(session: AsyncSession, outbox: Outbox) -> bool:
     """At start: the built-in catalog (shared.reference.catalog) is published as its version
     unless a version of that name exists already, which is then kept as it is (a published
     version never changes: a corrected built-in table needs a new CATALOG_VERSION). Announced
@@ -165,44 +157,43 @@ async def publish_built_in_catalog(db: Database, outbox: Outbox) -> bool:
     built_in = CatalogVersion.of(
         CATALOG_VERSION, CATALOG, published_at=clock.now(), published_by=BUILT_IN
     )
-    async with db.transaction() as session:
-        return await _publish(session, outbox, built_in)
+    return await _publish(session, outbox, built_in)
 
 
-async def refresh_catalog(db: Database, catalog: Catalog) -> int:
+async def refresh_catalog(session: AsyncSession, catalog: Catalog) -> int:
     """Learn the versions published since the last look (through another intake process, or
     the built-in one at start); returns how many. A known version is never read again."""
     catalog.refreshed_at = time.monotonic()
-    async with db.transaction() as session:
-        listed = await session.scalars(select(CatalogVersionRow.version))
-        unknown = [version for version in listed if not catalog.knows(version)]
-        if not unknown:
-            return 0
-        rows = await session.scalars(
-            select(CatalogVersionRow).where(CatalogVersionRow.version.in_(unknown))
+    listed = await session.scalars(select(CatalogVersionRow.version))
+    unknown = [version for version in listed if not catalog.knows(version)]
+    if not unknown:
+        return 0
+    rows = await session.scalars(
+        select(CatalogVersionRow).where(CatalogVersionRow.version.in_(unknown))
+    )
+    catalog.learn(
+        CatalogVersion.of(
+            row.version,
+            (CatalogItem.model_validate(item) for item in row.items),
+            published_at=row.published_at,
+            published_by=row.published_by,
         )
-        catalog.learn(
-            CatalogVersion.of(
-                row.version,
-                (CatalogItem.model_validate(item) for item in row.items),
-                published_at=row.published_at,
-                published_by=row.published_by,
-            )
-            for row in rows
-        )
+        for row in rows
+    )
     return len(unknown)
 
 
-async def catalog_version(intake: Intake, version: str | None) -> CatalogVersion:
+async def catalog_version(
+    session: AsyncSession, catalog: Catalog, version: str | None
+) -> CatalogVersion:
     """The version named, or the current one. A version this process does not know yet may
     have been published through another one moments ago: the table is asked (at most once a
     second) before the answer is no."""
-    catalog = intake.catalog
     if version is None:
         return catalog.current
     found = catalog.of(version)
     if found is None and time.monotonic() - catalog.refreshed_at >= _MISS_REFRESH_SECONDS:
-        await refresh_catalog(intake.db, catalog)
+        await refresh_catalog(session, catalog)
         found = catalog.of(version)
     if found is None:
         raise NotFound("unknown_catalog_version", f"No catalog version {version} was published.")
@@ -219,7 +210,12 @@ class PublishCatalog:
     admin: Principal
 
 
-async def publish_catalog(intake: Intake, command: PublishCatalog) -> CatalogVersion:
+async def publish_catalog(
+    db: Database, outbox: Outbox, catalog: Catalog, command: PublishCatalog
+) -> CatalogVersion:
+    """Stored and announced in a transaction of its own, not the request's: this process takes
+    the version as current only once it is committed (a version it learnt and the table lost
+    would be current here and nowhere else)."""
     if command.admin.locality != PROVINCE:
         raise Forbidden(
             "not_province_admin",
@@ -233,13 +229,13 @@ async def publish_catalog(intake: Intake, command: PublishCatalog) -> CatalogVer
         published_at=clock.now(),
         published_by=command.admin.sub[:64],  # the column's size
     )
-    async with intake.db.transaction() as session:
-        if not await _publish(session, intake.outbox, published):
+    async with db.transaction() as session:
+        if not await _publish(session, outbox, published):
             raise Conflict(
                 "version_exists",
                 f"Catalog version {command.version} was published before; name a new version.",
                 {"version": command.version},
             )
     # Committed: current in this process from now on.
-    intake.catalog.learn([published])
+    catalog.learn([published])
     return published

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.db import (
-    ApplicationRow,
-    EvaluationRow,
-)
+from services.intake import domain
+from services.intake.db import ApplicationRow, EvaluationRow
 from services.intake.usecases.queries import may_follow
 from shared import clock
 from shared.auth import Principal
 from shared.db import insert_if_absent
-from shared.errors import (
-    Conflict,
-    NotFound,
-)
+from shared.errors import Conflict, NotFound
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.localities import LIKE_ESCAPE, within_pattern
-from shared.vocabulary import ApplicationStatus
 
 
 @dataclass(frozen=True)
@@ -36,19 +31,27 @@ class Evaluate:
     by: Principal
 
 
-FINISHED = (ApplicationStatus.DELIVERED, ApplicationStatus.REJECTED)
+@dataclass(frozen=True)
+class Evaluation:
+    """A rating as it was recorded."""
+
+    application_no: str
+    score: int
+    comment: str
+    evaluated_at: datetime
 
 
-async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> EvaluationRow:
+async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> Evaluation:
     application = await session.get(ApplicationRow, command.application_no)
     if application is None or not may_follow(command.by, application):
         raise NotFound("application_not_found", f"No application {command.application_no}.")
-    if application.status not in FINISHED:
+    if application.status not in domain.FINISHED:
         raise Conflict(
             "not_finished",
             "An application is rated once it is delivered or rejected.",
             {"status": application.status},
         )
+    evaluated_at = clock.now()
     evaluation = {
         "application_no": application.application_no,
         "score": command.score,
@@ -57,7 +60,7 @@ async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> 
         "window_id": application.window_id,
         "receiving_locality": application.receiving_locality,
         "competent_locality": application.competent_locality,
-        "evaluated_at": clock.now(),
+        "evaluated_at": evaluated_at,
         "evaluated_by": command.by.sub,
     }
     if not await insert_if_absent(session, EvaluationRow, **evaluation):
@@ -70,10 +73,15 @@ async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> 
         competent_locality=application.competent_locality,
         score=command.score,
         has_comment=bool(command.comment.strip()),
-        evaluated_at=evaluation["evaluated_at"],
+        evaluated_at=evaluated_at,
     )
     await outbox.add(session, rated, topic=topics.INTAKE_EVENTS)
-    return EvaluationRow(**evaluation)
+    return Evaluation(
+        application_no=application.application_no,
+        score=command.score,
+        comment=command.comment,
+        evaluated_at=evaluated_at,
+    )
 
 
 GROUPINGS = {

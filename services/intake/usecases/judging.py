@@ -9,20 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.intake import domain
-from services.intake.deps import Intake
-from services.intake.schemas import (
-    ApplicationIn,
-)
+from services.intake.schemas import ApplicationIn
+from services.intake.usecases.catalog import Catalog
 from services.intake.usecases.scans import unknown_scans
 from shared import clock
 from shared.auth import Principal
-from shared.errors import (
-    Forbidden,
-    Invalid,
-    Unavailable,
-)
+from shared.errors import Forbidden, Invalid, Unavailable
 from shared.identity import id_number_digest, validate_id_number
-from shared.jurisdiction import JurisdictionError, Resolution
+from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
 from shared.messaging import events
 from shared.reference.catalog import CatalogItem
 from shared.vocabulary import DeliveryMethod, Right
@@ -38,6 +32,7 @@ _APPLICATION_FIELDS = {
 class SubmitApplication:
     """Command: a window clerk hands in an application."""
 
+    # The validated request body, passed as it is: converting it would only copy its fields.
     body: ApplicationIn
     clerk: Principal
     idempotency_key: str
@@ -93,7 +88,9 @@ def _reference_problems(
 
 def judge(
     command: SubmitApplication,
-    intake: Intake,
+    catalog: Catalog,
+    rules: RuleBook,
+    digest_key: bytes,
     scans: Mapping[str, tuple[int, str]],
     registry: Mapping[str, domain.RegisteredCertificate] | None = None,
 ) -> Accept | Notify:
@@ -103,8 +100,8 @@ def judge(
     clerk, body = command.clerk, command.body
     registry = registry or {}
     today = clock.today()
-    catalog = intake.catalog.current  # one version throughout, whatever is published meanwhile
-    item = catalog.items.get(body.item_code)
+    current = catalog.current  # one version throughout, whatever is published meanwhile
+    item = current.items.get(body.item_code)
     if item is None:
         raise Invalid.of_field("unknown_item", f"No catalog item {body.item_code}.", "item_code")
     submission = domain.Submission(
@@ -127,13 +124,13 @@ def judge(
             if m.certificate_no is not None
         ],
         applicant_id_digest=(
-            id_number_digest(body.applicant.id_number, intake.digest_key)
+            id_number_digest(body.applicant.id_number, digest_key)
             if any(m.certificate_no is not None for m in body.materials)
             else ""
         ),
     )
     try:
-        resolution = intake.rules.resolve(
+        resolution = rules.resolve(
             item_code=item.item_code,
             applicant_locality=body.applicant.locality,
             property_locality=body.property_locality,
@@ -189,4 +186,4 @@ def judge(
         )
         for citation in submission.citations
     ]
-    return Accept(item, resolution, assessment.deferred, scans, catalog.version, certificates)
+    return Accept(item, resolution, assessment.deferred, scans, current.version, certificates)

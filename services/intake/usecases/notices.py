@@ -1,43 +1,52 @@
-"""The one-time notice (一次性告知): every problem of a refused submission, at once."""
+"""The one-time notice (一次性告知): every problem of a refused application or supplement at once,
+under a number the window prints it by and reads it back with (GET /v1/notices/{no}). Built
+here only, for both."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from services.intake.db import (
-    bound,
-)
-from services.intake.usecases.judging import Answer, Notify, SubmitApplication
+from services.intake import domain
 from shared import clock
-from shared.errors import (
-    error_body,
-)
+from shared.auth import Principal
+from shared.errors import error_body
 
 
-def notice_of(command: SubmitApplication, verdict: Notify) -> tuple[Answer, dict[str, Any]]:
-    clerk = command.clerk
+@dataclass(frozen=True)
+class OneTimeNotice:
+    """A notice as it is stored (`row`: the columns of a NoticeRow) and as it is answered
+    (`body`: the 422 incomplete_application error, whose details name it and list every
+    problem)."""
+
+    status_code: ClassVar[int] = 422
+
+    row: dict[str, Any]
+    body: dict[str, Any]
+
+
+def one_time_notice(
+    clerk: Principal, item_code: str, message: str, problems: Iterable[domain.Problem]
+) -> OneTimeNotice:
+    """The notice a window hands the applicant for `item_code`, issued now."""
     now = clock.now()
     notice_no = notice_number(clerk.locality, now)
-    listed = [p.as_dict() for p in verdict.problems]
-    notice = {
+    listed = [p.as_dict() for p in problems]
+    row = {
         "notice_no": notice_no,
-        "item_code": verdict.item.item_code,
+        "item_code": item_code,
         "window_id": clerk.window_id,
         "receiving_locality": clerk.locality,
         "problems": listed,
         "issued_at": now,
     }
-    answer = Answer(
-        422,
-        error_body(
-            "incomplete_application",
-            f"The application for {verdict.item.name} is incomplete: every problem is listed.",
-            {"notice_no": notice_no, "problems": listed},
-        ),
+    body = error_body(
+        "incomplete_application", message, {"notice_no": notice_no, "problems": listed}
     )
-    return answer, bound("notice_", notice)
+    return OneTimeNotice(row, body)
 
 
 def notice_number(locality: str, now: datetime) -> str:

@@ -9,20 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import domain
-from services.intake.db import (
-    ApplicationRow,
-    CertificateRow,
-    TimelineEntryRow,
-)
+from services.intake.db import ApplicationRow, CertificateRow, TimelineEntryRow
 from shared import clock
 from shared.certificates import contradictions
 from shared.competence import check_competent
 from shared.db import insert_if_absent
-from shared.errors import (
-    Forbidden,
-    Invalid,
-    NotFound,
-)
+from shared.errors import Forbidden, Invalid, NotFound
 from shared.messaging import events
 from shared.vocabulary import ApplicationStatus
 

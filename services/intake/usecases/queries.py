@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.db import (
-    ApplicationRow,
-    NoticeRow,
-    TimelineEntryRow,
-)
-from services.intake.schemas import (
-    ApplicationOut,
-    TimelineEntryOut,
-)
+from services.intake.db import ApplicationRow, NoticeRow, TimelineEntryRow
 from shared.auth import Principal
-from shared.errors import (
-    NotFound,
-)
+from shared.errors import NotFound
 from shared.messaging import events
 from shared.reference.localities import is_within
 from shared.vocabulary import ApplicationStatus
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    # An ApplicationStatus, or a step finer than the application's status (`in_transit`).
+    status: str
+    locality: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ApplicationProgress:
+    """An application as its window and its localities follow it: status and timeline."""
+
+    application_no: str
+    status: ApplicationStatus
+    item_code: str
+    competent_locality: str
+    receiving_locality: str
+    window_id: str
+    promised_date: date
+    deferred: list[str]
+    deferred_due_on: date | None
+    requested_materials: list[str]
+    agent_name_masked: str | None
+    catalog_version: str | None
+    # 免证办: the materials proven by a cited certificate instead of a scan.
+    certificates: list[events.CitedCertificate]
+    timeline: list[TimelineEntry]
+    # The trace of its acceptance (W3C trace id); None for applications accepted before.
+    trace_id: str | None
 
 
 def may_follow(principal: Principal, application: ApplicationRow) -> bool:
@@ -34,7 +58,7 @@ def may_follow(principal: Principal, application: ApplicationRow) -> bool:
 
 async def get_application(
     session: AsyncSession, application_no: str, principal: Principal
-) -> ApplicationOut:
+) -> ApplicationProgress:
     # One statement, so one snapshot: the status and the timeline always agree, even while a
     # consumer commits the next step between what would otherwise be two reads.
     rows = (
@@ -51,7 +75,7 @@ async def get_application(
     # Another locality's application is reported as absent, not forbidden: numbers leak nothing.
     if application is None or not may_follow(principal, application):
         raise NotFound("application_not_found", f"No application {application_no}.")
-    return ApplicationOut(
+    return ApplicationProgress(
         application_no=application.application_no,
         status=ApplicationStatus(application.status),
         item_code=application.item_code,
@@ -66,7 +90,7 @@ async def get_application(
         catalog_version=application.catalog_version,
         certificates=[events.CitedCertificate.model_validate(c) for c in application.certificates],
         timeline=[
-            TimelineEntryOut.model_validate(entry, from_attributes=True) for _, entry in rows
+            TimelineEntry(entry.at, entry.status, entry.locality, entry.note) for _, entry in rows
         ],
         trace_id=application.trace_id,
     )

@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from services.intake import domain
-from services.intake.db import (
-    ScanRow,
-    ScanUploadRow,
-)
-from services.intake.deps import Intake
-from services.intake.schemas import (
-    ApplicationMaterialIn,
-    MaterialIn,
-    ScanOut,
-)
+from services.intake.db import ScanRow, ScanUploadRow
 from shared import clock
 from shared.auth import Principal
-from shared.blobstore import TooLarge, UnsupportedType
+from shared.blobstore import BlobStore, StoredBlob, TooLarge, UnsupportedType
 from shared.db import Database, insert_if_absent
-from shared.errors import (
-    ApiError,
-    Forbidden,
-)
+from shared.errors import ApiError, Forbidden
+
+
+class CitesScan(Protocol):
+    """A material of an application or a supplement that may give the sha256 of a scan."""
+
+    @property
+    def material_code(self) -> str: ...
+
+    @property
+    def sha256(self) -> str | None: ...
 
 
 class ScanRegistry:
@@ -64,7 +62,7 @@ class ScanRegistry:
 
 
 def unknown_scans(
-    materials: Iterable[MaterialIn | ApplicationMaterialIn], scans: Mapping[str, tuple[int, str]]
+    materials: Iterable[CitesScan], scans: Mapping[str, tuple[int, str]]
 ) -> list[domain.Problem]:
     return [
         domain.Problem(
@@ -84,19 +82,31 @@ def with_scan(material: dict[str, Any], scans: Mapping[str, tuple[int, str]]) ->
     return {**material, "size": size, "content_type": content_type}
 
 
-async def upload_scan(intake: Intake, chunks: AsyncIterator[bytes], clerk: Principal) -> ScanOut:
+async def upload_scan(
+    db: Database,
+    blobs: BlobStore,
+    scans: ScanRegistry,
+    chunks: AsyncIterator[bytes],
+    clerk: Principal,
+    *,
+    max_bytes: int,
+) -> StoredBlob:
     """收件: a window stores the scan of one material. Its sha256 is computed here, its type
-    told from its bytes; a refused upload stores nothing."""
+    told from its bytes; a refused upload stores nothing.
+
+    The bytes are stored before any row is written, and the rows in a transaction of their own,
+    not the request's: the registry remembers the scan only once its rows are committed (one it
+    remembered and the table lost would be citable here and refused by every other process)."""
     if clerk.window_id is None:
         raise Forbidden("window_required", "Only a clerk at a window can upload scans.")
     try:
-        stored = await intake.blobs.put_verified(chunks, max_bytes=intake.max_scan_bytes)
+        stored = await blobs.put_verified(chunks, max_bytes=max_bytes)
     except TooLarge as refused:
         raise ApiError(
             413,
             "payload_too_large",
-            f"A scan may be at most {intake.max_scan_bytes} bytes.",
-            {"limit_bytes": intake.max_scan_bytes},
+            f"A scan may be at most {max_bytes} bytes.",
+            {"limit_bytes": max_bytes},
         ) from refused
     except UnsupportedType as refused:
         raise ApiError(
@@ -106,7 +116,7 @@ async def upload_scan(intake: Intake, chunks: AsyncIterator[bytes], clerk: Princ
             {"accepted": ["application/pdf", "image/jpeg", "image/png"]},
         ) from refused
     now = clock.now()
-    async with intake.db.transaction() as session:
+    async with db.transaction() as session:
         await insert_if_absent(
             session,
             ScanRow,
@@ -122,5 +132,5 @@ async def upload_scan(intake: Intake, chunks: AsyncIterator[bytes], clerk: Princ
         await insert_if_absent(
             session, ScanUploadRow, sha256=stored.sha256, window_id=clerk.window_id, uploaded_at=now
         )
-    intake.scans.remember(stored.sha256, clerk.window_id, stored.size, stored.content_type)
-    return ScanOut(sha256=stored.sha256, size=stored.size, content_type=stored.content_type)
+    scans.remember(stored.sha256, clerk.window_id, stored.size, stored.content_type)
+    return stored

@@ -1,4 +1,4 @@
-"""Intake's use cases: accept an application at a window, record its progress, answer queries.
+"""Handing in an application at a window (收件受理), once per Idempotency-Key.
 
 Accepting decides from memory (the catalog, and the replica of routing's rules) and writes once:
 the application, its first timeline entry, its event (outbox) and the idempotency record go in
@@ -23,25 +23,22 @@ from services.intake import domain
 from services.intake.db import (
     ACCEPT,
     ISSUE_NOTICE,
+    ApplicationNumbers,
     CertificateRow,
     IdempotencyKeyRow,
     bound,
 )
-from services.intake.deps import Intake
-from services.intake.schemas import (
-    ApplicationIn,
-)
+from services.intake.schemas import ApplicationIn
 from services.intake.usecases.acceptance import acceptance_of
+from services.intake.usecases.catalog import Catalog
 from services.intake.usecases.judging import Answer, Notify, SubmitApplication, judge
-from services.intake.usecases.notices import notice_of
+from services.intake.usecases.notices import one_time_notice
+from services.intake.usecases.scans import ScanRegistry
 from shared.competence import may_be_competent
 from shared.db import Database
-from shared.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-)
+from shared.errors import Conflict, DomainError, Forbidden
 from shared.jurisdiction import RuleBook
+from shared.messaging.outbox import Outbox
 
 
 def request_hash(body: ApplicationIn) -> str:
@@ -57,36 +54,51 @@ def request_hash(body: ApplicationIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# --- applications ------------------------------------------------------------------------------
-
-
-async def submit_application(command: SubmitApplication, intake: Intake) -> Answer:
+async def submit_application(
+    db: Database,
+    command: SubmitApplication,
+    *,
+    outbox: Outbox,
+    catalog: Catalog,
+    rules: RuleBook,
+    numbers: ApplicationNumbers,
+    scans: ScanRegistry,
+    digest_key: bytes,
+) -> Answer:
+    """Takes the Database, not a session: the answer is written in ONE statement, atomic on its
+    own (no transaction around it), and a retry that loses on the key reads the first answer in
+    a transaction of its own."""
     window_id = command.clerk.window_id
     if window_id is None:
         raise Forbidden("window_required", "Only a clerk at a window can hand in applications.")
     fingerprint = request_hash(command.body)
-    scans = await intake.scans.lookup(referenced_scans(command.body), window_id)
-    registry = await registered_certificates(
-        intake.db, cited_certificates(command.body), intake.rules
-    )
+    known = await scans.lookup(referenced_scans(command.body), window_id)
+    registry = await registered_certificates(db, cited_certificates(command.body), rules)
     try:
-        verdict = judge(command, intake, scans, registry)
+        verdict = judge(command, catalog, rules, digest_key, known, registry)
     except DomainError:
         # A retry of a request that was answered before gets that first answer, even if the
         # window's rights changed since.
-        async with intake.db.transaction() as session:
+        async with db.transaction() as session:
             replay = await _replay(session, window_id, command.idempotency_key, fingerprint)
         if replay is None:
             raise
         return replay
     if isinstance(verdict, Notify):
-        statement, (answer, values) = ISSUE_NOTICE, notice_of(command, verdict)
+        notice = one_time_notice(
+            command.clerk,
+            verdict.item.item_code,
+            f"The application for {verdict.item.name} is incomplete: every problem is listed.",
+            verdict.problems,
+        )
+        statement, answer = ISSUE_NOTICE, Answer(notice.status_code, notice.body)
+        values = bound("notice_", notice.row)
     else:
-        sequence = await intake.numbers.take()
-        statement, (answer, values) = ACCEPT, acceptance_of(command, verdict, intake, sequence)
-    answer = await _commit_once(intake.db, command, fingerprint, answer, statement, values)
+        sequence = await numbers.take()
+        statement, (answer, values) = ACCEPT, acceptance_of(command, verdict, outbox, sequence)
+    answer = await _commit_once(db, command, fingerprint, answer, statement, values)
     if answer.status_code == 201:
-        intake.outbox.written()
+        outbox.written()
     return answer
 
 

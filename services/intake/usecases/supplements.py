@@ -4,34 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import domain
-from services.intake.db import (
-    ApplicationRow,
-    NoticeRow,
-    SupplementRow,
-    TimelineEntryRow,
-)
-from services.intake.deps import Intake
-from services.intake.schemas import (
-    SupplementIn,
-    SupplementOut,
-)
-from services.intake.usecases.evaluations import FINISHED
-from services.intake.usecases.notices import notice_number
-from services.intake.usecases.scans import unknown_scans, with_scan
+from services.intake.db import ApplicationRow, NoticeRow, SupplementRow, TimelineEntryRow
+from services.intake.schemas import SupplementIn
+from services.intake.usecases.catalog import Catalog
+from services.intake.usecases.notices import OneTimeNotice, one_time_notice
+from services.intake.usecases.scans import ScanRegistry, unknown_scans, with_scan
 from shared import clock
 from shared.auth import Principal
-from shared.errors import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-)
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.jurisdiction import RuleBook
 from shared.messaging import events, topics
+from shared.messaging.outbox import Outbox
 from shared.vocabulary import ApplicationStatus, Right
 
 
@@ -41,59 +30,72 @@ class HandInSupplement:
     handed in at a window."""
 
     application_no: str
+    # The validated request body, passed as it is: converting it would only copy its fields.
     body: SupplementIn
     clerk: Principal
 
 
-async def hand_in_supplement(intake: Intake, command: HandInSupplement) -> SupplementOut:
+@dataclass(frozen=True)
+class SupplementTaken:
+    """A supplement as it was taken, and what is still outstanding after it."""
+
+    application_no: str
+    status: ApplicationStatus
+    materials: list[str]
+    window_id: str
+    handed_in_at: datetime
+    requested_materials: list[str]
+    deferred: list[str]
+
+
+async def hand_in_supplement(
+    session: AsyncSession,
+    command: HandInSupplement,
+    *,
+    outbox: Outbox,
+    catalog: Catalog,
+    rules: RuleBook,
+    scans: ScanRegistry,
+) -> SupplementTaken | OneTimeNotice:
     """At the receiving window, or any window whose locality holds the `notify` right for the
     item from the competent locality. Every problem is listed at once, as a one-time notice,
-    and a refused supplement changes nothing."""
+    and a refused supplement changes nothing but that notice: it is returned, not raised, so
+    that the transaction stores it (the caller answers it as 422)."""
     if command.clerk.window_id is None:
         raise Forbidden("window_required", "Only a clerk at a window can take a supplement.")
-    scans = await intake.scans.lookup(
-        (m.sha256 for m in command.body.materials), command.clerk.window_id
+    known = await scans.lookup((m.sha256 for m in command.body.materials), command.clerk.window_id)
+    outcome = await _take_supplement(
+        session, command, known, outbox=outbox, catalog=catalog, rules=rules
     )
-    async with intake.db.transaction() as session:
-        outcome = await _take_supplement(session, intake, command, scans)
-    if isinstance(outcome, SupplementOut):
+    if isinstance(outcome, SupplementTaken):
         return outcome
     item_code, problems = outcome
-    clerk = command.clerk
-    now = clock.now()
-    notice_no = notice_number(clerk.locality, now)
-    listed = [p.as_dict() for p in problems]
-    async with intake.db.transaction() as session:
-        session.add(
-            NoticeRow(
-                notice_no=notice_no,
-                item_code=item_code,
-                window_id=clerk.window_id,
-                receiving_locality=clerk.locality,
-                problems=listed,
-                issued_at=now,
-            )
-        )
-    raise Invalid(
-        "incomplete_application",
+    notice = one_time_notice(
+        command.clerk,
+        item_code,
         "The supplement is incomplete: every problem is listed.",
-        {"notice_no": notice_no, "problems": listed},
+        problems,
     )
+    session.add(NoticeRow(**notice.row))
+    return notice
 
 
 async def _take_supplement(
     session: AsyncSession,
-    intake: Intake,
     command: HandInSupplement,
     scans: Mapping[str, tuple[int, str]],
-) -> SupplementOut | tuple[str, list[domain.Problem]]:
+    *,
+    outbox: Outbox,
+    catalog: Catalog,
+    rules: RuleBook,
+) -> SupplementTaken | tuple[str, list[domain.Problem]]:
     clerk = command.clerk
     window_id = clerk.window_id
     assert window_id is not None
     application = await session.get(ApplicationRow, command.application_no, with_for_update=True)
     if application is None:
         raise NotFound("application_not_found", f"No application {command.application_no}.")
-    rights = _rights_at(intake, clerk, application)
+    rights = _rights_at(rules, clerk, application)
     if Right.NOTIFY not in rights:
         raise Forbidden(
             "no_notify_right",
@@ -102,14 +104,14 @@ async def _take_supplement(
         )
     requested = application.requested_materials or []
     expected = [*requested, *application.deferred]
-    if not expected or application.status in FINISHED:
+    if not expected or application.status in domain.FINISHED:
         raise Conflict(
             "no_supplement_expected",
             "Nothing is requested or deferred for this application.",
             {"status": application.status},
         )
     # The item's standard as the application was accepted under it.
-    item = intake.catalog.item(application.item_code, application.catalog_version)
+    item = catalog.item(application.item_code, application.catalog_version)
     problems = domain.assess_supplement(
         expected=expected,
         requested=requested,
@@ -160,8 +162,8 @@ async def _take_supplement(
         competent_locality=application.competent_locality,
         supplemented_at=now,
     )
-    await intake.outbox.add(session, supplemented, topic=topics.INTAKE_EVENTS)
-    return SupplementOut(
+    await outbox.add(session, supplemented, topic=topics.INTAKE_EVENTS)
+    return SupplementTaken(
         application_no=application.application_no,
         status=ApplicationStatus(application.status),
         materials=codes,
@@ -190,10 +192,10 @@ async def _scans_of(
     }
 
 
-def _rights_at(intake: Intake, clerk: Principal, application: ApplicationRow) -> frozenset[Right]:
+def _rights_at(rules: RuleBook, clerk: Principal, application: ApplicationRow) -> frozenset[Right]:
     """What this window may do for the application now, from the replica of the agreements.
     The locality that accepted it may always take what it asked for (its notice duty)."""
-    rights = intake.rules.rights(
+    rights = rules.rights(
         clerk.locality, application.competent_locality, application.item_code, at=clock.now()
     )
     if clerk.locality == application.receiving_locality:
