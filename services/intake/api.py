@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Header, Query, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake import service
+from services.intake.deps import (
+    CatalogDep,
+    DatabaseDep,
+    DigestKey,
+    MaxScanBytes,
+    NumbersDep,
+    OutboxDep,
+    RulesDep,
+    ScansDep,
+)
 from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
@@ -19,25 +26,21 @@ from services.intake.schemas import (
     CatalogVersionListed,
     CatalogVersionOut,
     CatalogVersionsOut,
+    EvaluationIn,
+    EvaluationOut,
     ScanOut,
     SupplementIn,
     SupplementOut,
 )
+from services.intake.usecases import catalog, evaluations, queries, scans, submission, supplements
+from services.intake.usecases.notices import OneTimeNotice
 from shared.authz import Caller
-from shared.bounds import Reason
 from shared.errors import NotFound
 from shared.reference.catalog import CatalogItem
-from shared.webapp import DbSession
+from shared.webapp import Blobs, DbSession
 
 router = APIRouter(prefix="/v1")
 
-
-async def _intake(request: Request) -> service.Intake:
-    intake: service.Intake = request.app.state.intake
-    return intake
-
-
-Intake = Annotated[service.Intake, Depends(_intake)]
 
 _SUMMARY_FIELDS = {"item_code", "name", "domain", "department", "jurisdiction", "promised_days"}
 
@@ -50,8 +53,10 @@ VersionQuery = Annotated[
 
 
 @router.get("/catalog/items", tags=["catalog"], summary="The published list of items")
-async def list_items(intake: Intake, version: VersionQuery = None) -> dict[str, Any]:
-    published = await service.catalog_version(intake, version)
+async def list_items(
+    db: DbSession, versions: CatalogDep, version: VersionQuery = None
+) -> dict[str, Any]:
+    published = await catalog.catalog_version(db, versions, version)
     return {
         "version": published.version,
         "items": [
@@ -62,8 +67,10 @@ async def list_items(intake: Intake, version: VersionQuery = None) -> dict[str, 
 
 
 @router.get("/catalog/items/{item_code}", tags=["catalog"], summary="An item's guide (办事指南)")
-async def get_item(item_code: str, intake: Intake, version: VersionQuery = None) -> CatalogItem:
-    published = await service.catalog_version(intake, version)
+async def get_item(
+    item_code: str, db: DbSession, versions: CatalogDep, version: VersionQuery = None
+) -> CatalogItem:
+    published = await catalog.catalog_version(db, versions, version)
     item = published.items.get(item_code)
     if item is None:
         raise NotFound(
@@ -77,10 +84,9 @@ async def get_item(item_code: str, intake: Intake, version: VersionQuery = None)
     tags=["catalog"],
     summary="The published versions of the catalog, and the current one",
 )
-async def list_catalog_versions(intake: Intake) -> CatalogVersionsOut:
-    catalog = intake.catalog
+async def list_catalog_versions(versions: CatalogDep) -> CatalogVersionsOut:
     return CatalogVersionsOut(
-        current=catalog.version,
+        current=versions.version,
         versions=[
             CatalogVersionListed(
                 version=v.version,
@@ -88,7 +94,7 @@ async def list_catalog_versions(intake: Intake) -> CatalogVersionsOut:
                 published_by=v.published_by,
                 items=len(v.items),
             )
-            for v in catalog.versions()
+            for v in versions.versions()
         ],
     )
 
@@ -108,10 +114,10 @@ async def list_catalog_versions(intake: Intake) -> CatalogVersionsOut:
     },
 )
 async def publish_catalog_version(
-    body: CatalogVersionIn, intake: Intake, admin: Caller
+    body: CatalogVersionIn, db: DatabaseDep, outbox: OutboxDep, versions: CatalogDep, admin: Caller
 ) -> CatalogVersionOut:
-    command = service.PublishCatalog(version=body.version, items=body.items, admin=admin)
-    published = await service.publish_catalog(intake, command)
+    command = catalog.PublishCatalog(version=body.version, items=body.items, admin=admin)
+    published = await catalog.publish_catalog(db, outbox, versions, command)
     return CatalogVersionOut(
         version=published.version, published_at=published.published_at, items=len(published.items)
     )
@@ -134,13 +140,19 @@ async def _chunks(upload: UploadFile, size: int = 1 << 20) -> AsyncIterator[byte
 )
 async def upload_material(
     file: Annotated[UploadFile, File(description="The scan")],
-    intake: Intake,
+    db: DatabaseDep,
+    blobs: Blobs,
+    registry: ScansDep,
+    max_bytes: MaxScanBytes,
     clerk: Caller,
 ) -> ScanOut:
     try:
-        return await service.upload_scan(intake, _chunks(file), clerk)
+        stored = await scans.upload_scan(
+            db, blobs, registry, _chunks(file), clerk, max_bytes=max_bytes
+        )
     finally:
         await file.close()
+    return ScanOut(sha256=stored.sha256, size=stored.size, content_type=stored.content_type)
 
 
 @router.post(
@@ -158,12 +170,28 @@ async def upload_material(
 )
 async def submit_application(
     body: ApplicationIn,
-    intake: Intake,
+    db: DatabaseDep,
+    outbox: OutboxDep,
+    versions: CatalogDep,
+    rules: RulesDep,
+    numbers: NumbersDep,
+    registry: ScansDep,
+    digest_key: DigestKey,
     clerk: Caller,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=128)],
 ) -> JSONResponse:
-    command = service.SubmitApplication(body=body, clerk=clerk, idempotency_key=idempotency_key)
-    answer = await service.submit_application(command, intake)
+    # The answer is the one stored with the Idempotency-Key (201 or the one-time notice's 422).
+    command = submission.SubmitApplication(body=body, clerk=clerk, idempotency_key=idempotency_key)
+    answer = await submission.submit_application(
+        db,
+        command,
+        outbox=outbox,
+        catalog=versions,
+        rules=rules,
+        numbers=numbers,
+        scans=registry,
+        digest_key=digest_key,
+    )
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
@@ -171,12 +199,13 @@ async def submit_application(
     "/applications/{application_no}", tags=["applications"], summary="Progress and timeline"
 )
 async def get_application(application_no: str, db: DbSession, principal: Caller) -> ApplicationOut:
-    return await service.get_application(db, application_no, principal)
+    progress = await queries.get_application(db, application_no, principal)
+    return ApplicationOut.model_validate(progress, from_attributes=True)
 
 
 @router.get("/notices/{notice_no}", tags=["applications"], summary="A one-time notice again")
 async def get_notice(notice_no: str, db: DbSession, principal: Caller) -> dict[str, Any]:
-    return await service.get_notice(db, notice_no, principal)
+    return await queries.get_notice(db, notice_no, principal)
 
 
 @router.post(
@@ -184,6 +213,7 @@ async def get_notice(notice_no: str, db: DbSession, principal: Caller) -> dict[s
     status_code=201,
     tags=["applications"],
     summary="Hand in requested (补正) or deferred (容缺) materials at any entitled window",
+    response_model=SupplementOut,
     responses={
         403: {"description": "no_notify_right"},
         409: {"description": "no_supplement_expected"},
@@ -191,24 +221,23 @@ async def get_notice(notice_no: str, db: DbSession, principal: Caller) -> dict[s
     },
 )
 async def hand_in_supplement(
-    application_no: str, body: SupplementIn, intake: Intake, clerk: Caller
-) -> SupplementOut:
-    command = service.HandInSupplement(application_no, body, clerk)
-    return await service.hand_in_supplement(intake, command)
-
-
-class EvaluationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    score: int = Field(ge=1, le=5)
-    comment: Reason = ""
-
-
-class EvaluationOut(BaseModel):
-    application_no: str
-    score: int
-    comment: str
-    evaluated_at: datetime
+    application_no: str,
+    body: SupplementIn,
+    db: DbSession,
+    outbox: OutboxDep,
+    versions: CatalogDep,
+    rules: RulesDep,
+    registry: ScansDep,
+    clerk: Caller,
+) -> SupplementOut | JSONResponse:
+    command = supplements.HandInSupplement(application_no, body, clerk)
+    outcome = await supplements.hand_in_supplement(
+        db, command, outbox=outbox, catalog=versions, rules=rules, scans=registry
+    )
+    if isinstance(outcome, OneTimeNotice):
+        # Answered, not raised: the request's transaction commits the notice it stored.
+        return JSONResponse(outcome.body, status_code=outcome.status_code)
+    return SupplementOut.model_validate(outcome, from_attributes=True)
 
 
 @router.post(
@@ -222,12 +251,12 @@ async def evaluate(
     application_no: str,
     body: EvaluationIn,
     db: DbSession,
-    intake: Intake,
+    outbox: OutboxDep,
     clerk: Caller,
 ) -> EvaluationOut:
-    command = service.Evaluate(application_no, body.score, body.comment, clerk)
-    row = await service.evaluate(db, intake.outbox, command)
-    return EvaluationOut.model_validate(row, from_attributes=True)
+    command = evaluations.Evaluate(application_no, body.score, body.comment, clerk)
+    rated = await evaluations.evaluate(db, outbox, command)
+    return EvaluationOut.model_validate(rated, from_attributes=True)
 
 
 @router.get(
@@ -240,4 +269,4 @@ async def evaluation_statistics(
     operator: Caller,
     by: Annotated[Literal["window", "locality", "item"], Query()] = "window",
 ) -> dict[str, Any]:
-    return {"by": by, "groups": await service.evaluation_statistics(db, operator, by)}
+    return {"by": by, "groups": await evaluations.evaluation_statistics(db, operator, by)}

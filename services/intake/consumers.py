@@ -5,27 +5,27 @@ are read by a consumer of their own, since approval's events are checked against
 
 from __future__ import annotations
 
-from services.intake import service
+from services.intake.usecases import progress
 from shared.messaging import events, topics
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
 
 
 async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> None:
-    await service.record_progress(ctx.session, event, ctx.envelope.time)
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
 
 
 # 免证办: intake's replica of the certificate registry (the issuer's seal signed each event).
 async def record_certificate_issued(event: events.CertificateIssued, ctx: EventContext) -> None:
-    await service.record_certificate_issued(ctx.session, event)
+    await progress.record_certificate_issued(ctx.session, event)
 
 
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
-    await service.record_transfer(ctx.session, event)
+    await progress.record_transfer(ctx.session, event)
 
 
 async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
-    await service.record_certificate_revoked(ctx.session, event)
+    await progress.record_certificate_revoked(ctx.session, event)
 
 
 _PROGRESS = (

@@ -1,5 +1,6 @@
 """Intake service bootstrap: wires settings, telemetry, database, Kafka, the replica of
-routing's rules and the API.
+routing's rules, the catalog and the scan registry (built once, handed out by deps.py), the API
+and the consumers.
 
 Run: `uvicorn --factory services.intake.main:create_app --port 8001`
 """
@@ -9,11 +10,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.intake import consumers, service
+from services.intake import consumers
 from services.intake.api import router
 from services.intake.db import ApplicationNumbers
+from services.intake.deps import Dependencies
 from services.intake.rules_replica import RulesReplica
-from services.intake.service import ScanRegistry
+from services.intake.usecases.catalog import (
+    CATALOG_REFRESH_SECONDS,
+    Catalog,
+    publish_built_in_catalog,
+    refresh_catalog,
+)
+from services.intake.usecases.scans import ScanRegistry
 from shared.messaging import topics
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -36,27 +44,30 @@ def create_app(
     )
     # One holder of the published catalog versions for the life of the process; a version
     # published through another intake process is learnt within CATALOG_REFRESH_SECONDS.
-    catalog = service.Catalog()
+    catalog = Catalog()
 
-    async def refresh_catalog() -> None:
-        await service.refresh_catalog(runtime.db, catalog)
+    # What the endpoints hand to the use cases (deps.py), built once for the process.
+    dependencies = Dependencies(
+        db=runtime.db,
+        outbox=runtime.outbox,
+        catalog=catalog,
+        rules=replica.book,
+        numbers=ApplicationNumbers(runtime.db),
+        scans=ScanRegistry(runtime.db),
+        max_scan_bytes=runtime.settings.max_scan_bytes,
+        digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
+    )
 
-    runtime.every("catalog-refresh", service.CATALOG_REFRESH_SECONDS, refresh_catalog)
+    async def refresh() -> None:
+        async with runtime.db.transaction() as session:
+            await refresh_catalog(session, catalog)
+
+    runtime.every("catalog-refresh", CATALOG_REFRESH_SECONDS, refresh)
 
     async def start() -> None:
-        await service.publish_built_in_catalog(runtime.db, runtime.outbox)
-        await service.refresh_catalog(runtime.db, catalog)
-        app.state.intake = service.Intake(
-            runtime.db,
-            runtime.outbox,
-            catalog,
-            replica.book,
-            ApplicationNumbers(runtime.db),
-            blobs=runtime.blobs,
-            scans=ScanRegistry(runtime.db),
-            max_scan_bytes=runtime.settings.max_scan_bytes,
-            digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
-        )
+        async with runtime.db.transaction() as session:
+            await publish_built_in_catalog(session, runtime.outbox)
+        await refresh()
         # Read routing's rules to their end before the first request is served.
         await replica.start()
 
@@ -75,5 +86,6 @@ def create_app(
             "/v1/catalog/versions": CATALOG_BODY_BYTES,
         },
     )
+    app.state.dependencies = dependencies
     app.state.replica = replica
     return app

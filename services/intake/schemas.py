@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from shared.bounds import MAX_CODE, MAX_MATERIALS, Code, Line, Sha256
+from shared.bounds import MAX_CODE, MAX_MATERIALS, Code, Line, Reason, Sha256
 from shared.messaging.events import (
     MAX_CATALOG_ITEMS,
     Agent,
@@ -194,6 +194,23 @@ class ApplicationOut(BaseModel):
     timeline: list[TimelineEntryOut]
     # The trace of its acceptance (W3C trace id); null for applications accepted before.
     trace_id: str | None = None
+
+
+# --- ratings (好差评) ---------------------------------------------------------------------------
+
+
+class EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5)
+    comment: Reason = ""
+
+
+class EvaluationOut(BaseModel):
+    application_no: str
+    score: int
+    comment: str
+    evaluated_at: datetime
 
 
 # --- catalog versions (POST /v1/catalog/versions) ---------------------------------------------

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.intake import service
+from services.intake import deps
+from services.intake.usecases import catalog
 from services.routing.db import JurisdictionRuleRow
 from services.routing.main import create_app as create_routing
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, catalog_file, get_item
@@ -131,9 +132,10 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
     assert listed[CATALOG_VERSION]["published_by"] == "built-in"
 
     # Another intake process learns the version from the table (here: a fresh holder).
-    intake_state: service.Intake = stack.services["intake"].app.state.intake
-    elsewhere = service.Catalog()
-    assert await service.refresh_catalog(intake_state.db, elsewhere) >= 2
+    wired: deps.Dependencies = stack.services["intake"].app.state.dependencies
+    elsewhere = catalog.Catalog()
+    async with wired.db.transaction() as session:
+        assert await catalog.refresh_catalog(session, elsewhere) >= 2
     assert elsewhere.version == VERSION and elsewhere.of(CATALOG_VERSION) is not None
 
     # The new item is accepted once routing took the version's rules and intake's replica

@@ -221,6 +221,11 @@ async def test_a_supplement_at_another_window_resumes_review_with_the_deadline_m
                 ("M03", "scan_not_uploaded"),
                 ("M02", "material_missing"),
             }
+            # The notice is kept though the supplement was refused: read again by its number.
+            details = wrong.json()["error"]["details"]
+            kept = await window.get(f"/v1/notices/{details['notice_no']}")
+            assert kept.status_code == 200, kept.text
+            assert kept.json()["problems"] == details["problems"]
             handed_in = await window.post(f"/v1/applications/{number}/supplements", json=supplement)
             assert handed_in.status_code == 201, handed_in.text
             assert handed_in.json()["requested_materials"] == []

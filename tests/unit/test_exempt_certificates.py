@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.intake import domain, service
+from services.intake import domain
 from services.intake.schemas import ApplicationIn, CatalogVersionIn
+from services.intake.usecases import judging, submission
 from shared.identity import id_number_digest, sample_resident_id
 from shared.jurisdiction import RuleBook
 from shared.reference.catalog import CatalogItem, Material, get_item
@@ -21,7 +22,7 @@ from tests.unit.test_intake_judgement import (
     DIGEST_KEY,
     HEFEI_FOR_FUYANG,
     RULES,
-    intake_of,
+    judged,
     uploaded,
 )
 from tooling.journey import (
@@ -152,17 +153,15 @@ def test_without_the_applicants_digest_no_certificate_is_theirs() -> None:
 
 def judge(
     body: dict[str, Any], registry: dict[str, domain.RegisteredCertificate]
-) -> service._Accept | service._Notify:
-    command = service.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
-    return service._judge(
-        command, intake_of(RuleBook.of(RULES, [HEFEI_FOR_FUYANG])), uploaded(command.body), registry
-    )
+) -> judging.Accept | judging.Notify:
+    command = judging.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
+    return judged(command, RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), uploaded(command.body), registry)
 
 
 def test_a_cited_register_copy_is_neither_deferred_nor_scanned_and_travels_as_a_citation() -> None:
     number = "ZZ3401002026000001"
     verdict = judge(household_application_citing(APPLICANT, number), {number: registered(number)})
-    assert isinstance(verdict, service._Accept)
+    assert isinstance(verdict, judging.Accept)
     assert verdict.deferred == []  # without the citation, M02 would be deferred (容缺)
     assert [c.model_dump() for c in verdict.certificates] == [
         {
@@ -174,10 +173,10 @@ def test_a_cited_register_copy_is_neither_deferred_nor_scanned_and_travels_as_a_
     ]
     # Only the ID card's scan is referenced: the cited material has none.
     citing = ApplicationIn.model_validate(household_application_citing(APPLICANT, number))
-    assert service.referenced_scans(citing) == [
+    assert submission.referenced_scans(citing) == [
         m["sha256"] for m in household_application(APPLICANT)["materials"]
     ]
-    assert service.cited_certificates(citing) == [number]
+    assert submission.cited_certificates(citing) == [number]
 
 
 def test_every_bad_citation_is_in_the_one_notice_with_the_other_problems() -> None:
@@ -191,7 +190,7 @@ def test_every_bad_citation_is_in_the_one_notice_with_the_other_problems() -> No
     verdict = judge(
         body, {"ZZ-MINE": registered("ZZ-MINE"), "ZZ-REVOKED": registered(revoked=True)}
     )
-    assert isinstance(verdict, service._Notify)
+    assert isinstance(verdict, judging.Notify)
     assert codes_of(verdict.problems) == [
         ("M01", "certificate_not_allowed"),
         ("M02", "certificate_revoked"),
@@ -203,7 +202,7 @@ def test_a_citation_of_a_material_the_item_does_not_have_is_an_unknown_material(
     body = household_application_citing(APPLICANT, "ZZ1")
     body["materials"].append({"material_code": "M09", "certificate_no": "ZZ2"})
     verdict = judge(body, {"ZZ1": registered("ZZ1")})
-    assert isinstance(verdict, service._Notify)
+    assert isinstance(verdict, judging.Notify)
     assert codes_of(verdict.problems) == [("M09", "unknown_material")]
 
 
@@ -214,7 +213,7 @@ def test_the_applicants_id_number_is_compared_by_its_keyed_digest() -> None:
     verdict = judge(
         household_application_citing(APPLICANT, number), {number: registered(holder=foreign_key)}
     )
-    assert isinstance(verdict, service._Notify)
+    assert isinstance(verdict, judging.Notify)
     assert codes_of(verdict.problems) == [("M02", "certificate_not_applicants")]
 
 
@@ -253,9 +252,9 @@ def test_a_body_that_cites_nothing_hashes_as_before_citations_existed() -> None:
     before = hashlib.sha256(
         json.dumps(document, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
-    assert service.request_hash(ApplicationIn.model_validate(body)) == before
+    assert submission.request_hash(ApplicationIn.model_validate(body)) == before
     citing = ApplicationIn.model_validate(household_application_citing(APPLICANT, "ZZ1"))
-    assert service.request_hash(citing) != before
+    assert submission.request_hash(citing) != before
 
 
 # --- the catalog ------------------------------------------------------------------------------
@@ -293,6 +292,6 @@ def test_a_published_version_with_bad_certificate_items_is_refused(
 def test_only_a_locality_that_may_be_competent_for_the_item_issues_a_citable_certificate() -> None:
     # GA-HJ-002 is decided by the applicant's county: 蜀山区 may issue it, 合肥 (a city) may not.
     rules = RuleBook.of(RULES, [])
-    assert service._may_issue(rules, CITABLE_CERTIFICATE_ITEM, "340104")
-    assert not service._may_issue(rules, CITABLE_CERTIFICATE_ITEM, "340100")
-    assert not service._may_issue(RuleBook(), CITABLE_CERTIFICATE_ITEM, "340104")  # no rule
+    assert submission._may_issue(rules, CITABLE_CERTIFICATE_ITEM, "340104")
+    assert not submission._may_issue(rules, CITABLE_CERTIFICATE_ITEM, "340100")
+    assert not submission._may_issue(RuleBook(), CITABLE_CERTIFICATE_ITEM, "340104")  # no rule

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.intake import service
-from services.intake.schemas import ApplicationIn
+from services.intake import domain
+from services.intake.schemas import ApplicationAcceptedOut, ApplicationIn
+from services.intake.usecases import acceptance, catalog, judging, submission
 from shared.auth import Principal
 from shared.clock import FixedClock, use_clock
 from shared.crypto.keyring import KeyRing
@@ -48,31 +49,32 @@ PERSONAL = PersonalData(
 DIGEST_KEY = b"test-digest-key"
 
 
-def intake_of(book: RuleBook) -> service.Intake:
-    return service.Intake(
-        db=None,  # type: ignore[arg-type]  # judging reads nothing
-        outbox=Outbox("/tests", personal=PERSONAL),
-        catalog=service.Catalog.fixed({item.item_code: item for item in CATALOG}),
-        rules=book,
-        numbers=None,  # type: ignore[arg-type]
-        blobs=None,  # type: ignore[arg-type]
-        scans=None,  # type: ignore[arg-type]
-        max_scan_bytes=1024,
-        digest_key=DIGEST_KEY,
-    )
+CATALOG_2025 = catalog.Catalog.fixed({item.item_code: item for item in CATALOG})
+OUTBOX = Outbox("/tests", personal=PERSONAL)
+
+
+def judged(
+    command: judging.SubmitApplication,
+    book: RuleBook,
+    scans: dict[str, tuple[int, str]],
+    registry: dict[str, domain.RegisteredCertificate] | None = None,
+) -> judging.Accept | judging.Notify:
+    """The verdict with the built-in catalog, `book` as the replica of routing's rules, and the
+    scans (and certificates) intake would have looked up."""
+    return judging.judge(command, CATALOG_2025, book, DIGEST_KEY, scans, registry)
 
 
 def uploaded(body: ApplicationIn) -> dict[str, tuple[int, str]]:
     """Every scan the body references, as if uploaded."""
-    return {sha: (1000, "application/pdf") for sha in service.referenced_scans(body)}
+    return {sha: (1000, "application/pdf") for sha in submission.referenced_scans(body)}
 
 
 def judge(
     book: RuleBook, body: dict[str, Any], scans: dict[str, tuple[int, str]] | None = None
-) -> service._Accept | service._Notify:
-    command = service.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
+) -> judging.Accept | judging.Notify:
+    command = judging.SubmitApplication(ApplicationIn.model_validate(body), CLERK, "key")
     known = uploaded(command.body) if scans is None else scans
-    return service._judge(command, intake_of(book), known)
+    return judged(command, book, known)
 
 
 def application(**changes: Any) -> dict[str, Any]:
@@ -104,7 +106,7 @@ def test_an_unknown_applicant_locality_is_a_problem_of_the_one_time_notice() -> 
     body = application()
     body["applicant"] = {**body["applicant"], "locality": "349999"}
     verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), body)
-    assert isinstance(verdict, service._Notify)
+    assert isinstance(verdict, judging.Notify)
     assert ("applicant.locality", "unknown_locality") in {
         (p.field, p.code) for p in verdict.problems
     }
@@ -112,7 +114,7 @@ def test_an_unknown_applicant_locality_is_a_problem_of_the_one_time_notice() -> 
 
 def test_with_the_agreement_in_the_replica_the_application_is_accepted() -> None:
     verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), application())
-    assert isinstance(verdict, service._Accept)
+    assert isinstance(verdict, judging.Accept)
     assert verdict.resolution.competent_locality == "340100"
     assert verdict.deferred == ["M02"]
 
@@ -121,13 +123,14 @@ def test_the_receipt_counts_days_on_the_calendar_of_the_service_halls() -> None:
     # 16:30 UTC on 23 November is 00:30 on the 24th in 合肥 and 阜阳: the application is numbered
     # and its promise counted from the 24th, not from the server's UTC date.
     book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
-    intake = intake_of(book)
-    command = service.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
+    command = judging.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
     with use_clock(FixedClock(datetime(2026, 11, 23, 16, 30, tzinfo=UTC))):
-        verdict = service._judge(command, intake, uploaded(command.body))
-        assert isinstance(verdict, service._Accept)
-        answer, values = service._acceptance(command, verdict, intake, sequence=7)
+        verdict = judged(command, book, uploaded(command.body))
+        assert isinstance(verdict, judging.Accept)
+        answer, values = acceptance.acceptance_of(command, verdict, OUTBOX, sequence=7)
     assert answer.body["application_no"] == "TB34120020261124000007"
+    # The stored answer is the contract's ApplicationAcceptedOut, field for field.
+    assert ApplicationAcceptedOut.model_validate(answer.body).model_dump(mode="json") == answer.body
     # GA-HJ-001 promises 5 working days: Tue 24 Nov + 5 → Tue 1 Dec.
     assert answer.body["promised_date"] == "2026-12-01"
     assert values["app_accepted_at"].isoformat().startswith("2026-11-24T00:30:00+08:00")
@@ -135,7 +138,7 @@ def test_the_receipt_counts_days_on_the_calendar_of_the_service_halls() -> None:
 
 def test_a_scan_never_uploaded_is_a_problem_of_the_one_time_notice() -> None:
     verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), application(), scans={})
-    assert isinstance(verdict, service._Notify)
+    assert isinstance(verdict, judging.Notify)
     assert [(p.code, p.material_code) for p in verdict.problems] == [("scan_not_uploaded", "M01")]
 
 
@@ -150,7 +153,7 @@ def test_an_agent_needs_a_valid_id_and_an_uploaded_letter_of_authorization() -> 
     }
     scans = {body["materials"][0]["sha256"]: (1000, "application/pdf")}
     verdict = judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), body, scans=scans)
-    assert isinstance(verdict, service._Notify)
+    assert isinstance(verdict, judging.Notify)
     assert sorted((p.code, p.field) for p in verdict.problems) == [
         ("invalid_id_number", "agent.id_number"),
         ("scan_not_uploaded", "agent.authorization_sha256"),
@@ -159,13 +162,12 @@ def test_an_agent_needs_a_valid_id_and_an_uploaded_letter_of_authorization() -> 
 
 def test_deferred_materials_are_due_the_items_deferral_days_after_acceptance() -> None:
     book = RuleBook.of(RULES, [HEFEI_FOR_FUYANG])
-    intake = intake_of(book)
-    command = service.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
+    command = judging.SubmitApplication(ApplicationIn.model_validate(application()), CLERK, "k")
     with use_clock(FixedClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))):
-        verdict = service._judge(command, intake, uploaded(command.body))
-        assert isinstance(verdict, service._Accept)
-        answer, values = service._acceptance(command, verdict, intake, sequence=1)
-    item = intake.catalog.current.items["GA-HJ-001"]
+        verdict = judged(command, book, uploaded(command.body))
+        assert isinstance(verdict, judging.Accept)
+        answer, values = acceptance.acceptance_of(command, verdict, OUTBOX, sequence=1)
+    item = CATALOG_2025.current.items["GA-HJ-001"]
     assert answer.body["deferred"] == ["M02"]
     # Mon 23 Nov + the item's deferral days, in working days.
     assert answer.body["deferred_due_on"] == str(

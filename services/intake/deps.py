@@ -1,0 +1,85 @@
+"""Intake's FastAPI dependencies: the collaborators main.py builds once, handed to endpoints one
+by one as `Annotated` parameters. The request's transaction is shared.webapp's `DbSession`, the
+caller shared.authz's `Caller`, the store of scans shared.webapp's `Blobs`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.intake.db import ApplicationNumbers
+from services.intake.usecases.catalog import Catalog
+from services.intake.usecases.scans import ScanRegistry
+from shared.db import Database
+from shared.jurisdiction import RuleBook
+from shared.messaging.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What intake's endpoints hand to its use cases, wired once in main.py at start and kept on
+    `app.state.dependencies`. `catalog` is one holder whose content (the known versions, the
+    current one) is swapped as versions are published; `rules` is the replica's book, followed
+    as routing publishes."""
+
+    db: Database
+    outbox: Outbox
+    catalog: Catalog
+    rules: RuleBook
+    numbers: ApplicationNumbers
+    scans: ScanRegistry
+    max_scan_bytes: int
+    # The key of the ID number digests (settings: PII_DIGEST_KEY), shared with approval, which
+    # puts the holder's digest on the certificates it issues.
+    digest_key: bytes
+
+
+def _wired(request: Request) -> Dependencies:
+    dependencies: Dependencies = request.app.state.dependencies
+    return dependencies
+
+
+async def _database(request: Request) -> Database:
+    return _wired(request).db
+
+
+async def _outbox(request: Request) -> Outbox:
+    return _wired(request).outbox
+
+
+async def _catalog(request: Request) -> Catalog:
+    return _wired(request).catalog
+
+
+async def _rules(request: Request) -> RuleBook:
+    return _wired(request).rules
+
+
+async def _numbers(request: Request) -> ApplicationNumbers:
+    return _wired(request).numbers
+
+
+async def _scans(request: Request) -> ScanRegistry:
+    return _wired(request).scans
+
+
+async def _max_scan_bytes(request: Request) -> int:
+    return _wired(request).max_scan_bytes
+
+
+async def _digest_key(request: Request) -> bytes:
+    return _wired(request).digest_key
+
+
+# For the use cases that write outside the request's transaction, each saying why.
+DatabaseDep = Annotated[Database, Depends(_database)]
+OutboxDep = Annotated[Outbox, Depends(_outbox)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+# The replica of routing's jurisdiction rules and trust agreements (rules_replica.py).
+RulesDep = Annotated[RuleBook, Depends(_rules)]
+NumbersDep = Annotated[ApplicationNumbers, Depends(_numbers)]
+ScansDep = Annotated[ScanRegistry, Depends(_scans)]
+MaxScanBytes = Annotated[int, Depends(_max_scan_bytes)]
+DigestKey = Annotated[bytes, Depends(_digest_key)]
