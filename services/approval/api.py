@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.approval import service
 from services.approval.db import CaseRow
 from services.approval.domain import DeadlineClock, holder
 from services.approval.seals import Seals, locality_of
+from services.approval.usecases import cases, certificates, decisions
 from shared import clock
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
@@ -96,7 +96,7 @@ def _case_out(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None =
         certificate_no=row.certificate_no,
     )
     if personal is not None:  # the detail: the application in clear, for the approver
-        application = service.application_of(row, personal)
+        application = cases.application_of(row, personal)
         return CaseDetailOut(**fields, application=application, supplements=row.supplements)
     return CaseOut(**fields)
 
@@ -116,7 +116,7 @@ async def list_cases(
     limit: Limit = MAX_PAGE,
     cursor: Cursor = None,
 ) -> CasePage:
-    rows, next_cursor = await service.list_cases(
+    rows, next_cursor = await cases.list_cases(
         db, approver, status=status, overdue=overdue, limit=limit, cursor=cursor
     )
     return CasePage(
@@ -158,7 +158,7 @@ async def operations_queue(
     """The cases of the caller's locality (or of `locality` within it), the nearest deadline
     first; open ones (`in_review`) unless `status` says otherwise. A locality outside the
     caller's answers an empty page."""
-    rows, next_cursor = await service.operations_queue(
+    rows, next_cursor = await cases.operations_queue(
         db,
         operator,
         locality=locality,
@@ -167,18 +167,18 @@ async def operations_queue(
         limit=limit,
         cursor=cursor,
     )
-    cases = []
+    entries = []
     for row in rows:
         case = _case_out(row, lapse=_lapse(runtime))
-        cases.append(QueueEntryOut.model_validate(case.model_dump()))
-    return QueuePage(cases=cases, next_cursor=next_cursor)
+        entries.append(QueueEntryOut.model_validate(case.model_dump()))
+    return QueuePage(cases=entries, next_cursor=next_cursor)
 
 
 @router.get("/cases/{application_no}", tags=["cases"])
 async def get_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseDetailOut:
-    row = await service.view_case(
+    row = await cases.view_case(
         db, runtime.outbox, application_no, approver, telemetry=runtime.telemetry
     )
     out = _case_out(row, lapse=_lapse(runtime), personal=runtime.personal)
@@ -194,7 +194,7 @@ def _lapse(runtime: Runtime) -> timedelta:
 async def claim_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
-    row = await service.claim_case(db, application_no, approver, lapse=_lapse(runtime))
+    row = await cases.claim_case(db, application_no, approver, lapse=_lapse(runtime))
     return _case_out(row, lapse=_lapse(runtime))
 
 
@@ -202,7 +202,7 @@ async def claim_case(
 async def release_case(
     application_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
-    row = await service.release_case(db, application_no, approver, lapse=_lapse(runtime))
+    row = await cases.release_case(db, application_no, approver, lapse=_lapse(runtime))
     return _case_out(row, lapse=_lapse(runtime))
 
 
@@ -226,7 +226,7 @@ class DecisionIn(BaseModel):
 async def decide(
     application_no: str, body: DecisionIn, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
-    command = service.Decide(
+    command = decisions.Decide(
         application_no,
         body.decision,
         body.reason,
@@ -234,14 +234,14 @@ async def decide(
         materials=body.materials,
         override_reason=body.override_reason,
     )
-    row = await service.decide(
+    row = await decisions.decide(
         db,
         runtime.outbox,
         command,
         digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
         telemetry=runtime.telemetry,
         lapse=_lapse(runtime),
-        issuer=service.Issuer(
+        issuer=certificates.Issuer(
             Seals(runtime.settings.key_ring()), runtime.settings.certificate_valid_years
         ),
     )
@@ -264,8 +264,8 @@ class TransferIn(BaseModel):
 async def transfer_case(
     application_no: str, body: TransferIn, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CaseOut:
-    command = service.Transfer(application_no, body.to_locality, body.reason, approver)
-    row = await service.transfer_case(db, runtime.outbox, command, lapse=_lapse(runtime))
+    command = cases.Transfer(application_no, body.to_locality, body.reason, approver)
+    row = await cases.transfer_case(db, runtime.outbox, command, lapse=_lapse(runtime))
     return _case_out(row, lapse=_lapse(runtime))
 
 
@@ -284,7 +284,7 @@ async def read_material(
     approver: Caller,
     blobs: Blobs,
 ) -> StreamingResponse:
-    await service.record_material_read(db, runtime.outbox, application_no, sha256, approver)
+    await cases.record_material_read(db, runtime.outbox, application_no, sha256, approver)
     try:
         scan = await blobs.open(sha256)
     except BlobNotFound as missing:
@@ -362,7 +362,7 @@ class CertificateOut(BaseModel):
     revoked_by: str | None
 
 
-def _certificate_out(document: service.IssuedDocument) -> CertificateOut:
+def _certificate_out(document: certificates.IssuedDocument) -> CertificateOut:
     row = document.row
     return CertificateOut(
         number=row.number,
@@ -389,7 +389,7 @@ def _certificate_out(document: service.IssuedDocument) -> CertificateOut:
 async def get_certificate(
     certificate_no: str, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CertificateOut:
-    document = await service.view_certificate(db, runtime.personal, certificate_no, approver)
+    document = await certificates.view_certificate(db, runtime.personal, certificate_no, approver)
     return _certificate_out(document)
 
 
@@ -408,7 +408,7 @@ class RevokeIn(BaseModel):
 async def revoke_certificate(
     certificate_no: str, body: RevokeIn, db: DbSession, runtime: Runtime, approver: Caller
 ) -> CertificateOut:
-    document = await service.revoke_certificate(
+    document = await certificates.revoke_certificate(
         db, runtime.outbox, certificate_no, body.reason, approver
     )
     return _certificate_out(document)

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import Gauge
 
-from services.approval import consumers, service
+from services.approval import consumers
 from services.approval.api import router
+from services.approval.usecases import cases, supervision
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import ServiceRuntime, build_runtime
@@ -30,7 +31,7 @@ def create_app(
 
     async def supervise_deadlines() -> None:
         async with runtime.db.transaction() as session:
-            await service.supervise_deadlines(session, runtime.outbox)
+            await supervision.supervise_deadlines(session, runtime.outbox)
 
     runtime.every(
         "deadline-supervision", runtime.settings.deadline_scan_seconds, supervise_deadlines
@@ -48,7 +49,7 @@ def report_cases(runtime: ServiceRuntime) -> None:
     """Cases by locality and status, warnings and overdue cases, read from this instance's
     database whenever /metrics is scraped (shared.metrics)."""
     registry = runtime.metrics.registry
-    cases = Gauge(
+    per_status = Gauge(
         "tongban_cases", "Cases by locality and status.", ["locality", "status"], registry=registry
     )
     warning = Gauge(
@@ -66,13 +67,13 @@ def report_cases(runtime: ServiceRuntime) -> None:
 
     async def refresh() -> None:
         async with runtime.db.transaction() as session:
-            counts = await service.case_counts(session)
+            counts = await cases.case_counts(session)
         # Cleared and set with no await in between: a scrape sees one reading, and a locality
         # whose cases all closed drops out instead of keeping its last count.
-        for gauge in (cases, warning, overdue):
+        for gauge in (per_status, warning, overdue):
             gauge.clear()
         for (locality, status), count in counts.by_status.items():
-            cases.labels(locality, status).set(count)
+            per_status.labels(locality, status).set(count)
         for locality, count in counts.warning.items():
             warning.labels(locality).set(count)
         for locality, count in counts.overdue.items():

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.delivery import dispatch, documents, pdf, service
+from services.delivery import pdf
 from services.delivery.ratelimit import (
     Network,
     PostgresCounters,
@@ -20,6 +20,7 @@ from services.delivery.ratelimit import (
     client_address,
     trusted_networks,
 )
+from services.delivery.usecases import dispatch, documents, handover, print_jobs, verification
 from shared.authz import Caller
 from shared.bounds import IdNumber
 from shared.errors import ApiError, Invalid, error_body, problem
@@ -56,7 +57,7 @@ class PrintQueuePage(BaseModel):
 async def print_queue(
     db: DbSession, clerk: Caller, limit: Limit = MAX_PAGE, cursor: Cursor = None
 ) -> PrintQueuePage:
-    rows, next_cursor = await service.print_queue(db, clerk, limit=limit, cursor=cursor)
+    rows, next_cursor = await print_jobs.print_queue(db, clerk, limit=limit, cursor=cursor)
     return PrintQueuePage(
         items=[PrintJobOut.model_validate(row, from_attributes=True) for row in rows],
         next_cursor=next_cursor,
@@ -83,10 +84,10 @@ async def hand_over(
     application_no: str, body: HandoverIn, runtime: Runtime, clerk: Caller
 ) -> HandoverOut:
     settings = runtime.settings
-    job = await service.attempt_handover(
+    job = await handover.attempt_handover(
         runtime.db,
         runtime.outbox,
-        service.HandOver(application_no, body.recipient_id_number, clerk),
+        handover.HandOver(application_no, body.recipient_id_number, clerk),
         digest_key=settings.pii_digest_key.get_secret_value().encode(),
         telemetry=runtime.telemetry,
         max_failures=settings.handover_max_failures,
@@ -191,7 +192,7 @@ async def verify_certificate(
             429,
             headers={"Retry-After": str(retry_after)},
         )
-    result = await documents.verify(
+    result = await verification.verify(
         runtime.db,
         certificate_no,
         code,
@@ -221,7 +222,7 @@ def verifying_client(request: Request, runtime: ServiceRuntime) -> str:
     return client_address(request, trusted)
 
 
-# -- 邮政寄递: the carrier's tracking webhook (services/delivery/dispatch.py) --------------------
+# -- 邮政寄递: the carrier's tracking webhook (usecases/dispatch.py) -----------------------------
 
 
 class CarrierEventOut(BaseModel):

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from sqlalchemy.dialects.postgresql import insert
 
-from services.delivery import documents, service
 from services.delivery.db import CompetenceRow
+from services.delivery.usecases import documents, print_jobs
 from shared.competence import check_competent
 from shared.messaging import events, topics
 from shared.messaging.channels import Subscription
@@ -54,7 +54,7 @@ async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> N
 
 @from_competent_locality
 async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext) -> None:
-    await service.queue_certificate(ctx.session, ctx.outbox, event)
+    await print_jobs.queue_certificate(ctx.session, ctx.outbox, event)
     await documents.record_receiving_window(ctx.session, event)
 
 

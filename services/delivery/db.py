@@ -70,7 +70,7 @@ class PostalDispatchRow(Base):
     receiving_locality: Mapped[str | None] = mapped_column(String(6))
     window_id: Mapped[str | None] = mapped_column(String(32))
     item_code: Mapped[str | None] = mapped_column(String(32))
-    # The carrier's side (services/delivery/dispatch.py): tries so far, the last failure (never
+    # The carrier's side (usecases/dispatch.py): tries so far, the last failure (never
     # personal data: a reason such as "timeout"), when the dispatcher tries again.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(String(200))

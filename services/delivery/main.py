@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.delivery import consumers, dispatch
+from services.delivery import consumers
 from services.delivery.api import router
 from services.delivery.carrier import CarrierClient
 from services.delivery.ratelimit import PostgresCounters
+from services.delivery.usecases import dispatch
 from shared.messaging import topics
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.settings import Settings

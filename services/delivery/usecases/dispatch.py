@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
-from services.delivery.service import address_at
+from services.delivery.usecases.print_jobs import address_at
 from shared import clock
 from shared.bounds import Code
 from shared.crypto.personal import DecryptionFailed

@@ -1,0 +1,370 @@
+"""Approval's cases: opened for each application routed here, read, claimed and released by
+the competent locality's approvers, handed to another locality (移交), and their scans read on
+record. Each takes the open transaction (one unit of work) and raises domain errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.approval.db import (
+    CaseRow,
+    MaterialReadRow,
+)
+from services.approval.domain import (
+    DeadlineClock,
+    deferred_reminder_day,
+    holder,
+    serves,
+)
+from shared import clock
+from shared.auth import Principal
+from shared.crypto.personal import PersonalData, place
+from shared.db import insert_if_absent
+from shared.errors import Conflict, Invalid, NotFound, problem
+from shared.messaging import events, topics
+from shared.messaging.outbox import Outbox
+from shared.pagination import MAX_PAGE, page
+from shared.reference.localities import (
+    LIKE_ESCAPE,
+    is_known_locality,
+    is_within,
+    within_pattern,
+)
+from shared.telemetry import Telemetry, current_traceparent
+from shared.vocabulary import CaseStatus
+
+
+async def open_case(
+    session: AsyncSession, outbox: Outbox, routed: events.ApplicationRouted
+) -> None:
+    """A review case for an application routed to this locality; opened once however often the
+    application arrives. A case this service handed to another locality (移交) and that comes
+    back routed to that locality is reopened there."""
+    deadline_clock = DeadlineClock(
+        routed.accepted_at.astimezone(clock.CHINA_TZ).date(), routed.statutory_days
+    )
+    now = clock.now()
+    traceparent, _ = current_traceparent()
+    review = dict(
+        locality=routed.competent_locality,
+        department=routed.department,
+        status=CaseStatus.IN_REVIEW,
+        opened_at=now,
+        # The personal parts (applicant, delivery, agent) encrypted, bound to this case.
+        application=outbox.personal_data().seal_fields(
+            routed.model_dump(mode="json"), where=stored_at(routed.application_no)
+        ),
+    )
+    opened = await insert_if_absent(
+        session,
+        CaseRow,
+        application_no=routed.application_no,
+        item_code=routed.item_code,
+        item_name=routed.item_name,
+        accepted_on=deadline_clock.accepted_on,
+        working_days=deadline_clock.working_days,
+        deadline=deadline_clock.deadline,
+        warning_on=deadline_clock.warning_on,
+        traceparent=traceparent,
+        deferred=routed.deferred,
+        deferred_due_on=routed.deferred_due_on if routed.deferred else None,
+        deferred_remind_on=(
+            deferred_reminder_day(routed.deferred_due_on)
+            if routed.deferred and routed.deferred_due_on
+            else None
+        ),
+        **review,
+    )
+    deadline = deadline_clock.deadline
+    if not opened:
+        row = await session.get(CaseRow, routed.application_no, with_for_update=True)
+        if row is None or not (
+            row.status == CaseStatus.TRANSFERRED and row.transferred_to == routed.competent_locality
+        ):
+            return  # the same application routed twice under two event ids: one case
+        # 移交 within the localities this service serves: the same case, another locality.
+        for name, value in review.items():
+            setattr(row, name, value)
+        row.claimed_by = row.claimed_at = row.transferred_to = None
+        deadline = row.deadline
+    await outbox.add(
+        session,
+        events.CaseOpened(
+            application_no=routed.application_no,
+            locality=routed.competent_locality,
+            deadline=deadline,
+            opened_at=now,
+        ),
+        topic=topics.APPROVAL_EVENTS,
+    )
+
+
+# Cases a locality still acts on: under review, or waiting for a supplement.
+OPEN = (CaseStatus.IN_REVIEW, CaseStatus.SUPPLEMENT_REQUESTED)
+
+
+async def case_for(
+    session: AsyncSession, application_no: str, approver: Principal, *, lock: bool = False
+) -> CaseRow:
+    """The case, if the approver's locality serves it; another locality's case is absent, and
+    so is one this locality handed on (移交): the applicant's data is the new locality's now."""
+    query = select(CaseRow).where(CaseRow.application_no == application_no)
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if (
+        row is None
+        or not serves(approver.locality, row.locality)
+        or row.status == CaseStatus.TRANSFERRED
+    ):
+        raise NotFound("case_not_found", f"No case {application_no} in your locality.")
+    return row
+
+
+async def view_case(
+    session: AsyncSession,
+    outbox: Outbox,
+    application_no: str,
+    approver: Principal,
+    *,
+    telemetry: Telemetry,
+) -> CaseRow:
+    """An approver opens the case, with the applicant's personal data: the view is recorded
+    (who, when; never what) in the same transaction, for the audit ledger, in the
+    application's own trace (like a decision)."""
+    row = await case_for(session, application_no, approver)
+    viewed = events.CaseViewed(
+        application_no=application_no,
+        locality=row.locality,
+        viewed_by=approver.sub,
+        viewer_locality=approver.locality,
+        viewed_at=clock.now(),
+    )
+    attributes = {"tongban.application_no": application_no, "tongban.locality": row.locality}
+    with telemetry.journey_span("case viewed", row.traceparent, attributes=attributes):
+        await outbox.add(session, viewed, topic=topics.APPROVAL_EVENTS)
+    return row
+
+
+async def list_cases(
+    session: AsyncSession,
+    approver: Principal,
+    *,
+    status: CaseStatus | None = None,
+    overdue: bool | None = None,
+    limit: int = MAX_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[CaseRow], str | None]:
+    """The caller's locality's cases, the nearest deadline first, a page at a time."""
+    query = select(CaseRow).where(
+        CaseRow.locality.like(within_pattern(approver.locality), escape=LIKE_ESCAPE)
+    )
+    if status:
+        query = query.where(CaseRow.status == status)
+    if overdue is not None:
+        late = (CaseRow.status == CaseStatus.IN_REVIEW) & (CaseRow.deadline < clock.today())
+        query = query.where(late if overdue else ~late)
+    return await page(
+        session, query, [CaseRow.deadline, CaseRow.application_no], limit=limit, cursor=cursor
+    )
+
+
+async def operations_queue(
+    session: AsyncSession,
+    operator: Principal,
+    *,
+    locality: str | None = None,
+    status: CaseStatus | None = None,
+    overdue: bool | None = None,
+    limit: int = MAX_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[CaseRow], str | None]:
+    """A locality's queue for operators: `list_cases` of `locality` (the operator's own by
+    default); a locality outside the operator's has no cases for them."""
+    scope = locality or operator.locality
+    if not is_within(scope, operator.locality):
+        return [], None
+    return await list_cases(
+        session,
+        operator.model_copy(update={"locality": scope}),
+        status=status,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    """What operators watch (GET /metrics): cases per locality and status, and the cases in
+    review that passed their warning day (not yet overdue) or their deadline."""
+
+    by_status: dict[tuple[str, str], int]  # (locality, status) -> cases
+    warning: dict[str, int]  # locality -> cases
+    overdue: dict[str, int]
+
+
+async def case_counts(session: AsyncSession) -> CaseCounts:
+    """Two GROUP BY queries; `overdue` as `list_cases(overdue=True)` counts it."""
+    today = clock.today()
+    by_status = await session.execute(
+        select(CaseRow.locality, CaseRow.status, func.count()).group_by(
+            CaseRow.locality, CaseRow.status
+        )
+    )
+    late = CaseRow.deadline < today
+    flagged = await session.execute(
+        select(
+            CaseRow.locality,
+            func.count().filter(CaseRow.warning_on <= today, ~late),
+            func.count().filter(late),
+        )
+        .where(CaseRow.status == CaseStatus.IN_REVIEW)
+        .group_by(CaseRow.locality)
+    )
+    warning: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+    for locality, warned, past_deadline in flagged:
+        warning[locality], overdue[locality] = int(warned), int(past_deadline)
+    return CaseCounts(
+        by_status={(loc, status): int(n) for loc, status, n in by_status},
+        warning=warning,
+        overdue=overdue,
+    )
+
+
+async def claim_case(
+    session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
+) -> CaseRow:
+    """Hold the case for review; the holder claiming again renews the claim."""
+    row = await case_for(session, application_no, approver, lock=True)
+    if row.status != CaseStatus.IN_REVIEW:
+        raise Conflict("case_closed", f"The case is already {row.status}.")
+    now = clock.now()
+    held_by = holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse)
+    if held_by not in (None, approver.sub):
+        raise Conflict("case_claimed", "Another approver holds this case.", {"claimed_by": held_by})
+    row.claimed_by = approver.sub
+    row.claimed_at = now
+    return row
+
+
+async def release_case(
+    session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
+) -> CaseRow:
+    """Give the case back, so another approver of the locality can take it."""
+    row = await case_for(session, application_no, approver, lock=True)
+    if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
+        raise Conflict("not_claimed", "You do not hold this case.")
+    row.claimed_by, row.claimed_at = None, None
+    return row
+
+
+async def _held_open_case(
+    session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
+) -> CaseRow:
+    row = await case_for(session, application_no, approver, lock=True)
+    if row.status != CaseStatus.IN_REVIEW:
+        raise Conflict("case_closed", f"The case is {row.status}.", {"status": row.status})
+    if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
+        raise Conflict(
+            "not_claimed", "Claim the case before acting on it (a claim lapses when left idle)."
+        )
+    return row
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Command: 移交, the approver holding the case hands it to another locality."""
+
+    application_no: str
+    to_locality: str
+    reason: str
+    approver: Principal
+
+
+async def transfer_case(
+    session: AsyncSession, outbox: Outbox, command: Transfer, *, lapse: timedelta
+) -> CaseRow:
+    row = await _held_open_case(session, command.application_no, command.approver, lapse=lapse)
+    reason = command.reason.strip()
+    problems = []
+    if not reason:
+        problems.append(("reason", "reason_required", "A transfer must give its reason."))
+    if not is_known_locality(command.to_locality):
+        problems.append(("to_locality", "unknown_locality", "Not a locality of the province."))
+    elif command.to_locality == row.locality:
+        problems.append(("to_locality", "same_locality", "The case is already here."))
+    if problems:
+        raise Invalid(
+            "invalid_transfer",
+            "The transfer cannot be made as asked.",
+            [problem(code, message, field=where) for where, code, message in problems],
+        )
+    now = clock.now()
+    row.status, row.transferred_to = CaseStatus.TRANSFERRED, command.to_locality
+    row.claimed_by = row.claimed_at = None
+    row.reason = reason
+    transferred = events.CaseTransferred(
+        application_no=row.application_no,
+        from_locality=row.locality,
+        to_locality=command.to_locality,
+        reason=reason,
+        transferred_by=command.approver.sub,
+        transferred_at=now,
+    )
+    await outbox.add(session, transferred, topic=topics.APPROVAL_EVENTS)
+    return row
+
+
+def stored_at(application_no: str) -> str:
+    return place("approval.cases.application", application_no)
+
+
+def application_of(row: CaseRow, personal: PersonalData) -> dict[str, Any]:
+    """The routed application of the case in clear (the approver's to read)."""
+    return personal.open_fields(row.application, where=stored_at(row.application_no))
+
+
+def referenced_scans(row: CaseRow, personal: PersonalData) -> set[str]:
+    """The scans this case refers to: its materials, the agent's letter, its supplements."""
+    application = application_of(row, personal)
+    scans = {m["sha256"] for m in application.get("materials", [])}
+    if application.get("agent"):
+        scans.add(application["agent"]["authorization_sha256"])
+    scans.update(m["sha256"] for m in row.supplements)
+    return scans
+
+
+async def record_material_read(
+    session: AsyncSession, outbox: Outbox, application_no: str, sha256: str, approver: Principal
+) -> CaseRow:
+    """An approver of the competent locality reads one of the case's scans: allowed only for
+    the case's own scans, and recorded (who, which, when) before the bytes leave."""
+    row = await case_for(session, application_no, approver)
+    if row.status == CaseStatus.TRANSFERRED or sha256 not in referenced_scans(
+        row, outbox.personal_data()
+    ):
+        raise NotFound("material_not_found", f"Case {application_no} has no scan {sha256}.")
+    now = clock.now()
+    session.add(
+        MaterialReadRow(
+            application_no=application_no,
+            sha256=sha256,
+            locality=row.locality,
+            read_by=approver.sub,
+            read_at=now,
+        )
+    )
+    read = events.MaterialRead(
+        application_no=application_no,
+        locality=row.locality,
+        sha256=sha256,
+        read_by=approver.sub,
+        read_at=now,
+    )
+    await outbox.add(session, read, topic=topics.APPROVAL_EVENTS)
+    return row
