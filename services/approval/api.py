@@ -4,64 +4,42 @@ the use case (service.py), shape the answer."""
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from services.approval.db import CaseRow
 from services.approval.domain import DeadlineClock, holder
+from services.approval.schemas import (
+    CaseDetailOut,
+    CaseOut,
+    CasePage,
+    CertificateOut,
+    DecisionIn,
+    DocumentSealOut,
+    QueueEntryOut,
+    QueuePage,
+    RevokeIn,
+    SealOut,
+    SealsOut,
+    TransferIn,
+)
 from services.approval.seals import Seals, locality_of
 from services.approval.usecases import cases, certificates, decisions
 from shared import clock
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
-from shared.bounds import MAX_MATERIALS, Code, Reason, Sha256
+from shared.bounds import Sha256
 from shared.crypto.personal import PersonalData
 from shared.errors import NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
-from shared.vocabulary import CaseStatus, Decision
+from shared.vocabulary import CaseStatus
 from shared.webapp import Blobs, DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
-
-
-class CaseOut(BaseModel):
-    application_no: str
-    locality: str
-    department: str
-    item_code: str
-    item_name: str
-    status: CaseStatus
-    accepted_on: date
-    # What the applicant was promised (承诺时限) and what the law allows (法定时限).
-    promised_date: date
-    deadline: date
-    warning: bool
-    overdue: bool
-    warned_at: datetime | None
-    overdue_at: datetime | None
-    claimed_by: str | None
-    # 补正: what was asked for while the clock is paused, and the working days paused so far.
-    requested_materials: list[str] | None
-    paused_working_days: int
-    # 容缺: deferred materials still outstanding and their due day.
-    deferred: list[str]
-    deferred_due_on: date | None
-    transferred_to: str | None
-    decision: Decision | None
-    reason: str | None
-    override_reason: str | None
-    decided_at: datetime | None
-    certificate_no: str | None
-
-
-class CaseDetailOut(CaseOut):
-    application: dict[str, Any]
-    supplements: list[dict[str, Any]]
 
 
 def _case_out(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None = None) -> CaseOut:
@@ -101,11 +79,6 @@ def _case_out(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None =
     return CaseOut(**fields)
 
 
-class CasePage(BaseModel):
-    cases: list[CaseOut]
-    next_cursor: str | None
-
-
 @router.get("/cases", tags=["cases"], summary="Cases of the caller's locality")
 async def list_cases(
     db: DbSession,
@@ -122,26 +95,6 @@ async def list_cases(
     return CasePage(
         cases=[_case_out(row, lapse=_lapse(runtime)) for row in rows], next_cursor=next_cursor
     )
-
-
-class QueueEntryOut(BaseModel):
-    """One case of a locality's queue as operators see it: where it stands against its deadline,
-    nothing of the applicant."""
-
-    application_no: str
-    locality: str
-    item_code: str
-    status: CaseStatus
-    accepted_on: date
-    deadline: date
-    warning: bool
-    overdue: bool
-    claimed_by: str | None
-
-
-class QueuePage(BaseModel):
-    cases: list[QueueEntryOut]
-    next_cursor: str | None
 
 
 @router.get("/ops/cases", tags=["operations"], summary="Queues per locality (operators)")
@@ -206,17 +159,6 @@ async def release_case(
     return _case_out(row, lapse=_lapse(runtime))
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: Decision
-    reason: Reason = ""
-    # request_supplement (补正): the material codes the applicant must hand in.
-    materials: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
-    # approve with deferred (容缺) materials still outstanding: why, on record.
-    override_reason: Reason = ""
-
-
 @router.post(
     "/cases/{application_no}/decision",
     tags=["cases"],
@@ -246,13 +188,6 @@ async def decide(
         ),
     )
     return _case_out(row, lapse=_lapse(runtime))
-
-
-class TransferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to_locality: LocalityCode
-    reason: Reason
 
 
 @router.post(
@@ -296,22 +231,6 @@ async def read_material(
     )
 
 
-class SealOut(BaseModel):
-    kid: str
-    locality: str
-    algorithm: str
-    # base64 of the uncompressed SM2 public key, 04 ‖ x ‖ y (65 bytes).
-    public_key: str
-    valid_from: datetime
-    # When the key was retired (a rotation); what it sealed before still verifies.
-    valid_until: datetime | None
-    current: bool
-
-
-class SealsOut(BaseModel):
-    seals: list[SealOut]
-
-
 @router.get(
     "/seals",
     tags=["seals"],
@@ -337,29 +256,6 @@ async def list_seals(runtime: Runtime) -> SealsOut:
             for key in keys
         ]
     )
-
-
-class DocumentSealOut(BaseModel):
-    signer: str
-    algorithm: str
-    signature: str
-
-
-class CertificateOut(BaseModel):
-    number: str
-    kind: str  # certificate | rejection_notice
-    application_no: str
-    locality: str
-    item_code: str
-    # What the seal covers, the holder's name in clear (shared.certificates.canonical_document).
-    content: dict[str, Any]
-    seal: DocumentSealOut
-    issued_on: date
-    valid_until: date | None
-    revoked: bool
-    revoked_at: datetime | None
-    revoked_reason: str | None
-    revoked_by: str | None
 
 
 def _certificate_out(document: certificates.IssuedDocument) -> CertificateOut:
@@ -391,12 +287,6 @@ async def get_certificate(
 ) -> CertificateOut:
     document = await certificates.view_certificate(db, runtime.personal, certificate_no, approver)
     return _certificate_out(document)
-
-
-class RevokeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Reason
 
 
 @router.post(

@@ -4,12 +4,11 @@ documents.py), shape the answer."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from services.delivery import pdf
@@ -20,37 +19,24 @@ from services.delivery.ratelimit import (
     client_address,
     trusted_networks,
 )
+from services.delivery.schemas import (
+    CarrierEventOut,
+    CarrierReport,
+    HandoverIn,
+    HandoverOut,
+    PrintJobOut,
+    PrintQueuePage,
+    VerificationOut,
+)
 from services.delivery.usecases import dispatch, documents, handover, print_jobs, verification
 from shared.authz import Caller
-from shared.bounds import IdNumber
 from shared.errors import ApiError, Invalid, error_body, problem
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.runtime import ServiceRuntime
-from shared.vocabulary import PostalStatus, PrintJobStatus
+from shared.vocabulary import PostalStatus
 from shared.webapp import DbSession, Runtime
 
 router = APIRouter(prefix="/v1")
-
-
-class PrintJobOut(BaseModel):
-    certificate_no: str
-    application_no: str
-    window_id: str
-    item_code: str
-    item_name: str
-    issuer_locality: str
-    holder_name_masked: str
-    # 委托代办: the agent who may collect instead of the applicant, masked.
-    agent_name_masked: str | None
-    status: PrintJobStatus
-    queued_at: datetime
-    delivered_at: datetime | None
-    collected_by: str | None
-
-
-class PrintQueuePage(BaseModel):
-    items: list[PrintJobOut]
-    next_cursor: str | None
 
 
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")
@@ -62,21 +48,6 @@ async def print_queue(
         items=[PrintJobOut.model_validate(row, from_attributes=True) for row in rows],
         next_cursor=next_cursor,
     )
-
-
-class HandoverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    recipient_id_number: IdNumber
-
-
-class HandoverOut(BaseModel):
-    application_no: str
-    certificate_no: str
-    status: PrintJobStatus
-    delivered_at: datetime
-    # The applicant, or the agent recorded at acceptance (委托代办).
-    collected_by: str | None
 
 
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
@@ -140,23 +111,6 @@ async def certificate_pdf(
     if printed.document.verify_url is not None:
         headers["X-Tongban-Verify-Url"] = printed.document.verify_url  # what the QR code says
     return Response(content, media_type="application/pdf", headers=headers)
-
-
-class VerificationOut(BaseModel):
-    valid: bool
-    number: str
-    # Why not valid: signature_invalid, unknown_seal, not_issuers_seal, revoked,
-    # revocation_invalid (its signed revocation was changed), expired.
-    reason: str | None
-    kind: str | None
-    issuer_locality: str | None
-    item_code: str | None
-    holder_name_masked: str | None
-    issued_at: date | None
-    valid_until: date | None
-    revoked_at: datetime | None
-    # How many times this certificate was verified, this one included.
-    verifications: int | None
 
 
 @router.get(
@@ -225,18 +179,10 @@ def verifying_client(request: Request, runtime: ServiceRuntime) -> str:
 # -- 邮政寄递: the carrier's tracking webhook (usecases/dispatch.py) -----------------------------
 
 
-class CarrierEventOut(BaseModel):
-    tracking_no: str
-    event: str
-    status: PostalStatus  # the dispatch's status after this report
-    # True: this report was taken before (a replay); nothing changed.
-    duplicate: bool
-
-
 _CARRIER_EVENT_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": dispatch.CarrierReport.model_json_schema()}},
+        "content": {"application/json": {"schema": CarrierReport.model_json_schema()}},
     },
     "parameters": [
         {
@@ -268,7 +214,7 @@ async def carrier_event(
             401, "bad_signature", f"{dispatch.SIGNATURE_HEADER} is missing or does not match."
         )
     try:
-        report = dispatch.CarrierReport.model_validate_json(raw)
+        report = CarrierReport.model_validate_json(raw)
     except ValidationError as exc:
         raise Invalid(
             "invalid_request",

@@ -19,17 +19,15 @@ import hashlib
 import hmac
 import logging
 from datetime import datetime, timedelta
-from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
+from services.delivery.schemas import CarrierReport
 from services.delivery.usecases.print_jobs import address_at
 from shared import clock
-from shared.bounds import Code
 from shared.crypto.personal import DecryptionFailed
 from shared.db import Database, insert_if_absent
 from shared.errors import NotFound
@@ -185,18 +183,6 @@ def _failed(row: PostalDispatchRow, reason: str, backoff_seconds: float) -> None
 
 
 # -- the carrier's tracking reports ------------------------------------------------------------
-
-CarrierEvent = Literal["picked_up", "in_transit", "delivered"]
-
-
-class CarrierReport(BaseModel):
-    """The webhook's body (API.md: POST /v1/carrier/events)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tracking_no: Code
-    event: CarrierEvent
-    at: AwareDatetime
 
 
 async def record_carrier_event(
