@@ -7,13 +7,18 @@ Run: `APPROVAL_LOCALITIES=340100,340102 \
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import Gauge
 
 from services.approval import consumers
 from services.approval.api import router
+from services.approval.deps import Dependencies, install
+from services.approval.seals import Seals
 from services.approval.usecases import cases, supervision
+from services.approval.usecases.certificates import Issuer
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import ServiceRuntime, build_runtime
@@ -37,11 +42,29 @@ def create_app(
         "deadline-supervision", runtime.settings.deadline_scan_seconds, supervise_deadlines
     )
     report_cases(runtime)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         [router],
         title="Tongban approval",
         description="Review cases of the competent locality: claim, decide, deadlines.",
+    )
+    install(app, dependencies(runtime))
+    return app
+
+
+def dependencies(runtime: ServiceRuntime) -> Dependencies:
+    """What the endpoints hand their use cases, built once: the seals' key ring notices a
+    rotation made elsewhere, so one serves the process's life."""
+    settings = runtime.settings
+    seals = Seals(settings.key_ring())
+    return Dependencies(
+        outbox=runtime.outbox,
+        personal=runtime.personal,
+        telemetry=runtime.telemetry,
+        seals=seals,
+        issuer=Issuer(seals, settings.certificate_valid_years),
+        digest_key=settings.pii_digest_key.get_secret_value().encode(),
+        claim_lapse=timedelta(minutes=settings.claim_lapse_minutes),
     )
 
 

@@ -5,7 +5,7 @@ record. Each takes the open transaction (one unit of work) and raises domain err
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,7 +36,7 @@ from shared.reference.localities import (
     within_pattern,
 )
 from shared.telemetry import Telemetry, current_traceparent
-from shared.vocabulary import CaseStatus
+from shared.vocabulary import CaseStatus, Decision
 
 
 async def open_case(
@@ -108,6 +108,78 @@ async def open_case(
 OPEN = (CaseStatus.IN_REVIEW, CaseStatus.SUPPLEMENT_REQUESTED)
 
 
+@dataclass(frozen=True)
+class Case:
+    """A case as its locality sees it: where it stands against its deadline, who holds it; the
+    routed application in clear (and the supplements) only when an approver opens it."""
+
+    application_no: str
+    locality: str
+    department: str
+    item_code: str
+    item_name: str
+    status: CaseStatus
+    accepted_on: date
+    # What the applicant was promised (承诺时限) and what the law allows (法定时限).
+    promised_date: date
+    deadline: date
+    warning: bool
+    overdue: bool
+    warned_at: datetime | None
+    overdue_at: datetime | None
+    claimed_by: str | None
+    # 补正: what was asked for while the clock is paused, and the working days paused so far.
+    requested_materials: list[str] | None
+    paused_working_days: int
+    # 容缺: deferred materials still outstanding and their due day.
+    deferred: list[str]
+    deferred_due_on: date | None
+    transferred_to: str | None
+    decision: Decision | None
+    reason: str | None
+    override_reason: str | None
+    decided_at: datetime | None
+    certificate_no: str | None
+    application: dict[str, Any] | None = None
+    supplements: list[dict[str, Any]] | None = None
+
+
+def case_of(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None = None) -> Case:
+    """The case of `row` now; with `personal`, the detail (the application in clear)."""
+    now = clock.now()
+    today = now.date()
+    deadline_clock = DeadlineClock(row.accepted_on, row.working_days, row.paused_working_days)
+    open_ = row.status == CaseStatus.IN_REVIEW
+    return Case(
+        application_no=row.application_no,
+        locality=row.locality,
+        department=row.department,
+        item_code=row.item_code,
+        item_name=row.item_name,
+        status=CaseStatus(row.status),
+        accepted_on=row.accepted_on,
+        promised_date=date.fromisoformat(str(row.application["promised_date"])),
+        deadline=row.deadline,
+        warned_at=row.warned_at,
+        overdue_at=row.overdue_at,
+        warning=open_ and deadline_clock.warning(today),
+        overdue=open_ and deadline_clock.overdue(today),
+        claimed_by=holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse),
+        requested_materials=row.requested_materials,
+        paused_working_days=row.paused_working_days,
+        deferred=row.deferred,
+        deferred_due_on=row.deferred_due_on,
+        transferred_to=row.transferred_to,
+        decision=Decision(row.decision) if row.decision else None,
+        reason=row.reason,
+        override_reason=row.override_reason,
+        decided_at=row.decided_at,
+        certificate_no=row.certificate_no,
+        application=application_of(row, personal) if personal is not None else None,
+        supplements=row.supplements if personal is not None else None,
+    )
+
+
 async def case_for(
     session: AsyncSession, application_no: str, approver: Principal, *, lock: bool = False
 ) -> CaseRow:
@@ -131,7 +203,8 @@ async def view_case(
     approver: Principal,
     *,
     telemetry: Telemetry,
-) -> CaseRow:
+    lapse: timedelta,
+) -> Case:
     """An approver opens the case, with the applicant's personal data: the view is recorded
     (who, when; never what) in the same transaction, for the audit ledger, in the
     application's own trace (like a decision)."""
@@ -146,18 +219,19 @@ async def view_case(
     attributes = {"tongban.application_no": application_no, "tongban.locality": row.locality}
     with telemetry.journey_span("case viewed", row.traceparent, attributes=attributes):
         await outbox.add(session, viewed, topic=topics.APPROVAL_EVENTS)
-    return row
+    return case_of(row, lapse=lapse, personal=outbox.personal_data())
 
 
 async def list_cases(
     session: AsyncSession,
     approver: Principal,
     *,
+    lapse: timedelta,
     status: CaseStatus | None = None,
     overdue: bool | None = None,
     limit: int = MAX_PAGE,
     cursor: str | None = None,
-) -> tuple[list[CaseRow], str | None]:
+) -> tuple[list[Case], str | None]:
     """The caller's locality's cases, the nearest deadline first, a page at a time."""
     query = select(CaseRow).where(
         CaseRow.locality.like(within_pattern(approver.locality), escape=LIKE_ESCAPE)
@@ -167,21 +241,23 @@ async def list_cases(
     if overdue is not None:
         late = (CaseRow.status == CaseStatus.IN_REVIEW) & (CaseRow.deadline < clock.today())
         query = query.where(late if overdue else ~late)
-    return await page(
+    rows, next_cursor = await page(
         session, query, [CaseRow.deadline, CaseRow.application_no], limit=limit, cursor=cursor
     )
+    return [case_of(row, lapse=lapse) for row in rows], next_cursor
 
 
 async def operations_queue(
     session: AsyncSession,
     operator: Principal,
     *,
+    lapse: timedelta,
     locality: str | None = None,
     status: CaseStatus | None = None,
     overdue: bool | None = None,
     limit: int = MAX_PAGE,
     cursor: str | None = None,
-) -> tuple[list[CaseRow], str | None]:
+) -> tuple[list[Case], str | None]:
     """A locality's queue for operators: `list_cases` of `locality` (the operator's own by
     default); a locality outside the operator's has no cases for them."""
     scope = locality or operator.locality
@@ -190,6 +266,7 @@ async def operations_queue(
     return await list_cases(
         session,
         operator.model_copy(update={"locality": scope}),
+        lapse=lapse,
         status=status,
         overdue=overdue,
         limit=limit,
@@ -238,7 +315,7 @@ async def case_counts(session: AsyncSession) -> CaseCounts:
 
 async def claim_case(
     session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
-) -> CaseRow:
+) -> Case:
     """Hold the case for review; the holder claiming again renews the claim."""
     row = await case_for(session, application_no, approver, lock=True)
     if row.status != CaseStatus.IN_REVIEW:
@@ -249,23 +326,25 @@ async def claim_case(
         raise Conflict("case_claimed", "Another approver holds this case.", {"claimed_by": held_by})
     row.claimed_by = approver.sub
     row.claimed_at = now
-    return row
+    return case_of(row, lapse=lapse)
 
 
 async def release_case(
     session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
-) -> CaseRow:
+) -> Case:
     """Give the case back, so another approver of the locality can take it."""
     row = await case_for(session, application_no, approver, lock=True)
     if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
         raise Conflict("not_claimed", "You do not hold this case.")
     row.claimed_by, row.claimed_at = None, None
-    return row
+    return case_of(row, lapse=lapse)
 
 
-async def _held_open_case(
+async def held_open_case(
     session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
 ) -> CaseRow:
+    """The case, locked, if it is in review and `approver` holds it: what a decision or a
+    transfer acts on."""
     row = await case_for(session, application_no, approver, lock=True)
     if row.status != CaseStatus.IN_REVIEW:
         raise Conflict("case_closed", f"The case is {row.status}.", {"status": row.status})
@@ -288,8 +367,8 @@ class Transfer:
 
 async def transfer_case(
     session: AsyncSession, outbox: Outbox, command: Transfer, *, lapse: timedelta
-) -> CaseRow:
-    row = await _held_open_case(session, command.application_no, command.approver, lapse=lapse)
+) -> Case:
+    row = await held_open_case(session, command.application_no, command.approver, lapse=lapse)
     reason = command.reason.strip()
     problems = []
     if not reason:
@@ -317,7 +396,7 @@ async def transfer_case(
         transferred_at=now,
     )
     await outbox.add(session, transferred, topic=topics.APPROVAL_EVENTS)
-    return row
+    return case_of(row, lapse=lapse)
 
 
 def stored_at(application_no: str) -> str:
@@ -341,7 +420,7 @@ def referenced_scans(row: CaseRow, personal: PersonalData) -> set[str]:
 
 async def record_material_read(
     session: AsyncSession, outbox: Outbox, application_no: str, sha256: str, approver: Principal
-) -> CaseRow:
+) -> None:
     """An approver of the competent locality reads one of the case's scans: allowed only for
     the case's own scans, and recorded (who, which, when) before the bytes leave."""
     row = await case_for(session, application_no, approver)
@@ -367,4 +446,3 @@ async def record_material_read(
         read_at=now,
     )
     await outbox.add(session, read, topic=topics.APPROVAL_EVENTS)
-    return row

@@ -4,6 +4,7 @@ rejection notices), read and revoked by the issuing locality."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,17 +93,36 @@ async def _issue(session: AsyncSession, outbox: Outbox, content: Content, seals:
 class IssuedDocument:
     """A registry entry with its content in clear (the holder's name opened)."""
 
-    row: CertificateRow
+    number: str
+    kind: str  # CERTIFICATE | REJECTION_NOTICE
+    application_no: str
+    locality: str
+    item_code: str
     content: Content
-
-    @property
-    def seal(self) -> events.DocumentSeal:
-        return events.DocumentSeal(signer=self.row.seal_signer, signature=self.row.seal_signature)
+    seal: events.DocumentSeal
+    issued_on: date
+    valid_until: date | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    revoked_by: str | None
 
 
 def _document_of(row: CertificateRow, personal: PersonalData) -> IssuedDocument:
     name = personal.decrypt(row.content["holder_name"], where=holder_name_at(row.number))
-    return IssuedDocument(row, certificates.content_from({**row.content, "holder_name": name}))
+    return IssuedDocument(
+        number=row.number,
+        kind=row.kind,
+        application_no=row.application_no,
+        locality=row.locality,
+        item_code=row.item_code,
+        content=certificates.content_from({**row.content, "holder_name": name}),
+        seal=events.DocumentSeal(signer=row.seal_signer, signature=row.seal_signature),
+        issued_on=row.issued_on,
+        valid_until=row.valid_until,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+        revoked_by=row.revoked_by,
+    )
 
 
 async def _registry_entry(

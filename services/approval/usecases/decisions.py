@@ -19,7 +19,7 @@ from services.approval.domain import (
     rejection_notice_number,
     valid_until,
 )
-from services.approval.usecases.cases import OPEN, _held_open_case, application_of
+from services.approval.usecases.cases import OPEN, Case, application_of, case_of, held_open_case
 from services.approval.usecases.certificates import Issuer, _issue
 from shared import clock
 from shared.auth import Principal
@@ -55,8 +55,8 @@ async def decide(
     telemetry: Telemetry,
     lapse: timedelta,
     issuer: Issuer,
-) -> CaseRow:
-    row = await _held_open_case(session, command.application_no, command.approver, lapse=lapse)
+) -> Case:
+    row = await held_open_case(session, command.application_no, command.approver, lapse=lapse)
     reason = command.reason.strip()
     if command.decision != Decision.APPROVE and not reason:
         raise Invalid.of_field(
@@ -70,7 +70,7 @@ async def decide(
     ):
         if command.decision == Decision.REQUEST_SUPPLEMENT:
             await _request_supplement(session, outbox, row, command.materials, reason)
-            return row
+            return case_of(row, lapse=lapse)
         override = command.override_reason.strip()
         if command.decision == Decision.APPROVE and row.deferred and not override:
             raise Conflict(
@@ -85,7 +85,7 @@ async def decide(
         row.decision, row.reason = command.decision, reason or None
         row.decided_by, row.decided_at = command.approver.sub, decided.decided_at
         await outbox.add(session, decided, topic=topics.APPROVAL_EVENTS)
-    return row
+    return case_of(row, lapse=lapse)
 
 
 async def _decided_event(
