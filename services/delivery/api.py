@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from services.delivery import pdf
+from services.delivery.domain import SIGNATURE_HEADER, signature_matches
 from services.delivery.ratelimit import (
     Network,
     PostgresCounters,
@@ -186,7 +187,7 @@ _CARRIER_EVENT_BODY = {
     },
     "parameters": [
         {
-            "name": dispatch.SIGNATURE_HEADER,
+            "name": SIGNATURE_HEADER,
             "in": "header",
             "required": True,
             "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>",
@@ -209,10 +210,8 @@ async def carrier_event(
     wrongly signed report is refused (401 `bad_signature`) and changes nothing."""
     raw = await request.body()
     secret = runtime.settings.carrier_webhook_secret.get_secret_value()
-    if not dispatch.signature_matches(raw, request.headers.get(dispatch.SIGNATURE_HEADER), secret):
-        raise ApiError(
-            401, "bad_signature", f"{dispatch.SIGNATURE_HEADER} is missing or does not match."
-        )
+    if not signature_matches(raw, request.headers.get(SIGNATURE_HEADER), secret):
+        raise ApiError(401, "bad_signature", f"{SIGNATURE_HEADER} is missing or does not match.")
     try:
         report = CarrierReport.model_validate_json(raw)
     except ValidationError as exc:

@@ -29,8 +29,9 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.delivery.domain import code_digest
 from services.delivery.ratelimit import VerificationLimiter
-from services.delivery.usecases.documents import code_digest, holder_name_at
+from services.delivery.usecases.documents import holder_name_at
 from shared.certificates import CertificateContent, canonical_document
 from shared.crypto.personal import PersonalData
 from shared.crypto.sm import sm2_generate, sm2_sign

@@ -22,8 +22,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.delivery.domain import code_digest
 from services.delivery.main import create_app as create_delivery
-from services.delivery.usecases.documents import code_digest
 from shared.certificates import RejectionNoticeContent, published, seal
 from shared.crypto.personal import PersonalData
 from shared.messaging import events

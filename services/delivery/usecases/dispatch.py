@@ -15,16 +15,15 @@ The address is opened only to build the carrier's request, and never logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
+from services.delivery.domain import retry_after
 from services.delivery.schemas import CarrierReport
 from services.delivery.usecases.print_jobs import address_at
 from shared import clock
@@ -37,38 +36,6 @@ from shared.telemetry import Telemetry
 from shared.vocabulary import PostalStatus
 
 log = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-Carrier-Signature"
-_SIGNATURE_PREFIX = "sha256="
-# However often a dispatch failed, the dispatcher tries it again at least this often.
-MAX_BACKOFF = timedelta(minutes=5)
-
-
-# -- the webhook's signature -------------------------------------------------------------------
-
-
-def webhook_signature(body: bytes, secret: str) -> str:
-    """The header value the carrier sends: `sha256=` and the hex HMAC-SHA256 of the raw body."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return _SIGNATURE_PREFIX + digest
-
-
-def signature_matches(body: bytes, header: str | None, secret: str) -> bool:
-    """Whether `header` is the carrier's signature of exactly `body` (constant-time)."""
-    if not header or not secret:
-        return False
-    return hmac.compare_digest(
-        webhook_signature(body, secret).encode(), header.strip().encode(errors="replace")
-    )
-
-
-# -- the dispatcher ----------------------------------------------------------------------------
-
-
-def retry_after(attempts: int, base_seconds: float) -> timedelta:
-    """How long a dispatch that failed `attempts` times waits: doubling, at most MAX_BACKOFF."""
-    seconds = base_seconds * 2 ** min(max(attempts - 1, 0), 20)
-    return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
 async def dispatch_due(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import secrets
@@ -37,6 +36,7 @@ from services.delivery.db import (
     PrintJobRow,
     ReceivingWindowRow,
 )
+from services.delivery.domain import code_digest, verify_url
 from services.delivery.pdf import PrintableDocument
 from shared import clock
 from shared.auth import Principal
@@ -78,17 +78,6 @@ def kind_of(content: Content) -> Kind:
 def verification_code_at(number: str) -> str:
     """Where a certificate's verification code is bound (its AAD)."""
     return place("delivery.certificates.verification_code", number)
-
-
-def code_digest(code: str) -> str:
-    """How a verification code is looked up: 128 random bits need no salt or stretching."""
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def verify_url(public_base_url: str, number: str, code: str) -> str:
-    """What a printed certificate's QR code carries: the number, and the code without which
-    verification answers nothing."""
-    return f"{public_base_url.rstrip('/')}/v1/certificates/{number}/verify?code={code}"
 
 
 # --- the replica: issued, revoked, and where each application is received -------------------

@@ -10,11 +10,11 @@ from typing import Literal
 from sqlalchemy import update
 
 from services.delivery.db import CertificateRow
+from services.delivery.domain import code_digest
 from services.delivery.usecases.documents import (
     Kind,
     PublicKeys,
     checked,
-    code_digest,
     kind_of,
     revocation,
 )
