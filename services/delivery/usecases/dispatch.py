@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
 from services.delivery.domain import retry_after
-from services.delivery.schemas import CarrierReport
+from services.delivery.schemas import CarrierReport  # the webhook's body IS the command
 from services.delivery.usecases.print_jobs import address_at
 from shared import clock
 from shared.crypto.personal import DecryptionFailed
@@ -154,9 +154,9 @@ def _failed(row: PostalDispatchRow, reason: str, backoff_seconds: float) -> None
 
 async def record_carrier_event(
     session: AsyncSession, outbox: Outbox, report: CarrierReport, telemetry: Telemetry
-) -> tuple[PostalDispatchRow, bool]:
-    """Take one tracking report: the dispatch, and whether the report was new (a repeated one
-    changes nothing and announces nothing)."""
+) -> tuple[PostalStatus, bool]:
+    """Take one tracking report: the dispatch's status after it, and whether the report was new
+    (a repeated one changes nothing and announces nothing)."""
     row = await session.scalar(
         select(PostalDispatchRow)
         .where(PostalDispatchRow.tracking_no == report.tracking_no)
@@ -173,7 +173,8 @@ async def record_carrier_event(
         received_at=clock.now(),
     )
     if not new or row.status == PostalStatus.DELIVERED:
-        return row, new  # a replay, or a late report after delivery: it stays delivered
+        # A replay, or a late report after delivery: it stays delivered.
+        return PostalStatus(row.status), new
     assert row.receiving_locality is not None  # set when the carrier took it
     with telemetry.journey_span(
         f"carrier {report.event}",
@@ -197,7 +198,7 @@ async def record_carrier_event(
                 ),
                 topic=topics.DELIVERY_EVENTS,
             )
-    return row, True
+    return PostalStatus(row.status), True
 
 
 def _delivered(row: PostalDispatchRow, at: datetime) -> events.CertificateDelivered:

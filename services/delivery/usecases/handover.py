@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.db import FailedHandoverRow, PrintJobRow
+from services.delivery.usecases.print_jobs import PrintJob, print_job_of
 from shared import clock
 from shared.auth import Principal
 from shared.db import Database
@@ -55,12 +56,14 @@ async def attempt_handover(
     telemetry: Telemetry,
     max_failures: int,
     minutes: float,
-) -> PrintJobRow:
+) -> PrintJob:
     """A hand-over at a window, with the window's limit on refusals, in ONE transaction: the
     window is locked (to the commit) while its recent refusals are counted and the attempt is
     made and, when refused, recorded. Attempts of one window so follow one another: however many
     arrive at once, no more than `max_failures` are ever refused within `minutes` before the
     window gets 429."""
+    # The Database, not the request's session: a refusal is committed and only then raised,
+    # and an error raised in the request's transaction would roll its record back.
     refusal: DomainError | None = None
     async with db.transaction() as session:
         await _lock_window(session, command.clerk.window_id or "")
@@ -80,7 +83,7 @@ async def attempt_handover(
             refusal = refused
     if refusal is not None:
         raise refusal  # after the commit: the refusal is on record
-    return job
+    return print_job_of(job)
 
 
 async def _lock_window(session: AsyncSession, window_id: str) -> None:

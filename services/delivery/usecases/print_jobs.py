@@ -3,6 +3,8 @@ posted), and what waits at a clerk's window. Each takes the open transaction."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -104,13 +106,50 @@ async def queue_certificate(
     )
 
 
+@dataclass(frozen=True)
+class PrintJob:
+    """A certificate waiting at (or handed over from) its window, as the window sees it."""
+
+    certificate_no: str
+    application_no: str
+    window_id: str
+    item_code: str
+    item_name: str
+    issuer_locality: str
+    holder_name_masked: str
+    # 委托代办: the agent who may collect instead of the applicant, masked.
+    agent_name_masked: str | None
+    status: PrintJobStatus
+    queued_at: datetime
+    delivered_at: datetime | None
+    collected_by: str | None
+
+
+def print_job_of(row: PrintJobRow) -> PrintJob:
+    return PrintJob(
+        certificate_no=row.certificate_no,
+        application_no=row.application_no,
+        window_id=row.window_id,
+        item_code=row.item_code,
+        item_name=row.item_name,
+        issuer_locality=row.issuer_locality,
+        holder_name_masked=row.holder_name_masked,
+        agent_name_masked=row.agent_name_masked,
+        status=PrintJobStatus(row.status),
+        queued_at=row.queued_at,
+        delivered_at=row.delivered_at,
+        collected_by=row.collected_by,
+    )
+
+
 async def print_queue(
     session: AsyncSession, clerk: Principal, *, limit: int = MAX_PAGE, cursor: str | None = None
-) -> tuple[list[PrintJobRow], str | None]:
+) -> tuple[list[PrintJob], str | None]:
     """What waits at the clerk's window, the longest-waiting first, a page at a time."""
     query = select(PrintJobRow).where(
         PrintJobRow.window_id == clerk.window_id,
         PrintJobRow.status == PrintJobStatus.WAITING,
     )
     keys = [PrintJobRow.queued_at, PrintJobRow.certificate_no]
-    return await page(session, query, keys, limit=limit, cursor=cursor)
+    rows, next_cursor = await page(session, query, keys, limit=limit, cursor=cursor)
+    return [print_job_of(row) for row in rows], next_cursor

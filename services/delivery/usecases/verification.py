@@ -72,6 +72,8 @@ async def verify(
     and so is every rejection notice. Its seal and any revocation are checked again, the
     verification counted (in a small transaction of its own). Details only for a document
     whose seal holds: a changed or forged row vouches for nothing."""
+    # The Database, not the request's session: the count commits (and its row lock ends)
+    # before the seal and the revocation are checked, which takes CPU.
     if not code:
         raise not_found()
     async with db.transaction() as session:
