@@ -140,7 +140,7 @@ class CertificateRow(Base):
     valid_until: Mapped[date | None] = mapped_column(Date)
     # For queries only: what a revocation says is the signed CertificateRevoked below.
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
     # The issuer's CertificateRevoked as signed: the bytes its signature covers
     # (shared.messaging.signing.canonical_bytes, UTF-8), the signature and the signer's key id.
     # Verification checks them again, so a revocation cleared or changed in the database alone

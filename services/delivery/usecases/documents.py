@@ -176,7 +176,7 @@ async def revoke(
             "locality",
         )
     if row.revocation_event is None:
-        row.revoked_at, row.revocation_reason = event.revoked_at, event.reason
+        row.revoked_at, row.revoked_reason = event.revoked_at, event.reason
         row.revocation_event = canonical_bytes(envelope).decode()
         row.revocation_signature = envelope.signature
         row.revocation_signer = envelope.signer
@@ -258,9 +258,9 @@ class Revocation:
 def revocation(row: CertificateRow, public_key: PublicKeys) -> Revocation | None:
     """The row's revocation, its signed event checked; None if it was never revoked."""
     if row.revocation_event is None:
-        if row.revoked_at is None and row.revocation_reason is None:
+        if row.revoked_at is None and row.revoked_reason is None:
             return None
-        return Revocation(False, row.revoked_at, row.revocation_reason)
+        return Revocation(False, row.revoked_at, row.revoked_reason)
     revoked = _signed_revocation(row, public_key)
     if revoked is None:
         log.error("certificate %s: its signed revocation does not verify", row.number)
