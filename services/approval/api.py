@@ -175,8 +175,8 @@ async def transfer_case(
     lapse: ClaimLapse,
     approver: Caller,
 ) -> CaseOut:
-    command = cases.Transfer(application_no, body.to_locality, body.reason, approver)
-    return _case_out(await cases.transfer_case(db, outbox, command, lapse=lapse))
+    command = decisions.Transfer(application_no, body.to_locality, body.reason, approver)
+    return _case_out(await decisions.transfer_case(db, outbox, command, lapse=lapse))
 
 
 @router.get(

@@ -17,7 +17,7 @@ from services.approval import consumers
 from services.approval.api import router
 from services.approval.deps import Dependencies, install
 from services.approval.seals import Seals
-from services.approval.usecases import cases, supervision
+from services.approval.usecases import supervision
 from services.approval.usecases.certificates import Issuer
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
@@ -90,7 +90,7 @@ def report_cases(runtime: ServiceRuntime) -> None:
 
     async def refresh() -> None:
         async with runtime.db.transaction() as session:
-            counts = await cases.case_counts(session)
+            counts = await supervision.case_counts(session)
         # Cleared and set with no await in between: a scrape sees one reading, and a locality
         # whose cases all closed drops out instead of keeping its last count.
         for gauge in (per_status, warning, overdue):

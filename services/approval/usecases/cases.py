@@ -1,6 +1,5 @@
 """Approval's cases: opened for each application routed here, read, claimed and released by
-the competent locality's approvers, handed to another locality (移交), and their scans read on
-record. Each takes the open transaction (one unit of work) and raises domain errors."""
+the competent locality's approvers, and their scans read on record. Each takes the open transaction (one unit of work) and raises domain errors."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approval.db import (
@@ -25,13 +24,12 @@ from shared import clock
 from shared.auth import Principal
 from shared.crypto.personal import PersonalData, place
 from shared.db import insert_if_absent
-from shared.errors import Conflict, Invalid, NotFound, problem
+from shared.errors import Conflict, NotFound
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.localities import (
     LIKE_ESCAPE,
-    is_known_locality,
     is_within,
     within_pattern,
 )
@@ -274,45 +272,6 @@ async def operations_queue(
     )
 
 
-@dataclass(frozen=True)
-class CaseCounts:
-    """What operators watch (GET /metrics): cases per locality and status, and the cases in
-    review that passed their warning day (not yet overdue) or their deadline."""
-
-    by_status: dict[tuple[str, str], int]  # (locality, status) -> cases
-    warning: dict[str, int]  # locality -> cases
-    overdue: dict[str, int]
-
-
-async def case_counts(session: AsyncSession) -> CaseCounts:
-    """Two GROUP BY queries; `overdue` as `list_cases(overdue=True)` counts it."""
-    today = clock.today()
-    by_status = await session.execute(
-        select(CaseRow.locality, CaseRow.status, func.count()).group_by(
-            CaseRow.locality, CaseRow.status
-        )
-    )
-    late = CaseRow.deadline < today
-    flagged = await session.execute(
-        select(
-            CaseRow.locality,
-            func.count().filter(CaseRow.warning_on <= today, ~late),
-            func.count().filter(late),
-        )
-        .where(CaseRow.status == CaseStatus.IN_REVIEW)
-        .group_by(CaseRow.locality)
-    )
-    warning: dict[str, int] = {}
-    overdue: dict[str, int] = {}
-    for locality, warned, past_deadline in flagged:
-        warning[locality], overdue[locality] = int(warned), int(past_deadline)
-    return CaseCounts(
-        by_status={(loc, status): int(n) for loc, status, n in by_status},
-        warning=warning,
-        overdue=overdue,
-    )
-
-
 async def claim_case(
     session: AsyncSession, application_no: str, approver: Principal, *, lapse: timedelta
 ) -> Case:
@@ -353,50 +312,6 @@ async def held_open_case(
             "not_claimed", "Claim the case before acting on it (a claim lapses when left idle)."
         )
     return row
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """Command: 移交, the approver holding the case hands it to another locality."""
-
-    application_no: str
-    to_locality: str
-    reason: str
-    approver: Principal
-
-
-async def transfer_case(
-    session: AsyncSession, outbox: Outbox, command: Transfer, *, lapse: timedelta
-) -> Case:
-    row = await held_open_case(session, command.application_no, command.approver, lapse=lapse)
-    reason = command.reason.strip()
-    problems = []
-    if not reason:
-        problems.append(("reason", "reason_required", "A transfer must give its reason."))
-    if not is_known_locality(command.to_locality):
-        problems.append(("to_locality", "unknown_locality", "Not a locality of the province."))
-    elif command.to_locality == row.locality:
-        problems.append(("to_locality", "same_locality", "The case is already here."))
-    if problems:
-        raise Invalid(
-            "invalid_transfer",
-            "The transfer cannot be made as asked.",
-            [problem(code, message, field=where) for where, code, message in problems],
-        )
-    now = clock.now()
-    row.status, row.transferred_to = CaseStatus.TRANSFERRED, command.to_locality
-    row.claimed_by = row.claimed_at = None
-    row.reason = reason
-    transferred = events.CaseTransferred(
-        application_no=row.application_no,
-        from_locality=row.locality,
-        to_locality=command.to_locality,
-        reason=reason,
-        transferred_by=command.approver.sub,
-        transferred_at=now,
-    )
-    await outbox.add(session, transferred, topic=topics.APPROVAL_EVENTS)
-    return case_of(row, lapse=lapse)
 
 
 def stored_at(application_no: str) -> str:

@@ -1,5 +1,6 @@
-"""Approval's decisions: the approver holding a case approves, rejects, or asks for a
-supplement (补正); the supplement handed in resumes the review."""
+"""Approval's decisions: the approver holding a case approves, rejects, asks for a supplement
+(补正) or hands the case to another locality (移交); the supplement handed in resumes the
+review."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from shared.identity import id_number_digest, mask_name
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import get_item
+from shared.reference.localities import is_known_locality
 from shared.telemetry import Telemetry
 from shared.vocabulary import CaseStatus, Decision
 
@@ -239,3 +241,47 @@ async def receive_supplement(
         ),
         topic=topics.APPROVAL_EVENTS,
     )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Command: 移交, the approver holding the case hands it to another locality."""
+
+    application_no: str
+    to_locality: str
+    reason: str
+    approver: Principal
+
+
+async def transfer_case(
+    session: AsyncSession, outbox: Outbox, command: Transfer, *, lapse: timedelta
+) -> Case:
+    row = await held_open_case(session, command.application_no, command.approver, lapse=lapse)
+    reason = command.reason.strip()
+    problems = []
+    if not reason:
+        problems.append(("reason", "reason_required", "A transfer must give its reason."))
+    if not is_known_locality(command.to_locality):
+        problems.append(("to_locality", "unknown_locality", "Not a locality of the province."))
+    elif command.to_locality == row.locality:
+        problems.append(("to_locality", "same_locality", "The case is already here."))
+    if problems:
+        raise Invalid(
+            "invalid_transfer",
+            "The transfer cannot be made as asked.",
+            [problem(code, message, field=where) for where, code, message in problems],
+        )
+    now = clock.now()
+    row.status, row.transferred_to = CaseStatus.TRANSFERRED, command.to_locality
+    row.claimed_by = row.claimed_at = None
+    row.reason = reason
+    transferred = events.CaseTransferred(
+        application_no=row.application_no,
+        from_locality=row.locality,
+        to_locality=command.to_locality,
+        reason=reason,
+        transferred_by=command.approver.sub,
+        transferred_at=now,
+    )
+    await outbox.add(session, transferred, topic=topics.APPROVAL_EVENTS)
+    return case_of(row, lapse=lapse)

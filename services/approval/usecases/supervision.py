@@ -1,12 +1,12 @@
 """Approval's deadline supervision (限时办结): warnings, overdue cases and reminders of
-deferred (容缺) materials, announced once per case."""
+deferred (容缺) materials, announced once per case; and the counts operators watch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approval.db import CaseRow
@@ -118,3 +118,42 @@ async def _remind_deferred(
         await outbox.add(session, reminder, topic=topics.APPROVAL_EVENTS)
         reminded += 1
     return reminded
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    """What operators watch (GET /metrics): cases per locality and status, and the cases in
+    review that passed their warning day (not yet overdue) or their deadline."""
+
+    by_status: dict[tuple[str, str], int]  # (locality, status) -> cases
+    warning: dict[str, int]  # locality -> cases
+    overdue: dict[str, int]
+
+
+async def case_counts(session: AsyncSession) -> CaseCounts:
+    """Two GROUP BY queries; `overdue` as `list_cases(overdue=True)` counts it."""
+    today = clock.today()
+    by_status = await session.execute(
+        select(CaseRow.locality, CaseRow.status, func.count()).group_by(
+            CaseRow.locality, CaseRow.status
+        )
+    )
+    late = CaseRow.deadline < today
+    flagged = await session.execute(
+        select(
+            CaseRow.locality,
+            func.count().filter(CaseRow.warning_on <= today, ~late),
+            func.count().filter(late),
+        )
+        .where(CaseRow.status == CaseStatus.IN_REVIEW)
+        .group_by(CaseRow.locality)
+    )
+    warning: dict[str, int] = {}
+    overdue: dict[str, int] = {}
+    for locality, warned, past_deadline in flagged:
+        warning[locality], overdue[locality] = int(warned), int(past_deadline)
+    return CaseCounts(
+        by_status={(loc, status): int(n) for loc, status, n in by_status},
+        warning=warning,
+        overdue=overdue,
+    )
