@@ -1,5 +1,6 @@
 """Approval's cases: opened for each application routed here, read, claimed and released by
-the competent locality's approvers, and their scans read on record. Each takes the open transaction (one unit of work) and raises domain errors."""
+the competent locality's approvers, and their scans read on record. Each takes the open
+transaction (one unit of work) and raises domain errors."""
 
 from __future__ import annotations
 
