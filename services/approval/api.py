@@ -1,153 +1,75 @@
 """Approval's HTTP API for approvers of the competent locality (API.md). Thin: parse, call
-the use case (service.py), shape the answer."""
+one use case (usecases/), shape the answer (schemas.py). Collaborators come from deps.py."""
 
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from services.approval import service
-from services.approval.db import CaseRow
-from services.approval.domain import DeadlineClock, holder
-from services.approval.seals import Seals, locality_of
-from shared import clock
+from services.approval.deps import (
+    ClaimLapse,
+    DigestKey,
+    IssuerDep,
+    OutboxDep,
+    PersonalDep,
+    SealsDep,
+    TelemetryDep,
+)
+from services.approval.schemas import (
+    CaseDetailOut,
+    CaseOut,
+    CasePage,
+    CertificateOut,
+    DecisionIn,
+    DocumentSealOut,
+    QueueEntryOut,
+    QueuePage,
+    RevokeIn,
+    SealOut,
+    SealsOut,
+    TransferIn,
+)
+from services.approval.seals import locality_of
+from services.approval.usecases import cases, certificates, decisions
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
-from shared.bounds import MAX_MATERIALS, Code, Reason, Sha256
-from shared.crypto.personal import PersonalData
+from shared.bounds import Sha256
 from shared.errors import NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
-from shared.vocabulary import CaseStatus, Decision
-from shared.webapp import Blobs, DbSession, Runtime
+from shared.vocabulary import CaseStatus
+from shared.webapp import Blobs, DbSession
 
 router = APIRouter(prefix="/v1")
 
 
-class CaseOut(BaseModel):
-    application_no: str
-    locality: str
-    department: str
-    item_code: str
-    item_name: str
-    status: CaseStatus
-    accepted_on: date
-    # What the applicant was promised (承诺时限) and what the law allows (法定时限).
-    promised_date: date
-    deadline: date
-    warning: bool
-    overdue: bool
-    warned_at: datetime | None
-    overdue_at: datetime | None
-    claimed_by: str | None
-    # 补正: what was asked for while the clock is paused, and the working days paused so far.
-    requested_materials: list[str] | None
-    paused_working_days: int
-    # 容缺: deferred materials still outstanding and their due day.
-    deferred: list[str]
-    deferred_due_on: date | None
-    transferred_to: str | None
-    decision: Decision | None
-    reason: str | None
-    override_reason: str | None
-    decided_at: datetime | None
-    certificate_no: str | None
-
-
-class CaseDetailOut(CaseOut):
-    application: dict[str, Any]
-    supplements: list[dict[str, Any]]
-
-
-def _case_out(row: CaseRow, *, lapse: timedelta, personal: PersonalData | None = None) -> CaseOut:
-    now = clock.now()
-    today = now.date()
-    deadline_clock = DeadlineClock(row.accepted_on, row.working_days, row.paused_working_days)
-    open_ = row.status == CaseStatus.IN_REVIEW
-    fields = dict(
-        application_no=row.application_no,
-        locality=row.locality,
-        department=row.department,
-        item_code=row.item_code,
-        item_name=row.item_name,
-        status=row.status,
-        accepted_on=row.accepted_on,
-        promised_date=row.application["promised_date"],
-        deadline=row.deadline,
-        warned_at=row.warned_at,
-        overdue_at=row.overdue_at,
-        warning=open_ and deadline_clock.warning(today),
-        overdue=open_ and deadline_clock.overdue(today),
-        claimed_by=holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse),
-        requested_materials=row.requested_materials,
-        paused_working_days=row.paused_working_days,
-        deferred=row.deferred,
-        deferred_due_on=row.deferred_due_on,
-        transferred_to=row.transferred_to,
-        decision=row.decision,
-        reason=row.reason,
-        override_reason=row.override_reason,
-        decided_at=row.decided_at,
-        certificate_no=row.certificate_no,
-    )
-    if personal is not None:  # the detail: the application in clear, for the approver
-        application = service.application_of(row, personal)
-        return CaseDetailOut(**fields, application=application, supplements=row.supplements)
-    return CaseOut(**fields)
-
-
-class CasePage(BaseModel):
-    cases: list[CaseOut]
-    next_cursor: str | None
+def _case_out(case: cases.Case) -> CaseOut:
+    return CaseOut.model_validate(case, from_attributes=True)
 
 
 @router.get("/cases", tags=["cases"], summary="Cases of the caller's locality")
 async def list_cases(
     db: DbSession,
-    runtime: Runtime,
+    lapse: ClaimLapse,
     approver: Caller,
     status: Annotated[CaseStatus | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
     limit: Limit = MAX_PAGE,
     cursor: Cursor = None,
 ) -> CasePage:
-    rows, next_cursor = await service.list_cases(
-        db, approver, status=status, overdue=overdue, limit=limit, cursor=cursor
+    found, next_cursor = await cases.list_cases(
+        db, approver, lapse=lapse, status=status, overdue=overdue, limit=limit, cursor=cursor
     )
-    return CasePage(
-        cases=[_case_out(row, lapse=_lapse(runtime)) for row in rows], next_cursor=next_cursor
-    )
-
-
-class QueueEntryOut(BaseModel):
-    """One case of a locality's queue as operators see it: where it stands against its deadline,
-    nothing of the applicant."""
-
-    application_no: str
-    locality: str
-    item_code: str
-    status: CaseStatus
-    accepted_on: date
-    deadline: date
-    warning: bool
-    overdue: bool
-    claimed_by: str | None
-
-
-class QueuePage(BaseModel):
-    cases: list[QueueEntryOut]
-    next_cursor: str | None
+    return CasePage(cases=[_case_out(case) for case in found], next_cursor=next_cursor)
 
 
 @router.get("/ops/cases", tags=["operations"], summary="Queues per locality (operators)")
 async def operations_queue(
     db: DbSession,
-    runtime: Runtime,
+    lapse: ClaimLapse,
     operator: Caller,
     locality: Annotated[LocalityCode | None, Query()] = None,
     status: Annotated[CaseStatus | None, Query()] = CaseStatus.IN_REVIEW,
@@ -158,63 +80,48 @@ async def operations_queue(
     """The cases of the caller's locality (or of `locality` within it), the nearest deadline
     first; open ones (`in_review`) unless `status` says otherwise. A locality outside the
     caller's answers an empty page."""
-    rows, next_cursor = await service.operations_queue(
+    found, next_cursor = await cases.operations_queue(
         db,
         operator,
+        lapse=lapse,
         locality=locality,
         status=status,
         overdue=overdue,
         limit=limit,
         cursor=cursor,
     )
-    cases = []
-    for row in rows:
-        case = _case_out(row, lapse=_lapse(runtime))
-        cases.append(QueueEntryOut.model_validate(case.model_dump()))
-    return QueuePage(cases=cases, next_cursor=next_cursor)
+    entries = [QueueEntryOut.model_validate(case, from_attributes=True) for case in found]
+    return QueuePage(cases=entries, next_cursor=next_cursor)
 
 
 @router.get("/cases/{application_no}", tags=["cases"])
 async def get_case(
-    application_no: str, db: DbSession, runtime: Runtime, approver: Caller
+    application_no: str,
+    db: DbSession,
+    outbox: OutboxDep,
+    telemetry: TelemetryDep,
+    lapse: ClaimLapse,
+    approver: Caller,
 ) -> CaseDetailOut:
-    row = await service.view_case(
-        db, runtime.outbox, application_no, approver, telemetry=runtime.telemetry
+    # The detail: the application in clear, for the approver.
+    case = await cases.view_case(
+        db, outbox, application_no, approver, telemetry=telemetry, lapse=lapse
     )
-    out = _case_out(row, lapse=_lapse(runtime), personal=runtime.personal)
-    assert isinstance(out, CaseDetailOut)
-    return out
-
-
-def _lapse(runtime: Runtime) -> timedelta:
-    return timedelta(minutes=runtime.settings.claim_lapse_minutes)
+    return CaseDetailOut.model_validate(case, from_attributes=True)
 
 
 @router.post("/cases/{application_no}/claim", tags=["cases"], summary="Hold the case for review")
 async def claim_case(
-    application_no: str, db: DbSession, runtime: Runtime, approver: Caller
+    application_no: str, db: DbSession, lapse: ClaimLapse, approver: Caller
 ) -> CaseOut:
-    row = await service.claim_case(db, application_no, approver, lapse=_lapse(runtime))
-    return _case_out(row, lapse=_lapse(runtime))
+    return _case_out(await cases.claim_case(db, application_no, approver, lapse=lapse))
 
 
 @router.post("/cases/{application_no}/release", tags=["cases"], summary="Give the case back")
 async def release_case(
-    application_no: str, db: DbSession, runtime: Runtime, approver: Caller
+    application_no: str, db: DbSession, lapse: ClaimLapse, approver: Caller
 ) -> CaseOut:
-    row = await service.release_case(db, application_no, approver, lapse=_lapse(runtime))
-    return _case_out(row, lapse=_lapse(runtime))
-
-
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: Decision
-    reason: Reason = ""
-    # request_supplement (补正): the material codes the applicant must hand in.
-    materials: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
-    # approve with deferred (容缺) materials still outstanding: why, on record.
-    override_reason: Reason = ""
+    return _case_out(await cases.release_case(db, application_no, approver, lapse=lapse))
 
 
 @router.post(
@@ -224,9 +131,17 @@ class DecisionIn(BaseModel):
     responses={409: {"description": "not_claimed, case_closed or deferred_outstanding"}},
 )
 async def decide(
-    application_no: str, body: DecisionIn, db: DbSession, runtime: Runtime, approver: Caller
+    application_no: str,
+    body: DecisionIn,
+    db: DbSession,
+    outbox: OutboxDep,
+    telemetry: TelemetryDep,
+    issuer: IssuerDep,
+    digest_key: DigestKey,
+    lapse: ClaimLapse,
+    approver: Caller,
 ) -> CaseOut:
-    command = service.Decide(
+    command = decisions.Decide(
         application_no,
         body.decision,
         body.reason,
@@ -234,25 +149,16 @@ async def decide(
         materials=body.materials,
         override_reason=body.override_reason,
     )
-    row = await service.decide(
+    case = await decisions.decide(
         db,
-        runtime.outbox,
+        outbox,
         command,
-        digest_key=runtime.settings.pii_digest_key.get_secret_value().encode(),
-        telemetry=runtime.telemetry,
-        lapse=_lapse(runtime),
-        issuer=service.Issuer(
-            Seals(runtime.settings.key_ring()), runtime.settings.certificate_valid_years
-        ),
+        digest_key=digest_key,
+        telemetry=telemetry,
+        lapse=lapse,
+        issuer=issuer,
     )
-    return _case_out(row, lapse=_lapse(runtime))
-
-
-class TransferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to_locality: LocalityCode
-    reason: Reason
+    return _case_out(case)
 
 
 @router.post(
@@ -262,11 +168,15 @@ class TransferIn(BaseModel):
     responses={409: {"description": "not_claimed or case_closed"}},
 )
 async def transfer_case(
-    application_no: str, body: TransferIn, db: DbSession, runtime: Runtime, approver: Caller
+    application_no: str,
+    body: TransferIn,
+    db: DbSession,
+    outbox: OutboxDep,
+    lapse: ClaimLapse,
+    approver: Caller,
 ) -> CaseOut:
-    command = service.Transfer(application_no, body.to_locality, body.reason, approver)
-    row = await service.transfer_case(db, runtime.outbox, command, lapse=_lapse(runtime))
-    return _case_out(row, lapse=_lapse(runtime))
+    command = decisions.Transfer(application_no, body.to_locality, body.reason, approver)
+    return _case_out(await decisions.transfer_case(db, outbox, command, lapse=lapse))
 
 
 @router.get(
@@ -280,11 +190,11 @@ async def read_material(
     application_no: str,
     sha256: Sha256,
     db: DbSession,
-    runtime: Runtime,
+    outbox: OutboxDep,
     approver: Caller,
     blobs: Blobs,
 ) -> StreamingResponse:
-    await service.record_material_read(db, runtime.outbox, application_no, sha256, approver)
+    await cases.record_material_read(db, outbox, application_no, sha256, approver)
     try:
         scan = await blobs.open(sha256)
     except BlobNotFound as missing:
@@ -296,32 +206,16 @@ async def read_material(
     )
 
 
-class SealOut(BaseModel):
-    kid: str
-    locality: str
-    algorithm: str
-    # base64 of the uncompressed SM2 public key, 04 ‖ x ‖ y (65 bytes).
-    public_key: str
-    valid_from: datetime
-    # When the key was retired (a rotation); what it sealed before still verifies.
-    valid_until: datetime | None
-    current: bool
-
-
-class SealsOut(BaseModel):
-    seals: list[SealOut]
-
-
 @router.get(
     "/seals",
     tags=["seals"],
     summary="Every locality's electronic seal (电子印章) public keys, current and retired",
 )
-async def list_seals(runtime: Runtime) -> SealsOut:
+async def list_seals(seals: SealsDep) -> SealsOut:
     """What a third party verifies a sealed certificate or notice with (contracts/
     CERTIFICATES.md): the key named by the seal's `signer`, whose locality must be the
     document's issuer. No token needed."""
-    keys = Seals(runtime.settings.key_ring()).public_keys()
+    keys = seals.public_keys()
     return SealsOut(
         seals=[
             SealOut(
@@ -339,45 +233,21 @@ async def list_seals(runtime: Runtime) -> SealsOut:
     )
 
 
-class DocumentSealOut(BaseModel):
-    signer: str
-    algorithm: str
-    signature: str
-
-
-class CertificateOut(BaseModel):
-    number: str
-    kind: str  # certificate | rejection_notice
-    application_no: str
-    locality: str
-    item_code: str
-    # What the seal covers, the holder's name in clear (shared.certificates.canonical_document).
-    content: dict[str, Any]
-    seal: DocumentSealOut
-    issued_on: date
-    valid_until: date | None
-    revoked: bool
-    revoked_at: datetime | None
-    revoked_reason: str | None
-    revoked_by: str | None
-
-
-def _certificate_out(document: service.IssuedDocument) -> CertificateOut:
-    row = document.row
+def _certificate_out(document: certificates.IssuedDocument) -> CertificateOut:
     return CertificateOut(
-        number=row.number,
-        kind=row.kind,
-        application_no=row.application_no,
-        locality=row.locality,
-        item_code=row.item_code,
+        number=document.number,
+        kind=document.kind,
+        application_no=document.application_no,
+        locality=document.locality,
+        item_code=document.item_code,
         content=document.content.model_dump(mode="json"),
         seal=DocumentSealOut(**document.seal.model_dump()),
-        issued_on=row.issued_on,
-        valid_until=row.valid_until,
-        revoked=row.revoked_at is not None,
-        revoked_at=row.revoked_at,
-        revoked_reason=row.revoked_reason,
-        revoked_by=row.revoked_by,
+        issued_on=document.issued_on,
+        valid_until=document.valid_until,
+        revoked=document.revoked_at is not None,
+        revoked_at=document.revoked_at,
+        revoked_reason=document.revoked_reason,
+        revoked_by=document.revoked_by,
     )
 
 
@@ -387,16 +257,10 @@ def _certificate_out(document: service.IssuedDocument) -> CertificateOut:
     summary="A certificate or rejection notice the caller's locality issued, as sealed",
 )
 async def get_certificate(
-    certificate_no: str, db: DbSession, runtime: Runtime, approver: Caller
+    certificate_no: str, db: DbSession, personal: PersonalDep, approver: Caller
 ) -> CertificateOut:
-    document = await service.view_certificate(db, runtime.personal, certificate_no, approver)
+    document = await certificates.view_certificate(db, personal, certificate_no, approver)
     return _certificate_out(document)
-
-
-class RevokeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Reason
 
 
 @router.post(
@@ -406,9 +270,9 @@ class RevokeIn(BaseModel):
     responses={409: {"description": "already_revoked or not_a_certificate"}},
 )
 async def revoke_certificate(
-    certificate_no: str, body: RevokeIn, db: DbSession, runtime: Runtime, approver: Caller
+    certificate_no: str, body: RevokeIn, db: DbSession, outbox: OutboxDep, approver: Caller
 ) -> CertificateOut:
-    document = await service.revoke_certificate(
-        db, runtime.outbox, certificate_no, body.reason, approver
+    document = await certificates.revoke_certificate(
+        db, outbox, certificate_no, body.reason, approver
     )
     return _certificate_out(document)

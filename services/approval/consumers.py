@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.approval import service
+from services.approval.usecases import cases, decisions
 from shared.messaging import events, topics
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
 
 
 async def open_case(event: events.ApplicationRouted, ctx: EventContext) -> None:
-    await service.open_case(ctx.session, ctx.outbox, event)
+    await cases.open_case(ctx.session, ctx.outbox, event)
 
 
 async def receive_supplement(event: events.SupplementRouted, ctx: EventContext) -> None:
-    await service.receive_supplement(ctx.session, ctx.outbox, event)
+    await decisions.receive_supplement(ctx.session, ctx.outbox, event)
 
 
 def subscription(localities: Sequence[str], group_id: str) -> Subscription:

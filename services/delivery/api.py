@@ -1,96 +1,83 @@
 """Delivery's HTTP API for windows (API.md): the print queue and hand-over, printing sealed
-certificates, and their public verification. Thin: parse, call the use case (service.py,
-documents.py), shape the answer."""
+certificates, and their public verification. Thin: parse, call one use case (usecases/), shape
+the answer (schemas.py). Collaborators come from deps.py."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.delivery import dispatch, documents, pdf, service
-from services.delivery.ratelimit import (
-    Network,
-    PostgresCounters,
-    VerificationLimiter,
-    client_address,
-    trusted_networks,
+from services.delivery import pdf
+from services.delivery.deps import (
+    CarrierWebhookSecret,
+    DatabaseDep,
+    DigestKey,
+    HandoverLimitDep,
+    OutboxDep,
+    PersonalDep,
+    PublicBaseUrl,
+    PublicKeysDep,
+    TelemetryDep,
+    TrustedProxies,
+    VerificationLimiterDep,
 )
+from services.delivery.domain import SIGNATURE_HEADER, signature_matches
+from services.delivery.ratelimit import (
+    client_address,
+)
+from services.delivery.schemas import (
+    CarrierEventOut,
+    CarrierReport,
+    HandoverIn,
+    HandoverOut,
+    PrintJobOut,
+    PrintQueuePage,
+    VerificationOut,
+)
+from services.delivery.usecases import dispatch, documents, handover, print_jobs, verification
 from shared.authz import Caller
-from shared.bounds import IdNumber
 from shared.errors import ApiError, Invalid, error_body, problem
 from shared.pagination import MAX_PAGE, Cursor, Limit
-from shared.runtime import ServiceRuntime
-from shared.vocabulary import PostalStatus, PrintJobStatus
-from shared.webapp import DbSession, Runtime
+from shared.webapp import DbSession
 
 router = APIRouter(prefix="/v1")
-
-
-class PrintJobOut(BaseModel):
-    certificate_no: str
-    application_no: str
-    window_id: str
-    item_code: str
-    item_name: str
-    issuer_locality: str
-    holder_name_masked: str
-    # 委托代办: the agent who may collect instead of the applicant, masked.
-    agent_name_masked: str | None
-    status: PrintJobStatus
-    queued_at: datetime
-    delivered_at: datetime | None
-    collected_by: str | None
-
-
-class PrintQueuePage(BaseModel):
-    items: list[PrintJobOut]
-    next_cursor: str | None
 
 
 @router.get("/print-queue", tags=["print queue"], summary="Certificates waiting at my window")
 async def print_queue(
     db: DbSession, clerk: Caller, limit: Limit = MAX_PAGE, cursor: Cursor = None
 ) -> PrintQueuePage:
-    rows, next_cursor = await service.print_queue(db, clerk, limit=limit, cursor=cursor)
+    jobs, next_cursor = await print_jobs.print_queue(db, clerk, limit=limit, cursor=cursor)
     return PrintQueuePage(
-        items=[PrintJobOut.model_validate(row, from_attributes=True) for row in rows],
+        items=[PrintJobOut.model_validate(job, from_attributes=True) for job in jobs],
         next_cursor=next_cursor,
     )
 
 
-class HandoverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    recipient_id_number: IdNumber
-
-
-class HandoverOut(BaseModel):
-    application_no: str
-    certificate_no: str
-    status: PrintJobStatus
-    delivered_at: datetime
-    # The applicant, or the agent recorded at acceptance (委托代办).
-    collected_by: str | None
-
-
 @router.post("/deliveries/{application_no}/handover", tags=["hand-over"])
 async def hand_over(
-    application_no: str, body: HandoverIn, runtime: Runtime, clerk: Caller
+    application_no: str,
+    body: HandoverIn,
+    db: DatabaseDep,
+    outbox: OutboxDep,
+    telemetry: TelemetryDep,
+    digest_key: DigestKey,
+    limit: HandoverLimitDep,
+    clerk: Caller,
 ) -> HandoverOut:
-    settings = runtime.settings
-    job = await service.attempt_handover(
-        runtime.db,
-        runtime.outbox,
-        service.HandOver(application_no, body.recipient_id_number, clerk),
-        digest_key=settings.pii_digest_key.get_secret_value().encode(),
-        telemetry=runtime.telemetry,
-        max_failures=settings.handover_max_failures,
-        minutes=settings.handover_failure_window_minutes,
+    # The use case opens its transaction itself (a refusal is committed before it is raised).
+    job = await handover.attempt_handover(
+        db,
+        outbox,
+        handover.HandOver(application_no, body.recipient_id_number, clerk),
+        digest_key=digest_key,
+        telemetry=telemetry,
+        max_failures=limit.max_failures,
+        minutes=limit.minutes,
     )
     assert job.delivered_at is not None
     return HandoverOut(
@@ -113,7 +100,12 @@ async def hand_over(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 async def certificate_pdf(
-    certificate_no: str, db: DbSession, runtime: Runtime, caller: Caller
+    certificate_no: str,
+    db: DbSession,
+    personal: PersonalDep,
+    public_key: PublicKeysDep,
+    public_base_url: PublicBaseUrl,
+    caller: Caller,
 ) -> Response:
     """An A4 PDF of the sealed document, for a clerk at the application's receiving window or a
     reviewer of the issuing locality (others: 404). Every print is recorded; `X-Tongban-Print`
@@ -124,9 +116,9 @@ async def certificate_pdf(
         db,
         caller,
         certificate_no,
-        personal=runtime.outbox.personal_data(),
-        public_key=runtime.settings.key_ring().public_key,
-        public_base_url=runtime.settings.public_base_url,
+        personal=personal,
+        public_key=public_key,
+        public_base_url=public_base_url,
     )
     # Rendering takes about a second of CPU: off the event loop. Should it fail, the
     # transaction (and so the print's record) rolls back with it.
@@ -139,23 +131,6 @@ async def certificate_pdf(
     if printed.document.verify_url is not None:
         headers["X-Tongban-Verify-Url"] = printed.document.verify_url  # what the QR code says
     return Response(content, media_type="application/pdf", headers=headers)
-
-
-class VerificationOut(BaseModel):
-    valid: bool
-    number: str
-    # Why not valid: signature_invalid, unknown_seal, not_issuers_seal, revoked,
-    # revocation_invalid (its signed revocation was changed), expired.
-    reason: str | None
-    kind: str | None
-    issuer_locality: str | None
-    item_code: str | None
-    holder_name_masked: str | None
-    issued_at: date | None
-    valid_until: date | None
-    revoked_at: datetime | None
-    # How many times this certificate was verified, this one included.
-    verifications: int | None
 
 
 @router.get(
@@ -171,7 +146,11 @@ class VerificationOut(BaseModel):
 async def verify_certificate(
     certificate_no: str,
     request: Request,
-    runtime: Runtime,
+    db: DatabaseDep,
+    personal: PersonalDep,
+    public_key: PublicKeysDep,
+    limiter: VerificationLimiterDep,
+    trusted_proxies: TrustedProxies,
     code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> VerificationOut | JSONResponse:
     """What the registry says of a certificate, asked with the verification `code` its QR code
@@ -179,8 +158,7 @@ async def verify_certificate(
     every rejection notice answer 404, as an unknown number does. No token;
     VERIFY_RATE_LIMIT_PER_MINUTE per client (behind TRUSTED_PROXIES, the address they
     forwarded), counted across delivery processes."""
-    limiter = verification_limiter(request.app, runtime)
-    retry_after = await limiter.hit(verifying_client(request, runtime))
+    retry_after = await limiter.hit(client_address(request, trusted_proxies))
     if retry_after is not None:
         return JSONResponse(
             error_body(
@@ -191,55 +169,24 @@ async def verify_certificate(
             429,
             headers={"Retry-After": str(retry_after)},
         )
-    result = await documents.verify(
-        runtime.db,
-        certificate_no,
-        code,
-        personal=runtime.outbox.personal_data(),
-        public_key=runtime.settings.key_ring().public_key,
+    # The use case opens its transaction itself (the count commits before the checks).
+    result = await verification.verify(
+        db, certificate_no, code, personal=personal, public_key=public_key
     )
     return VerificationOut.model_validate(result, from_attributes=True)
 
 
-def verification_limiter(app: FastAPI, runtime: ServiceRuntime) -> VerificationLimiter:
-    """The app's limiter (made on first use), counting in delivery's database."""
-    limiter: VerificationLimiter | None = getattr(app.state, "verification_limiter", None)
-    if limiter is None:
-        settings = runtime.settings
-        limiter = app.state.verification_limiter = VerificationLimiter(
-            settings.verify_rate_limit_per_minute, PostgresCounters(runtime.db)
-        )
-    return limiter
-
-
-def verifying_client(request: Request, runtime: ServiceRuntime) -> str:
-    """The client's address, through the app's trusted proxies (parsed on first use)."""
-    trusted: tuple[Network, ...] | None = getattr(request.app.state, "trusted_proxies", None)
-    if trusted is None:
-        trusted = trusted_networks(runtime.settings.trusted_proxies)
-        request.app.state.trusted_proxies = trusted
-    return client_address(request, trusted)
-
-
-# -- 邮政寄递: the carrier's tracking webhook (services/delivery/dispatch.py) --------------------
-
-
-class CarrierEventOut(BaseModel):
-    tracking_no: str
-    event: str
-    status: PostalStatus  # the dispatch's status after this report
-    # True: this report was taken before (a replay); nothing changed.
-    duplicate: bool
+# -- 邮政寄递: the carrier's tracking webhook (usecases/dispatch.py) -----------------------------
 
 
 _CARRIER_EVENT_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": dispatch.CarrierReport.model_json_schema()}},
+        "content": {"application/json": {"schema": CarrierReport.model_json_schema()}},
     },
     "parameters": [
         {
-            "name": dispatch.SIGNATURE_HEADER,
+            "name": SIGNATURE_HEADER,
             "in": "header",
             "required": True,
             "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>",
@@ -256,18 +203,20 @@ _CARRIER_EVENT_BODY = {
     openapi_extra=_CARRIER_EVENT_BODY,
 )
 async def carrier_event(
-    request: Request, db: DbSession, runtime: Runtime, _: Caller
+    request: Request,
+    db: DbSession,
+    outbox: OutboxDep,
+    telemetry: TelemetryDep,
+    secret: CarrierWebhookSecret,
+    _: Caller,
 ) -> CarrierEventOut:
     """The body is read raw and its HMAC checked before anything else: an unsigned or
     wrongly signed report is refused (401 `bad_signature`) and changes nothing."""
     raw = await request.body()
-    secret = runtime.settings.carrier_webhook_secret.get_secret_value()
-    if not dispatch.signature_matches(raw, request.headers.get(dispatch.SIGNATURE_HEADER), secret):
-        raise ApiError(
-            401, "bad_signature", f"{dispatch.SIGNATURE_HEADER} is missing or does not match."
-        )
+    if not signature_matches(raw, request.headers.get(SIGNATURE_HEADER), secret):
+        raise ApiError(401, "bad_signature", f"{SIGNATURE_HEADER} is missing or does not match.")
     try:
-        report = dispatch.CarrierReport.model_validate_json(raw)
+        report = CarrierReport.model_validate_json(raw)
     except ValidationError as exc:
         raise Invalid(
             "invalid_request",
@@ -277,10 +226,7 @@ async def carrier_event(
                 for e in exc.errors()
             ],
         ) from None
-    row, new = await dispatch.record_carrier_event(db, runtime.outbox, report, runtime.telemetry)
+    status, new = await dispatch.record_carrier_event(db, outbox, report, telemetry)
     return CarrierEventOut(
-        tracking_no=report.tracking_no,
-        event=report.event,
-        status=PostalStatus(row.status),
-        duplicate=not new,
+        tracking_no=report.tracking_no, event=report.event, status=status, duplicate=not new
     )

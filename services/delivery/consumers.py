@@ -7,11 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.dialects.postgresql import insert
-
-from services.delivery import documents, service
-from services.delivery.db import CompetenceRow
-from shared.competence import check_competent
+from services.delivery.usecases import competence, documents, print_jobs
 from shared.messaging import events, topics
 from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
@@ -26,35 +22,19 @@ def from_competent_locality(
     refused for good, one that comes before routing's fact waits for it (shared.competence)."""
 
     async def checked(event: Event, ctx: EventContext) -> None:
-        row = await ctx.session.get(CompetenceRow, event.application_no)
-        competent, transferring_to = (
-            (row.competent_locality, row.transferring_to) if row else (None, None)
-        )
-        check_competent(event, event.application_no, competent, transferring_to)
+        await competence.check(ctx.session, event)
         await handler(event, ctx)
 
     return checked
 
 
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
-    """移交: the competent locality handed the case on; until routing's fact comes, the case is
-    nobody's (shared.competence)."""
-    row = await ctx.session.get(CompetenceRow, event.application_no, with_for_update=True)
-    if row is not None and row.competent_locality == event.to_locality and not row.transferring_to:
-        return  # routing's fact of this transfer was read first
-    check_competent(
-        event,
-        event.application_no,
-        row.competent_locality if row else None,
-        row.transferring_to if row else None,
-    )
-    assert row is not None  # check_competent waits for routing's fact otherwise
-    row.transferring_to = event.to_locality
+    await competence.record_transfer(ctx.session, event)
 
 
 @from_competent_locality
 async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext) -> None:
-    await service.queue_certificate(ctx.session, ctx.outbox, event)
+    await print_jobs.queue_certificate(ctx.session, ctx.outbox, event)
     await documents.record_receiving_window(ctx.session, event)
 
 
@@ -97,17 +77,7 @@ SUBSCRIPTION = Subscription(
 
 
 async def record_routing_fact(event: events.Routed | events.Transferred, ctx: EventContext) -> None:
-    """Routing's latest fact wins (one application's facts are in order on its partition)."""
-    values = {
-        "competent_locality": event.competent_locality,
-        "routed_at": event.routed_at,
-        "transferring_to": None,
-    }
-    await ctx.session.execute(
-        insert(CompetenceRow)
-        .values(application_no=event.application_no, **values)
-        .on_conflict_do_update(index_elements=[CompetenceRow.application_no], set_=values)
-    )
+    await competence.record_routing_fact(ctx.session, event)
 
 
 # In a consumer of their own: an approval event that comes before its routing fact is retried

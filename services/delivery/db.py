@@ -70,7 +70,7 @@ class PostalDispatchRow(Base):
     receiving_locality: Mapped[str | None] = mapped_column(String(6))
     window_id: Mapped[str | None] = mapped_column(String(32))
     item_code: Mapped[str | None] = mapped_column(String(32))
-    # The carrier's side (services/delivery/dispatch.py): tries so far, the last failure (never
+    # The carrier's side (usecases/dispatch.py): tries so far, the last failure (never
     # personal data: a reason such as "timeout"), when the dispatcher tries again.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(String(200))
@@ -140,7 +140,7 @@ class CertificateRow(Base):
     valid_until: Mapped[date | None] = mapped_column(Date)
     # For queries only: what a revocation says is the signed CertificateRevoked below.
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
     # The issuer's CertificateRevoked as signed: the bytes its signature covers
     # (shared.messaging.signing.canonical_bytes, UTF-8), the signature and the signer's key id.
     # Verification checks them again, so a revocation cleared or changed in the database alone

@@ -8,10 +8,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.delivery import consumers, dispatch
+from services.delivery import consumers
 from services.delivery.api import router
 from services.delivery.carrier import CarrierClient
-from services.delivery.ratelimit import PostgresCounters
+from services.delivery.deps import Dependencies, HandoverLimit, install
+from services.delivery.ratelimit import PostgresCounters, VerificationLimiter, trusted_networks
+from services.delivery.usecases import dispatch
 from shared.messaging import topics
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.settings import Settings
@@ -28,12 +30,38 @@ def create_app(
     carrier = schedule_postal_dispatch(runtime)
     # Windows of the verification limit that ended (services/delivery/ratelimit.py).
     runtime.every("rate-limit-prune", 60, PostgresCounters(runtime.db).prune)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         [router],
         title="Tongban delivery",
         description="Print queues at receiving windows, hand-over, postal dispatch.",
         on_shutdown=carrier.aclose,
+    )
+    install(app, dependencies(runtime))
+    return app
+
+
+def dependencies(runtime: ServiceRuntime) -> Dependencies:
+    """What the endpoints hand their use cases, built once (the key ring reads its trust list
+    again when the file changed)."""
+    settings = runtime.settings
+    return Dependencies(
+        db=runtime.db,
+        outbox=runtime.outbox,
+        personal=runtime.personal,
+        telemetry=runtime.telemetry,
+        public_key=settings.key_ring().public_key,
+        digest_key=settings.pii_digest_key.get_secret_value().encode(),
+        handover_limit=HandoverLimit(
+            settings.handover_max_failures, settings.handover_failure_window_minutes
+        ),
+        public_base_url=settings.public_base_url,
+        # Counted in delivery's database: the limit holds across delivery processes.
+        verification_limiter=VerificationLimiter(
+            settings.verify_rate_limit_per_minute, PostgresCounters(runtime.db)
+        ),
+        trusted_proxies=trusted_networks(settings.trusted_proxies),
+        carrier_webhook_secret=settings.carrier_webhook_secret.get_secret_value(),
     )
 
 

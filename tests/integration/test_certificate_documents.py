@@ -11,6 +11,7 @@ issuer's seal."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -29,8 +30,9 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from services.delivery.documents import code_digest, holder_name_at
+from services.delivery.domain import code_digest
 from services.delivery.ratelimit import VerificationLimiter
+from services.delivery.usecases.documents import holder_name_at
 from shared.certificates import CertificateContent, canonical_document
 from shared.crypto.personal import PersonalData
 from shared.crypto.sm import sm2_generate, sm2_sign
@@ -489,14 +491,14 @@ async def test_revoked_and_expired_certificates_do_not_verify(
 
 async def test_verification_is_rate_limited_per_client_address(stack: Stack) -> None:
     app = stack.services["delivery"].app
-    previous = getattr(app.state, "verification_limiter", None)
+    previous = app.state.delivery
     # The running service's own limiter, with a small limit for the duration of the test.
-    app.state.verification_limiter = VerificationLimiter(3)
+    app.state.delivery = dataclasses.replace(previous, verification_limiter=VerificationLimiter(3))
     try:
         async with stack.client("delivery") as client:
             answers = [await client.get(f"/v1/certificates/CERTNONE{n}/verify") for n in range(4)]
     finally:
-        app.state.verification_limiter = previous
+        app.state.delivery = previous
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
     refused = answers[-1]
     assert refused.json()["error"]["code"] == "rate_limited"

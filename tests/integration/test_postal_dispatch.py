@@ -14,7 +14,7 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from services.delivery.dispatch import SIGNATURE_HEADER, webhook_signature
+from services.delivery.domain import SIGNATURE_HEADER, webhook_signature
 from shared.messaging import events, topics
 from tests.harness import Stack, eventually, header, read_topic
 from tooling.carrier_simulator import SimulatorControl

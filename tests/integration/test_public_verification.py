@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from services.delivery.documents import code_digest
+from services.delivery.domain import code_digest
 from services.delivery.main import create_app as create_delivery
 from shared.certificates import RejectionNoticeContent, published, seal
 from shared.crypto.personal import PersonalData
@@ -217,7 +217,7 @@ async def test_a_revocation_changed_in_the_database_is_detected(
     assert number in event and signer.startswith(f"seal-{HEFEI}#")
 
     # The unsigned columns cleared: still revoked, as of the signed event's time.
-    await change_row(delivery_db, number, "revoked_at = NULL, revocation_reason = NULL")
+    await change_row(delivery_db, number, "revoked_at = NULL, revoked_reason = NULL")
     answer = await verify(stack, url)
     assert (answer["valid"], answer["reason"]) == (False, "revoked"), answer
     assert answer["revoked_at"] == revoked["revoked_at"]

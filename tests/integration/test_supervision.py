@@ -11,8 +11,8 @@ import pytest
 from aiokafka import ConsumerRecord
 from sqlalchemy import select
 
-from services.approval import service
 from services.approval.domain import DeadlineClock
+from services.approval.usecases import supervision
 from shared import clock
 from shared.clock import CHINA_TZ, FixedClock, use_clock
 from shared.db import Database
@@ -147,7 +147,7 @@ async def test_two_instances_on_one_database_announce_a_case_once(stack: Stack) 
 
     async def scan(db: Database) -> None:
         async with db.transaction() as session:
-            await service.supervise_deadlines(session, runtime.outbox)
+            await supervision.supervise_deadlines(session, runtime.outbox)
 
     try:
         with use_clock(FixedClock(clock.now() + timedelta(days=120))):

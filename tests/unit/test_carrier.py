@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
-from services.delivery.dispatch import (
+from services.delivery.domain import (
     MAX_BACKOFF,
     retry_after,
     signature_matches,

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.db import (
@@ -37,6 +36,7 @@ from services.delivery.db import (
     PrintJobRow,
     ReceivingWindowRow,
 )
+from services.delivery.domain import code_digest, verify_url
 from services.delivery.pdf import PrintableDocument
 from shared import clock
 from shared.auth import Principal
@@ -52,9 +52,8 @@ from shared.certificates import (
 )
 from shared.crypto.keyring import PublicKey
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
-from shared.db import Database, insert_if_absent
+from shared.db import insert_if_absent
 from shared.errors import Conflict, Invalid, NotFound
-from shared.identity import mask_name
 from shared.messaging import events
 from shared.messaging.envelope import Envelope
 from shared.messaging.signing import canonical_bytes
@@ -79,17 +78,6 @@ def kind_of(content: Content) -> Kind:
 def verification_code_at(number: str) -> str:
     """Where a certificate's verification code is bound (its AAD)."""
     return place("delivery.certificates.verification_code", number)
-
-
-def code_digest(code: str) -> str:
-    """How a verification code is looked up: 128 random bits need no salt or stretching."""
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def verify_url(public_base_url: str, number: str, code: str) -> str:
-    """What a printed certificate's QR code carries: the number, and the code without which
-    verification answers nothing."""
-    return f"{public_base_url.rstrip('/')}/v1/certificates/{number}/verify?code={code}"
 
 
 # --- the replica: issued, revoked, and where each application is received -------------------
@@ -188,7 +176,7 @@ async def revoke(
             "locality",
         )
     if row.revocation_event is None:
-        row.revoked_at, row.revocation_reason = event.revoked_at, event.reason
+        row.revoked_at, row.revoked_reason = event.revoked_at, event.reason
         row.revocation_event = canonical_bytes(envelope).decode()
         row.revocation_signature = envelope.signature
         row.revocation_signer = envelope.signer
@@ -270,9 +258,9 @@ class Revocation:
 def revocation(row: CertificateRow, public_key: PublicKeys) -> Revocation | None:
     """The row's revocation, its signed event checked; None if it was never revoked."""
     if row.revocation_event is None:
-        if row.revoked_at is None and row.revocation_reason is None:
+        if row.revoked_at is None and row.revoked_reason is None:
             return None
-        return Revocation(False, row.revoked_at, row.revocation_reason)
+        return Revocation(False, row.revoked_at, row.revoked_reason)
     revoked = _signed_revocation(row, public_key)
     if revoked is None:
         log.error("certificate %s: its signed revocation does not verify", row.number)
@@ -414,95 +402,3 @@ def verification_code(row: CertificateRow, personal: PersonalData) -> str:
     row.verification_code = personal.encrypt(code, where=verification_code_at(row.number))
     row.verification_code_digest = code_digest(code)
     return code
-
-
-# --- public verification ------------------------------------------------------------------------
-
-Reason = Literal[
-    "signature_invalid",
-    "unknown_seal",
-    "not_issuers_seal",
-    "seal_revoked",
-    "revoked",
-    "revocation_invalid",
-    "expired",
-]
-
-
-@dataclass(frozen=True)
-class Verification:
-    valid: bool
-    number: str
-    reason: Reason | None = None
-    kind: Kind | None = None
-    issuer_locality: str | None = None
-    item_code: str | None = None
-    holder_name_masked: str | None = None
-    issued_at: date | None = None
-    valid_until: date | None = None
-    revoked_at: datetime | None = None
-    verifications: int | None = None
-
-
-def not_found() -> NotFound:
-    # The same words whatever was asked: an answer that named the number, or told an unknown
-    # number from a wrong code, would let numbers be enumerated.
-    return NotFound("certificate_not_found", "No certificate with this number and code.")
-
-
-async def verify(
-    db: Database,
-    number: str,
-    code: str | None,
-    *,
-    personal: PersonalData,
-    public_key: PublicKeys,
-) -> Verification:
-    """What the registry says of certificate `number`, asked with its verification `code`:
-    without the right code it is not found, as an unknown number is (numbers are sequential),
-    and so is every rejection notice. Its seal and any revocation are checked again, the
-    verification counted (in a small transaction of its own). Details only for a document
-    whose seal holds: a changed or forged row vouches for nothing."""
-    if not code:
-        raise not_found()
-    async with db.transaction() as session:
-        count = await session.scalar(
-            update(CertificateRow)
-            .where(
-                CertificateRow.number == number,
-                CertificateRow.kind == "certificate",
-                CertificateRow.verification_code_digest == code_digest(code),
-            )
-            .values(verifications=CertificateRow.verifications + 1, last_verified_at=clock.now())
-            .returning(CertificateRow.verifications)
-        )
-        row = await session.get(CertificateRow, number) if count is not None else None
-    if row is None or count is None:
-        raise not_found()
-    check = checked(row, personal, public_key)
-    if check.content is None or not check.seal.valid:
-        return Verification(False, number, check.seal.reason, verifications=count)
-    revoked = revocation(row, public_key)
-    if revoked is not None and revoked.tampered:
-        # The signed revocation was changed: the row vouches for nothing.
-        return Verification(False, number, "revocation_invalid", verifications=count)
-    content = check.content
-    valid_until = content.valid_until if isinstance(content, CertificateContent) else None
-    reason: Reason | None = None
-    if revoked is not None:
-        reason = "revoked"
-    elif valid_until is not None and valid_until < clock.today():
-        reason = "expired"
-    return Verification(
-        valid=reason is None,
-        number=number,
-        reason=reason,
-        kind=kind_of(content),
-        issuer_locality=content.issuer_locality,
-        item_code=content.item_code,
-        holder_name_masked=mask_name(content.holder_name),
-        issued_at=content.issued_on,
-        valid_until=valid_until,
-        revoked_at=revoked.revoked_at if revoked is not None else None,
-        verifications=count,
-    )

@@ -1,124 +1,26 @@
-"""Delivery's use cases: queue each approved certificate where it will be handed over (or
-posted), and hand it over at the window with the recipient's ID checked. Each takes the open
-transaction and raises domain errors."""
+"""The hand-over at the window: the certificate given to a recipient whose ID number the clerk
+checked, with the window's limit on refused attempts."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.delivery.db import FailedHandoverRow, PostalDispatchRow, PrintJobRow
+from services.delivery.db import FailedHandoverRow, PrintJobRow
+from services.delivery.usecases.print_jobs import PrintJob, print_job_of
 from shared import clock
 from shared.auth import Principal
-from shared.crypto.personal import DecryptionFailed, PersonalData, place
-from shared.db import Database, insert_if_absent
-from shared.errors import ApiError, Conflict, DomainError, Invalid, NotFound
+from shared.db import Database
+from shared.errors import ApiError, Conflict, DomainError, NotFound
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
-from shared.pagination import MAX_PAGE, page
-from shared.telemetry import Telemetry, current_traceparent
-from shared.vocabulary import DeliveryMethod, PostalStatus, PrintJobStatus
-
-
-def address_at(application_no: str) -> str:
-    """Where a dispatch's address is bound (its AAD)."""
-    return place("delivery.postal_dispatches.address", application_no)
-
-
-def postal_address(personal: PersonalData, approved: events.ApplicationApproved) -> dict[str, Any]:
-    """The postal address in clear: opened from what approval sealed for delivery (the event's
-    own `delivery.address` is masked on the province-wide topic)."""
-    if approved.postal_address is not None:
-        try:
-            clear = personal.unseal(
-                approved.postal_address.model_dump(), context=approved.application_no
-            )
-        except DecryptionFailed as exc:
-            raise Invalid.of_field(
-                "postal_address_unreadable",
-                "The postal address does not open for delivery.",
-                "postal_address",
-            ) from exc
-        return events.PostalAddress.model_validate(clear).model_dump(mode="json")
-    if approved.delivery.address is None or approved.delivery.address.line == events.MASKED_LINE:
-        raise Invalid.of_field(
-            "postal_address_missing", "Postal delivery without an address.", "delivery"
-        )
-    return approved.delivery.address.model_dump(mode="json")  # sent before addresses were sealed
-
-
-async def queue_certificate(
-    session: AsyncSession, outbox: Outbox, approved: events.ApplicationApproved
-) -> None:
-    now = clock.now()
-    traceparent, _ = current_traceparent()
-    if approved.delivery.method == DeliveryMethod.POSTAL:
-        personal = outbox.personal_data()
-        address = postal_address(personal, approved)
-        await insert_if_absent(
-            session,
-            PostalDispatchRow,
-            certificate_no=approved.certificate_no,
-            application_no=approved.application_no,
-            address=personal.encrypt_json(address, where=address_at(approved.application_no)),
-            status=PostalStatus.AWAITING_CARRIER,
-            created_at=now,
-            traceparent=traceparent,
-            # For the dispatch's tracking events (services/delivery/dispatch.py).
-            receiving_locality=approved.receiving_locality,
-            window_id=approved.window_id,
-            item_code=approved.item_code,
-        )
-        return
-    queued = await insert_if_absent(
-        session,
-        PrintJobRow,
-        certificate_no=approved.certificate_no,
-        application_no=approved.application_no,
-        window_id=approved.window_id,
-        locality=approved.receiving_locality,
-        issuer_locality=approved.locality,
-        item_code=approved.item_code,
-        item_name=approved.item_name,
-        holder_name_masked=approved.holder_name_masked,
-        holder_id_digest=approved.holder_id_digest,
-        agent_id_digest=approved.agent_id_digest,
-        agent_name_masked=approved.agent_name_masked,
-        status=PrintJobStatus.WAITING,
-        queued_at=now,
-        traceparent=traceparent,
-    )
-    if not queued:
-        return  # the same approval announced twice: one job, announced once
-    await outbox.add(
-        session,
-        events.CertificateReadyForPickup(
-            application_no=approved.application_no,
-            certificate_no=approved.certificate_no,
-            window_id=approved.window_id,
-            locality=approved.receiving_locality,
-            queued_at=now,
-        ),
-        topic=topics.DELIVERY_EVENTS,
-    )
-
-
-async def print_queue(
-    session: AsyncSession, clerk: Principal, *, limit: int = MAX_PAGE, cursor: str | None = None
-) -> tuple[list[PrintJobRow], str | None]:
-    """What waits at the clerk's window, the longest-waiting first, a page at a time."""
-    query = select(PrintJobRow).where(
-        PrintJobRow.window_id == clerk.window_id,
-        PrintJobRow.status == PrintJobStatus.WAITING,
-    )
-    keys = [PrintJobRow.queued_at, PrintJobRow.certificate_no]
-    return await page(session, query, keys, limit=limit, cursor=cursor)
+from shared.telemetry import Telemetry
+from shared.vocabulary import PrintJobStatus
 
 
 @dataclass(frozen=True)
@@ -154,12 +56,14 @@ async def attempt_handover(
     telemetry: Telemetry,
     max_failures: int,
     minutes: float,
-) -> PrintJobRow:
+) -> PrintJob:
     """A hand-over at a window, with the window's limit on refusals, in ONE transaction: the
     window is locked (to the commit) while its recent refusals are counted and the attempt is
     made and, when refused, recorded. Attempts of one window so follow one another: however many
     arrive at once, no more than `max_failures` are ever refused within `minutes` before the
     window gets 429."""
+    # The Database, not the request's session: a refusal is committed and only then raised,
+    # and an error raised in the request's transaction would roll its record back.
     refusal: DomainError | None = None
     async with db.transaction() as session:
         await _lock_window(session, command.clerk.window_id or "")
@@ -179,7 +83,7 @@ async def attempt_handover(
             refusal = refused
     if refusal is not None:
         raise refusal  # after the commit: the refusal is on record
-    return job
+    return print_job_of(job)
 
 
 async def _lock_window(session: AsyncSession, window_id: str) -> None:

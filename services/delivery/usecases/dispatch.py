@@ -15,21 +15,18 @@ The address is opened only to build the carrier's request, and never logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
-from services.delivery.service import address_at
+from services.delivery.domain import retry_after
+from services.delivery.schemas import CarrierReport  # the webhook's body IS the command
+from services.delivery.usecases.print_jobs import address_at
 from shared import clock
-from shared.bounds import Code
 from shared.crypto.personal import DecryptionFailed
 from shared.db import Database, insert_if_absent
 from shared.errors import NotFound
@@ -39,38 +36,6 @@ from shared.telemetry import Telemetry
 from shared.vocabulary import PostalStatus
 
 log = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-Carrier-Signature"
-_SIGNATURE_PREFIX = "sha256="
-# However often a dispatch failed, the dispatcher tries it again at least this often.
-MAX_BACKOFF = timedelta(minutes=5)
-
-
-# -- the webhook's signature -------------------------------------------------------------------
-
-
-def webhook_signature(body: bytes, secret: str) -> str:
-    """The header value the carrier sends: `sha256=` and the hex HMAC-SHA256 of the raw body."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return _SIGNATURE_PREFIX + digest
-
-
-def signature_matches(body: bytes, header: str | None, secret: str) -> bool:
-    """Whether `header` is the carrier's signature of exactly `body` (constant-time)."""
-    if not header or not secret:
-        return False
-    return hmac.compare_digest(
-        webhook_signature(body, secret).encode(), header.strip().encode(errors="replace")
-    )
-
-
-# -- the dispatcher ----------------------------------------------------------------------------
-
-
-def retry_after(attempts: int, base_seconds: float) -> timedelta:
-    """How long a dispatch that failed `attempts` times waits: doubling, at most MAX_BACKOFF."""
-    seconds = base_seconds * 2 ** min(max(attempts - 1, 0), 20)
-    return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
 async def dispatch_due(
@@ -186,24 +151,12 @@ def _failed(row: PostalDispatchRow, reason: str, backoff_seconds: float) -> None
 
 # -- the carrier's tracking reports ------------------------------------------------------------
 
-CarrierEvent = Literal["picked_up", "in_transit", "delivered"]
-
-
-class CarrierReport(BaseModel):
-    """The webhook's body (API.md: POST /v1/carrier/events)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tracking_no: Code
-    event: CarrierEvent
-    at: AwareDatetime
-
 
 async def record_carrier_event(
     session: AsyncSession, outbox: Outbox, report: CarrierReport, telemetry: Telemetry
-) -> tuple[PostalDispatchRow, bool]:
-    """Take one tracking report: the dispatch, and whether the report was new (a repeated one
-    changes nothing and announces nothing)."""
+) -> tuple[PostalStatus, bool]:
+    """Take one tracking report: the dispatch's status after it, and whether the report was new
+    (a repeated one changes nothing and announces nothing)."""
     row = await session.scalar(
         select(PostalDispatchRow)
         .where(PostalDispatchRow.tracking_no == report.tracking_no)
@@ -220,7 +173,8 @@ async def record_carrier_event(
         received_at=clock.now(),
     )
     if not new or row.status == PostalStatus.DELIVERED:
-        return row, new  # a replay, or a late report after delivery: it stays delivered
+        # A replay, or a late report after delivery: it stays delivered.
+        return PostalStatus(row.status), new
     assert row.receiving_locality is not None  # set when the carrier took it
     with telemetry.journey_span(
         f"carrier {report.event}",
@@ -244,7 +198,7 @@ async def record_carrier_event(
                 ),
                 topic=topics.DELIVERY_EVENTS,
             )
-    return row, True
+    return PostalStatus(row.status), True
 
 
 def _delivered(row: PostalDispatchRow, at: datetime) -> events.CertificateDelivered:

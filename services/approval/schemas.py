@@ -1,0 +1,135 @@
+"""Approval's HTTP request and response models (API.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.bounds import MAX_MATERIALS, Code, Reason
+from shared.reference.localities import LocalityCode
+from shared.vocabulary import CaseStatus, Decision
+
+
+class CaseOut(BaseModel):
+    application_no: str
+    locality: str
+    department: str
+    item_code: str
+    item_name: str
+    status: CaseStatus
+    accepted_on: date
+    # What the applicant was promised (承诺时限) and what the law allows (法定时限).
+    promised_date: date
+    deadline: date
+    warning: bool
+    overdue: bool
+    warned_at: datetime | None
+    overdue_at: datetime | None
+    claimed_by: str | None
+    # 补正: what was asked for while the clock is paused, and the working days paused so far.
+    requested_materials: list[str] | None
+    paused_working_days: int
+    # 容缺: deferred materials still outstanding and their due day.
+    deferred: list[str]
+    deferred_due_on: date | None
+    transferred_to: str | None
+    decision: Decision | None
+    reason: str | None
+    override_reason: str | None
+    decided_at: datetime | None
+    certificate_no: str | None
+
+
+class CaseDetailOut(CaseOut):
+    application: dict[str, Any]
+    supplements: list[dict[str, Any]]
+
+
+class CasePage(BaseModel):
+    cases: list[CaseOut]
+    next_cursor: str | None
+
+
+class QueueEntryOut(BaseModel):
+    """One case of a locality's queue as operators see it: where it stands against its deadline,
+    nothing of the applicant."""
+
+    application_no: str
+    locality: str
+    item_code: str
+    status: CaseStatus
+    accepted_on: date
+    deadline: date
+    warning: bool
+    overdue: bool
+    claimed_by: str | None
+
+
+class QueuePage(BaseModel):
+    cases: list[QueueEntryOut]
+    next_cursor: str | None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    reason: Reason = ""
+    # request_supplement (补正): the material codes the applicant must hand in.
+    materials: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
+    # approve with deferred (容缺) materials still outstanding: why, on record.
+    override_reason: Reason = ""
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_locality: LocalityCode
+    reason: Reason
+
+
+class SealOut(BaseModel):
+    kid: str
+    locality: str
+    algorithm: str
+    # base64 of the uncompressed SM2 public key, 04 ‖ x ‖ y (65 bytes).
+    public_key: str
+    valid_from: datetime
+    # When the key was retired (a rotation); what it sealed before still verifies.
+    valid_until: datetime | None
+    current: bool
+
+
+class SealsOut(BaseModel):
+    seals: list[SealOut]
+
+
+class DocumentSealOut(BaseModel):
+    signer: str
+    algorithm: str
+    signature: str
+
+
+class CertificateOut(BaseModel):
+    number: str
+    kind: str  # certificate | rejection_notice
+    application_no: str
+    locality: str
+    item_code: str
+    # What the seal covers, the holder's name in clear (shared.certificates.canonical_document).
+    content: dict[str, Any]
+    seal: DocumentSealOut
+    issued_on: date
+    valid_until: date | None
+    revoked: bool
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    revoked_by: str | None
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
