@@ -10,9 +10,10 @@ import logging
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.routing import consumers, service
+from services.routing import consumers
 from services.routing.api import router
 from services.routing.checkpoints import CheckpointFollower
+from services.routing.usecases import ledger, rules, verification
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import build_runtime
@@ -36,12 +37,12 @@ def create_app(
     )
     runtime.subscribe(consumers.SUBSCRIPTION)
     # The audit ledger: every event of every topic chained, the head signed and published.
-    signer = runtime.settings.key_ring().signer(service.LEDGER_SIGNER)
+    signer = runtime.settings.key_ring().signer(ledger.LEDGER_SIGNER)
     runtime.subscribe(consumers.ledger_subscription(signer))
 
     async def checkpoint_ledger() -> None:
         async with runtime.db.transaction() as session:
-            await service.checkpoint_ledger(session, runtime.outbox, signer)
+            await ledger.checkpoint_ledger(session, runtime.outbox, signer)
 
     every = runtime.settings.ledger_checkpoint_seconds
     runtime.every("ledger-checkpoint", every, checkpoint_ledger)
@@ -62,7 +63,7 @@ def create_app(
         if not checkpoints.loaded:
             return  # not before every checkpoint published so far was read
         async with runtime.db.transaction() as session:
-            result = await service.verify_incrementally(session, ring, checkpoints.published)
+            result = await verification.verify_incrementally(session, ring, checkpoints.published)
         if not result.ok:
             log.error("audit ledger verification failed: %s", result.problem)
 
@@ -71,7 +72,7 @@ def create_app(
     async def start() -> None:
         await checkpoints.start()
         async with runtime.db.transaction() as session:
-            await service.publish_state(session, runtime.outbox)
+            await rules.publish_state(session, runtime.outbox)
 
     app = create_service_app(
         runtime,
