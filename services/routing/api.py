@@ -6,11 +6,10 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from services.routing import ledger
-from services.routing.checkpoints import CheckpointFollower
-from services.routing.db import AgreementRow, LedgerRow
+from services.routing.deps import OutboxDep, Published, TrustList
+from services.routing.ledger import Sealed, timestamp
 from services.routing.schemas import (
     AgreementIn,
     AgreementOut,
@@ -21,13 +20,12 @@ from services.routing.schemas import (
     ResolveResponse,
     VerifyOut,
 )
-from services.routing.usecases import agreements, routing, verification
-from services.routing.usecases import ledger as ledger_usecases
+from services.routing.usecases import agreements, ledger, routing, verification
 from shared.authz import Caller
 from shared.errors import NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.vocabulary import Right
-from shared.webapp import DbSession, Runtime
+from shared.webapp import DbSession
 
 router = APIRouter(prefix="/v1")
 
@@ -55,50 +53,53 @@ async def resolve(body: ResolveRequest, db: DbSession, principal: Caller) -> Res
     )
 
 
-def _out(row: AgreementRow) -> AgreementOut:
-    return AgreementOut.model_validate(row, from_attributes=True)
+def _out(agreement: agreements.StoredAgreement) -> AgreementOut:
+    return AgreementOut.model_validate(agreement, from_attributes=True)
 
 
 @router.get("/agreements", tags=["agreements"])
 async def list_agreements(
     db: DbSession, _: Caller, limit: Limit = MAX_PAGE, cursor: Cursor = None
 ) -> AgreementPage:
-    rows, next_cursor = await agreements.list_agreements(db, limit=limit, cursor=cursor)
-    return AgreementPage(agreements=[_out(row) for row in rows], next_cursor=next_cursor)
+    stored, next_cursor = await agreements.list_agreements(db, limit=limit, cursor=cursor)
+    return AgreementPage(
+        agreements=[_out(agreement) for agreement in stored], next_cursor=next_cursor
+    )
 
 
 @router.post("/agreements", status_code=201, tags=["agreements"])
 async def create_agreement(
-    body: AgreementIn, db: DbSession, runtime: Runtime, admin: Caller
+    body: AgreementIn, db: DbSession, outbox: OutboxDep, admin: Caller
 ) -> AgreementOut:
     command = agreements.GrantAgreement(**body.model_dump(), admin=admin)
-    return _out(await agreements.grant_agreement(db, runtime.outbox, command))
+    return _out(await agreements.grant_agreement(db, outbox, command))
 
 
 @router.delete("/agreements/{agreement_id}", tags=["agreements"])
 async def revoke_agreement(
-    agreement_id: str, db: DbSession, runtime: Runtime, admin: Caller
+    agreement_id: str, db: DbSession, outbox: OutboxDep, admin: Caller
 ) -> AgreementOut:
-    return _out(await agreements.revoke_agreement(db, runtime.outbox, agreement_id, admin))
+    return _out(await agreements.revoke_agreement(db, outbox, agreement_id, admin))
 
 
-def _entry_out(row: LedgerRow) -> LedgerEntryOut:
+def _entry_out(sealed: Sealed) -> LedgerEntryOut:
+    entry = sealed.entry
     return LedgerEntryOut(
-        seq=row.seq,
-        event_type=row.event_type,
-        at=ledger.timestamp(row.at),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        signature=base64.b64encode(row.signature).decode("ascii"),
-        signer=row.signer,
-        event_id=row.event_id,
-        event_time=ledger.timestamp(row.event_time),
-        source=row.source,
-        subject=row.subject,
-        topic=row.topic,
-        partition=row.kafka_partition,
-        offset=row.kafka_offset,
-        record_sm3=row.record_sm3,
+        seq=entry.seq,
+        event_type=entry.event_type,
+        at=timestamp(entry.at),
+        prev_hash=sealed.prev_hash,
+        hash=sealed.hash,
+        signature=base64.b64encode(sealed.signature).decode("ascii"),
+        signer=sealed.signer,
+        event_id=entry.event_id,
+        event_time=timestamp(entry.event_time),
+        source=entry.source,
+        subject=entry.subject,
+        topic=entry.topic,
+        partition=entry.partition,
+        offset=entry.offset,
+        record_sm3=entry.record_sm3,
     )
 
 
@@ -106,25 +107,16 @@ def _entry_out(row: LedgerRow) -> LedgerEntryOut:
 async def application_ledger(application_no: str, db: DbSession, _: Caller) -> ApplicationLedgerOut:
     """Every ledger entry of one application's events (operators and admins), oldest first;
     empty until the ledger has read its first event."""
-    rows = await ledger_usecases.ledger_of_application(db, application_no)
+    entries = await ledger.ledger_of_application(db, application_no)
     return ApplicationLedgerOut(
-        application_no=application_no, entries=[_entry_out(row) for row in rows]
+        application_no=application_no, entries=[_entry_out(sealed) for sealed in entries]
     )
-
-
-def _published(request: Request) -> ledger.PublishedCheckpoints:
-    """Every checkpoint published so far, as routing's follower of the topic read them."""
-    follower: CheckpointFollower = request.app.state.checkpoints
-    return follower.published
-
-
-Published = Annotated[ledger.PublishedCheckpoints, Depends(_published)]
 
 
 @router.get("/audit/verify", tags=["audit"])
 async def verify_ledger(
     db: DbSession,
-    runtime: Runtime,
+    ring: TrustList,
     published: Published,
     _: Caller,
     from_seq: Annotated[
@@ -143,11 +135,7 @@ async def verify_ledger(
     published, and the entries appended since the last verification are recomputed and their
     signatures checked (all of them with `full`); `ok`, how many entries were `checked`, and the
     `first_bad_seq` if any. The verdict is stored (`GET /v1/audit/verification`)."""
-    ring = runtime.settings.key_ring()
-    if from_seq is not None:
-        result = await verification.verify_ledger(db, ring, published, from_seq=from_seq)
-        return VerifyOut.model_validate(verification.verification_summary(result))
-    result = await verification.verify_incrementally(db, ring, published, full=full)
+    result = await verification.verify(db, ring, published, from_seq=from_seq, full=full)
     return VerifyOut.model_validate(verification.verification_summary(result))
 
 

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from services.routing import consumers
 from services.routing.api import router
 from services.routing.checkpoints import CheckpointFollower
+from services.routing.deps import Dependencies, install
 from services.routing.usecases import ledger, rules, verification
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
@@ -36,8 +37,11 @@ def create_app(
         ]
     )
     runtime.subscribe(consumers.SUBSCRIPTION)
+    # One key ring for the process: it signs the ledger and checks its signatures against the
+    # trust list (read again when the list changes).
+    ring = runtime.settings.key_ring()
     # The audit ledger: every event of every topic chained, the head signed and published.
-    signer = runtime.settings.key_ring().signer(ledger.LEDGER_SIGNER)
+    signer = ring.signer(ledger.LEDGER_SIGNER)
     runtime.subscribe(consumers.ledger_subscription(signer))
 
     async def checkpoint_ledger() -> None:
@@ -50,7 +54,6 @@ def create_app(
     # The chain is held to the checkpoints as published, read back from the retained topic
     # (services.routing.checkpoints), and verified in the background from where the last
     # verification stopped; the console shows the stored verdict.
-    ring = runtime.settings.key_ring()
     checkpoints = CheckpointFollower(
         ring,
         bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
@@ -83,5 +86,5 @@ def create_app(
         on_shutdown=checkpoints.stop,
         readiness=checkpoints.readiness,
     )
-    app.state.checkpoints = checkpoints
+    install(app, Dependencies(outbox=runtime.outbox, ring=ring, checkpoints=checkpoints))
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,13 +35,43 @@ class GrantAgreement:
     admin: Principal
 
 
+@dataclass(frozen=True)
+class StoredAgreement:
+    """An agreement as routing keeps it: what it grants, who granted it and when, and when it
+    was revoked, if it was."""
+
+    id: str
+    grantor_locality: str
+    grantee_locality: str
+    item_codes: tuple[str, ...]
+    rights: tuple[Right, ...]
+    valid_until: date | None
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: AgreementRow) -> StoredAgreement:
+        return cls(
+            id=row.id,
+            grantor_locality=row.grantor_locality,
+            grantee_locality=row.grantee_locality,
+            item_codes=tuple(row.item_codes),
+            rights=tuple(Right(right) for right in row.rights),
+            valid_until=row.valid_until,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            revoked_at=row.revoked_at,
+        )
+
+
 def _may_administer(admin: Principal, grantor: str) -> bool:
     return is_within(grantor, admin.locality)
 
 
 async def grant_agreement(
     session: AsyncSession, outbox: Outbox, command: GrantAgreement
-) -> AgreementRow:
+) -> StoredAgreement:
     if not _may_administer(command.admin, command.grantor_locality):
         raise Forbidden("not_grantor", "Only the grantor locality's administration may grant.")
     for where, code in (
@@ -63,12 +93,12 @@ async def grant_agreement(
     session.add(row)
     await session.flush()
     await outbox.add(session, agreement_state(row), topic=topics.ROUTING_RULES)
-    return row
+    return StoredAgreement.of(row)
 
 
 async def revoke_agreement(
     session: AsyncSession, outbox: Outbox, agreement_id: str, admin: Principal
-) -> AgreementRow:
+) -> StoredAgreement:
     row = await session.get(AgreementRow, agreement_id, with_for_update=True)
     if row is None:
         raise NotFound("agreement_not_found", "No such agreement.")
@@ -77,12 +107,13 @@ async def revoke_agreement(
     if row.revoked_at is None:
         row.revoked_at = clock.now()
         await outbox.add(session, agreement_state(row), topic=topics.ROUTING_RULES)
-    return row
+    return StoredAgreement.of(row)
 
 
 async def list_agreements(
     session: AsyncSession, *, limit: int = MAX_PAGE, cursor: str | None = None
-) -> tuple[list[AgreementRow], str | None]:
+) -> tuple[list[StoredAgreement], str | None]:
     """Every agreement, in the order they were granted, a page at a time."""
     keys = [AgreementRow.created_at, AgreementRow.id]
-    return await page(session, select(AgreementRow), keys, limit=limit, cursor=cursor)
+    rows, next_cursor = await page(session, select(AgreementRow), keys, limit=limit, cursor=cursor)
+    return [StoredAgreement.of(row) for row in rows], next_cursor

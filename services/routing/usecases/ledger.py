@@ -191,6 +191,6 @@ async def checkpoint_ledger(
     return row
 
 
-async def ledger_of_application(session: AsyncSession, application_no: str) -> list[LedgerRow]:
+async def ledger_of_application(session: AsyncSession, application_no: str) -> list[ledger.Sealed]:
     query = select(LedgerRow).where(LedgerRow.application_no == application_no)
-    return list(await session.scalars(query.order_by(LedgerRow.seq)))
+    return [to_sealed(row) for row in await session.scalars(query.order_by(LedgerRow.seq))]

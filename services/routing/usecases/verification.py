@@ -180,6 +180,22 @@ async def _held_before(
     return finding
 
 
+async def verify(
+    session: AsyncSession,
+    ring: KeyRing,
+    published: ledger.PublishedCheckpoints,
+    *,
+    from_seq: int | None = None,
+    full: bool = False,
+) -> LedgerVerification:
+    """A verification asked for over HTTP: from the published checkpoint at `from_seq` (nothing
+    is stored), or else going on from where the last one stopped (from the start if `full`),
+    its verdict stored."""
+    if from_seq is not None:
+        return await verify_ledger(session, ring, published, from_seq=from_seq)
+    return await verify_incrementally(session, ring, published, full=full)
+
+
 # The one row of `ledger_verification`.
 VERIFICATION_ROW = 1
 
