@@ -10,7 +10,6 @@ session's token, which another site cannot know.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -127,32 +126,18 @@ async def logout() -> Response:
 
 @router.get("/", summary="概览")
 async def overview(request: Request, session: Operator, backend: BackendDep) -> HTMLResponse:
-    outboxes = await backend.outboxes(session.token)
-    lag, lag_problem = [], None
-    try:
-        lag = await backend.consumer_lag()
-    except Exception as error:
-        lag_problem = f"无法读取消费延迟：{type(error).__name__}"
-    dead_letter_count, dead_letter_problem = None, None
-    try:
-        dead_letter_count = len(await backend.dead_letters(limit=10_000))
-    except Exception as error:
-        dead_letter_problem = f"无法读取死信：{type(error).__name__}"
-    # Routing's last verdict on its ledger (verified in the background, not recomputed here).
-    ledger: dict[str, Any] = {}
-    with contextlib.suppress(ServiceUnavailable, Refused):
-        ledger = await backend.ledger_verification(session.token)
+    shown = await backend.overview(session.token)
     return render(
         request,
         "overview.html",
         session,
-        ledger=ledger,
-        outboxes=outboxes,
-        lag=lag,
-        total_lag=sum(p.lag for p in lag),
-        lag_problem=lag_problem,
-        dead_letter_count=dead_letter_count,
-        dead_letter_problem=dead_letter_problem,
+        ledger=shown.ledger,
+        outboxes=shown.outboxes,
+        lag=shown.lag,
+        total_lag=shown.total_lag,
+        lag_problem=shown.lag_problem,
+        dead_letter_count=shown.dead_letter_count,
+        dead_letter_problem=shown.dead_letter_problem,
     )
 
 
