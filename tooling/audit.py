@@ -7,8 +7,8 @@ watch` stored in its own database, each counted only when routing's key signed i
 checkpoints routing keeps in its own tables. Then it recomputes the SM3 hash chain from the
 first entry (or from a published checkpoint, `--from SEQ`) and checks every entry's SM2
 signature against the public keys of the trust list (TRUST_LIST). The same code as routing's `GET
-/v1/audit/verify` (services.routing.service.verify_ledger), without the service running. Exit
-code 0 when the ledger is intact, 1 otherwise, with what is missing or wrong.
+/v1/audit/verify` (services.routing.usecases.verification.verify_ledger), without the service
+running. Exit code 0 when the ledger is intact, 1 otherwise, with what is missing or wrong.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func, select
 
-from services.routing import service
 from services.routing.checkpoints import read_published
 from services.routing.db import LedgerRow
 from services.routing.ledger import PublishedCheckpoints
+from services.routing.usecases import verification
 from shared.db import Database
 from shared.errors import DomainError
 from shared.messaging.kafka import client_security
@@ -67,7 +67,7 @@ async def verify_database(
     from_seq: int | None = None,
     progress: Callable[[int], None] | None = None,
     published: PublishedCheckpoints | None = None,
-) -> service.LedgerVerification:
+) -> verification.LedgerVerification:
     """Verify the whole ledger in routing's database (one read-only pass, in pages), held to
     the published checkpoints (read here unless given)."""
     if published is None:
@@ -75,7 +75,7 @@ async def verify_database(
     db = Database(settings.service_database_url("routing"), pool_size=1)
     try:
         async with db.transaction() as session:
-            return await service.verify_ledger(
+            return await verification.verify_ledger(
                 session, settings.key_ring(), published, from_seq=from_seq, progress=progress
             )
     finally:

@@ -10,27 +10,21 @@ session's token, which another site cannot know.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from services.console.service import Backend, Refused, ServiceUnavailable
-from shared.auth import Principal, decode_token
-from shared.authz import rule_for
+from services.console.backend import Refused, ServiceUnavailable
+from services.console.deps import COOKIE, BackendDep, Operator, Session, check_csrf
+from shared.auth import decode_token
 from shared.errors import ApiError
 from shared.messaging.deadletters import BadDeadLetterId
 from shared.reference.localities import get_locality
 
-SERVICE = "console"
-COOKIE = "tongban_console_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter()
 
@@ -55,15 +49,6 @@ NOTICES = {
 }
 
 
-class LoginRequired(Exception):
-    """No session (or an expired one): the browser goes to the login page."""
-
-
-def csrf_token(bearer: str) -> str:
-    """Tied to the session's token: a form of another site cannot carry it."""
-    return hashlib.sha256(b"tongban-console-csrf\x00" + bearer.encode()).hexdigest()
-
-
 def locality_name(code: str | None) -> str:
     if not code:
         return ""
@@ -76,62 +61,6 @@ templates.env.globals.update(
     locality_name=locality_name,
     role_name=lambda role: ROLE_NAMES.get(role, role),
 )
-
-
-class Session:
-    def __init__(self, principal: Principal, token: str) -> None:
-        self.principal = principal
-        self.token = token
-        self.csrf = csrf_token(token)
-
-
-async def console_caller(request: Request) -> Session | None:
-    """The route's rule in POLICY["console"], checked against the session cookie's token."""
-    route = request.scope.get("route")
-    rule = rule_for(SERVICE, request.method, route.path) if isinstance(route, APIRoute) else None
-    if rule is None:
-        raise ApiError(403, "forbidden", "No access rule covers this route.")
-    if rule.scope == "public":
-        return None
-    token = request.cookies.get(COOKIE)
-    if not token:
-        raise LoginRequired()
-    try:
-        principal = await decode_token(request.app.state.settings, token)
-    except ApiError as error:
-        if error.status_code == 401:
-            raise LoginRequired() from error
-        raise
-    if principal.role not in rule.roles:
-        raise ApiError(
-            403,
-            "forbidden_role",
-            "控制台仅限运维人员（operator）或管理员（admin）使用。",
-            {"role": principal.role},
-        )
-    return Session(principal, token)
-
-
-async def _session(session: Annotated[Session | None, Depends(console_caller)]) -> Session:
-    if session is None:  # a public page asked for a session
-        raise LoginRequired()
-    return session
-
-
-Operator = Annotated[Session, Depends(_session)]
-
-
-def _backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
-
-
-BackendDep = Annotated[Backend, Depends(_backend)]
-
-
-def _check_csrf(session: Session, submitted: str) -> None:
-    if not hmac.compare_digest(session.csrf, submitted):
-        raise ApiError(403, "csrf_mismatch", "表单已失效，请刷新页面后重试。")
 
 
 def render(
@@ -197,32 +126,18 @@ async def logout() -> Response:
 
 @router.get("/", summary="概览")
 async def overview(request: Request, session: Operator, backend: BackendDep) -> HTMLResponse:
-    outboxes = await backend.outboxes(session.token)
-    lag, lag_problem = [], None
-    try:
-        lag = await backend.consumer_lag()
-    except Exception as error:
-        lag_problem = f"无法读取消费延迟：{type(error).__name__}"
-    dead_letter_count, dead_letter_problem = None, None
-    try:
-        dead_letter_count = len(await backend.dead_letters(limit=10_000))
-    except Exception as error:
-        dead_letter_problem = f"无法读取死信：{type(error).__name__}"
-    # Routing's last verdict on its ledger (verified in the background, not recomputed here).
-    ledger: dict[str, Any] = {}
-    with contextlib.suppress(ServiceUnavailable, Refused):
-        ledger = await backend.ledger_verification(session.token)
+    shown = await backend.overview(session.token)
     return render(
         request,
         "overview.html",
         session,
-        ledger=ledger,
-        outboxes=outboxes,
-        lag=lag,
-        total_lag=sum(p.lag for p in lag),
-        lag_problem=lag_problem,
-        dead_letter_count=dead_letter_count,
-        dead_letter_problem=dead_letter_problem,
+        ledger=shown.ledger,
+        outboxes=shown.outboxes,
+        lag=shown.lag,
+        total_lag=shown.total_lag,
+        lag_problem=shown.lag_problem,
+        dead_letter_count=shown.dead_letter_count,
+        dead_letter_problem=shown.dead_letter_problem,
     )
 
 
@@ -328,7 +243,7 @@ async def replay_dead_letter(
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Without `confirm`: the confirmation page, nothing done; with it: the replay."""
-    _check_csrf(session, csrf)
+    check_csrf(session, csrf)
     if confirm != "yes":
         return render(
             request,
@@ -358,7 +273,7 @@ async def requeue_parked(
     csrf: Annotated[str, Form(max_length=128)],
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    _check_csrf(session, csrf)
+    check_csrf(session, csrf)
     if confirm != "yes":
         return render(
             request,

@@ -14,8 +14,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.console.api import LoginRequired, console_caller, render, router
-from services.console.service import Backend
+from services.console.api import render, router
+from services.console.backend import Backend
+from services.console.deps import LoginRequired, console_caller
 from shared.authz import apply_policy
 from shared.errors import ApiError
 from shared.settings import Settings, get_settings

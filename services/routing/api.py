@@ -4,48 +4,37 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query
 
-from services.routing import ledger, service
-from services.routing.checkpoints import CheckpointFollower
-from services.routing.db import AgreementRow, LedgerRow
+from services.routing.deps import OutboxDep, Published, TrustList
+from services.routing.ledger import Sealed, timestamp
+from services.routing.schemas import (
+    AgreementIn,
+    AgreementOut,
+    AgreementPage,
+    ApplicationLedgerOut,
+    LedgerEntryOut,
+    ResolveRequest,
+    ResolveResponse,
+    VerifyOut,
+)
+from services.routing.usecases import agreements, ledger, routing, verification
 from shared.authz import Caller
-from shared.bounds import MAX_RIGHTS_LIST, Code
 from shared.errors import NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit
-from shared.reference.localities import LocalityCode
 from shared.vocabulary import Right
-from shared.webapp import DbSession, Runtime
+from shared.webapp import DbSession
 
 router = APIRouter(prefix="/v1")
 
 
-class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    item_code: Code
-    applicant_locality: LocalityCode
-    property_locality: LocalityCode | None = None
-    receiving_locality: LocalityCode | None = Field(
-        None, description="If given, the answer also lists the rights its windows hold."
-    )
-
-
-class ResolveResponse(BaseModel):
-    competent_locality: str
-    department: str
-    receiving_rights: list[Right] | None = None
-
-
 @router.post("/jurisdiction/resolve", tags=["jurisdiction"])
 async def resolve(body: ResolveRequest, db: DbSession, principal: Caller) -> ResolveResponse:
-    resolution = await service.resolve(
+    resolution = await routing.resolve(
         db,
-        service.Resolve(
+        routing.Resolve(
             item_code=body.item_code,
             applicant_locality=body.applicant_locality,
             property_locality=body.property_locality,
@@ -64,156 +53,70 @@ async def resolve(body: ResolveRequest, db: DbSession, principal: Caller) -> Res
     )
 
 
-class AgreementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grantor_locality: LocalityCode
-    grantee_locality: Annotated[str, Field(pattern=r"^(\d{6}|\*)$")]
-    item_codes: list[Code] = Field(min_length=1, max_length=MAX_RIGHTS_LIST)
-    rights: list[Right] = Field(min_length=1, max_length=len(Right))
-    valid_until: date | None = None
-
-
-class AgreementOut(BaseModel):
-    id: str
-    grantor_locality: str
-    grantee_locality: str
-    item_codes: list[str]
-    rights: list[Right]
-    valid_until: date | None
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None = None
-
-
-def _out(row: AgreementRow) -> AgreementOut:
-    return AgreementOut.model_validate(row, from_attributes=True)
-
-
-class AgreementPage(BaseModel):
-    agreements: list[AgreementOut]
-    next_cursor: str | None
+def _out(agreement: agreements.StoredAgreement) -> AgreementOut:
+    return AgreementOut.model_validate(agreement, from_attributes=True)
 
 
 @router.get("/agreements", tags=["agreements"])
 async def list_agreements(
     db: DbSession, _: Caller, limit: Limit = MAX_PAGE, cursor: Cursor = None
 ) -> AgreementPage:
-    rows, next_cursor = await service.list_agreements(db, limit=limit, cursor=cursor)
-    return AgreementPage(agreements=[_out(row) for row in rows], next_cursor=next_cursor)
+    stored, next_cursor = await agreements.list_agreements(db, limit=limit, cursor=cursor)
+    return AgreementPage(
+        agreements=[_out(agreement) for agreement in stored], next_cursor=next_cursor
+    )
 
 
 @router.post("/agreements", status_code=201, tags=["agreements"])
 async def create_agreement(
-    body: AgreementIn, db: DbSession, runtime: Runtime, admin: Caller
+    body: AgreementIn, db: DbSession, outbox: OutboxDep, admin: Caller
 ) -> AgreementOut:
-    command = service.GrantAgreement(**body.model_dump(), admin=admin)
-    return _out(await service.grant_agreement(db, runtime.outbox, command))
+    command = agreements.GrantAgreement(**body.model_dump(), admin=admin)
+    return _out(await agreements.grant_agreement(db, outbox, command))
 
 
 @router.delete("/agreements/{agreement_id}", tags=["agreements"])
 async def revoke_agreement(
-    agreement_id: str, db: DbSession, runtime: Runtime, admin: Caller
+    agreement_id: str, db: DbSession, outbox: OutboxDep, admin: Caller
 ) -> AgreementOut:
-    return _out(await service.revoke_agreement(db, runtime.outbox, agreement_id, admin))
+    return _out(await agreements.revoke_agreement(db, outbox, agreement_id, admin))
 
 
-class LedgerEntryOut(BaseModel):
-    """One entry of the audit ledger, with every field its hash covers (contracts/
-    audit-ledger.md): `hash` = SM3(prev_hash ‖ canonical entry), `signature` routing's SM2
-    signature (base64, raw r ‖ s) of the head statement {at, hash, seq} by key `signer`."""
-
-    seq: int
-    event_type: str
-    at: str = Field(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ, exactly as hashed")
-    prev_hash: str
-    hash: str
-    signature: str
-    signer: str
-    event_id: str
-    event_time: str
-    source: str
-    subject: str
-    topic: str
-    partition: int
-    offset: int
-    record_sm3: str
-
-
-def _entry_out(row: LedgerRow) -> LedgerEntryOut:
+def _entry_out(sealed: Sealed) -> LedgerEntryOut:
+    entry = sealed.entry
     return LedgerEntryOut(
-        seq=row.seq,
-        event_type=row.event_type,
-        at=ledger.timestamp(row.at),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        signature=base64.b64encode(row.signature).decode("ascii"),
-        signer=row.signer,
-        event_id=row.event_id,
-        event_time=ledger.timestamp(row.event_time),
-        source=row.source,
-        subject=row.subject,
-        topic=row.topic,
-        partition=row.kafka_partition,
-        offset=row.kafka_offset,
-        record_sm3=row.record_sm3,
+        seq=entry.seq,
+        event_type=entry.event_type,
+        at=timestamp(entry.at),
+        prev_hash=sealed.prev_hash,
+        hash=sealed.hash,
+        signature=base64.b64encode(sealed.signature).decode("ascii"),
+        signer=sealed.signer,
+        event_id=entry.event_id,
+        event_time=timestamp(entry.event_time),
+        source=entry.source,
+        subject=entry.subject,
+        topic=entry.topic,
+        partition=entry.partition,
+        offset=entry.offset,
+        record_sm3=entry.record_sm3,
     )
-
-
-class ApplicationLedgerOut(BaseModel):
-    application_no: str
-    entries: list[LedgerEntryOut]
 
 
 @router.get("/audit/applications/{application_no}", tags=["audit"])
 async def application_ledger(application_no: str, db: DbSession, _: Caller) -> ApplicationLedgerOut:
     """Every ledger entry of one application's events (operators and admins), oldest first;
     empty until the ledger has read its first event."""
-    rows = await service.ledger_of_application(db, application_no)
+    entries = await ledger.ledger_of_application(db, application_no)
     return ApplicationLedgerOut(
-        application_no=application_no, entries=[_entry_out(row) for row in rows]
+        application_no=application_no, entries=[_entry_out(sealed) for sealed in entries]
     )
-
-
-class CheckpointOut(BaseModel):
-    seq: int
-    hash: str
-    at: str
-    signer: str
-    signature_ok: bool
-    head_matches: bool
-
-
-class VerifyOut(BaseModel):
-    ok: bool
-    checked: int
-    first_bad_seq: int | None
-    from_seq: int = Field(description="The entries checked are those after this seq (0: all)")
-    head_seq: int = Field(description="The last entry that chains (from_seq if none)")
-    head_hash: str
-    problem: str | None
-    checkpoint: CheckpointOut | None = Field(
-        description="The latest checkpoint published on tongban.audit.checkpoints"
-    )
-    checkpoints_published: int = Field(
-        0, description="How many published checkpoints the chain was held to"
-    )
-    verified_at: str | None = Field(None, description="When this verification ran (UTC)")
-
-
-def _published(request: Request) -> ledger.PublishedCheckpoints:
-    """Every checkpoint published so far, as routing's follower of the topic read them."""
-    follower: CheckpointFollower = request.app.state.checkpoints
-    return follower.published
-
-
-Published = Annotated[ledger.PublishedCheckpoints, Depends(_published)]
 
 
 @router.get("/audit/verify", tags=["audit"])
 async def verify_ledger(
     db: DbSession,
-    runtime: Runtime,
+    ring: TrustList,
     published: Published,
     _: Caller,
     from_seq: Annotated[
@@ -232,19 +135,15 @@ async def verify_ledger(
     published, and the entries appended since the last verification are recomputed and their
     signatures checked (all of them with `full`); `ok`, how many entries were `checked`, and the
     `first_bad_seq` if any. The verdict is stored (`GET /v1/audit/verification`)."""
-    ring = runtime.settings.key_ring()
-    if from_seq is not None:
-        result = await service.verify_ledger(db, ring, published, from_seq=from_seq)
-        return VerifyOut.model_validate(service.verification_summary(result))
-    result = await service.verify_incrementally(db, ring, published, full=full)
-    return VerifyOut.model_validate(service.verification_summary(result))
+    result = await verification.verify(db, ring, published, from_seq=from_seq, full=full)
+    return VerifyOut.model_validate(verification.verification_summary(result))
 
 
 @router.get("/audit/verification", tags=["audit"])
 async def last_verification(db: DbSession, _: Caller) -> VerifyOut:
     """The last verification's verdict and when it ran (operators and admins), without verifying
     again: routing verifies every few seconds in the background (LEDGER_VERIFY_SECONDS)."""
-    summary = await service.last_verification(db)
+    summary = await verification.last_verification(db)
     if summary is None:
         raise NotFound("not_verified_yet", "The ledger has not been verified yet.")
     return VerifyOut.model_validate(summary)

@@ -16,7 +16,7 @@ import binascii
 import logging
 
 from services.routing import ledger
-from services.routing.service import signed_by_routing
+from services.routing.usecases.verification import signed_by_routing
 from shared.crypto.keyring import KeyRing
 from shared.messaging import events, topics
 from shared.messaging.events import EventPayload

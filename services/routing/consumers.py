@@ -5,7 +5,7 @@ every event of every topic, in its own consumer group."""
 
 from __future__ import annotations
 
-from services.routing import service
+from services.routing.usecases import ledger, routing, rules
 from shared.crypto.keyring import Signer
 from shared.messaging import events, topics
 from shared.messaging.channels import CHANNELS, Subscription
@@ -14,19 +14,19 @@ from shared.reference.localities import locality_codes
 
 
 async def route_application(event: events.ApplicationAccepted, ctx: EventContext) -> None:
-    await service.route_application(ctx.session, ctx.outbox, event)
+    await routing.route_application(ctx.session, ctx.outbox, event)
 
 
 async def forward_supplement(event: events.ApplicationSupplemented, ctx: EventContext) -> None:
-    await service.forward_supplement(ctx.session, ctx.outbox, event)
+    await routing.forward_supplement(ctx.session, ctx.outbox, event)
 
 
 async def take_catalog(event: events.CatalogPublished, ctx: EventContext) -> None:
-    await service.take_catalog(ctx.session, ctx.outbox, event)
+    await rules.take_catalog(ctx.session, ctx.outbox, event)
 
 
 async def transfer_application(event: events.CaseTransferred, ctx: EventContext) -> None:
-    await service.transfer_application(ctx.session, ctx.outbox, event)
+    await routing.transfer_application(ctx.session, ctx.outbox, event)
 
 
 SUBSCRIPTION = Subscription(
@@ -68,7 +68,7 @@ def ledger_subscription(signer: Signer | None = None) -> Subscription:
         if signer is None:
             raise PermanentError("the ledger needs routing's signing key to append")
         record = ctx.record
-        read = service.Read(record.topic, record.partition, record.offset, record.value or b"")
-        await service.append_to_ledger(ctx.session, ctx.envelope, read, signer)
+        read = ledger.Read(record.topic, record.partition, record.offset, record.value or b"")
+        await ledger.append_to_ledger(ctx.session, ctx.envelope, read, signer)
 
     return Subscription(name=LEDGER, topics=ledger_topics(), handlers={}, every_type=append)

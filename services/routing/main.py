@@ -10,9 +10,11 @@ import logging
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from services.routing import consumers, service
+from services.routing import consumers
 from services.routing.api import router
 from services.routing.checkpoints import CheckpointFollower
+from services.routing.deps import Dependencies, install
+from services.routing.usecases import ledger, rules, verification
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import build_runtime
@@ -35,13 +37,16 @@ def create_app(
         ]
     )
     runtime.subscribe(consumers.SUBSCRIPTION)
+    # One key ring for the process: it signs the ledger and checks its signatures against the
+    # trust list (read again when the list changes).
+    ring = runtime.settings.key_ring()
     # The audit ledger: every event of every topic chained, the head signed and published.
-    signer = runtime.settings.key_ring().signer(service.LEDGER_SIGNER)
+    signer = ring.signer(ledger.LEDGER_SIGNER)
     runtime.subscribe(consumers.ledger_subscription(signer))
 
     async def checkpoint_ledger() -> None:
         async with runtime.db.transaction() as session:
-            await service.checkpoint_ledger(session, runtime.outbox, signer)
+            await ledger.checkpoint_ledger(session, runtime.outbox, signer)
 
     every = runtime.settings.ledger_checkpoint_seconds
     runtime.every("ledger-checkpoint", every, checkpoint_ledger)
@@ -49,7 +54,6 @@ def create_app(
     # The chain is held to the checkpoints as published, read back from the retained topic
     # (services.routing.checkpoints), and verified in the background from where the last
     # verification stopped; the console shows the stored verdict.
-    ring = runtime.settings.key_ring()
     checkpoints = CheckpointFollower(
         ring,
         bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
@@ -62,7 +66,7 @@ def create_app(
         if not checkpoints.loaded:
             return  # not before every checkpoint published so far was read
         async with runtime.db.transaction() as session:
-            result = await service.verify_incrementally(session, ring, checkpoints.published)
+            result = await verification.verify_incrementally(session, ring, checkpoints.published)
         if not result.ok:
             log.error("audit ledger verification failed: %s", result.problem)
 
@@ -71,7 +75,7 @@ def create_app(
     async def start() -> None:
         await checkpoints.start()
         async with runtime.db.transaction() as session:
-            await service.publish_state(session, runtime.outbox)
+            await rules.publish_state(session, runtime.outbox)
 
     app = create_service_app(
         runtime,
@@ -82,5 +86,5 @@ def create_app(
         on_shutdown=checkpoints.stop,
         readiness=checkpoints.readiness,
     )
-    app.state.checkpoints = checkpoints
+    install(app, Dependencies(outbox=runtime.outbox, ring=ring, checkpoints=checkpoints))
     return app

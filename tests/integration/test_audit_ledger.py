@@ -277,7 +277,7 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
 ) -> None:
     """Several appenders at once (as several routing processes would be): the advisory lock on
     the head hands out seqs one at a time, each entry chained to the one committed before it."""
-    from services.routing import service
+    from services.routing.usecases import ledger
     from shared.db import Database
     from shared.messaging.envelope import Envelope
 
@@ -300,9 +300,9 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
     ]
 
     async def append(number: int, envelope: Envelope) -> int | None:
-        read = service.Read(topics.APPROVAL_EVENTS, 0, 10_000 + number, b"{}")
+        read = ledger.Read(topics.APPROVAL_EVENTS, 0, 10_000 + number, b"{}")
         async with databases[number % len(databases)].transaction() as session:
-            row = await service.append_to_ledger(session, envelope, read, signer)
+            row = await ledger.append_to_ledger(session, envelope, read, signer)
             return row.seq if row else None
 
     try:
@@ -336,7 +336,7 @@ async def checkpointed(stack: Stack, seq: int) -> dict[str, Any]:
 async def ledger_held(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """Routing appends nothing meanwhile (its appender waits on the ledger's lock), so what is
     cut can be put back exactly as it was."""
-    from services.routing.service import LEDGER_LOCK
+    from services.routing.usecases.ledger import LEDGER_LOCK
 
     async with engine.connect() as held:
         await held.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LEDGER_LOCK})
@@ -426,7 +426,7 @@ async def test_a_wiped_ledger_fails_verification_once_checkpoints_were_published
 
 
 async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack) -> None:
-    from services.routing import service
+    from services.routing.usecases import ledger
     from shared.db import Database
     from shared.messaging.envelope import Envelope
 
@@ -448,9 +448,9 @@ async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack
                 ),
                 source="/tongban/approval",
             )
-            read = service.Read(topics.APPROVAL_EVENTS, 0, 20_000 + n, b"{}")
+            read = ledger.Read(topics.APPROVAL_EVENTS, 0, 20_000 + n, b"{}")
             async with database.transaction() as session:
-                assert await service.append_to_ledger(session, envelope, read, signer)
+                assert await ledger.append_to_ledger(session, envelope, read, signer)
     finally:
         await database.dispose()
 

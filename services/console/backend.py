@@ -5,6 +5,7 @@ letters). The console keeps no data and reads no service's tables."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +67,22 @@ class ApplicationView:
     ledger_verified_at: str | None = None
 
 
+@dataclass(frozen=True)
+class Overview:
+    outboxes: list[OutboxView]
+    lag: list[PartitionLag]
+    lag_problem: str | None
+    dead_letter_count: int | None
+    dead_letter_problem: str | None
+    # Routing's last verdict on its ledger; empty before the first verification, or when
+    # routing did not answer.
+    ledger: dict[str, Any]
+
+    @property
+    def total_lag(self) -> int:
+        return sum(partition.lag for partition in self.lag)
+
+
 class Backend:
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
@@ -112,6 +129,35 @@ class Backend:
                 str(refusal.get("message", response.reason_phrase)),
             )
         return response.json()
+
+    # --- 概览 ----------------------------------------------------------------------------------
+
+    async def overview(self, token: str) -> Overview:
+        """The outboxes, the consumer lag, how many dead letters wait, and routing's last verdict
+        on its ledger (verified in the background, not recomputed here). What cannot be read is
+        said, and the rest shown."""
+        outboxes = await self.outboxes(token)
+        lag, lag_problem = [], None
+        try:
+            lag = await self.consumer_lag()
+        except Exception as error:
+            lag_problem = f"无法读取消费延迟：{type(error).__name__}"
+        dead_letter_count, dead_letter_problem = None, None
+        try:
+            dead_letter_count = len(await self.dead_letters(limit=10_000))
+        except Exception as error:
+            dead_letter_problem = f"无法读取死信：{type(error).__name__}"
+        ledger: dict[str, Any] = {}
+        with contextlib.suppress(ServiceUnavailable, Refused):
+            ledger = await self.ledger_verification(token)
+        return Overview(
+            outboxes=outboxes,
+            lag=lag,
+            lag_problem=lag_problem,
+            dead_letter_count=dead_letter_count,
+            dead_letter_problem=dead_letter_problem,
+            ledger=ledger,
+        )
 
     # --- 办件查询 ------------------------------------------------------------------------------
 

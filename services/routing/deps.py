@@ -1,0 +1,56 @@
+"""Routing's FastAPI dependencies: the collaborators main.py builds once (the outbox, the key
+ring, the follower of the published checkpoints), handed to the endpoints as `Annotated`
+parameters. The request's transaction (`DbSession`) and its caller (`Caller`) come from
+shared.webapp and shared.authz."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from services.routing.checkpoints import CheckpointFollower
+from services.routing.ledger import PublishedCheckpoints
+from shared.crypto.keyring import KeyRing
+from shared.messaging.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What routing's endpoints hand their use cases, built once at startup (main.py)."""
+
+    outbox: Outbox
+    # The trust list's public keys, which the ledger's signatures are checked against (the ring
+    # reads the list again when it changes, so one serves the process's life).
+    ring: KeyRing
+    # Every checkpoint routing published, read back from the retained topic (checkpoints.py).
+    checkpoints: CheckpointFollower
+
+
+def install(app: FastAPI, dependencies: Dependencies) -> None:
+    app.state.routing = dependencies
+
+
+def _dependencies(request: Request) -> Dependencies:
+    # The dependencies below are async only so that FastAPI does not send them to a thread.
+    dependencies: Dependencies = request.app.state.routing
+    return dependencies
+
+
+async def _outbox(request: Request) -> Outbox:
+    return _dependencies(request).outbox
+
+
+async def _ring(request: Request) -> KeyRing:
+    return _dependencies(request).ring
+
+
+async def _published(request: Request) -> PublishedCheckpoints:
+    """Every checkpoint published so far, as routing's follower of the topic read them."""
+    return _dependencies(request).checkpoints.published
+
+
+OutboxDep = Annotated[Outbox, Depends(_outbox)]
+TrustList = Annotated[KeyRing, Depends(_ring)]
+Published = Annotated[PublishedCheckpoints, Depends(_published)]

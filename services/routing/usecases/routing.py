@@ -1,0 +1,243 @@
+"""Where an application goes: who is competent (asked over HTTP), an accepted application
+placed with its competent locality or found unroutable, its supplements forwarded, and a case
+handed on (移交) routed again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.routing import domain
+from services.routing.db import JurisdictionRuleRow, RoutedApplicationRow
+from services.routing.usecases.rules import rule_book
+from shared import clock
+from shared.auth import Principal
+from shared.crypto.personal import DecryptionFailed, PersonalData, place
+from shared.db import insert_if_absent
+from shared.errors import Forbidden, Invalid, NotFound
+from shared.jurisdiction import JurisdictionError, Resolution
+from shared.messaging import events, topics
+from shared.messaging.outbox import Outbox
+from shared.reference.localities import is_known_locality
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """Query: who is competent, and (optionally) what a receiving locality's windows may do."""
+
+    item_code: str
+    applicant_locality: str
+    property_locality: str | None
+    receiving_locality: str | None
+    asker: Principal
+
+
+async def resolve(session: AsyncSession, query: Resolve) -> Resolution:
+    asker = query.asker
+    if (
+        asker.role == "window_clerk"
+        and query.receiving_locality
+        and query.receiving_locality != asker.locality
+    ):
+        raise Forbidden("not_your_locality", "A window asks only about its own rights.")
+    book = await rule_book(session, query.item_code, query.receiving_locality)
+    try:
+        resolution = book.resolve(
+            item_code=query.item_code,
+            applicant_locality=query.applicant_locality,
+            property_locality=query.property_locality,
+            receiving_locality=query.receiving_locality or "",
+            at=clock.now(),
+        )
+    except JurisdictionError as problem:
+        raise Invalid.of_field(problem.code, str(problem), problem.field) from problem
+    if resolution is None:
+        raise Invalid.of_field("unknown_item", f"No catalog item {query.item_code}.", "item_code")
+    return resolution
+
+
+async def route_application(
+    session: AsyncSession, outbox: Outbox, accepted: events.ApplicationAccepted
+) -> None:
+    """Hand an accepted application to its competent locality, or record why it cannot go.
+
+    The same application announced twice (under two event ids, which the inbox cannot catch)
+    gets one verdict and one set of events. The personal data comes sealed for routing (the
+    event's own fields are masked on the province-wide topic): it is opened here, stored
+    encrypted, and handed in clear to the competent locality's own topic only.
+    """
+    personal = outbox.personal_data()
+    accepted = open_accepted(personal, accepted)
+    book = await rule_book(session, accepted.item_code, accepted.receiving_locality)
+    verdict = domain.place(
+        book,
+        item_code=accepted.item_code,
+        applicant_locality=accepted.applicant.locality,
+        property_locality=accepted.property_locality,
+        receiving_locality=accepted.receiving_locality,
+        accepted_at=accepted.accepted_at,
+    )
+    now = clock.now()
+    if isinstance(verdict, domain.NotPlaced):
+        first_time = await insert_if_absent(
+            session,
+            RoutedApplicationRow,
+            application_no=accepted.application_no,
+            item_code=accepted.item_code,
+            outcome="unroutable",
+            reason=verdict.reason,
+            note=verdict.message,
+            routed_at=now,
+        )
+        if first_time:
+            unroutable = events.Unroutable(
+                application_no=accepted.application_no,
+                reason=verdict.reason,
+                message=verdict.message,
+                receiving_locality=accepted.receiving_locality,
+                decided_at=now,
+            )
+            await outbox.add(session, unroutable, topic=topics.ROUTING_EVENTS)
+        return
+
+    topic = topics.approval_requests(verdict.competent_locality)
+    first_time = await insert_if_absent(
+        session,
+        RoutedApplicationRow,
+        application_no=accepted.application_no,
+        item_code=accepted.item_code,
+        outcome="routed",
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        topic=topic,
+        routed_at=now,
+        application=personal.seal_fields(
+            accepted.model_dump(mode="json"), where=_stored_at(accepted.application_no)
+        ),
+    )
+    if not first_time:
+        return
+    routed = events.ApplicationRouted.model_validate(
+        {
+            **accepted.model_dump(),
+            "competent_locality": verdict.competent_locality,
+            "department": verdict.department,
+            "routed_at": now,
+        }
+    )
+    await outbox.add(session, routed, topic=topic)
+    notice = events.Routed(
+        application_no=accepted.application_no,
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        receiving_locality=accepted.receiving_locality,
+        routed_at=now,
+    )
+    await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
+
+
+def _stored_at(application_no: str) -> str:
+    return place("routing.routed_applications.application", application_no)
+
+
+def open_accepted(
+    personal: PersonalData, accepted: events.ApplicationAccepted
+) -> events.ApplicationAccepted:
+    """The accepted application with its personal data in clear (opened from what intake sealed
+    for routing); one without a seal is taken as it is (intake before the seal existed)."""
+    if accepted.personal_data is None:
+        return accepted
+    try:
+        clear = personal.unseal(
+            accepted.personal_data.model_dump(), context=accepted.application_no
+        )
+    except DecryptionFailed as exc:
+        raise Invalid(
+            "personal_data_unreadable",
+            f"The personal data of {accepted.application_no} does not open for routing.",
+        ) from exc
+    return events.ApplicationAccepted.model_validate(
+        {**accepted.model_dump(), **clear, "personal_data": None}
+    )
+
+
+async def forward_supplement(
+    session: AsyncSession, outbox: Outbox, supplement: events.ApplicationSupplemented
+) -> None:
+    """Pass materials handed in at a window on to the locality that holds the case now (which a
+    transfer may have changed since the window looked)."""
+    routed = await session.get(RoutedApplicationRow, supplement.application_no)
+    if routed is None or routed.outcome != "routed" or routed.competent_locality is None:
+        raise NotFound(
+            "application_not_routed",
+            f"{supplement.application_no} was never routed; no case takes its supplement.",
+        )
+    forwarded = events.SupplementRouted.model_validate(
+        {
+            **supplement.model_dump(),
+            "competent_locality": routed.competent_locality,
+            "routed_at": clock.now(),
+        }
+    )
+    await outbox.add(
+        session, forwarded, topic=topics.approval_requests(forwarded.competent_locality)
+    )
+
+
+async def transfer_application(
+    session: AsyncSession, outbox: Outbox, transferred: events.CaseTransferred
+) -> None:
+    """移交: route the application again, to the locality the approver named, with the
+    department of the item's rule; the timeline learns of it from `Transferred`."""
+    routed = await session.get(
+        RoutedApplicationRow, transferred.application_no, with_for_update=True
+    )
+    if routed is None or routed.application is None:
+        raise NotFound(
+            "application_not_routed",
+            f"Routing holds no application {transferred.application_no} to transfer.",
+        )
+    if routed.competent_locality == transferred.to_locality:
+        return  # already there: the same transfer announced twice
+    if routed.competent_locality != transferred.from_locality:
+        raise Forbidden(
+            "not_competent",
+            f"{transferred.from_locality} does not hold {transferred.application_no}.",
+        )
+    if not is_known_locality(transferred.to_locality):
+        raise Invalid.of_field(
+            "unknown_locality", f"Unknown locality {transferred.to_locality}.", "to_locality"
+        )
+    rule = await session.get(JurisdictionRuleRow, routed.item_code)
+    department = rule.department if rule else (routed.department or "")
+    now = clock.now()
+    topic = topics.approval_requests(transferred.to_locality)
+    stored = outbox.personal_data().open_fields(
+        routed.application, where=_stored_at(transferred.application_no)
+    )
+    application = events.ApplicationRouted.model_validate(
+        {
+            **stored,
+            "competent_locality": transferred.to_locality,
+            "department": department,
+            "routed_at": now,
+        }
+    )
+    routed.competent_locality, routed.department, routed.topic = (
+        transferred.to_locality,
+        department,
+        topic,
+    )
+    routed.transfers += 1
+    routed.note = f"transferred from {transferred.from_locality}: {transferred.reason}"
+    await outbox.add(session, application, topic=topic)
+    notice = events.Transferred(
+        application_no=transferred.application_no,
+        from_locality=transferred.from_locality,
+        competent_locality=transferred.to_locality,
+        department=department,
+        reason=transferred.reason,
+        routed_at=now,
+    )
+    await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
