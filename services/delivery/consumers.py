@@ -13,8 +13,8 @@ from services.delivery import documents, service
 from services.delivery.db import CompetenceRow
 from shared.competence import check_competent
 from shared.messaging import events, topics
-from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
+from shared.messaging.subscriptions import Subscription
 
 Event = TypeVar("Event", bound=events.ApplicationEvent)
 

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from shared.crypto.workloads import workload_keys
-from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.messaging.topics import ROUTING_RULES
 from shared.reference.localities import locality_codes
 from shared.settings import SERVICES
@@ -31,6 +30,7 @@ from tooling.k8s import (
     stale_manifests,
 )
 from tooling.kafka_access import tongban_acl_table
+from tooling.kafka_principals import ADMIN_PRINCIPAL
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy/k8s/overlays").iterdir() if path.is_dir())
