@@ -297,7 +297,9 @@ def test_strimzi_topics_and_users_are_the_acl_table() -> None:
     topics = {t["spec"]["topicName"]: t for t in of_kind("prod", "KafkaTopic")}
     assert sorted(topics) == sorted(table.topics)
     assert topics[ROUTING_RULES]["spec"]["config"]["cleanup.policy"] == "compact"
-    assert all(t["spec"]["replicas"] == 1 for t in of_kind("dev", "KafkaTopic"))
+    development_topics = of_kind("dev", "KafkaTopic")
+    assert development_topics
+    assert all(t["spec"]["replicas"] == 1 for t in development_topics)
     users = {u["metadata"]["name"]: u for u in of_kind("prod", "KafkaUser")}
     assert sorted(users) == sorted([ADMIN_PRINCIPAL, *table.principals])
     assert "authorization" not in users.pop(ADMIN_PRINCIPAL)["spec"], "a super user"
