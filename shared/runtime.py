@@ -25,11 +25,11 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from shared.blobstore import BlobStore
 from shared.crypto.personal import PersonalData
 from shared.db import Database
-from shared.messaging.channels import Subscription
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import client_security, ensure_topics, make_producer
 from shared.messaging.outbox import Outbox, OutboxRelay, prune
 from shared.messaging.signing import EventSigner, EventVerifier, KnownSignatures
+from shared.messaging.subscriptions import Subscription
 from shared.messaging.topics import dead_letter
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceName, Settings, get_settings

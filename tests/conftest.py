@@ -33,6 +33,7 @@ from tooling.infra import (
     local_infrastructure,
     stop_processes,
 )
+from tooling.kafka_access import tongban_acl_table
 from tooling.seed import seed_demo_agreements
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
@@ -57,7 +58,7 @@ TEST_DATABASES = {
 @pytest.fixture(scope="session")
 def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
     work_dir = Path(os.environ.get("TONGBAN_TEST_WORK_DIR") or tmp_path_factory.mktemp("infra"))
-    with local_infrastructure(work_dir) as infra:
+    with local_infrastructure(work_dir, acl_table=tongban_acl_table()) as infra:
         yield infra
 
 

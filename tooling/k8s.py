@@ -17,18 +17,18 @@ from typing import Any
 
 from shared.crypto.keyring import RING_FILE
 from shared.crypto.workloads import workload_keys
-from shared.messaging.acl import (
-    ADMIN_PRINCIPAL,
+from shared.messaging.channels import RETAINED_FOR_EVER, Channel, channel_of
+from shared.reference.localities import PROVINCE, get_locality, locality_codes
+from shared.settings import DEFAULT_PORTS, SERVICES, Settings
+from tooling.kafka_access import approval_group_prefix, tongban_acl_table
+from tooling.kafka_acl import (
     AclBinding,
     AclTable,
     Operation,
     PatternType,
     ResourceType,
 )
-from shared.messaging.channels import RETAINED_FOR_EVER, Channel, channel_of
-from shared.reference.localities import PROVINCE, get_locality, locality_codes
-from shared.settings import DEFAULT_PORTS, SERVICES, Settings
-from tooling.kafka_access import approval_group_prefix, tongban_acl_table
+from tooling.kafka_principals import ADMIN_PRINCIPAL
 
 BASE = Path("deploy/k8s/base")
 KAFKA_DIR = BASE / "kafka"
@@ -465,7 +465,7 @@ def render_manifests() -> dict[str, str]:
     """Relative path (from the repository root) → the file's text."""
     table = tongban_acl_table()
     partitions = Settings.model_fields["kafka_topic_partitions"].default
-    acl_source = "the ACL table (shared/messaging/acl.py, tooling/kafka_access.py)"
+    acl_source = "the ACL table (tooling/kafka_acl.py, tooling/kafka_access.py)"
     groups = approval_groups()
     approval = [r for group, codes in groups.items() for r in approval_resources(group, codes)]
     return {

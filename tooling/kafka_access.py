@@ -6,26 +6,22 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
-from shared.messaging.acl import (
-    AclTable,
-    ServiceAccess,
-    acl_table,
-    apply_acls,
-    locality_group_prefix,
-    locality_principal,
-)
 from shared.messaging.kafka import client_security
 from shared.messaging.topics import AUDIT_CHECKPOINTS, approval_requests
 from shared.reference.localities import get_locality, locality_codes
 from shared.settings import Settings, get_settings
-from tooling.infra import InfrastructureError, default_work_dir
-from tooling.infra.kafka import KafkaCredentials
+from tooling.kafka_acl import AclTable, ServiceAccess, acl_table, apply_acls
+from tooling.kafka_principals import locality_group_prefix, locality_principal
+from tooling.ports import kafka_port
+
+if TYPE_CHECKING:
+    from tooling.infra.kafka import KafkaCredentials
 
 
 def approval_group_prefix() -> str:
@@ -117,8 +113,6 @@ def locality_access(
 
 def local_bootstrap_servers() -> str:
     """Where `make run` serves Kafka: 127.0.0.1:$KAFKA_PORT (9092)."""
-    from tooling.stack import kafka_port
-
     return f"127.0.0.1:{kafka_port()}"
 
 
@@ -203,6 +197,11 @@ def credentials_command(
     if output not in CREDENTIAL_FORMATS:
         _err.print(f"--format must be one of {', '.join(CREDENTIAL_FORMATS)}", markup=False)
         raise typer.Exit(1)
+    # Here, not at the top: the launcher's credentials file is the local broker's, and the
+    # production image's commands (tongban serve, tongban kafka-acls) import no launcher.
+    from tooling.infra import InfrastructureError, default_work_dir
+    from tooling.infra.kafka import KafkaCredentials
+
     try:
         credentials = KafkaCredentials.load(work_dir or default_work_dir())
         access = locality_access(

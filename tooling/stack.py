@@ -22,8 +22,7 @@ from rich.console import Console
 
 from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
-from shared.messaging.acl import ADMIN_PRINCIPAL
-from shared.settings import AUDIT_DATABASE, DEFAULT_PORTS, SERVICES, Settings, database_name
+from shared.settings import AUDIT_DATABASE, SERVICES, Settings, database_name
 from tooling.carrier_simulator import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
     InfrastructureError,
@@ -32,13 +31,14 @@ from tooling.infra import (
     local_infrastructure,
     stop_processes,
 )
+from tooling.kafka_access import tongban_acl_table
+from tooling.kafka_principals import ADMIN_PRINCIPAL
+from tooling.ports import kafka_port, service_ports
 from tooling.seed import seed_demo_agreements
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 20.0
-# Where `make run` serves Kafka, so a local approval system can be pointed at it once.
-DEFAULT_KAFKA_PORT = 9092
 
 
 class StackError(InfrastructureError):
@@ -83,20 +83,6 @@ class RunningStack:
             raise self.watcher.failure("The audit watcher stopped.")
 
 
-def kafka_port() -> int:
-    """127.0.0.1:9092 unless KAFKA_PORT says otherwise (0: any free port)."""
-    return int(os.environ.get("KAFKA_PORT", DEFAULT_KAFKA_PORT))
-
-
-def service_ports() -> dict[str, int]:
-    """127.0.0.1:8001-8006 unless INTAKE_PORT, ROUTING_PORT, ..., CARRIER_PORT, CONSOLE_PORT
-    say otherwise."""
-    return {
-        name: int(os.environ.get(f"{name.upper()}_PORT", port))
-        for name, port in DEFAULT_PORTS.items()
-    }
-
-
 def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
     """A development key ring of an older Tongban (unsalted wrapping key) is moved aside, not
     refused: its keys are development keys, and the services make new ones."""
@@ -113,7 +99,10 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
     log_dir.mkdir(parents=True, exist_ok=True)
     ports = service_ports()
     with local_infrastructure(
-        work_dir / "infra", console=console, kafka_port=kafka_port()
+        work_dir / "infra",
+        acl_table=tongban_acl_table(),
+        console=console,
+        kafka_port=kafka_port(),
     ) as infra:
         env = {
             **os.environ,

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from services.approval.usecases import cases, decisions
 from shared.messaging import events, topics
-from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
+from shared.messaging.subscriptions import Subscription
 
 
 async def open_case(event: events.ApplicationRouted, ctx: EventContext) -> None:

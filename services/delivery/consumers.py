@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from services.delivery.usecases import competence, documents, print_jobs
 from shared.messaging import events, topics
-from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
+from shared.messaging.subscriptions import Subscription
 
 Event = TypeVar("Event", bound=events.ApplicationEvent)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from services.intake.usecases import progress
 from shared.messaging import events, topics
-from shared.messaging.channels import Subscription
 from shared.messaging.consumer import EventContext
+from shared.messaging.subscriptions import Subscription
 
 
 async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> None:

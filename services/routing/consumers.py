@@ -8,8 +8,9 @@ from __future__ import annotations
 from services.routing.usecases import ledger, routing, rules
 from shared.crypto.keyring import Signer
 from shared.messaging import events, topics
-from shared.messaging.channels import CHANNELS, Subscription
+from shared.messaging.channels import CHANNELS
 from shared.messaging.consumer import EventContext, PermanentError
+from shared.messaging.subscriptions import Subscription
 from shared.reference.localities import locality_codes
 
 

@@ -2,21 +2,17 @@
 
 `CHANNELS` is the published statement of ARCHITECTURE.md's topic table: the contracts under
 contracts/ (AsyncAPI channels) are generated from it, and every `Subscription` a service
-declares is checked against it when the service starts, so a handler can never wait for an
-event type that nobody publishes on the topics it reads.
+declares (shared.messaging.subscriptions) is checked against it when the service starts, so a
+handler can never wait for an event type that nobody publishes on the topics it reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from shared.messaging import events, topics
 from shared.messaging.events import EventPayload
-
-if TYPE_CHECKING:
-    from shared.messaging.consumer import EventContext
 
 LOCALITY_PARAMETER = "{locality}"
 
@@ -171,57 +167,3 @@ def channel_of(topic: str) -> Channel:
         if channel.carries(topic):
             return channel
     raise LookupError(f"no channel is declared for topic {topic}")
-
-
-# A handler gets the typed payload and the context of its transaction.
-Handler = Callable[[Any, "EventContext"], Awaitable[None]]
-
-
-class EveryType(Mapping[str, Handler]):
-    """A handler table that answers every event type: `listed` types with their own handler,
-    any other with `handler`. Iterating it lists only the listed types. For a subscription that
-    keeps a record of everything it reads (routing's audit ledger), not for ordinary ones."""
-
-    def __init__(self, handler: Handler, listed: Mapping[str, Handler]) -> None:
-        self.handler = handler
-        self.listed = dict(listed)
-
-    def __getitem__(self, event_type: str) -> Handler:
-        return self.listed.get(event_type, self.handler)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.listed)
-
-    def __len__(self) -> int:
-        return len(self.listed)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """What one consumer group reads: its topics, and one handler per event class.
-
-    Types that are not listed are acknowledged and skipped (another service's fact, or a newer
-    version we do not read yet), unless `every_type` is given: then it handles them all (the
-    consumer runner still refuses, and dead-letters, a type no model in shared.messaging.events
-    describes).
-    """
-
-    name: str
-    topics: tuple[str, ...]
-    handlers: Mapping[type[EventPayload], Handler]
-    group_id: str | None = None
-    every_type: Handler | None = None
-    by_type: Mapping[str, Handler] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        carried = {model for topic in self.topics for model in channel_of(topic).events}
-        unpublished = [model.__name__ for model in self.handlers if model not in carried]
-        if unpublished:
-            raise ValueError(
-                f"{self.name} handles {', '.join(unpublished)}, which no channel it reads carries"
-            )
-        by_type = {model.event_type: handler for model, handler in self.handlers.items()}
-        if self.every_type is not None:
-            object.__setattr__(self, "by_type", EveryType(self.every_type, by_type))
-        else:
-            object.__setattr__(self, "by_type", by_type)

@@ -62,6 +62,13 @@ async def test_a_delivered_application_is_rated_once_and_counted_for_its_window(
     window = next(g for g in by_window["groups"] if g["key"] == "W341200-01")
     assert window["count"] >= 1 and window["scores"]["4"] >= 1
     assert any(g["key"] == "GA-HJ-001" for g in by_item["groups"])
-    async with stack.client("intake", stack.token("operator", "340200")) as wuhu:
-        elsewhere = (await wuhu.get("/v1/evaluations/statistics")).json()
-    assert all(g["key"] != "W341200-01" for g in elsewhere["groups"])
+    # Hefei decided it, so its operators see the window's ratings too; Wuhu neither received
+    # nor decided it, and the same question there does not count it.
+    seen_from = {}
+    for locality in ("340100", "340200"):
+        async with stack.client("intake", stack.token("operator", locality)) as operators:
+            response = await operators.get("/v1/evaluations/statistics", params={"by": "window"})
+        assert response.status_code == 200, response.text
+        seen_from[locality] = {g["key"] for g in response.json()["groups"]}
+    assert "W341200-01" in seen_from["340100"]
+    assert "W341200-01" not in seen_from["340200"]

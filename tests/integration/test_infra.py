@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
 from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
 from tooling.infra.kafka import SECRET_FILE
+from tooling.kafka_access import tongban_acl_table
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +90,7 @@ def test_starts_kafka_and_postgres_and_stops_them(
     monkeypatch.delenv("DATABASE_URL", raising=False)
     work_dir = tmp_path / "infra"
 
-    with local_infrastructure(work_dir) as infrastructure:
+    with local_infrastructure(work_dir, acl_table=tongban_acl_table()) as infrastructure:
         host, _, kafka_port = infrastructure.kafka_bootstrap_servers.rpartition(":")
         assert host == "127.0.0.1"
         url = make_url(infrastructure.database_url)
@@ -139,7 +140,7 @@ def test_uses_what_the_environment_provides(
 ) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example:9092")
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://tongban@db.example:5432/postgres")
-    with local_infrastructure(tmp_path / "infra") as infrastructure:
+    with local_infrastructure(tmp_path / "infra", acl_table=tongban_acl_table()) as infrastructure:
         assert infrastructure == Infrastructure(
             "kafka.example:9092", "postgresql+asyncpg://tongban@db.example:5432/postgres"
         )

@@ -20,7 +20,11 @@ from aiokafka.errors import (
 )
 
 from shared.messaging import topics
-from shared.messaging.acl import (
+from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
+from tooling.infra import Infrastructure
+from tooling.infra.kafka import KafkaCredentials
+from tooling.kafka_access import tongban_acl_table
+from tooling.kafka_acl import (
     AclBinding,
     AclTable,
     Operation,
@@ -29,10 +33,6 @@ from shared.messaging.acl import (
     apply_acls,
     broker_acls,
 )
-from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
-from tooling.infra import Infrastructure
-from tooling.infra.kafka import KafkaCredentials
-from tooling.kafka_access import tongban_acl_table
 
 pytestmark = pytest.mark.integration
 

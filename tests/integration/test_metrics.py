@@ -44,6 +44,17 @@ def runtime_of(stack: Stack, service: str) -> ServiceRuntime:
 
 
 @pytest.fixture(scope="module")
+async def in_review(stack: Stack) -> str:
+    """One application submitted at a 阜阳 window whose case waits in 合肥, never decided."""
+    trip = stack.journey()
+    accepted = await trip.submit(household_application(sample_applicant("340104", sequence=42)))
+    assert accepted.status_code == 201, accepted.text
+    number: str = accepted.json()["application_no"]
+    await trip.wait_for_case(number, "340100")
+    return number
+
+
+@pytest.fixture(scope="module")
 async def approved(stack: Stack) -> dict[str, str]:
     """One application submitted at a 阜阳 window and approved in 合肥."""
     trip = stack.journey()
@@ -79,15 +90,20 @@ async def test_intake_times_the_submission_by_its_route_and_no_label_names_the_a
     reads = named(intake, "tongban_http_request_duration_seconds_count", method="GET")
     assert "/v1/applications/{application_no}" in {s.labels["route"] for s in reads}
 
+    routes: set[str] = set()
     for service in SERVICES:
         text, samples = await scrape(stack, service)
         for secret in approved.values():
             assert secret not in text, f"{service} shows {secret!r}"
-        assert all(s.labels.get("route", "/").startswith(("/", "unmatched")) for s in samples)
+        routes |= {s.labels["route"] for s in samples if "route" in s.labels}
+    # Routes are templates (or `unmatched`), never a path with a number in it.
+    assert "/v1/applications/{application_no}" in routes
+    assert all(route.startswith(("/", "unmatched")) for route in routes), routes
+    assert not any(approved["application_no"] in route for route in routes)
 
 
 async def test_approval_counts_the_approved_case_of_hefei(
-    stack: Stack, approved: dict[str, str]
+    stack: Stack, approved: dict[str, str], in_review: str
 ) -> None:
     async def approved_in_hefei() -> float:
         _, samples = await scrape(stack, "approval")
@@ -96,9 +112,16 @@ async def test_approval_counts_the_approved_case_of_hefei(
 
     assert await eventually(approved_in_hefei) >= 1  # type: ignore[operator]
     _, samples = await scrape(stack, "approval")
-    # Warnings and overdue cases are reported per locality with cases in review (none may be).
+    # Warnings and overdue cases are reported for each locality with cases in review (Hefei
+    # has the undecided one), and are some of those cases, never more.
+    in_review_by_locality = {
+        s.labels["locality"]: s.value for s in named(samples, "tongban_cases", status="in_review")
+    }
+    assert in_review_by_locality.get("340100", 0) >= 1, in_review_by_locality
     for name in ("tongban_cases_warning", "tongban_cases_overdue"):
-        assert all(s.value >= 0 for s in named(samples, name))
+        flagged = {s.labels["locality"]: s.value for s in named(samples, name)}
+        assert flagged.keys() == in_review_by_locality.keys(), name
+        assert all(0 <= flagged[code] <= in_review_by_locality[code] for code in flagged), name
     # approval_b serves other localities from its own database: Hefei's case is not there.
     _, other = await scrape(stack, "approval_b")
     assert not named(other, "tongban_cases", locality="340100")
@@ -115,23 +138,39 @@ async def test_every_consumer_group_reports_its_lag(stack: Stack, approved: dict
             return lags if {s.labels["group"] for s in lags} >= groups else []
 
         lags: list[Sample] = await eventually(reported)  # type: ignore[assignment]
-        assert all(s.value >= 0 for s in lags), service
+        assert lags, service
+        # A lag is what the group has not handled yet: whole records, never negative.
+        assert all(s.value >= 0 and s.value == int(s.value) for s in lags), service
         assert all(s.labels["partition"].isdigit() and s.labels["topic"] for s in lags)
+
+
+OUTBOX_GAUGES = (
+    "tongban_outbox_pending_events",
+    "tongban_outbox_oldest_pending_age_seconds",
+    "tongban_outbox_parked_events",
+)
 
 
 async def test_every_service_shows_its_outbox_backlog(
     stack: Stack, approved: dict[str, str]
 ) -> None:
     for service in SERVICES:
-        _, samples = await scrape(stack, service)
-        for name in (
-            "tongban_outbox_pending_events",
-            "tongban_outbox_oldest_pending_age_seconds",
-            "tongban_outbox_parked_events",
-        ):
+        runtime = runtime_of(stack, service)
+
+        async def drained(service: str = service) -> list[Sample] | None:
+            """A scrape where the relay has sent everything: nothing pending, no age."""
+            _, samples = await scrape(stack, service)
+            pending, age = (named(samples, name) for name in OUTBOX_GAUGES[:2])
+            drained = [s.value for s in pending] == [0] and [s.value for s in age] == [0]
+            return samples if drained else None
+
+        samples: list[Sample] = await eventually(drained)  # type: ignore[assignment]
+        for name in OUTBOX_GAUGES:
             found = named(samples, name)
-            assert [s.labels["service"] for s in found] == [runtime_of(stack, service).service]
-            assert found[0].value >= 0
+            assert [s.labels["service"] for s in found] == [runtime.service]
+        # Parked rows stay until an operator acts: the gauge says what the table holds.
+        parked = named(samples, "tongban_outbox_parked_events")[0].value
+        assert parked == (await runtime.relay.stats()).parked, service
     # Intake published the accepted application through its outbox.
     _, intake = await scrape(stack, "intake")
     published = named(intake, "tongban_events_published_total", topic=topics.INTAKE_EVENTS)

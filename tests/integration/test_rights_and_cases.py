@@ -124,12 +124,16 @@ async def test_a_claimed_case_is_held_and_must_be_claimed_before_a_decision(stac
 async def test_approvers_of_another_locality_do_not_see_the_case(stack: Stack) -> None:
     trip, number, _ = await accepted_application(stack, sequence=71)
     await trip.wait_for_case(number, "340100")
+    async with stack.client("approval", stack.token("approver", "340100")) as hefei:
+        assert (await hefei.get(f"/v1/cases/{number}")).status_code == 200
     async with stack.client("approval", stack.token("approver", "340200")) as wuhu:
         assert (await wuhu.get(f"/v1/cases/{number}")).status_code == 404
         assert (await wuhu.post(f"/v1/cases/{number}/claim")).status_code == 404
-        assert all(
-            case["locality"] != "340100" for case in (await wuhu.get("/v1/cases")).json()["cases"]
-        )
+        listed = await wuhu.get("/v1/cases")
+    assert listed.status_code == 200, listed.text
+    # Wuhu's list answers, without Hefei's case or any other locality's.
+    assert number not in {case["application_no"] for case in listed.json()["cases"]}
+    assert {case["locality"] for case in listed.json()["cases"]} <= {"340200"}
 
 
 async def test_a_certificate_is_handed_over_once_and_only_at_its_window(stack: Stack) -> None:

@@ -13,7 +13,8 @@ from services.routing import consumers, ledger
 from shared.crypto.keyring import KeyRing
 from shared.crypto.sm import sm2_verify, sm3
 from shared.messaging import events, topics
-from shared.messaging.channels import CHANNELS, EveryType, Subscription
+from shared.messaging.channels import CHANNELS
+from shared.messaging.subscriptions import EveryType, Subscription
 from shared.reference.localities import locality_codes
 
 T0 = datetime(2026, 3, 2, 1, 2, 3, 4005, tzinfo=UTC)
@@ -279,8 +280,8 @@ def test_stored_entries_are_compared_with_the_published_checkpoints() -> None:
 
 
 def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() -> None:
-    from shared.messaging.acl import Operation, ResourceType
     from tooling.kafka_access import tongban_acl_table
+    from tooling.kafka_acl import Operation, ResourceType
 
     table = tongban_acl_table()
 

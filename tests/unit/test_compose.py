@@ -12,7 +12,6 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.settings import (
     DEFAULT_PORTS,
     DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
@@ -23,6 +22,7 @@ from shared.settings import (
     Settings,
     database_name,
 )
+from tooling.kafka_principals import ADMIN_PRINCIPAL
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

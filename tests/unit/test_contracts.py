@@ -498,7 +498,8 @@ def test_every_service_subscribes_only_to_events_published_on_the_topics_it_read
     from services.intake.consumers import SUBSCRIPTIONS as intake
     from services.routing.consumers import SUBSCRIPTION as routing
     from shared.messaging import topics
-    from shared.messaging.channels import Subscription, channel_of
+    from shared.messaging.channels import channel_of
+    from shared.messaging.subscriptions import Subscription
 
     approval = approval_subscription(["340100"], "tongban.approval")
     for subscription in (*intake, routing, approval, *delivery):

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from shared.crypto.workloads import workload_keys
-from shared.messaging.acl import ADMIN_PRINCIPAL
 from shared.messaging.topics import ROUTING_RULES
 from shared.reference.localities import locality_codes
 from shared.settings import SERVICES
@@ -31,6 +30,7 @@ from tooling.k8s import (
     stale_manifests,
 )
 from tooling.kafka_access import tongban_acl_table
+from tooling.kafka_principals import ADMIN_PRINCIPAL
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy/k8s/overlays").iterdir() if path.is_dir())
@@ -297,7 +297,9 @@ def test_strimzi_topics_and_users_are_the_acl_table() -> None:
     topics = {t["spec"]["topicName"]: t for t in of_kind("prod", "KafkaTopic")}
     assert sorted(topics) == sorted(table.topics)
     assert topics[ROUTING_RULES]["spec"]["config"]["cleanup.policy"] == "compact"
-    assert all(t["spec"]["replicas"] == 1 for t in of_kind("dev", "KafkaTopic"))
+    development_topics = of_kind("dev", "KafkaTopic")
+    assert development_topics
+    assert all(t["spec"]["replicas"] == 1 for t in development_topics)
     users = {u["metadata"]["name"]: u for u in of_kind("prod", "KafkaUser")}
     assert sorted(users) == sorted([ADMIN_PRINCIPAL, *table.principals])
     assert "authorization" not in users.pop(ADMIN_PRINCIPAL)["spec"], "a super user"

@@ -6,18 +6,12 @@ from __future__ import annotations
 import pytest
 
 from shared.messaging import topics
-from shared.messaging.acl import (
-    ADMIN_PRINCIPAL,
-    AclBinding,
-    Operation,
-    PatternType,
-    ResourceType,
-    locality_principal,
-)
 from shared.messaging.channels import CHANNELS, channel_of
 from shared.reference.localities import locality_codes
 from shared.settings import SERVICES
 from tooling.kafka_access import service_accesses, tongban_acl_table
+from tooling.kafka_acl import AclBinding, Operation, PatternType, ResourceType
+from tooling.kafka_principals import ADMIN_PRINCIPAL, locality_principal
 
 TABLE = tongban_acl_table()
 ACCESS = {access.principal: access for access in service_accesses()}

@@ -16,6 +16,7 @@ from tooling.infra.kafka import java_executable
 from tooling.infra.kustomize import ensure_kustomize
 from tooling.infra.postgres import server_bindir
 from tooling.infra.system_packages import REQUIRED, ensure_system_packages
+from tooling.kafka_access import tongban_acl_table
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return _prepare(console)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with local_infrastructure(arguments.work_dir, console=console) as infrastructure:
+        with local_infrastructure(
+            arguments.work_dir, acl_table=tongban_acl_table(), console=console
+        ) as infrastructure:
             # Plain stdout lines, so a shell can capture them; progress goes to stderr.
             print(f"KAFKA_BOOTSTRAP_SERVERS={infrastructure.kafka_bootstrap_servers}", flush=True)
             print(f"DATABASE_URL={infrastructure.database_url}", flush=True)

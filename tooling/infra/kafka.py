@@ -27,7 +27,6 @@ from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 from rich.console import Console
 
-from shared.messaging.acl import ADMIN_PRINCIPAL, AclTable, apply_acls
 from shared.messaging.kafka import KafkaSecurity, make_client
 from tooling.infra._common import (
     InfrastructureError,
@@ -37,6 +36,8 @@ from tooling.infra._common import (
     say,
     tail_text,
 )
+from tooling.kafka_acl import AclTable, apply_acls
+from tooling.kafka_principals import ADMIN_PRINCIPAL
 
 # The one place the broker version is pinned (see ARCHITECTURE.md on why 3.9.x, not 4.x).
 KAFKA_VERSION = "3.9.1"

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from shared.messaging.acl import ADMIN_PRINCIPAL
 from tooling.infra import kafka as kafka_module
 from tooling.infra import postgres as postgres_module
 from tooling.infra._common import (
@@ -31,6 +30,8 @@ from tooling.infra._common import (
 )
 from tooling.infra.kafka import KAFKA_VERSION, KafkaBroker, KafkaCredentials
 from tooling.infra.postgres import EXTERNAL_DIR_NOTE, PostgresCluster
+from tooling.kafka_acl import AclTable
+from tooling.kafka_principals import ADMIN_PRINCIPAL
 
 _RUN_PREFIX = "run-"
 _LOG_NAMES = ("kafka.log", "postgres.log")
@@ -183,12 +184,18 @@ def _start(
 
 @contextlib.contextmanager
 def local_infrastructure(
-    work_dir: Path | None = None, *, console: Console | None = None, kafka_port: int = 0
+    work_dir: Path | None = None,
+    *,
+    acl_table: AclTable,
+    console: Console | None = None,
+    kafka_port: int = 0,
 ) -> Iterator[Infrastructure]:
     """Start what is not already provided, yield, then stop what it started.
 
-    The broker listens on `kafka_port` (0: a free port) with SASL/SCRAM and the ACL table of
-    tooling.kafka_access; the principals' passwords come from a secret kept in work_dir.
+    The broker listens on `kafka_port` (0: a free port) with SASL/SCRAM and enforces
+    `acl_table` (tooling.kafka_access.tongban_acl_table(), which the caller collects from the
+    services' declarations: the launcher imports no service); the principals' passwords come
+    from a secret kept in work_dir.
 
     If KAFKA_BOOTSTRAP_SERVERS is set, it is used and no broker is started; if DATABASE_URL is
     set, it is used and no PostgreSQL is started. Default work_dir: <repo>/.tongban/infra. Every
@@ -216,14 +223,11 @@ def local_infrastructure(
     if kafka_given:
         say(console, f"Using Kafka at {kafka_given} (KAFKA_BOOTSTRAP_SERVERS).")
     else:
-        # Here, not at the top: the table is collected from the services' own declarations.
-        from tooling.kafka_access import tongban_acl_table
-
         kafka = KafkaBroker(
             run_dir / "kafka",
             run_dir / "kafka.log",
             credentials=KafkaCredentials.load_or_create(work_dir),
-            acl_table=tongban_acl_table(),
+            acl_table=acl_table,
             port=kafka_port,
             kept_log_path=work_dir / "kafka.log",
             console=console,

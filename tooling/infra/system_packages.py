@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from services.delivery.pdf import FontMissing, cjk_font
+from shared.fonts import FontMissing, cjk_font
 from tooling.infra._common import InfrastructureError, apt_get_install, say
 
 

@@ -23,7 +23,6 @@ DeleteAcls v1, which Kafka 3.x serves).
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -38,24 +37,15 @@ from aiokafka.protocol.admin import (
 )
 from aiokafka.protocol.api import Request
 
-from shared.messaging.channels import CHANNELS, Subscription
+from shared.messaging.channels import CHANNELS
 from shared.messaging.kafka import KafkaSecurity, ensure_topics, keep_retained, make_client
+from shared.messaging.subscriptions import Subscription
 from shared.messaging.topics import approval_requests, dead_letter
-
-# The launcher's super user: creates the topics, applies this table, and is what tests and
-# operators' tools use. Not in the table (a super user needs no ACLs).
-ADMIN_PRINCIPAL = "tongban-admin"
-_LOCALITY_PRINCIPAL = re.compile(r"approval-\d{6}")
-
-
-def locality_principal(locality: str) -> str:
-    """The principal of one locality's approval system."""
-    return f"approval-{locality}"
-
-
-def locality_group_prefix(locality: str) -> str:
-    """Consumer groups that locality's approval system may use start with this."""
-    return f"{locality_principal(locality)}."
+from tooling.kafka_principals import (
+    LOCALITY_PRINCIPAL,
+    locality_group_prefix,
+    locality_principal,
+)
 
 
 class ResourceType(IntEnum):
@@ -335,7 +325,7 @@ async def _describe(client: AIOKafkaClient) -> list[_Grant]:
 
 def _manages(table: AclTable, principal: str) -> bool:
     # Also a locality that left the reference list: its grants go.
-    return principal in table.principals or bool(_LOCALITY_PRINCIPAL.fullmatch(principal))
+    return principal in table.principals or bool(LOCALITY_PRINCIPAL.fullmatch(principal))
 
 
 async def apply_acls(

@@ -1,0 +1,28 @@
+"""Where `make run` serves the stack on this machine: Kafka and each service's port.
+
+Its own module because both the stack (which starts them) and `tongban kafka-credentials`
+(which tells a local approval system where Kafka is) read it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from shared.settings import DEFAULT_PORTS
+
+# Where `make run` serves Kafka, so a local approval system can be pointed at it once.
+DEFAULT_KAFKA_PORT = 9092
+
+
+def kafka_port() -> int:
+    """127.0.0.1:9092 unless KAFKA_PORT says otherwise (0: any free port)."""
+    return int(os.environ.get("KAFKA_PORT", DEFAULT_KAFKA_PORT))
+
+
+def service_ports() -> dict[str, int]:
+    """127.0.0.1:8001-8006 unless INTAKE_PORT, ROUTING_PORT, ..., CARRIER_PORT, CONSOLE_PORT
+    say otherwise."""
+    return {
+        name: int(os.environ.get(f"{name.upper()}_PORT", port))
+        for name, port in DEFAULT_PORTS.items()
+    }
