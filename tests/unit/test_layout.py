@@ -119,23 +119,7 @@ def test_the_patterns_find_every_service_and_the_console() -> None:
     assert service_modules("domain"), "no domain module found: the domain rule would hold nothing"
 
 
-# The endpoints of these still shape responses from ORM rows; the use-case split of issue 16
-# (item 1) moves those queries behind use cases. Strict: once one is fixed, drop it here.
-ROWS_IN_API_UNTIL_SPLIT = {"services.approval.api", "services.routing.api"}
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                name in ROWS_IN_API_UNTIL_SPLIT, reason="rows in endpoints until split", strict=True
-            ),
-        )
-        for name in service_modules("api")
-    ],
-)
+@pytest.mark.parametrize("module", service_modules("api"))
 def test_an_api_module_imports_no_orm_rows(module: str) -> None:
     rows = sorted(target for target in import_graph()[module] if in_layer(target, "db"))
     assert not rows, f"{module} imports ORM rows from {', '.join(rows)}"
