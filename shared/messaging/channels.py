@@ -30,6 +30,9 @@ class Channel:
     # Kept for ever, every record (not compacted, no time or size limit): what the topic says
     # is evidence that must outlive any database (the ledger's checkpoints).
     retained: bool = False
+    # The payload field naming the locality whose topic of a per-locality family an event goes
+    # to (and which a consumer checks against the topic it read it on, shared.messaging.signing).
+    locality_field: str | None = None
 
     @property
     def event_types(self) -> tuple[str, ...]:
@@ -52,6 +55,20 @@ class Channel:
         prefix = self.address.split(LOCALITY_PARAMETER)[0]
         code = topic[len(prefix) :]
         return code if topic.startswith(prefix) and code.isdigit() else None
+
+    def topic_for(self, payload: EventPayload) -> str:
+        """The topic `payload` goes to on this channel: its address, or, for a per-locality
+        family, the topic of the locality its `locality_field` names."""
+        if not self.per_locality:
+            return self.address
+        locality = getattr(payload, self.locality_field or "", None)
+        topic = self.address.replace(LOCALITY_PARAMETER, str(locality))
+        if not isinstance(locality, str) or self.locality_of(topic) != locality:
+            raise NoTopic(
+                f"{payload.event_type} travels on {self.id}, one topic per locality, "
+                f"but names no locality in `{self.locality_field}`"
+            )
+        return topic
 
     def topics(self, localities: Iterable[str]) -> list[str]:
         """Its topic, or its family's topic of each of `localities`."""
@@ -84,6 +101,7 @@ CHANNELS: tuple[Channel, ...] = (
         "the materials supplemented for them; one topic per locality: a local approval system "
         "subscribes to its own locality's topic only. Each application carries everything the "
         "review needs; scans travel as references (sha256) fetched through the approval API.",
+        locality_field="competent_locality",
     ),
     Channel(
         "routingEvents",
@@ -160,6 +178,44 @@ CHANNELS: tuple[Channel, ...] = (
 
 # Kafka's topic settings of a retained channel: delete (never compact), no limit of time or size.
 RETAINED_FOR_EVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+
+class NoTopic(LookupError):
+    """An event the channel table cannot place: no channel carries its type, or it travels on a
+    per-locality channel and names no locality."""
+
+
+def _channels_by_event_type() -> dict[str, Channel]:
+    """Each event type's one channel. An event type travels on exactly one channel, so the
+    table alone decides where every event is published; a type declared twice is refused here,
+    when the module loads, rather than sent to whichever channel comes first."""
+    by_type: dict[str, Channel] = {}
+    for channel in CHANNELS:
+        if channel.per_locality and channel.locality_field is None:
+            raise ValueError(f"channel {channel.id} is per locality but names no locality_field")
+        for event_type in channel.event_types:
+            if event_type in by_type:
+                raise ValueError(
+                    f"{event_type} is declared on both {by_type[event_type].id} and {channel.id}"
+                )
+            by_type[event_type] = channel
+    return by_type
+
+
+_BY_EVENT_TYPE = _channels_by_event_type()
+
+
+def channel_carrying(event_type: str) -> Channel:
+    """The channel events of `event_type` travel on."""
+    try:
+        return _BY_EVENT_TYPE[event_type]
+    except KeyError:
+        raise NoTopic(f"no channel carries {event_type}") from None
+
+
+def topic_of(payload: EventPayload) -> str:
+    """The topic `payload` is published on, as the channel table says (Outbox.add)."""
+    return channel_carrying(payload.event_type).topic_for(payload)
 
 
 def channel_of(topic: str) -> Channel:

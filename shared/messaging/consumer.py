@@ -82,8 +82,9 @@ class EventContext:
     # records where an event was read (routing's audit ledger).
     record: ConsumerRecord[Any, Any]
 
-    async def publish(self, payload: EventPayload, *, topic: str) -> None:
-        await self.outbox.add(self.session, payload, topic=topic)
+    async def publish(self, payload: EventPayload) -> None:
+        """Write `payload` into the handler's transaction, for the topic its channel says."""
+        await self.outbox.add(self.session, payload)
 
 
 Handler = Callable[[Any, EventContext], Awaitable[None]]

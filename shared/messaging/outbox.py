@@ -65,6 +65,7 @@ from shared.crypto.keyring import KeyRingError
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import Database
 from shared.db.messaging_tables import inbox, outbox
+from shared.messaging.channels import topic_of
 from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import refuses_record
@@ -118,17 +119,20 @@ class Outbox:
             )
         return self.personal
 
-    async def add(self, session: AsyncSession, payload: EventPayload, *, topic: str) -> Envelope:
-        """Write the event into the session's transaction; the relay wakes once it commits."""
-        envelope, row = self.row_for(payload, topic=topic)
+    async def add(self, session: AsyncSession, payload: EventPayload) -> Envelope:
+        """Write the event into the session's transaction, for the topic its channel says
+        (shared.messaging.channels); the relay wakes once it commits. An event the channel table
+        cannot place raises `NoTopic` before anything is written."""
+        envelope, row = self.row_for(payload)
         await session.execute(_INSERT_ROW, row)
         set_after_commit(session, self.committed)
         return envelope
 
-    def row_for(self, payload: EventPayload, *, topic: str) -> tuple[Envelope, dict[str, Any]]:
+    def row_for(self, payload: EventPayload) -> tuple[Envelope, dict[str, Any]]:
         """The outbox row of an event, as the parameters of `insert_row()`: for a caller that
         writes it as part of one larger statement (Database.execute_atomically), and then calls
         `written()`."""
+        topic = self.topic_of(payload)
         envelope = Envelope.new(payload, source=self.source)
         traceparent, tracestate = current_traceparent()
         row = {
@@ -144,6 +148,11 @@ class Outbox:
             "tracestate": tracestate,
         }
         return envelope, row
+
+    def topic_of(self, payload: EventPayload) -> str:
+        """Where `payload` is published: the channel table decides (tests of the relay's own
+        mechanics override this to write to a topic of their own)."""
+        return topic_of(payload)
 
     def written(self) -> None:
         """Rows written outside `add` were committed: wake the relay."""

@@ -157,7 +157,7 @@ class EventVerifier:
                 f"not {key_name(envelope.signer)}"
             )
         locality = channel.locality_of(topic)
-        if locality is not None and envelope.data.get("competent_locality") != locality:
+        if locality is not None and envelope.data.get(channel.locality_field or "") != locality:
             raise UntrustedEvent(
                 f"the application's competent locality is not {locality}, whose topic it is on"
             )

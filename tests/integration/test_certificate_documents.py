@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.delivery.domain import code_digest
 from services.delivery.ratelimit import VerificationLimiter
-from services.delivery.usecases.documents import holder_name_at
+from services.delivery.usecases.documents import holder_name_place
 from shared.certificates import CertificateContent, canonical_document
 from shared.crypto.personal import PersonalData
 from shared.crypto.sm import sm2_generate, sm2_sign
@@ -408,7 +408,7 @@ async def test_a_row_inserted_with_a_signature_of_another_key_does_not_verify(
         content = content_for(application_no, number)
         signer, signature = sign(content)
         stored = content.model_dump(mode="json")
-        stored["holder_name"] = personal.encrypt(HOLDER, where=holder_name_at(number))
+        stored["holder_name"] = personal.encrypt(HOLDER, where=holder_name_place(number))
         async with delivery_db.begin() as connection:
             await connection.execute(
                 text(

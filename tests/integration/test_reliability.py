@@ -122,7 +122,8 @@ async def test_a_relay_killed_after_publishing_but_before_marking_sent_causes_no
     try:
         event = routed_event(new_application_no())
         async with db.transaction() as session:
-            envelope = await Outbox("/tests").add(session, event, topic=HEFEI_REQUESTS)
+            # Its channel sends it to its competent locality's topic: HEFEI_REQUESTS.
+            envelope = await Outbox("/tests").add(session, event)
 
         routing_signer = EventSigner(stack.settings.key_ring())
         dying = OutboxRelay(db, kafka, telemetry, signer=routing_signer)

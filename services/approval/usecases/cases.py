@@ -26,7 +26,7 @@ from shared.auth import Principal
 from shared.crypto.personal import PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Conflict, NotFound
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.localities import (
@@ -56,7 +56,7 @@ async def open_case(
         opened_at=now,
         # The personal parts (applicant, delivery, agent) encrypted, bound to this case.
         application=outbox.personal_data().seal_fields(
-            routed.model_dump(mode="json"), where=stored_at(routed.application_no)
+            routed.model_dump(mode="json"), where=application_place(routed.application_no)
         ),
     )
     opened = await insert_if_absent(
@@ -99,7 +99,6 @@ async def open_case(
             deadline=deadline,
             opened_at=now,
         ),
-        topic=topics.APPROVAL_EVENTS,
     )
 
 
@@ -217,7 +216,7 @@ async def view_case(
     )
     attributes = {"tongban.application_no": application_no, "tongban.locality": row.locality}
     with telemetry.journey_span("case viewed", row.traceparent, attributes=attributes):
-        await outbox.add(session, viewed, topic=topics.APPROVAL_EVENTS)
+        await outbox.add(session, viewed)
     return case_of(row, lapse=lapse, personal=outbox.personal_data())
 
 
@@ -315,13 +314,14 @@ async def held_open_case(
     return row
 
 
-def stored_at(application_no: str) -> str:
+def application_place(application_no: str) -> str:
+    """Where a case's application (its personal parts) is bound (their AAD)."""
     return place("approval.cases.application", application_no)
 
 
 def application_of(row: CaseRow, personal: PersonalData) -> dict[str, Any]:
     """The routed application of the case in clear (the approver's to read)."""
-    return personal.open_fields(row.application, where=stored_at(row.application_no))
+    return personal.open_fields(row.application, where=application_place(row.application_no))
 
 
 def referenced_scans(row: CaseRow, personal: PersonalData) -> set[str]:
@@ -361,4 +361,4 @@ async def record_material_read(
         read_by=approver.sub,
         read_at=now,
     )
-    await outbox.add(session, read, topic=topics.APPROVAL_EVENTS)
+    await outbox.add(session, read)

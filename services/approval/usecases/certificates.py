@@ -17,7 +17,7 @@ from shared.auth import Principal
 from shared.certificates import CertificateContent, Content
 from shared.crypto.personal import PersonalData, place
 from shared.errors import Conflict, Invalid, NotFound
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 
 
@@ -35,7 +35,8 @@ CERTIFICATE = "certificate"
 REJECTION_NOTICE = "rejection_notice"
 
 
-def holder_name_at(number: str) -> str:
+def holder_name_place(number: str) -> str:
+    """Where a certificate's holder name is bound (its AAD)."""
     return place("approval.certificates.holder_name", number)
 
 
@@ -46,7 +47,7 @@ async def _issue(session: AsyncSession, outbox: Outbox, content: Content, seals:
     document_seal = certificates.seal(content, seals.signer(content.issuer_locality))
     stored = content.model_dump(mode="json")
     stored["holder_name"] = personal.encrypt(
-        content.holder_name, where=holder_name_at(content.number)
+        content.holder_name, where=holder_name_place(content.number)
     )
     is_certificate = isinstance(content, CertificateContent)
     expires = content.valid_until if isinstance(content, CertificateContent) else None
@@ -86,7 +87,7 @@ async def _issue(session: AsyncSession, outbox: Outbox, content: Content, seals:
             issued_on=content.issued_on,
             document=published,
         )
-    await outbox.add(session, issued, topic=topics.APPROVAL_EVENTS)
+    await outbox.add(session, issued)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class IssuedDocument:
 
 
 def _document_of(row: CertificateRow, personal: PersonalData) -> IssuedDocument:
-    name = personal.decrypt(row.content["holder_name"], where=holder_name_at(row.number))
+    name = personal.decrypt(row.content["holder_name"], where=holder_name_place(row.number))
     return IssuedDocument(
         number=row.number,
         kind=row.kind,
@@ -171,5 +172,5 @@ async def revoke_certificate(
         revoked_by=approver.sub,
         revoked_at=now,
     )
-    await outbox.add(session, revoked, topic=topics.APPROVAL_EVENTS)
+    await outbox.add(session, revoked)
     return _document_of(row, outbox.personal_data())

@@ -27,7 +27,7 @@ from shared.auth import Principal
 from shared.certificates import CertificateContent, RejectionNoticeContent
 from shared.errors import Conflict, Invalid, NotFound, problem
 from shared.identity import id_number_digest, mask_name
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import get_item
 from shared.reference.localities import is_known_locality
@@ -86,7 +86,7 @@ async def decide(
         row.override_reason = override if row.deferred else None
         row.decision, row.reason = command.decision, reason or None
         row.decided_by, row.decided_at = command.approver.sub, decided.decided_at
-        await outbox.add(session, decided, topic=topics.APPROVAL_EVENTS)
+        await outbox.add(session, decided)
     return case_of(row, lapse=lapse)
 
 
@@ -198,7 +198,7 @@ async def _request_supplement(
         reason=reason,
         requested_at=now,
     )
-    await outbox.add(session, requested, topic=topics.APPROVAL_EVENTS)
+    await outbox.add(session, requested)
 
 
 async def receive_supplement(
@@ -239,7 +239,6 @@ async def receive_supplement(
             paused_working_days=row.paused_working_days,
             resumed_at=now,
         ),
-        topic=topics.APPROVAL_EVENTS,
     )
 
 
@@ -283,5 +282,5 @@ async def transfer_case(
         transferred_by=command.approver.sub,
         transferred_at=now,
     )
-    await outbox.add(session, transferred, topic=topics.APPROVAL_EVENTS)
+    await outbox.add(session, transferred)
     return case_of(row, lapse=lapse)

@@ -13,7 +13,7 @@ from services.approval.db import CaseRow
 from services.approval.domain import DeadlineClock
 from services.approval.usecases.cases import OPEN
 from shared import clock
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.vocabulary import CaseStatus
 
@@ -57,7 +57,7 @@ async def supervise_deadlines(
             used_working_days=deadline_clock.used(today),
             warned_at=now,
         )
-        await outbox.add(session, warning, topic=topics.APPROVAL_EVENTS)
+        await outbox.add(session, warning)
         warned += 1
     late = await session.scalars(
         select(CaseRow)
@@ -80,7 +80,7 @@ async def supervise_deadlines(
             deadline=row.deadline,
             overdue_at=now,
         )
-        await outbox.add(session, flagged, topic=topics.APPROVAL_EVENTS)
+        await outbox.add(session, flagged)
         overdue += 1
     reminded = await _remind_deferred(session, outbox, today=today, batch=batch)
     return Supervised(warned, overdue, reminded)
@@ -115,7 +115,7 @@ async def _remind_deferred(
             due_on=row.deferred_due_on,
             reminded_at=now,
         )
-        await outbox.add(session, reminder, topic=topics.APPROVAL_EVENTS)
+        await outbox.add(session, reminder)
         reminded += 1
     return reminded
 

@@ -25,12 +25,12 @@ from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipmen
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
 from services.delivery.domain import retry_after
 from services.delivery.schemas import CarrierReport  # the webhook's body IS the command
-from services.delivery.usecases.print_jobs import address_at
+from services.delivery.usecases.print_jobs import address_place
 from shared import clock
 from shared.crypto.personal import DecryptionFailed
 from shared.db import Database, insert_if_absent
 from shared.errors import NotFound
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.telemetry import Telemetry
 from shared.vocabulary import PostalStatus
@@ -86,7 +86,7 @@ async def dispatch_one(
     """Call the carrier for `row` (locked by the caller); True if it took the dispatch."""
     try:
         address = outbox.personal_data().decrypt_json(
-            row.address, where=address_at(row.application_no)
+            row.address, where=address_place(row.application_no)
         )
         shipment = Shipment(
             reference=row.certificate_no,
@@ -129,7 +129,6 @@ async def dispatch_one(
                 tracking_no=accepted.tracking_no,
                 dispatched_at=now,
             ),
-            topic=topics.DELIVERY_EVENTS,
         )
     log.info("certificate %s dispatched (%s)", row.certificate_no, carrier.name)
     return True
@@ -183,7 +182,7 @@ async def record_carrier_event(
     ):
         if report.event == "delivered":
             row.status, row.delivered_at = PostalStatus.DELIVERED, report.at
-            await outbox.add(session, _delivered(row, report.at), topic=topics.DELIVERY_EVENTS)
+            await outbox.add(session, _delivered(row, report.at))
         else:
             row.status = PostalStatus.IN_TRANSIT
             await outbox.add(
@@ -196,7 +195,6 @@ async def record_carrier_event(
                     carrier_event=report.event,
                     at=report.at,
                 ),
-                topic=topics.DELIVERY_EVENTS,
             )
     return PostalStatus(row.status), True
 

@@ -66,7 +66,7 @@ PublicKeys = Callable[[str], PublicKey | None]
 REVIEWERS = ("approver", "approval_system")
 
 
-def holder_name_at(number: str) -> str:
+def holder_name_place(number: str) -> str:
     """Where a document's holder name is bound (its AAD)."""
     return place("delivery.certificates.holder_name", number)
 
@@ -75,7 +75,7 @@ def kind_of(content: Content) -> Kind:
     return "rejection_notice" if isinstance(content, RejectionNoticeContent) else "certificate"
 
 
-def verification_code_at(number: str) -> str:
+def verification_code_place(number: str) -> str:
     """Where a certificate's verification code is bound (its AAD)."""
     return place("delivery.certificates.verification_code", number)
 
@@ -136,7 +136,7 @@ async def register_document(
     content = _document_of(event, personal, public_key)
     stored = content.model_dump(mode="json")
     stored["holder_name"] = personal.encrypt(
-        content.holder_name, where=holder_name_at(content.number)
+        content.holder_name, where=holder_name_place(content.number)
     )
     return await insert_if_absent(
         session,
@@ -224,7 +224,7 @@ def checked(row: CertificateRow, personal: PersonalData, public_key: PublicKeys)
     broken = Checked(None, SealCheck(False, "signature_invalid"))
     try:
         data["holder_name"] = personal.decrypt(
-            str(data.get("holder_name")), where=holder_name_at(row.number)
+            str(data.get("holder_name")), where=holder_name_place(row.number)
         )
         content = content_from(data)
     except (DecryptionFailed, ValidationError, ValueError):
@@ -397,8 +397,8 @@ async def print_document(
 def verification_code(row: CertificateRow, personal: PersonalData) -> str:
     """The certificate's verification code, made at its first print (the row is locked)."""
     if row.verification_code is not None:
-        return personal.decrypt(row.verification_code, where=verification_code_at(row.number))
+        return personal.decrypt(row.verification_code, where=verification_code_place(row.number))
     code = secrets.token_urlsafe(16)  # 128 bits
-    row.verification_code = personal.encrypt(code, where=verification_code_at(row.number))
+    row.verification_code = personal.encrypt(code, where=verification_code_place(row.number))
     row.verification_code_digest = code_digest(code)
     return code

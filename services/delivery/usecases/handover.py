@@ -17,7 +17,7 @@ from shared.auth import Principal
 from shared.db import Database
 from shared.errors import ApiError, Conflict, DomainError, NotFound
 from shared.identity import id_number_digest
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.telemetry import Telemetry
 from shared.vocabulary import PrintJobStatus
@@ -174,6 +174,5 @@ async def hand_over(
                 channel="window",
                 collected_by=job.collected_by,
             ),
-            topic=topics.DELIVERY_EVENTS,
         )
     return job

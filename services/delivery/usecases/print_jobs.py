@@ -16,14 +16,14 @@ from shared.auth import Principal
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Invalid
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.telemetry import current_traceparent
 from shared.vocabulary import DeliveryMethod, PostalStatus, PrintJobStatus
 
 
-def address_at(application_no: str) -> str:
+def address_place(application_no: str) -> str:
     """Where a dispatch's address is bound (its AAD)."""
     return place("delivery.postal_dispatches.address", application_no)
 
@@ -63,7 +63,7 @@ async def queue_certificate(
             PostalDispatchRow,
             certificate_no=approved.certificate_no,
             application_no=approved.application_no,
-            address=personal.encrypt_json(address, where=address_at(approved.application_no)),
+            address=personal.encrypt_json(address, where=address_place(approved.application_no)),
             status=PostalStatus.AWAITING_CARRIER,
             created_at=now,
             traceparent=traceparent,
@@ -102,7 +102,6 @@ async def queue_certificate(
             locality=approved.receiving_locality,
             queued_at=now,
         ),
-        topic=topics.DELIVERY_EVENTS,
     )
 
 

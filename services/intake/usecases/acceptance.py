@@ -15,7 +15,7 @@ from services.intake.usecases.scans import with_scan
 from shared import clock
 from shared.crypto.personal import place
 from shared.identity import mask_name
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.telemetry import current_trace_id
 from shared.vocabulary import ApplicationStatus
@@ -73,7 +73,9 @@ def acceptance_of(
         "application_no": application_no,
         "item_code": item.item_code,
         "status": ApplicationStatus.ACCEPTED,
-        "applicant": personal.encrypt_json(applicant, where=at_rest("applicant", application_no)),
+        "applicant": personal.encrypt_json(
+            applicant, where=application_place("applicant", application_no)
+        ),
         "property_locality": body.property_locality,
         "receiving_locality": clerk.locality,
         "window_id": window_id,
@@ -86,8 +88,10 @@ def acceptance_of(
         "deferred": verdict.deferred,
         "deferred_due_on": deferred_due_on,
         "requested_materials": None,
-        "delivery": personal.encrypt_json(delivery, where=at_rest("delivery", application_no)),
-        "agent": personal.encrypt_optional(agent, where=at_rest("agent", application_no)),
+        "delivery": personal.encrypt_json(
+            delivery, where=application_place("delivery", application_no)
+        ),
+        "agent": personal.encrypt_optional(agent, where=application_place("agent", application_no)),
         "agent_name_masked": mask_name(body.agent.name) if body.agent else None,
         "promised_date": promised,
         "accepted_at": now,
@@ -135,7 +139,7 @@ def acceptance_of(
         certificates=verdict.certificates,
         personal_data=events.Sealed.model_validate(sealed),
     )
-    _, announcement = outbox.row_for(accepted, topic=topics.INTAKE_EVENTS)
+    _, announcement = outbox.row_for(accepted)
     out = Accepted(
         application_no=application_no,
         status=ApplicationStatus.ACCEPTED,
@@ -158,6 +162,6 @@ def acceptance_of(
     return Answer(201, _ACCEPTED.dump_python(out, mode="json")), values
 
 
-def at_rest(column: str, application_no: str) -> str:
+def application_place(column: str, application_no: str) -> str:
     """Where a personal-data column of intake's applications is bound (its AAD)."""
     return place(f"intake.applications.{column}", application_no)

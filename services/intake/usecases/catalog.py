@@ -17,7 +17,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.db import Database, insert_if_absent
 from shared.errors import Conflict, Forbidden, NotFound, Unavailable
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
 from shared.reference.localities import PROVINCE
@@ -145,7 +145,7 @@ async def _publish(session: AsyncSession, outbox: Outbox, published: CatalogVers
         published_by=published.published_by,
     )
     if stored:
-        await outbox.add(session, _announcement(published), topic=topics.INTAKE_EVENTS)
+        await outbox.add(session, _announcement(published))
     return stored
 
 

@@ -16,7 +16,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.db import insert_if_absent
 from shared.errors import Conflict, NotFound
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.reference.localities import LIKE_ESCAPE, within_pattern
 
@@ -75,7 +75,7 @@ async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> 
         has_comment=bool(command.comment.strip()),
         evaluated_at=evaluated_at,
     )
-    await outbox.add(session, rated, topic=topics.INTAKE_EVENTS)
+    await outbox.add(session, rated)
     return Evaluation(
         application_no=application.application_no,
         score=command.score,

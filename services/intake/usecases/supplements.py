@@ -19,7 +19,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.jurisdiction import RuleBook
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.vocabulary import ApplicationStatus, Right
 
@@ -162,7 +162,7 @@ async def _take_supplement(
         competent_locality=application.competent_locality,
         supplemented_at=now,
     )
-    await outbox.add(session, supplemented, topic=topics.INTAKE_EVENTS)
+    await outbox.add(session, supplemented)
     return SupplementTaken(
         application_no=application.application_no,
         status=ApplicationStatus(application.status),

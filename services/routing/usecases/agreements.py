@@ -16,7 +16,6 @@ from services.routing.usecases.rules import agreement_state
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Forbidden, Invalid, NotFound
-from shared.messaging import topics
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.localities import is_known_locality, is_within
@@ -92,7 +91,7 @@ async def grant_agreement(
     )
     session.add(row)
     await session.flush()
-    await outbox.add(session, agreement_state(row), topic=topics.ROUTING_RULES)
+    await outbox.add(session, agreement_state(row))
     return StoredAgreement.of(row)
 
 
@@ -106,7 +105,7 @@ async def revoke_agreement(
         raise Forbidden("not_grantor", "Only the grantor locality's administration may revoke.")
     if row.revoked_at is None:
         row.revoked_at = clock.now()
-        await outbox.add(session, agreement_state(row), topic=topics.ROUTING_RULES)
+        await outbox.add(session, agreement_state(row))
     return StoredAgreement.of(row)
 
 

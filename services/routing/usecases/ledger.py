@@ -18,7 +18,7 @@ from services.routing.db import LedgerCheckpointRow, LedgerRow
 from shared import clock
 from shared.crypto.keyring import Signer
 from shared.errors import Invalid
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 
@@ -187,7 +187,7 @@ async def checkpoint_ledger(
         signer=row.signer,
         signature=base64.b64encode(signature).decode("ascii"),
     )
-    await outbox.add(session, checkpoint, topic=topics.AUDIT_CHECKPOINTS)
+    await outbox.add(session, checkpoint)
     return row
 
 

@@ -98,7 +98,7 @@ async def route_application(
                 receiving_locality=accepted.receiving_locality,
                 decided_at=now,
             )
-            await outbox.add(session, unroutable, topic=topics.ROUTING_EVENTS)
+            await outbox.add(session, unroutable)
         return
 
     topic = topics.approval_requests(verdict.competent_locality)
@@ -113,7 +113,7 @@ async def route_application(
         topic=topic,
         routed_at=now,
         application=personal.seal_fields(
-            accepted.model_dump(mode="json"), where=_stored_at(accepted.application_no)
+            accepted.model_dump(mode="json"), where=_application_place(accepted.application_no)
         ),
     )
     if not first_time:
@@ -126,7 +126,7 @@ async def route_application(
             "routed_at": now,
         }
     )
-    await outbox.add(session, routed, topic=topic)
+    await outbox.add(session, routed)
     notice = events.Routed(
         application_no=accepted.application_no,
         competent_locality=verdict.competent_locality,
@@ -134,10 +134,11 @@ async def route_application(
         receiving_locality=accepted.receiving_locality,
         routed_at=now,
     )
-    await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
+    await outbox.add(session, notice)
 
 
-def _stored_at(application_no: str) -> str:
+def _application_place(application_no: str) -> str:
+    """Where a routed application (its personal parts) is bound (their AAD)."""
     return place("routing.routed_applications.application", application_no)
 
 
@@ -180,9 +181,7 @@ async def forward_supplement(
             "routed_at": clock.now(),
         }
     )
-    await outbox.add(
-        session, forwarded, topic=topics.approval_requests(forwarded.competent_locality)
-    )
+    await outbox.add(session, forwarded)
 
 
 async def transfer_application(
@@ -214,7 +213,7 @@ async def transfer_application(
     now = clock.now()
     topic = topics.approval_requests(transferred.to_locality)
     stored = outbox.personal_data().open_fields(
-        routed.application, where=_stored_at(transferred.application_no)
+        routed.application, where=_application_place(transferred.application_no)
     )
     application = events.ApplicationRouted.model_validate(
         {
@@ -231,7 +230,7 @@ async def transfer_application(
     )
     routed.transfers += 1
     routed.note = f"transferred from {transferred.from_locality}: {transferred.reason}"
-    await outbox.add(session, application, topic=topic)
+    await outbox.add(session, application)
     notice = events.Transferred(
         application_no=transferred.application_no,
         from_locality=transferred.from_locality,
@@ -240,4 +239,4 @@ async def transfer_application(
         reason=transferred.reason,
         routed_at=now,
     )
-    await outbox.add(session, notice, topic=topics.ROUTING_EVENTS)
+    await outbox.add(session, notice)

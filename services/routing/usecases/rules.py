@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.routing.db import AgreementRow, JurisdictionRuleRow
 from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
-from shared.messaging import events, topics
+from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION
 from shared.reference.localities import PROVINCE, city_of
@@ -112,9 +112,9 @@ async def publish_state(session: AsyncSession, outbox: Outbox) -> None:
     )
     await session.execute(statement)
     for row in await session.scalars(select(JurisdictionRuleRow)):
-        await outbox.add(session, rule_state(to_rule(row)), topic=topics.ROUTING_RULES)
+        await outbox.add(session, rule_state(to_rule(row)))
     for agreement in await session.scalars(select(AgreementRow)):
-        await outbox.add(session, agreement_state(agreement), topic=topics.ROUTING_RULES)
+        await outbox.add(session, agreement_state(agreement))
 
 
 async def take_catalog(
@@ -148,4 +148,4 @@ async def take_catalog(
     # populate_existing: rows already in the session take the values just written.
     taken = await session.scalars(upsert, execution_options={"populate_existing": True})
     for row in taken.all():
-        await outbox.add(session, rule_state(to_rule(row)), topic=topics.ROUTING_RULES)
+        await outbox.add(session, rule_state(to_rule(row)))

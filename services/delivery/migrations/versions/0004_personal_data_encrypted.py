@@ -26,7 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _where(application_no: str) -> str:
+def _place(application_no: str) -> str:
     return place("delivery.postal_dispatches.address", application_no)
 
 
@@ -40,7 +40,7 @@ def upgrade() -> None:
         if is_token(old["address"]):
             return {}
         address = json.loads(old["address"])
-        return {"address": personal().encrypt_json(address, where=_where(application_no))}
+        return {"address": personal().encrypt_json(address, where=_place(application_no))}
 
     rewrite_rows("postal_dispatches", "application_no", {"address": sa.Text()}, encrypt)
     seal_outbox_payloads(personal)
@@ -53,7 +53,7 @@ def downgrade() -> None:
     def decrypt(application_no: str, old: dict[str, Any]) -> dict[str, Any]:
         if not is_token(old["address"]):
             return {}
-        address = personal().decrypt_json(old["address"], where=_where(application_no))
+        address = personal().decrypt_json(old["address"], where=_place(application_no))
         return {"address": json.dumps(address, ensure_ascii=False)}
 
     rewrite_rows("postal_dispatches", "application_no", {"address": sa.Text()}, decrypt)

@@ -29,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 COLUMNS = ("applicant", "delivery", "agent")
 
 
-def _where(column: str, application_no: str) -> str:
+def _place(column: str, application_no: str) -> str:
     return place(f"intake.applications.{column}", application_no)
 
 
@@ -49,7 +49,7 @@ def upgrade() -> None:
             value = json.loads(text)
             if column == "agent":
                 new["agent_name_masked"] = mask_name(value["name"])
-            new[column] = personal().encrypt_json(value, where=_where(column, application_no))
+            new[column] = personal().encrypt_json(value, where=_place(column, application_no))
         return new
 
     rewrite_rows(
@@ -65,7 +65,7 @@ def downgrade() -> None:
     def decrypt(application_no: str, old: dict[str, Any]) -> dict[str, Any]:
         return {
             column: json.dumps(
-                personal().decrypt_json(old[column], where=_where(column, application_no))
+                personal().decrypt_json(old[column], where=_place(column, application_no))
             )
             if is_token(old[column])
             else old[column]
