@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import Executable
 
@@ -144,6 +144,11 @@ async def engines(database_urls: dict[str, str]) -> AsyncIterator[dict[str, Asyn
 async def _unit(service: str, engines: dict[str, AsyncEngine], ring: KeyRing) -> Any:
     async with rolled_back(engines[service]) as connection:
         yield Unit(engines[service], connection, outbox_of(service, ring))
+    # Nothing a test wrote outlives it: had a use case committed outside the test's
+    # transaction, its events would still be here.
+    async with engines[service].connect() as connection:
+        left = await connection.scalar(select(func.count()).select_from(outbox_table))
+    assert left == 0, f"{left} outbox rows of {service} outlived their test"
 
 
 @pytest.fixture
