@@ -128,7 +128,12 @@ async def test_a_complete_application_is_accepted_with_its_deferred_material_and
     )
     assert body["deferred_due_on"] is not None
     row = await application(intake, body["application_no"])
-    assert (row.window_id, row.deferred) == (window.clerk.window_id, ["M02"])
+    # The kinship proof promised by commitment (告知承诺), the register copy deferred (容缺).
+    assert (row.window_id, row.commitments, row.deferred) == (
+        window.clerk.window_id,
+        ["M03"],
+        ["M02"],
+    )
     assert await intake.events(body["application_no"]) == [(ACCEPTED, topics.INTAKE_EVENTS)]
 
 
