@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo bench test test-unit test-integration lint format contracts clean
+.PHONY: help install infra-deps run demo bench test test-unit test-usecases test-integration lint format contracts clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
@@ -44,6 +44,10 @@ test: infra-deps
 
 test-unit: install
 	$(BIN)/pytest tests/unit
+
+# Use cases against a PostgreSQL of their own (no Kafka, no HTTP), each test rolled back.
+test-usecases: infra-deps
+	$(BIN)/pytest tests/usecases
 
 test-integration: infra-deps
 	$(BIN)/pytest tests/integration

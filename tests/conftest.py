@@ -63,6 +63,22 @@ def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrast
 
 
 @pytest.fixture(scope="session")
+def database_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The PostgreSQL server's URL: the integration stack's when this session runs integration
+    tests too (one server, not two), else a server started alone, without Kafka (the use-case
+    tests need no broker)."""
+    if any("integration" in item.path.parts for item in request.session.items):
+        infra: Infrastructure = request.getfixturevalue("infrastructure")
+        yield infra.database_url
+        return
+    work_dir = Path(os.environ.get("TONGBAN_TEST_WORK_DIR") or tmp_path_factory.mktemp("infra"))
+    with local_infrastructure(work_dir, acl_table=tongban_acl_table(), kafka=False) as infra:
+        yield infra.database_url
+
+
+@pytest.fixture(scope="session")
 def spans() -> InMemorySpanExporter:
     exporter = InMemorySpanExporter()
     # Process-wide instrumentations (asyncpg, aiokafka) report here; each service's own spans

@@ -31,9 +31,10 @@ from services.routing.ledger import head_statement
 from shared.crypto.sm import sm2_verify
 from shared.messaging import events, topics
 from shared.settings import with_database
+from tests import factories
 from tests.harness import Stack, eventually, header, read_topic
 from tooling.audit import verify_command, verify_database
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -61,11 +62,11 @@ async def routing_sql(stack: Stack) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-async def journey_in_the_ledger(stack: Stack, sequence: int) -> tuple[str, list[dict[str, Any]]]:
+async def journey_in_the_ledger(stack: Stack) -> tuple[str, list[dict[str, Any]]]:
     """One application from window to hand-over, with a case view and a scan read; its ledger
     entries once they are all there."""
     trip = stack.journey()
-    applicant = sample_applicant("340104", sequence=sequence)
+    applicant = factories.applicant("340104")
     form = household_application(applicant)
     accepted = await trip.submit(form)
     assert accepted.status_code == 201, accepted.text
@@ -128,7 +129,7 @@ async def tampered(
 
 
 async def test_a_journey_is_chained_in_the_ledger_and_the_chain_verifies(stack: Stack) -> None:
-    number, entries = await journey_in_the_ledger(stack, sequence=71)
+    number, entries = await journey_in_the_ledger(stack)
 
     seqs = [entry["seq"] for entry in entries]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
@@ -169,7 +170,7 @@ async def test_only_operators_and_admins_read_the_ledger(stack: Stack) -> None:
 async def test_rows_changed_removed_or_swapped_in_sql_fail_at_the_first_bad_entry(
     stack: Stack, routing_sql: AsyncEngine
 ) -> None:
-    _, entries = await journey_in_the_ledger(stack, sequence=72)
+    _, entries = await journey_in_the_ledger(stack)
     # Entries well inside the chain: the ledger goes on appending after them meanwhile.
     first, second = entries[0], entries[2]
     assert first["seq"] < second["seq"] < entries[-1]["seq"]
@@ -225,7 +226,7 @@ async def test_rows_changed_removed_or_swapped_in_sql_fail_at_the_first_bad_entr
 async def test_routing_publishes_signed_checkpoints_that_verify_with_its_public_key(
     stack: Stack, routing_sql: AsyncEngine
 ) -> None:
-    _, entries = await journey_in_the_ledger(stack, sequence=73)
+    _, entries = await journey_in_the_ledger(stack)
     last = entries[-1]["seq"]
 
     def checkpoint(record: Any) -> dict[str, Any]:
@@ -383,7 +384,7 @@ async def cut(
 async def test_the_newest_entries_cut_with_their_checkpoints_fail_verification(
     stack: Stack, routing_sql: AsyncEngine
 ) -> None:
-    _, entries = await journey_in_the_ledger(stack, sequence=74)
+    _, entries = await journey_in_the_ledger(stack)
     await checkpointed(stack, entries[-1]["seq"])
     async with ledger_held(routing_sql):
         async with routing_sql.connect() as sql:
@@ -412,7 +413,7 @@ async def test_the_newest_entries_cut_with_their_checkpoints_fail_verification(
 async def test_a_wiped_ledger_fails_verification_once_checkpoints_were_published(
     stack: Stack, routing_sql: AsyncEngine
 ) -> None:
-    _, entries = await journey_in_the_ledger(stack, sequence=75)
+    _, entries = await journey_in_the_ledger(stack)
     await checkpointed(stack, entries[-1]["seq"])
     async with ledger_held(routing_sql), cut(routing_sql, 0, verification=True):
         async with routing_sql.connect() as sql:
@@ -477,7 +478,7 @@ async def test_the_watcher_keeps_every_checkpoint_in_its_own_store(
     from tooling.audit_watch import stored_checkpoints, watch
     from tooling.infra import ensure_databases_async
 
-    _, entries = await journey_in_the_ledger(stack, sequence=76)
+    _, entries = await journey_in_the_ledger(stack)
     latest = (await checkpointed(stack, entries[-1]["seq"]))["checkpoint"]
     await ensure_databases_async(infrastructure.database_url, ["tongban_test_audit"], recreate=True)
     settings = stack.settings.model_copy(

@@ -13,11 +13,11 @@ import pytest
 
 from shared.auth import ROLES, Role
 from shared.authz import POLICY, Rule
+from tests import factories
 from tests.harness import Stack
 from tooling.journey import (
     ID_CARD_SCAN,
     household_application,
-    sample_applicant,
     scan_digest,
 )
 
@@ -42,20 +42,20 @@ class Resources:
 @pytest.fixture(scope="module")
 async def resources(stack: Stack) -> Resources:
     journey = stack.journey()
-    applicant = sample_applicant(sequence=701)
+    applicant = factories.applicant()
     in_review = await journey.submit(household_application(applicant))
     assert in_review.status_code == 201, in_review.text
     number = in_review.json()["application_no"]
     await journey.wait_for_case(number, COMPETENT)
 
-    other = sample_applicant(sequence=702)
+    other = factories.applicant()
     waiting = await journey.submit(household_application(other))
     assert waiting.status_code == 201, waiting.text
     waiting_no = waiting.json()["application_no"]
     await journey.approve(waiting_no, COMPETENT)
     job = await journey.wait_in_print_queue(waiting_no)
 
-    incomplete = household_application(sample_applicant(sequence=703)) | {"materials": []}
+    incomplete = household_application(factories.applicant()) | {"materials": []}
     notice = await journey.submit(incomplete)
     assert notice.status_code == 422, notice.text
     notice_no = notice.json()["error"]["details"]["notice_no"]
@@ -92,7 +92,7 @@ def _body(service: str, method: str, template: str, r: Resources) -> dict[str, A
     if method != "POST":
         return None
     bodies: dict[str, dict[str, Any]] = {
-        "/v1/applications": household_application(sample_applicant(sequence=704)),
+        "/v1/applications": household_application(factories.applicant()),
         "/v1/applications/{application_no}/supplements": {
             "materials": [
                 {

@@ -20,8 +20,9 @@ from services.intake.usecases import catalog
 from services.routing.db import JurisdictionRuleRow
 from services.routing.main import create_app as create_routing
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, catalog_file, get_item
+from tests import factories
 from tests.harness import Stack, eventually
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
     stack: Stack,
 ) -> None:
     trip = stack.journey()
-    before = await trip.submit(household_application(sample_applicant(sequence=601)))
+    before = await trip.submit(household_application(factories.applicant()))
     assert before.status_code == 201, before.text
     assert before.json()["catalog_version"] == CATALOG_VERSION
     before_no = before.json()["application_no"]
@@ -140,7 +141,7 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
 
     # The new item is accepted once routing took the version's rules and intake's replica
     # followed them (until then: 503 routing_rules_unavailable).
-    application = {**household_application(sample_applicant(sequence=602)), "item_code": NEW_ITEM}
+    application = {**household_application(factories.applicant()), "item_code": NEW_ITEM}
 
     async def accepted() -> dict[str, Any] | None:
         response = await trip.submit(application)
@@ -176,7 +177,7 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
     await stack.start("routing", lambda _: create_routing(stack.settings, stack.spans))
     assert set((await rule_versions()).values()) == {VERSION}
     again = await trip.submit(
-        {**household_application(sample_applicant(sequence=603)), "item_code": NEW_ITEM}
+        {**household_application(factories.applicant()), "item_code": NEW_ITEM}
     )
     assert again.status_code == 201, again.text
     await trip.wait_for_status(again.json()["application_no"], "routed")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests import factories
 from tests.harness import Stack, eventually
 from tests.integration.test_certificate_documents import pdf_text
 from tooling.journey import (
@@ -20,7 +21,6 @@ from tooling.journey import (
     Journey,
     household_application,
     household_application_citing,
-    sample_applicant,
     sample_pdf,
 )
 
@@ -84,7 +84,7 @@ async def _cite(journey: Journey, applicant: dict[str, Any], certificate_no: str
 async def test_an_issued_certificate_verifies_is_cited_instead_of_a_scan_and_revoked_no_longer(
     stack: Stack,
 ) -> None:
-    applicant = sample_applicant(COUNTY, sequence=811)
+    applicant = factories.applicant(COUNTY)
     certificate_no, url = await _issue_register_certificate(stack, applicant)
 
     verified = await _verify(stack, url)
@@ -110,7 +110,7 @@ async def test_an_issued_certificate_verifies_is_cited_instead_of_a_scan_and_rev
     await journey.wait_for_case(cited["application_no"], "340100")
 
     # Someone else cannot cite it.
-    stranger = sample_applicant(COUNTY, sequence=812)
+    stranger = factories.applicant(COUNTY)
     refused = await _cite(journey, stranger, certificate_no)
     assert refused.status_code == 422, refused.text
     codes = {p["code"] for p in refused.json()["error"]["details"]["problems"]}
@@ -145,7 +145,7 @@ async def test_a_rejection_gives_a_sealed_notice_the_receiving_window_prints(
     stack: Stack, tmp_path: Path
 ) -> None:
     journey = stack.journey()
-    applicant = sample_applicant(sequence=813)
+    applicant = factories.applicant()
     response = await journey.submit(household_application(applicant))
     assert response.status_code == 201, response.text
     number = response.json()["application_no"]

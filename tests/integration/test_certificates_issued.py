@@ -23,9 +23,10 @@ from shared.certificates import (
 from shared.crypto.keyring import KeyRing
 from shared.crypto.personal import PersonalData, is_token
 from shared.messaging import events, topics
+from tests import factories
 from tests.harness import Stack, header, read_topic
 from tests.integration.test_certificate_documents import verification_url, verify
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import Journey, household_application
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +49,9 @@ def another_process_ring(stack: Stack) -> KeyRing:
     )
 
 
-async def submitted(stack: Stack, sequence: int) -> tuple[Journey, str, dict[str, Any]]:
+async def submitted(stack: Stack) -> tuple[Journey, str, dict[str, Any]]:
     trip = stack.journey()
-    applicant = sample_applicant("340104", sequence=sequence)
+    applicant = factories.applicant("340104")
     response = await trip.submit(household_application(applicant))
     assert response.status_code == 201, response.text
     return trip, response.json()["application_no"], applicant
@@ -103,7 +104,7 @@ def strings_in(value: Any) -> list[str]:
 async def test_an_approval_issues_a_sealed_certificate_before_it_is_announced(
     stack: Stack,
 ) -> None:
-    trip, number, applicant = await submitted(stack, sequence=801)
+    trip, number, applicant = await submitted(stack)
     case = await trip.approve(number, HEFEI)
     certificate_no = case["certificate_no"]
 
@@ -162,7 +163,7 @@ async def test_an_approval_issues_a_sealed_certificate_before_it_is_announced(
 async def test_a_rotated_seal_seals_what_comes_next_and_what_it_sealed_stays_valid(
     stack: Stack,
 ) -> None:
-    trip, before_no, _ = await submitted(stack, sequence=802)
+    trip, before_no, _ = await submitted(stack)
     await trip.approve(before_no, HEFEI)
     before, _ = payload(
         await events_of(stack, before_no, events.ApplicationApproved), events.CertificateIssued
@@ -174,7 +175,7 @@ async def test_a_rotated_seal_seals_what_comes_next_and_what_it_sealed_stays_val
     new_kid = another_process_ring(stack).rotate("seal-340100")
     assert new_kid != old_kid
 
-    trip, after_no, _ = await submitted(stack, sequence=803)
+    trip, after_no, _ = await submitted(stack)
     await trip.approve(after_no, HEFEI)
     after, _ = payload(
         await events_of(stack, after_no, events.ApplicationApproved), events.CertificateIssued
@@ -201,7 +202,7 @@ async def test_a_rotated_seal_seals_what_comes_next_and_what_it_sealed_stays_val
 
 
 async def test_a_rejection_issues_a_sealed_notice_with_its_reason(stack: Stack) -> None:
-    trip, number, applicant = await submitted(stack, sequence=804)
+    trip, number, applicant = await submitted(stack)
     await trip.wait_for_case(number, HEFEI)
     await trip.claim(number, HEFEI)
     reason = "迁入地不符合落户条件\n依据《户口登记条例》不予许可"
@@ -246,7 +247,7 @@ async def test_a_rejection_issues_a_sealed_notice_with_its_reason(stack: Stack) 
 
 
 async def test_the_issuing_locality_revokes_a_certificate_once(stack: Stack) -> None:
-    trip, number, _ = await submitted(stack, sequence=805)
+    trip, number, _ = await submitted(stack)
     certificate_no = (await trip.approve(number, HEFEI))["certificate_no"]
     path = f"/v1/certificates/{certificate_no}/revoke"
     reason = "申请人隐瞒有关情况，依法撤销"

@@ -27,9 +27,10 @@ from shared.certificates import CertificateContent
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
 from shared.messaging.signing import canonical_bytes
+from tests import factories
 from tests.certificates import certificate_issued, routed_for
 from tests.harness import Stack, eventually, header, read_topic
-from tooling.journey import Journey, household_application, sample_applicant, sample_pdf
+from tooling.journey import Journey, household_application, sample_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +71,10 @@ async def sealed_by(
     return signed
 
 
-async def hefeis_case(stack: Stack, sequence: int) -> tuple[Journey, str]:
+async def hefeis_case(stack: Stack) -> tuple[Journey, str]:
     """An application handed in at the 阜阳 window, routed to 合肥, its case open there."""
     trip = stack.journey()
-    response = await trip.submit(household_application(sample_applicant(sequence=sequence)))
+    response = await trip.submit(household_application(factories.applicant()))
     assert response.status_code == 201, response.text
     number: str = response.json()["application_no"]
     await trip.wait_for_case(number, HEFEI)
@@ -141,7 +142,7 @@ async def put_raw(
 async def test_a_transfer_with_an_added_locality_is_dead_lettered_and_the_case_stays(
     stack: Stack, producer: AIOKafkaProducer
 ) -> None:
-    trip, number = await hefeis_case(stack, sequence=901)
+    trip, number = await hefeis_case(stack)
     # 芜湖 states 合肥's transfer, adding `locality: 340200` so that its own seal would be the one
     # the payload names; and the same added field under 合肥's own seal.
     added = transfer_of(number) | {"locality": WUHU}
@@ -180,7 +181,7 @@ async def test_a_transfer_with_an_added_locality_is_dead_lettered_and_the_case_s
 async def test_a_case_opened_a_certificate_and_a_decision_for_hefeis_application_sealed_by_wuhu(
     stack: Stack, producer: AIOKafkaProducer
 ) -> None:
-    trip, number = await hefeis_case(stack, sequence=902)
+    trip, number = await hefeis_case(stack)
     before = await trip.application(number)
     case = await trip.wait_for_case(number, HEFEI)
     opened = events.CaseOpened(
@@ -284,7 +285,7 @@ async def test_an_approval_read_before_routings_fact_waits_for_it(
 async def test_a_window_cannot_cite_a_scan_another_window_uploaded(stack: Stack) -> None:
     hefei_window = stack.journey(window_id="W340104-01", locality="340104")
     scan = await hefei_window.upload_scan(sample_pdf("合肥窗口 903 的身份证扫描件"))
-    body = household_application(sample_applicant(sequence=903))
+    body = household_application(factories.applicant())
     body["materials"][0]["sha256"] = scan["sha256"]
 
     # The 阜阳 window knows the digest, but never uploaded the scan.

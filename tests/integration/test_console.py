@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.console.main import create_app as create_console
 from shared.messaging import deadletters, events, topics
 from shared.messaging.envelope import Envelope
+from tests import factories
 from tests.harness import RunningService, Stack, eventually, serve
 from tooling.infra.system_packages import chromium_path
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     stack: Stack, console: RunningService, browser: Browser, producer: AIOKafkaProducer
 ) -> None:
     journey = stack.journey()
-    submitted = await journey.submit(household_application(sample_applicant(sequence=901)))
+    submitted = await journey.submit(household_application(factories.applicant()))
     assert submitted.status_code == 201, submitted.text
     number = submitted.json()["application_no"]
     trace_id = submitted.headers["x-trace-id"]

@@ -7,8 +7,9 @@ import pytest
 
 from services.intake.rules_replica import RulesReplica
 from services.routing.main import create_app as create_routing
+from tests import factories
 from tests.harness import Stack, eventually
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +21,8 @@ async def test_intake_accepts_while_routing_is_stopped_and_routing_catches_up_on
     await stack.stop_service("routing")
     try:
         numbers = []
-        for sequence in (201, 202):
-            response = await trip.submit(household_application(sample_applicant(sequence=sequence)))
+        for _ in range(2):
+            response = await trip.submit(household_application(factories.applicant()))
             assert response.status_code == 201, response.text
             numbers.append(response.json()["application_no"])
         assert {(await trip.application(n))["status"] for n in numbers} == {"accepted"}
@@ -62,7 +63,7 @@ async def test_a_right_revoked_inside_the_replica_lag_makes_the_application_unro
         try:
             revoked = await routing.delete(f"/v1/agreements/{agreement_id}")
             assert revoked.status_code == 200
-            accepted = await wuhu.submit(household_application(sample_applicant(sequence=211)))
+            accepted = await wuhu.submit(household_application(factories.applicant()))
             assert accepted.status_code == 201, accepted.text
             number = accepted.json()["application_no"]
         finally:
@@ -76,5 +77,5 @@ async def test_a_right_revoked_inside_the_replica_lag_makes_the_application_unro
     async with stack.client("approval", stack.token("approver", "340100")) as approval:
         assert (await approval.get(f"/v1/cases/{number}")).status_code == 404
     # Caught up again, intake refuses the next one itself.
-    again = await wuhu.submit(household_application(sample_applicant(sequence=212)))
+    again = await wuhu.submit(household_application(factories.applicant()))
     assert again.status_code == 403

@@ -8,8 +8,9 @@ from aiokafka import ConsumerRecord
 
 from shared.messaging import topics
 from shared.messaging.events import ApplicationEvaluated
+from tests import factories
 from tests.harness import Stack, header, read_topic
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ async def test_a_delivered_application_is_rated_once_and_counted_for_its_window(
     stack: Stack,
 ) -> None:
     trip = stack.journey()
-    applicant = sample_applicant(sequence=601)
+    applicant = factories.applicant()
     accepted = await trip.submit(household_application(applicant))
     number = accepted.json()["application_no"]
     async with stack.client("intake", trip.clerk_token) as intake:

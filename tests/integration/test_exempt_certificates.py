@@ -21,6 +21,7 @@ from services.intake.db import CertificateRow
 from shared.certificates import CertificateContent
 from shared.identity import id_number_digest
 from shared.messaging import events, topics
+from tests import factories
 from tests.certificates import certificate_issued, routed_for
 from tests.harness import Stack, eventually
 from tooling.journey import (
@@ -28,7 +29,6 @@ from tooling.journey import (
     Journey,
     household_application,
     household_application_citing,
-    sample_applicant,
 )
 
 pytestmark = pytest.mark.integration
@@ -130,7 +130,7 @@ async def test_a_cited_certificate_replaces_the_scan_and_the_application_travels
 ) -> None:
     trip = stack.journey()
     await trip.upload_sample_scans()
-    applicant = sample_applicant(sequence=801)
+    applicant = factories.applicant()
     issued = await issue(stack, producer, applicant["id_number"])
     await known_to_intake(stack, issued.certificate_no)
 
@@ -172,8 +172,8 @@ async def test_certificates_that_cannot_stand_in_are_each_named_in_the_one_time_
 ) -> None:
     trip = stack.journey()
     await trip.upload_sample_scans()
-    applicant = sample_applicant(sequence=802)
-    someone_else = sample_applicant(sequence=803)
+    applicant = factories.applicant()
+    someone_else = factories.applicant()
     own = await issue(stack, producer, applicant["id_number"])
     others = await issue(stack, producer, someone_else["id_number"])
     revoked = await issue(stack, producer, applicant["id_number"])
@@ -234,7 +234,7 @@ async def test_a_material_gives_a_scan_or_a_certificate_never_both_nor_neither(
     stack: Stack,
 ) -> None:
     trip = stack.journey()
-    body = household_application(sample_applicant(sequence=804))
+    body = household_application(factories.applicant())
     both = {**body["materials"][0], "certificate_no": certificate_number()}
     neither = {"material_code": "M02"}
     for material, says in ((both, "not both"), (neither, "give sha256")):
@@ -252,7 +252,7 @@ async def test_the_parcel_is_followed_on_the_timeline_until_it_is_delivered_by_p
 ) -> None:
     trip = stack.journey()
     await trip.upload_sample_scans()
-    applicant = sample_applicant(sequence=805)
+    applicant = factories.applicant()
     body = household_application(applicant)
     body["delivery"] = {
         "method": "postal",

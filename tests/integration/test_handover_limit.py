@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.delivery.db import FailedHandoverRow
+from tests import factories
 from tests.harness import Stack
-from tooling.journey import sample_applicant
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 async def test_concurrent_refused_hand_overs_never_exceed_the_limit(stack: Stack) -> None:
     window = "W341100-07"  # a window of its own: its refusals count for nobody else
     token = stack.token("window_clerk", "341100", window_id=window, sub="racer")
-    guesses = [sample_applicant(sequence=760 + n)["id_number"] for n in range(20)]
+    guesses = [factories.resident_id() for _ in range(20)]
     async with stack.client("delivery", token) as delivery:
         answers = await asyncio.gather(
             *(

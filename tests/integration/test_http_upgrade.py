@@ -10,8 +10,9 @@ import uuid
 
 import pytest
 
+from tests import factories
 from tests.harness import Stack
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ async def raw_post(
 async def test_an_application_posted_with_an_h2c_offer_is_accepted(stack: Stack) -> None:
     journey = stack.journey()
     await journey.upload_sample_scans()
-    body = json.dumps(household_application(sample_applicant(sequence=25))).encode()
+    body = json.dumps(household_application(factories.applicant())).encode()
     status, answer = await raw_post(
         stack.services["intake"].base_url,
         "/v1/applications",

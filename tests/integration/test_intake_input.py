@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db.messaging_tables import outbox
+from tests import factories
 from tests.harness import Stack
 from tooling.journey import household_application, sample_applicant
 
@@ -129,7 +130,7 @@ async def test_a_window_without_an_accept_right_gets_403(stack: Stack) -> None:
 async def test_a_retry_with_the_same_key_returns_the_first_answer_and_another_body_conflicts(
     stack: Stack,
 ) -> None:
-    body = household_application(sample_applicant("340104", sequence=41))
+    body = household_application(factories.applicant("340104"))
     headers = clerk_headers(stack)
     async with stack.client("intake") as intake:
         first = await intake.post("/v1/applications", json=body, headers=headers)
@@ -164,7 +165,7 @@ async def test_a_body_over_the_limit_is_refused_with_413_and_nothing_is_stored(
     stack: Stack,
 ) -> None:
     before = await stored_counts(stack)
-    body = household_application(sample_applicant(sequence=301))
+    body = household_application(factories.applicant())
     body["commitments"] = ["M03"] * 200_000  # the 1.4 MB application that once jammed routing
     async with stack.client("intake") as intake:
         declared = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
@@ -204,7 +205,7 @@ async def test_repeated_codes_long_lists_and_control_characters_are_422_and_stor
     stack: Stack, change: dict[str, object], field: str, says: str
 ) -> None:
     before = await stored_counts(stack)
-    body = {**household_application(sample_applicant(sequence=302)), **change}
+    body = {**household_application(factories.applicant()), **change}
     async with stack.client("intake") as intake:
         response = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
     assert response.status_code == 422, response.text
@@ -216,7 +217,7 @@ async def test_repeated_codes_long_lists_and_control_characters_are_422_and_stor
 
 
 async def test_a_name_with_a_nul_byte_is_refused_at_the_edge(stack: Stack) -> None:
-    body = household_application(sample_applicant(sequence=303))
+    body = household_application(factories.applicant())
     body["applicant"]["name"] = "张\x00三"
     async with stack.client("intake") as intake:
         response = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
@@ -229,10 +230,10 @@ async def test_after_refused_input_the_next_good_application_is_still_routed(
 ) -> None:
     trip = stack.journey()
     async with stack.client("intake") as intake:
-        body = household_application(sample_applicant(sequence=304))
+        body = household_application(factories.applicant())
         body["commitments"] = ["M03"] * 200_000
         refused = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
         assert refused.status_code == 413
-    accepted = await trip.submit(household_application(sample_applicant(sequence=305)))
+    accepted = await trip.submit(household_application(factories.applicant()))
     assert accepted.status_code == 201, accepted.text
     await trip.wait_for_status(accepted.json()["application_no"], "in_review")

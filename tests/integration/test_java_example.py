@@ -17,9 +17,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.messaging import topics
+from tests import factories
 from tests.harness import Stack, header, read_topic
 from tooling.infra import Infrastructure
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 from tooling.kafka_access import locality_access, render_access
 
 pytestmark = pytest.mark.integration
@@ -119,7 +120,7 @@ async def test_a_java_approval_system_reads_verifies_and_decides(
         pytest.skip("the broker from KAFKA_BOOTSTRAP_SERVERS is not the launcher's")
     journey = stack.journey()
     await journey.upload_sample_scans()
-    accepted = await journey.submit(household_application(sample_applicant(sequence=88)))
+    accepted = await journey.submit(household_application(factories.applicant()))
     assert accepted.status_code == 201, accepted.text
     application_no = accepted.json()["application_no"]
     assert accepted.json()["competent_locality"] == HEFEI

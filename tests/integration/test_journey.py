@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests import factories
 from tests.harness import Stack
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +15,7 @@ async def test_an_application_accepted_in_fuyang_is_approved_in_hefei_and_delive
     stack: Stack,
 ) -> None:
     trip = stack.journey()
-    applicant = sample_applicant("340104", sequence=11)
+    applicant = factories.applicant("340104")
 
     accepted = await trip.submit(household_application(applicant))
 
@@ -35,7 +36,7 @@ async def test_an_application_accepted_in_fuyang_is_approved_in_hefei_and_delive
     assert job["certificate_no"] == decided["certificate_no"]
     assert job["holder_name_masked"] == "张**"
 
-    wrong = await trip.hand_over(number, sample_applicant("340104", sequence=12)["id_number"])
+    wrong = await trip.hand_over(number, factories.resident_id())
     assert wrong.status_code == 409
     assert wrong.json()["error"]["code"] == "recipient_mismatch"
 
@@ -62,8 +63,8 @@ async def test_an_application_accepted_in_fuyang_is_approved_in_hefei_and_delive
 
 async def test_each_approval_instance_receives_only_its_own_localities(stack: Stack) -> None:
     trip = stack.journey()
-    hefei = await trip.submit(household_application(sample_applicant("340104", sequence=21)))
-    maanshan = await trip.submit(household_application(sample_applicant("340500", sequence=22)))
+    hefei = await trip.submit(household_application(factories.applicant("340104")))
+    maanshan = await trip.submit(household_application(factories.applicant("340500")))
     assert hefei.status_code == 201 and maanshan.status_code == 201, (hefei.text, maanshan.text)
     hefei_no, maanshan_no = hefei.json()["application_no"], maanshan.json()["application_no"]
     assert maanshan.json()["competent_locality"] == "340500"
@@ -84,7 +85,7 @@ async def test_intake_routing_approval_and_delivery_spans_of_one_application_sha
     stack: Stack,
 ) -> None:
     trip = stack.journey()
-    applicant = sample_applicant("340104", sequence=31)
+    applicant = factories.applicant("340104")
     response = await trip.submit(household_application(applicant))
     assert response.status_code == 201, response.text
     number = response.json()["application_no"]
@@ -149,7 +150,7 @@ async def test_a_window_guessing_at_hand_overs_is_stopped_and_every_refusal_is_o
 
     window = "W341200-05"  # a window of its own: its refusals count for nobody else
     token = stack.token("window_clerk", "341200", window_id=window, sub="guesser")
-    guesses = [sample_applicant(sequence=720 + n)["id_number"] for n in range(6)]
+    guesses = [factories.resident_id() for _ in range(6)]
     async with stack.client("delivery", token) as delivery:
         answers = [
             await delivery.post(

@@ -12,8 +12,9 @@ from prometheus_client.samples import Sample
 
 from shared.messaging import topics
 from shared.runtime import ServiceRuntime
+from tests import factories
 from tests.harness import Stack, eventually, header, read_topic
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def runtime_of(stack: Stack, service: str) -> ServiceRuntime:
 async def in_review(stack: Stack) -> str:
     """One application submitted at a 阜阳 window whose case waits in 合肥, never decided."""
     trip = stack.journey()
-    accepted = await trip.submit(household_application(sample_applicant("340104", sequence=42)))
+    accepted = await trip.submit(household_application(factories.applicant("340104")))
     assert accepted.status_code == 201, accepted.text
     number: str = accepted.json()["application_no"]
     await trip.wait_for_case(number, "340100")
@@ -58,7 +59,7 @@ async def in_review(stack: Stack) -> str:
 async def approved(stack: Stack) -> dict[str, str]:
     """One application submitted at a 阜阳 window and approved in 合肥."""
     trip = stack.journey()
-    applicant = sample_applicant("340104", sequence=41)
+    applicant = factories.applicant("340104")
     accepted = await trip.submit(household_application(applicant))
     assert accepted.status_code == 201, accepted.text
     number = accepted.json()["application_no"]

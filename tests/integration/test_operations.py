@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db.messaging_tables import outbox
 from shared.messaging import topics
+from tests import factories
 from tests.harness import Stack, eventually
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ async def test_an_event_kafka_refuses_is_parked_listed_for_operators_and_holds_b
 
     # The next application's commit wakes the relay, which meets the giant row first.
     trip = stack.journey()
-    accepted = await trip.submit(household_application(sample_applicant(sequence=401)))
+    accepted = await trip.submit(household_application(factories.applicant()))
     assert accepted.status_code == 201, accepted.text
     await trip.wait_for_status(accepted.json()["application_no"], "in_review")
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests import factories
 from tests.harness import Stack, eventually
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ async def test_one_journey_is_one_trace_at_the_otlp_collector_without_personal_d
     stack: Stack, otlp_receiver: OtlpReceiver
 ) -> None:
     trip = stack.journey()
-    applicant = sample_applicant("340104", sequence=47)
+    applicant = factories.applicant("340104")
     response = await trip.submit(household_application(applicant))
     assert response.status_code == 201, response.text
     number = response.json()["application_no"]

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.delivery.domain import SIGNATURE_HEADER, webhook_signature
 from shared.messaging import events, topics
+from tests import factories
 from tests.harness import Stack, eventually, header, read_topic
 from tooling.carrier_simulator import SimulatorControl
-from tooling.journey import Journey, household_application, sample_applicant
+from tooling.journey import Journey, household_application
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +45,8 @@ async def delivery_db(stack: Stack) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def postal_application(sequence: int) -> dict[str, Any]:
-    body = household_application(sample_applicant("340104", sequence=sequence))
+def postal_application() -> dict[str, Any]:
+    body = household_application(factories.applicant("340104"))
     body["delivery"] = {
         "method": "postal",
         "address": {
@@ -58,9 +59,9 @@ def postal_application(sequence: int) -> dict[str, Any]:
     return body
 
 
-async def approved_postal_application(trip: Journey, sequence: int) -> tuple[str, str]:
+async def approved_postal_application(trip: Journey) -> tuple[str, str]:
     """Submitted at the 阜阳 window, approved in 合肥: (application number, certificate)."""
-    answer = await trip.submit(postal_application(sequence))
+    answer = await trip.submit(postal_application())
     assert answer.status_code == 201, answer.text
     number: str = answer.json()["application_no"]
     await trip.wait_for_status(number, "in_review")
@@ -133,7 +134,7 @@ async def test_a_certificate_waits_while_the_carrier_is_down_then_is_posted_once
 ) -> None:
     await carrier.set_mode("fail")
     trip = stack.journey()
-    number, certificate = await approved_postal_application(trip, 71)
+    number, certificate = await approved_postal_application(trip)
 
     # The carrier answers 503: the dispatch stays with delivery, its failures on record.
     failing = await dispatch_when(delivery_db, number, lambda d: d["attempts"] >= 1)
@@ -180,7 +181,7 @@ async def test_a_carrier_whose_answer_is_lost_is_asked_again_and_posts_the_certi
     # The carrier creates the shipment but answers after delivery stopped waiting.
     await carrier.set_mode("slow", slow_seconds=stack.settings.carrier_timeout_seconds + 1.5)
     trip = stack.journey()
-    number, certificate = await approved_postal_application(trip, 72)
+    number, certificate = await approved_postal_application(trip)
 
     timed_out = await dispatch_when(delivery_db, number, lambda d: d["attempts"] >= 1)
     assert timed_out["status"] == "awaiting_carrier"
@@ -204,7 +205,7 @@ async def test_only_correctly_signed_carrier_reports_count_and_each_counts_once(
     # The carrier takes the dispatch but reports nothing itself: this test sends the reports.
     await carrier.set_mode("ok", progress=False)
     trip = stack.journey()
-    number, certificate = await approved_postal_application(trip, 73)
+    number, certificate = await approved_postal_application(trip)
     dispatched = await dispatch_when(delivery_db, number, lambda d: d["status"] == "dispatched")
     tracking = dispatched["tracking_no"]
     secret = stack.settings.carrier_webhook_secret.get_secret_value()

@@ -20,6 +20,7 @@ from shared.clock import CHINA_TZ, FixedClock, use_clock
 from shared.identity import sample_resident_id
 from shared.messaging import events, topics
 from shared.workdays import add_working_days
+from tests import factories
 from tests.harness import Stack, eventually, header, read_topic
 from tooling.journey import (
     AUTHORIZATION_SCAN,
@@ -27,7 +28,6 @@ from tooling.journey import (
     ID_CARD_SCAN,
     Journey,
     household_application,
-    sample_applicant,
     sample_pdf,
     scan_digest,
 )
@@ -83,7 +83,7 @@ async def test_a_scan_uploaded_in_fuyang_is_read_byte_identical_by_hefei_and_by_
         "size": len(scan),
         "content_type": "application/pdf",
     }
-    body = household_application(sample_applicant(sequence=701))
+    body = household_application(factories.applicant())
     body["materials"][0]["sha256"] = stored["sha256"]
     number = await accepted(trip, body)
     token = await claimed_case(stack, number)
@@ -153,7 +153,7 @@ async def test_a_wrong_type_or_an_oversized_scan_is_refused_and_nothing_is_store
     assert stored_files(stack) == before
 
     # Referencing what was refused is a problem of the one-time notice, named by material.
-    body = household_application(sample_applicant(sequence=702))
+    body = household_application(factories.applicant())
     body["materials"][0]["sha256"] = scan_digest(text)
     notice = await trip.submit(body)
     assert notice.status_code == 422
@@ -170,7 +170,7 @@ async def test_a_supplement_at_another_window_resumes_review_with_the_deadline_m
     trip = stack.journey()
     start = at_ten(clock.today() + timedelta(days=1))
     with use_clock(FixedClock(start)) as fixed:
-        number = await accepted(trip, household_application(sample_applicant(sequence=711)))
+        number = await accepted(trip, household_application(factories.applicant()))
         token = await claimed_case(stack, number)
         opened = await case_of(stack, token, number)
         async with stack.client("approval", token) as hefei:
@@ -269,7 +269,7 @@ async def test_deferred_materials_are_reminded_and_block_approval_without_an_ove
     trip = stack.journey()
     start = at_ten(clock.today() + timedelta(days=1))
     with use_clock(FixedClock(start)) as fixed:
-        answer = await trip.submit(household_application(sample_applicant(sequence=721)))
+        answer = await trip.submit(household_application(factories.applicant()))
         assert answer.status_code == 201, answer.text
         number = answer.json()["application_no"]
         assert answer.json()["deferred"] == ["M02"]
@@ -322,7 +322,7 @@ async def test_deferred_materials_are_reminded_and_block_approval_without_an_ove
 
 async def test_a_case_transferred_to_maanshan_is_rerouted_and_decided_there(stack: Stack) -> None:
     trip = stack.journey()
-    number = await accepted(trip, household_application(sample_applicant(sequence=731)))
+    number = await accepted(trip, household_application(factories.applicant()))
     await trip.wait_for_case(number, HEFEI)
     token = trip.approver_token(HEFEI)
     move = {"to_locality": MAANSHAN, "reason": "申请人户籍已迁至马鞍山市"}
@@ -366,7 +366,7 @@ async def test_the_recorded_agent_collects_the_certificate_with_their_own_id(
     stack: Stack,
 ) -> None:
     trip = stack.journey()
-    applicant = sample_applicant(sequence=741)
+    applicant = factories.applicant()
     agent_id = sample_resident_id("341202", date(1985, 3, 2), 9)
     body = household_application(applicant)
     body["agent"] = {
@@ -407,7 +407,7 @@ async def test_a_resident_of_jinghu_district_is_routed_by_the_items_rule(
     """镜湖区 (340202, 芜湖): identity cards are issued by the county, social security cards by
     the city. The 阜阳 window accepts both under the province's default agreement."""
     trip = stack.journey()
-    applicant = sample_applicant("340202", sequence=751 if competent != WUHU else 752)
+    applicant = factories.applicant("340202")
     body = {
         "item_code": item_code,
         "applicant": applicant,

@@ -15,9 +15,10 @@ from shared.crypto.sm import sm2_generate, sm2_sign
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
 from shared.messaging.signing import canonical_bytes
+from tests import factories
 from tests.harness import Stack, header, read_topic
 from tests.integration.test_reliability import count_cases, new_application_no, routed_event
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ async def test_a_decision_sealed_by_another_locality_has_no_effect(
     stack: Stack, producer: AIOKafkaProducer
 ) -> None:
     journey = stack.journey()
-    response = await journey.submit(household_application(sample_applicant(sequence=611)))
+    response = await journey.submit(household_application(factories.applicant()))
     assert response.status_code == 201, response.text
     number = response.json()["application_no"]
     case = await journey.wait_for_case(number, HEFEI)

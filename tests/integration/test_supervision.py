@@ -20,15 +20,16 @@ from shared.db.messaging_tables import outbox
 from shared.messaging import topics
 from shared.messaging.events import CaseDeadlineWarning, CaseOverdue
 from shared.reference.catalog import get_item
+from tests import factories
 from tests.harness import Stack, header, read_topic
-from tooling.journey import household_application, sample_applicant
+from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
 
 
-async def open_case(stack: Stack, sequence: int) -> str:
+async def open_case(stack: Stack) -> str:
     trip = stack.journey()
-    accepted = await trip.submit(household_application(sample_applicant(sequence=sequence)))
+    accepted = await trip.submit(household_application(factories.applicant()))
     assert accepted.status_code == 201, accepted.text
     number: str = accepted.json()["application_no"]
     await trip.wait_for_case(number, "340100")
@@ -36,7 +37,7 @@ async def open_case(stack: Stack, sequence: int) -> str:
 
 
 async def test_a_released_case_can_be_claimed_by_another_approver(stack: Stack) -> None:
-    number = await open_case(stack, 501)
+    number = await open_case(stack)
     first = stack.token("approver", "340100", sub="approver-a")
     second = stack.token("approver", "340100", sub="approver-b")
     async with stack.client("approval", first) as a, stack.client("approval", second) as b:
@@ -51,7 +52,7 @@ async def test_a_released_case_can_be_claimed_by_another_approver(stack: Stack) 
 
 
 async def test_a_claim_left_idle_lapses_and_its_holder_can_no_longer_decide(stack: Stack) -> None:
-    number = await open_case(stack, 502)
+    number = await open_case(stack)
     first = stack.token("approver", "340100", sub="approver-a")
     second = stack.token("approver", "340100", sub="approver-b")
     lapse = timedelta(minutes=stack.settings.claim_lapse_minutes)
@@ -101,7 +102,7 @@ async def announcements(stack: Stack, number: str, *, until: int) -> list[str]:
 
 
 async def test_a_case_is_warned_then_overdue_once_each_even_across_a_restart(stack: Stack) -> None:
-    number = await open_case(stack, 503)
+    number = await open_case(stack)
     approver = stack.token("approver", "340100")
     async with stack.client("approval", approver) as approval:
         case = (await approval.get(f"/v1/cases/{number}")).json()
@@ -141,7 +142,7 @@ async def written_announcements(stack: Stack, number: str) -> list[str]:
 
 
 async def test_two_instances_on_one_database_announce_a_case_once(stack: Stack) -> None:
-    number = await open_case(stack, 504)
+    number = await open_case(stack)
     runtime = stack.services["approval"].app.state.runtime
     second_instance = Database(runtime.db.url)
 

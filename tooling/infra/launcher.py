@@ -189,6 +189,7 @@ def local_infrastructure(
     acl_table: AclTable,
     console: Console | None = None,
     kafka_port: int = 0,
+    kafka: bool = True,
 ) -> Iterator[Infrastructure]:
     """Start what is not already provided, yield, then stop what it started.
 
@@ -198,9 +199,10 @@ def local_infrastructure(
     from a secret kept in work_dir.
 
     If KAFKA_BOOTSTRAP_SERVERS is set, it is used and no broker is started; if DATABASE_URL is
-    set, it is used and no PostgreSQL is started. Default work_dir: <repo>/.tongban/infra. Every
-    start gets a fresh Kafka log directory and PostgreSQL data directory, removed on stop; the
-    last run's kafka.log and postgres.log stay in work_dir.
+    set, it is used and no PostgreSQL is started. `kafka=False` starts PostgreSQL alone (the
+    use-case tests need no broker; kafka_bootstrap_servers is then empty). Default work_dir:
+    <repo>/.tongban/infra. Every start gets a fresh Kafka log directory and PostgreSQL data
+    directory, removed on stop; the last run's kafka.log and postgres.log stay in work_dir.
 
     Runs its children in their own process groups and stops them on leaving the block, also on
     an exception or KeyboardInterrupt, and at interpreter exit if the block was never left.
@@ -208,9 +210,9 @@ def local_infrastructure(
     """
     kafka_given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     database_given = os.environ.get("DATABASE_URL", "").strip()
-    if kafka_given and database_given:
+    if (kafka_given or not kafka) and database_given:
         say(console, "Using KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL from the environment.")
-        yield Infrastructure(kafka_given, database_given)
+        yield Infrastructure(kafka_given if kafka else "", database_given)
         return
 
     work_dir = Path(work_dir if work_dir is not None else default_work_dir()).absolute()
@@ -219,11 +221,13 @@ def local_infrastructure(
     run_dir = work_dir / f"{_RUN_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
     run_dir.mkdir()
 
-    kafka = None
-    if kafka_given:
+    broker = None
+    if not kafka:
+        kafka_given = ""
+    elif kafka_given:
         say(console, f"Using Kafka at {kafka_given} (KAFKA_BOOTSTRAP_SERVERS).")
     else:
-        kafka = KafkaBroker(
+        broker = KafkaBroker(
             run_dir / "kafka",
             run_dir / "kafka.log",
             credentials=KafkaCredentials.load_or_create(work_dir),
@@ -250,7 +254,7 @@ def local_infrastructure(
         if stopped:
             return
         stopped = True
-        processes = [c.process for c in (kafka, postgres) if c is not None and c.process]
+        processes = [c.process for c in (broker, postgres) if c is not None and c.process]
         if any(process.alive() for process in processes):
             say(console, "Stopping the local infrastructure…")
         began = time.monotonic()
@@ -266,11 +270,11 @@ def local_infrastructure(
 
     on_exit(stop)
     try:
-        _start(kafka, postgres, run_dir, work_dir, console)
+        _start(broker, postgres, run_dir, work_dir, console)
         yield Infrastructure(
-            kafka_bootstrap_servers=kafka.bootstrap_servers if kafka else kafka_given,
+            kafka_bootstrap_servers=broker.bootstrap_servers if broker else kafka_given,
             database_url=postgres.database_url if postgres else database_given,
-            kafka_credentials=kafka.credentials if kafka else None,
+            kafka_credentials=broker.credentials if broker else None,
         )
     finally:
         try:
