@@ -15,10 +15,11 @@ from prometheus_client import Gauge
 
 from services.approval import consumers
 from services.approval.api import router
-from services.approval.deps import Dependencies, install
+from services.approval.deps import Dependencies
 from services.approval.seals import Seals
 from services.approval.usecases import supervision
 from services.approval.usecases.certificates import Issuer
+from shared.deps import install
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import ServiceRuntime, build_runtime

@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends
 
 from services.delivery.ratelimit import Network, VerificationLimiter
 from services.delivery.usecases.documents import PublicKeys
 from shared.crypto.personal import PersonalData
 from shared.db import Database
+from shared.deps import part
 from shared.messaging.outbox import Outbox
 from shared.telemetry import Telemetry
 
@@ -51,68 +52,14 @@ class Dependencies:
     carrier_webhook_secret: str
 
 
-def install(app: FastAPI, dependencies: Dependencies) -> None:
-    app.state.delivery = dependencies
-
-
-def _dependencies(request: Request) -> Dependencies:
-    # The dependencies below are async only so that FastAPI does not send them to a thread.
-    dependencies: Dependencies = request.app.state.delivery
-    return dependencies
-
-
-async def _database(request: Request) -> Database:
-    return _dependencies(request).db
-
-
-async def _outbox(request: Request) -> Outbox:
-    return _dependencies(request).outbox
-
-
-async def _personal(request: Request) -> PersonalData:
-    return _dependencies(request).personal
-
-
-async def _telemetry(request: Request) -> Telemetry:
-    return _dependencies(request).telemetry
-
-
-async def _public_key(request: Request) -> PublicKeys:
-    return _dependencies(request).public_key
-
-
-async def _digest_key(request: Request) -> bytes:
-    return _dependencies(request).digest_key
-
-
-async def _handover_limit(request: Request) -> HandoverLimit:
-    return _dependencies(request).handover_limit
-
-
-async def _public_base_url(request: Request) -> str:
-    return _dependencies(request).public_base_url
-
-
-async def _verification_limiter(request: Request) -> VerificationLimiter:
-    return _dependencies(request).verification_limiter
-
-
-async def _trusted_proxies(request: Request) -> tuple[Network, ...]:
-    return _dependencies(request).trusted_proxies
-
-
-async def _carrier_webhook_secret(request: Request) -> str:
-    return _dependencies(request).carrier_webhook_secret
-
-
-DatabaseDep = Annotated[Database, Depends(_database)]
-OutboxDep = Annotated[Outbox, Depends(_outbox)]
-PersonalDep = Annotated[PersonalData, Depends(_personal)]
-TelemetryDep = Annotated[Telemetry, Depends(_telemetry)]
-PublicKeysDep = Annotated[PublicKeys, Depends(_public_key)]
-DigestKey = Annotated[bytes, Depends(_digest_key)]
-HandoverLimitDep = Annotated[HandoverLimit, Depends(_handover_limit)]
-PublicBaseUrl = Annotated[str, Depends(_public_base_url)]
-VerificationLimiterDep = Annotated[VerificationLimiter, Depends(_verification_limiter)]
-TrustedProxies = Annotated[tuple[Network, ...], Depends(_trusted_proxies)]
-CarrierWebhookSecret = Annotated[str, Depends(_carrier_webhook_secret)]
+DatabaseDep = Annotated[Database, Depends(part("db"))]
+OutboxDep = Annotated[Outbox, Depends(part("outbox"))]
+PersonalDep = Annotated[PersonalData, Depends(part("personal"))]
+TelemetryDep = Annotated[Telemetry, Depends(part("telemetry"))]
+PublicKeysDep = Annotated[PublicKeys, Depends(part("public_key"))]
+DigestKey = Annotated[bytes, Depends(part("digest_key"))]
+HandoverLimitDep = Annotated[HandoverLimit, Depends(part("handover_limit"))]
+PublicBaseUrl = Annotated[str, Depends(part("public_base_url"))]
+VerificationLimiterDep = Annotated[VerificationLimiter, Depends(part("verification_limiter"))]
+TrustedProxies = Annotated[tuple[Network, ...], Depends(part("trusted_proxies"))]
+CarrierWebhookSecret = Annotated[str, Depends(part("carrier_webhook_secret"))]

@@ -11,9 +11,10 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from services.delivery import consumers
 from services.delivery.api import router
 from services.delivery.carrier import CarrierClient
-from services.delivery.deps import Dependencies, HandoverLimit, install
+from services.delivery.deps import Dependencies, HandoverLimit
 from services.delivery.ratelimit import PostgresCounters, VerificationLimiter, trusted_networks
 from services.delivery.usecases import dispatch
+from shared.deps import install
 from shared.messaging import topics
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.settings import Settings

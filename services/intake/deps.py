@@ -7,12 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.intake.db import ApplicationNumbers
 from services.intake.usecases.catalog import Catalog
 from services.intake.usecases.scans import ScanRegistry
 from shared.db import Database
+from shared.deps import part
 from shared.jurisdiction import RuleBook
 from shared.messaging.outbox import Outbox
 
@@ -36,50 +37,13 @@ class Dependencies:
     digest_key: bytes
 
 
-def _wired(request: Request) -> Dependencies:
-    dependencies: Dependencies = request.app.state.dependencies
-    return dependencies
-
-
-async def _database(request: Request) -> Database:
-    return _wired(request).db
-
-
-async def _outbox(request: Request) -> Outbox:
-    return _wired(request).outbox
-
-
-async def _catalog(request: Request) -> Catalog:
-    return _wired(request).catalog
-
-
-async def _rules(request: Request) -> RuleBook:
-    return _wired(request).rules
-
-
-async def _numbers(request: Request) -> ApplicationNumbers:
-    return _wired(request).numbers
-
-
-async def _scans(request: Request) -> ScanRegistry:
-    return _wired(request).scans
-
-
-async def _max_scan_bytes(request: Request) -> int:
-    return _wired(request).max_scan_bytes
-
-
-async def _digest_key(request: Request) -> bytes:
-    return _wired(request).digest_key
-
-
 # For the use cases that write outside the request's transaction, each saying why.
-DatabaseDep = Annotated[Database, Depends(_database)]
-OutboxDep = Annotated[Outbox, Depends(_outbox)]
-CatalogDep = Annotated[Catalog, Depends(_catalog)]
+DatabaseDep = Annotated[Database, Depends(part("db"))]
+OutboxDep = Annotated[Outbox, Depends(part("outbox"))]
+CatalogDep = Annotated[Catalog, Depends(part("catalog"))]
 # The replica of routing's jurisdiction rules and trust agreements (rules_replica.py).
-RulesDep = Annotated[RuleBook, Depends(_rules)]
-NumbersDep = Annotated[ApplicationNumbers, Depends(_numbers)]
-ScansDep = Annotated[ScanRegistry, Depends(_scans)]
-MaxScanBytes = Annotated[int, Depends(_max_scan_bytes)]
-DigestKey = Annotated[bytes, Depends(_digest_key)]
+RulesDep = Annotated[RuleBook, Depends(part("rules"))]
+NumbersDep = Annotated[ApplicationNumbers, Depends(part("numbers"))]
+ScansDep = Annotated[ScanRegistry, Depends(part("scans"))]
+MaxScanBytes = Annotated[int, Depends(part("max_scan_bytes"))]
+DigestKey = Annotated[bytes, Depends(part("digest_key"))]

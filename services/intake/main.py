@@ -22,6 +22,7 @@ from services.intake.usecases.catalog import (
     refresh_catalog,
 )
 from services.intake.usecases.scans import ScanRegistry
+from shared.deps import install
 from shared.messaging import topics
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -86,6 +87,6 @@ def create_app(
             "/v1/catalog/versions": CATALOG_BODY_BYTES,
         },
     )
-    app.state.dependencies = dependencies
+    install(app, dependencies)
     app.state.replica = replica
     return app

@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 
 from services.routing.checkpoints import CheckpointFollower
 from services.routing.ledger import PublishedCheckpoints
 from shared.crypto.keyring import KeyRing
+from shared.deps import installed, part
 from shared.messaging.outbox import Outbox
 
 
@@ -28,29 +29,11 @@ class Dependencies:
     checkpoints: CheckpointFollower
 
 
-def install(app: FastAPI, dependencies: Dependencies) -> None:
-    app.state.routing = dependencies
-
-
-def _dependencies(request: Request) -> Dependencies:
-    # The dependencies below are async only so that FastAPI does not send them to a thread.
-    dependencies: Dependencies = request.app.state.routing
-    return dependencies
-
-
-async def _outbox(request: Request) -> Outbox:
-    return _dependencies(request).outbox
-
-
-async def _ring(request: Request) -> KeyRing:
-    return _dependencies(request).ring
-
-
 async def _published(request: Request) -> PublishedCheckpoints:
     """Every checkpoint published so far, as routing's follower of the topic read them."""
-    return _dependencies(request).checkpoints.published
+    return installed(request).checkpoints.published
 
 
-OutboxDep = Annotated[Outbox, Depends(_outbox)]
-TrustList = Annotated[KeyRing, Depends(_ring)]
+OutboxDep = Annotated[Outbox, Depends(part("outbox"))]
+TrustList = Annotated[KeyRing, Depends(part("ring"))]
 Published = Annotated[PublishedCheckpoints, Depends(_published)]

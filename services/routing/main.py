@@ -13,8 +13,9 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from services.routing import consumers
 from services.routing.api import router
 from services.routing.checkpoints import CheckpointFollower
-from services.routing.deps import Dependencies, install
+from services.routing.deps import Dependencies
 from services.routing.usecases import ledger, rules, verification
+from shared.deps import install
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
 from shared.runtime import build_runtime

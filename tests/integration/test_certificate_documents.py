@@ -491,14 +491,16 @@ async def test_revoked_and_expired_certificates_do_not_verify(
 
 async def test_verification_is_rate_limited_per_client_address(stack: Stack) -> None:
     app = stack.services["delivery"].app
-    previous = app.state.delivery
+    previous = app.state.dependencies
     # The running service's own limiter, with a small limit for the duration of the test.
-    app.state.delivery = dataclasses.replace(previous, verification_limiter=VerificationLimiter(3))
+    app.state.dependencies = dataclasses.replace(
+        previous, verification_limiter=VerificationLimiter(3)
+    )
     try:
         async with stack.client("delivery") as client:
             answers = [await client.get(f"/v1/certificates/CERTNONE{n}/verify") for n in range(4)]
     finally:
-        app.state.delivery = previous
+        app.state.dependencies = previous
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
     refused = answers[-1]
     assert refused.json()["error"]["code"] == "rate_limited"
