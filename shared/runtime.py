@@ -27,7 +27,8 @@ from shared.crypto.personal import PersonalData
 from shared.db import Database
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import client_security, ensure_topics, make_producer
-from shared.messaging.outbox import Outbox, OutboxRelay, prune
+from shared.messaging.outbox import Outbox
+from shared.messaging.relay import OutboxRelay, prune
 from shared.messaging.signing import EventSigner, EventVerifier, KnownSignatures
 from shared.messaging.subscriptions import Subscription
 from shared.messaging.topics import dead_letter

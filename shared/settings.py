@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     # and the service's liveness fails, so the orchestrator restarts the whole process.
     consumer_restart_backoff_seconds: float = Field(default=1.0, gt=0)
     consumer_restart_limit: int = Field(default=5, ge=1)
-    # Housekeeping of the outbox and inbox tables (shared.messaging.outbox.prune).
+    # Housekeeping of the outbox and inbox tables (shared.messaging.relay.prune).
     prune_interval_seconds: float = Field(default=600.0, gt=0)
     # Sent outbox rows are kept a while for operators to look into; unsent or parked ones always.
     outbox_retention_hours: float = Field(default=24.0, ge=0)

@@ -24,7 +24,8 @@ from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, ensure_topics, make_producer
-from shared.messaging.outbox import Outbox, OutboxRelay, OutboxStats, PruneCounts, prune
+from shared.messaging.outbox import Outbox
+from shared.messaging.relay import OutboxRelay, OutboxStats, PruneCounts, prune
 from shared.settings import Settings, with_database
 from shared.telemetry import Telemetry, setup_telemetry
 from tests.harness import header, read_topic

@@ -20,7 +20,8 @@ from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, ensure_topics, make_producer
-from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.outbox import Outbox
+from shared.messaging.relay import OutboxRelay
 from shared.messaging.signing import EventSigner
 from shared.settings import with_database
 from shared.telemetry import setup_telemetry
