@@ -123,10 +123,13 @@ class CheckpointWatcher:
     async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         # The topic may not exist yet (routing creates it at its start): look again.
         while True:
-            if topics.AUDIT_CHECKPOINTS in await consumer.topics():  # fresh metadata
-                found = consumer.partitions_for_topic(topics.AUDIT_CHECKPOINTS)
-                if found:
-                    return [TopicPartition(topics.AUDIT_CHECKPOINTS, p) for p in sorted(found)]
+            # Fresh metadata of every topic. `partitions_for_topic` would read the client's own
+            # cluster view, which knows only the topics it follows (none yet, for a follower
+            # assigned by hand) and so could answer None for good.
+            cluster = await consumer._client.fetch_all_metadata()
+            found = cluster.partitions_for_topic(topics.AUDIT_CHECKPOINTS)
+            if found:
+                return [TopicPartition(topics.AUDIT_CHECKPOINTS, p) for p in sorted(found)]
             await asyncio.sleep(1)
 
     async def store(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Batch:
