@@ -50,3 +50,21 @@ async def routed_for(
         routed_at=datetime.now(UTC),
     )
     await stack.publish(producer, fact, topics.ROUTING_EVENTS)
+
+
+def certificate_revoked(
+    application_no: str,
+    certificate_no: str,
+    *,
+    locality: str = "340100",
+    reason: str = "申请人以欺骗手段取得许可",
+) -> events.CertificateRevoked:
+    """The issuing locality's revocation of a certificate (吊销), revoked now by its approver."""
+    return events.CertificateRevoked(
+        application_no=application_no,
+        locality=locality,
+        certificate_no=certificate_no,
+        reason=reason,
+        revoked_by=f"approver-{locality}",
+        revoked_at=datetime.now(UTC),
+    )

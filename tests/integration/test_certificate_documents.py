@@ -39,7 +39,7 @@ from shared.crypto.sm import sm2_generate, sm2_sign
 from shared.identity import mask_name
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
-from tests.certificates import certificate_issued, routed_for
+from tests.certificates import certificate_issued, certificate_revoked, routed_for
 from tests.harness import Stack, eventually, header, read_topic
 
 pytestmark = pytest.mark.integration
@@ -460,14 +460,7 @@ async def test_revoked_and_expired_certificates_do_not_verify(
     await put(
         producer,
         stack,
-        events.CertificateRevoked(
-            application_no=application_no,
-            locality=HEFEI,
-            certificate_no=revoked,
-            reason="申请人以欺骗手段取得许可",
-            revoked_by="approver-340100",
-            revoked_at=datetime.now(UTC),
-        ),
+        certificate_revoked(application_no, revoked, locality=HEFEI),
     )
 
     async def revoked_now() -> dict[str, Any] | None:

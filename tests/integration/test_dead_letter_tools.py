@@ -35,7 +35,7 @@ from shared.messaging.deadletters import (
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, make_follower
 from shared.settings import Settings
-from tests.certificates import certificate_issued, routed_for
+from tests.certificates import certificate_issued, certificate_revoked, routed_for
 from tests.harness import Stack, eventually
 from tests.integration.test_certificate_documents import verification_url, verify
 
@@ -188,14 +188,7 @@ async def test_a_revocation_parked_before_its_certificate_is_found_shown_and_rep
     revocation = await put(
         producer,
         stack,
-        events.CertificateRevoked(
-            application_no=application_no,
-            locality=HEFEI,
-            certificate_no=number,
-            reason="申请人以欺骗手段取得许可",
-            revoked_by="approver-340100",
-            revoked_at=datetime.now(UTC),
-        ),
+        certificate_revoked(application_no, number, locality=HEFEI),
     )
 
     # Both consumers of the revocation park it: neither has the certificate yet.

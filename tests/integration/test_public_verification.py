@@ -10,7 +10,7 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from services.delivery.main import create_app as create_delivery
 from shared.certificates import RejectionNoticeContent, published, seal
 from shared.crypto.personal import PersonalData
 from shared.messaging import events
+from tests.certificates import certificate_revoked
 from tests.harness import Stack, eventually
 from tests.integration.test_certificate_documents import (
     HEFEI,
@@ -171,14 +172,7 @@ async def revoked_certificate(
     await put(
         producer,
         stack,
-        events.CertificateRevoked(
-            application_no=application_no,
-            locality=HEFEI,
-            certificate_no=number,
-            reason="申请人以欺骗手段取得许可",
-            revoked_by="approver-340100",
-            revoked_at=datetime.now(UTC),
-        ),
+        certificate_revoked(application_no, number, locality=HEFEI),
     )
 
     async def revoked() -> dict[str, Any] | None:
