@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.certificates import CertificateContent
 from shared.messaging import events, topics
@@ -60,8 +62,30 @@ async def put(producer: AIOKafkaProducer, stack: Stack, payload: events.EventPay
     Routing's fact that this locality is competent for the application goes first."""
     assert isinstance(payload, events.ApplicationEvent)
     await routed_for(stack, producer, payload)
+    await delivery_knows_the_competent_locality(stack, payload.application_no)
     envelope, sent = await stack.publish(producer, payload, topics.APPROVAL_EVENTS)
     return Published(envelope, sent.partition, sent.offset)
+
+
+async def delivery_knows_the_competent_locality(stack: Stack, application_no: str) -> None:
+    """Wait until delivery has read routing's fact: an approval event before it is retried
+    (NotYetRouted) and its dead letter would count that wait as one more attempt, where this
+    module is about the one refusal (NotFound) an operator meets."""
+    url = stack.settings.delivery_database_url
+    assert url is not None
+    engine = create_async_engine(url, pool_size=1)
+
+    async def recorded() -> bool | None:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT 1 FROM competence WHERE application_no = :no"), {"no": application_no}
+            )
+        return True if found else None
+
+    try:
+        await eventually(recorded)
+    finally:
+        await engine.dispose()
 
 
 def certificate(application_no: str, number: str) -> CertificateContent:
