@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo bench test test-unit test-usecases test-integration lint format contracts clean
+.PHONY: help install infra-deps run demo bench test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint     - ruff and mypy"
 	@echo "make bench    - intake vs a bare insert endpoint, the journey vs a raw Kafka round trip (figures, a plot)"
 	@echo "make contracts - regenerate contracts/ from the event models"
+	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 
 # The virtualenv with the pinned packages; redone when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -63,6 +64,10 @@ format: install
 
 contracts: install
 	$(BIN)/tongban contracts
+
+# Texts marked _() / N_() that the catalogs lack go, untranslated, to their area's .po file.
+i18n: install
+	$(BIN)/python -m tooling.i18n
 
 clean:
 	rm -rf $(VENV) .tongban .pytest_cache .mypy_cache .ruff_cache

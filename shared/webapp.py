@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
 from shared.errors import ApiError, error_body, install_error_handlers
+from shared.i18n import LocaleMiddleware, _
 from shared.metrics import RequestDuration
 from shared.pagination import MAX_PAGE, Limit
 from shared.runtime import ServiceRuntime
@@ -90,7 +91,7 @@ class BodySizeLimit:
 
     @staticmethod
     def _message(limit: int) -> str:
-        return f"The request body is larger than {limit} bytes."
+        return _("The request body is larger than {limit} bytes.", limit=limit)
 
 
 class TraceIdHeader:
@@ -160,6 +161,8 @@ def create_service_app(
     )
 
     app.add_middleware(TraceIdHeader)
+    # Outside the body limit and the error handlers, whose messages it translates.
+    app.add_middleware(LocaleMiddleware)
     # Metrics: added last, so it is the outermost of ours and times every answer, a 413 too.
     app.add_middleware(RequestDuration, metrics=runtime.metrics)
 
