@@ -63,7 +63,7 @@ def untranslated(locale: str = CHINESE) -> dict[str, list[str]]:
 def update(locale: str = CHINESE) -> int:
     """Add each marked text that `locale` lacks to its area's .po file; the number added."""
     catalog.cache_clear()
-    known = catalog(locale)
+    known = set(catalog(locale))
     added = 0
     folder = LOCALE_DIR / locale / "LC_MESSAGES"
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,9 +75,10 @@ def update(locale: str = CHINESE) -> int:
         else:
             po = Catalog(locale=locale, project="tongban", charset="utf-8")
         present = {message.id for message in po}
-        for text, where in sorted(texts.items()):
-            if text in known or text in present:
-                continue
+        new = {text: where for text, where in texts.items() if text not in known | present}
+        if not new:
+            continue  # untouched: no churn for a merge to meet
+        for text, where in sorted(new.items()):
             locations = [(spot.rsplit(":", 1)[0], int(spot.rsplit(":", 1)[1])) for spot in where]
             po.add(text, "", locations=locations)
             added += 1
