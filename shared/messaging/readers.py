@@ -45,6 +45,7 @@ class ServiceReads:
 
 
 def expand(addresses: Iterable[str], localities: Iterable[str]) -> tuple[str, ...]:
+    """The topics of `addresses`: each per-locality one as the topic of each of `localities`."""
     codes = sorted(set(localities))
     found: list[str] = []
     for address in addresses:
