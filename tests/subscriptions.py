@@ -48,10 +48,12 @@ def declared_readers() -> tuple[ServiceReads, ...]:
         ServiceReads(
             service,
             tuple(
+                # A group id given (from configuration: APPROVAL_CONSUMER_GROUP) is one of many
+                # an instance may be given; the broker grants them by prefix.
                 ConsumerGroup(
                     subscription.group_id or subscription.name,
                     subscription.topics,
-                    by_prefix=service == "approval",
+                    by_prefix=subscription.group_id is not None,
                 )
                 for subscription in subscriptions
             ),
