@@ -8,6 +8,7 @@ assert that one application's journey is one trace.
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from shared.messaging.channels import channel_of
 from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import client_security, make_consumer
-from shared.messaging.signing import EventSigner
+from shared.messaging.signing import EventSigner, canonical_bytes
 from shared.settings import Settings
 from tooling.carrier_simulator import SimulatorControl, webhook_url_of
 from tooling.infra import free_ports
@@ -121,6 +122,19 @@ class Stack:
         """`envelope` signed with the key that may state it on `topic` (this run's key ring),
         as its rightful producer would sign it."""
         return EventSigner(self.settings.key_ring()).sign(envelope, topic)
+
+    def signed_with(self, envelope: Envelope, key: str) -> Envelope:
+        """`envelope` signed with this run's key ring's key `key`, whatever its authority: how a
+        test forges an event, or puts one where its signer may not."""
+        signer = self.settings.key_ring().signer(key)
+        signature = signer.sign(canonical_bytes(envelope))
+        return envelope.signed(base64.b64encode(signature).decode(), signer.kid)
+
+    async def put(self, producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> Envelope:
+        """`envelope` on `topic` exactly as it is (signed or not, by whomever)."""
+        key, value, headers = envelope.to_kafka()
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        return envelope
 
     async def stop(self) -> None:
         for service in reversed(list(self.services.values())):

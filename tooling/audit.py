@@ -7,7 +7,7 @@ watch` stored in its own database, each counted only when routing's key signed i
 checkpoints routing keeps in its own tables. Then it recomputes the SM3 hash chain from the
 first entry (or from a published checkpoint, `--from SEQ`) and checks every entry's SM2
 signature against the public keys of the trust list (TRUST_LIST). The same code as routing's `GET
-/v1/audit/verify` (services.routing.usecases.verification.verify_ledger), without the service
+/v1/audit/verify` (shared.audit.verification.verify_ledger), without the service
 running. Exit code 0 when the ledger is intact, 1 otherwise, with what is missing or wrong.
 """
 
@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func, select
 
-from services.routing.checkpoints import read_published
-from services.routing.db import LedgerRow
-from services.routing.ledger import PublishedCheckpoints
-from services.routing.usecases import verification
+from shared.audit import verification
+from shared.audit.checkpoints import read_published
+from shared.audit.entries import LedgerRow
+from shared.audit.ledger import PublishedCheckpoints
 from shared.db import Database
 from shared.errors import DomainError
 from shared.messaging.kafka import client_security

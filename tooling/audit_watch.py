@@ -35,9 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 
-from services.routing import ledger
-from services.routing.checkpoints import checkpoint_of, statement_signed
 from shared import clock
+from shared.audit import ledger
+from shared.audit.checkpoints import checkpoint_of, statement_signed
 from shared.crypto.keyring import KeyRing
 from shared.db import Database
 from shared.messaging import events, topics

@@ -1,5 +1,6 @@
-"""Kafka access of Tongban's principals: the ACL table of this code base, and what a local
-approval system needs to connect (`tongban kafka-credentials`, `tongban kafka-acls`)."""
+"""Kafka access of Tongban's principals: the ACL table of this code base (from the table of who
+reads what, shared.messaging.readers: no service is imported), and what a local approval system
+needs to connect (`tongban kafka-credentials`, `tongban kafka-acls`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from shared.messaging.kafka import client_security
-from shared.messaging.topics import AUDIT_CHECKPOINTS, approval_requests
+from shared.messaging.readers import APPROVAL_GROUP_PREFIX, READERS
+from shared.messaging.topics import approval_requests
 from shared.reference.localities import get_locality, locality_codes
-from shared.settings import Settings, get_settings
-from tooling.kafka_acl import AclTable, ServiceAccess, acl_table, apply_acls
+from shared.settings import get_settings
+from tooling.kafka_acl import AclTable, acl_table, apply_acls
 from tooling.kafka_principals import locality_group_prefix, locality_principal
 from tooling.ports import kafka_port
 
@@ -26,41 +28,13 @@ if TYPE_CHECKING:
 
 def approval_group_prefix() -> str:
     """Every approval instance's group id (APPROVAL_CONSUMER_GROUP) must start with this."""
-    default = Settings.model_fields["approval_consumer_group"].default
-    assert isinstance(default, str)
-    return default
-
-
-def service_accesses() -> list[ServiceAccess]:
-    """What each service reads, as its own modules declare it (subscriptions, replicas)."""
-    from services.approval import consumers as approval
-    from services.delivery import consumers as delivery
-    from services.intake import consumers as intake
-    from services.intake.rules_replica import RulesReplica
-    from services.routing import consumers as routing
-
-    return [
-        ServiceAccess("intake", intake.SUBSCRIPTIONS, follows=(RulesReplica.TOPIC,)),
-        # Routing also chains every event of every topic into the audit ledger, and reads the
-        # checkpoints it published back: they, not its database, are what its chain must match.
-        ServiceAccess(
-            "routing",
-            (routing.SUBSCRIPTION, routing.ledger_subscription()),
-            follows=(AUDIT_CHECKPOINTS,),
-        ),
-        # An instance serves some localities (APPROVAL_LOCALITIES) with a group of its own.
-        ServiceAccess(
-            "approval",
-            (approval.subscription(locality_codes(), approval_group_prefix()),),
-            groups_by_prefix=True,
-        ),
-        ServiceAccess("delivery", delivery.SUBSCRIPTIONS),
-    ]
+    return APPROVAL_GROUP_PREFIX
 
 
 def tongban_acl_table() -> AclTable:
-    """The grants of the four services and of every locality's approval system."""
-    return acl_table(service_accesses(), locality_codes())
+    """The grants of the four services (by what each reads: shared.messaging.readers) and of
+    every locality's approval system."""
+    return acl_table(READERS, locality_codes())
 
 
 # --- tongban kafka-credentials --------------------------------------------------------------

@@ -3,8 +3,9 @@
 The broker denies by default (`allow.everyone.if.no.acl.found=false`); a principal may do what
 this table allows and nothing else. The table is not a list kept by hand: a service may write
 the topics of the channels it produces (`CHANNELS`) and the dead-letter topics of what it reads,
-read the topics of its subscriptions (and the compacted topics it follows without a group), and
-use its consumer groups. A locality's approval system (`approval-<code>`) may read its own
+read the topics of its consumer groups (and the topics it follows without a group), and use its
+consumer groups, as the table of readers says (`READERS`, which the services' subscriptions are
+held to). A locality's approval system (`approval-<code>`) may read its own
 request topic with groups of its own prefix, and nothing else.
 
 Kafka's authorizer lets READ and WRITE imply DESCRIBE, and a principal that may write some topic
@@ -39,7 +40,7 @@ from aiokafka.protocol.api import Request
 
 from shared.messaging.channels import CHANNELS
 from shared.messaging.kafka import KafkaSecurity, ensure_topics, keep_retained, make_client
-from shared.messaging.subscriptions import Subscription
+from shared.messaging.readers import ServiceReads
 from shared.messaging.topics import approval_requests, dead_letter
 from tooling.kafka_principals import (
     LOCALITY_PRINCIPAL,
@@ -122,19 +123,6 @@ class AclBinding:
 
 
 @dataclass(frozen=True)
-class ServiceAccess:
-    """What one service's processes do on Kafka, as the service itself declares it."""
-
-    principal: str
-    subscriptions: tuple[Subscription, ...]
-    # Topics read without a consumer group (replicas of compacted topics).
-    follows: tuple[str, ...] = ()
-    # The group id comes from configuration (approval: one group per instance); any group id
-    # that starts with the subscription's is allowed.
-    groups_by_prefix: bool = False
-
-
-@dataclass(frozen=True)
 class AclTable:
     bindings: tuple[AclBinding, ...]
     # Every topic the table names; the admin creates them.
@@ -180,8 +168,9 @@ def channel_topics(localities: Iterable[str]) -> dict[str, list[str]]:
     return written
 
 
-def acl_table(services: Sequence[ServiceAccess], localities: Iterable[str]) -> AclTable:
-    """The grants of every service and every locality's approval system."""
+def acl_table(services: Sequence[ServiceReads], localities: Iterable[str]) -> AclTable:
+    """The grants of every service (by what it reads, shared.messaging.readers) and every
+    locality's approval system."""
     codes = sorted(set(localities))
     written = channel_topics(codes)
     bindings: set[AclBinding] = set()
@@ -196,19 +185,19 @@ def acl_table(services: Sequence[ServiceAccess], localities: Iterable[str]) -> A
         bindings.add(AclBinding(principal, resource_type, name, pattern, operation))
 
     for service in services:
-        writes = list(written.get(service.principal, ()))
-        reads = [topic for sub in service.subscriptions for topic in sub.topics]
+        principal = service.service
+        writes = list(written.get(principal, ()))
+        reads = [topic for group in service.groups for topic in group.topics(codes)]
         # A consumer parks what it cannot handle on <topic>.dlq (shared.messaging.consumer).
         writes += [dead_letter(topic) for topic in reads]
         reads += service.follows
         for topic in writes:
-            grant(service.principal, Operation.WRITE, ResourceType.TOPIC, topic)
+            grant(principal, Operation.WRITE, ResourceType.TOPIC, topic)
         for topic in reads:
-            grant(service.principal, Operation.READ, ResourceType.TOPIC, topic)
-        for sub in service.subscriptions:
-            group = sub.group_id or sub.name
-            pattern = PatternType.PREFIXED if service.groups_by_prefix else PatternType.LITERAL
-            grant(service.principal, Operation.READ, ResourceType.GROUP, group, pattern)
+            grant(principal, Operation.READ, ResourceType.TOPIC, topic)
+        for group in service.groups:
+            pattern = PatternType.PREFIXED if group.by_prefix else PatternType.LITERAL
+            grant(principal, Operation.READ, ResourceType.GROUP, group.group, pattern)
     for code in codes:
         principal = locality_principal(code)
         grant(principal, Operation.READ, ResourceType.TOPIC, approval_requests(code))

@@ -80,13 +80,7 @@ async def hand_over(
         minutes=limit.minutes,
     )
     assert job.delivered_at is not None
-    return HandoverOut(
-        application_no=job.application_no,
-        certificate_no=job.certificate_no,
-        status=job.status,
-        delivered_at=job.delivered_at,
-        collected_by=job.collected_by,
-    )
+    return HandoverOut.model_validate(job, from_attributes=True)
 
 
 # --- the certificate registry: printing and public verification (documents.py) ---------------

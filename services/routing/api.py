@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from services.routing.deps import OutboxDep, Published, TrustList
-from services.routing.ledger import Sealed, timestamp
 from services.routing.schemas import (
     AgreementIn,
     AgreementOut,
@@ -21,6 +20,7 @@ from services.routing.schemas import (
     VerifyOut,
 )
 from services.routing.usecases import agreements, ledger, routing, verification
+from shared.audit.ledger import Sealed, timestamp
 from shared.authz import Caller
 from shared.errors import NotFound
 from shared.pagination import MAX_PAGE, Cursor, Limit

@@ -8,8 +8,8 @@ from __future__ import annotations
 from services.routing.usecases import ledger, routing, rules
 from shared.crypto.keyring import Signer
 from shared.messaging import events, topics
-from shared.messaging.channels import CHANNELS
 from shared.messaging.consumer import EventContext, PermanentError
+from shared.messaging.readers import LEDGER_READS, expand
 from shared.messaging.subscriptions import Subscription
 from shared.reference.localities import locality_codes
 
@@ -47,17 +47,8 @@ LEDGER = "tongban.routing.ledger"
 
 def ledger_topics() -> tuple[str, ...]:
     """Every topic of every channel (each locality's request topic included), except the
-    ledger's own checkpoints: a statement about the chain is kept in `ledger_checkpoints`, not
-    chained into it (an entry per checkpoint would move the head, and so call for a new
-    checkpoint, for ever). Dead-letter topics are not read: what lands there was read from a
-    topic the ledger reads, and is chained from there."""
-    codes = locality_codes()
-    return tuple(
-        topic
-        for channel in CHANNELS
-        if channel.address != topics.AUDIT_CHECKPOINTS
-        for topic in channel.topics(codes)
-    )
+    ledger's own checkpoints (shared.messaging.readers.LEDGER_READS says why)."""
+    return expand(LEDGER_READS, locality_codes())
 
 
 def ledger_subscription(signer: Signer | None = None) -> Subscription:

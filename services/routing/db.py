@@ -13,7 +13,6 @@ from sqlalchemy import (
     DateTime,
     Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
     Text,
@@ -21,9 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.audit.entries import LedgerBase
+
 
 class Base(DeclarativeBase):
-    metadata = MetaData()
+    # One MetaData with the audit ledger's table, defined in shared/ for the audit tools that
+    # read it (shared.audit.entries): routing's migrations hold it with the rest.
+    metadata = LedgerBase.metadata
 
 
 class JurisdictionRuleRow(Base):
@@ -72,32 +75,6 @@ class RoutedApplicationRow(Base):
     # The application as accepted, kept so a transfer (移交) can hand it to another locality.
     application: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     transfers: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class LedgerRow(Base):
-    """One entry of the audit ledger (services.routing.ledger): an event read from a topic,
-    chained to the entry before it and signed by routing. Append-only: nothing updates or
-    deletes a row, and `tongban audit verify` proves nobody did."""
-
-    __tablename__ = "ledger"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    topic: Mapped[str] = mapped_column(Text)
-    kafka_partition: Mapped[int] = mapped_column(Integer)
-    kafka_offset: Mapped[int] = mapped_column(BigInteger)
-    event_id: Mapped[str] = mapped_column(Text, unique=True)
-    event_type: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(Text)
-    subject: Mapped[str] = mapped_column(Text)
-    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The application the event is about (its payload's application_no), for the audit API.
-    application_no: Mapped[str | None] = mapped_column(String(32), index=True)
-    record_sm3: Mapped[str] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-    signer: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LedgerCheckpointRow(Base):

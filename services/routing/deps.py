@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.routing.checkpoints import CheckpointFollower
-from services.routing.ledger import PublishedCheckpoints
+from shared.audit.checkpoints import CheckpointFollower
+from shared.audit.ledger import PublishedCheckpoints
 from shared.crypto.keyring import KeyRing
 from shared.deps import installed, part
 from shared.messaging.outbox import Outbox
@@ -25,7 +25,8 @@ class Dependencies:
     # The trust list's public keys, which the ledger's signatures are checked against (the ring
     # reads the list again when it changes, so one serves the process's life).
     ring: KeyRing
-    # Every checkpoint routing published, read back from the retained topic (checkpoints.py).
+    # Every checkpoint routing published, read back from the retained topic
+    # (shared.audit.checkpoints).
     checkpoints: CheckpointFollower
 
 

@@ -12,9 +12,10 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.routing import consumers
 from services.routing.api import router
-from services.routing.checkpoints import CheckpointFollower
 from services.routing.deps import Dependencies
 from services.routing.usecases import ledger, rules, verification
+from shared.audit.checkpoints import CheckpointFollower
+from shared.audit.ledger import LEDGER_SIGNER
 from shared.deps import install
 from shared.messaging import topics
 from shared.reference.localities import locality_codes
@@ -42,7 +43,7 @@ def create_app(
     # trust list (read again when the list changes).
     ring = runtime.settings.key_ring()
     # The audit ledger: every event of every topic chained, the head signed and published.
-    signer = ring.signer(ledger.LEDGER_SIGNER)
+    signer = ring.signer(LEDGER_SIGNER)
     runtime.subscribe(consumers.ledger_subscription(signer))
 
     async def checkpoint_ledger() -> None:
@@ -53,7 +54,7 @@ def create_app(
     runtime.every("ledger-checkpoint", every, checkpoint_ledger)
 
     # The chain is held to the checkpoints as published, read back from the retained topic
-    # (services.routing.checkpoints), and verified in the background from where the last
+    # (shared.audit.checkpoints), and verified in the background from where the last
     # verification stopped; the console shows the stored verdict.
     checkpoints = CheckpointFollower(
         ring,

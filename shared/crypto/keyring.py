@@ -5,6 +5,8 @@ SM4-GCM under a key derived from `KEY_RING_SECRET`. The derivation (`ring.json`,
 the folder): scrypt over the secret with a random salt of the folder, or, when the secret is 64
 hexadecimal characters, those 256 random bits themselves (through HMAC-SM3 with the salt). A
 folder made by an older Tongban (an unsalted, unstretched derivation) is refused with what to do.
+That storage is shared.crypto.keyfolder's; the signing of trust lists from rings' public keys,
+shared.crypto.issuing's.
 
 Each deployment has its own ring with only its own keys (`tongban keys generate --workload W`):
 a service's event key (`intake`, `routing`, `delivery`), an approval group's seals
@@ -27,34 +29,32 @@ asked to sign bytes and names its key id; the private key never has to leave it.
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import json
-import os
-import re
-import secrets
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from shared.crypto import trust
-from shared.crypto.sm import (
-    DecryptionFailed,
-    sm2_generate,
-    sm2_sign,
-    sm3_hmac,
-    sm4_gcm_decrypt,
-    sm4_gcm_encrypt,
+from shared.crypto.issuing import anchor_kids, issue_trust_list, revoke
+from shared.crypto.keyfolder import (
+    GENERATE_HINT,
+    RING_FILE,
+    Algorithm,
+    KeyFolder,
+    KeyRingError,
+    SecretAlgorithm,
+    StoredKey,
+    made_by_an_older_version,
+    ring_public_keys,
 )
+from shared.crypto.sm import sm2_sign
 from shared.crypto.trust import (
     AUTHORITY_KEY,
     TRUST_ANCHOR_FILE,
@@ -63,10 +63,11 @@ from shared.crypto.trust import (
     SigningAlgorithm,
     TrustList,
     TrustListError,
-    write_atomically,
 )
 
+# The folder's and the issuing's names that the key ring's users have always found here.
 __all__ = [
+    "RING_FILE",
     "Algorithm",
     "KeyRing",
     "KeyRingError",
@@ -75,34 +76,16 @@ __all__ = [
     "Signer",
     "SigningAlgorithm",
     "SoftwareSigner",
+    "issue_trust_list",
     "key_name",
+    "made_by_an_older_version",
     "open_key_ring",
+    "revoke",
     "ring_public_keys",
 ]
 
-SecretAlgorithm = Literal["SM4", "HMAC-SM3"]
-Algorithm = SigningAlgorithm | SecretAlgorithm
-_SECRET_BYTES: dict[str, int] = {"SM4": 16, "HMAC-SM3": 32}
-RING_FILE = "ring.json"
-RING_FORMAT = "tongban.key-ring.v2"
-# scrypt's cost (RFC 7914): about 32 MiB and a tenth of a second, once per process and ring.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-_RANDOM_SECRET = re.compile(r"[0-9a-fA-F]{64}")
 # Where a development ring keeps the development authority's own key ring.
 DEVELOPMENT_AUTHORITY_DIR = "authority"
-GENERATE_HINT = "tongban keys generate --workload {workload}"
-
-
-class KeyRingError(RuntimeError):
-    """The key ring cannot give the key asked for; the message says what to do."""
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
 
 
 def key_name(kid: str) -> str:
@@ -151,17 +134,9 @@ class SecretKeys:
         return self.keys[self.current]
 
 
-@dataclass
-class _StoredKey:
-    kid: str
-    created_at: datetime
-    retired_at: datetime | None
-    public_key: bytes | None
-    secret: bytes  # the private or symmetric key, unwrapped
-
-
-class KeyRing:
-    """One workload's keys by name in a folder; safe to share between processes of one machine."""
+class KeyRing(KeyFolder):
+    """One workload's keys by name in a folder; safe to share between processes of one machine.
+    The folder's storage (wrapping, files, lock) is shared.crypto.keyfolder's."""
 
     def __init__(
         self,
@@ -172,10 +147,8 @@ class KeyRing:
         trust_list: Path | str | None = None,
         trust_anchor: Path | str | None = None,
     ) -> None:
-        self.directory = Path(directory)
+        super().__init__(Path(directory), secret)
         self.development = development
-        self._secret = secret
-        self._wrapping: bytes | None = None
         self._lock = threading.Lock()
         self._signers: dict[str, SoftwareSigner] = {}
         self._secrets: dict[str, SecretKeys] = {}
@@ -318,7 +291,7 @@ class KeyRing:
 
     # --- storage -----------------------------------------------------------------------------
 
-    def _current(self, name: str, algorithm: Algorithm) -> _StoredKey:
+    def _current(self, name: str, algorithm: Algorithm) -> StoredKey:
         keys = self._load(name, algorithm)
         if not keys:
             if not self.development:
@@ -334,77 +307,12 @@ class KeyRing:
                     self._write(name, algorithm, keys)
         return keys[-1]
 
-    def _load(self, name: str, algorithm: Algorithm) -> list[_StoredKey]:
-        data = self._read(name)
-        if data is None:
-            return []
-        if data["algorithm"] != algorithm:
-            raise KeyRingError(f"Key {name!r} is a {data['algorithm']} key, not {algorithm}.")
-        return self._unwrap_all(name, data)
-
-    def _read(self, name: str) -> dict[str, Any] | None:
-        path = self._private_path(name)
-        if not path.exists():
-            return None
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-
-    def _unwrap_all(self, name: str, data: dict[str, Any]) -> list[_StoredKey]:
-        wrapping = self._wrapping_key()
-        keys = []
-        for entry in data["keys"]:
-            try:
-                secret = sm4_gcm_decrypt(wrapping, _unb64(entry["wrapped"]), entry["kid"].encode())
-            except DecryptionFailed as exc:
-                raise KeyRingError(
-                    f"KEY_RING_SECRET does not open key {entry['kid']!r} in {self.directory}: "
-                    "the secret is not the one the key ring was made with."
-                ) from exc
-            keys.append(
-                _StoredKey(
-                    kid=entry["kid"],
-                    created_at=datetime.fromisoformat(entry["created_at"]),
-                    retired_at=(
-                        datetime.fromisoformat(entry["retired_at"]) if entry["retired_at"] else None
-                    ),
-                    public_key=_unb64(entry["public_key"]) if entry.get("public_key") else None,
-                    secret=secret,
-                )
-            )
-        return keys
-
-    def _generate(self, name: str, algorithm: Algorithm, number: int) -> _StoredKey:
-        kid = f"{name}#{number}"
-        now = datetime.now(UTC)
-        if algorithm == "SM2-SM3":
-            private, public = sm2_generate()
-            return _StoredKey(kid, now, None, public, private)
-        if algorithm == "Ed25519":
-            key = Ed25519PrivateKey.generate()
-            private = key.private_bytes_raw()
-            public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-            return _StoredKey(kid, now, None, public, private)
-        return _StoredKey(kid, now, None, None, secrets.token_bytes(_SECRET_BYTES[algorithm]))
-
-    def _write(self, name: str, algorithm: Algorithm, keys: list[_StoredKey]) -> None:
-        wrapping = self._wrapping_key()
-        entries = [
-            {
-                "kid": key.kid,
-                "created_at": key.created_at.isoformat(),
-                "retired_at": key.retired_at.isoformat() if key.retired_at else None,
-                "public_key": _b64(key.public_key) if key.public_key else None,
-                "wrapped": _b64(sm4_gcm_encrypt(wrapping, key.secret, key.kid.encode())),
-            }
-            for key in keys
-        ]
-        write_atomically(
-            self._private_path(name),
-            json.dumps({"name": name, "algorithm": algorithm, "keys": entries}, indent=1),
-            mode=0o600,
-        )
+    def _write(self, name: str, algorithm: Algorithm, keys: list[StoredKey]) -> None:
+        super()._write(name, algorithm, keys)
         if self.development and algorithm in ("SM2-SM3", "Ed25519"):
             self._issue_development_list()
+
+    # --- development: the ring is its own authority ------------------------------------------
 
     def _issue_development_list(self) -> None:
         """Development only: the development authority (beside the trust list, so rings of
@@ -413,7 +321,7 @@ class KeyRing:
         with self._trust_lock():
             signer = self._development_authority().signer_or_provision(AUTHORITY_KEY)
             anchors = ring_public_keys(self._development_authority().directory)
-            if _anchor_kids(self.trust.anchor) != {key.kid for key in anchors}:
+            if anchor_kids(self.trust.anchor) != {key.kid for key in anchors}:
                 trust.write_anchor(anchors, self.trust.anchor)
             issue_trust_list(ring_public_keys(self.directory), signer, self.trust)
 
@@ -449,148 +357,6 @@ class KeyRing:
         development authority: an explicit decision to have an authority here)."""
         self.provision(name, "SM2-SM3")
         return self.signer(name)
-
-    def _wrapping_key(self) -> bytes:
-        if self._wrapping is None:
-            self._wrapping = _derive(self._secret, self._ring_parameters())
-        return self._wrapping
-
-    def _ring_parameters(self) -> dict[str, Any]:
-        path = self.directory / RING_FILE
-        with suppress(FileNotFoundError):
-            parameters: dict[str, Any] = json.loads(path.read_text())
-            return parameters
-        if made_by_an_older_version(self.directory):
-            raise KeyRingError(
-                f"The key ring {self.directory} was made by an older Tongban, whose wrapping key "
-                "was not salted nor stretched; it is not opened. In development delete the "
-                "folder (its keys are made again); elsewhere make the workload's keys anew "
-                f"(`{GENERATE_HINT.format(workload='<workload>')}` into an empty folder, then "
-                "`tongban keys issue`) and retire the old ones."
-            )
-        kdf = "random-256" if _RANDOM_SECRET.fullmatch(self._secret) else "scrypt"
-        parameters = {"format": RING_FORMAT, "kdf": kdf, "salt": _b64(secrets.token_bytes(16))}
-        if kdf == "scrypt":
-            parameters |= {"n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
-        # Made once, whichever process is first (link fails when the file exists meanwhile).
-        self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        temporary.write_text(json.dumps(parameters, indent=1))
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-        made: dict[str, Any] = json.loads(path.read_text())
-        return made
-
-    def _private_path(self, name: str) -> Path:
-        if not name or "/" in name or name.startswith("."):
-            raise KeyRingError(f"{name!r} is not a key name.")
-        return self.directory / "private" / f"{name}.json"
-
-    @contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        # Processes of one machine share the folder: one generates or rotates at a time.
-        (self.directory / "private").mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def made_by_an_older_version(directory: Path) -> bool:
-    """Whether `directory` is a key ring of the old format (keys, and no ring.json)."""
-    return not (directory / RING_FILE).exists() and any((directory / "private").glob("*.json"))
-
-
-def _derive(secret: str, parameters: dict[str, Any]) -> bytes:
-    """The 16-byte SM4 key that wraps the ring's keys."""
-    if parameters.get("format") != RING_FORMAT:
-        raise KeyRingError(f"{RING_FILE} is not a {RING_FORMAT}: {parameters.get('format')!r}")
-    salt = _unb64(parameters["salt"])
-    if parameters["kdf"] == "random-256":
-        if not _RANDOM_SECRET.fullmatch(secret):
-            raise KeyRingError(
-                "This key ring was made with a KEY_RING_SECRET of 64 hexadecimal characters "
-                "(256 random bits); the secret given is not one."
-            )
-        return sm3_hmac(bytes.fromhex(secret), b"tongban key ring: wrapping key|" + salt)[:16]
-    if parameters["kdf"] != "scrypt":
-        raise KeyRingError(f"Unknown key-ring derivation {parameters['kdf']!r}.")
-    kdf = Scrypt(salt=salt, length=16, n=parameters["n"], r=parameters["r"], p=parameters["p"])
-    return kdf.derive(secret.encode())
-
-
-def _anchor_kids(path: Path) -> set[str]:
-    try:
-        return set(trust.read_anchors(path))
-    except TrustListError:
-        return set()
-
-
-def ring_public_keys(directory: Path) -> list[PublicKey]:
-    """The public halves of a ring's signing and sealing keys, read without its secret (they
-    are stored in clear): what the authority collects to issue a trust list."""
-    found = []
-    for path in sorted((directory / "private").glob("*.json")):
-        data = json.loads(path.read_text())
-        if data["algorithm"] not in ("SM2-SM3", "Ed25519"):
-            continue
-        for entry in data["keys"]:
-            if entry.get("public_key"):
-                found.append(
-                    PublicKey(
-                        kid=entry["kid"],
-                        name=data["name"],
-                        algorithm=data["algorithm"],
-                        public_key=_unb64(entry["public_key"]),
-                        valid_from=datetime.fromisoformat(entry["created_at"]),
-                        retired_at=(
-                            datetime.fromisoformat(entry["retired_at"])
-                            if entry["retired_at"]
-                            else None
-                        ),
-                    )
-                )
-    return found
-
-
-def issue_trust_list(
-    collected: list[PublicKey], authority: trust.AuthoritySigner, target: TrustList
-) -> list[PublicKey]:
-    """Sign a new list at `target.path`: the keys `collected` from the workloads' rings, with
-    what the previous list there revoked kept revoked, and its keys that no ring given holds
-    kept as they were (a list issued from some rings does not drop the others')."""
-    previous: dict[str, PublicKey] = {}
-    with suppress(TrustListError):
-        previous = {key.kid: key for key in trust.load(target.path, target.anchor)}
-    keys = {key.kid: key for key in previous.values()}
-    for key in collected:
-        earlier = previous.get(key.kid)
-        if earlier is not None and earlier.public_key != key.public_key:
-            raise KeyRingError(
-                f"{key.kid} in a ring is not the key the trust list names: a ring was made "
-                "anew under an existing key id; rotate instead."
-            )
-        keys[key.kid] = key.revoked(earlier.revoked_at) if earlier and earlier.revoked_at else key
-    trust.issue(keys.values(), authority, target.path)
-    return sorted(keys.values(), key=lambda key: key.kid)
-
-
-def revoke(
-    target: TrustList, kid: str, at: datetime, authority: trust.AuthoritySigner
-) -> PublicKey:
-    """Sign the list at `target` again with `kid` revoked as of `at` (or earlier, if it was)."""
-    keys = {key.kid: key for key in trust.load(target.path, target.anchor)}
-    if kid not in keys:
-        raise KeyRingError(f"The trust list {target.path} names no key {kid!r}.")
-    keys[kid] = keys[kid].revoked(at)
-    trust.issue(keys.values(), authority, target.path)
-    return keys[kid]
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ DELIVERY_EVENTS = "tongban.delivery.events"
 ROUTING_EVENTS = "tongban.routing.events"
 # Compacted: the latest record per key (a rule, an agreement) is routing's current state.
 ROUTING_RULES = "tongban.routing.rules"
-# Routing's signed checkpoints of the audit ledger's head (services.routing.ledger).
+# Routing's signed checkpoints of the audit ledger's head (shared.audit.ledger).
 AUDIT_CHECKPOINTS = "tongban.audit.checkpoints"
 APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
 DEAD_LETTER_SUFFIX = ".dlq"

@@ -27,7 +27,7 @@ from rich.console import Console
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from services.routing.ledger import head_statement
+from shared.audit.ledger import head_statement
 from shared.crypto.sm import sm2_verify
 from shared.messaging import events, topics
 from shared.settings import with_database

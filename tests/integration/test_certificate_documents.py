@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import zxingcpp
 from aiokafka import AIOKafkaProducer
 from PIL import Image
 from sqlalchemy import text
@@ -41,6 +40,7 @@ from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
 from tests.certificates import certificate_issued, certificate_revoked, routed_for
 from tests.harness import Stack, eventually, header, read_topic
+from tests.printed import first_page, qr_codes
 
 pytestmark = pytest.mark.integration
 
@@ -197,26 +197,6 @@ def pdf_text(path: Path) -> str:
     ).stdout
 
 
-def first_page(path: Path) -> Image.Image:
-    subprocess.run(
-        [
-            "pdftoppm",
-            "-png",
-            "-r",
-            "100",
-            "-f",
-            "1",
-            "-l",
-            "1",
-            str(path),
-            str(path.with_suffix("")),
-        ],
-        check=True,
-    )
-    [png] = path.parent.glob(f"{path.stem}*.png")
-    return Image.open(png).convert("RGB")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def poppler() -> None:
     missing = [tool for tool in ("pdftotext", "pdftoppm") if shutil.which(tool) is None]
@@ -250,17 +230,13 @@ async def test_a_printed_certificate_reads_back_and_its_qr_code_verifies(
     # The seal mark is red.
     assert any(r > 150 and g < 80 and b < 80 for r, g, b in pixels)
 
-    [qr] = [
-        code
-        for code in zxingcpp.read_barcodes(page)
-        if code.format == zxingcpp.BarcodeFormat.QRCode
-    ]
+    [qr] = qr_codes(page)
     url = f"{stack.settings.public_base_url}/v1/certificates/{number}/verify?code="
-    assert qr.text.startswith(url) and len(qr.text) >= len(url) + 22  # 128 bits, base64url
-    assert response.headers["X-Tongban-Verify-Url"] == qr.text
+    assert qr.startswith(url) and len(qr) >= len(url) + 22  # 128 bits, base64url
+    assert response.headers["X-Tongban-Verify-Url"] == qr
 
-    first = await verify(stack, qr.text)
-    answer = await verify(stack, qr.text)
+    first = await verify(stack, qr)
+    answer = await verify(stack, qr)
     assert answer["valid"] is True, answer
     assert answer["holder_name_masked"] == mask_name(HOLDER) == "欧***"
     assert (answer["issuer_locality"], answer["item_code"]) == (HEFEI, ITEM_CODE)

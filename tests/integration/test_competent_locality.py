@@ -9,7 +9,6 @@ sent to 合肥 (340100): it is dead-lettered and changes nothing in intake, rout
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -26,7 +25,6 @@ from services.routing.db import RoutedApplicationRow
 from shared.certificates import CertificateContent
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
-from shared.messaging.signing import canonical_bytes
 from tests import factories
 from tests.certificates import certificate_issued, routed_for
 from tests.harness import Stack, eventually, header, read_topic
@@ -60,15 +58,7 @@ async def sealed_by(
 ) -> Envelope:
     """`payload` on tongban.approval.events, signed with the key ring's `key` (a real seal)."""
     envelope = Envelope.new(payload, source="/tongban/approval")
-    signer = stack.settings.key_ring().signer(key)
-    signed = envelope.signed(
-        base64.b64encode(signer.sign(canonical_bytes(envelope))).decode(), signer.kid
-    )
-    key_bytes, value, headers = signed.to_kafka()
-    await producer.send_and_wait(
-        topics.APPROVAL_EVENTS, value=value, key=key_bytes, headers=headers
-    )
-    return signed
+    return await stack.put(producer, topics.APPROVAL_EVENTS, stack.signed_with(envelope, key))
 
 
 async def hefeis_case(stack: Stack) -> tuple[Journey, str]:
@@ -128,15 +118,7 @@ async def put_raw(
         time=datetime.now(UTC),
         data=data,
     )
-    signer = stack.settings.key_ring().signer(key)
-    signed = envelope.signed(
-        base64.b64encode(signer.sign(canonical_bytes(envelope))).decode(), signer.kid
-    )
-    key_bytes, value, headers = signed.to_kafka()
-    await producer.send_and_wait(
-        topics.APPROVAL_EVENTS, value=value, key=key_bytes, headers=headers
-    )
-    return signed
+    return await stack.put(producer, topics.APPROVAL_EVENTS, stack.signed_with(envelope, key))
 
 
 async def test_a_transfer_with_an_added_locality_is_dead_lettered_and_the_case_stays(

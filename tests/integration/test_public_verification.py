@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import zxingcpp
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -35,7 +34,6 @@ from tests.integration.test_certificate_documents import (
     approve,
     clerk,
     content_for,
-    first_page,
     issue,
     new_numbers,
     print_when_ready,
@@ -45,6 +43,7 @@ from tests.integration.test_certificate_documents import (
     verify,
     wait_registered,
 )
+from tests.printed import printed_qr_codes
 
 pytestmark = pytest.mark.integration
 
@@ -61,16 +60,6 @@ async def public_get(stack: Stack, path: str, **params: str) -> httpx.Response:
         return await client.get(path, params=params)
 
 
-def qr_codes(pdf: bytes, tmp_path: Path, name: str) -> list[str]:
-    path = tmp_path / f"{name}.pdf"
-    path.write_bytes(pdf)
-    return [
-        code.text
-        for code in zxingcpp.read_barcodes(first_page(path))
-        if code.format == zxingcpp.BarcodeFormat.QRCode
-    ]
-
-
 async def test_the_number_alone_answers_nothing_and_the_qr_codes_url_answers(
     stack: Stack, producer: AIOKafkaProducer, delivery_db: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -80,7 +69,7 @@ async def test_the_number_alone_answers_nothing_and_the_qr_codes_url_answers(
     await approve(producer, stack, content)
     await wait_registered(delivery_db, number)
     printed = await print_when_ready(stack, clerk(stack), number)
-    [url] = qr_codes(printed.content, tmp_path, number)
+    [url] = printed_qr_codes(printed.content, tmp_path / f"{number}.pdf")
 
     _, unknown = new_numbers()
     answers = {
@@ -103,7 +92,7 @@ async def test_the_number_alone_answers_nothing_and_the_qr_codes_url_answers(
     # A reprint carries the same code: the paper printed first still verifies.
     async with stack.client("delivery", clerk(stack)) as client:
         reprinted = await client.get(f"/v1/certificates/{number}.pdf")
-    assert qr_codes(reprinted.content, tmp_path, f"{number}-2") == [url]
+    assert printed_qr_codes(reprinted.content, tmp_path / f"{number}-2.pdf") == [url]
 
 
 def rejection_notice(
@@ -147,7 +136,7 @@ async def test_a_rejection_notice_is_not_publicly_verifiable(
     # Printed for the applicant, without a QR code or a verification URL.
     printed = await print_when_ready(stack, stack.token("approver", HEFEI), number)
     assert "X-Tongban-Verify-Url" not in printed.headers
-    assert qr_codes(printed.content, tmp_path, number) == []
+    assert printed_qr_codes(printed.content, tmp_path / f"{number}.pdf") == []
 
     assert (await public_get(stack, f"/v1/certificates/{number}/verify")).status_code == 404
     # Not even with a code planted in the registry's row.

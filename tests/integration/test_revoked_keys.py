@@ -18,7 +18,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.signing import canonical_bytes
 from tests.harness import Stack, eventually
 from tests.integration.test_reliability import count_cases, new_application_no, routed_event
-from tests.integration.test_signed_events import dead_letter_reason, publish
+from tests.integration.test_signed_events import dead_letter_reason
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +58,8 @@ async def test_an_event_signed_by_a_revoked_key_after_its_revocation_is_refused(
         ring,
         lost,
     )
-    await publish(producer, HEFEI_REQUESTS, after)
-    await publish(producer, HEFEI_REQUESTS, before)
+    await stack.put(producer, HEFEI_REQUESTS, after)
+    await stack.put(producer, HEFEI_REQUESTS, before)
 
     message = await dead_letter_reason(stack, HEFEI_REQUESTS, after.id, "tongban.approval")
     assert f"{lost} is revoked" in message

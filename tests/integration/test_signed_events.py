@@ -26,18 +26,6 @@ HEFEI = "340100"
 HEFEI_REQUESTS = topics.approval_requests(HEFEI)
 
 
-def signed_with(envelope: Envelope, stack: Stack, key_name: str) -> Envelope:
-    """Signed with the test key ring's key `key_name`, whatever its authority."""
-    signer = stack.settings.key_ring().signer(key_name)
-    signature = signer.sign(canonical_bytes(envelope))
-    return envelope.signed(base64.b64encode(signature).decode(), signer.kid)
-
-
-async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-
-
 async def dead_letter_reason(stack: Stack, topic: str, event_id: str, consumer: str) -> str:
     records = await read_topic(
         stack.settings,
@@ -75,10 +63,8 @@ async def test_unsigned_forged_and_unauthorised_requests_are_dead_lettered_witho
         **{**genuine.__dict__, "data": {**genuine.data, "department": "另一个部门"}}
     )
     # Intake's own key: intake may not hand applications to a locality.
-    by_intake = signed_with(
-        Envelope.new(routed_event(new_application_no()), source="/tongban/intake"),
-        stack,
-        "intake",
+    by_intake = stack.signed_with(
+        Envelope.new(routed_event(new_application_no()), source="/tongban/intake"), "intake"
     )
     expected = [
         (unsigned, "not signed"),
@@ -87,7 +73,7 @@ async def test_unsigned_forged_and_unauthorised_requests_are_dead_lettered_witho
         (by_intake, "must be signed by routing"),
     ]
     for envelope, _ in expected:
-        await publish(producer, HEFEI_REQUESTS, envelope)
+        await stack.put(producer, HEFEI_REQUESTS, envelope)
 
     for envelope, reason in expected:
         message = await dead_letter_reason(stack, HEFEI_REQUESTS, envelope.id, "tongban.approval")
@@ -102,7 +88,7 @@ async def test_an_application_put_on_another_localitys_topic_is_refused(
     # not open it just because it arrived on 合肥's topic.
     event = routed_event(new_application_no()).model_copy(update={"competent_locality": "340200"})
     misplaced = stack.signed(Envelope.new(event, source="/tongban/routing"), HEFEI_REQUESTS)
-    await publish(producer, HEFEI_REQUESTS, misplaced)
+    await stack.put(producer, HEFEI_REQUESTS, misplaced)
 
     message = await dead_letter_reason(stack, HEFEI_REQUESTS, misplaced.id, "tongban.approval")
     assert "competent locality is not 340100" in message
@@ -132,8 +118,8 @@ async def test_a_decision_sealed_by_another_locality_has_no_effect(
         certificate_no=f"CERT{uuid.uuid4().hex[:10].upper()}",
         item_name="户口迁移证明开具",
     )
-    forged = signed_with(Envelope.new(decision, source="/tongban/approval"), stack, "seal-340200")
-    await publish(producer, topics.APPROVAL_EVENTS, forged)
+    forged = stack.signed_with(Envelope.new(decision, source="/tongban/approval"), "seal-340200")
+    await stack.put(producer, topics.APPROVAL_EVENTS, forged)
 
     for consumer in ("tongban.delivery", "tongban.intake.progress"):
         message = await dead_letter_reason(stack, topics.APPROVAL_EVENTS, forged.id, consumer)

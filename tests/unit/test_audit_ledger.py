@@ -1,4 +1,4 @@
-"""The audit ledger's chain (services.routing.ledger): canonical bytes, hashes, signatures, and
+"""The audit ledger's chain (shared.audit.ledger): canonical bytes, hashes, signatures, and
 verification that stops at the first entry changed, removed or put out of order."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.routing import consumers, ledger
+from services.routing import consumers
+from shared.audit import ledger
 from shared.crypto.keyring import KeyRing
 from shared.crypto.sm import sm2_verify, sm3
 from shared.messaging import events, topics

@@ -9,21 +9,22 @@ from shared.messaging import topics
 from shared.messaging.channels import CHANNELS, channel_of
 from shared.reference.localities import locality_codes
 from shared.settings import SERVICES
-from tooling.kafka_access import service_accesses, tongban_acl_table
+from tests.subscriptions import declared_readers
+from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_acl import AclBinding, Operation, PatternType, ResourceType
 from tooling.kafka_principals import ADMIN_PRINCIPAL, locality_principal
 
 TABLE = tongban_acl_table()
-ACCESS = {access.principal: access for access in service_accesses()}
+# What each service reads as its own modules declare it (its subscriptions and replicas).
+DECLARED = {reads.service: reads for reads in declared_readers()}
 
 
 def reads_of(service: str) -> set[str]:
-    access = ACCESS[service]
-    return {t for sub in access.subscriptions for t in sub.topics} | set(access.follows)
+    return subscribed_by(service) | set(DECLARED[service].follows)
 
 
 def subscribed_by(service: str) -> set[str]:
-    return {t for sub in ACCESS[service].subscriptions for t in sub.topics}
+    return {topic for group in DECLARED[service].groups for topic in group.reads}
 
 
 def test_the_principals_are_the_services_and_one_per_locality() -> None:

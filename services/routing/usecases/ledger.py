@@ -1,21 +1,20 @@
-"""The audit ledger's use cases (its chain rules: services.routing.ledger): every event read
+"""The audit ledger's use cases (its chain rules: shared.audit.ledger): every event read
 appended to the chain, the head signed and published as a checkpoint, one application's
 entries looked up."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.routing import ledger
-from services.routing.db import LedgerCheckpointRow, LedgerRow
+from services.routing.db import LedgerCheckpointRow
 from shared import clock
+from shared.audit import ledger
+from shared.audit.entries import LedgerRow, check_entries, to_sealed
 from shared.crypto.keyring import Signer
 from shared.errors import Invalid
 from shared.messaging import events
@@ -29,8 +28,6 @@ log = logging.getLogger(__name__)
 # and each entry chains to the one committed before it, however many routing consumers and
 # processes run.
 LEDGER_LOCK = 0x74_62_6C_65_64_67_65_72  # "tbledger"
-# The key whose signatures the ledger carries (the key ring's `routing#<n>` keys).
-LEDGER_SIGNER = "routing"
 
 
 @dataclass(frozen=True)
@@ -49,23 +46,6 @@ async def _lock_ledger(session: AsyncSession) -> None:
 
 async def _ledger_head(session: AsyncSession) -> LedgerRow | None:
     return await session.scalar(select(LedgerRow).order_by(LedgerRow.seq.desc()).limit(1))
-
-
-def to_sealed(row: LedgerRow) -> ledger.Sealed:
-    entry = ledger.Entry(
-        seq=row.seq,
-        at=row.at,
-        topic=row.topic,
-        partition=row.kafka_partition,
-        offset=row.kafka_offset,
-        event_id=row.event_id,
-        event_type=row.event_type,
-        source=row.source,
-        subject=row.subject,
-        event_time=row.event_time,
-        record_sm3=row.record_sm3,
-    )
-    return ledger.Sealed(entry, row.prev_hash, row.hash, row.signer, row.signature)
 
 
 def _application_no(envelope: Envelope) -> str | None:
@@ -125,35 +105,6 @@ async def append_to_ledger(
     session.add(row)
     await session.flush()
     return row
-
-
-def _feed(verifier: ledger.ChainVerifier, entries: list[ledger.Sealed]) -> None:
-    for sealed in entries:
-        if not verifier.feed(sealed):
-            return
-
-
-async def check_entries(
-    session: AsyncSession,
-    verifier: ledger.ChainVerifier,
-    *,
-    progress: Callable[[int], None] | None = None,
-    batch: int = 1000,
-) -> ledger.Verdict:
-    """Feed `verifier` every stored entry after its anchor, in pages by stored seq."""
-    after = verifier.anchor.seq
-    while not verifier.broken:
-        query = select(LedgerRow).where(LedgerRow.seq > after).order_by(LedgerRow.seq)
-        entries = [to_sealed(row) for row in await session.scalars(query.limit(batch))]
-        if not entries:
-            break
-        # Hashing and SM2 checks are CPU work: in a worker thread, so requests, consumers and
-        # heartbeats go on meanwhile.
-        await asyncio.to_thread(_feed, verifier, entries)
-        after = entries[-1].seq
-        if progress is not None:
-            progress(len(entries))
-    return verifier.finish()
 
 
 async def checkpoint_ledger(

@@ -6,7 +6,7 @@ published on `tongban.audit.checkpoints` it cannot take back (the topic keeps ev
 good and routing may only append to it), so verification holds the chain to the topic: every
 process that verifies (routing, `tongban audit verify`) follows it from the beginning, keeping
 each checkpoint whose statement routing's key signed. `tongban audit watch` keeps its own copy
-besides (tooling/audit_watch.py).
+besides (tooling/audit_watch.py), checked with the same `statement_signed`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from datetime import datetime
 
-from services.routing import ledger
-from services.routing.usecases.verification import signed_by_routing
-from shared.crypto.keyring import KeyRing
+from shared.audit import ledger
+from shared.crypto.keyring import KeyRing, key_name
 from shared.messaging import events, topics
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import KafkaSecurity
@@ -25,6 +25,16 @@ from shared.messaging.replica import TopicReplica
 from shared.messaging.signing import EventVerifier
 
 log = logging.getLogger(__name__)
+
+
+def signed_by_routing(
+    ring: KeyRing, statement: bytes, signer: str, signature: bytes, signed_at: datetime
+) -> bool:
+    """The signature verifies with a key of the trust list that speaks for routing and was
+    neither revoked nor retired at `signed_at` (the time the head states)."""
+    return key_name(signer) == ledger.LEDGER_SIGNER and ring.verify(
+        signer, statement, signature, signed_at
+    )
 
 
 def checkpoint_of(published: events.LedgerCheckpoint) -> ledger.Checkpoint:
@@ -48,6 +58,8 @@ class CheckpointFollower:
     """Follows `tongban.audit.checkpoints` from its beginning into `published`; a checkpoint
     whose statement routing's key did not sign is counted in `refused` and holds nothing."""
 
+    TOPIC = topics.AUDIT_CHECKPOINTS
+
     def __init__(
         self,
         ring: KeyRing,
@@ -61,7 +73,7 @@ class CheckpointFollower:
         self.published = ledger.PublishedCheckpoints()
         self.refused = 0
         self._replica = TopicReplica(
-            topic=topics.AUDIT_CHECKPOINTS,
+            topic=self.TOPIC,
             bootstrap_servers=bootstrap_servers,
             apply=self._take,
             name=name,

@@ -6,7 +6,8 @@ is SM3 over the previous entry's hash and the entry's canonical bytes; routing s
 the chain (each entry as it is appended, and a published checkpoint every few seconds) with its
 SM2 key. Whoever holds a signed head can hold routing to every entry before it: changing,
 removing or reordering one changes every hash after it. contracts/audit-ledger.md tells a third
-party how to recompute all of it; this module is the reference.
+party how to recompute all of it; this module is the reference, in shared/ because routing
+chains and verifies with it and the audit tools (`tongban audit`) recompute with the same code.
 
 Canonical bytes of an entry (`entry_bytes`): the UTF-8 JSON object of exactly these members,
 keys sorted by code point, no insignificant whitespace, non-ASCII characters as themselves
@@ -42,6 +43,8 @@ from shared.crypto.sm import sm3
 
 GENESIS_HASH = "00" * 32
 HEAD_STATEMENT = "tongban.audit.head.v1"
+# The key whose signatures the ledger carries (the key ring's `routing#<n>` keys).
+LEDGER_SIGNER = "routing"
 
 
 def timestamp(moment: datetime) -> str:
