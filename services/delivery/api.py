@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.delivery import pdf
+from services.delivery import pdf, verification_page
 from services.delivery.deps import (
     CarrierWebhookSecret,
     DatabaseDep,
@@ -40,7 +40,8 @@ from services.delivery.schemas import (
 )
 from services.delivery.usecases import dispatch, documents, handover, print_jobs, verification
 from shared.authz import Caller
-from shared.errors import ApiError, Invalid, error_body, problem
+from shared.errors import ApiError, Invalid, NotFound, error_body, problem
+from shared.i18n import _
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.webapp import DbSession
 
@@ -127,46 +128,79 @@ async def certificate_pdf(
     return Response(content, media_type="application/pdf", headers=headers)
 
 
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+
+
 @router.get(
     "/certificates/{certificate_no}/verify",
     tags=["certificates"],
     summary="Verify a certificate (public)",
     response_model=VerificationOut,
     responses={
-        404: {"description": "No certificate with this number and code (certificate_not_found)"},
-        429: {"description": "Too many verifications from this client (rate_limited)"},
+        200: {
+            "description": "The registry's answer: JSON, or a page for people when Accept "
+            "prefers text/html",
+            "content": _PAGE,
+        },
+        404: {
+            "description": "No certificate with this number and code (certificate_not_found)",
+            "content": _PAGE,
+        },
+        429: {
+            "description": "Too many verifications from this client (rate_limited)",
+            "content": _PAGE,
+        },
     },
 )
 async def verify_certificate(
     certificate_no: str,
     request: Request,
+    response: Response,
     db: DatabaseDep,
     personal: PersonalDep,
     public_key: PublicKeysDep,
     limiter: VerificationLimiterDep,
     trusted_proxies: TrustedProxies,
     code: Annotated[str | None, Query(max_length=64)] = None,
-) -> VerificationOut | JSONResponse:
+) -> VerificationOut | Response:
     """What the registry says of a certificate, asked with the verification `code` its QR code
     carries: `valid`, or `valid: false` with the `reason`. The number alone, a wrong code and
     every rejection notice answer 404, as an unknown number does. No token;
     VERIFY_RATE_LIMIT_PER_MINUTE per client (behind TRUSTED_PROXIES, the address they
-    forwarded), counted across delivery processes."""
+    forwarded), counted across delivery processes. A browser (Accept prefers text/html) gets
+    the same answer as a page in the reader's language (verification_page.py)."""
+    page = verification_page.wants_page(request.headers.get("accept"))
     retry_after = await limiter.hit(client_address(request, trusted_proxies))
     if retry_after is not None:
+        if page:
+            limited = verification_page.limited_page(retry_after)
+            refused = verification_page.render(request, limited, 429)
+            refused.headers["Retry-After"] = str(retry_after)
+            return refused
         return JSONResponse(
             error_body(
                 "rate_limited",
-                f"Too many verifications from this address; try again in {retry_after} s.",
+                _(
+                    "Too many verifications from this address; try again in {seconds} s.",
+                    seconds=retry_after,
+                ),
                 {"retry_after_seconds": retry_after},
             ),
             429,
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": str(retry_after), **verification_page.VARY},
         )
     # The use case opens its transaction itself (the count commits before the checks).
-    result = await verification.verify(
-        db, certificate_no, code, personal=personal, public_key=public_key
-    )
+    try:
+        result = await verification.verify(
+            db, certificate_no, code, personal=personal, public_key=public_key
+        )
+    except NotFound:
+        if page:
+            return verification_page.render(request, verification_page.not_found_page(), 404)
+        raise
+    if page:
+        return verification_page.render(request, verification_page.answer_page(result))
+    response.headers.update(verification_page.VARY)
     return VerificationOut.model_validate(result, from_attributes=True)
 
 

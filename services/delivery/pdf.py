@@ -3,8 +3,14 @@ and, on a certificate, a QR code of its public verification URL (with its verifi
 
 The page is a rendering, not the document: what the seal covers is the registry's content
 (shared.certificates), and the QR code leads anyone holding the paper to the registry's answer.
-The seal drawn here shows whose seal it is (the issuer's name, the key id) and a short
-fingerprint of the signature, so a clerk can compare a paper with the registry at a glance.
+The seal drawn here shows whose seal it is (the issuing office's full name along its ring) and
+a short fingerprint of the signature, so a clerk can compare a paper with the registry at a
+glance. What a person reads carries no key id and no machine address: the seal's key id stays
+in the registry, where verification checks it, and the verification URL in the QR code. A
+reprint says so (补打, with its print number), so a second paper is told from the first.
+
+The page is the official document in Chinese whatever language the printing clerk reads: its
+texts are written here in Chinese, not translated per request.
 
 Text is set in Noto CJK (Debian's fonts-noto-cjk, an OpenType/CFF collection), embedded as a
 subset with its Unicode map, so the PDF's text can be searched and extracted. fpdf2 embeds
@@ -25,6 +31,9 @@ from shared.crypto.sm import sm3
 from shared.fonts import cjk_font
 
 SEAL_RED = (200, 16, 32)
+# Where the seal mark sits on the page (millimetres from the top left), and its outer radius.
+SEAL_CENTRE = (160.0, 222.0)
+SEAL_RADIUS = 24.0
 
 
 @dataclass(frozen=True)
@@ -42,10 +51,16 @@ class PrintableDocument:
     issued_on: date
     valid_until: date | None
     reason: str | None
-    seal_signer: str
     seal_signature: bytes
     # What the QR code carries; None for a rejection notice (not publicly verifiable).
     verify_url: str | None
+    # Which print of the document this is: 1 the first, 2 the first reprint (补打), ...
+    print_number: int = 1
+
+    @property
+    def issuer(self) -> str:
+        """The issuing office's full name (合肥市公安局)."""
+        return f"{self.issuer_name}{self.issuer_department}"
 
 
 def seal_fingerprint(signature: bytes) -> str:
@@ -79,10 +94,10 @@ def _field(pdf: _Page, label: str, value: str, *, x: float, width: float) -> Non
     pdf.multi_cell(width - 30, 10, value, new_x="LMARGIN", new_y="NEXT")
 
 
-def _seal_mark(pdf: _Page, document: PrintableDocument, *, cx: float, cy: float) -> None:
-    """A red round seal: the issuer's name along the upper arc, a star, "电子印章", and below
-    the ring the key id and the signature's fingerprint."""
-    radius = 24.0
+def _seal_mark(pdf: _Page, document: PrintableDocument) -> None:
+    """A red round seal: the issuing office's full name along the upper arc, a star, "电子印章",
+    and below the ring the signature's fingerprint."""
+    (cx, cy), radius = SEAL_CENTRE, SEAL_RADIUS
     pdf.set_draw_color(*SEAL_RED)
     pdf.set_text_color(*SEAL_RED)
     pdf.set_line_width(1.2)
@@ -98,32 +113,53 @@ def _seal_mark(pdf: _Page, document: PrintableDocument, *, cx: float, cy: float)
     pdf.set_fill_color(*SEAL_RED)
     pdf.polygon(star, style="F")
 
-    name = document.issuer_name
-    pdf.set_font(_Page.FONT, size=13)
-    span = min(220.0, 30.0 * max(len(name) - 1, 1))
-    ring = radius - 7.0
-    for position, character in enumerate(name):
-        # Degrees clockwise from the top, spread evenly over `span`.
-        along = -span / 2 + (span * position / (len(name) - 1) if len(name) > 1 else span / 2)
-        theta = math.radians(along - 90)
-        x, y = cx + ring * math.cos(theta), cy + ring * math.sin(theta)
-        with pdf.rotation(-along, x, y):
-            width = pdf.get_string_width(character)
-            pdf.text(x - width / 2, y + 1.5, character)
+    _ring_text(pdf, document.issuer, cx=cx, cy=cy, ring=radius - 7.0)
     pdf.set_font(_Page.FONT, size=9)
     label = "电子印章"
     pdf.text(cx - pdf.get_string_width(label) / 2, cy + 13.0, label)
 
     pdf.set_font(_Page.FONT, size=7)
-    for offset, line in enumerate(
-        (
-            f"印章 {document.seal_signer}",
-            f"签名指纹 {seal_fingerprint(document.seal_signature)}",
-        )
-    ):
-        pdf.text(cx - pdf.get_string_width(line) / 2, cy + radius + 5.0 + 3.5 * offset, line)
+    line = f"签名指纹 {seal_fingerprint(document.seal_signature)}"
+    pdf.text(cx - pdf.get_string_width(line) / 2, cy + radius + 5.0, line)
     pdf.set_text_color(0, 0, 0)
     pdf.set_draw_color(0, 0, 0)
+
+
+RING_SPAN = 240.0  # degrees of the ring the name may take, centred on the top
+RING_FONT = 13.0  # points, for a short name; a longer one is set smaller to fit
+
+
+def _ring_text(pdf: _Page, name: str, *, cx: float, cy: float, ring: float) -> None:
+    """`name` along the upper arc of radius `ring`, each character upright towards the centre,
+    spread over RING_SPAN as a seal's is; a long name's font shrunk until its characters no
+    longer touch."""
+    count = len(name)
+    if count == 0:
+        return
+    step = min(45.0, RING_SPAN / count)  # degrees from one character to the next
+    pitch = ring * math.radians(step)  # millimetres along the arc between characters
+    pdf.set_font(_Page.FONT, size=RING_FONT)
+    widest = max(pdf.get_string_width(character) for character in name)
+    if widest > 0.9 * pitch:
+        pdf.set_font(_Page.FONT, size=RING_FONT * 0.9 * pitch / widest)
+    span = step * (count - 1)
+    for position, character in enumerate(name):
+        # Degrees clockwise from the top.
+        along = -span / 2 + step * position
+        theta = math.radians(along - 90)
+        x, y = cx + ring * math.cos(theta), cy + ring * math.sin(theta)
+        with pdf.rotation(-along, x, y):
+            width = pdf.get_string_width(character)
+            pdf.text(x - width / 2, y + 1.5, character)
+
+
+def _reprint_mark(pdf: _Page, print_number: int) -> None:
+    """补打 in the upper right corner of a second or later print, with its number."""
+    mark = f"补打（第{print_number}次打印）"
+    pdf.set_font(_Page.FONT, size=12)
+    pdf.set_text_color(*SEAL_RED)
+    pdf.text(190 - pdf.get_string_width(mark), 22, mark)
+    pdf.set_text_color(0, 0, 0)
 
 
 def render(document: PrintableDocument) -> bytes:
@@ -155,7 +191,10 @@ def render(document: PrintableDocument) -> bytes:
     pdf.cell(0, 10, document.item_name, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(12)
 
-    issuer = f"{document.issuer_name}{document.issuer_department}"
+    if document.print_number > 1:
+        _reprint_mark(pdf, document.print_number)
+
+    issuer = document.issuer
     fields = [
         ("申请人" if notice else "持证人", document.holder_name),
         ("事项名称", document.item_name),
@@ -188,13 +227,10 @@ def render(document: PrintableDocument) -> bytes:
     pdf.set_font(_Page.FONT, size=12)
     pdf.text(104, 214, issuer)
     pdf.text(104, 222, _date(document.issued_on))
-    _seal_mark(pdf, document, cx=160, cy=222)
+    _seal_mark(pdf, document)
 
     if document.verify_url is not None:
         pdf.image(_qr_png(document.verify_url), x=24, y=196, w=46, h=46)
         pdf.set_font(_Page.FONT, size=10)
         pdf.text(28, 247, "扫码核验真伪")
-        pdf.set_font(_Page.FONT, size=7)
-        pdf.set_xy(20, 252)
-        pdf.multi_cell(170, 4, document.verify_url)
     return bytes(pdf.output())

@@ -14,7 +14,6 @@ import base64
 import dataclasses
 import json
 import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +39,7 @@ from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope
 from tests.certificates import certificate_issued, certificate_revoked, routed_for
 from tests.harness import Stack, eventually, header, read_topic
-from tests.printed import first_page, qr_codes
+from tests.printed import first_page, pdf_text, qr_codes, ring_text
 
 pytestmark = pytest.mark.integration
 
@@ -191,12 +190,6 @@ def rgb_pixels(image: Image.Image) -> list[tuple[int, int, int]]:
     return [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3)]
 
 
-def pdf_text(path: Path) -> str:
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
-
-
 @pytest.fixture(scope="module", autouse=True)
 def poppler() -> None:
     missing = [tool for tool in ("pdftotext", "pdftoppm") if shutil.which(tool) is None]
@@ -221,6 +214,12 @@ async def test_a_printed_certificate_reads_back_and_its_qr_code_verifies(
     words = pdf_text(path)
     for expected in (ITEM_NAME, number, HOLDER, "电子证照", "合肥市公安局"):
         assert expected in words, f"{expected!r} not in the PDF's text"
+    # What a person reads names no key id and no address (the QR code carries the URL), and
+    # the first print is no reprint.
+    for unexpected in ("seal-", "http", stack.settings.public_base_url, "补打"):
+        assert unexpected not in words, f"{unexpected!r} printed for people to read"
+    # The seal's ring carries the issuing office's full name, not only its city's.
+    assert ring_text(path) == "合肥市公安局"
 
     page = first_page(path)
     assert page.size[0] < page.size[1]  # portrait A4
@@ -247,8 +246,13 @@ async def test_a_printed_certificate_reads_back_and_its_qr_code_verifies(
     assert answer["verifications"] == first["verifications"] + 1
 
 
+def printed_text(response: httpx.Response, path: Path) -> str:
+    path.write_bytes(response.content)
+    return pdf_text(path)
+
+
 async def test_reprints_are_recorded_and_only_the_receiving_window_and_issuer_print(
-    stack: Stack, producer: AIOKafkaProducer, delivery_db: AsyncEngine
+    stack: Stack, producer: AIOKafkaProducer, delivery_db: AsyncEngine, tmp_path: Path
 ) -> None:
     application_no, number = new_numbers()
     content = content_for(application_no, number)
@@ -262,6 +266,9 @@ async def test_reprints_are_recorded_and_only_the_receiving_window_and_issuer_pr
     assert first.headers["X-Tongban-Print"] == "1"
     assert second.status_code == 200
     assert second.headers["X-Tongban-Print"] == "2"
+    # The reprint says so on the paper, with its print number; the first print does not.
+    assert "补打" not in printed_text(first, tmp_path / "first.pdf")
+    assert "补打（第2次打印）" in printed_text(second, tmp_path / "second.pdf")
 
     # A clerk at another window, a reviewer of another locality: as if it did not exist.
     elsewhere = clerk(stack, "W340104-01", "340104")
@@ -276,6 +283,7 @@ async def test_reprints_are_recorded_and_only_the_receiving_window_and_issuer_pr
         third = await client.get(f"/v1/certificates/{number}.pdf")
     assert third.status_code == 200
     assert third.headers["X-Tongban-Print"] == "3"
+    assert "补打（第3次打印）" in printed_text(third, tmp_path / "third.pdf")
 
     async with delivery_db.connect() as connection:
         prints = (

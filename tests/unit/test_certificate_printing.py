@@ -4,6 +4,7 @@ the stack: the Chinese text of the page is extractable, and the limiter counts p
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import subprocess
 from datetime import date
@@ -14,8 +15,15 @@ import zxingcpp
 from PIL import Image
 from starlette.requests import Request
 
-from services.delivery.pdf import PrintableDocument, render, seal_fingerprint
+from services.delivery.pdf import (
+    SEAL_CENTRE,
+    SEAL_RADIUS,
+    PrintableDocument,
+    render,
+    seal_fingerprint,
+)
 from services.delivery.ratelimit import VerificationLimiter, client_address, trusted_networks
+from tests.printed import pdf_text, ring_text, ring_words
 
 NOTICE = PrintableDocument(
     kind="rejection_notice",
@@ -29,7 +37,6 @@ NOTICE = PrintableDocument(
     issued_on=date(2026, 11, 23),
     valid_until=None,
     reason="申请材料与户籍登记信息不一致",
-    seal_signer="seal-340100#1",
     seal_signature=b"\x01" * 64,
     verify_url=None,  # a rejection notice is not publicly verifiable
 )
@@ -50,10 +57,48 @@ def test_a_rejection_notice_prints_its_reason_and_seal_in_extractable_chinese(
         NOTICE.holder_name,
         NOTICE.number,
         "合肥市公安局",
-        "seal-340100#1",
         seal_fingerprint(NOTICE.seal_signature),
     ):
         assert expected and expected in words, expected
+    # No key id for a person to puzzle over, and a first print is no reprint.
+    assert "seal-" not in words and "补打" not in words
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_a_reprint_says_so_and_no_address_is_printed_for_people(tmp_path: Path) -> None:
+    certificate = dataclasses.replace(
+        NOTICE,
+        kind="certificate",
+        reason=None,
+        verify_url="https://tongban.example/v1/certificates/CERT1/verify?code=abc",
+    )
+    path = tmp_path / "certificate.pdf"
+    path.write_bytes(render(certificate))
+    first = pdf_text(path)
+    assert "http" not in first and "tongban.example" not in first and "补打" not in first
+    path.write_bytes(render(dataclasses.replace(certificate, print_number=3)))
+    assert "补打（第3次打印）" in pdf_text(path)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_the_seal_ring_carries_the_offices_full_name_and_a_long_one_fits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(render(NOTICE))
+    assert ring_text(path) == "合肥市公安局"
+    # Twenty characters: set smaller, every one of them on the ring, inside the seal.
+    long_named = dataclasses.replace(
+        NOTICE, issuer_name="黄山市黄山区", issuer_department="人力资源和社会保障局行政审批科"
+    )
+    path.write_bytes(render(long_named))
+    # (The office's name printed beside the seal, which the seal overlaps, is not the ring's.)
+    ring = [word for word in ring_words(path) if word[0] != long_named.issuer]
+    assert "".join(text for text, *_box in ring) == long_named.issuer
+    (cx, cy), radius = SEAL_CENTRE, SEAL_RADIUS
+    for text, x_min, y_min, x_max, y_max in ring:
+        corners = [(x, y) for x in (x_min, x_max) for y in (y_min, y_max)]
+        assert all(math.hypot(x - cx, y - cy) < radius for x, y in corners), text
 
 
 async def test_the_verification_limit_counts_per_client_address() -> None:

@@ -75,6 +75,14 @@ def kind_of(content: Content) -> Kind:
     return "rejection_notice" if isinstance(content, RejectionNoticeContent) else "certificate"
 
 
+def issuer_name(content: Content) -> str:
+    """The issuing office's full name as people read it: its locality's name and its
+    department (合肥市 + 公安局), not the locality's code (as the printed seal shows it)."""
+    locality = get_locality(content.issuer_locality)
+    place_name = locality.name if locality else content.issuer_locality
+    return f"{place_name}{content.issuer_department}"
+
+
 def verification_code_place(number: str) -> str:
     """Where a certificate's verification code is bound (its AAD)."""
     return place("delivery.certificates.verification_code", number)
@@ -381,7 +389,6 @@ async def print_document(
             issued_on=content.issued_on,
             valid_until=content.valid_until if isinstance(content, CertificateContent) else None,
             reason=content.reason if isinstance(content, RejectionNoticeContent) else None,
-            seal_signer=row.seal_signer,
             seal_signature=base64.b64decode(row.seal_signature),
             # Rejection notices are not publicly verifiable: no code, no QR code.
             verify_url=(
@@ -389,6 +396,7 @@ async def print_document(
                 if row.kind == "certificate"
                 else None
             ),
+            print_number=ordinal,
         ),
         ordinal,
     )

@@ -15,6 +15,7 @@ from services.delivery.usecases.documents import (
     Kind,
     PublicKeys,
     checked,
+    issuer_name,
     kind_of,
     revocation,
 )
@@ -23,6 +24,7 @@ from shared.certificates import CertificateContent
 from shared.crypto.personal import PersonalData
 from shared.db import Database
 from shared.errors import NotFound
+from shared.i18n import _
 from shared.identity import mask_name
 
 # --- public verification ------------------------------------------------------------------------
@@ -51,12 +53,17 @@ class Verification:
     valid_until: date | None = None
     revoked_at: datetime | None = None
     verifications: int | None = None
+    # For the page a person reads (not in the JSON answer, which stays as it was): the issuing
+    # office's full name (合肥市公安局), the item's name, and why the issuer revoked it.
+    issuer_name: str | None = None
+    item_name: str | None = None
+    revoked_reason: str | None = None
 
 
 def not_found() -> NotFound:
     # The same words whatever was asked: an answer that named the number, or told an unknown
     # number from a wrong code, would let numbers be enumerated.
-    return NotFound("certificate_not_found", "No certificate with this number and code.")
+    return NotFound("certificate_not_found", _("No certificate with this number and code."))
 
 
 async def verify(
@@ -116,4 +123,7 @@ async def verify(
         valid_until=valid_until,
         revoked_at=revoked.revoked_at if revoked is not None else None,
         verifications=count,
+        issuer_name=issuer_name(content),
+        item_name=content.item_name,
+        revoked_reason=revoked.reason if revoked is not None else None,
     )
