@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 HEFEI = "340100"
 ITEM = get_item("GA-HJ-001")
+assert ITEM is not None
 ENGLISH = {"Accept-Language": "en"}
 
 
