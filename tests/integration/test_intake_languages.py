@@ -18,8 +18,15 @@ from tooling.journey import HOUSEHOLD_REGISTER_SCAN, Journey, household_applicat
 pytestmark = pytest.mark.integration
 
 HEFEI = "340100"
-ITEM = get_item("GA-HJ-001")
-assert ITEM is not None
+
+
+def item_name(item_code: str) -> str:
+    item = get_item(item_code)
+    assert item is not None
+    return item.name
+
+
+ITEM_NAME = item_name("GA-HJ-001")
 ENGLISH = {"Accept-Language": "en"}
 
 
@@ -112,7 +119,7 @@ async def test_the_one_time_notice_lists_its_problems_in_chinese_and_again_in_en
     assert answer.headers["Content-Language"] == "zh-CN"
     error = answer.json()["error"]
     assert error["code"] == "incomplete_application"
-    assert error["message"] == f"{ITEM.name}的申请材料不齐全，所有问题一次性告知如下。"
+    assert error["message"] == f"{ITEM_NAME}的申请材料不齐全，所有问题一次性告知如下。"
     chinese = {(p["material_code"], p["code"]): p["message"] for p in error["details"]["problems"]}
     assert chinese == {
         ("M01", "original_not_verified"): "居民身份证须在窗口核验原件。",
@@ -142,7 +149,7 @@ async def test_the_one_time_notice_lists_its_problems_in_chinese_and_again_in_en
         )
     assert asked.status_code == 422, asked.text
     assert asked.json()["error"]["message"] == (
-        f"The application for {ITEM.name} is incomplete: every problem is listed."
+        f"The application for {ITEM_NAME} is incomplete: every problem is listed."
     )
 
 
