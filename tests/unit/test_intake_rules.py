@@ -21,7 +21,8 @@ from services.intake.domain import (
     status_after_supplement,
     timeline_fact,
 )
-from shared.i18n import CHINESE, ENGLISH
+from services.intake.usecases.notices import problems_in
+from shared.i18n import CHINESE, ENGLISH, use_locale
 from shared.identity import id_number_digest, mask_name, sample_resident_id, sample_uscc
 from shared.messaging import events
 from shared.reference.catalog import CatalogItem, get_item
@@ -302,6 +303,26 @@ def test_a_problem_names_either_its_material_or_its_field() -> None:
         "code": "invalid_id_number",
         "message": "bad",
     }
+
+
+def test_a_problem_is_answered_in_the_readers_language_and_stored_to_be_read_in_any() -> None:
+    missing = Problem(
+        "material_missing", "{material} is required.", "M01", params={"material": "居民身份证"}
+    )
+    with use_locale(CHINESE):
+        assert missing.as_dict()["message"] == "须提交居民身份证。"
+    with use_locale(ENGLISH):
+        assert missing.as_dict()["message"] == "居民身份证 is required."
+    stored = missing.stored()
+    assert problems_in(ENGLISH, [stored]) == [
+        {"material_code": "M01", "code": "material_missing", "message": "居民身份证 is required."}
+    ]
+    assert problems_in(CHINESE, [stored])[0]["message"] == "须提交居民身份证。"
+
+
+def test_a_notice_stored_before_problems_had_parameters_is_shown_as_written() -> None:
+    old = {"material_code": "M01", "code": "material_missing", "message": "居民身份证 is required."}
+    assert problems_in(CHINESE, [old]) == [old]
 
 
 # --- application numbers ---------------------------------------------------------------------
