@@ -195,9 +195,6 @@ AS_WRITTEN: Mapping[str, Any] | None = None
 _LOCALITY_PARAMS = frozenset({"locality", "from_locality"})
 # Parameters holding a list of material codes, shown by the materials' names.
 _MATERIAL_PARAMS = frozenset({"materials"})
-# How a list of names is joined in each language.
-_LIST_SEPARATORS = {ENGLISH: ", "}
-_CHINESE_SEPARATOR = "、"
 
 
 def note_text(
@@ -213,7 +210,7 @@ def note_text(
     if params is None:
         return note
     names = material_names or {}
-    separator = _LIST_SEPARATORS.get(locale, _CHINESE_SEPARATOR)
+    separator = ", " if locale == ENGLISH else "、"  # 居民身份证、户口簿
     shown: dict[str, Any] = {}
     for name, value in params.items():
         if name in _LOCALITY_PARAMS:
