@@ -16,6 +16,8 @@ class ApplicationStatus(StrEnum):
     ROUTED = "routed"
     IN_REVIEW = "in_review"
     SUPPLEMENT_REQUESTED = "supplement_requested"
+    # 补正材料已提交: handed in at a window, until the competent locality resumes its review.
+    SUPPLEMENT_SUBMITTED = "supplement_submitted"
     APPROVED = "approved"
     REJECTED = "rejected"
     READY_FOR_PICKUP = "ready_for_pickup"

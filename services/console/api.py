@@ -33,6 +33,7 @@ APPLICATION_STATUS = {
     "routed": "已分办",
     "in_review": "审批中",
     "supplement_requested": "待补正",
+    "supplement_submitted": "已补正",
     "approved": "已批准",
     "rejected": "不予批准",
     "ready_for_pickup": "待领取",

@@ -36,6 +36,7 @@ from services.intake.usecases import catalog, evaluations, queries, scans, submi
 from services.intake.usecases.notices import OneTimeNotice
 from shared.authz import Caller
 from shared.errors import NotFound
+from shared.i18n import _
 from shared.reference.catalog import CatalogItem
 from shared.webapp import Blobs, DbSession
 
@@ -74,7 +75,12 @@ async def get_item(
     item = published.items.get(item_code)
     if item is None:
         raise NotFound(
-            "unknown_item", f"No catalog item {item_code} in version {published.version}."
+            "unknown_item",
+            _(
+                "No catalog item {item_code} in version {version}.",
+                item_code=item_code,
+                version=published.version,
+            ),
         )
     return item
 
@@ -198,8 +204,10 @@ async def submit_application(
 @router.get(
     "/applications/{application_no}", tags=["applications"], summary="Progress and timeline"
 )
-async def get_application(application_no: str, db: DbSession, principal: Caller) -> ApplicationOut:
-    progress = await queries.get_application(db, application_no, principal)
+async def get_application(
+    application_no: str, db: DbSession, versions: CatalogDep, principal: Caller
+) -> ApplicationOut:
+    progress = await queries.get_application(db, application_no, principal, versions)
     return ApplicationOut.model_validate(progress, from_attributes=True)
 
 

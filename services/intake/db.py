@@ -153,7 +153,11 @@ class TimelineEntryRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(32))
     locality: Mapped[str] = mapped_column(String(6))
+    # The note's English source and what fills its {placeholders}, translated when read (the
+    # reader's language decides). None: shown as written (entries from before, an approver's
+    # reason).
     note: Mapped[str] = mapped_column(Text)
+    note_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ScanRow(Base):

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from shared.bounds import MAX_CODE, MAX_MATERIALS, Code, Line, Reason, Sha256
+from shared.i18n import _
 from shared.messaging.events import (
     MAX_CATALOG_ITEMS,
     Agent,
@@ -63,12 +64,18 @@ class ApplicationMaterialIn(BaseModel):
     def _scan_or_certificate(self) -> ApplicationMaterialIn:
         if self.sha256 is None and self.certificate_no is None:
             raise ValueError(
-                f"material {self.material_code}: give sha256 (the uploaded scan) or "
-                "certificate_no (a cited certificate)"
+                _(
+                    "material {material_code}: give sha256 (the uploaded scan) or "
+                    "certificate_no (a cited certificate)",
+                    material_code=self.material_code,
+                )
             )
         if self.sha256 is not None and self.certificate_no is not None:
             raise ValueError(
-                f"material {self.material_code}: give sha256 or certificate_no, not both"
+                _(
+                    "material {material_code}: give sha256 or certificate_no, not both",
+                    material_code=self.material_code,
+                )
             )
         return self
 
@@ -115,7 +122,10 @@ class ApplicationIn(BaseModel):
         problems = [f"{where}: {', '.join(codes)}" for where, codes in repeated.items() if codes]
         if problems:
             raise ValueError(
-                "each material_code may appear once; repeated in " + "; ".join(problems)
+                _(
+                    "each material_code may appear once; repeated in {repeated}",
+                    repeated="; ".join(problems),
+                )
             )
         return self
 
@@ -131,7 +141,12 @@ class SupplementIn(BaseModel):
     def _each_material_once(self) -> SupplementIn:
         repeated = _repeated([m.material_code for m in self.materials])
         if repeated:
-            raise ValueError("each material_code may appear once; repeated: " + ", ".join(repeated))
+            raise ValueError(
+                _(
+                    "each material_code may appear once; repeated: {repeated}",
+                    repeated=", ".join(repeated),
+                )
+            )
         return self
 
 
@@ -240,10 +255,10 @@ class PublishedItem(CatalogItem):
     @model_validator(mode="after")
     def _fits(self) -> PublishedItem:
         if len(self.department) > MAX_DEPARTMENT:
-            raise ValueError(f"a department has at most {MAX_DEPARTMENT} characters")
+            raise ValueError(_("a department has at most {limit} characters", limit=MAX_DEPARTMENT))
         # Applications name materials by code (shared.bounds.Code).
         if len(self.materials) > MAX_MATERIALS:
-            raise ValueError(f"an item has at most {MAX_MATERIALS} materials")
+            raise ValueError(_("an item has at most {limit} materials", limit=MAX_MATERIALS))
         for material in self.materials:
             try:
                 _CODE.validate_python(material.material_code)
@@ -253,8 +268,11 @@ class PublishedItem(CatalogItem):
             # 免证办: item codes, as certificates name the item that issued them.
             if len(material.certificate_items) > MAX_CATALOG_ITEMS:
                 raise ValueError(
-                    f"certificate_items of {material.material_code} lists at most "
-                    f"{MAX_CATALOG_ITEMS} items"
+                    _(
+                        "certificate_items of {material_code} lists at most {limit} items",
+                        material_code=material.material_code,
+                        limit=MAX_CATALOG_ITEMS,
+                    )
                 )
             for item_code in material.certificate_items:
                 try:
@@ -279,7 +297,12 @@ class CatalogVersionIn(BaseModel):
     def _each_item_once(self) -> CatalogVersionIn:
         repeated = _repeated([item.item_code for item in self.items])
         if repeated:
-            raise ValueError("each item_code may appear once; repeated: " + ", ".join(repeated))
+            raise ValueError(
+                _(
+                    "each item_code may appear once; repeated: {repeated}",
+                    repeated=", ".join(repeated),
+                )
+            )
         return self
 
 

@@ -162,7 +162,7 @@ async def test_a_rejection_gives_a_sealed_notice_the_receiving_window_prints(
     rejected = await journey.wait_for_status(number, "rejected")
     notes = [entry["note"] for entry in rejected["timeline"]]
     notice_no = next(
-        n.split("不予许可决定书) ")[1].split()[0] for n in notes if "不予许可决定书" in n
+        n.split("不予许可决定书 ")[1].split()[0] for n in notes if "不予许可决定书" in n
     )
 
     async with stack.client("delivery", journey.clerk_token) as delivery:

@@ -157,7 +157,7 @@ async def test_a_transfer_with_an_added_locality_is_dead_lettered_and_the_case_s
     application = await trip.application(number)
     assert application["competent_locality"] == HEFEI
     assert application["status"] == "in_review"
-    assert not [e for e in application["timeline"] if e["note"].startswith("Transferred")]
+    assert not [e for e in application["timeline"] if "移交" in e["note"]]
 
 
 async def test_a_case_opened_a_certificate_and_a_decision_for_hefeis_application_sealed_by_wuhu(
@@ -277,7 +277,7 @@ async def test_a_window_cannot_cite_a_scan_another_window_uploaded(stack: Stack)
     assert error["code"] == "incomplete_application"
     [problem] = [p for p in error["details"]["problems"] if p["code"] == "scan_not_uploaded"]
     assert problem["material_code"] == body["materials"][0]["material_code"]
-    assert "uploaded at this window" in problem["message"]
+    assert "本窗口未上传过" in problem["message"]
 
     # The window that uploaded it cites it.
     accepted = await hefei_window.submit(body)

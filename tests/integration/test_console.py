@@ -120,7 +120,7 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     await expect(page.get_by_role("heading", name=f"办件 {number}")).to_be_visible()
     timeline = page.locator("ol.timeline li")
     await expect(timeline.first).to_contain_text("已受理")
-    await expect(timeline.first).to_contain_text("Accepted at window W341200-01")
+    await expect(timeline.first).to_contain_text("已在 W341200-01 窗口受理")
     await expect(page.locator("#trace-id")).to_contain_text(trace_id)
     jaeger = page.get_by_role("link", name="在 Jaeger 中查看")
     assert await jaeger.get_attribute("href") == f"{JAEGER}/trace/{trace_id}"

@@ -237,7 +237,7 @@ async def test_a_material_gives_a_scan_or_a_certificate_never_both_nor_neither(
     body = household_application(factories.applicant())
     both = {**body["materials"][0], "certificate_no": certificate_number()}
     neither = {"material_code": "M02"}
-    for material, says in ((both, "not both"), (neither, "give sha256")):
+    for material, says in ((both, "只能提供其一"), (neither, "请提供 sha256")):
         response = await trip.submit({**body, "materials": [material]})
         assert response.status_code == 422, response.text
         error = response.json()["error"]
@@ -308,7 +308,12 @@ async def test_the_parcel_is_followed_on_the_timeline_until_it_is_delivered_by_p
     await announce(stack, producer, late, topics.DELIVERY_EVENTS)
 
     async def late_report_recorded() -> dict[str, Any] | None:
-        shown = await trip.application(application_no)
+        # Read in English: the notes are stored as their source and translated when read.
+        async with stack.client("intake", trip.clerk_token) as intake:
+            answer = await intake.get(
+                f"/v1/applications/{application_no}", headers={"Accept-Language": "en"}
+            )
+        shown: dict[str, Any] = answer.json()
         notes = [e["note"] for e in shown["timeline"]]
         return shown if any(n.startswith("In transit") for n in notes) else None
 

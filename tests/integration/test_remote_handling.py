@@ -229,6 +229,8 @@ async def test_a_supplement_at_another_window_resumes_review_with_the_deadline_m
             handed_in = await window.post(f"/v1/applications/{number}/supplements", json=supplement)
             assert handed_in.status_code == 201, handed_in.text
             assert handed_in.json()["requested_materials"] == []
+            # 补正材料已提交: no longer waiting for the applicant, until review resumes.
+            assert handed_in.json()["status"] == "supplement_submitted"
             again = await window.post(f"/v1/applications/{number}/supplements", json=supplement)
             assert again.status_code == 409
 
@@ -253,14 +255,18 @@ async def test_a_supplement_at_another_window_resumes_review_with_the_deadline_m
         async def resumed_at_intake() -> Any:
             current = await trip.application(number)
             notes = [entry["note"] for entry in current["timeline"]]
-            return current if any("review resumed" in note for note in notes) else None
+            return current if any("恢复审查" in note for note in notes) else None
 
         application = await eventually(resumed_at_intake)
         assert isinstance(application, dict)
         statuses = [entry["status"] for entry in application["timeline"]]
         assert statuses.index("supplement_requested") < len(statuses) - 1
+        assert "supplement_submitted" in statuses
         assert application["status"] == "in_review"
-        assert any("handed in at window W340104-01" in e["note"] for e in application["timeline"])
+        handed_in_entry = next(
+            e for e in application["timeline"] if e["status"] == "supplement_submitted"
+        )
+        assert handed_in_entry["note"] == "已在 W340104-01 窗口提交材料：居民户口簿复印件"
 
 
 async def test_deferred_materials_are_reminded_and_block_approval_without_an_override(
@@ -282,11 +288,11 @@ async def test_deferred_materials_are_reminded_and_block_approval_without_an_ove
 
         async def reminded() -> Any:
             application = await trip.application(number)
-            notes = [e["note"] for e in application["timeline"] if "Reminder" in e["note"]]
+            notes = [e["note"] for e in application["timeline"] if "提醒" in e["note"]]
             return notes or None
 
         notes = await eventually(reminded)
-        assert notes == [f"Reminder: deferred materials M02 are due on {due_on} (容缺)"]
+        assert notes == [f"提醒：容缺材料 居民户口簿复印件 须于 {due_on} 前补交"]
 
         async with stack.client("approval", token) as hefei:
             blocked = await hefei.post(f"/v1/cases/{number}/decision", json={"decision": "approve"})
@@ -350,8 +356,10 @@ async def test_a_case_transferred_to_maanshan_is_rerouted_and_decided_there(stac
     assert case["locality"] == MAANSHAN and case["status"] == "in_review"
     application = await trip.wait_for_status(number, "in_review")
     assert application["competent_locality"] == MAANSHAN
-    transfer_notes = [e for e in application["timeline"] if e["note"].startswith("Transferred")]
-    assert len(transfer_notes) == 1 and "申请人户籍已迁至马鞍山市" in transfer_notes[0]["note"]
+    transfer_notes = [e for e in application["timeline"] if "移交" in e["note"]]
+    assert len(transfer_notes) == 1
+    assert transfer_notes[0]["note"].startswith("已由合肥市移交马鞍山市")
+    assert "申请人户籍已迁至马鞍山市" in transfer_notes[0]["note"]
 
     decided = await trip.approve(number, MAANSHAN, service="approval_b")
     assert decided["status"] == "approved"
@@ -390,7 +398,7 @@ async def test_the_recorded_agent_collects_the_certificate_with_their_own_id(
     assert handed.status_code == 200, handed.text
     assert handed.json()["collected_by"] == "agent"
     delivered = await trip.wait_for_status(number, "delivered")
-    assert delivered["timeline"][-1]["note"] == "Delivered (window, to the agent)"
+    assert delivered["timeline"][-1]["note"] == "已在窗口送达代办人"
 
 
 # --- the whole province ----------------------------------------------------------------------

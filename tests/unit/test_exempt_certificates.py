@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from services.intake import domain
 from services.intake.schemas import ApplicationIn, CatalogVersionIn
 from services.intake.usecases import judging, submission
+from shared.i18n import ENGLISH, use_locale
 from shared.identity import id_number_digest, sample_resident_id
 from shared.jurisdiction import RuleBook
 from shared.reference.catalog import CatalogItem, Material, get_item
@@ -236,7 +237,7 @@ def test_a_material_gives_exactly_one_of_a_scan_and_a_certificate(
 ) -> None:
     body = household_application(APPLICANT)
     body["materials"] = [*body["materials"], material]
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(ValidationError) as refused, use_locale(ENGLISH):
         ApplicationIn.model_validate(body)
     [error] = refused.value.errors()
     assert error["loc"] == ("materials", 1)

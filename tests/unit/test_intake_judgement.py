@@ -16,6 +16,7 @@ from shared.clock import FixedClock, use_clock
 from shared.crypto.keyring import KeyRing
 from shared.crypto.personal import PersonalData
 from shared.errors import Forbidden, Invalid, Unavailable
+from shared.i18n import CHINESE, use_locale
 from shared.jurisdiction import Agreement, JurisdictionRule, RuleBook
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG
@@ -95,10 +96,14 @@ def test_without_an_agreement_the_window_may_not_accept_for_another_city() -> No
 
 
 def test_an_item_not_in_the_catalog_is_invalid_and_names_the_field() -> None:
-    with pytest.raises(Invalid) as refused:
+    with pytest.raises(Invalid) as refused, use_locale(CHINESE):
         judge(RuleBook.of(RULES, [HEFEI_FOR_FUYANG]), application(item_code="XX-NONE-001"))
     assert refused.value.details == [
-        {"field": "item_code", "code": "unknown_item", "message": "No catalog item XX-NONE-001."}
+        {
+            "field": "item_code",
+            "code": "unknown_item",
+            "message": "事项清单中没有事项 XX-NONE-001。",
+        }
     ]
 
 

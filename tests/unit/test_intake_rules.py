@@ -16,9 +16,13 @@ from services.intake.domain import (
     advanced_status,
     application_number,
     assess,
+    note_text,
     status_after,
+    status_after_supplement,
     timeline_fact,
 )
+from services.intake.usecases.notices import problems_in
+from shared.i18n import CHINESE, ENGLISH, use_locale
 from shared.identity import id_number_digest, mask_name, sample_resident_id, sample_uscc
 from shared.messaging import events
 from shared.reference.catalog import CatalogItem, get_item
@@ -301,6 +305,26 @@ def test_a_problem_names_either_its_material_or_its_field() -> None:
     }
 
 
+def test_a_problem_is_answered_in_the_readers_language_and_stored_to_be_read_in_any() -> None:
+    missing = Problem(
+        "material_missing", "{material} is required.", "M01", params={"material": "居民身份证"}
+    )
+    with use_locale(CHINESE):
+        assert missing.as_dict()["message"] == "须提交居民身份证。"
+    with use_locale(ENGLISH):
+        assert missing.as_dict()["message"] == "居民身份证 is required."
+    stored = missing.stored()
+    assert problems_in(ENGLISH, [stored]) == [
+        {"material_code": "M01", "code": "material_missing", "message": "居民身份证 is required."}
+    ]
+    assert problems_in(CHINESE, [stored])[0]["message"] == "须提交居民身份证。"
+
+
+def test_a_notice_stored_before_problems_had_parameters_is_shown_as_written() -> None:
+    old = {"material_code": "M01", "code": "material_missing", "message": "居民身份证 is required."}
+    assert problems_in(CHINESE, [old]) == [old]
+
+
 # --- application numbers ---------------------------------------------------------------------
 
 
@@ -525,7 +549,80 @@ def _decided() -> dict[str, object]:
 def test_each_event_becomes_one_timeline_entry(
     payload: events.EventPayload, expected: TimelineFact
 ) -> None:
-    assert timeline_fact(payload) == expected
+    fact = timeline_fact(payload)
+    assert fact is not None
+    # The note is stored as its source and parameters; `expected` says how English reads it.
+    in_english = note_text(fact.note, fact.note_params, ENGLISH)
+    assert replace(fact, note=in_english, note_params={}) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "chinese"),
+    [
+        (
+            events.Routed(
+                application_no=APPLICATION_NO,
+                competent_locality="340100",
+                department="公安局",
+                receiving_locality="341202",
+                routed_at=AT,
+            ),
+            "已分送合肥市公安局审批",
+        ),
+        (
+            events.CaseSupplementRequested(
+                application_no=APPLICATION_NO,
+                locality="340100",
+                materials=["M01", "M02"],
+                reason="请补交户口簿复印件",
+                requested_at=AT,
+            ),
+            "要求补正材料：居民身份证、户口簿。请补交户口簿复印件",
+        ),
+        (
+            events.CertificateDelivered(
+                application_no=APPLICATION_NO,
+                certificate_no="ZZ34010020250000001",
+                locality="341202",
+                delivered_at=AT,
+                channel="window",
+                collected_by="applicant",
+            ),
+            "已在窗口送达申请人",
+        ),
+    ],
+    ids=["routed", "supplement-requested", "delivered-at-window"],
+)
+def test_a_note_reads_in_chinese_with_places_and_materials_named(
+    payload: events.EventPayload, chinese: str
+) -> None:
+    fact = timeline_fact(payload)
+    assert fact is not None
+    names = {"M01": "居民身份证", "M02": "户口簿"}
+    assert note_text(fact.note, fact.note_params, CHINESE, names) == chinese
+
+
+def test_a_note_written_before_notes_were_translated_is_shown_as_written() -> None:
+    assert note_text("Accepted at window W341200-01", None, CHINESE) == (
+        "Accepted at window W341200-01"
+    )
+
+
+def test_handing_in_what_was_requested_says_so_until_review_resumes() -> None:
+    submitted = status_after_supplement(S.SUPPLEMENT_REQUESTED, answers_request=True)
+    assert submitted == S.SUPPLEMENT_SUBMITTED
+    # Deferred materials (容缺) handed in during review leave the status as it is.
+    assert status_after_supplement(S.IN_REVIEW, answers_request=False) == S.IN_REVIEW
+    resumed = events.CaseResumed(
+        application_no=APPLICATION_NO,
+        locality="340100",
+        deadline=date(2025, 6, 27),
+        paused_working_days=3,
+        resumed_at=AT,
+    )
+    fact = timeline_fact(resumed)
+    assert fact is not None
+    assert status_after(submitted, "340100", fact) == S.IN_REVIEW
 
 
 def test_the_acceptance_event_adds_nothing_to_the_timeline() -> None:

@@ -269,4 +269,7 @@ async def test_requested_materials_are_taken_at_the_window_and_the_request_is_me
 
     assert isinstance(taken, SupplementTaken)
     assert (taken.requested_materials, taken.deferred) == ([], ["M02"])
-    assert (await application(intake, application_no)).requested_materials is None
+    after = await application(intake, application_no)
+    assert after.requested_materials is None
+    # 补正材料已提交: the answer says so until the competent locality resumes its review.
+    assert taken.status == after.status == ApplicationStatus.SUPPLEMENT_SUBMITTED

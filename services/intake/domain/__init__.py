@@ -17,12 +17,15 @@ from services.intake.domain.judgement import (
     assess,
     assess_citation,
     assess_supplement,
+    shown_in,
 )
 from services.intake.domain.timeline import (
     FINISHED,
     TimelineFact,
     advanced_status,
+    note_text,
     status_after,
+    status_after_supplement,
     timeline_fact,
 )
 
@@ -40,6 +43,9 @@ __all__ = [
     "assess",
     "assess_citation",
     "assess_supplement",
+    "note_text",
+    "shown_in",
     "status_after",
+    "status_after_supplement",
     "timeline_fact",
 ]

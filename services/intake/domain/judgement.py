@@ -3,13 +3,16 @@ number is. Pure functions."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
+from typing import Any
 
 from shared import clock
+from shared.i18n import N_, current_locale, translate
 from shared.identity import validate_id_number
 from shared.reference.catalog import CatalogItem, Material
 from shared.vocabulary import DeliveryMethod
@@ -17,18 +20,38 @@ from shared.vocabulary import DeliveryMethod
 
 @dataclass(frozen=True)
 class Problem:
+    """One problem of the one-time notice. `message` is its English source (marked for the
+    catalog) with {placeholders} filled from `params`, translated when shown; None params: a
+    text shown as written (another module's, already in the reader's language)."""
+
     code: str
     message: str
     material_code: str | None = None
     field: str | None = None
+    # (Spelt out: `field` is this class's own attribute.)
+    params: Mapping[str, Any] | None = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
-        where = (
-            {"material_code": self.material_code}
-            if self.material_code
-            else {"field": self.field or ""}
-        )
-        return {**where, "code": self.code, "message": self.message}
+        """As the reader of the moment reads it (shared.i18n's current locale)."""
+        return {**self._where(), "code": self.code, "message": self.text(current_locale())}
+
+    def stored(self) -> dict[str, Any]:
+        """As a notice keeps it: the source and its parameters, translated when read again."""
+        params = None if self.params is None else dict(self.params)
+        return {**self._where(), "code": self.code, "message": self.message, "params": params}
+
+    def text(self, locale: str) -> str:
+        return shown_in(locale, self.message, self.params)
+
+    def _where(self) -> dict[str, str]:
+        if self.material_code:
+            return {"material_code": self.material_code}
+        return {"field": self.field or ""}
+
+
+def shown_in(locale: str, message: str, params: Mapping[str, Any] | None) -> str:
+    """A stored problem's message in `locale` (None params: as written)."""
+    return message if params is None else translate(message, locale, params)
 
 
 @dataclass(frozen=True)
@@ -108,27 +131,31 @@ def assess(
         problems.append(
             Problem(
                 "applicant_kind_not_allowed",
-                f"This item is for {', '.join(item.applicant_kinds)}.",
+                N_("This item is for {applicant_kinds}."),
                 field="applicant.kind",
+                params={"applicant_kinds": ", ".join(item.applicant_kinds)},
             )
         )
     id_problem = validate_id_number(submission.id_type, submission.id_number)  # type: ignore[arg-type]
     if id_problem:
-        problems.append(Problem("invalid_id_number", id_problem, field="applicant.id_number"))
+        problems.append(
+            Problem("invalid_id_number", id_problem, field="applicant.id_number", params=None)
+        )
     expected_id_type = "uscc" if submission.applicant_kind == "enterprise" else "resident_id"
     if submission.id_type != expected_id_type:
         problems.append(
             Problem(
                 "id_type_mismatch",
-                f"A {submission.applicant_kind} applies with {expected_id_type}.",
+                N_("A {applicant_kind} applies with {id_type}."),
                 field="applicant.id_type",
+                params={"applicant_kind": submission.applicant_kind, "id_type": expected_id_type},
             )
         )
     if item.jurisdiction == "property" and not submission.property_locality:
         problems.append(
             Problem(
                 "property_locality_required",
-                "This item is decided where the property lies.",
+                N_("This item is decided where the property lies."),
                 field="property_locality",
             )
         )
@@ -136,15 +163,16 @@ def assess(
         problems.append(
             Problem(
                 "delivery_method_not_offered",
-                f"This item is delivered by {', '.join(item.delivery_methods)}.",
+                N_("This item is delivered by {delivery_methods}."),
                 field="delivery.method",
+                params={"delivery_methods": ", ".join(item.delivery_methods)},
             )
         )
     if submission.delivery_method == DeliveryMethod.POSTAL and not submission.has_postal_address:
         problems.append(
             Problem(
                 "postal_address_required",
-                "Postal delivery needs an address.",
+                N_("Postal delivery needs an address."),
                 field="delivery.address",
             )
         )
@@ -155,7 +183,7 @@ def assess(
     for code in [*submitted, *cited, *submission.commitments]:
         if code not in known:
             problems.append(
-                Problem("unknown_material", "Not a material of this item.", material_code=code)
+                Problem("unknown_material", N_("Not a material of this item."), material_code=code)
             )
 
     for material in item.materials:
@@ -177,15 +205,16 @@ def assess(
                 problems.append(
                     Problem(
                         "original_not_verified",
-                        f"The original of {material.name} must be checked at the window.",
+                        N_("The original of {material} must be checked at the window."),
                         material_code=material.material_code,
+                        params={"material": material.name},
                     )
                 )
             elif handed_in.original_verified and not may_verify_originals:
                 problems.append(
                     Problem(
                         "no_verify_original_right",
-                        "This window may not verify originals for this item.",
+                        N_("This window may not verify originals for this item."),
                         material_code=material.material_code,
                     )
                 )
@@ -195,8 +224,9 @@ def assess(
                 problems.append(
                     Problem(
                         "commitment_not_allowed",
-                        f"{material.name} cannot be replaced by a commitment.",
+                        N_("{material} cannot be replaced by a commitment."),
                         material_code=material.material_code,
+                        params={"material": material.name},
                     )
                 )
             continue
@@ -208,8 +238,9 @@ def assess(
         problems.append(
             Problem(
                 "material_missing",
-                f"{material.name} is required.",
+                N_("{material} is required."),
                 material_code=material.material_code,
+                params={"material": material.name},
             )
         )
     return result
@@ -231,17 +262,21 @@ def assess_citation(
         return [
             Problem(
                 "certificate_not_allowed",
-                f"{material.name} cannot be proven by citing a certificate.",
+                N_("{material} cannot be proven by citing a certificate."),
                 material_code=code,
+                params={"material": material.name},
             )
         ]
     if found is None:
         return [
             Problem(
                 "certificate_not_found",
-                f"No certificate {certificate_no} is in the province's registry (one issued "
-                "moments ago may take a moment to arrive).",
+                N_(
+                    "No certificate {certificate_no} is in the province's registry (one issued "
+                    "moments ago may take a moment to arrive)."
+                ),
                 material_code=code,
+                params={"certificate_no": certificate_no},
             )
         ]
     if not applicant_id_digest or not hmac.compare_digest(
@@ -250,8 +285,9 @@ def assess_citation(
         return [
             Problem(
                 "certificate_not_applicants",
-                f"Certificate {certificate_no} is not the applicant's.",
+                N_("Certificate {certificate_no} is not the applicant's."),
                 material_code=code,
+                params={"certificate_no": certificate_no},
             )
         ]
     problems: list[Problem] = []
@@ -259,34 +295,50 @@ def assess_citation(
         problems.append(
             Problem(
                 "certificate_not_allowed",
-                f"{material.name} is proven by certificates of "
-                f"{', '.join(material.certificate_items)}, not of {found.item_code}.",
+                N_(
+                    "{material} is proven by certificates of {certificate_items}, not of "
+                    "{item_code}."
+                ),
                 material_code=code,
+                params={
+                    "material": material.name,
+                    "certificate_items": ", ".join(material.certificate_items),
+                    "item_code": found.item_code,
+                },
             )
         )
     if not found.issuer_may_be_competent:
         problems.append(
             Problem(
                 "certificate_issuer_not_competent",
-                f"Certificate {certificate_no} was issued by {found.issuer_locality}, which is "
-                f"not competent for {found.item_code}.",
+                N_(
+                    "Certificate {certificate_no} was issued by {issuer_locality}, which is not "
+                    "competent for {item_code}."
+                ),
                 material_code=code,
+                params={
+                    "certificate_no": certificate_no,
+                    "issuer_locality": found.issuer_locality,
+                    "item_code": found.item_code,
+                },
             )
         )
     if found.revoked:
         problems.append(
             Problem(
                 "certificate_revoked",
-                f"Certificate {certificate_no} was revoked.",
+                N_("Certificate {certificate_no} was revoked."),
                 material_code=code,
+                params={"certificate_no": certificate_no},
             )
         )
     elif found.valid_until is not None and found.valid_until < today:
         problems.append(
             Problem(
                 "certificate_expired",
-                f"Certificate {certificate_no} expired on {found.valid_until}.",
+                N_("Certificate {certificate_no} expired on {valid_until}."),
                 material_code=code,
+                params={"certificate_no": certificate_no, "valid_until": str(found.valid_until)},
             )
         )
     return problems
@@ -309,13 +361,13 @@ def assess_supplement(
         code = material.material_code
         if code not in expected:
             problems.append(
-                Problem("not_expected", "Neither requested nor deferred.", material_code=code)
+                Problem("not_expected", N_("Neither requested nor deferred."), material_code=code)
             )
         elif code in original_required and not material.original_verified:
             problems.append(
                 Problem(
                     "original_not_verified",
-                    "The original must be checked at the window.",
+                    N_("The original must be checked at the window."),
                     material_code=code,
                 )
             )
@@ -323,12 +375,12 @@ def assess_supplement(
             problems.append(
                 Problem(
                     "no_verify_original_right",
-                    "This window may not verify originals for this item.",
+                    N_("This window may not verify originals for this item."),
                     material_code=code,
                 )
             )
     problems += [
-        Problem("material_missing", "Requested by the competent locality.", material_code=code)
+        Problem("material_missing", N_("Requested by the competent locality."), material_code=code)
         for code in requested
         if code not in codes
     ]

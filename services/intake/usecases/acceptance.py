@@ -14,6 +14,7 @@ from services.intake.usecases.judging import Accept, Answer, SubmitApplication
 from services.intake.usecases.scans import with_scan
 from shared import clock
 from shared.crypto.personal import place
+from shared.i18n import N_
 from shared.identity import mask_name
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
@@ -106,7 +107,8 @@ def acceptance_of(
         "at": now,
         "status": ApplicationStatus.ACCEPTED,
         "locality": clerk.locality,
-        "note": f"Accepted at window {window_id}",
+        "note": N_("Accepted at window {window_id}"),
+        "note_params": {"window_id": window_id},
     }
     # tongban.intake.events is read province-wide: the personal data on it is masked, and
     # travels in clear only sealed for routing, which hands it to the competent locality.

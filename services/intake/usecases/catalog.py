@@ -17,6 +17,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.db import Database, insert_if_absent
 from shared.errors import Conflict, Forbidden, NotFound, Unavailable
+from shared.i18n import _
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
@@ -89,7 +90,7 @@ class Catalog:
     def current(self) -> CatalogVersion:
         current = self._known.current
         if current is None:
-            raise Unavailable("catalog_unavailable", "The catalog is not loaded yet.")
+            raise Unavailable("catalog_unavailable", _("The catalog is not loaded yet."))
         return current
 
     @property
@@ -196,7 +197,10 @@ async def catalog_version(
         await refresh_catalog(session, catalog)
         found = catalog.of(version)
     if found is None:
-        raise NotFound("unknown_catalog_version", f"No catalog version {version} was published.")
+        raise NotFound(
+            "unknown_catalog_version",
+            _("No catalog version {version} was published.", version=version),
+        )
     return found
 
 
@@ -219,7 +223,10 @@ async def publish_catalog(
     if command.admin.locality != PROVINCE:
         raise Forbidden(
             "not_province_admin",
-            f"Only the province's administration ({PROVINCE}) publishes the catalog.",
+            _(
+                "Only the province's administration ({province}) publishes the catalog.",
+                province=PROVINCE,
+            ),
             {"locality": command.admin.locality},
         )
     published = CatalogVersion.of(
@@ -233,7 +240,10 @@ async def publish_catalog(
         if not await _publish(session, outbox, published):
             raise Conflict(
                 "version_exists",
-                f"Catalog version {command.version} was published before; name a new version.",
+                _(
+                    "Catalog version {version} was published before; name a new version.",
+                    version=command.version,
+                ),
                 {"version": command.version},
             )
     # Committed: current in this process from now on.

@@ -16,6 +16,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.db import insert_if_absent
 from shared.errors import Conflict, NotFound
+from shared.i18n import _
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.reference.localities import LIKE_ESCAPE, within_pattern
@@ -44,11 +45,14 @@ class Evaluation:
 async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> Evaluation:
     application = await session.get(ApplicationRow, command.application_no)
     if application is None or not may_follow(command.by, application):
-        raise NotFound("application_not_found", f"No application {command.application_no}.")
+        raise NotFound(
+            "application_not_found",
+            _("No application {application_no}.", application_no=command.application_no),
+        )
     if application.status not in domain.FINISHED:
         raise Conflict(
             "not_finished",
-            "An application is rated once it is delivered or rejected.",
+            _("An application is rated once it is delivered or rejected."),
             {"status": application.status},
         )
     evaluated_at = clock.now()
@@ -64,7 +68,7 @@ async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> 
         "evaluated_by": command.by.sub,
     }
     if not await insert_if_absent(session, EvaluationRow, **evaluation):
-        raise Conflict("already_evaluated", "This application has been rated already.")
+        raise Conflict("already_evaluated", _("This application has been rated already."))
     rated = events.ApplicationEvaluated(
         application_no=application.application_no,
         item_code=application.item_code,

@@ -15,6 +15,7 @@ from services.intake.usecases.scans import unknown_scans
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Forbidden, Invalid, Unavailable
+from shared.i18n import N_, _
 from shared.identity import id_number_digest, validate_id_number
 from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
 from shared.messaging import events
@@ -74,14 +75,16 @@ def _reference_problems(
             problems.append(
                 domain.Problem(
                     "scan_not_uploaded",
-                    "The letter of authorization's scan was never uploaded at this window.",
+                    N_("The letter of authorization's scan was never uploaded at this window."),
                     field="agent.authorization_sha256",
                 )
             )
         id_problem = validate_id_number(agent.id_type, agent.id_number)
         if id_problem:
             problems.append(
-                domain.Problem("invalid_id_number", id_problem, field="agent.id_number")
+                domain.Problem(
+                    "invalid_id_number", id_problem, field="agent.id_number", params=None
+                )
             )
     return problems
 
@@ -103,7 +106,9 @@ def judge(
     current = catalog.current  # one version throughout, whatever is published meanwhile
     item = current.items.get(body.item_code)
     if item is None:
-        raise Invalid.of_field("unknown_item", f"No catalog item {body.item_code}.", "item_code")
+        raise Invalid.of_field(
+            "unknown_item", _("No catalog item {item_code}.", item_code=body.item_code), "item_code"
+        )
     submission = domain.Submission(
         applicant_kind=body.applicant.kind,
         id_type=body.applicant.id_type,
@@ -143,20 +148,30 @@ def judge(
         )
         if not any(p.code == problem.code for p in assessment.problems):
             field = _APPLICATION_FIELDS.get(problem.field, "applicant.locality")
-            assessment.problems.append(domain.Problem(problem.code, str(problem), field=field))
+            assessment.problems.append(
+                domain.Problem(problem.code, str(problem), field=field, params=None)
+            )
         return Notify(item, [*assessment.problems, *_reference_problems(body, scans)])
     if resolution is None:
         raise Unavailable(
             "routing_rules_unavailable",
-            f"Routing has not published the jurisdiction rule of {item.item_code} yet; "
-            "try again shortly.",
+            _(
+                "Routing has not published the jurisdiction rule of {item_code} yet; "
+                "try again shortly.",
+                item_code=item.item_code,
+            ),
         )
     rights = resolution.receiving_rights
     if Right.ACCEPT not in rights:
         raise Forbidden(
             "no_accept_right",
-            f"No trust agreement lets windows of {clerk.locality} accept {item.item_code} "
-            f"for {resolution.competent_locality}.",
+            _(
+                "No trust agreement lets windows of {locality} accept {item_code} for "
+                "{competent_locality}.",
+                locality=clerk.locality,
+                item_code=item.item_code,
+                competent_locality=resolution.competent_locality,
+            ),
             {"competent_locality": resolution.competent_locality, "item_code": item.item_code},
         )
     assessment = domain.assess(
@@ -170,7 +185,9 @@ def judge(
         assessment.problems.append(
             domain.Problem(
                 "no_deliver_right",
-                "This window may not hand over the result of this item; choose postal delivery.",
+                N_(
+                    "This window may not hand over the result of this item; choose postal delivery."
+                ),
                 field="delivery.method",
             )
         )

@@ -31,22 +31,38 @@ class OneTimeNotice:
 def one_time_notice(
     clerk: Principal, item_code: str, message: str, problems: Iterable[domain.Problem]
 ) -> OneTimeNotice:
-    """The notice a window hands the applicant for `item_code`, issued now."""
+    """The notice a window hands the applicant for `item_code`, issued now. `message` and the
+    problems are answered in the request's language; the stored problems are translated again
+    whenever the notice is read."""
     now = clock.now()
     notice_no = notice_number(clerk.locality, now)
+    problems = list(problems)
     listed = [p.as_dict() for p in problems]
     row = {
         "notice_no": notice_no,
         "item_code": item_code,
         "window_id": clerk.window_id,
         "receiving_locality": clerk.locality,
-        "problems": listed,
+        # Each problem's English source and parameters: read again in the reader's language.
+        "problems": [p.stored() for p in problems],
         "issued_at": now,
     }
     body = error_body(
         "incomplete_application", message, {"notice_no": notice_no, "problems": listed}
     )
     return OneTimeNotice(row, body)
+
+
+def problems_in(locale: str, stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stored notice's problems as `locale` reads them. Those of notices issued before
+    problems were stored with their parameters are shown as they were written."""
+    return [
+        {
+            **{name: value for name, value in problem.items() if name != "params"},
+            "message": domain.shown_in(locale, problem["message"], problem.get("params")),
+        }
+        for problem in stored
+    ]
 
 
 def notice_number(locality: str, now: datetime) -> str:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +17,7 @@ from shared.certificates import contradictions
 from shared.competence import check_competent
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.i18n import _
 from shared.messaging import events
 from shared.vocabulary import ApplicationStatus
 
@@ -35,7 +38,10 @@ async def record_progress(
         .with_for_update()
     )
     if application is None:
-        raise NotFound("application_not_found", f"No application {payload.application_no}.")
+        raise NotFound(
+            "application_not_found",
+            _("No application {application_no}.", application_no=payload.application_no),
+        )
     _check_competent(payload, application)
     current = ApplicationStatus(application.status)
     session.add(
@@ -45,6 +51,7 @@ async def record_progress(
             status=fact.entry_status or fact.status or current,
             locality=fact.locality,
             note=fact.note,
+            note_params=_stored(fact.note_params),
         )
     )
     application.status = domain.status_after(current, application.competent_locality, fact)
@@ -56,6 +63,10 @@ async def record_progress(
         application.requested_materials = fact.requested_materials
     application.updated_at = clock.now()
     return True
+
+
+def _stored(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if params is None else dict(params)
 
 
 # --- 免证办: the replica of the certificate registry ------------------------------------------
@@ -72,7 +83,10 @@ async def record_certificate_issued(
     if differing:
         raise Invalid(
             "certificate_inconsistent",
-            f"Certificate {issued.certificate_no}: the event and its sealed document differ.",
+            _(
+                "Certificate {certificate_no}: the event and its sealed document differ.",
+                certificate_no=issued.certificate_no,
+            ),
             {"fields": differing},
         )
     await _check_issuer(session, issued)
@@ -101,13 +115,21 @@ async def record_certificate_revoked(
     row = await session.get(CertificateRow, revoked.certificate_no, with_for_update=True)
     if row is None:
         raise NotFound(
-            "certificate_not_found", f"No certificate {revoked.certificate_no} to revoke."
+            "certificate_not_found",
+            _(
+                "No certificate {certificate_no} to revoke.",
+                certificate_no=revoked.certificate_no,
+            ),
         )
     if row.issuer_locality != revoked.locality:
         raise Forbidden(
             "not_issuer",
-            f"Certificate {revoked.certificate_no} was issued by {row.issuer_locality}, "
-            f"not {revoked.locality}.",
+            _(
+                "Certificate {certificate_no} was issued by {issuer}, not {locality}.",
+                certificate_no=revoked.certificate_no,
+                issuer=row.issuer_locality,
+                locality=revoked.locality,
+            ),
         )
     if row.revoked_at is not None:
         return False
@@ -143,7 +165,10 @@ async def record_transfer(session: AsyncSession, transferred: events.CaseTransfe
         ApplicationRow, transferred.application_no, with_for_update=True
     )
     if application is None:
-        raise NotFound("application_not_found", f"No application {transferred.application_no}.")
+        raise NotFound(
+            "application_not_found",
+            _("No application {application_no}.", application_no=transferred.application_no),
+        )
     if application.routed_locality == transferred.to_locality and (
         application.transferring_to is None
     ):

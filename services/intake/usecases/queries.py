@@ -9,9 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.intake import domain
 from services.intake.db import ApplicationRow, NoticeRow, TimelineEntryRow
+from services.intake.usecases.catalog import Catalog
+from services.intake.usecases.notices import problems_in
 from shared.auth import Principal
 from shared.errors import NotFound
+from shared.i18n import _, current_locale
 from shared.messaging import events
 from shared.reference.localities import is_within
 from shared.vocabulary import ApplicationStatus
@@ -57,8 +61,10 @@ def may_follow(principal: Principal, application: ApplicationRow) -> bool:
 
 
 async def get_application(
-    session: AsyncSession, application_no: str, principal: Principal
+    session: AsyncSession, application_no: str, principal: Principal, catalog: Catalog
 ) -> ApplicationProgress:
+    """The application as `principal` may follow it, its timeline's notes in the reader's
+    language (materials named as the catalog version it was accepted under names them)."""
     # One statement, so one snapshot: the status and the timeline always agree, even while a
     # consumer commits the next step between what would otherwise be two reads.
     rows = (
@@ -74,7 +80,13 @@ async def get_application(
     application = rows[0][0] if rows else None
     # Another locality's application is reported as absent, not forbidden: numbers leak nothing.
     if application is None or not may_follow(principal, application):
-        raise NotFound("application_not_found", f"No application {application_no}.")
+        raise NotFound(
+            "application_not_found",
+            _("No application {application_no}.", application_no=application_no),
+        )
+    locale = current_locale()
+    item = catalog.item(application.item_code, application.catalog_version)
+    material_names = {m.material_code: m.name for m in item.materials} if item else {}
     return ApplicationProgress(
         application_no=application.application_no,
         status=ApplicationStatus(application.status),
@@ -90,7 +102,13 @@ async def get_application(
         catalog_version=application.catalog_version,
         certificates=[events.CitedCertificate.model_validate(c) for c in application.certificates],
         timeline=[
-            TimelineEntry(entry.at, entry.status, entry.locality, entry.note) for _, entry in rows
+            TimelineEntry(
+                entry.at,
+                entry.status,
+                entry.locality,
+                domain.note_text(entry.note, entry.note_params, locale, material_names),
+            )
+            for _row, entry in rows
         ],
         trace_id=application.trace_id,
     )
@@ -99,11 +117,11 @@ async def get_application(
 async def get_notice(session: AsyncSession, notice_no: str, principal: Principal) -> dict[str, Any]:
     notice = await session.get(NoticeRow, notice_no)
     if notice is None or not is_within(notice.receiving_locality, principal.locality):
-        raise NotFound("notice_not_found", f"No notice {notice_no}.")
+        raise NotFound("notice_not_found", _("No notice {notice_no}.", notice_no=notice_no))
     return {
         "notice_no": notice.notice_no,
         "item_code": notice.item_code,
         "window_id": notice.window_id,
         "issued_at": notice.issued_at.isoformat(),
-        "problems": notice.problems,
+        "problems": problems_in(current_locale(), notice.problems),
     }

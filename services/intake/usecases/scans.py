@@ -14,6 +14,7 @@ from shared.auth import Principal
 from shared.blobstore import BlobStore, StoredBlob, TooLarge, UnsupportedType
 from shared.db import Database, insert_if_absent
 from shared.errors import ApiError, Forbidden
+from shared.i18n import N_, _
 
 
 class CitesScan(Protocol):
@@ -67,8 +68,11 @@ def unknown_scans(
     return [
         domain.Problem(
             "scan_not_uploaded",
-            "No scan with this sha256 was uploaded at this window (POST /v1/materials first):"
-            " a window cites only the scans it uploaded, or those of the application itself.",
+            N_(
+                "No scan with this sha256 was uploaded at this window (POST /v1/materials "
+                "first): a window cites only the scans it uploaded, or those of the "
+                "application itself."
+            ),
             material_code=m.material_code,
         )
         for m in materials
@@ -98,21 +102,21 @@ async def upload_scan(
     not the request's: the registry remembers the scan only once its rows are committed (one it
     remembered and the table lost would be citable here and refused by every other process)."""
     if clerk.window_id is None:
-        raise Forbidden("window_required", "Only a clerk at a window can upload scans.")
+        raise Forbidden("window_required", _("Only a clerk at a window can upload scans."))
     try:
         stored = await blobs.put_verified(chunks, max_bytes=max_bytes)
     except TooLarge as refused:
         raise ApiError(
             413,
             "payload_too_large",
-            f"A scan may be at most {max_bytes} bytes.",
+            _("A scan may be at most {limit} bytes.", limit=max_bytes),
             {"limit_bytes": max_bytes},
         ) from refused
     except UnsupportedType as refused:
         raise ApiError(
             415,
             "unsupported_media_type",
-            "A scan must be a PDF, JPEG or PNG file.",
+            _("A scan must be a PDF, JPEG or PNG file."),
             {"accepted": ["application/pdf", "image/jpeg", "image/png"]},
         ) from refused
     now = clock.now()

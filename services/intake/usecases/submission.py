@@ -37,6 +37,7 @@ from services.intake.usecases.scans import ScanRegistry
 from shared.competence import may_be_competent
 from shared.db import Database
 from shared.errors import Conflict, DomainError, Forbidden
+from shared.i18n import _
 from shared.jurisdiction import RuleBook
 from shared.messaging.outbox import Outbox
 
@@ -70,7 +71,7 @@ async def submit_application(
     a transaction of its own."""
     window_id = command.clerk.window_id
     if window_id is None:
-        raise Forbidden("window_required", "Only a clerk at a window can hand in applications.")
+        raise Forbidden("window_required", _("Only a clerk at a window can hand in applications."))
     fingerprint = request_hash(command.body)
     known = await scans.lookup(referenced_scans(command.body), window_id)
     registry = await registered_certificates(db, cited_certificates(command.body), rules)
@@ -88,7 +89,10 @@ async def submit_application(
         notice = one_time_notice(
             command.clerk,
             verdict.item.item_code,
-            f"The application for {verdict.item.name} is incomplete: every problem is listed.",
+            _(
+                "The application for {item} is incomplete: every problem is listed.",
+                item=verdict.item.name,
+            ),
             verdict.problems,
         )
         statement, answer = ISSUE_NOTICE, Answer(notice.status_code, notice.body)
@@ -153,7 +157,7 @@ async def _replay(
     if stored.request_hash != fingerprint:
         raise Conflict(
             "idempotency_key_reused",
-            "This Idempotency-Key was used for a different application.",
+            _("This Idempotency-Key was used for a different application."),
         )
     return Answer(stored.status_code, stored.response)
 

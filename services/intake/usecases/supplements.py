@@ -18,6 +18,7 @@ from services.intake.usecases.scans import ScanRegistry, unknown_scans, with_sca
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, NotFound
+from shared.i18n import N_, _
 from shared.jurisdiction import RuleBook
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
@@ -62,7 +63,7 @@ async def hand_in_supplement(
     and a refused supplement changes nothing but that notice: it is returned, not raised, so
     that the transaction stores it (the caller answers it as 422)."""
     if command.clerk.window_id is None:
-        raise Forbidden("window_required", "Only a clerk at a window can take a supplement.")
+        raise Forbidden("window_required", _("Only a clerk at a window can take a supplement."))
     known = await scans.lookup((m.sha256 for m in command.body.materials), command.clerk.window_id)
     outcome = await _take_supplement(
         session, command, known, outbox=outbox, catalog=catalog, rules=rules
@@ -73,7 +74,7 @@ async def hand_in_supplement(
     notice = one_time_notice(
         command.clerk,
         item_code,
-        "The supplement is incomplete: every problem is listed.",
+        _("The supplement is incomplete: every problem is listed."),
         problems,
     )
     session.add(NoticeRow(**notice.row))
@@ -94,20 +95,28 @@ async def _take_supplement(
     assert window_id is not None
     application = await session.get(ApplicationRow, command.application_no, with_for_update=True)
     if application is None:
-        raise NotFound("application_not_found", f"No application {command.application_no}.")
+        raise NotFound(
+            "application_not_found",
+            _("No application {application_no}.", application_no=command.application_no),
+        )
     rights = _rights_at(rules, clerk, application)
     if Right.NOTIFY not in rights:
         raise Forbidden(
             "no_notify_right",
-            f"Windows of {clerk.locality} may not take supplements for {application.item_code} "
-            f"on behalf of {application.competent_locality}.",
+            _(
+                "Windows of {locality} may not take supplements for {item_code} on behalf of "
+                "{competent_locality}.",
+                locality=clerk.locality,
+                item_code=application.item_code,
+                competent_locality=application.competent_locality,
+            ),
         )
     requested = application.requested_materials or []
     expected = [*requested, *application.deferred]
     if not expected or application.status in domain.FINISHED:
         raise Conflict(
             "no_supplement_expected",
-            "Nothing is requested or deferred for this application.",
+            _("Nothing is requested or deferred for this application."),
             {"status": application.status},
         )
     # The item's standard as the application was accepted under it.
@@ -143,6 +152,10 @@ async def _take_supplement(
     )
     application.deferred = [c for c in application.deferred if c not in codes]
     application.requested_materials = [c for c in requested if c not in codes] or None
+    application.status = domain.status_after_supplement(
+        ApplicationStatus(application.status),
+        answers_request=bool(requested) and not application.requested_materials,
+    )
     application.updated_at = now
     session.add(
         TimelineEntryRow(
@@ -150,7 +163,8 @@ async def _take_supplement(
             at=now,
             status=application.status,
             locality=clerk.locality,
-            note=f"Materials {', '.join(codes)} handed in at window {window_id}",
+            note=N_("Materials {materials} handed in at window {window_id}"),
+            note_params={"materials": codes, "window_id": window_id},
         )
     )
     supplemented = events.ApplicationSupplemented(
