@@ -72,7 +72,7 @@ async def test_a_validation_problem_is_told_in_chinese_with_its_field_and_code_u
     stack: Stack,
 ) -> None:
     approver = stack.token("approver", "340100")
-    body = {"decision": "maybe", "reason": "理由", "extra": 1}
+    body = {"decision": "maybe", "reason": "理\x00由", "extra": 1}
     async with stack.client("approval", approver) as approval:
         chinese, english = await in_both_languages(
             approval, "POST", "/v1/cases/TBNOSUCHCASE01/decision", json=body
@@ -89,6 +89,12 @@ async def test_a_validation_problem_is_told_in_chinese_with_its_field_and_code_u
         "field": "extra",
         "code": "extra_forbidden",
         "message": "不接受此字段。",
+    }
+    # A validator's own refusal (shared.bounds), in its catalog's words.
+    assert problems["reason"] == {
+        "field": "reason",
+        "code": "value_error",
+        "message": "不得包含控制字符（如 NUL）",
     }
     # English keeps pydantic's own words; the fields and codes are the same.
     assert [(p["field"], p["code"]) for p in error(english)["details"]] == [
