@@ -22,6 +22,7 @@ import jwt
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.errors import ApiError
+from shared.i18n import _
 from shared.settings import Settings
 
 Role = Literal["window_clerk", "approver", "approval_system", "operator", "admin", "carrier"]
@@ -241,7 +242,7 @@ async def decode_token(settings: Settings, token: str) -> Principal:
         principal = Principal.model_validate(claims)
     except (jwt.PyJWTError, ValidationError, ValueError, TypeError) as exc:
         raise ApiError(
-            401, "invalid_token", "The bearer token is missing, invalid or expired."
+            401, "invalid_token", _("The bearer token is missing, invalid or expired.")
         ) from exc
     _verified.put(cache_key, principal, float(claims["exp"]))
     return principal

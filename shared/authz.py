@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth import ROLES, Principal, Role, decode_token
 from shared.errors import ApiError
+from shared.i18n import _
 from shared.reference.windows import window_locality
 from shared.settings import Settings
 
@@ -170,43 +171,43 @@ async def authorize(
     service: str = request.app.state.runtime.service
     rule = rule_for(service, request.method, route.path) if isinstance(route, APIRoute) else None
     if rule is None:  # apply_policy makes this unreachable; refuse rather than assume
-        raise ApiError(403, "forbidden", "No access rule covers this route.")
+        raise ApiError(403, "forbidden", _("No access rule covers this route."))
     if rule.scope == "public":
         return None
     if credentials is None:
-        raise ApiError(401, "unauthorized", "A bearer token is required.")
+        raise ApiError(401, "unauthorized", _("A bearer token is required."))
     settings: Settings = request.app.state.settings
     principal = await decode_token(settings, credentials.credentials)
     if principal.role not in rule.roles:
         raise ApiError(
             403,
             "forbidden_role",
-            f"This needs the role {' or '.join(sorted(rule.roles))}.",
+            _("This needs the role {roles}.", roles=" / ".join(sorted(rule.roles))),
             {"role": principal.role},
         )
     # A clerk's token always names a window of its own locality, whatever the route's scope.
     if rule.scope == "own_window" or (principal.role == "window_clerk" and principal.window_id):
         _check_window(principal, settings)
     if rule.scope == "province" and principal.locality != settings.province:
-        raise ApiError(403, "not_province_admin", "Only an admin of the province may do this.")
+        raise ApiError(403, "not_province_admin", _("Only an admin of the province may do this."))
     return principal
 
 
 def _check_window(principal: Principal, settings: Settings) -> None:
     if not principal.window_id:
-        raise ApiError(403, "window_required", "Only a clerk at a window may do this.")
+        raise ApiError(403, "window_required", _("Only a clerk at a window may do this."))
     if window_locality(principal.window_id, settings.windows_file) != principal.locality:
         raise ApiError(
             403,
             "window_not_of_locality",
-            "The token's window is not a registered window of the token's locality.",
+            _("The token's window is not a registered window of the token's locality."),
             {"window_id": principal.window_id, "locality": principal.locality},
         )
 
 
 async def caller(principal: Annotated[Principal | None, Depends(authorize)]) -> Principal:
     if principal is None:  # a public route's handler asked for a caller
-        raise ApiError(401, "unauthorized", "A bearer token is required.")
+        raise ApiError(401, "unauthorized", _("A bearer token is required."))
     return principal
 
 

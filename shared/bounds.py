@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from shared.i18n import N_
+
 # Maximum sizes, named once so models and docs agree.
 MAX_NAME = 100  # a person's or an enterprise's name
 MAX_ID_NUMBER = 32
@@ -29,13 +31,13 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 def _no_control_characters(value: str) -> str:
     if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ValueError("must not contain control characters (such as NUL or line breaks)")
+        raise ValueError(N_("must not contain control characters (such as NUL or line breaks)"))
     return value
 
 
 def _no_control_characters_but_line_breaks(value: str) -> str:
     if any(unicodedata.category(char) == "Cc" and char not in "\n\t" for char in value):
-        raise ValueError("must not contain control characters (such as NUL)")
+        raise ValueError(N_("must not contain control characters (such as NUL)"))
     return value
 
 

@@ -14,6 +14,7 @@ import unicodedata
 from typing import Literal
 
 from shared import clock
+from shared.i18n import N_
 
 IdType = Literal["resident_id", "uscc"]
 
@@ -61,22 +62,22 @@ def resident_id_check_char(first17: str) -> str:
 
 def _resident_id_problem(value: str) -> str | None:
     if len(value) != 18:
-        return "resident ID number must be 18 characters"
+        return N_("resident ID number must be 18 characters")
     body, check = value[:17], value[17].upper()
     if not _is_ascii_digits(body):
-        return "resident ID number: the first 17 characters must be digits"
+        return N_("resident ID number: the first 17 characters must be digits")
     if check != "X" and not _is_ascii_digits(check):
-        return "resident ID number: the last character must be a digit or X"
+        return N_("resident ID number: the last character must be a digit or X")
     try:
         birth = datetime.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
-        return "resident ID number: characters 7-14 are not a valid birth date"
+        return N_("resident ID number: characters 7-14 are not a valid birth date")
     if birth < _EARLIEST_BIRTH:
-        return "resident ID number: characters 7-14 are not a valid birth date"
+        return N_("resident ID number: characters 7-14 are not a valid birth date")
     if birth > _today_in_china():
-        return "resident ID number: the birth date is in the future"
+        return N_("resident ID number: the birth date is in the future")
     if resident_id_check_char(body) != check:
-        return "resident ID number: check character does not match"
+        return N_("resident ID number: check character does not match")
     return None
 
 
@@ -103,12 +104,12 @@ def uscc_check_char(first17: str) -> str:
 
 def _uscc_problem(value: str) -> str | None:
     if len(value) != 18:
-        return "USCC must be 18 characters"
+        return N_("USCC must be 18 characters")
     upper = value.upper()
     if any(char not in _USCC_VALUES for char in upper):
-        return "USCC may only contain digits and the letters A-Y except I, O, S, V"
+        return N_("USCC may only contain digits and the letters A-Y except I, O, S, V")
     if uscc_check_char(upper[:17]) != upper[17]:
-        return "USCC: check character does not match"
+        return N_("USCC: check character does not match")
     return None
 
 
@@ -124,7 +125,8 @@ def is_valid_uscc(value: str) -> bool:
 
 
 def validate_id_number(id_type: IdType, value: str) -> str | None:
-    """None if `value` is a valid number of `id_type`, else a short English problem message."""
+    """None if `value` is a valid number of `id_type`, else a short English problem message
+    (marked for the catalog: `_()` of it is the problem in the reader's language)."""
     if id_type == "resident_id":
         return _resident_id_problem(value)
     if id_type == "uscc":

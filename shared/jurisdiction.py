@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from shared.clock import CHINA_TZ
+from shared.i18n import N_, _
 from shared.reference.localities import PROVINCE, city_of, is_known_locality, is_within
 from shared.vocabulary import CompetentLevel, Jurisdiction, Right, UnroutableReason
 
@@ -23,13 +24,23 @@ RIGHTS: tuple[Right, ...] = tuple(Right)
 
 class JurisdictionError(ValueError):
     """The competent locality cannot be resolved; `field` names the input at fault (as the
-    field of the resolve request: `applicant_locality` or `property_locality`)."""
+    field of the resolve request: `applicant_locality` or `property_locality`).
 
-    def __init__(self, reason: UnroutableReason, code: str, message: str, field: str) -> None:
-        super().__init__(message)
+    `str()` is the English message (an unroutable application's reason, a log line);
+    `translated()` the same in the current locale, for a person's answer."""
+
+    def __init__(
+        self, reason: UnroutableReason, code: str, message: str, field: str, **params: str
+    ) -> None:
+        super().__init__(message.format_map(params))
         self.reason = reason
         self.code = code
         self.field = field
+        self.template = message
+        self.params = params
+
+    def translated(self) -> str:
+        return _(self.template, **self.params)
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ def competent_locality(
             raise JurisdictionError(
                 UnroutableReason.MISSING_LOCALITY,
                 "property_locality_required",
-                "This item is decided where the property lies.",
+                N_("This item is decided where the property lies."),
                 "property_locality",
             )
         base, where = property_locality, "property_locality"
@@ -84,8 +95,9 @@ def competent_locality(
         raise JurisdictionError(
             UnroutableReason.UNKNOWN_LOCALITY,
             "unknown_locality",
-            f"Unknown locality code {base}.",
+            N_("Unknown locality code {locality}."),
             where,
+            locality=base,
         )
     return city_of(base) if rule.competent_level == CompetentLevel.CITY else base
 

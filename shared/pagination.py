@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.errors import ApiError
+from shared.i18n import _
 
 MAX_PAGE = 100
 
@@ -44,7 +45,9 @@ def _decode(cursor: str, keys: Sequence[InstrumentedAttribute[Any]]) -> list[Any
             raise ValueError("wrong shape")
         return [_typed(key, value) for key, value in zip(keys, values, strict=True)]
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise ApiError(422, "invalid_cursor", "The cursor is not one this list gave out.") from exc
+        raise ApiError(
+            422, "invalid_cursor", _("The cursor is not one this list gave out.")
+        ) from exc
 
 
 def _typed(key: InstrumentedAttribute[Any], value: Any) -> Any:

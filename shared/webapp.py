@@ -225,12 +225,12 @@ def create_service_app(
         tags=["operations"],
         summary="Send a parked event again (operators)",
     )
-    async def requeue_parked(seq: int, _: Caller) -> dict[str, object]:
+    async def requeue_parked(seq: int, _operator: Caller) -> dict[str, object]:
         """Make one parked event (its `seq` in `parked_events`) pending again, once the cause
         Kafka refused it for is fixed; the relay publishes it at once. 404 if no such event is
         parked (already sent, or requeued by someone else)."""
         if await runtime.relay.requeue_parked([seq]) == 0:
-            raise ApiError(404, "parked_event_not_found", f"No parked event {seq}.")
+            raise ApiError(404, "parked_event_not_found", _("No parked event {seq}.", seq=seq))
         return {"seq": seq, "requeued": True}
 
     for router in routers:

@@ -38,6 +38,7 @@ from shared.authz import Caller
 from shared.blobstore import BlobNotFound
 from shared.bounds import Sha256
 from shared.errors import NotFound
+from shared.i18n import _
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import CaseStatus
@@ -198,7 +199,7 @@ async def read_material(
     try:
         scan = await blobs.open(sha256)
     except BlobNotFound as missing:
-        raise NotFound("material_not_found", "The scan is not in the blob store.") from missing
+        raise NotFound("material_not_found", _("The scan is not in the blob store.")) from missing
     return StreamingResponse(
         scan.chunks,
         media_type=scan.content_type,

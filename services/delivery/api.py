@@ -40,7 +40,7 @@ from services.delivery.schemas import (
 )
 from services.delivery.usecases import dispatch, documents, handover, print_jobs, verification
 from shared.authz import Caller
-from shared.errors import ApiError, Invalid, NotFound, error_body, problem
+from shared.errors import ApiError, Invalid, NotFound, error_body, validation_problems
 from shared.i18n import _
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.webapp import DbSession
@@ -236,23 +236,24 @@ async def carrier_event(
     outbox: OutboxDep,
     telemetry: TelemetryDep,
     secret: CarrierWebhookSecret,
-    _: Caller,
+    _carrier: Caller,
 ) -> CarrierEventOut:
     """The body is read raw and its HMAC checked before anything else: an unsigned or
     wrongly signed report is refused (401 `bad_signature`) and changes nothing."""
     raw = await request.body()
     if not signature_matches(raw, request.headers.get(SIGNATURE_HEADER), secret):
-        raise ApiError(401, "bad_signature", f"{SIGNATURE_HEADER} is missing or does not match.")
+        raise ApiError(
+            401,
+            "bad_signature",
+            _("{header} is missing or does not match.", header=SIGNATURE_HEADER),
+        )
     try:
         report = CarrierReport.model_validate_json(raw)
     except ValidationError as exc:
         raise Invalid(
             "invalid_request",
-            "The report has invalid fields.",
-            [
-                problem(e["type"], e["msg"], field=".".join(str(p) for p in e["loc"]) or "body")
-                for e in exc.errors()
-            ],
+            _("The report has invalid fields."),
+            validation_problems([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]),
         ) from None
     status, new = await dispatch.record_carrier_event(db, outbox, report, telemetry)
     return CarrierEventOut(

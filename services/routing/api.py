@@ -23,6 +23,7 @@ from services.routing.usecases import agreements, ledger, routing, verification
 from shared.audit.ledger import Sealed, timestamp
 from shared.authz import Caller
 from shared.errors import NotFound
+from shared.i18n import _
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.vocabulary import Right
 from shared.webapp import DbSession
@@ -140,10 +141,10 @@ async def verify_ledger(
 
 
 @router.get("/audit/verification", tags=["audit"])
-async def last_verification(db: DbSession, _: Caller) -> VerifyOut:
+async def last_verification(db: DbSession, _operator: Caller) -> VerifyOut:
     """The last verification's verdict and when it ran (operators and admins), without verifying
     again: routing verifies every few seconds in the background (LEDGER_VERIFY_SECONDS)."""
     summary = await verification.last_verification(db)
     if summary is None:
-        raise NotFound("not_verified_yet", "The ledger has not been verified yet.")
+        raise NotFound("not_verified_yet", _("The ledger has not been verified yet."))
     return VerifyOut.model_validate(summary)

@@ -7,7 +7,8 @@ its records have committed: a crash in between redelivers records whose effects 
 there, and each finds its inbox row and does nothing. That saves a broker round trip per record
 and costs nothing in safety. Transient failures retry with backoff; a record that cannot be
 read, or keeps failing, goes to `<topic>.dlq` with the error in its headers, and the runner
-moves on to the next record.
+moves on to the next record. What a handler says (a refusal's message in a dead letter, a log
+line) is for operators: English, whatever language the process would otherwise speak.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tenacity import (
 from shared.db import Database
 from shared.db.messaging_tables import inbox
 from shared.errors import DomainError
+from shared.i18n import ENGLISH, use_locale
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import KafkaSecurity, make_consumer
@@ -208,7 +210,10 @@ class ConsumerRunner:
             log.warning("%s: offsets not committed (the group rebalanced)", self.name)
 
     async def handle_record(self, record: ConsumerRecord[Any, Any]) -> Outcome:
-        outcome = await self._handle_record(record)
+        # A use case shared with the API writes its refusals in `_()`; here an operator reads
+        # them, in dead letters and logs that are searched for their English words.
+        with use_locale(ENGLISH):
+            outcome = await self._handle_record(record)
         if self.metrics is not None:
             self.metrics.consumed(record.topic, outcome)
         return outcome

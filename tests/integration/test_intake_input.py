@@ -206,8 +206,10 @@ async def test_repeated_codes_long_lists_and_control_characters_are_422_and_stor
 ) -> None:
     before = await stored_counts(stack)
     body = {**household_application(factories.applicant()), **change}
+    # The problems' words asked for in English (their Chinese is the default).
+    headers = {**clerk_headers(stack), "Accept-Language": "en"}
     async with stack.client("intake") as intake:
-        response = await intake.post("/v1/applications", json=body, headers=clerk_headers(stack))
+        response = await intake.post("/v1/applications", json=body, headers=headers)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_request"

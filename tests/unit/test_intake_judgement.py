@@ -102,7 +102,7 @@ def test_an_item_not_in_the_catalog_is_invalid_and_names_the_field() -> None:
         {
             "field": "item_code",
             "code": "unknown_item",
-            "message": "事项清单中没有事项 XX-NONE-001。",
+            "message": "事项目录中没有事项 XX-NONE-001。",
         }
     ]
 

@@ -83,3 +83,25 @@ def test_a_request_is_answered_in_the_language_it_asks_for() -> None:
     english = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
     assert english.json() == {"message": "The request body is larger than 1024 bytes."}
     assert english.headers["content-language"] == "en"
+
+
+def test_a_text_found_in_two_areas_reads_the_same_in_both() -> None:
+    # The areas' catalogs merge into one: a text translated twice differently would read as
+    # whichever file sorts last.
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    from shared.i18n import LOCALE_DIR
+
+    seen: dict[str, tuple[str, str]] = {}
+    differing = []
+    for path in sorted((LOCALE_DIR / CHINESE / "LC_MESSAGES").glob("*.po")):
+        with Path(path).open("rb") as file:
+            for message in read_po(file, locale=CHINESE):
+                if not message.id or not isinstance(message.id, str):
+                    continue
+                first = seen.setdefault(message.id, (path.name, str(message.string)))
+                if first[1] != message.string:
+                    differing.append((message.id, first, (path.name, message.string)))
+    assert not differing

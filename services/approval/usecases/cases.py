@@ -26,6 +26,7 @@ from shared.auth import Principal
 from shared.crypto.personal import PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Conflict, NotFound
+from shared.i18n import N_, _
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
@@ -104,6 +105,14 @@ async def open_case(
 
 # Cases a locality still acts on: under review, or waiting for a supplement.
 OPEN = (CaseStatus.IN_REVIEW, CaseStatus.SUPPLEMENT_REQUESTED)
+# A case's status as a refusal's message says it to a person (details keep the code).
+STATUS_WORDS = {
+    CaseStatus.IN_REVIEW: N_("in review"),
+    CaseStatus.SUPPLEMENT_REQUESTED: N_("waiting for a supplement"),
+    CaseStatus.APPROVED: N_("approved"),
+    CaseStatus.REJECTED: N_("rejected"),
+    CaseStatus.TRANSFERRED: N_("transferred"),
+}
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,10 @@ async def case_for(
         or not serves(approver.locality, row.locality)
         or row.status == CaseStatus.TRANSFERRED
     ):
-        raise NotFound("case_not_found", f"No case {application_no} in your locality.")
+        raise NotFound(
+            "case_not_found",
+            _("No case {application_no} in your locality.", application_no=application_no),
+        )
     return row
 
 
@@ -278,11 +290,13 @@ async def claim_case(
     """Hold the case for review; the holder claiming again renews the claim."""
     row = await case_for(session, application_no, approver, lock=True)
     if row.status != CaseStatus.IN_REVIEW:
-        raise Conflict("case_closed", f"The case is already {row.status}.")
+        raise Conflict("case_closed", _closed(row))
     now = clock.now()
     held_by = holder(row.claimed_by, row.claimed_at, now=now, lapse=lapse)
     if held_by not in (None, approver.sub):
-        raise Conflict("case_claimed", "Another approver holds this case.", {"claimed_by": held_by})
+        raise Conflict(
+            "case_claimed", _("Another approver holds this case."), {"claimed_by": held_by}
+        )
     row.claimed_by = approver.sub
     row.claimed_at = now
     return case_of(row, lapse=lapse)
@@ -294,7 +308,7 @@ async def release_case(
     """Give the case back, so another approver of the locality can take it."""
     row = await case_for(session, application_no, approver, lock=True)
     if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
-        raise Conflict("not_claimed", "You do not hold this case.")
+        raise Conflict("not_claimed", _("You do not hold this case."))
     row.claimed_by, row.claimed_at = None, None
     return case_of(row, lapse=lapse)
 
@@ -306,12 +320,16 @@ async def held_open_case(
     transfer acts on."""
     row = await case_for(session, application_no, approver, lock=True)
     if row.status != CaseStatus.IN_REVIEW:
-        raise Conflict("case_closed", f"The case is {row.status}.", {"status": row.status})
+        raise Conflict("case_closed", _closed(row), {"status": row.status})
     if holder(row.claimed_by, row.claimed_at, now=clock.now(), lapse=lapse) != approver.sub:
         raise Conflict(
-            "not_claimed", "Claim the case before acting on it (a claim lapses when left idle)."
+            "not_claimed", _("Claim the case before acting on it (a claim lapses when left idle).")
         )
     return row
+
+
+def _closed(row: CaseRow) -> str:
+    return _("The case is already {status}.", status=_(STATUS_WORDS[CaseStatus(row.status)]))
 
 
 def application_place(application_no: str) -> str:
@@ -343,7 +361,14 @@ async def record_material_read(
     if row.status == CaseStatus.TRANSFERRED or sha256 not in referenced_scans(
         row, outbox.personal_data()
     ):
-        raise NotFound("material_not_found", f"Case {application_no} has no scan {sha256}.")
+        raise NotFound(
+            "material_not_found",
+            _(
+                "Case {application_no} has no scan {sha256}.",
+                application_no=application_no,
+                sha256=sha256,
+            ),
+        )
     now = clock.now()
     session.add(
         MaterialReadRow(

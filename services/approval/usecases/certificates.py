@@ -17,6 +17,7 @@ from shared.auth import Principal
 from shared.certificates import CertificateContent, Content
 from shared.crypto.personal import PersonalData, place
 from shared.errors import Conflict, Invalid, NotFound
+from shared.i18n import _
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
 
@@ -134,7 +135,8 @@ async def _registry_entry(
     row = await session.scalar(query.with_for_update() if lock else query)
     if row is None or not serves(approver.locality, row.locality):
         raise NotFound(
-            "certificate_not_found", f"Your locality issued no certificate or notice {number}."
+            "certificate_not_found",
+            _("Your locality issued no certificate or notice {number}.", number=number),
         )
     return row
 
@@ -153,13 +155,16 @@ async def revoke_certificate(
     row = await _registry_entry(session, number, approver, lock=True)
     reason = reason.strip()
     if not reason:
-        raise Invalid.of_field("reason_required", "A revocation must give its reason.", "reason")
+        raise Invalid.of_field("reason_required", _("A revocation must give its reason."), "reason")
     if row.kind != CERTIFICATE:
-        raise Conflict("not_a_certificate", f"{number} is a {row.kind}, not a certificate.")
+        raise Conflict(
+            "not_a_certificate",
+            _("{number} is a rejection notice, not a certificate.", number=number),
+        )
     if row.revoked_at is not None:
         raise Conflict(
             "already_revoked",
-            f"Certificate {number} is already revoked.",
+            _("Certificate {number} is already revoked.", number=number),
             {"revoked_at": row.revoked_at.isoformat()},
         )
     now = clock.now()

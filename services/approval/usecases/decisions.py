@@ -26,6 +26,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.certificates import CertificateContent, RejectionNoticeContent
 from shared.errors import Conflict, Invalid, NotFound, problem
+from shared.i18n import N_, _
 from shared.identity import id_number_digest, mask_name
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
@@ -33,6 +34,12 @@ from shared.reference.catalog import get_item
 from shared.reference.localities import is_known_locality
 from shared.telemetry import Telemetry
 from shared.vocabulary import CaseStatus, Decision
+
+# What a decision without its reason is told (an approval needs none).
+REASON_REQUIRED = {
+    Decision.REJECT: N_("A rejection must give its reason."),
+    Decision.REQUEST_SUPPLEMENT: N_("A request for a supplement must give its reason."),
+}
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,7 @@ async def decide(
     row = await held_open_case(session, command.application_no, command.approver, lapse=lapse)
     reason = command.reason.strip()
     if command.decision != Decision.APPROVE and not reason:
-        raise Invalid.of_field(
-            "reason_required", f"A {command.decision} decision must give its reason.", "reason"
-        )
+        raise Invalid.of_field("reason_required", _(REASON_REQUIRED[command.decision]), "reason")
     # The decision lands in the application's own trace, days after the window's POST.
     with telemetry.journey_span(
         f"case {command.decision}",
@@ -77,8 +82,10 @@ async def decide(
         if command.decision == Decision.APPROVE and row.deferred and not override:
             raise Conflict(
                 "deferred_outstanding",
-                "Deferred (容缺) materials are outstanding; approve them with an override_reason "
-                "or wait for the supplement.",
+                _(
+                    "Deferred (容缺) materials are outstanding; approve them with an "
+                    "override_reason or wait for the supplement."
+                ),
                 {"materials": row.deferred},
             )
         decided = await _decided_event(session, outbox, row, command, reason, digest_key, issuer)
@@ -172,7 +179,9 @@ async def _request_supplement(
     """补正: ask for materials and stop the clock until they come."""
     if not materials:
         raise Invalid.of_field(
-            "materials_required", "Name the materials the applicant must supplement.", "materials"
+            "materials_required",
+            _("Name the materials the applicant must supplement."),
+            "materials",
         )
     item = get_item(row.item_code)
     if item is not None:
@@ -180,9 +189,9 @@ async def _request_supplement(
         if unknown:
             raise Invalid(
                 "unknown_material",
-                "Not materials of this item: " + ", ".join(unknown),
+                _("Not materials of this item: {codes}", codes=", ".join(unknown)),
                 [
-                    problem("unknown_material", "Not a material of this item.", material_code=c)
+                    problem("unknown_material", _("Not a material of this item."), material_code=c)
                     for c in unknown
                 ],
             )
@@ -259,15 +268,15 @@ async def transfer_case(
     reason = command.reason.strip()
     problems = []
     if not reason:
-        problems.append(("reason", "reason_required", "A transfer must give its reason."))
+        problems.append(("reason", "reason_required", _("A transfer must give its reason.")))
     if not is_known_locality(command.to_locality):
-        problems.append(("to_locality", "unknown_locality", "Not a locality of the province."))
+        problems.append(("to_locality", "unknown_locality", _("Not a locality of the province.")))
     elif command.to_locality == row.locality:
-        problems.append(("to_locality", "same_locality", "The case is already here."))
+        problems.append(("to_locality", "same_locality", _("The case is already here.")))
     if problems:
         raise Invalid(
             "invalid_transfer",
-            "The transfer cannot be made as asked.",
+            _("The transfer cannot be made as asked."),
             [problem(code, message, field=where) for where, code, message in problems],
         )
     now = clock.now()

@@ -30,6 +30,7 @@ from shared import clock
 from shared.crypto.personal import DecryptionFailed
 from shared.db import Database, insert_if_absent
 from shared.errors import NotFound
+from shared.i18n import _
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
 from shared.telemetry import Telemetry
@@ -162,7 +163,7 @@ async def record_carrier_event(
         .with_for_update()
     )
     if row is None:
-        raise NotFound("unknown_tracking_no", "No dispatch has this tracking number.")
+        raise NotFound("unknown_tracking_no", _("No dispatch has this tracking number."))
     new = await insert_if_absent(
         session,
         CarrierEventRow,

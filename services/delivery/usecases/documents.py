@@ -54,6 +54,7 @@ from shared.crypto.keyring import PublicKey
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Conflict, Invalid, NotFound
+from shared.i18n import _
 from shared.messaging import events
 from shared.messaging.envelope import Envelope
 from shared.messaging.signing import canonical_bytes
@@ -345,16 +346,24 @@ async def print_document(
     it is told it does not exist (as API.md's own_locality scope does)."""
     row = await session.get(CertificateRow, number, with_for_update=True)
     if row is None or not await may_print(session, row, caller):
-        raise NotFound("certificate_not_found", f"No certificate {number}.")
+        raise NotFound("certificate_not_found", _("No certificate {number}.", number=number))
     revoked = revocation(row, public_key)
     if revoked is not None:
-        raise Conflict("certificate_revoked", f"{number} was revoked: {revoked.reason or ''}")
+        raise Conflict(
+            "certificate_revoked",
+            _("{number} was revoked: {reason}", number=number, reason=revoked.reason or ""),
+        )
     check = checked(row, personal, public_key)
     if check.content is None or not check.seal.valid:
         # The registry's copy was changed: printing it would vouch for the change.
         log.error("certificate %s: seal does not verify (%s)", number, check.seal.reason)
         raise Conflict(
-            "seal_invalid", f"{number} does not verify in the registry ({check.seal.reason})."
+            "seal_invalid",
+            _(
+                "{number} does not verify in the registry ({reason}).",
+                number=number,
+                reason=check.seal.reason,
+            ),
         )
     content = check.content
     previous = await session.scalar(

@@ -16,6 +16,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.db import Database
 from shared.errors import ApiError, Conflict, DomainError, NotFound
+from shared.i18n import _
 from shared.identity import id_number_digest
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
@@ -37,8 +38,12 @@ class TooManyFailedHandovers(ApiError):
         super().__init__(
             429,
             "too_many_failed_handovers",
-            f"This window had {failures} refused hand-overs in the last {minutes:g} minutes; "
-            "wait, or ask the supervisor to look into them.",
+            _(
+                "This window had {failures} refused hand-overs in the last {minutes} minutes; "
+                "wait, or ask the supervisor to look into them.",
+                failures=failures,
+                minutes=f"{minutes:g}",
+            ),
         )
 
 
@@ -134,10 +139,14 @@ async def hand_over(
     )
     if job is None or job.window_id != command.clerk.window_id:
         raise NotFound(
-            "not_in_print_queue", f"{command.application_no} is not waiting at your window."
+            "not_in_print_queue",
+            _(
+                "{application_no} is not waiting at your window.",
+                application_no=command.application_no,
+            ),
         )
     if job.status == PrintJobStatus.DELIVERED:
-        raise Conflict("already_delivered", "The certificate was already handed over.")
+        raise Conflict("already_delivered", _("The certificate was already handed over."))
     presented = id_number_digest(command.recipient_id_number, digest_key)
     if hmac.compare_digest(job.holder_id_digest, presented):
         job.collected_by = "applicant"
@@ -146,7 +155,7 @@ async def hand_over(
     else:
         raise Conflict(
             "recipient_mismatch",
-            "The ID number matches neither the applicant nor a recorded agent.",
+            _("The ID number matches neither the applicant nor a recorded agent."),
         )
 
     now = clock.now()

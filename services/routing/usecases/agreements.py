@@ -16,6 +16,7 @@ from services.routing.usecases.rules import agreement_state
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.i18n import _
 from shared.messaging.outbox import Outbox
 from shared.pagination import MAX_PAGE, page
 from shared.reference.localities import is_known_locality, is_within
@@ -72,13 +73,15 @@ async def grant_agreement(
     session: AsyncSession, outbox: Outbox, command: GrantAgreement
 ) -> StoredAgreement:
     if not _may_administer(command.admin, command.grantor_locality):
-        raise Forbidden("not_grantor", "Only the grantor locality's administration may grant.")
+        raise Forbidden("not_grantor", _("Only the grantor locality's administration may grant."))
     for where, code in (
         ("grantor_locality", command.grantor_locality),
         ("grantee_locality", command.grantee_locality),
     ):
         if code != "*" and not is_known_locality(code):
-            raise Invalid.of_field("unknown_locality", f"Unknown locality code {code}.", where)
+            raise Invalid.of_field(
+                "unknown_locality", _("Unknown locality code {locality}.", locality=code), where
+            )
     row = AgreementRow(
         id=str(uuid.uuid4()),
         grantor_locality=command.grantor_locality,
@@ -100,9 +103,9 @@ async def revoke_agreement(
 ) -> StoredAgreement:
     row = await session.get(AgreementRow, agreement_id, with_for_update=True)
     if row is None:
-        raise NotFound("agreement_not_found", "No such agreement.")
+        raise NotFound("agreement_not_found", _("No such agreement."))
     if not _may_administer(admin, row.grantor_locality):
-        raise Forbidden("not_grantor", "Only the grantor locality's administration may revoke.")
+        raise Forbidden("not_grantor", _("Only the grantor locality's administration may revoke."))
     if row.revoked_at is None:
         row.revoked_at = clock.now()
         await outbox.add(session, agreement_state(row))

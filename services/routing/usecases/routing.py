@@ -16,6 +16,7 @@ from shared.auth import Principal
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.i18n import _
 from shared.jurisdiction import JurisdictionError, Resolution
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
@@ -40,7 +41,7 @@ async def resolve(session: AsyncSession, query: Resolve) -> Resolution:
         and query.receiving_locality
         and query.receiving_locality != asker.locality
     ):
-        raise Forbidden("not_your_locality", "A window asks only about its own rights.")
+        raise Forbidden("not_your_locality", _("A window asks only about its own rights."))
     book = await rule_book(session, query.item_code, query.receiving_locality)
     try:
         resolution = book.resolve(
@@ -51,9 +52,13 @@ async def resolve(session: AsyncSession, query: Resolve) -> Resolution:
             at=clock.now(),
         )
     except JurisdictionError as problem:
-        raise Invalid.of_field(problem.code, str(problem), problem.field) from problem
+        raise Invalid.of_field(problem.code, problem.translated(), problem.field) from problem
     if resolution is None:
-        raise Invalid.of_field("unknown_item", f"No catalog item {query.item_code}.", "item_code")
+        raise Invalid.of_field(
+            "unknown_item",
+            _("No catalog item {item_code}.", item_code=query.item_code),
+            "item_code",
+        )
     return resolution
 
 
