@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
+from shared.clock import china_time
 from shared.errors import ApiError, error_body, install_error_handlers
 from shared.i18n import LocaleMiddleware, _
 from shared.metrics import RequestDuration
@@ -217,7 +218,9 @@ def create_service_app(
             "parked": stats.parked,
             "oldest_pending_seconds": round(stats.oldest_pending_seconds, 3),
             "parked_since_start": runtime.relay.parked_total,
-            "parked_events": [asdict(row) for row in parked],
+            "parked_events": [
+                {**asdict(row), "parked_at": china_time(row.parked_at)} for row in parked
+            ],
         }
 
     @app.post(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.db import ApplicationRow, NoticeRow, TimelineEntryRow
 from shared.auth import Principal
+from shared.clock import china_time
 from shared.errors import NotFound
 from shared.messaging import events
 from shared.reference.localities import is_within
@@ -104,6 +105,6 @@ async def get_notice(session: AsyncSession, notice_no: str, principal: Principal
         "notice_no": notice.notice_no,
         "item_code": notice.item_code,
         "window_id": notice.window_id,
-        "issued_at": notice.issued_at.isoformat(),
+        "issued_at": china_time(notice.issued_at),
         "problems": notice.problems,
     }
