@@ -267,7 +267,7 @@ async def replay_dead_letter(
                 "already ignore it, the one that failed handles it again."
             ),
             fields={"id": id},
-            button=_("Replay"),
+            button=_("Yes, replay it"),
         )
     try:
         result = await backend.replay(id)
@@ -302,7 +302,7 @@ async def requeue_parked(
                 "the outbox and is sent at once."
             ),
             fields={"service": service, "seq": seq},
-            button=_("Send again"),
+            button=_("Yes, send it again"),
         )
     try:
         await backend.requeue(session.token, service, seq)

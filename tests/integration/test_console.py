@@ -38,6 +38,9 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
 JAEGER = "http://jaeger.example:16686"
 HEFEI = "340100"
 INTAKE_CONSUMER = "tongban.intake.progress"
+# The browser of a service hall: it asks for Chinese (Accept-Language: zh-CN), as headless
+# Chromium, which asks for en-US unless told, would not.
+CHINESE = "zh-CN"
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def beijing(moment: datetime) -> str:
 async def test_a_clerks_token_is_refused(
     stack: Stack, console: RunningService, browser: Browser
 ) -> None:
-    page = await browser.new_page()
+    page = await browser.new_page(locale=CHINESE)
     await sign_in(page, console, stack.token("window_clerk", "341200", window_id="W341200-01"))
     await expect(page.get_by_role("heading", name="无权访问")).to_be_visible()
     await expect(page.get_by_text("仅限运维人员")).to_be_visible()
@@ -115,7 +118,7 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     trace_id = submitted.headers["x-trace-id"]
     await journey.wait_for_case(number, HEFEI)
 
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page = await browser.new_page(locale=CHINESE, viewport={"width": 1280, "height": 900})
     await sign_in(page, console, stack.token("operator", stack.settings.province))
     await expect(page.get_by_role("heading", name="概览")).to_be_visible()
     await expect(page.get_by_role("heading", name="发件箱（各服务）")).to_be_visible()
@@ -242,7 +245,7 @@ async def test_the_console_speaks_english_when_the_browser_asks_for_it(
     number = submitted.json()["application_no"]
     accepted_at = datetime.fromisoformat(submitted.json()["accepted_at"])
 
-    page = await browser.new_page(extra_http_headers={"Accept-Language": "en-GB,en;q=0.9"})
+    page = await browser.new_page(locale="en-GB")  # Accept-Language: en-GB
     await page.goto(f"{console.base_url}/login")
     await page.get_by_label("Access token").fill(stack.token("operator", stack.settings.province))
     await page.get_by_role("button", name="Sign in").click()
@@ -262,7 +265,7 @@ async def test_the_console_speaks_english_when_the_browser_asks_for_it(
 async def test_signing_out_needs_the_sessions_csrf_token(
     stack: Stack, console: RunningService, browser: Browser
 ) -> None:
-    page = await browser.new_page()
+    page = await browser.new_page(locale=CHINESE)
     await sign_in(page, console, stack.token("operator", stack.settings.province))
     await expect(page.get_by_role("heading", name="概览")).to_be_visible()
     sign_out = page.locator('form[action="/logout"]')

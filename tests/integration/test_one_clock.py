@@ -110,6 +110,9 @@ async def test_intake_approval_and_delivery_answer_every_timestamp_in_china_time
         china_times(rated.json(), ".evaluated_at")
         versions = await intake.get("/v1/catalog/versions")
         china_times(versions.json())
+        # The trust list's keys (every service answers the same list).
+        keys = await intake.get("/v1/keys")
+        china_times(keys.json(), ".keys[0].valid_from")
 
     # Routing (operators): trust agreements and the ledger's last verification.
     async with stack.client("routing", stack.token("operator", "340000")) as routing:
