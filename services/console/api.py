@@ -118,7 +118,7 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = 
     operator out. The token is taken from the cookie without checking it, so an expired session
     can still sign out."""
     token = request.cookies.get(COOKIE)
-    if token and not hmac.compare_digest(csrf_token(token), csrf):
+    if token and not hmac.compare_digest(csrf_token(token).encode(), csrf.encode()):
         raise ApiError(
             403, "csrf_mismatch", _("The form has expired; reload the page and try again.")
         )

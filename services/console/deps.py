@@ -83,7 +83,8 @@ BackendDep = Annotated[Backend, Depends(_backend)]
 
 
 def check_csrf(session: Session, submitted: str) -> None:
-    if not hmac.compare_digest(session.csrf, submitted):
+    # As bytes: a submitted text that is not ASCII is a mismatch, not a server error.
+    if not hmac.compare_digest(session.csrf.encode(), submitted.encode()):
         raise ApiError(
             403, "csrf_mismatch", _("The form has expired; reload the page and try again.")
         )
