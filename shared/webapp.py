@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
+from shared.clock import china_time
 from shared.errors import ApiError, error_body, install_error_handlers
 from shared.i18n import LocaleMiddleware, _
 from shared.metrics import RequestDuration
@@ -118,6 +120,16 @@ class TraceIdHeader:
         await self.app(scope, receive, send_with_trace_id)
 
 
+def _in_china_time(key: dict[str, Any]) -> dict[str, Any]:
+    # The trust list's own (signed) text keeps the zone it was written in; an answer gives
+    # China time, as every answer does.
+    moments = ("valid_from", "retired_at", "revoked_at")
+    return key | {
+        name: china_time(datetime.fromisoformat(key[name])) if key[name] else None
+        for name in moments
+    }
+
+
 def create_service_app(
     runtime: ServiceRuntime,
     routers: Sequence[APIRouter],
@@ -200,7 +212,8 @@ def create_service_app(
         authority), current, retired (`retired_at`) and revoked (`revoked_at`): the service
         keys and the localities' seals that sign events (headers `ce_signer`, `ce_signature`),
         so anyone can check an event. No token needed."""
-        return {"keys": [key.as_json() for key in runtime.settings.key_ring().public_keys()]}
+        keys = runtime.settings.key_ring().public_keys()
+        return {"keys": [_in_china_time(key.as_json()) for key in keys]}
 
     @app.get(
         "/v1/ops/outbox",
@@ -217,7 +230,9 @@ def create_service_app(
             "parked": stats.parked,
             "oldest_pending_seconds": round(stats.oldest_pending_seconds, 3),
             "parked_since_start": runtime.relay.parked_total,
-            "parked_events": [asdict(row) for row in parked],
+            "parked_events": [
+                {**asdict(row), "parked_at": china_time(row.parked_at)} for row in parked
+            ],
         }
 
     @app.post(

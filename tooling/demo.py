@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,6 +11,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from shared.clock import in_china
 from shared.identity import mask_id_number, mask_name
 from tooling.journey import (
     HOUSEHOLD_REGISTER_SCAN,
@@ -170,12 +172,17 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
     except JourneyError as exc:
         raise StackError(str(exc)) from exc
 
-    table = Table(title=f"Timeline of {number}")
-    for column in ("at (UTC)", "status", "locality", "note"):
-        table.add_column(column)
-    for entry in final["timeline"]:
-        table.add_row(
-            entry["at"][:19].replace("T", " "), entry["status"], entry["locality"], entry["note"]
-        )
-    Console().print(table)
+    Console().print(timeline_table(final))
     Console().print(f"status: {final['status']}   trace id: {trace_id}")
+
+
+def timeline_table(application: dict[str, Any]) -> Table:
+    """The application's timeline as the service halls read it: times in China time, said so
+    in the heading (the answer's offset, whatever it is, does not decide)."""
+    table = Table(title=f"Timeline of {application['application_no']}")
+    for column in ("at (Beijing time, UTC+8)", "status", "locality", "note"):
+        table.add_column(column)
+    for entry in application["timeline"]:
+        at = in_china(datetime.fromisoformat(entry["at"])).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(at, entry["status"], entry["locality"], entry["note"])
+    return table

@@ -2,7 +2,8 @@
 and add the ones a catalog lacks, untranslated, to the area's .po file for a translator.
 
 Areas, so that each is translated (and merged) apart: a service's own texts go to
-`<service>.po`, shared/ to `common.po`, tooling/ (the CLI) to `cli.po`. A text already
+`<service>.po` (the console's templates too), shared/ to `common.po`, tooling/ (the CLI) to
+`cli.po`. A text already
 translated in any area is not asked for again. tests/unit/test_translations.py fails while a
 marked text has no Chinese (shared.i18n).
 """
@@ -22,6 +23,9 @@ from shared.i18n import CHINESE, LOCALE_DIR, catalog
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("shared", "services", "tooling")
 KEYWORDS = {"_": None, "N_": None}
+# The console's Jinja templates call the same `_` (jinja2.ext.i18n); Jinja2's own extractor
+# reads them.
+TEMPLATES = [("**/templates/**.html", "jinja2.ext:babel_extract")]
 
 
 def area_of(path: str) -> str:
@@ -38,7 +42,7 @@ def marked_texts() -> dict[str, dict[str, list[str]]]:
     """{area: {text: ["path:line", ...]}} of every marked text in the code."""
     found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for source in SOURCES:
-        method_map = [("**/locale/**", "ignore"), ("**.py", "python")]
+        method_map = [("**/locale/**", "ignore"), ("**.py", "python"), *TEMPLATES]
         for filename, line, message, _comments, _context in extract_from_dir(
             REPO_ROOT / source, method_map=method_map, keywords=KEYWORDS
         ):

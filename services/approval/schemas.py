@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import MAX_MATERIALS, Code, Reason
+from shared.clock import ChinaTime
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import CaseStatus, Decision
 
@@ -25,8 +26,8 @@ class CaseOut(BaseModel):
     deadline: date
     warning: bool
     overdue: bool
-    warned_at: datetime | None
-    overdue_at: datetime | None
+    warned_at: ChinaTime | None
+    overdue_at: ChinaTime | None
     claimed_by: str | None
     # 补正: what was asked for while the clock is paused, and the working days paused so far.
     requested_materials: list[str] | None
@@ -38,7 +39,7 @@ class CaseOut(BaseModel):
     decision: Decision | None
     reason: str | None
     override_reason: str | None
-    decided_at: datetime | None
+    decided_at: ChinaTime | None
     certificate_no: str | None
 
 
@@ -96,9 +97,9 @@ class SealOut(BaseModel):
     algorithm: str
     # base64 of the uncompressed SM2 public key, 04 ‖ x ‖ y (65 bytes).
     public_key: str
-    valid_from: datetime
+    valid_from: ChinaTime
     # When the key was retired (a rotation); what it sealed before still verifies.
-    valid_until: datetime | None
+    valid_until: ChinaTime | None
     current: bool
 
 
@@ -124,7 +125,7 @@ class CertificateOut(BaseModel):
     issued_on: date
     valid_until: date | None
     revoked: bool
-    revoked_at: datetime | None
+    revoked_at: ChinaTime | None
     revoked_reason: str | None
     revoked_by: str | None
 

@@ -1,15 +1,17 @@
-"""The console's pages: server-rendered HTML (Jinja2), in Chinese, no front-end build.
+"""The console's pages: server-rendered HTML (Jinja2), no front-end build, in the language the
+browser's Accept-Language asks for (Chinese unless English; shared.i18n), times in China time.
 
 The operator signs in by pasting a bearer token (e.g. `tongban token --role operator
 --locality 340000`); it is checked with the services' own token verification and kept in an
 HttpOnly, SameSite=Strict cookie, then sent on to the services with each call, so every service
 applies its own access rules to the operator. Every page passes `console_caller` (the route's
 rule in shared.authz.POLICY["console"]); every POST also carries a CSRF token derived from the
-session's token, which another site cannot know.
+session's token, which another site cannot know (signing out too).
 """
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,51 +19,44 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 
+from services.console import display
 from services.console.backend import Refused, ServiceUnavailable
-from services.console.deps import COOKIE, BackendDep, Operator, Session, check_csrf
+from services.console.deps import COOKIE, BackendDep, Operator, Session, check_csrf, csrf_token
 from shared.auth import decode_token
 from shared.errors import ApiError
+from shared.i18n import HTTP_TAGS, N_, _, current_locale
 from shared.messaging.deadletters import BadDeadLetterId
-from shared.reference.localities import get_locality
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+NOTICES = {
+    "replayed": N_("The dead letter was replayed to its topic; its consumers handle it again."),
+    "requeued": N_("The parked event was queued to be sent again."),
+}
+
 router = APIRouter()
 
-APPLICATION_STATUS = {
-    "accepted": "已受理",
-    "routed": "已分办",
-    "in_review": "审批中",
-    "supplement_requested": "待补正",
-    "supplement_submitted": "已补正",
-    "approved": "已批准",
-    "rejected": "不予批准",
-    "ready_for_pickup": "待领取",
-    "dispatched": "已寄出",
-    "in_transit": "运送中",
-    "delivered": "已送达",
-    "unroutable": "无法分办",
-    "transferred": "已移交",
-}
-ROLE_NAMES = {"operator": "运维人员", "admin": "管理员"}
-NOTICES = {
-    "replayed": "死信已重放到原主题，消费者将重新处理。",
-    "requeued": "暂存事件已重新排队发送。",
-}
-
-
-def locality_name(code: str | None) -> str:
-    if not code:
-        return ""
-    known = get_locality(code)
-    return f"{known.name}（{code}）" if known else code
-
-
-templates.env.globals.update(
-    status_name=lambda status: APPLICATION_STATUS.get(status, status),
-    locality_name=locality_name,
-    role_name=lambda role: ROLE_NAMES.get(role, role),
+# Every text of the templates goes through shared.i18n's `_` (`{{ _("...", name=value) }}`,
+# placeholders filled by `_` itself), so the request's Accept-Language decides the language.
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+    )
 )
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=_, ngettext=lambda one, many, n, **params: _(one if n == 1 else many, **params)
+)
+templates.env.globals.update(
+    status_name=display.status_name,
+    event_description=display.event_description,
+    item_name=display.item_name,
+    locality_name=display.locality_name,
+    role_name=display.role_name,
+    html_lang=lambda: HTTP_TAGS[current_locale()],
+)
+templates.env.filters.update(china_time=display.china_time, iso_time=display.iso_time)
 
 
 def render(
@@ -93,15 +88,17 @@ async def login(request: Request, token: Annotated[str, Form(max_length=8192)]) 
     try:
         principal = await decode_token(request.app.state.settings, token)
     except ApiError:
-        return render(request, "login.html", None, 401, error="令牌无效或已过期。")
+        return render(
+            request, "login.html", None, 401, error=_("The token is invalid or has expired.")
+        )
     if principal.role not in ("operator", "admin"):
         return render(
             request,
             "error.html",
             None,
             403,
-            title="无权访问",
-            message="控制台仅限运维人员（operator）或管理员（admin）使用。",
+            title=_("Access denied"),
+            message=_("The console is for operators (operator) and administrators (admin) only."),
         )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -116,7 +113,15 @@ async def login(request: Request, token: Annotated[str, Form(max_length=8192)]) 
 
 
 @router.post("/logout", summary="退出")
-async def logout() -> Response:
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+    """Signs out only with the session's CSRF token: another site's form cannot sign the
+    operator out. The token is taken from the cookie without checking it, so an expired session
+    can still sign out."""
+    token = request.cookies.get(COOKIE)
+    if token and not hmac.compare_digest(csrf_token(token).encode(), csrf.encode()):
+        raise ApiError(
+            403, "csrf_mismatch", _("The form has expired; reload the page and try again.")
+        )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -158,7 +163,11 @@ async def application_page(
     try:
         view = await backend.application(no, session.token)
     except Refused as refusal:
-        message = "未找到该办件，或不在您的辖区内。" if refusal.status == 404 else str(refusal)
+        message = (
+            _("No such application, or not within your jurisdiction.")
+            if refusal.status == 404
+            else str(refusal)
+        )
         return render(
             request, "application.html", session, refusal.status, no=no, view=None, error=message
         )
@@ -214,7 +223,7 @@ async def dead_letters_page(
     try:
         letters = await backend.dead_letters()
     except Exception as error:
-        problem = f"无法读取死信：{type(error).__name__}"
+        problem = _("Cannot read the dead letters: {error}", error=type(error).__name__)
     outboxes = await backend.outboxes(session.token)
     return render(
         request,
@@ -223,7 +232,7 @@ async def dead_letters_page(
         letters=letters,
         problem=problem,
         outboxes=outboxes,
-        notice=NOTICES.get(notice or ""),
+        notice=_(NOTICES[notice]) if notice in NOTICES else None,
         ref=ref,
     )
 
@@ -251,16 +260,21 @@ async def replay_dead_letter(
             "confirm.html",
             session,
             action="/dead-letters/replay",
-            title="确认重放死信",
-            what=f"死信 {id}",
-            explain="该事件将重新发布到原主题；已处理过它的消费者会忽略，失败的消费者会重新处理。",
+            title=_("Confirm the replay"),
+            what=_("Dead letter {id}", id=id),
+            explain=_(
+                "The event is published to its original topic again; consumers that handled it "
+                "already ignore it, the one that failed handles it again."
+            ),
             fields={"id": id},
-            button="确认重放",
+            button=_("Yes, replay it"),
         )
     try:
         result = await backend.replay(id)
     except (BadDeadLetterId, LookupError) as error:
-        raise ApiError(404, "dead_letter_not_found", f"没有这条死信：{error}") from error
+        raise ApiError(
+            404, "dead_letter_not_found", _("No such dead letter: {error}", error=str(error))
+        ) from error
     return _back("replayed", f"{result.topic}:{result.partition}:{result.offset}")
 
 
@@ -281,11 +295,14 @@ async def requeue_parked(
             "confirm.html",
             session,
             action="/outbox/requeue",
-            title="确认重新发送",
-            what=f"{service} 服务暂存的事件（序号 {seq}）",
-            explain="请先确认导致暂存的原因已排除；事件将重新进入发件箱并立即发送。",
+            title=_("Confirm sending again"),
+            what=_("The event parked by {service} (seq {seq})", service=service, seq=seq),
+            explain=_(
+                "Make sure the cause it was parked for is fixed first; the event goes back to "
+                "the outbox and is sent at once."
+            ),
             fields={"service": service, "seq": seq},
-            button="确认重新发送",
+            button=_("Yes, send it again"),
         )
     try:
         await backend.requeue(session.token, service, seq)

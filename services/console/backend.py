@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shared.i18n import HTTP_TAGS, _, current_locale
 from shared.messaging import deadletters
 from shared.messaging.lag import PartitionLag, committed_lag
 from shared.settings import Settings
@@ -63,7 +64,7 @@ class ApplicationView:
     ledger_problem: str | None
     trace_id: str | None
     trace_url: str | None
-    # When routing last verified its ledger (UTC), None before the first verification.
+    # When routing last verified its ledger, None before the first verification.
     ledger_verified_at: str | None = None
 
 
@@ -111,12 +112,29 @@ class Backend:
                 method,
                 url,
                 params={k: v for k, v in (params or {}).items() if v is not None},
-                headers={"Authorization": f"Bearer {token}"},
+                # The services word their answers (a timeline's notes, an error's message) in
+                # the operator's language too.
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Accept-Language": HTTP_TAGS[current_locale()],
+                },
             )
         except httpx.HTTPError as error:
-            raise ServiceUnavailable(f"{service} 服务无法访问（{type(error).__name__}）") from error
+            raise ServiceUnavailable(
+                _(
+                    "The {service} service cannot be reached ({error}).",
+                    service=service,
+                    error=type(error).__name__,
+                )
+            ) from error
         if response.status_code >= 500:
-            raise ServiceUnavailable(f"{service} 服务出错（HTTP {response.status_code}）")
+            raise ServiceUnavailable(
+                _(
+                    "The {service} service failed (HTTP {status}).",
+                    service=service,
+                    status=response.status_code,
+                )
+            )
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -141,12 +159,14 @@ class Backend:
         try:
             lag = await self.consumer_lag()
         except Exception as error:
-            lag_problem = f"无法读取消费延迟：{type(error).__name__}"
+            lag_problem = _("Cannot read the consumer lag: {error}", error=type(error).__name__)
         dead_letter_count, dead_letter_problem = None, None
         try:
             dead_letter_count = len(await self.dead_letters(limit=10_000))
         except Exception as error:
-            dead_letter_problem = f"无法读取死信：{type(error).__name__}"
+            dead_letter_problem = _(
+                "Cannot read the dead letters: {error}", error=type(error).__name__
+            )
         ledger: dict[str, Any] = {}
         with contextlib.suppress(ServiceUnavailable, Refused):
             ledger = await self.ledger_verification(token)
@@ -246,7 +266,7 @@ class Backend:
 
     async def requeue(self, token: str, service: str, seq: int) -> None:
         if service not in OUTBOX_SERVICES:
-            raise Refused(404, "unknown_service", f"没有 {service} 服务。")
+            raise Refused(404, "unknown_service", _("No service {service}.", service=service))
         await self._call("POST", service, f"/v1/ops/outbox/{seq}/requeue", token)
 
     # --- Kafka: consumer lag, dead letters -----------------------------------------------------

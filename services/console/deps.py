@@ -16,6 +16,7 @@ from services.console.backend import Backend
 from shared.auth import Principal, decode_token
 from shared.authz import rule_for
 from shared.errors import ApiError
+from shared.i18n import _
 
 SERVICE = "console"
 COOKIE = "tongban_console_session"
@@ -58,7 +59,7 @@ async def console_caller(request: Request) -> Session | None:
         raise ApiError(
             403,
             "forbidden_role",
-            "控制台仅限运维人员（operator）或管理员（admin）使用。",
+            _("The console is for operators (operator) and administrators (admin) only."),
             {"role": principal.role},
         )
     return Session(principal, token)
@@ -82,5 +83,8 @@ BackendDep = Annotated[Backend, Depends(_backend)]
 
 
 def check_csrf(session: Session, submitted: str) -> None:
-    if not hmac.compare_digest(session.csrf, submitted):
-        raise ApiError(403, "csrf_mismatch", "表单已失效，请刷新页面后重试。")
+    # As bytes: a submitted text that is not ASCII is a mismatch, not a server error.
+    if not hmac.compare_digest(session.csrf.encode(), submitted.encode()):
+        raise ApiError(
+            403, "csrf_mismatch", _("The form has expired; reload the page and try again.")
+        )

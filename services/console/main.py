@@ -19,9 +19,11 @@ from services.console.backend import Backend
 from services.console.deps import LoginRequired, console_caller
 from shared.authz import apply_policy
 from shared.errors import ApiError
+from shared.i18n import N_, LocaleMiddleware, _
 from shared.settings import Settings, get_settings
 
-ERROR_TITLES = {401: "需要登录", 403: "无权访问", 404: "未找到"}
+ERROR_TITLES = {401: N_("Sign-in required"), 403: N_("Access denied"), 404: N_("Not found")}
+OTHER_ERROR_TITLE = N_("Something went wrong")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.backend = backend
+    app.add_middleware(LocaleMiddleware)  # pages in the language the browser asks for
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.exception_handler(LoginRequired)
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "error.html",
             None,
             status,
-            title=ERROR_TITLES.get(status, "出错了"),
+            title=_(ERROR_TITLES.get(status, OTHER_ERROR_TITLE)),
             message=error.message,
         )
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shared.bounds import Code, IdNumber
+from shared.clock import ChinaTime
 from shared.vocabulary import PostalStatus, PrintJobStatus
 
 
@@ -23,8 +24,8 @@ class PrintJobOut(BaseModel):
     # 委托代办: the agent who may collect instead of the applicant, masked.
     agent_name_masked: str | None
     status: PrintJobStatus
-    queued_at: datetime
-    delivered_at: datetime | None
+    queued_at: ChinaTime
+    delivered_at: ChinaTime | None
     collected_by: str | None
 
 
@@ -43,7 +44,7 @@ class HandoverOut(BaseModel):
     application_no: str
     certificate_no: str
     status: PrintJobStatus
-    delivered_at: datetime
+    delivered_at: ChinaTime
     # The applicant, or the agent recorded at acceptance (委托代办).
     collected_by: str | None
 
@@ -60,7 +61,7 @@ class VerificationOut(BaseModel):
     holder_name_masked: str | None
     issued_at: date | None
     valid_until: date | None
-    revoked_at: datetime | None
+    revoked_at: ChinaTime | None
     # How many times this certificate was verified, this one included.
     verifications: int | None
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from shared.bounds import MAX_CODE, MAX_MATERIALS, Code, Line, Reason, Sha256
+from shared.clock import ChinaTime
 from shared.i18n import _
 from shared.messaging.events import (
     MAX_CATALOG_ITEMS,
@@ -155,7 +156,7 @@ class SupplementOut(BaseModel):
     status: ApplicationStatus
     materials: list[str]
     window_id: str
-    handed_in_at: datetime
+    handed_in_at: ChinaTime
     # What is still outstanding after this supplement.
     requested_materials: list[str]
     deferred: list[str]
@@ -176,14 +177,14 @@ class ApplicationAcceptedOut(BaseModel):
     competent_locality: str
     department: str
     promised_date: date
-    accepted_at: datetime
+    accepted_at: ChinaTime
     deferred: list[str]
     deferred_due_on: date | None = None
     catalog_version: str | None = None
 
 
 class TimelineEntryOut(BaseModel):
-    at: datetime
+    at: ChinaTime
     # `in_transit` (邮政寄递: the carrier picked the parcel up or carries it) is a step of the
     # timeline only; the application itself stays `dispatched` until it is delivered.
     status: ApplicationStatus | Literal["in_transit"]
@@ -225,7 +226,7 @@ class EvaluationOut(BaseModel):
     application_no: str
     score: int
     comment: str
-    evaluated_at: datetime
+    evaluated_at: ChinaTime
 
 
 # --- catalog versions (POST /v1/catalog/versions) ---------------------------------------------
@@ -308,7 +309,7 @@ class CatalogVersionIn(BaseModel):
 
 class CatalogVersionOut(BaseModel):
     version: str
-    published_at: datetime
+    published_at: ChinaTime
     items: int = Field(description="how many items the version lists")
 
 

@@ -3,12 +3,13 @@ ledger's entries and verdicts."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import MAX_RIGHTS_LIST, Code
+from shared.clock import ChinaTime
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import Right
 
@@ -47,9 +48,9 @@ class AgreementOut(BaseModel):
     item_codes: list[str]
     rights: list[Right]
     valid_until: date | None
-    created_at: datetime
+    created_at: ChinaTime
     created_by: str
-    revoked_at: datetime | None = None
+    revoked_at: ChinaTime | None = None
 
 
 class AgreementPage(BaseModel):
@@ -107,4 +108,4 @@ class VerifyOut(BaseModel):
     checkpoints_published: int = Field(
         0, description="How many published checkpoints the chain was held to"
     )
-    verified_at: str | None = Field(None, description="When this verification ran (UTC)")
+    verified_at: ChinaTime | None = Field(None, description="When this verification ran")

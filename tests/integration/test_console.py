@@ -1,7 +1,9 @@
 """The operator console end to end, in headless Chromium (Debian's, driven by Playwright): an
-operator signs in with a token, finds an application by number and sees its timeline and trace
-id, sees a dead letter with its reason, replays it once its cause is fixed and sees the
-application's timeline take the event; a clerk's token is refused. Screenshots of every page go
+operator signs in with a token, finds an application by number and sees its item by name, its
+timeline in China time (said so) and trace id, its ledger's events as what happened, sees a
+dead letter with its reason, replays it once its cause is fixed and sees the application's
+timeline take the event; the same pages in English when the browser asks for English; signing
+out needs the session's CSRF token; a clerk's token is refused. Screenshots of every page go
 to test-artifacts/console/ (TONGBAN_UPDATE_SCREENSHOT=1 also copies one to docs/console.png, the
 README's)."""
 
@@ -21,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.console.main import create_app as create_console
+from shared.clock import CHINA_TZ
 from shared.messaging import deadletters, events, topics
 from shared.messaging.envelope import Envelope
 from tests import factories
@@ -35,6 +38,9 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
 JAEGER = "http://jaeger.example:16686"
 HEFEI = "340100"
 INTAKE_CONSUMER = "tongban.intake.progress"
+# The browser of a service hall: it asks for Chinese (Accept-Language: zh-CN), as headless
+# Chromium, which asks for en-US unless told, would not.
+CHINESE = "zh-CN"
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +87,15 @@ async def sign_in(page: Page, console: RunningService, token: str) -> None:
     await page.get_by_role("button", name="登录").click()
 
 
+def beijing(moment: datetime) -> str:
+    """How the console shows a moment: on the clocks of the service halls."""
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
 async def test_a_clerks_token_is_refused(
     stack: Stack, console: RunningService, browser: Browser
 ) -> None:
-    page = await browser.new_page()
+    page = await browser.new_page(locale=CHINESE)
     await sign_in(page, console, stack.token("window_clerk", "341200", window_id="W341200-01"))
     await expect(page.get_by_role("heading", name="无权访问")).to_be_visible()
     await expect(page.get_by_text("仅限运维人员")).to_be_visible()
@@ -103,10 +114,11 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     submitted = await journey.submit(household_application(factories.applicant()))
     assert submitted.status_code == 201, submitted.text
     number = submitted.json()["application_no"]
+    accepted_at = datetime.fromisoformat(submitted.json()["accepted_at"])
     trace_id = submitted.headers["x-trace-id"]
     await journey.wait_for_case(number, HEFEI)
 
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page = await browser.new_page(locale=CHINESE, viewport={"width": 1280, "height": 900})
     await sign_in(page, console, stack.token("operator", stack.settings.province))
     await expect(page.get_by_role("heading", name="概览")).to_be_visible()
     await expect(page.get_by_role("heading", name="发件箱（各服务）")).to_be_visible()
@@ -118,9 +130,13 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     await page.get_by_label("办件编号").fill(number)
     await page.get_by_role("button", name="查询").click()
     await expect(page.get_by_role("heading", name=f"办件 {number}")).to_be_visible()
+    # The item by its name (with its code), the acceptance at the moment the window was told,
+    # in China time and said so.
+    await expect(page.locator("#item")).to_have_text("户口迁移证明开具（GA-HJ-001）")
     timeline = page.locator("ol.timeline li")
     await expect(timeline.first).to_contain_text("已受理")
     await expect(timeline.first).to_contain_text("已在 W341200-01 窗口受理")
+    await expect(timeline.first.locator("time")).to_have_text(f"{beijing(accepted_at)}（北京时间）")
     await expect(page.locator("#trace-id")).to_contain_text(trace_id)
     jaeger = page.get_by_role("link", name="在 Jaeger 中查看")
     assert await jaeger.get_attribute("href") == f"{JAEGER}/trace/{trace_id}"
@@ -131,6 +147,10 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
 
     await eventually(ledger_shown)
     await expect(page.get_by_text("账本哈希链与签名校验通过")).to_be_visible()
+    # The ledger's events as what happened, not as event types.
+    accepted_entry = page.locator('tr[data-event-type="gov.tongban.application.accepted.v1"]')
+    await expect(accepted_entry.locator("td.event")).to_have_text("窗口受理")
+    await expect(accepted_entry).to_contain_text("（北京时间）")
     # The last verification routing ran in the background, with its time (not recomputed).
     await expect(page.get_by_text("最近一次校验")).to_be_visible()
     await shot(page, "application")
@@ -194,6 +214,7 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     await expect(dead_row).to_contain_text(INTAKE_CONSUMER)
     await expect(dead_row).to_contain_text("IntegrityError")
     await expect(dead_row).to_contain_text(reminder.event_type)
+    await expect(dead_row).to_contain_text("催交容缺材料")
     await shot(page, "dead-letters")
     await dead_row.get_by_role("button", name="重放").click()
     await expect(page.get_by_role("heading", name="确认重放死信")).to_be_visible()
@@ -212,4 +233,54 @@ async def test_an_operator_finds_an_application_and_replays_its_dead_letter(
     path = await shot(page, "application-after-replay")
     if os.environ.get("TONGBAN_UPDATE_SCREENSHOT"):  # the README's picture, refreshed on demand
         shutil.copyfile(path, REPO_ROOT / "docs" / "console.png")
+    await page.close()
+
+
+async def test_the_console_speaks_english_when_the_browser_asks_for_it(
+    stack: Stack, console: RunningService, browser: Browser
+) -> None:
+    journey = stack.journey()
+    submitted = await journey.submit(household_application(factories.applicant()))
+    assert submitted.status_code == 201, submitted.text
+    number = submitted.json()["application_no"]
+    accepted_at = datetime.fromisoformat(submitted.json()["accepted_at"])
+
+    page = await browser.new_page(locale="en-GB")  # Accept-Language: en-GB
+    await page.goto(f"{console.base_url}/login")
+    await page.get_by_label("Access token").fill(stack.token("operator", stack.settings.province))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    assert await page.locator("html").get_attribute("lang") == "en"
+
+    await page.goto(f"{console.base_url}/applications?no={number}")
+    await expect(page.get_by_role("heading", name=f"Application {number}")).to_be_visible()
+    await expect(page.locator("#item")).to_have_text("户口迁移证明开具 (GA-HJ-001)")
+    first = page.locator("ol.timeline li").first
+    await expect(first).to_contain_text("Accepted")
+    await expect(first.locator("time")).to_have_text(f"{beijing(accepted_at)} (Beijing time)")
+    await shot(page, "application-english")
+    await page.close()
+
+
+async def test_signing_out_needs_the_sessions_csrf_token(
+    stack: Stack, console: RunningService, browser: Browser
+) -> None:
+    page = await browser.new_page(locale=CHINESE)
+    await sign_in(page, console, stack.token("operator", stack.settings.province))
+    await expect(page.get_by_role("heading", name="概览")).to_be_visible()
+    sign_out = page.locator('form[action="/logout"]')
+
+    # A form without the token (as another site's would be) is refused, and the session stays.
+    await sign_out.locator('input[name="csrf"]').evaluate("field => field.remove()")
+    await sign_out.get_by_role("button", name="退出").click()
+    await expect(page.get_by_role("heading", name="无权访问")).to_be_visible()
+    await expect(page.get_by_text("表单已失效")).to_be_visible()
+    await page.goto(f"{console.base_url}/")
+    await expect(page.get_by_role("heading", name="概览")).to_be_visible()
+
+    # With the session's token: signed out, and the pages ask for a login again.
+    await page.locator('form[action="/logout"]').get_by_role("button", name="退出").click()
+    await expect(page).to_have_url(re.compile(r"/login$"))
+    await page.goto(f"{console.base_url}/queues")
+    await expect(page).to_have_url(re.compile(r"/login$"))
     await page.close()

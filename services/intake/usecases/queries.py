@@ -14,6 +14,7 @@ from services.intake.db import ApplicationRow, NoticeRow, TimelineEntryRow
 from services.intake.usecases.catalog import Catalog
 from services.intake.usecases.notices import problems_in
 from shared.auth import Principal
+from shared.clock import china_time
 from shared.errors import NotFound
 from shared.i18n import _, current_locale
 from shared.messaging import events
@@ -122,6 +123,6 @@ async def get_notice(session: AsyncSession, notice_no: str, principal: Principal
         "notice_no": notice.notice_no,
         "item_code": notice.item_code,
         "window_id": notice.window_id,
-        "issued_at": notice.issued_at.isoformat(),
+        "issued_at": china_time(notice.issued_at),
         "problems": problems_in(current_locale(), notice.problems),
     }
