@@ -30,8 +30,9 @@ from shared.messaging.deadletters import (
     list_dead_letters,
     replay_many,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.telemetry import mask_personal_data
+from tooling.local_state import cli_settings
 
 app = typer.Typer(
     help="Dead letters: events a consumer could not handle, parked on <topic>.dlq. Needs an "
@@ -52,7 +53,7 @@ def dlq_settings() -> Settings:
     from tooling.infra import InfrastructureError, default_work_dir
     from tooling.infra.kafka import KafkaCredentials
 
-    settings = get_settings()
+    settings = cli_settings()
     if settings.kafka_username:
         return settings
     try:

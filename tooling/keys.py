@@ -38,7 +38,7 @@ from shared.crypto.keyring import (
 from shared.crypto.keyring import revoke as revoke_key
 from shared.crypto.trust import AUTHORITY_KEY, PublicKey, TrustListError
 from shared.crypto.workloads import WORKLOADS, workload_keys
-from shared.settings import get_settings
+from tooling.local_state import cli_settings
 
 app = typer.Typer(
     help="Keys: the province key authority's trust list, and each workload's own key ring.",
@@ -133,7 +133,7 @@ def generate(
 ) -> None:
     """Make the private keys a workload needs (those it lacks) in its own ring folder, under
     KEY_RING_SECRET; then `tongban keys issue` puts their public halves in the trust list."""
-    settings = get_settings()
+    settings = cli_settings()
     try:
         wanted = workload_keys(workload, locality or ())
     except ValueError as error:
@@ -209,7 +209,7 @@ def rotate(
     ] = None,
 ) -> None:
     """Retire the current key of NAME in a workload's ring and make a new one (then `issue`)."""
-    settings = get_settings()
+    settings = cli_settings()
     ring = KeyRing(
         ring_dir or Path(settings.key_ring_dir),
         settings.key_ring_secret.get_secret_value(),
@@ -232,7 +232,7 @@ def show(
     anchor: Annotated[Path | None, typer.Option(help="Its trust anchor; TRUST_ANCHOR")] = None,
 ) -> None:
     """The trust list (checked against its anchor), each key current, retired or revoked."""
-    ring = get_settings().key_ring()
+    ring = cli_settings().key_ring()
     checked = trust.TrustList(trust_list or ring.trust.path, anchor or ring.trust.anchor)
     try:
         keys = checked.keys()
