@@ -245,10 +245,17 @@ def migrate(
 @app.command()
 def run() -> None:
     """Start Kafka, PostgreSQL, the four services and the carrier simulator; stay up until
-    Ctrl-C."""
+    Ctrl-C (or SIGTERM)."""
+    import signal
+
     from tooling.infra import InfrastructureError
     from tooling.stack import running_stack
 
+    def interrupt(*_signal: object) -> None:
+        raise KeyboardInterrupt
+
+    # Stopped as by Ctrl-C: the services stop gracefully and .tongban/stack.json is removed.
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with running_stack(console) as stack:
             console.print(
