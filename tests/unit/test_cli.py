@@ -179,3 +179,20 @@ def test_a_stack_that_stopped_without_cleaning_up_is_ignored(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(STATE_FILE_VARIABLE, str(state))
     assert cli_settings().kafka_bootstrap_servers == Settings().kafka_bootstrap_servers
+
+
+def test_outside_a_repository_without_key_ring_dir_a_token_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+) -> None:
+    import tooling.local_state
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KEY_RING_DIR", raising=False)
+    monkeypatch.setenv(STATE_FILE_VARIABLE, str(tmp_path / "no-stack.json"))
+    monkeypatch.setattr(tooling.local_state, "in_repository", lambda: False)
+    arguments = ["token", "--role", "approver", "--locality", "340100"]
+    result = runner.invoke(app, arguments, env={"TONGBAN_LANG": "en"})
+    assert result.exit_code == 1
+    assert "set KEY_RING_DIR to the services' key ring" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / ".tongban").exists()  # no key ring made here
