@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime
+from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.authz import Caller, apply_policy, authorize
@@ -130,6 +134,54 @@ def _in_china_time(key: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Swagger UI's and ReDoc's files as the pinned fastapi-offline package ships them, served by
+# the service itself: FastAPI's own pages load them from a CDN, blank on a network without the
+# internet (政务外网).
+DOCS_ASSETS = "/docs-assets"
+# The pages may load nothing from elsewhere: ReDoc's menu shows a logo from cdn.redoc.ly
+# whatever its options, and a page that tries to reach the internet waits on a firewall.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
+
+
+def serve_offline_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` (ReDoc) over `/openapi.json`, every file from this
+    service. Starlette routes, not API routes: public pages outside the API and its policy."""
+    assets = str(files("fastapi_offline") / "static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            # Swagger UI would send the document to validator.swagger.io for a badge.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,  # fonts.googleapis.com is out of reach there too
+        )
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page
+
+    app.router.routes.append(Route("/docs", swagger_ui, include_in_schema=False))
+    app.router.routes.append(Route("/redoc", redoc, include_in_schema=False))
+
+
 def create_service_app(
     runtime: ServiceRuntime,
     routers: Sequence[APIRouter],
@@ -164,7 +216,11 @@ def create_service_app(
         version="1.0.0",
         lifespan=lifespan,
         dependencies=[Depends(authorize)],
+        # Served from the service's own files instead (serve_offline_docs).
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_offline_docs(app)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_error_handlers(app)

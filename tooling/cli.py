@@ -4,24 +4,134 @@ the audit ledger's verification, the consumers' dead letters."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
+import httpx
 import typer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
+from sqlalchemy.exc import DBAPIError
+from typer.core import TyperGroup
 
 from shared.auth import ROLES, Role, mint_token
 from shared.crypto.keyring import KeyRingError
-from shared.settings import SERVICES, InsecureConfiguration, ServiceName, get_settings
+from shared.crypto.trust import TrustListError
+from shared.errors import DomainError
+from shared.i18n import _
+from shared.settings import SERVICES, InsecureConfiguration, ServiceName, Settings, get_settings
 from tooling import dlq, kafka_access, keys
+from tooling.local_state import LocalStateMissing, cli_settings, database_hint, kafka_hint
+
+console = Console(stderr=True)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# What a command may meet in the ordinary course (nothing listening, a missing key ring, a
+# setting refused...): it ends in one line saying why and what to do, not in a traceback.
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
+    LocalStateMissing,
+    InsecureConfiguration,
+    KeyRingError,
+    TrustListError,
+    DomainError,
+    KafkaError,
+    DBAPIError,
+    OSError,
+    httpx.HTTPError,
+    ValidationError,
+    ValueError,
+)
+
+
+def failure_reason(failure: BaseException) -> str:
+    """One line: what went wrong and, when something could not be reached, what to set."""
+    if isinstance(failure, DomainError):
+        return failure.message
+    if isinstance(failure, KafkaConnectionError):
+        return _(
+            "Kafka at {address} did not answer. {hint}",
+            address=_configured(lambda settings: settings.kafka_bootstrap_servers),
+            hint=kafka_hint(),
+        )
+    if isinstance(failure, KafkaError):
+        return _(
+            "Kafka did not answer ({reason}). {hint}",
+            reason=_first_line(failure),
+            hint=kafka_hint(),
+        )
+    if isinstance(failure, DBAPIError | ConnectionError | socket.gaierror | TimeoutError):
+        cause = failure.orig if isinstance(failure, DBAPIError) else failure
+        return _(
+            "PostgreSQL did not answer ({reason}). {hint}",
+            reason=_first_line(cause),
+            hint=database_hint(),
+        )
+    if isinstance(failure, httpx.HTTPError):
+        return _("A Tongban service did not answer ({reason}).", reason=_first_line(failure))
+    if isinstance(failure, ValidationError):
+        first = failure.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]).upper()
+        return _("The setting {name} is not valid: {reason}.", name=where, reason=first["msg"])
+    return _first_line(failure)
+
+
+def _configured(read: Callable[[Settings], str]) -> str:
+    try:
+        return read(cli_settings())
+    except EXPECTED_FAILURES:
+        return "?"
+
+
+def _first_line(failure: BaseException | None) -> str:
+    text = str(failure).strip() if failure is not None else ""
+    # asyncpg's errors wrapped by SQLAlchemy read "<class '...Error'>: the reason".
+    if text.startswith("<class "):
+        text = text.partition(": ")[2] or text
+    return text.splitlines()[0] if text else type(failure).__name__
+
+
+class TongbanCommand(TyperGroup):
+    """Every `tongban` command: an expected failure is one line on stderr and exit code 1
+    (`--debug` or TONGBAN_DEBUG=1: its traceback instead)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_FAILURES as failure:
+            if ctx.params.get("debug"):
+                raise
+            console.print(Text(f"✗ {failure_reason(failure)}", style="red"), soft_wrap=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=TongbanCommand,
     help="Tongban (通办): province-wide 'handled anywhere' government services.",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="TONGBAN_DEBUG", help="Show a failure's traceback, not one line"
+        ),
+    ] = False,
+) -> None:
+    """Tongban (通办): province-wide 'handled anywhere' government services."""
+    if not debug and not logging.getLogger().handlers:
+        # The libraries' own complaints (aiokafka's connection errors, an unclosed client at
+        # exit) would otherwise reach stderr beside the one line; `serve` and `audit watch`
+        # configure logging of their own.
+        logging.getLogger().addHandler(logging.NullHandler())
 
 
 @app.command()
@@ -41,16 +151,18 @@ def token(
     from datetime import timedelta
 
     if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+        raise typer.BadParameter(
+            _("the role must be one of {roles}", roles=", ".join(ROLES)), param_hint="--role"
+        )
     if len(locality) != 6 or not locality.isdigit():
         raise typer.BadParameter(
-            "a locality is a 6-digit code such as 341200", param_hint="--locality"
+            _("a locality is a 6-digit code such as 341200"), param_hint="--locality"
         )
     if role == "window_clerk" and not window_id:
-        raise typer.BadParameter("a window clerk needs --window-id", param_hint="--window-id")
+        raise typer.BadParameter(_("a window clerk needs --window-id"), param_hint="--window-id")
     typer.echo(
         mint_token(
-            get_settings().model_copy(update={"tongban_env": "development"}),
+            cli_settings().model_copy(update={"tongban_env": "development"}),
             role=cast(Role, role),
             locality=locality,
             window_id=window_id,
@@ -75,7 +187,10 @@ def serve(
     from shared.telemetry import configure_logging
 
     if service not in (*SERVICES, "console"):
-        raise typer.BadParameter(f"one of {', '.join(SERVICES)}, console", param_hint="SERVICE")
+        raise typer.BadParameter(
+            _("one of {services}", services=", ".join((*SERVICES, "console"))),
+            param_hint="SERVICE",
+        )
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
@@ -120,38 +235,50 @@ def migrate(
     """Bring the service databases to the latest schema (DATABASE_URL / <SERVICE>_DATABASE_URL)."""
     from shared.db.migrations import upgrade
 
-    settings = get_settings()
+    settings = cli_settings()
     targets: list[ServiceName] = [service] if service else list(SERVICES)  # type: ignore[list-item]
     for name in targets:
         upgrade(name, settings.service_database_url(name))
-        console.print(f"[green]✓[/] {name} migrated")
+        console.print(Text.assemble(("✓ ", "green"), _("{service} migrated", service=name)))
 
 
 @app.command()
 def run() -> None:
     """Start Kafka, PostgreSQL, the four services and the carrier simulator; stay up until
-    Ctrl-C."""
+    Ctrl-C (or SIGTERM)."""
+    import signal
+
     from tooling.infra import InfrastructureError
     from tooling.stack import running_stack
 
+    def interrupt(*_signal: object) -> None:
+        raise KeyboardInterrupt
+
+    # Stopped as by Ctrl-C: the services stop gracefully and .tongban/stack.json is removed.
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with running_stack(console) as stack:
             console.print(
-                "\nTongban is running. Try:\n"
-                "  curl -s http://127.0.0.1:8001/v1/catalog/items\n"
-                "  tongban token --role window_clerk --locality 341200 --window-id W341200-01\n"
-                "  curl -s http://127.0.0.1:8005/control/shipments   (the carrier simulator)\n"
-                "Press Ctrl-C to stop."
+                "\n"
+                + _(
+                    "Tongban is running. Try:\n"
+                    "  curl -s http://127.0.0.1:8001/v1/catalog/items\n"
+                    "  tongban token --role window_clerk --locality 341200 --window-id W341200-01\n"
+                    "  curl -s http://127.0.0.1:8005/control/shipments   (the carrier simulator)\n"
+                    "`tongban` finds this stack from any directory. Press Ctrl-C to stop."
+                ),
+                markup=False,
             )
             while True:
                 stack.check_alive()
                 time.sleep(1)
     except KeyboardInterrupt:
-        console.print("\nStopping…")
+        console.print()
+        console.print(_("Stopping…"))
     except InfrastructureError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    console.print("Stopped.")
+    console.print(_("Stopped."))
 
 
 @app.command()
@@ -168,7 +295,7 @@ def demo() -> None:
     except InfrastructureError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    console.print(f"Demo finished in {time.monotonic() - started:.1f}s.")
+    console.print(_("Demo finished in {seconds} s.", seconds=f"{time.monotonic() - started:.1f}"))
 
 
 audit_app = typer.Typer(
@@ -190,7 +317,7 @@ def audit_verify(
     is missing or wrong, exit code 0 or 1."""
     from tooling.audit import verify_command
 
-    raise typer.Exit(verify_command(get_settings(), console, from_seq=from_seq))
+    raise typer.Exit(verify_command(cli_settings(), console, from_seq=from_seq))
 
 
 @audit_app.command("watch")
@@ -208,18 +335,18 @@ def audit_watch(
     from shared.telemetry import configure_logging
     from tooling.audit_watch import watch
 
-    settings = get_settings()
+    settings = cli_settings()
     configure_logging(settings.log_level)
 
-    async def main() -> int:
+    async def watching() -> int:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         return await watch(settings, stopping, until_end=once)
 
-    stored = asyncio.run(main())
-    console.print(f"audit watch: {stored} checkpoint record(s) stored")
+    stored = asyncio.run(watching())
+    console.print(_("audit watch: {count} checkpoint record(s) stored", count=stored))
 
 
 @app.command()

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.i18n import _
 from shared.messaging.deadletters import (
     BadDeadLetterId,
     DeadLetter,
@@ -30,8 +31,9 @@ from shared.messaging.deadletters import (
     list_dead_letters,
     replay_many,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.telemetry import mask_personal_data
+from tooling.local_state import cli_settings
 
 app = typer.Typer(
     help="Dead letters: events a consumer could not handle, parked on <topic>.dlq. Needs an "
@@ -52,7 +54,7 @@ def dlq_settings() -> Settings:
     from tooling.infra import InfrastructureError, default_work_dir
     from tooling.infra.kafka import KafkaCredentials
 
-    settings = get_settings()
+    settings = cli_settings()
     if settings.kafka_username:
         return settings
     try:
@@ -68,12 +70,22 @@ def _run(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except TopicAuthorizationFailedError as error:
         _fail(
-            f"Kafka principal {settings.kafka_username or '(anonymous)'} may not read the "
-            f"dead-letter topics or write the original ones ({error}); use an operator's or "
-            "the admin's credentials (KAFKA_USERNAME, KAFKA_PASSWORD)."
+            _(
+                "Kafka principal {principal} may not read the dead-letter topics or write the "
+                "original ones ({error}); use an operator's or the admin's credentials "
+                "(KAFKA_USERNAME, KAFKA_PASSWORD).",
+                principal=settings.kafka_username or "(anonymous)",
+                error=error,
+            )
         )
     except (KafkaError, OSError) as error:
-        _fail(f"Kafka at {settings.kafka_bootstrap_servers} failed: {error!r}")
+        _fail(
+            _(
+                "Kafka at {address} failed: {error}",
+                address=settings.kafka_bootstrap_servers,
+                error=repr(error),
+            )
+        )
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -126,10 +138,10 @@ def list_command(
         list_dead_letters(settings, topic=topic, event_type=event_type, reason=reason, limit=limit),
     )
     if not letters:
-        err.print("No dead letters.")
+        err.print(_("No dead letters."))
         return
     out.print(_table(letters))
-    err.print(f"{len(letters)} dead letter(s).")
+    err.print(_("{count} dead letter(s).", count=len(letters)))
 
 
 def _value_text(value: bytes, raw: bool) -> str:
@@ -212,9 +224,9 @@ def replay_command(
     event already skips it (its inbox); the one that parked it tries again."""
     ids = list(dead_letter_ids or ())
     if every == bool(ids):
-        _fail("Give dead letter ids, or --all (with --topic, --type, --reason), not both.", 2)
+        _fail(_("Give dead letter ids, or --all (with --topic, --type, --reason), not both."), 2)
     if not every and (topic or event_type or reason):
-        _fail("--topic, --type and --reason go with --all.", 2)
+        _fail(_("--topic, --type and --reason go with --all."), 2)
     settings = dlq_settings()
     if every:
         letters = _run(
@@ -226,11 +238,11 @@ def replay_command(
     else:
         letters = [_letter(settings, one) for one in ids]
     if not letters:
-        err.print("No dead letters to replay.")
+        err.print(_("No dead letters to replay."))
         return
     out.print(_table(letters))
     if not yes and not typer.confirm(
-        f"Replay {len(letters)} dead letter(s) to their original topics?", err=True
+        _("Replay {count} dead letter(s) to their original topics?", count=len(letters)), err=True
     ):
         raise typer.Exit(1)
     results = _run(settings, replay_many(settings, letters))
@@ -240,4 +252,4 @@ def replay_command(
             markup=False,
             highlight=False,
         )
-    err.print(f"{len(results)} replayed.")
+    err.print(_("{count} replayed.", count=len(results)))

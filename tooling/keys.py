@@ -25,6 +25,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.crypto import trust
@@ -38,7 +39,8 @@ from shared.crypto.keyring import (
 from shared.crypto.keyring import revoke as revoke_key
 from shared.crypto.trust import AUTHORITY_KEY, PublicKey, TrustListError
 from shared.crypto.workloads import WORKLOADS, workload_keys
-from shared.settings import get_settings
+from shared.i18n import _
+from tooling.local_state import cli_settings
 
 app = typer.Typer(
     help="Keys: the province key authority's trust list, and each workload's own key ring.",
@@ -77,7 +79,12 @@ def _authority(directory: Path, secret: str) -> KeyRing:
 
 def _authority_signer(ring: KeyRing) -> SoftwareSigner:
     if ring.missing({AUTHORITY_KEY: "SM2-SM3"}):
-        _fail(f"There is no authority key in {ring.directory}: run `tongban keys authority-init`.")
+        _fail(
+            _(
+                "There is no authority key in {directory}: run `tongban keys authority-init`.",
+                directory=ring.directory,
+            )
+        )
     try:
         return ring.signer(AUTHORITY_KEY)
     except KeyRingError as error:
@@ -115,9 +122,17 @@ def authority_init(
         _fail(str(error))
     anchors = [key for key in ring_public_keys(directory) if key.name == AUTHORITY_KEY]
     trust.write_anchor(anchors, ring.trust.anchor)
-    verb = "made" if made else "already there"
-    out.print(f"[green]✓[/] authority key {kid} {verb}")
-    out.print(f"  trust anchor: {ring.trust.anchor} (give it to every service as TRUST_ANCHOR)")
+    done = (
+        _("authority key {kid} made", kid=kid)
+        if made
+        else _("authority key {kid} already there", kid=kid)
+    )
+    out.print(f"[green]✓[/] {escape(done)}")
+    anchor = _(
+        "trust anchor: {anchor} (give it to every service as TRUST_ANCHOR)",
+        anchor=ring.trust.anchor,
+    )
+    out.print(f"  {anchor}", markup=False)
 
 
 @app.command()
@@ -133,7 +148,7 @@ def generate(
 ) -> None:
     """Make the private keys a workload needs (those it lacks) in its own ring folder, under
     KEY_RING_SECRET; then `tongban keys issue` puts their public halves in the trust list."""
-    settings = get_settings()
+    settings = cli_settings()
     try:
         wanted = workload_keys(workload, locality or ())
     except ValueError as error:
@@ -148,11 +163,12 @@ def generate(
     try:
         for name, algorithm in wanted.items():
             kid, made = ring.provision(name, algorithm)
-            table.add_row(kid, algorithm, "[green]made[/]" if made else "already there")
+            status = _("made") if made else _("already there")
+            table.add_row(kid, algorithm, f"[green]{escape(status)}[/]" if made else status)
     except KeyRingError as error:
         _fail(str(error))
     out.print(table)
-    out.print("Next: `tongban keys issue --ring` with every workload's folder.")
+    out.print(_("Next: `tongban keys issue --ring` with every workload's folder."), markup=False)
 
 
 @app.command()
@@ -170,7 +186,7 @@ def issue(
     collected = []
     for ring in rings:
         if not (ring / "private").is_dir():
-            _fail(f"{ring} is not a key ring folder (no private/).")
+            _fail(_("{ring} is not a key ring folder (no private/).", ring=ring))
         collected.extend(ring_public_keys(ring))
     try:
         keys = issue_trust_list(collected, signer, authority.trust)
@@ -198,7 +214,10 @@ def revoke(
         revoked = revoke_key(authority.trust, kid, when, signer)
     except (TrustListError, KeyRingError) as error:
         _fail(str(error))
-    out.print(f"[red]✗[/] {kid} revoked as of {revoked.revoked_at}; distribute the new list.")
+    revoked_line = _(
+        "{kid} revoked as of {at}; distribute the new list.", kid=kid, at=revoked.revoked_at
+    )
+    out.print(f"[red]✗[/] {escape(revoked_line)}")
 
 
 @app.command()
@@ -209,7 +228,7 @@ def rotate(
     ] = None,
 ) -> None:
     """Retire the current key of NAME in a workload's ring and make a new one (then `issue`)."""
-    settings = get_settings()
+    settings = cli_settings()
     ring = KeyRing(
         ring_dir or Path(settings.key_ring_dir),
         settings.key_ring_secret.get_secret_value(),
@@ -221,9 +240,12 @@ def rotate(
         kid = ring.rotate(name)
     except KeyRingError as error:
         _fail(str(error))
-    out.print(f"[green]✓[/] {name}: {kid} is current, the earlier key retired")
+    rotated = _("{name}: {kid} is current, the earlier key retired", name=name, kid=kid)
+    out.print(f"[green]✓[/] {escape(rotated)}")
     if not settings.development:
-        out.print("Next: `tongban keys issue`, then roll the workload's Secret out.")
+        out.print(
+            _("Next: `tongban keys issue`, then roll the workload's Secret out."), markup=False
+        )
 
 
 @app.command()
@@ -232,7 +254,7 @@ def show(
     anchor: Annotated[Path | None, typer.Option(help="Its trust anchor; TRUST_ANCHOR")] = None,
 ) -> None:
     """The trust list (checked against its anchor), each key current, retired or revoked."""
-    ring = get_settings().key_ring()
+    ring = cli_settings().key_ring()
     checked = trust.TrustList(trust_list or ring.trust.path, anchor or ring.trust.anchor)
     try:
         keys = checked.keys()

@@ -33,6 +33,7 @@ from tooling.infra import (
 )
 from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_principals import ADMIN_PRINCIPAL
+from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
 from tooling.seed import seed_demo_agreements
 
@@ -197,8 +198,26 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     f"(log: {running.process.log_path})"
                 )
             console.print(f"[green]✓[/] {'audit':<9} watching  (log: {watcher.log_path})")
+            # Written down for the `tongban` commands run from any directory (tooling.local_state).
+            record(
+                LocalStack(
+                    pid=os.getpid(),
+                    kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+                    database_url=infra.database_url,
+                    infra_dir=str(work_dir / "infra") if credentials is not None else None,
+                    settings={
+                        "tongban_env": env["TONGBAN_ENV"],
+                        "key_ring_dir": str(Path(REPO_ROOT, settings.key_ring_dir).resolve()),
+                    },
+                    urls={
+                        running.name: running.url
+                        for running in [*services.values(), carrier, console_process]
+                    },
+                )
+            )
             yield stack
         finally:
+            forget()
             stop_processes(
                 [
                     watcher,

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.client import AIOKafkaClient, CoordinationType
+from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.dialects.postgresql import insert
@@ -52,6 +53,10 @@ from shared.telemetry import Telemetry, mask_personal_data
 log = logging.getLogger(__name__)
 
 Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
+
+# How long a consumer's start waits for its group's coordinator (on a fresh broker Kafka
+# creates __consumer_offsets at the first group's request, which takes a few seconds).
+GROUP_COORDINATOR_TIMEOUT_SECONDS = 60.0
 
 
 class PermanentError(Exception):
@@ -92,6 +97,48 @@ class EventContext:
 Handler = Callable[[Any, EventContext], Awaitable[None]]
 
 
+async def wait_for_group_coordinator(
+    bootstrap_servers: str,
+    group_id: str,
+    *,
+    client_id: str,
+    security: KafkaSecurity | None = None,
+    within: float = GROUP_COORDINATOR_TIMEOUT_SECONDS,
+) -> bool:
+    """Wait until Kafka names `group_id`'s coordinator; whether it did `within` seconds.
+
+    aiokafka's consumer looks the coordinator up in the background and logs every refusal at
+    ERROR: on a fresh broker (`make run`) that was a score of alarming, harmless
+    GroupCoordinatorNotAvailableError lines per service. Asking first, quietly, leaves it
+    nothing to complain about; an ERROR only when the coordinator never comes."""
+    client = AIOKafkaClient(
+        **(security or {}), bootstrap_servers=bootstrap_servers, client_id=client_id
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    try:
+        await client.bootstrap()
+        while True:
+            try:
+                await client.coordinator_lookup(CoordinationType.GROUP, group_id)
+                return True
+            except KafkaError as refusal:
+                if not refusal.retriable or loop.time() >= deadline:
+                    log.error(
+                        "%s: no coordinator for group %s within %.0f s: %s",
+                        client_id,
+                        group_id,
+                        within,
+                        refusal,
+                    )
+                    return False
+                log.debug("%s: group %s's coordinator not yet: %s", client_id, group_id, refusal)
+                await client.force_metadata_update()
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -126,6 +173,8 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.wait_for_facts_seconds = wait_for_facts_seconds
         self.backoff_seconds = backoff_seconds
+        self._bootstrap_servers = bootstrap_servers
+        self._security = security
         self._open = functools.partial(
             make_consumer,
             bootstrap_servers,
@@ -142,6 +191,9 @@ class ConsumerRunner:
         )
 
     async def start(self) -> None:
+        await wait_for_group_coordinator(
+            self._bootstrap_servers, self.group_id, client_id=self.name, security=self._security
+        )
         await self.consumer.start()
 
     async def stop(self) -> None:

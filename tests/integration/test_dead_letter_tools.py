@@ -182,6 +182,8 @@ async def tongban(settings: Settings, *arguments: str, answer: str = "") -> CliR
         "KAFKA_PASSWORD": settings.kafka_password.get_secret_value(),
         # Rich sizes its tables to the terminal: wide enough for whole ids.
         "COLUMNS": "400",
+        # The messages asserted below are their English sources.
+        "TONGBAN_LANG": "en",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
