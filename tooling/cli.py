@@ -375,7 +375,7 @@ def k8s_generate(
 ) -> None:
     """Regenerate deploy/k8s/base's Strimzi topics and users (from the ACL table) and the
     approval Deployments per locality group (from the localities)."""
-    from tooling.k8s import stale_manifests, write_manifests
+    from tooling.k8s.manifests import stale_manifests, write_manifests
 
     if check:
         stale = stale_manifests(REPO_ROOT)
