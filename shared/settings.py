@@ -25,7 +25,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "routing": 8002,
     "approval": 8003,
     "delivery": 8004,
-    "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator.py) of local runs
+    "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator/) of local runs
     "console": 8006,  # the operator console (services/console)
 }
 

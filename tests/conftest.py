@@ -24,7 +24,7 @@ from shared.reference.localities import locality_codes
 from shared.settings import Settings, with_database
 from tests.harness import Stack
 from tests.otlp_receiver import OtlpReceiver
-from tooling.carrier_simulator import SimulatorControl, simulator_command
+from tooling.carrier_simulator.control import SimulatorControl, simulator_command
 from tooling.infra import (
     Infrastructure,
     ManagedProcess,

@@ -28,7 +28,7 @@ from shared.messaging.events import EventPayload
 from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner, canonical_bytes
 from shared.settings import Settings
-from tooling.carrier_simulator import SimulatorControl, webhook_url_of
+from tooling.carrier_simulator.control import SimulatorControl, webhook_url_of
 from tooling.infra import free_ports
 from tooling.journey import Journey, JourneyError, poll_until
 

@@ -223,7 +223,7 @@ def carrier_simulator(
     """Run the carrier simulator (a stand-in for a carrier's HTTP API, 邮政寄递): shipments by
     idempotency key, tracking reports to delivery's webhook, a control API for failures."""
     from shared.settings import DEFAULT_PORTS
-    from tooling.carrier_simulator import serve as serve_simulator
+    from tooling.carrier_simulator.server import serve as serve_simulator
 
     serve_simulator(port or DEFAULT_PORTS["carrier"], webhook_url, host)
 
@@ -375,7 +375,7 @@ def k8s_generate(
 ) -> None:
     """Regenerate deploy/k8s/base's Strimzi topics and users (from the ACL table) and the
     approval Deployments per locality group (from the localities)."""
-    from tooling.k8s import stale_manifests, write_manifests
+    from tooling.k8s.manifests import stale_manifests, write_manifests
 
     if check:
         stale = stale_manifests(REPO_ROOT)

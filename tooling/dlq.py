@@ -52,7 +52,7 @@ def dlq_settings() -> Settings:
     """The environment's settings; without a Kafka username, the launcher's admin (`make run`'s
     broker authenticates everyone, and only the admin may read every dead-letter topic)."""
     from tooling.infra import InfrastructureError, default_work_dir
-    from tooling.infra.kafka import KafkaCredentials
+    from tooling.infra.kafka_credentials import KafkaCredentials
 
     settings = cli_settings()
     if settings.kafka_username:

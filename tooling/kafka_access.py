@@ -23,7 +23,7 @@ from tooling.kafka_principals import locality_group_prefix, locality_principal
 from tooling.ports import kafka_port
 
 if TYPE_CHECKING:
-    from tooling.infra.kafka import KafkaCredentials
+    from tooling.infra.kafka_credentials import KafkaCredentials
 
 
 def approval_group_prefix() -> str:
@@ -174,7 +174,7 @@ def credentials_command(
     # Here, not at the top: the launcher's credentials file is the local broker's, and the
     # production image's commands (tongban serve, tongban kafka-acls) import no launcher.
     from tooling.infra import InfrastructureError, default_work_dir
-    from tooling.infra.kafka import KafkaCredentials
+    from tooling.infra.kafka_credentials import KafkaCredentials
 
     try:
         credentials = KafkaCredentials.load(work_dir or default_work_dir())

@@ -116,7 +116,7 @@ def cli_settings() -> Settings:
 def _launcher_admin(stack: LocalStack) -> dict[str, Any]:
     # Here, not at the top: the production image's commands import no launcher.
     from tooling.infra import InfrastructureError
-    from tooling.infra.kafka import KafkaCredentials
+    from tooling.infra.kafka_credentials import KafkaCredentials
 
     if stack.infra_dir is None:
         return {}

@@ -23,7 +23,7 @@ from rich.console import Console
 from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
 from shared.settings import AUDIT_DATABASE, SERVICES, Settings, database_name
-from tooling.carrier_simulator import SimulatorControl, simulator_command, webhook_url_of
+from tooling.carrier_simulator.control import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
     InfrastructureError,
     ManagedProcess,
@@ -247,7 +247,7 @@ def audit_watcher_process(env: dict[str, str], log_dir: Path) -> ManagedProcess:
 def carrier_simulator_process(
     ports: dict[str, int], env: dict[str, str], log_dir: Path
 ) -> ServiceProcess:
-    """The carrier simulator (tooling/carrier_simulator.py), reporting to delivery's webhook."""
+    """The carrier simulator (tooling/carrier_simulator/), reporting to delivery's webhook."""
     delivery_url = f"http://127.0.0.1:{ports['delivery']}"
     return ServiceProcess(
         "carrier",

@@ -38,7 +38,7 @@ from services.delivery.schemas import (
     PrintQueuePage,
     VerificationOut,
 )
-from services.delivery.usecases import dispatch, documents, handover, print_jobs, verification
+from services.delivery.usecases import dispatch, handover, print_jobs, printing, verification
 from shared.authz import Caller
 from shared.errors import ApiError, Invalid, NotFound, error_body, validation_problems
 from shared.i18n import _
@@ -84,7 +84,7 @@ async def hand_over(
     return HandoverOut.model_validate(job, from_attributes=True)
 
 
-# --- the certificate registry: printing and public verification (documents.py) ---------------
+# --- the certificate registry: printing and public verification -----------------------------------
 
 
 @router.get(
@@ -107,7 +107,7 @@ async def certificate_pdf(
     is its ordinal (1: the first print, more: a reprint). A certificate's QR code carries its
     verification URL, also in `X-Tongban-Verify-Url`; a rejection notice has none (it is not
     publicly verifiable)."""
-    printed = await documents.print_document(
+    printed = await printing.print_document(
         db,
         caller,
         certificate_no,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from services.delivery.usecases import competence, documents, print_jobs
+from services.delivery.usecases import competence, documents, print_jobs, revocations
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
@@ -38,7 +38,7 @@ async def queue_certificate(event: events.ApplicationApproved, ctx: EventContext
     await documents.record_receiving_window(ctx.session, event)
 
 
-# --- the certificate registry (documents.py) --------------------------------------------------
+# --- the certificate registry (documents.py, revocations.py) --------------------------------------
 
 
 @from_competent_locality
@@ -53,7 +53,7 @@ async def register_document(
 @from_competent_locality
 async def revoke_certificate(event: events.CertificateRevoked, ctx: EventContext) -> None:
     # Kept with its signature, which verification checks again.
-    await documents.revoke(ctx.session, event, ctx.envelope)
+    await revocations.revoke(ctx.session, event, ctx.envelope)
 
 
 @from_competent_locality

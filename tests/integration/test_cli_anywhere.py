@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness import Stack
 from tooling.infra import Infrastructure
-from tooling.infra.kafka import SECRET_FILE
+from tooling.infra.kafka_credentials import SECRET_FILE
 from tooling.local_state import STATE_FILE_VARIABLE, LocalStack, record
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
 from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
-from tooling.infra.kafka import SECRET_FILE
+from tooling.infra.kafka_credentials import SECRET_FILE
 from tooling.kafka_access import tongban_acl_table
 
 pytestmark = pytest.mark.integration

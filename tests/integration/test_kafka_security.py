@@ -22,7 +22,7 @@ from aiokafka.errors import (
 from shared.messaging import topics
 from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
 from tooling.infra import Infrastructure
-from tooling.infra.kafka import KafkaCredentials
+from tooling.infra.kafka_credentials import KafkaCredentials
 from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_acl import (
     AclBinding,

@@ -18,7 +18,7 @@ from services.delivery.domain import SIGNATURE_HEADER, webhook_signature
 from shared.messaging import events, topics
 from tests import factories
 from tests.harness import Stack, eventually, header, read_topic
-from tooling.carrier_simulator import SimulatorControl
+from tooling.carrier_simulator.control import SimulatorControl
 from tooling.journey import Journey, household_application
 
 pytestmark = pytest.mark.integration

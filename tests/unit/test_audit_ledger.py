@@ -222,7 +222,7 @@ def test_the_checkpoints_topic_is_kept_for_ever_and_never_compacted() -> None:
     """Evidence against routing must outlive any retention period: the launcher's topic settings
     and the generated KafkaTopic both keep every checkpoint record for good."""
     from shared.messaging.kafka import _topic_configs
-    from tooling.k8s import _topic
+    from tooling.k8s.strimzi import _topic
 
     local = _topic_configs(topics.AUDIT_CHECKPOINTS)
     assert local == {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}

@@ -18,7 +18,7 @@ from services.delivery.domain import (
     webhook_signature,
 )
 from shared.settings import DEVELOPMENT_CARRIER_WEBHOOK_SECRET, InsecureConfiguration, Settings
-from tooling.carrier_simulator import sign as simulator_sign
+from tooling.carrier_simulator.engine import sign as simulator_sign
 
 SHIPMENT = Shipment(
     reference="CERT-340100-0001",

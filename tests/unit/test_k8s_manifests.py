@@ -20,15 +20,9 @@ from shared.messaging.topics import ROUTING_RULES
 from shared.reference.localities import locality_codes
 from shared.settings import SERVICES
 from tooling.infra.kustomize import build_command
-from tooling.k8s import (
-    APPROVAL_KEYS_SECRET,
-    KEY_RING_MOUNT,
-    TRUST_MOUNT,
-    approval_groups,
-    render_manifests,
-    seals_secret,
-    stale_manifests,
-)
+from tooling.k8s.approval import approval_groups
+from tooling.k8s.keys import APPROVAL_KEYS_SECRET, KEY_RING_MOUNT, TRUST_MOUNT, seals_secret
+from tooling.k8s.manifests import render_manifests, stale_manifests
 from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_principals import ADMIN_PRINCIPAL
 

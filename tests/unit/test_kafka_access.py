@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tooling.cli import app
-from tooling.infra.kafka import KafkaCredentials
+from tooling.infra.kafka_credentials import KafkaCredentials
 
 runner = CliRunner()
 

@@ -1,7 +1,8 @@
 """The layout the README promises: services import `shared/`, never each other, and neither
 services nor the runtime library import the local tooling; no import cycle anywhere; endpoints
 shape no ORM rows and the domain imports no framework; the tooling imports no service; the
-production image's entrypoint imports no launcher.
+production image's entrypoint imports no launcher; no module is over 400 lines, data and
+migrations aside.
 
 The rules go by pattern (any module named `api` or `domain`, or inside such a package), not by
 today's file names, so a service split into packages is held the same way."""
@@ -244,3 +245,46 @@ def test_the_layers_import_downwards_only(service: str) -> None:
             if name not in COMMANDS_FROM_SCHEMAS:
                 assert f"{package}.schemas" not in modules, f"{name} imports HTTP schemas"
             assert "fastapi" not in modules, f"{name} imports FastAPI"
+
+
+# --- the size of a module ---------------------------------------------------------------------
+
+MAX_LINES = 400
+# The contract's models: one pydantic class per event type, a few fields and a docstring each,
+# the event catalog as AsyncAPI and contracts/ publish it. Data more than code, read as one
+# reference; split, it would only scatter that reference.
+DATA_MODULES = {"shared/messaging/events.py"}
+# split after issue 18's consumer/relay work lands
+TEMPORARY_EXCEPTIONS = {"shared/messaging/relay.py", "shared/messaging/consumer.py"}
+
+
+def module_lines() -> dict[str, int]:
+    """Lines of each module of shared/, services/ and tooling/, less the services' Alembic
+    revisions (migrations/: each one revision, as Alembic lays it out)."""
+    return {
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for layer in LAYERS
+        for path in python_files(layer)
+        if "migrations" not in path.parent.parts
+    }
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """One module, one responsibility a reader takes in at once: a module that grows past about
+    400 lines is split by what its parts do (the Kafka launcher's configuration, process and
+    credentials; delivery's registry, printing and revocations), not by its line count."""
+    exempt = DATA_MODULES | TEMPORARY_EXCEPTIONS
+    too_long = {
+        name: lines
+        for name, lines in module_lines().items()
+        if lines > MAX_LINES and name not in exempt
+    }
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def test_the_size_exceptions_name_modules_that_exist() -> None:
+    """An exception for a module moved or renamed would hold nothing while reading as a rule."""
+    missing = sorted(
+        name for name in DATA_MODULES | TEMPORARY_EXCEPTIONS if name not in module_lines()
+    )
+    assert not missing, f"size exceptions for no module: {missing}"

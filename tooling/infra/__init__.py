@@ -5,7 +5,7 @@ starts both and prints where they are. See ARCHITECTURE.md, "Real components, an
 """
 
 from tooling.infra._common import InfrastructureError, ManagedProcess, free_ports, stop_processes
-from tooling.infra.kafka import KAFKA_VERSION, kafka_jars
+from tooling.infra.kafka_jars import KAFKA_VERSION, kafka_jars
 from tooling.infra.launcher import Infrastructure, default_work_dir, local_infrastructure
 from tooling.infra.postgres import ensure_databases, ensure_databases_async
 

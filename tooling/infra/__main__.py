@@ -12,7 +12,7 @@ from types import FrameType
 from rich.console import Console
 
 from tooling.infra import KAFKA_VERSION, InfrastructureError, kafka_jars, local_infrastructure
-from tooling.infra.kafka import java_executable
+from tooling.infra.kafka_jars import java_executable
 from tooling.infra.kustomize import ensure_kustomize
 from tooling.infra.postgres import server_bindir
 from tooling.infra.system_packages import REQUIRED, ensure_system_packages

@@ -42,6 +42,12 @@ def say(console: Console | None, message: str) -> None:
         console.print(message, markup=False, highlight=False, style="dim")
 
 
+def cache_dir() -> Path:
+    """Where downloads are kept from one run to the next (Kafka's jars, kustomize)."""
+    configured = os.environ.get("TONGBAN_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "tongban"
+
+
 _HANDED_OUT_PORTS: set[int] = set()
 _PORTS_LOCK = threading.Lock()
 

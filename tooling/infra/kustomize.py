@@ -14,8 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tooling.infra._common import InfrastructureError, apt_get_install, say, tail_text
-from tooling.infra.kafka import cache_dir
+from tooling.infra._common import InfrastructureError, apt_get_install, cache_dir, say, tail_text
 
 KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
 KUSTOMIZE_VERSION = "v5.4.3"

@@ -28,7 +28,9 @@ from tooling.infra._common import (
     say,
     stop_processes,
 )
-from tooling.infra.kafka import KAFKA_VERSION, KafkaBroker, KafkaCredentials
+from tooling.infra.kafka import KafkaBroker
+from tooling.infra.kafka_credentials import KafkaCredentials
+from tooling.infra.kafka_jars import KAFKA_VERSION
 from tooling.infra.postgres import EXTERNAL_DIR_NOTE, PostgresCluster
 from tooling.kafka_acl import AclTable
 from tooling.kafka_principals import ADMIN_PRINCIPAL

@@ -1,13 +1,14 @@
 """Delivery's replica of the province's certificate registry (电子证照 and 不予许可决定书), and
-what it is for: printing a document at the receiving window, and verifying one for anyone.
+what it is for: printing a document at the receiving window (printing.py), and verifying one for
+anyone (verification.py).
 
 Approval issues and seals (CertificateIssued, RejectionNoticeIssued, CertificateRevoked on
 tongban.approval.events); delivery opens the holder's name sealed for it, checks the seal, and
 keeps the document: its content as JSON with the holder's name encrypted, and the seal, and
-a revocation as the issuer's signed event. Every answer about a document (print, verify) checks
-the seal and the revocation again over what the registry holds, so a row changed in the
-database verifies as `signature_invalid` (or `revocation_invalid`) instead of vouching for
-itself.
+a revocation as the issuer's signed event (revocations.py). Every answer about a document
+(print, verify) checks the seal and the revocation again over what the registry holds, so a
+row changed in the database verifies as `signature_invalid` (or `revocation_invalid`) instead
+of vouching for itself.
 
 Certificate numbers are sequential: public verification takes the number and a verification
 code of 128 random bits, which only the printed QR code carries. Rejection notices are the
@@ -18,28 +19,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.delivery.db import (
-    CertificatePrintRow,
-    CertificateRow,
-    PrintJobRow,
-    ReceivingWindowRow,
-)
-from services.delivery.domain import code_digest, verify_url
-from services.delivery.pdf import PrintableDocument
+from services.delivery.db import CertificateRow, ReceivingWindowRow
 from shared import clock
-from shared.auth import Principal
 from shared.certificates import (
     CertificateContent,
     Content,
@@ -53,18 +41,12 @@ from shared.certificates import (
 from shared.crypto.keyring import PublicKey
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
-from shared.errors import Conflict, Invalid, NotFound
-from shared.i18n import _
+from shared.errors import Invalid
 from shared.messaging import events
-from shared.messaging.envelope import Envelope
-from shared.messaging.signing import canonical_bytes
-from shared.reference.localities import get_locality, is_within
-
-log = logging.getLogger(__name__)
+from shared.reference.localities import get_locality
 
 Kind = Literal["certificate", "rejection_notice"]
 PublicKeys = Callable[[str], PublicKey | None]
-REVIEWERS = ("approver", "approval_system")
 
 
 def holder_name_place(number: str) -> str:
@@ -89,7 +71,7 @@ def verification_code_place(number: str) -> str:
     return place("delivery.certificates.verification_code", number)
 
 
-# --- the replica: issued, revoked, and where each application is received -------------------
+# --- the replica: issued, and where each application is received ------------------------------
 
 
 class SealRefused(Invalid):
@@ -166,31 +148,6 @@ async def register_document(
     )
 
 
-async def revoke(
-    session: AsyncSession, event: events.CertificateRevoked, envelope: Envelope
-) -> None:
-    """The issuer revoked a certificate: it no longer verifies, and is no longer printed. The
-    signed event (its signature checked by the consumer) is kept with the row: verification
-    checks it again instead of trusting a column."""
-    row = await session.get(CertificateRow, event.certificate_no, with_for_update=True)
-    if row is None:
-        raise NotFound(
-            "certificate_not_found", f"{event.certificate_no} is not in the registry to revoke."
-        )
-    if row.issuer_locality != event.locality:
-        # The event is sealed by `locality`; only the issuer may revoke its own certificate.
-        raise Invalid.of_field(
-            "not_the_issuer",
-            f"{event.certificate_no} was issued by {row.issuer_locality}, not {event.locality}.",
-            "locality",
-        )
-    if row.revocation_event is None:
-        row.revoked_at, row.revoked_reason = event.revoked_at, event.reason
-        row.revocation_event = canonical_bytes(envelope).decode()
-        row.revocation_signature = envelope.signature
-        row.revocation_signer = envelope.signer
-
-
 async def record_receiving_window(
     session: AsyncSession, decided: events.ApplicationDecided
 ) -> None:
@@ -250,172 +207,3 @@ def checked(row: CertificateRow, personal: PersonalData, public_key: PublicKeys)
         signature=base64.b64encode(signature).decode("ascii"),
     )
     return Checked(content, check_seal(content, document_seal, public_key))
-
-
-@dataclass(frozen=True)
-class Revocation:
-    """A revocation the registry's row records: told by its signed CertificateRevoked, which
-    is checked again; `tampered` when that no longer verifies (changed in the database). A row
-    revoked before the signed events were kept has only its columns: revoked all the same (an
-    unsigned revocation can only take validity away)."""
-
-    tampered: bool
-    revoked_at: datetime | None
-    reason: str | None
-
-
-def revocation(row: CertificateRow, public_key: PublicKeys) -> Revocation | None:
-    """The row's revocation, its signed event checked; None if it was never revoked."""
-    if row.revocation_event is None:
-        if row.revoked_at is None and row.revoked_reason is None:
-            return None
-        return Revocation(False, row.revoked_at, row.revoked_reason)
-    revoked = _signed_revocation(row, public_key)
-    if revoked is None:
-        log.error("certificate %s: its signed revocation does not verify", row.number)
-        return Revocation(True, None, None)
-    if row.revoked_at != revoked.revoked_at:
-        log.error("certificate %s: revoked_at differs from its signed revocation", row.number)
-    return Revocation(False, revoked.revoked_at, revoked.reason)
-
-
-def _signed_revocation(
-    row: CertificateRow, public_key: PublicKeys
-) -> events.CertificateRevoked | None:
-    """The kept CertificateRevoked, if its issuer's seal signed exactly these bytes and they
-    revoke this very certificate."""
-    message = (row.revocation_event or "").encode()
-    key = public_key(row.revocation_signer or "")
-    if key is None or key.name != f"seal-{row.issuer_locality}":
-        return None
-    try:
-        signature = base64.b64decode(row.revocation_signature or "", validate=True)
-        if not key.verify(message, signature):
-            return None
-        # The signed document: [id, type, source, subject, time, data].
-        document = json.loads(message)
-        if not isinstance(document, list) or len(document) != 6:
-            return None
-        if document[1] != events.CertificateRevoked.event_type:
-            return None
-        revoked = events.CertificateRevoked.model_validate(document[5])
-    except (binascii.Error, ValueError, TypeError, ValidationError):
-        return None
-    if (revoked.certificate_no, revoked.locality) != (row.number, row.issuer_locality):
-        return None
-    return revoked
-
-
-# --- printing at the receiving window ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Print:
-    document: PrintableDocument
-    ordinal: int  # 1 for the first print, 2 for the first reprint, ...
-
-
-async def may_print(session: AsyncSession, row: CertificateRow, caller: Principal) -> bool:
-    """A clerk at the application's receiving window, or a reviewer of the issuing locality."""
-    if caller.role in REVIEWERS:
-        return is_within(row.issuer_locality, caller.locality)
-    if caller.role != "window_clerk" or not caller.window_id:
-        return False
-    window = await session.scalar(
-        select(ReceivingWindowRow.window_id).where(
-            ReceivingWindowRow.application_no == row.application_no
-        )
-    )
-    if window is None:  # approved before receiving windows were recorded: its print job says
-        window = await session.scalar(
-            select(PrintJobRow.window_id).where(PrintJobRow.application_no == row.application_no)
-        )
-    return window == caller.window_id
-
-
-async def print_document(
-    session: AsyncSession,
-    caller: Principal,
-    number: str,
-    *,
-    personal: PersonalData,
-    public_key: PublicKeys,
-    public_base_url: str,
-) -> Print:
-    """Record a print of `number` by `caller` and give what to render. Anyone who may not print
-    it is told it does not exist (as API.md's own_locality scope does)."""
-    row = await session.get(CertificateRow, number, with_for_update=True)
-    if row is None or not await may_print(session, row, caller):
-        raise NotFound("certificate_not_found", _("No certificate {number}.", number=number))
-    revoked = revocation(row, public_key)
-    if revoked is not None:
-        raise Conflict(
-            "certificate_revoked",
-            _("{number} was revoked: {reason}", number=number, reason=revoked.reason or ""),
-        )
-    check = checked(row, personal, public_key)
-    if check.content is None or not check.seal.valid:
-        # The registry's copy was changed: printing it would vouch for the change.
-        log.error("certificate %s: seal does not verify (%s)", number, check.seal.reason)
-        raise Conflict(
-            "seal_invalid",
-            _(
-                "{number} does not verify in the registry ({reason}).",
-                number=number,
-                reason=check.seal.reason,
-            ),
-        )
-    content = check.content
-    previous = await session.scalar(
-        select(func.count())
-        .select_from(CertificatePrintRow)
-        .where(CertificatePrintRow.certificate_no == number)
-    )
-    ordinal = int(previous or 0) + 1
-    session.add(
-        CertificatePrintRow(
-            certificate_no=number,
-            ordinal=ordinal,
-            reprint=ordinal > 1,
-            printed_by=caller.sub,
-            role=caller.role,
-            window_id=caller.window_id,
-            locality=caller.locality,
-            printed_at=clock.now(),
-        )
-    )
-    locality = get_locality(content.issuer_locality)
-    return Print(
-        PrintableDocument(
-            kind=kind_of(content),
-            number=content.number,
-            item_code=content.item_code,
-            item_name=content.item_name,
-            holder_name=content.holder_name,
-            issuer_locality=content.issuer_locality,
-            issuer_name=locality.name if locality else content.issuer_locality,
-            issuer_department=content.issuer_department,
-            issued_on=content.issued_on,
-            valid_until=content.valid_until if isinstance(content, CertificateContent) else None,
-            reason=content.reason if isinstance(content, RejectionNoticeContent) else None,
-            seal_signature=base64.b64decode(row.seal_signature),
-            # Rejection notices are not publicly verifiable: no code, no QR code.
-            verify_url=(
-                verify_url(public_base_url, number, verification_code(row, personal))
-                if row.kind == "certificate"
-                else None
-            ),
-            print_number=ordinal,
-        ),
-        ordinal,
-    )
-
-
-def verification_code(row: CertificateRow, personal: PersonalData) -> str:
-    """The certificate's verification code, made at its first print (the row is locked)."""
-    if row.verification_code is not None:
-        return personal.decrypt(row.verification_code, where=verification_code_place(row.number))
-    code = secrets.token_urlsafe(16)  # 128 bits
-    row.verification_code = personal.encrypt(code, where=verification_code_place(row.number))
-    row.verification_code_digest = code_digest(code)
-    return code

@@ -1,5 +1,5 @@
 """Public verification of a certificate in delivery's replica of the registry: asked with the
-number and the verification code only its printed QR code carries (documents.py)."""
+number and the verification code only its printed QR code carries (printing.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from services.delivery.usecases.documents import (
     checked,
     issuer_name,
     kind_of,
-    revocation,
 )
+from services.delivery.usecases.revocations import revocation
 from shared import clock
 from shared.certificates import CertificateContent
 from shared.crypto.personal import PersonalData
