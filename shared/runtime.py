@@ -53,7 +53,10 @@ def build_runtime(
     settings.fail_closed(f"The {service} service", service)
     settings.check_keys(service)  # a missing key stops the start, naming it
     telemetry = setup_telemetry(
-        service, otlp_endpoint=settings.otel_exporter_otlp_endpoint, exporter=span_exporter
+        service,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        exporter=span_exporter,
+        sql_spans=settings.telemetry_sql_spans,
     )
     return ServiceRuntime(service, settings, telemetry)
 

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     inbox_retention_days: float = Field(default=14.0, ge=0)
 
     otel_exporter_otlp_endpoint: str | None = None
+    # A span per SQL statement (asyncpg's instrumentation), besides those per request and per
+    # event: for looking into a slow query; off by default, as it costs CPU on every statement.
+    telemetry_sql_spans: bool = False
     log_level: str = "INFO"
     # One log line per request; the traces already record every request, so off by default.
     access_log: bool = False

@@ -1,9 +1,11 @@
 """OpenTelemetry and logging setup shared by every service.
 
 Each service gets its own TracerProvider (its resource names the service) for the spans it makes
-itself and for its FastAPI and httpx instrumentation. asyncpg and aiokafka are instrumented
-process-wide, once. Personal data never goes into spans: callers put application numbers and
-localities there, and log records pass through `PersonalDataFilter` as a last line of defence.
+itself and for its FastAPI and httpx instrumentation: a span per request, and per event published
+and consumed. aiokafka is instrumented process-wide, once; asyncpg (a span per SQL statement,
+which added a fifth to intake's CPU per accepted application) only when TELEMETRY_SQL_SPANS asks.
+Personal data never goes into spans: callers put application numbers and localities there, and
+log records pass through `PersonalDataFilter` as a last line of defence.
 
 Exception messages may quote personal data (a value that failed validation, a database error's
 DETAIL): our spans record an exception by its type only (`record_error`), and every span leaves
@@ -192,10 +194,15 @@ def _scrubbed_attributes(
 
 
 def setup_telemetry(
-    service: str, *, otlp_endpoint: str | None = None, exporter: SpanExporter | None = None
+    service: str,
+    *,
+    otlp_endpoint: str | None = None,
+    exporter: SpanExporter | None = None,
+    sql_spans: bool = False,
 ) -> Telemetry:
     """A tracer provider for `service`: spans go to `exporter` (tests) and to OTLP/HTTP if
-    configured (both in the tests, which check what a collector receives)."""
+    configured (both in the tests, which check what a collector receives); with `sql_spans`,
+    a span per SQL statement too."""
     provider = TracerProvider(resource=Resource.create({"service.name": f"tongban-{service}"}))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(ScrubbingSpanExporter(exporter)))
@@ -205,21 +212,32 @@ def setup_telemetry(
         endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
         otlp = ScrubbingSpanExporter(OTLPSpanExporter(endpoint=endpoint))
         provider.add_span_processor(BatchSpanProcessor(otlp))
-    _instrument_process(provider)
+    _instrument_process(provider, sql_spans=sql_spans)
     return Telemetry(
         service=service, provider=provider, tracer=provider.get_tracer(f"tongban.{service}")
     )
 
 
-def _instrument_process(provider: TracerProvider) -> None:
+def _instrument_process(provider: TracerProvider, *, sql_spans: bool) -> None:
     # Process-wide instrumentations can be installed once; in a one-service process (the normal
-    # deployment) the first provider is that service's own.
+    # deployment) the first provider is that service's own. SQL spans, once a service of the
+    # process asked for them, stay for every service of it (`uninstrument_sql` ends them).
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
-    if not AsyncPGInstrumentor().is_instrumented_by_opentelemetry:
+    if sql_spans and not sql_instrumented():
         AsyncPGInstrumentor().instrument(tracer_provider=trace.get_tracer_provider())
     if not AIOKafkaInstrumentor().is_instrumented_by_opentelemetry:
         AIOKafkaInstrumentor().instrument(tracer_provider=trace.get_tracer_provider())
+
+
+def sql_instrumented() -> bool:
+    return bool(AsyncPGInstrumentor().is_instrumented_by_opentelemetry)
+
+
+def uninstrument_sql() -> None:
+    """No more spans per SQL statement in this process (tests that turned them on)."""
+    if sql_instrumented():
+        AsyncPGInstrumentor().uninstrument()
 
 
 def kafka_instrumented() -> bool:

@@ -2,24 +2,35 @@
 
 The JSON payload is the record value; `ce_id`, `ce_source`, `ce_type`, `ce_specversion`,
 `ce_time`, `ce_subject` and `content-type` are headers; `traceparent` (added by whoever publishes)
-carries the trace. The cloudevents SDK does the header mapping, so third parties using any
-CloudEvents SDK read the same thing.
+carries the trace. Any CloudEvents SDK with Kafka support reads them (contracts/README.md).
+
+Every event crosses this module at least twice, so it writes and reads the binary-mode mapping
+itself rather than through the cloudevents SDK, which built an event object, validated and
+copied its attributes on every call: the headers are byte for byte the SDK's, in its order
+(tests/unit/test_envelope_sdk.py holds them to it, and has the SDK read ours and ours read the
+SDK's). The value is the payload in compact UTF-8 JSON (orjson); what a signature covers is not
+these bytes but the canonical form of the parsed payload (shared.messaging.signing), so how the
+value is spaced or escaped changes no signature.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudevents.v1.http import CloudEvent
-from cloudevents.v1.kafka import KafkaMessage, from_binary, to_binary
+import orjson
 
 from shared.messaging.events import EVENT_TYPES, EventPayload
 
 Headers = list[tuple[str, bytes]]
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+# The context attributes a reader requires (CloudEvents 1.0's id, source, type, and the time our
+# contract requires of every producer) and the one it takes from the record key when absent.
+_REQUIRED = ("id", "source", "type", "time")
 
 
 class EnvelopeError(ValueError):
@@ -70,65 +81,72 @@ class Envelope:
             raise EnvelopeError(f"payload does not match {self.type}: {exc}") from exc
 
     def to_kafka(self) -> tuple[bytes, bytes, Headers]:
-        """(key, value, headers) for AIOKafkaProducer.send."""
-        attributes = {
-            "id": self.id,
-            "type": self.type,
-            "source": self.source,
-            "subject": self.subject,
-            "time": self.time.isoformat(),
-            "specversion": "1.0",
-            "datacontenttype": "application/json",
-        }
+        """(key, value, headers) for AIOKafkaProducer.send: what the SDK's `to_binary` wrote,
+        `content-type` first, then each attribute as `ce_<name>`, then the extra headers."""
+        headers: Headers = [
+            ("content-type", CONTENT_TYPE.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_subject", self.subject.encode()),
+            ("ce_time", self.time.isoformat().encode()),
+            ("ce_specversion", SPEC_VERSION.encode()),
+        ]
         if self.signature and self.signer:
-            attributes |= {"signature": self.signature, "signer": self.signer}
-        event = CloudEvent(attributes, self.data)
-        message = to_binary(event, key_mapper=lambda _: self.key)
-        headers = [(name, value) for name, value in message.headers.items()]
-        headers += list(self.extra_headers.items())
-        key = message.key.encode() if isinstance(message.key, str) else message.key
-        value = message.value.encode() if isinstance(message.value, str) else message.value
-        return key or b"", value, headers
+            headers += [
+                ("ce_signature", self.signature.encode()),
+                ("ce_signer", self.signer.encode()),
+            ]
+        headers += self.extra_headers.items()
+        return self.key.encode(), orjson.dumps(self.data), headers
 
     @classmethod
     def from_kafka(cls, key: bytes | None, value: bytes | None, headers: Headers) -> Envelope:
+        """The envelope of a record in binary mode; EnvelopeError for anything else."""
         header_map: dict[str, bytes] = {}
         for name, raw in headers:
             header_map.setdefault(name, raw)  # the first occurrence wins, as in propagators
-        if value is None or "ce_id" not in header_map or "ce_type" not in header_map:
+        attributes: dict[str, str] = {}
+        extra: dict[str, bytes] = {}
+        for name, raw in header_map.items():
+            lower = name.lower()
+            if lower.startswith("ce_"):
+                attributes[lower[3:]] = _decoded(name, raw)
+            elif lower != "content-type":
+                extra[name] = raw
+        if value is None or "id" not in attributes or "type" not in attributes:
             raise EnvelopeError("not a CloudEvent in Kafka binary mode (ce_ headers missing)")
-        if "ce_time" not in header_map:
-            # The SDK would stamp "now"; our contract requires the producer's own time.
-            raise EnvelopeError("CloudEvent has no ce_time header")
+        missing = [name for name in _REQUIRED if not attributes.get(name)]
+        if missing:
+            # Our contract requires the producer's own time (the SDK would stamp "now").
+            raise EnvelopeError(f"CloudEvent has no {', '.join('ce_' + n for n in missing)}")
+        if attributes.get("specversion", SPEC_VERSION) != SPEC_VERSION:
+            raise EnvelopeError(f"CloudEvents {attributes['specversion']!r} is not read, only 1.0")
         try:
-            event = from_binary(
-                KafkaMessage(headers=header_map, key=key, value=value),
-                event_type=CloudEvent,
-                data_unmarshaller=json.loads,
-            )
-        except Exception as exc:  # the SDK raises several types for malformed input
-            raise EnvelopeError(f"unreadable CloudEvent: {exc}") from exc
-        data = event.get_data()
+            data = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"unreadable CloudEvent: the value is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("CloudEvent data is not a JSON object")
         try:
-            time = datetime.fromisoformat(str(event["time"]))
-        except (KeyError, ValueError) as exc:
+            time = datetime.fromisoformat(attributes["time"])
+        except ValueError as exc:
             raise EnvelopeError("CloudEvent has no valid time") from exc
-        extra = {k: v for k, v in header_map.items() if not k.startswith("ce_")}
-        extra.pop("content-type", None)
         return cls(
-            id=str(event["id"]),
-            type=str(event["type"]),
-            source=str(event["source"]),
-            subject=str(event.get("subject") or (key or b"").decode()),
+            id=attributes["id"],
+            type=attributes["type"],
+            source=attributes["source"],
+            subject=attributes.get("subject") or (key or b"").decode(errors="replace"),
             time=time,
             data=data,
             extra_headers=extra,
-            signature=_text(event.get("signature")),
-            signer=_text(event.get("signer")),
+            signature=attributes.get("signature") or None,
+            signer=attributes.get("signer") or None,
         )
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _decoded(name: str, raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except (UnicodeDecodeError, AttributeError) as exc:
+        raise EnvelopeError(f"unreadable CloudEvent: the header {name} is not UTF-8 text") from exc

@@ -27,7 +27,7 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-from shared.canonical import canonical_json
+from shared.canonical import NotCanonical, canonical_json
 from shared.crypto.keyring import KeyRing, key_name
 from shared.messaging import events
 from shared.messaging.channels import Channel, channel_of
@@ -161,7 +161,12 @@ class EventVerifier:
             raise UntrustedEvent(
                 f"the application's competent locality is not {locality}, whose topic it is on"
             )
-        message = canonical_bytes(envelope)
+        try:
+            message = canonical_bytes(envelope)
+        except NotCanonical as exc:
+            # No Tongban producer signs such data (a float, a huge integer): refused like a bad
+            # signature, dead-lettered, rather than stopping the consumer at every redelivery.
+            raise UntrustedEvent(f"the event carries data Tongban does not sign: {exc}") from exc
         known = KnownSignatures.key(envelope.signer, envelope.signature, message)
         if self.known is not None and known in self.known:
             return

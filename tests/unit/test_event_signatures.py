@@ -128,6 +128,21 @@ def test_a_signature_made_or_checked_here_is_not_checked_again_but_altered_bytes
     assert checks == ["routing#1"]
 
 
+@pytest.mark.parametrize("number", [b"18.5", str(2**53).encode()], ids=["float", "beyond-2-53"])
+def test_a_record_carrying_data_no_producer_signs_is_untrusted_not_a_crash(
+    ring: KeyRing, number: bytes
+) -> None:
+    sent = EventSigner(ring).sign(
+        Envelope.new(routed(), source="/tongban/routing"), topics.ROUTING_EVENTS
+    )
+    key, value, headers = sent.to_kafka()
+    value = value.replace(b"}", b',"extra":' + number + b"}", 1)
+    received = Envelope.from_kafka(key, value, headers)
+    # UntrustedEvent is an EnvelopeError: the runner dead-letters it and reads on.
+    with pytest.raises(UntrustedEvent, match="does not sign"):
+        EventVerifier(ring).verify(received, topics.ROUTING_EVENTS)
+
+
 # --- authority by event type ----------------------------------------------------------------
 
 
