@@ -275,18 +275,7 @@ class ServiceRuntime:
                 await job()
             except Exception as exc:
                 log.warning("%s failed (%s); it runs again in %.0f s", name, exc, seconds)
-            await self._pause(seconds, wake)
-
-    async def _pause(self, seconds: float, wake: asyncio.Event | None) -> None:
-        """Until `seconds` passed, the service stops or `wake` is set."""
-        waits = [asyncio.ensure_future(self._stopping.wait())]
-        if wake is not None:
-            waits.append(asyncio.ensure_future(wake.wait()))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
+            await pause(seconds, self._stopping, wake)
 
     async def _prune_once(self) -> None:
         now = datetime.now(UTC)
@@ -346,3 +335,16 @@ class ServiceRuntime:
         down = [*self.failed, *self.dead, *sorted(self.restarting)]
         checks["workers"] = "ok" if not down else "failed: " + ", ".join(down)
         return checks
+
+
+async def pause(seconds: float, *events: asyncio.Event | None) -> None:
+    """Wait until `seconds` passed or any of `events` (None: not waited on) is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events if event is not None]
+    if not waits:
+        await asyncio.sleep(seconds)
+        return
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

@@ -665,3 +665,39 @@ async def test_an_unsigned_tail_changed_fails_and_cut_fails_once_a_checkpoint_co
         code, printed = await tongban_audit_verify(stack)
         assert code == 1 and f"first bad seq {tail[0].seq}" in printed, printed
     assert (await verify(stack, "?full=true"))["ok"] is True
+
+
+async def test_enough_entries_appended_call_for_a_checkpoint_once_committed(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    """CheckpointSchedule: once `entries` entries wait past the head the last checkpoint run
+    looked at, the commit that appended them wakes the checkpoint job; a rollback wakes
+    nobody."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.routing.usecases import ledger
+
+    schedule = ledger.CheckpointSchedule(entries=3)
+    reads = [case_viewed(f"TB-DUE-{n:03d}", 50_000 + n) for n in range(4)]
+    # Appended on the connection holding the ledger's lock: nobody else appends meanwhile.
+    async with ledger_held(routing_sql) as held:
+
+        async def append(batch: list[tuple[Any, Any]], *, commit: bool = True) -> int:
+            async with AsyncSession(bind=held) as session:
+                appended = await ledger.append_many(session, batch)
+                schedule.appended(session, appended[-1].seq)
+                assert not schedule.due.is_set()  # not before the commit
+                await (session.commit() if commit else session.rollback())
+            return appended[-1].seq
+
+        # The whole ledger waited past 0: the first commit calls for a checkpoint; then, as
+        # the checkpoint job does when it runs, the call is taken and the head looked at.
+        schedule.looked(await append(reads[:1]))
+        assert schedule.due.is_set()
+        schedule.due.clear()
+        await append(reads[1:3])
+        assert not schedule.due.is_set()  # two waiting: not yet
+        await append(reads[3:4], commit=False)
+        assert not schedule.due.is_set()  # rolled back: still two
+        await append(reads[3:4])
+        assert schedule.due.is_set()

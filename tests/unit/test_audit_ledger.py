@@ -349,3 +349,21 @@ def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() ->
     assert may(Operation.WRITE) and may(Operation.READ)
     assert not may(Operation.DELETE) and not may(Operation.ALTER)
     assert not may(Operation.ALTER_CONFIGS)  # nor shorten its retention
+
+
+async def test_the_checkpoint_job_is_woken_before_its_interval_once_enough_entries_wait() -> None:
+    """The periodic job's pause ends when its wake event is set (CheckpointSchedule sets it
+    once enough entries were appended), not only when its interval is over."""
+    import asyncio
+    import time
+
+    from shared.runtime import pause
+
+    stopping, wake = asyncio.Event(), asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, wake.set)
+    started = time.monotonic()
+    await pause(30.0, stopping, wake)
+    assert time.monotonic() - started < 5.0
+    started = time.monotonic()
+    await pause(0.05, stopping, None)
+    assert 0.04 <= time.monotonic() - started < 5.0
