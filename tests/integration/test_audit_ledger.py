@@ -701,3 +701,84 @@ async def test_enough_entries_appended_call_for_a_checkpoint_once_committed(
         assert not schedule.due.is_set()  # rolled back: still two
         await append(reads[3:4])
         assert schedule.due.is_set()
+
+
+async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    """A ledger begun before checkpoints took over the signing: an entry that carries routing's
+    signature of its own, followed by entries of format 2, verifies; its signature replaced by
+    another (the chain untouched) fails verification at that entry."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.routing.usecases import ledger as appending
+    from shared import clock
+    from shared.audit import ledger
+
+    signer = stack.settings.key_ring().signer("routing")
+    envelope, read = case_viewed("TB-FORMAT1-001", 60_000)
+    async with ledger_held(routing_sql) as held:
+        async with routing_sql.connect() as sql:
+            last = text("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+            stored = (await sql.execute(last)).first()
+        # The ledger may be empty on a stack just started: then this is entry 1.
+        head = ledger.Anchor(stored.seq, stored.hash) if stored else ledger.GENESIS
+        entry = ledger.Entry(
+            seq=head.seq + 1,
+            at=clock.now(),
+            topic=read.topic,
+            partition=read.partition,
+            offset=read.offset,
+            event_id=envelope.id,
+            event_type=envelope.type,
+            source=envelope.source,
+            subject=envelope.subject,
+            event_time=envelope.time,
+            record_sm3=ledger.record_digest(read.value),
+        )
+        old = ledger.seal(entry, head.hash, lambda message: (signer.kid, signer.sign(message)))
+        row = {
+            "seq": entry.seq,
+            "at": entry.at,
+            "topic": entry.topic,
+            "kafka_partition": entry.partition,
+            "kafka_offset": entry.offset,
+            "event_id": entry.event_id,
+            "event_type": entry.event_type,
+            "source": entry.source,
+            "subject": entry.subject,
+            "event_time": entry.event_time,
+            "application_no": "TB-FORMAT1-001",
+            "record_sm3": entry.record_sm3,
+            "prev_hash": old.prev_hash,
+            "hash": old.hash,
+            "signer": old.signer,
+            "signature": old.signature,
+        }
+        columns = ", ".join(row)
+        values = ", ".join(f":{name}" for name in row)
+        await held.execute(text(f"INSERT INTO ledger ({columns}) VALUES ({values})"), row)
+        await held.commit()
+        session = AsyncSession(bind=held, expire_on_commit=False)
+        async with session.begin():
+            after = await appending.append_many(session, [case_viewed("TB-FORMAT1-002", 60_001)])
+        await session.close()
+        assert after[0].prev_hash == old.hash and after[0].signature is None
+
+        answer = await verify(stack, "?full=true")
+        assert answer["ok"] is True and answer["head_seq"] == after[0].seq, answer
+        async with stack.client("routing", operator_token(stack)) as routing:
+            shown = (await routing.get("/v1/audit/applications/TB-FORMAT1-001")).json()
+        (signed,) = shown["entries"]
+        assert signed["signer"] == signer.kid
+        assert base64.b64decode(signed["signature"]) == old.signature
+
+        other = signer.sign(b"something else")
+        change = "UPDATE ledger SET signature = :signature WHERE seq = :seq"
+        forged = {"signature": other, "seq": entry.seq}
+        original = {"signature": old.signature, "seq": entry.seq}
+        async with tampered(routing_sql, [(change, forged)], [(change, original)]):
+            answer = await verify(stack, "?full=true")
+            assert answer["ok"] is False and answer["first_bad_seq"] == entry.seq, answer
+            assert "signature" in answer["problem"], answer
+        assert (await verify(stack, "?full=true"))["ok"] is True
