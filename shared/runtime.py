@@ -111,7 +111,9 @@ class ServiceRuntime:
         self.restarts: dict[str, int] = {}
         self.restarting: set[str] = set()
         self.dead: list[str] = []
-        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        self._periodic: list[
+            tuple[str, float, Callable[[], Awaitable[object]], asyncio.Event | None]
+        ] = []
         # Sent outbox rows and handled inbox ids do not pile up for ever.
         self.every("messaging-prune", settings.prune_interval_seconds, self._prune_once)
 
@@ -173,8 +175,8 @@ class ServiceRuntime:
         )
         await self.producer.start()
         self._spawn("outbox-relay", self.relay.run(self._stopping))
-        for name, seconds, job in self._periodic:
-            self._spawn(name, self._periodically(name, seconds, job))
+        for name, seconds, job, wake in self._periodic:
+            self._spawn(name, self._periodically(name, seconds, job, wake))
         for runner in self.consumers:
             await runner.start()
             self._spawn(runner.name, self._supervise(runner))
@@ -249,22 +251,34 @@ class ServiceRuntime:
         """The consumers given up after failing to restart: while any, the process is not alive."""
         return list(self.dead)
 
-    def every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    def every(
+        self,
+        name: str,
+        seconds: float,
+        job: Callable[[], Awaitable[object]],
+        *,
+        wake: asyncio.Event | None = None,
+    ) -> None:
         """Run `job` at start (a service restarted more often than the interval still runs it)
-        and then every `seconds`, until the service stops. A failed run is logged; the next
-        one tries again."""
-        self._periodic.append((name, seconds, job))
+        and then every `seconds`, or sooner whenever `wake` is set, until the service stops. A
+        failed run is logged; the next one tries again."""
+        self._periodic.append((name, seconds, job, wake))
 
     async def _periodically(
-        self, name: str, seconds: float, job: Callable[[], Awaitable[object]]
+        self,
+        name: str,
+        seconds: float,
+        job: Callable[[], Awaitable[object]],
+        wake: asyncio.Event | None,
     ) -> None:
         while not self._stopping.is_set():
+            if wake is not None:
+                wake.clear()
             try:
                 await job()
             except Exception as exc:
                 log.warning("%s failed (%s); it runs again in %.0f s", name, exc, seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            await pause(seconds, self._stopping, wake)
 
     async def _prune_once(self) -> None:
         now = datetime.now(UTC)
@@ -324,3 +338,16 @@ class ServiceRuntime:
         down = [*self.failed, *self.dead, *sorted(self.restarting)]
         checks["workers"] = "ok" if not down else "failed: " + ", ".join(down)
         return checks
+
+
+async def pause(seconds: float, *events: asyncio.Event | None) -> None:
+    """Wait until `seconds` passed or any of `events` (None: not waited on) is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events if event is not None]
+    if not waits:
+        await asyncio.sleep(seconds)
+        return
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

@@ -111,8 +111,11 @@ class Settings(BaseSettings):
     handover_max_failures: int = Field(default=5, ge=1)
     handover_failure_window_minutes: float = Field(default=15, gt=0)
     # How often routing signs and publishes a checkpoint of its audit ledger's head (when the
-    # head moved since the last one): the most a routing gone rogue could rewrite unnoticed.
-    ledger_checkpoint_seconds: float = Field(default=10.0, gt=0)
+    # head moved since the last one), and after how many entries appended it does so sooner:
+    # entries are not signed one by one, so the tail after the latest checkpoint is held by the
+    # hash chain alone until the next one (contracts/audit-ledger.md).
+    ledger_checkpoint_seconds: float = Field(default=2.0, gt=0)
+    ledger_checkpoint_entries: int = Field(default=500, ge=1)
     # How often routing verifies the entries appended since its last verification (in the
     # background; the console shows the last verdict and its time).
     ledger_verify_seconds: float = Field(default=30.0, gt=0)

@@ -5,10 +5,11 @@ routing database) and holds it to every checkpoint routing ever published: those
 retained `tongban.audit.checkpoints` topic (read from its beginning) and those `tongban audit
 watch` stored in its own database, each counted only when routing's key signed it; never the
 checkpoints routing keeps in its own tables. Then it recomputes the SM3 hash chain from the
-first entry (or from a published checkpoint, `--from SEQ`) and checks every entry's SM2
-signature against the public keys of the trust list (TRUST_LIST). The same code as routing's `GET
-/v1/audit/verify` (shared.audit.verification.verify_ledger), without the service
-running. Exit code 0 when the ledger is intact, 1 otherwise, with what is missing or wrong.
+first entry (or from a published checkpoint, `--from SEQ`) and checks the SM2 signature of every
+entry of format 1 against the public keys of the trust list (TRUST_LIST); entries of format 2
+are signed by the checkpoints only. The same code as routing's `GET /v1/audit/verify`
+(shared.audit.verification.verify_ledger), without the service running. Exit code 0 when the
+ledger is intact, 1 otherwise, with what is missing or wrong.
 """
 
 from __future__ import annotations

@@ -91,7 +91,9 @@ def _entry_out(sealed: Sealed) -> LedgerEntryOut:
         at=timestamp(entry.at),
         prev_hash=sealed.prev_hash,
         hash=sealed.hash,
-        signature=base64.b64encode(sealed.signature).decode("ascii"),
+        signature=None
+        if sealed.signature is None
+        else base64.b64encode(sealed.signature).decode("ascii"),
         signer=sealed.signer,
         event_id=entry.event_id,
         event_time=timestamp(entry.event_time),

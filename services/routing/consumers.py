@@ -6,9 +6,8 @@ every event of every topic, in its own consumer group."""
 from __future__ import annotations
 
 from services.routing.usecases import ledger, routing, rules
-from shared.crypto.keyring import Signer
 from shared.messaging import events, topics
-from shared.messaging.consumer import EventContext, PermanentError
+from shared.messaging.consumer import EventContext
 from shared.messaging.readers import LEDGER_READS, expand
 from shared.messaging.subscriptions import Subscription
 from shared.reference.localities import locality_codes
@@ -51,16 +50,17 @@ def ledger_topics() -> tuple[str, ...]:
     return expand(LEDGER_READS, locality_codes())
 
 
-def ledger_subscription(signer: Signer | None = None) -> Subscription:
-    """The audit ledger's consumer: every event, whatever its type, appended to the chain and
-    signed with `signer` (routing's key). Without a signer it only declares what the ledger
-    reads (for the Kafka ACL table) and cannot append."""
+def ledger_subscription(schedule: ledger.CheckpointSchedule | None = None) -> Subscription:
+    """The audit ledger's consumer: every event, whatever its type, appended to the chain (in
+    the record's transaction, so a batch handled in one transaction locks and reads the head
+    once). `schedule` hears how far the chain grew, so a checkpoint follows every so many
+    entries (services.routing.main)."""
 
     async def append(_: events.EventPayload, ctx: EventContext) -> None:
-        if signer is None:
-            raise PermanentError("the ledger needs routing's signing key to append")
         record = ctx.record
         read = ledger.Read(record.topic, record.partition, record.offset, record.value or b"")
-        await ledger.append_to_ledger(ctx.session, ctx.envelope, read, signer)
+        sealed = await ledger.append_to_ledger(ctx.session, ctx.envelope, read)
+        if sealed is not None and schedule is not None:
+            schedule.appended(ctx.session, sealed.seq)
 
     return Subscription(name=LEDGER, topics=ledger_topics(), handlers={}, every_type=append)

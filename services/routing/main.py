@@ -42,16 +42,18 @@ def create_app(
     # One key ring for the process: it signs the ledger and checks its signatures against the
     # trust list (read again when the list changes).
     ring = runtime.settings.key_ring()
-    # The audit ledger: every event of every topic chained, the head signed and published.
+    # The audit ledger: every event of every topic chained, the head signed and published
+    # every few seconds, or sooner once enough entries wait unsigned.
     signer = ring.signer(LEDGER_SIGNER)
-    runtime.subscribe(consumers.ledger_subscription(signer))
+    schedule = ledger.CheckpointSchedule(runtime.settings.ledger_checkpoint_entries)
+    runtime.subscribe(consumers.ledger_subscription(schedule))
 
     async def checkpoint_ledger() -> None:
         async with runtime.db.transaction() as session:
-            await ledger.checkpoint_ledger(session, runtime.outbox, signer)
+            await ledger.checkpoint_ledger(session, runtime.outbox, signer, schedule)
 
     every = runtime.settings.ledger_checkpoint_seconds
-    runtime.every("ledger-checkpoint", every, checkpoint_ledger)
+    runtime.every("ledger-checkpoint", every, checkpoint_ledger, wake=schedule.due)
 
     # The chain is held to the checkpoints as published, read back from the retained topic
     # (shared.audit.checkpoints), and verified in the background from where the last

@@ -60,16 +60,18 @@ class AgreementPage(BaseModel):
 
 class LedgerEntryOut(BaseModel):
     """One entry of the audit ledger, with every field its hash covers (contracts/
-    audit-ledger.md): `hash` = SM3(prev_hash ‖ canonical entry), `signature` routing's SM2
-    signature (base64, raw r ‖ s) of the head statement {at, hash, seq} by key `signer`."""
+    audit-ledger.md): `hash` = SM3(prev_hash ‖ canonical entry). Entries of format 1 carry
+    `signature`, routing's SM2 signature (base64, raw r ‖ s) of the head statement {at, hash,
+    seq} by key `signer`; newer ones (format 2) have null there, the published checkpoints
+    sign them."""
 
     seq: int
     event_type: str
     at: str = Field(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ, exactly as hashed")
     prev_hash: str
     hash: str
-    signature: str
-    signer: str
+    signature: str | None = Field(description="Format 1 entries only; null since format 2")
+    signer: str | None = Field(description="Format 1 entries only; null since format 2")
     event_id: str
     event_time: str
     source: str

@@ -10,8 +10,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, MetaData, String, Text, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Text,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -24,8 +35,9 @@ class LedgerBase(DeclarativeBase):
 
 class LedgerRow(LedgerBase):
     """One entry of the audit ledger (shared.audit.ledger): an event read from a topic,
-    chained to the entry before it and signed by routing. Append-only: nothing updates or
-    deletes a row, and `tongban audit verify` proves nobody did."""
+    chained to the entry before it (and signed by routing, for entries of format 1).
+    Append-only: nothing updates or deletes a row, and `tongban audit verify` proves nobody
+    did."""
 
     __tablename__ = "ledger"
 
@@ -44,11 +56,15 @@ class LedgerRow(LedgerBase):
     record_sm3: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
-    signer: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    # Routing's signature of the entry's head statement: entries of format 1 only (appended
+    # before checkpoints took over the signing); NULL since.
+    signer: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
-def to_sealed(row: LedgerRow) -> ledger.Sealed:
+def to_sealed(row: LedgerRow | Row[Any]) -> ledger.Sealed:
+    """An entry as the chain's rules read it, from a stored row (or the same columns selected
+    alone: `ENTRY_COLUMNS`, which skips building an ORM object per entry)."""
     entry = ledger.Entry(
         seq=row.seq,
         at=row.at,
@@ -63,6 +79,12 @@ def to_sealed(row: LedgerRow) -> ledger.Sealed:
         record_sm3=row.record_sm3,
     )
     return ledger.Sealed(entry, row.prev_hash, row.hash, row.signer, row.signature)
+
+
+# What an entry's check reads of its row (all but application_no).
+ENTRY_COLUMNS = tuple(
+    column for column in LedgerRow.__table__.columns if column.name != "application_no"
+)
 
 
 def _feed(verifier: ledger.ChainVerifier, entries: list[ledger.Sealed]) -> None:
@@ -81,8 +103,8 @@ async def check_entries(
     """Feed `verifier` every stored entry after its anchor, in pages by stored seq."""
     after = verifier.anchor.seq
     while not verifier.broken:
-        query = select(LedgerRow).where(LedgerRow.seq > after).order_by(LedgerRow.seq)
-        entries = [to_sealed(row) for row in await session.scalars(query.limit(batch))]
+        query = select(*ENTRY_COLUMNS).where(LedgerRow.seq > after).order_by(LedgerRow.seq)
+        entries = [to_sealed(row) for row in await session.execute(query.limit(batch))]
         if not entries:
             break
         # Hashing and SM2 checks are CPU work: in a worker thread, so requests, consumers and

@@ -3,9 +3,12 @@
 Routing appends every event it reads from every topic (and so every recorded read of an
 applicant's personal data: `case.viewed`, `case.material_read`) to one chain. Each entry's hash
 is SM3 over the previous entry's hash and the entry's canonical bytes; routing signs the head of
-the chain (each entry as it is appended, and a published checkpoint every few seconds) with its
-SM2 key. Whoever holds a signed head can hold routing to every entry before it: changing,
-removing or reordering one changes every hash after it. contracts/audit-ledger.md tells a third
+the chain with its SM2 key in a checkpoint it publishes every few seconds or every
+`ledger_checkpoint_entries` entries, whichever comes first (entries appended before format 2 also
+carry a signature each; newer ones are hashed only, so a batch of them costs one lock and SM3
+per entry). Whoever holds a signed head can hold routing to every entry before it: changing,
+removing or reordering one changes every hash after it. The entries after the latest checkpoint
+are held by the chain alone until the next one covers them. contracts/audit-ledger.md tells a third
 party how to recompute all of it; this module is the reference, in shared/ because routing
 chains and verifies with it and the audit tools (`tongban audit`) recompute with the same code.
 
@@ -106,9 +109,8 @@ def entry_hash(prev_hash: str, entry: Entry) -> str:
 
 
 def head_statement(seq: int, hash_: str, at: datetime) -> bytes:
-    """What routing signs: "the chain's entry `seq` has hash `hash_`" (as of `at`). Each entry
-    carries this statement's signature for itself; a checkpoint is the same statement about the
-    head, published."""
+    """What routing signs: "the chain's entry `seq` has hash `hash_`" (as of `at`). A checkpoint
+    is this statement about the head, published; entries of format 1 carry it for themselves."""
     return canonical_json(
         {"at": timestamp(at), "hash": hash_, "seq": seq, "statement": HEAD_STATEMENT}
     )
@@ -116,22 +118,28 @@ def head_statement(seq: int, hash_: str, at: datetime) -> bytes:
 
 @dataclass(frozen=True)
 class Sealed:
-    """An entry as stored: with its place in the chain and routing's signature of it."""
+    """An entry as stored: with its place in the chain, and routing's signature of it if it was
+    appended before format 2 (None since: the checkpoints carry the signatures)."""
 
     entry: Entry
     prev_hash: str
     hash: str
-    signer: str
-    signature: bytes
+    signer: str | None = None
+    signature: bytes | None = None
 
     @property
     def seq(self) -> int:
         return self.entry.seq
 
 
-def seal(entry: Entry, prev_hash: str, sign: Callable[[bytes], tuple[str, bytes]]) -> Sealed:
-    """Chain `entry` after `prev_hash` and sign it; `sign(message)` → (key id, signature)."""
+def seal(
+    entry: Entry, prev_hash: str, sign: Callable[[bytes], tuple[str, bytes]] | None = None
+) -> Sealed:
+    """Chain `entry` after `prev_hash`; with `sign(message)` → (key id, signature), sign it as
+    entries of format 1 were (routing no longer does: its checkpoints carry the signatures)."""
     hash_ = entry_hash(prev_hash, entry)
+    if sign is None:
+        return Sealed(entry, prev_hash, hash_)
     signer, signature = sign(head_statement(entry.seq, hash_, entry.at))
     return Sealed(entry, prev_hash, hash_, signer, signature)
 
@@ -164,8 +172,9 @@ class ChainVerifier:
     An entry is bad when its seq is not the next one (an entry before it is missing: the missing
     seq is the first bad one), its `prev_hash` is not the hash of the entry before it, its hash
     is not what its fields give, its hash differs from a signed checkpoint of the same seq
-    (`checkpoints`: seq → hash, of checkpoints whose signatures verified), or its own signature
-    does not verify (`signature_ok`).
+    (`checkpoints`: seq → hash, of checkpoints whose signatures verified), or it carries a
+    signature of its own (format 1) that does not verify (`signature_ok`). An entry without a
+    signature (format 2) is held by the chain and the checkpoints after it.
     """
 
     anchor: Anchor = GENESIS
@@ -197,7 +206,8 @@ class ChainVerifier:
             return self._bad(expected, f"entry {expected} is not what its hash says")
         if self.checkpoints.get(expected, sealed.hash) != sealed.hash:
             return self._bad(expected, f"entry {expected} differs from the signed checkpoint")
-        if self.signature_ok is not None and not self.signature_ok(sealed):
+        signed = sealed.signature is not None
+        if signed and self.signature_ok is not None and not self.signature_ok(sealed):
             return self._bad(expected, f"entry {expected} does not carry routing's signature")
         self.head = Anchor(expected, sealed.hash)
         return True

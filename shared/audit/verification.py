@@ -57,8 +57,9 @@ async def verify_ledger(
     """Hold the chain as stored to every checkpoint routing ever `published` (read from the
     retained topic, not from routing's tables), then recompute it from its first entry, from the
     published checkpoint at `from_seq`, or from a position verified before (`since`), checking
-    each entry's signature and each published checkpoint on the way. The hashing and the SM2
-    checks run in a worker thread, so a long verification never stalls the event loop.
+    each published checkpoint (and the signature of each entry of format 1) on the way. The
+    hashing and the SM2 checks run in a worker thread, so a long verification never stalls the
+    event loop.
 
     It fails when two published checkpoints disagree (the ledger was rewritten), when the chain
     ends before the latest checkpoint or is empty after checkpoints were published (entries cut
@@ -110,6 +111,9 @@ async def verify_ledger(
         return outcome(ledger.Verdict(False, 0, finding.first_bad_seq, head, finding.problem))
 
     def entry_signed(sealed: ledger.Sealed) -> bool:
+        # Asked of entries of format 1 only (those that carry a signature of their own).
+        if sealed.signer is None or sealed.signature is None:
+            return False
         statement = ledger.head_statement(sealed.seq, sealed.hash, sealed.entry.at)
         return signed_by_routing(ring, statement, sealed.signer, sealed.signature, sealed.entry.at)
 

@@ -136,7 +136,8 @@ async def test_a_journey_is_chained_in_the_ledger_and_the_chain_verifies(stack: 
     for entry in entries:
         assert set(entry) >= {"seq", "event_type", "at", "prev_hash", "hash", "signature"}
         assert entry["subject"] == number
-        assert len(base64.b64decode(entry["signature"])) == 64
+        # Format 2: hashed only; the published checkpoints carry routing's signature.
+        assert entry["signature"] is None and entry["signer"] is None
     topics_read = {entry["topic"] for entry in entries}
     assert topics.approval_requests("340100") in topics_read
     assert {topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS} <= topics_read
@@ -284,7 +285,6 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
 
     url = stack.settings.routing_database_url
     assert url
-    signer = stack.settings.key_ring().signer("routing")
     databases = [Database(url, pool_size=1) for _ in range(4)]
     accepted = [
         Envelope.new(
@@ -303,8 +303,8 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
     async def append(number: int, envelope: Envelope) -> int | None:
         read = ledger.Read(topics.APPROVAL_EVENTS, 0, 10_000 + number, b"{}")
         async with databases[number % len(databases)].transaction() as session:
-            row = await ledger.append_to_ledger(session, envelope, read, signer)
-            return row.seq if row else None
+            sealed = await ledger.append_to_ledger(session, envelope, read)
+            return sealed.seq if sealed else None
 
     try:
         seqs = await asyncio.gather(*(append(n, e) for n, e in enumerate(accepted)))
@@ -435,7 +435,6 @@ async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack
     assert first["ok"] is True and first["verified_at"], first
     url = stack.settings.routing_database_url
     assert url
-    signer = stack.settings.key_ring().signer("routing")
     database = Database(url, pool_size=1)
     try:
         for n in range(5):
@@ -451,7 +450,7 @@ async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack
             )
             read = ledger.Read(topics.APPROVAL_EVENTS, 0, 20_000 + n, b"{}")
             async with database.transaction() as session:
-                assert await ledger.append_to_ledger(session, envelope, read, signer)
+                assert await ledger.append_to_ledger(session, envelope, read)
     finally:
         await database.dispose()
 
@@ -547,3 +546,239 @@ async def test_the_broker_keeps_every_checkpoint_for_good(stack: Stack) -> None:
     configs = {entry[0]: entry[1] for entry in entries}
     assert configs["cleanup.policy"] == "delete"
     assert configs["retention.ms"] == "-1" and configs["retention.bytes"] == "-1"
+
+
+def case_viewed(number: str, offset: int) -> tuple[Any, Any]:
+    """An event for the ledger and where it was read, as its consumer would append it."""
+    from services.routing.usecases import ledger
+    from shared.messaging.envelope import Envelope
+
+    envelope = Envelope.new(
+        events.CaseViewed(
+            application_no=number,
+            locality="340100",
+            viewed_by="approver-340100",
+            viewer_locality="340100",
+            viewed_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
+        ),
+        source="/tongban/approval",
+    )
+    return envelope, ledger.Read(topics.APPROVAL_EVENTS, 0, offset, b"{}")
+
+
+async def test_a_batch_is_chained_under_one_lock_and_a_savepoint_rolled_back_leaves_no_gap(
+    stack: Stack,
+) -> None:
+    """append_many locks and reads the head once per transaction (a batch of records handled
+    in one transaction appends without asking again), skips events already in the ledger, and a
+    savepoint rolled back (a record of the batch handled again on its own) takes its entries
+    with it: the next append chains to what is really there."""
+    from sqlalchemy import event
+
+    from services.routing.usecases import ledger
+    from shared.db import Database
+
+    url = stack.settings.routing_database_url
+    assert url
+    database = Database(url, pool_size=1)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    reads = [case_viewed(f"TB-BATCH-{n:03d}", 30_000 + n) for n in range(6)]
+    try:
+        async with database.transaction() as session:
+            first = await ledger.append_many(session, [*reads[:3], reads[0]])
+            assert [e.entry.event_id for e in first] == [e.id for e, _ in reads[:3]]
+            assert [e.seq for e in first] == list(range(first[0].seq, first[0].seq + 3))
+            assert all(e.signature is None for e in first)
+            statements.clear()
+            second = await ledger.append_to_ledger(session, *reads[3])
+            assert second is not None and second.seq == first[-1].seq + 1
+            assert second.prev_hash == first[-1].hash
+            # Neither the lock nor the head again: the known ids and the insert only.
+            assert len(statements) == 2, statements
+            assert not any("pg_advisory" in s for s in statements)
+
+            savepoint = await session.begin_nested()
+            assert await ledger.append_to_ledger(session, *reads[4])
+            await savepoint.rollback()
+            third = await ledger.append_to_ledger(session, *reads[5])
+            assert third is not None and third.seq == second.seq + 1
+            assert third.prev_hash == second.hash
+        async with database.transaction() as session:
+            # Each event once: those appended are skipped, the one rolled back goes in now.
+            again = await ledger.append_many(session, reads)
+            assert [e.entry.event_id for e in again] == [reads[4][0].id]
+    finally:
+        await database.dispose()
+    answer = await verify(stack, "?full=true")
+    assert answer["ok"] is True and answer["head_seq"] >= again[0].seq, answer
+
+
+async def test_an_unsigned_tail_changed_fails_and_cut_fails_once_a_checkpoint_covers_it(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    """The entries after the latest checkpoint carry no signature of their own: one changed
+    there fails verification by the chain alone; cut, they are missed until the next
+    checkpoint covers them, and from then on the cut fails verification, the command line's
+    too (contracts/audit-ledger.md)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.routing.usecases import ledger
+
+    reads = [case_viewed(f"TB-TAIL-{n:03d}", 40_000 + n) for n in range(3)]
+    async with ledger_held(routing_sql) as held:
+        # Appended on the connection holding the ledger's lock: nothing checkpoints them yet.
+        session = AsyncSession(bind=held, expire_on_commit=False)
+        async with session.begin():
+            tail = await ledger.append_many(session, reads)
+        await session.close()
+        latest = (await verify(stack))["checkpoint"]
+        assert latest is None or latest["seq"] < tail[0].seq, latest
+        async with routing_sql.connect() as sql:
+            stored = await sql.execute(
+                text("SELECT signer, signature FROM ledger WHERE seq >= :seq"),
+                {"seq": tail[0].seq},
+            )
+            assert {tuple(row) for row in stored} == {(None, None)}
+
+        middle = tail[1]
+        change = "UPDATE ledger SET subject = :subject WHERE seq = :seq"
+        forged = {"subject": "TB-FORGED", "seq": middle.seq}
+        original = {"subject": middle.entry.subject, "seq": middle.seq}
+        async with tampered(routing_sql, [(change, forged)], [(change, original)]):
+            answer = await verify(stack, "?full=true")
+            assert answer["ok"] is False and answer["first_bad_seq"] == middle.seq, answer
+            direct = await verify_database(stack.settings)
+            assert (direct.ok, direct.verdict.first_bad_seq) == (False, middle.seq)
+        assert (await verify(stack, "?full=true"))["ok"] is True
+
+    # The lock given back: the next checkpoint covers the tail, and a cut no longer goes unseen.
+    await checkpointed(stack, tail[-1].seq)
+    async with ledger_held(routing_sql), cut(routing_sql, tail[0].seq - 1):
+        answer = await verify(stack)
+        assert answer["ok"] is False and answer["first_bad_seq"] == tail[0].seq, answer
+        assert "missing" in answer["problem"], answer
+        code, printed = await tongban_audit_verify(stack)
+        assert code == 1 and f"first bad seq {tail[0].seq}" in printed, printed
+    assert (await verify(stack, "?full=true"))["ok"] is True
+
+
+async def test_enough_entries_appended_call_for_a_checkpoint_once_committed(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    """CheckpointSchedule: once `entries` entries wait past the head the last checkpoint run
+    looked at, the commit that appended them wakes the checkpoint job; a rollback wakes
+    nobody."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.routing.usecases import ledger
+
+    schedule = ledger.CheckpointSchedule(entries=3)
+    reads = [case_viewed(f"TB-DUE-{n:03d}", 50_000 + n) for n in range(4)]
+    # Appended on the connection holding the ledger's lock: nobody else appends meanwhile.
+    async with ledger_held(routing_sql) as held:
+
+        async def append(batch: list[tuple[Any, Any]], *, commit: bool = True) -> int:
+            async with AsyncSession(bind=held) as session:
+                appended = await ledger.append_many(session, batch)
+                schedule.appended(session, appended[-1].seq)
+                assert not schedule.due.is_set()  # not before the commit
+                await (session.commit() if commit else session.rollback())
+            return appended[-1].seq
+
+        # The whole ledger waited past 0: the first commit calls for a checkpoint; then, as
+        # the checkpoint job does when it runs, the call is taken and the head looked at.
+        schedule.looked(await append(reads[:1]))
+        assert schedule.due.is_set()
+        schedule.due.clear()
+        await append(reads[1:3])
+        assert not schedule.due.is_set()  # two waiting: not yet
+        await append(reads[3:4], commit=False)
+        assert not schedule.due.is_set()  # rolled back: still two
+        await append(reads[3:4])
+        assert schedule.due.is_set()
+
+
+async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
+    stack: Stack, routing_sql: AsyncEngine
+) -> None:
+    """A ledger begun before checkpoints took over the signing: an entry that carries routing's
+    signature of its own, followed by entries of format 2, verifies; its signature replaced by
+    another (the chain untouched) fails verification at that entry."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.routing.usecases import ledger as appending
+    from shared import clock
+    from shared.audit import ledger
+
+    signer = stack.settings.key_ring().signer("routing")
+    envelope, read = case_viewed("TB-FORMAT1-001", 60_000)
+    async with ledger_held(routing_sql) as held:
+        async with routing_sql.connect() as sql:
+            last = text("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+            stored = (await sql.execute(last)).first()
+        # The ledger may be empty on a stack just started: then this is entry 1.
+        head = ledger.Anchor(stored.seq, stored.hash) if stored else ledger.GENESIS
+        entry = ledger.Entry(
+            seq=head.seq + 1,
+            at=clock.now(),
+            topic=read.topic,
+            partition=read.partition,
+            offset=read.offset,
+            event_id=envelope.id,
+            event_type=envelope.type,
+            source=envelope.source,
+            subject=envelope.subject,
+            event_time=envelope.time,
+            record_sm3=ledger.record_digest(read.value),
+        )
+        old = ledger.seal(entry, head.hash, lambda message: (signer.kid, signer.sign(message)))
+        row = {
+            "seq": entry.seq,
+            "at": entry.at,
+            "topic": entry.topic,
+            "kafka_partition": entry.partition,
+            "kafka_offset": entry.offset,
+            "event_id": entry.event_id,
+            "event_type": entry.event_type,
+            "source": entry.source,
+            "subject": entry.subject,
+            "event_time": entry.event_time,
+            "application_no": "TB-FORMAT1-001",
+            "record_sm3": entry.record_sm3,
+            "prev_hash": old.prev_hash,
+            "hash": old.hash,
+            "signer": old.signer,
+            "signature": old.signature,
+        }
+        columns = ", ".join(row)
+        values = ", ".join(f":{name}" for name in row)
+        await held.execute(text(f"INSERT INTO ledger ({columns}) VALUES ({values})"), row)
+        await held.commit()
+        session = AsyncSession(bind=held, expire_on_commit=False)
+        async with session.begin():
+            after = await appending.append_many(session, [case_viewed("TB-FORMAT1-002", 60_001)])
+        await session.close()
+        assert after[0].prev_hash == old.hash and after[0].signature is None
+
+        answer = await verify(stack, "?full=true")
+        assert answer["ok"] is True and answer["head_seq"] == after[0].seq, answer
+        async with stack.client("routing", operator_token(stack)) as routing:
+            shown = (await routing.get("/v1/audit/applications/TB-FORMAT1-001")).json()
+        (signed,) = shown["entries"]
+        assert signed["signer"] == signer.kid
+        assert base64.b64decode(signed["signature"]) == old.signature
+
+        other = signer.sign(b"something else")
+        change = "UPDATE ledger SET signature = :signature WHERE seq = :seq"
+        forged = {"signature": other, "seq": entry.seq}
+        original = {"signature": old.signature, "seq": entry.seq}
+        async with tampered(routing_sql, [(change, forged)], [(change, original)]):
+            answer = await verify(stack, "?full=true")
+            assert answer["ok"] is False and answer["first_bad_seq"] == entry.seq, answer
+            assert "signature" in answer["problem"], answer
+        assert (await verify(stack, "?full=true"))["ok"] is True

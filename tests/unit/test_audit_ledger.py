@@ -1,8 +1,11 @@
 """The audit ledger's chain (shared.audit.ledger): canonical bytes, hashes, signatures, and
-verification that stops at the first entry changed, removed or put out of order."""
+verification that stops at the first entry changed, removed or put out of order. Entries are
+hashed only (format 2), held by the signed checkpoints after them; entries of format 1 keep
+their own signatures, which still verify."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,15 +41,10 @@ def entry(seq: int, **changes: object) -> ledger.Entry:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def unsigned(message: bytes) -> tuple[str, bytes]:
-    return "routing#1", b"\0" * 64
-
-
-def chain(length: int) -> list[ledger.Sealed]:
+def chain(length: int, first: int = 1, prev: str = ledger.GENESIS_HASH) -> list[ledger.Sealed]:
     sealed: list[ledger.Sealed] = []
-    prev = ledger.GENESIS_HASH
-    for seq in range(1, length + 1):
-        sealed.append(ledger.seal(entry(seq), prev, unsigned))
+    for seq in range(first, first + length):
+        sealed.append(ledger.seal(entry(seq), prev))
         prev = sealed[-1].hash
     return sealed
 
@@ -119,7 +117,7 @@ def test_a_changed_field_breaks_the_chain_at_that_entry() -> None:
 def test_a_rehashed_entry_breaks_the_chain_at_the_entry_after_it() -> None:
     entries = chain(5)
     forged = ledger.seal(
-        dataclasses.replace(entries[2].entry, event_type="gov.x.v1"), entries[1].hash, unsigned
+        dataclasses.replace(entries[2].entry, event_type="gov.x.v1"), entries[1].hash
     )
     entries[2] = forged
     assert ledger.verify_chain(entries).first_bad_seq == 4
@@ -157,7 +155,9 @@ def test_two_entries_swapped_break_the_chain_at_the_first_of_them() -> None:
     assert ledger.verify_chain(swapped).first_bad_seq == 2
 
 
-def test_an_entry_without_routings_signature_is_bad(tmp_path: Path) -> None:
+def test_entries_of_format_1_keep_their_signatures_and_still_verify(tmp_path: Path) -> None:
+    """A ledger begun before checkpoints took over the signing: its first entries carry
+    routing's signature each (and a bad one still fails), the entries after them none."""
     ring = KeyRing(tmp_path, "secret", development=True)
     signer = ring.signer("routing")
 
@@ -169,8 +169,11 @@ def test_an_entry_without_routings_signature_is_bad(tmp_path: Path) -> None:
     for seq in (1, 2, 3):
         entries.append(ledger.seal(entry(seq), prev, sign))
         prev = entries[-1].hash
+    entries += chain(2, first=4, prev=prev)  # format 2: hashed only
+    assert [e.signature is None for e in entries] == [False, False, False, True, True]
 
     def signed(sealed: ledger.Sealed) -> bool:
+        assert sealed.signer is not None and sealed.signature is not None  # asked of format 1
         statement = ledger.head_statement(sealed.seq, sealed.hash, sealed.entry.at)
         return ring.verify(sealed.signer, statement, sealed.signature)
 
@@ -180,11 +183,65 @@ def test_an_entry_without_routings_signature_is_bad(tmp_path: Path) -> None:
     assert public is not None and public.algorithm == "SM2-SM3"
     first = entries[0]
     statement = ledger.head_statement(1, first.hash, first.entry.at)
+    assert first.signature is not None
     assert sm2_verify(public.public_key, statement, first.signature)
 
     entries[1] = dataclasses.replace(entries[1], signature=entries[0].signature)
     verdict = ledger.verify_chain(entries, signature_ok=signed)
     assert (verdict.ok, verdict.first_bad_seq) == (False, 2)
+
+
+def test_an_unsigned_tail_changed_breaks_the_chain_and_cut_is_caught_by_the_next_checkpoint() -> (
+    None
+):
+    """Entries after the latest checkpoint carry no signature: a field changed there still
+    breaks the chain; entries cut there are caught as soon as a checkpoint covering them was
+    published (until then, only by the chain)."""
+    entries = chain(8)
+    held = published((5, entries[4].hash))  # 6–8: the unsigned tail
+    assert all(e.signature is None for e in entries)
+    changed = list(entries)
+    changed[6] = dataclasses.replace(
+        entries[6], entry=dataclasses.replace(entries[6].entry, subject="TB-OTHER")
+    )
+    verdict = ledger.verify_chain(changed, checkpoints=held.hashes())
+    assert (verdict.ok, verdict.first_bad_seq, verdict.head.seq) == (False, 7, 6)
+    # Cut before the next checkpoint: the chain alone cannot tell (contracts/audit-ledger.md).
+    assert ledger.verify_chain(entries[:6], checkpoints=held.hashes()).ok
+    assert ledger.cut_short(6, held) is None
+    # Once the next checkpoint covers the tail, the same cut fails.
+    held.add(ledger.Checkpoint(8, entries[7].hash, T0 + timedelta(seconds=9), "routing#1"))
+    verdict = ledger.verify_chain(entries[:6], checkpoints=held.hashes())
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 7)
+    cut = ledger.cut_short(6, held)
+    assert cut is not None and cut.problem.startswith("entries 7–8 missing")
+
+
+def test_a_forged_head_holds_nothing(tmp_path: Path) -> None:
+    """A checkpoint counts only when its statement carries routing's signature: one signed by
+    another key, or whose seq or hash were changed after signing, is refused."""
+    from shared.audit.checkpoints import statement_signed
+
+    ring = KeyRing(tmp_path, "secret", development=True)
+    entries = chain(3)
+
+    def checkpoint(signer_name: str, signed_seq: int, signed: str, **changes: object) -> bool:
+        """Whether a checkpoint signed by `signer_name`, published with `changes`, counts."""
+        signer = ring.signer(signer_name)
+        signature = signer.sign(ledger.head_statement(signed_seq, signed, T0))
+        payload = events.LedgerCheckpoint(
+            seq=signed_seq,
+            hash=signed,
+            at=T0,
+            signer=signer.kid,
+            signature=base64.b64encode(signature).decode("ascii"),
+        )
+        return statement_signed(ring, payload.model_copy(update=changes))
+
+    assert checkpoint("routing", 3, entries[2].hash)
+    assert not checkpoint("intake", 3, entries[2].hash)  # a key that does not speak for routing
+    assert not checkpoint("routing", 3, entries[2].hash, seq=30)
+    assert not checkpoint("routing", 3, entries[2].hash, hash="f" * 64)
 
 
 def test_the_ledger_reads_every_topic_but_its_own_checkpoints() -> None:
@@ -292,3 +349,21 @@ def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() ->
     assert may(Operation.WRITE) and may(Operation.READ)
     assert not may(Operation.DELETE) and not may(Operation.ALTER)
     assert not may(Operation.ALTER_CONFIGS)  # nor shorten its retention
+
+
+async def test_the_checkpoint_job_is_woken_before_its_interval_once_enough_entries_wait() -> None:
+    """The periodic job's pause ends when its wake event is set (CheckpointSchedule sets it
+    once enough entries were appended), not only when its interval is over."""
+    import asyncio
+    import time
+
+    from shared.runtime import pause
+
+    stopping, wake = asyncio.Event(), asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, wake.set)
+    started = time.monotonic()
+    await pause(30.0, stopping, wake)
+    assert time.monotonic() - started < 5.0
+    started = time.monotonic()
+    await pause(0.05, stopping, None)
+    assert 0.04 <= time.monotonic() - started < 5.0

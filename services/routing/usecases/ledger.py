@@ -1,15 +1,19 @@
-"""The audit ledger's use cases (its chain rules: shared.audit.ledger): every event read
-appended to the chain, the head signed and published as a checkpoint, one application's
+"""The audit ledger's use cases (its chain rules: shared.audit.ledger): the events read appended
+to the chain in batches, the head signed and published as a checkpoint, one application's
 entries looked up."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from services.routing.db import LedgerCheckpointRow
 from shared import clock
@@ -19,7 +23,7 @@ from shared.crypto.keyring import Signer
 from shared.errors import Invalid
 from shared.messaging import events
 from shared.messaging.envelope import Envelope
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, set_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,10 @@ log = logging.getLogger(__name__)
 # and each entry chains to the one committed before it, however many routing consumers and
 # processes run.
 LEDGER_LOCK = 0x74_62_6C_65_64_67_65_72  # "tbledger"
+
+# Where a transaction keeps the head it holds the lock on (the session's info dict): a second
+# append in the same transaction neither locks nor reads the head again.
+_HEAD = "tongban.ledger.head"
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,38 @@ class Read:
     value: bytes
 
 
-async def _lock_ledger(session: AsyncSession) -> None:
+async def _locked_head(session: AsyncSession) -> ledger.Anchor:
+    """The head of the chain, with the ledger's lock held until the transaction ends: taken and
+    read once per transaction, then kept as this transaction moves it (`_moved`)."""
+    sync = session.sync_session
+    known: ledger.Anchor | None = sync.info.get(_HEAD)
+    if known is not None:
+        return known
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+    query = select(LedgerRow.seq, LedgerRow.hash).order_by(LedgerRow.seq.desc()).limit(1)
+    row = (await session.execute(query)).first()
+    head = ledger.Anchor(row.seq, row.hash) if row else ledger.GENESIS
+    if not event.contains(sync, "after_transaction_end", _forget_head_at_end):
+        event.listen(sync, "after_transaction_end", _forget_head_at_end)
+        event.listen(sync, "after_soft_rollback", _forget_head_on_rollback)
+    sync.info[_HEAD] = head
+    return head
 
 
-async def _ledger_head(session: AsyncSession) -> LedgerRow | None:
-    return await session.scalar(select(LedgerRow).order_by(LedgerRow.seq.desc()).limit(1))
+def _moved(session: AsyncSession, head: ledger.Anchor) -> None:
+    session.sync_session.info[_HEAD] = head
+
+
+def _forget_head_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # The transaction ended, and its lock with it: the next one locks and reads again.
+    if transaction.parent is None:
+        session.info.pop(_HEAD, None)
+
+
+def _forget_head_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint rolled back takes its entries (and a lock taken inside it) with it: what was
+    # kept may be ahead of the table now, so the next append locks and reads again.
+    session.info.pop(_HEAD, None)
 
 
 def _application_no(envelope: Envelope) -> str | None:
@@ -53,21 +87,11 @@ def _application_no(envelope: Envelope) -> str | None:
     return number if isinstance(number, str) and len(number) <= 32 else None
 
 
-async def append_to_ledger(
-    session: AsyncSession, envelope: Envelope, read: Read, signer: Signer
-) -> LedgerRow | None:
-    """Append one event to the chain (in the consumer's transaction, with its inbox row); None
-    if the event is in the ledger already (the same event id read again, e.g. after the inbox
-    row was pruned and the topic replayed)."""
+def _entry(seq: int, envelope: Envelope, read: Read) -> ledger.Entry:
     if envelope.time.tzinfo is None:
         raise Invalid.of_field("event_time_not_aware", "ce_time carries no offset.", "ce_time")
-    await _lock_ledger(session)
-    known = select(LedgerRow.seq).where(LedgerRow.event_id == envelope.id)
-    if await session.scalar(known) is not None:
-        return None
-    head = await _ledger_head(session)
-    entry = ledger.Entry(
-        seq=(head.seq if head else 0) + 1,
+    return ledger.Entry(
+        seq=seq,
         at=clock.now(),
         topic=read.topic,
         partition=read.partition,
@@ -79,50 +103,112 @@ async def append_to_ledger(
         event_time=envelope.time,
         record_sm3=ledger.record_digest(read.value),
     )
-    sealed = ledger.seal(
-        entry,
-        head.hash if head else ledger.GENESIS_HASH,
-        lambda message: (signer.kid, signer.sign(message)),
-    )
-    row = LedgerRow(
-        seq=entry.seq,
-        at=entry.at,
-        topic=entry.topic,
-        kafka_partition=entry.partition,
-        kafka_offset=entry.offset,
-        event_id=entry.event_id,
-        event_type=entry.event_type,
-        source=entry.source,
-        subject=entry.subject,
-        event_time=entry.event_time,
-        application_no=_application_no(envelope),
-        record_sm3=entry.record_sm3,
-        prev_hash=sealed.prev_hash,
-        hash=sealed.hash,
-        signer=sealed.signer,
-        signature=sealed.signature,
-    )
-    session.add(row)
-    await session.flush()
-    return row
+
+
+def _row(sealed: ledger.Sealed, envelope: Envelope) -> dict[str, Any]:
+    entry = sealed.entry
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "topic": entry.topic,
+        "kafka_partition": entry.partition,
+        "kafka_offset": entry.offset,
+        "event_id": entry.event_id,
+        "event_type": entry.event_type,
+        "source": entry.source,
+        "subject": entry.subject,
+        "event_time": entry.event_time,
+        "application_no": _application_no(envelope),
+        "record_sm3": entry.record_sm3,
+        "prev_hash": sealed.prev_hash,
+        "hash": sealed.hash,
+        "signer": None,
+        "signature": None,
+    }
+
+
+async def append_many(
+    session: AsyncSession, reads: Sequence[tuple[Envelope, Read]]
+) -> list[ledger.Sealed]:
+    """Append events to the chain, in order, in the caller's transaction (the consumer's, with
+    its inbox rows): the lock taken and the head read once for the whole list (and not again by
+    a later append in the same transaction), each entry hashed onto the one before it, all of
+    them inserted in one statement. An event already in the ledger (the same event id read
+    again, e.g. after its inbox row was pruned and the topic replayed, or twice in `reads`) is
+    skipped. Entries are not signed one by one: the next checkpoint signs the head they lead
+    to (checkpoint_ledger). Returns the entries appended."""
+    if not reads:
+        return []
+    head = await _locked_head(session)
+    ids = {envelope.id for envelope, _ in reads}
+    known = select(LedgerRow.event_id).where(LedgerRow.event_id.in_(ids))
+    seen = set((await session.scalars(known)).all())
+    appended: list[ledger.Sealed] = []
+    rows: list[dict[str, Any]] = []
+    for envelope, read in reads:
+        if envelope.id in seen:
+            continue
+        seen.add(envelope.id)
+        sealed = ledger.seal(_entry(head.seq + 1, envelope, read), head.hash)
+        head = ledger.Anchor(sealed.seq, sealed.hash)
+        appended.append(sealed)
+        rows.append(_row(sealed, envelope))
+    if rows:
+        await session.execute(insert(LedgerRow), rows)
+        _moved(session, head)
+    return appended
+
+
+async def append_to_ledger(
+    session: AsyncSession, envelope: Envelope, read: Read
+) -> ledger.Sealed | None:
+    """Append one event to the chain (append_many of one); None if the event is in the ledger
+    already."""
+    appended = await append_many(session, [(envelope, read)])
+    return appended[0] if appended else None
+
+
+class CheckpointSchedule:
+    """When routing signs its next checkpoint: every `ledger_checkpoint_seconds` (the periodic
+    job), and as soon as `entries` more were appended since the head the last checkpoint run
+    looked at, whichever comes first. Entries after the latest checkpoint are held by the chain
+    alone; this keeps that unsigned tail short however fast the ledger grows. `due` is set once
+    a transaction that appended past the mark has committed (a rollback wakes nobody)."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self.looked_at = 0
+        self.due = asyncio.Event()
+
+    def appended(self, session: AsyncSession, head_seq: int) -> None:
+        if head_seq - self.looked_at >= self.entries:
+            set_after_commit(session, self.due)
+
+    def looked(self, head_seq: int) -> None:
+        self.looked_at = max(self.looked_at, head_seq)
 
 
 async def checkpoint_ledger(
-    session: AsyncSession, outbox: Outbox, signer: Signer
+    session: AsyncSession,
+    outbox: Outbox,
+    signer: Signer,
+    schedule: CheckpointSchedule | None = None,
 ) -> LedgerCheckpointRow | None:
     """Sign the ledger's head and publish it on `tongban.audit.checkpoints`, if it moved since
     the last checkpoint. Routing first checks the entries since that checkpoint: it never signs
-    a head that does not chain to what it signed before."""
-    await _lock_ledger(session)
-    head = await _ledger_head(session)
+    a head that does not chain to what it signed before. `schedule` is told which head this
+    run looked at (signed or not), so the next count-triggered run waits for more entries."""
+    head = await _locked_head(session)
+    if schedule is not None:
+        schedule.looked(head.seq)
     last = await session.scalar(
         select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.seq.desc()).limit(1)
     )
-    if head is None or (last is not None and last.seq >= head.seq):
+    if head.seq == 0 or (last is not None and last.seq >= head.seq):
         return None
     verifier = ledger.ChainVerifier(ledger.Anchor(last.seq, last.hash) if last else ledger.GENESIS)
     verdict = await check_entries(session, verifier)
-    if not verdict.ok or verdict.head.seq < head.seq:
+    if not verdict.ok or verdict.head != head:
         log.error("audit ledger: no checkpoint signed: %s", verdict.problem or "entries missing")
         return None
     now = clock.now()
