@@ -325,6 +325,10 @@ def audit_watch(
     once: Annotated[
         bool, typer.Option("--once", help="Store what the topic holds now, then stop")
     ] = False,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="Touch this file each time round the loop (for `tongban audit alive`)"),
+    ] = None,
 ) -> None:
     """Follow tongban.audit.checkpoints from the beginning, check each checkpoint against
     routing's public key and store what was seen in the watcher's own database
@@ -343,10 +347,22 @@ def audit_watch(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        return await watch(settings, stopping, until_end=once)
+        return await watch(settings, stopping, until_end=once, heartbeat=heartbeat)
 
     stored = asyncio.run(watching())
     console.print(_("audit watch: {count} checkpoint record(s) stored", count=stored))
+
+
+@audit_app.command("alive")
+def audit_alive(
+    heartbeat: Annotated[Path, typer.Option(help="The file `audit watch --heartbeat` touches")],
+    max_age: Annotated[float, typer.Option(help="Seconds", min=1)] = 30.0,
+) -> None:
+    """The audit watcher's health check (it serves no HTTP): exit code 0 when it touched its
+    heartbeat file within --max-age seconds, 1 otherwise."""
+    from tooling.audit_watch import alive
+
+    raise typer.Exit(0 if alive(heartbeat, max_age) else 1)
 
 
 @app.command()

@@ -292,3 +292,19 @@ def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() ->
     assert may(Operation.WRITE) and may(Operation.READ)
     assert not may(Operation.DELETE) and not may(Operation.ALTER)
     assert not may(Operation.ALTER_CONFIGS)  # nor shorten its retention
+
+
+def test_the_watchers_health_is_the_age_of_its_heartbeat(tmp_path: Path) -> None:
+    """Its health check (`tongban audit alive`): healthy only while its loop touches the file."""
+    import os
+    import time
+
+    from tooling.audit_watch import alive
+
+    heartbeat = tmp_path / "audit-watch.alive"
+    assert not alive(heartbeat, 30)  # not started yet
+    heartbeat.touch()
+    assert alive(heartbeat, 30)
+    stuck = time.time() - 31
+    os.utime(heartbeat, (stuck, stuck))
+    assert not alive(heartbeat, 30)
