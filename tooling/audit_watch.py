@@ -9,7 +9,7 @@ the topic were lost. It resumes after the last record it stored.
 
 It reads as a Kafka principal of its own (`tongban-audit-watch`), which may read that topic and
 nothing else. It serves no HTTP: with `heartbeat`, it touches that file each time round its loop
-(and while it waits for the topic), and its health check is the file's age (`alive`).
+(and while it waits for the topic), and its health check is the file's age (tooling.heartbeat).
 
 Its one table is created when missing (a tool's store, not a service's schema with revisions).
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.kafka import client_security, make_follower
 from shared.messaging.readers import AUDIT_WATCHER
 from shared.settings import Settings
+from tooling import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class CheckpointWatcher:
     def beat(self) -> None:
         """Say the loop still turns (the health check reads the file's age)."""
         if self.heartbeat is not None:
-            self.heartbeat.touch()
+            heartbeat.beat(self.heartbeat)
 
     async def prepare(self) -> None:
         async with self.db.engine.begin() as connection:
@@ -219,15 +219,6 @@ async def watch(
         return watcher.stored
     finally:
         await watcher.close()
-
-
-def alive(heartbeat: Path, max_age_seconds: float) -> bool:
-    """The watcher touched `heartbeat` within `max_age_seconds` (its loop turns at least every
-    half second while the broker answers, every few seconds while it does not)."""
-    try:
-        return time.time() - heartbeat.stat().st_mtime <= max_age_seconds
-    except FileNotFoundError:
-        return False
 
 
 async def stored_checkpoints(settings: Settings) -> list[ledger.Checkpoint] | None:

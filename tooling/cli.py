@@ -327,7 +327,7 @@ def audit_watch(
     ] = False,
     heartbeat: Annotated[
         Path | None,
-        typer.Option(help="Touch this file each time round the loop (for `tongban audit alive`)"),
+        typer.Option(help="Touch this file each time round the loop (python -m tooling.heartbeat)"),
     ] = None,
 ) -> None:
     """Follow tongban.audit.checkpoints from the beginning, check each checkpoint against
@@ -351,18 +351,6 @@ def audit_watch(
 
     stored = asyncio.run(watching())
     console.print(_("audit watch: {count} checkpoint record(s) stored", count=stored))
-
-
-@audit_app.command("alive")
-def audit_alive(
-    heartbeat: Annotated[Path, typer.Option(help="The file `audit watch --heartbeat` touches")],
-    max_age: Annotated[float, typer.Option(help="Seconds", min=1)] = 30.0,
-) -> None:
-    """The audit watcher's health check (it serves no HTTP): exit code 0 when it touched its
-    heartbeat file within --max-age seconds, 1 otherwise."""
-    from tooling.audit_watch import alive
-
-    raise typer.Exit(0 if alive(heartbeat, max_age) else 1)
 
 
 @app.command()

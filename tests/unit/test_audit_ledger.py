@@ -295,16 +295,21 @@ def test_routing_may_append_to_and_read_its_checkpoints_but_not_delete_them() ->
 
 
 def test_the_watchers_health_is_the_age_of_its_heartbeat(tmp_path: Path) -> None:
-    """Its health check (`tongban audit alive`): healthy only while its loop touches the file."""
+    """Its health check (python -m tooling.heartbeat): healthy only while its loop touches the
+    file, as compose's health check and the Kubernetes probes run it."""
     import os
+    import subprocess
+    import sys
     import time
 
-    from tooling.audit_watch import alive
+    def check() -> int:
+        command = [sys.executable, "-m", "tooling.heartbeat", str(heartbeat), "30"]
+        return subprocess.run(command, check=False).returncode
 
     heartbeat = tmp_path / "audit-watch.alive"
-    assert not alive(heartbeat, 30)  # not started yet
+    assert check() == 1  # not started yet
     heartbeat.touch()
-    assert alive(heartbeat, 30)
+    assert check() == 0
     stuck = time.time() - 31
     os.utime(heartbeat, (stuck, stuck))
-    assert not alive(heartbeat, 30)
+    assert check() == 1

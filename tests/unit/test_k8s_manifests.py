@@ -104,11 +104,9 @@ def test_every_deployment_is_probed_bounded_and_unprivileged(overlay: str) -> No
                 # No HTTP: its probes ask how old its heartbeat file is.
                 for probe in ("startupProbe", "livenessProbe"):
                     command = container[probe]["exec"]["command"]
-                    assert command[:3] == ["tongban", "audit", "alive"], name
-                    heartbeat = command[command.index("--heartbeat") + 1]
-                    assert (
-                        heartbeat == container["args"][container["args"].index("--heartbeat") + 1]
-                    )
+                    assert command[:3] == ["python", "-m", "tooling.heartbeat"], name
+                    args = container["args"]
+                    assert command[3] == args[args.index("--heartbeat") + 1], name
             else:
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
                 assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name

@@ -1,7 +1,7 @@
 """The audit watcher (`tongban audit watch`, tooling/audit_watch.py) as a workload: one pod,
 reading routing's ledger checkpoints as its own Kafka principal into its own database. It holds
 no private key (it verifies routing's signatures with the trust list alone) and serves no HTTP,
-so its probes ask `tongban audit alive` how old its heartbeat file is."""
+so its probes ask how old its heartbeat file is (tooling.heartbeat)."""
 
 from __future__ import annotations
 
@@ -30,9 +30,8 @@ def _secret(variable: str, secret_name: str, key: str) -> dict[str, Any]:
 
 
 def _probe(**timing: int) -> dict[str, Any]:
-    alive = ["tongban", "audit", "alive", "--heartbeat", HEARTBEAT]
-    alive += ["--max-age", str(HEARTBEAT_MAX_AGE_SECONDS)]
-    return {"exec": {"command": alive}, "timeoutSeconds": 10, **timing}
+    alive = ["python", "-m", "tooling.heartbeat", HEARTBEAT, str(HEARTBEAT_MAX_AGE_SECONDS)]
+    return {"exec": {"command": alive}, "timeoutSeconds": 5, **timing}
 
 
 def audit_watch_resources() -> list[dict[str, Any]]:
