@@ -14,6 +14,8 @@ from shared.messaging.readers import ConsumerGroup, ServiceReads
 from shared.messaging.subscriptions import Subscription
 from shared.reference.localities import locality_codes
 from shared.settings import Settings
+from tooling.audit_watch import CheckpointWatcher
+from tooling.kafka_principals import AUDIT_WATCH_PRINCIPAL
 
 
 def approval_group() -> str:
@@ -31,14 +33,17 @@ def declared_subscriptions() -> dict[str, tuple[Subscription, ...]]:
         "routing": (routing.SUBSCRIPTION, routing.ledger_subscription()),
         "approval": (approval.subscription(locality_codes(), approval_group()),),
         "delivery": delivery.SUBSCRIPTIONS,
+        # `tongban audit watch` assigns its partitions by hand: no group at all.
+        AUDIT_WATCH_PRINCIPAL: (),
     }
 
 
-# The topics read without a group: intake's replica of routing's rules, and routing's follower
-# of the checkpoints it published.
+# The topics read without a group: intake's replica of routing's rules, routing's follower of
+# the checkpoints it published, and the audit watcher's copy of them.
 DECLARED_FOLLOWS = {
     "intake": (RulesReplica.TOPIC,),
     "routing": (CheckpointFollower.TOPIC,),
+    AUDIT_WATCH_PRINCIPAL: (CheckpointWatcher.TOPIC,),
 }
 
 

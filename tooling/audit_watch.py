@@ -7,6 +7,10 @@ or DATABASE_URL with the database tongban_audit), never in routing's. `tongban a
 holds routing's chain to these besides the topic: a checkpoint once seen stays evidence even if
 the topic were lost. It resumes after the last record it stored.
 
+It reads as a Kafka principal of its own (`tongban-audit-watch`), which may read that topic and
+nothing else. It serves no HTTP: with `heartbeat`, it touches that file each time round its loop
+(and while it waits for the topic), and its health check is the file's age (tooling.heartbeat).
+
 Its one table is created when missing (a tool's store, not a service's schema with revisions).
 """
 
@@ -16,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -43,7 +48,9 @@ from shared.db import Database
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.kafka import client_security, make_follower
+from shared.messaging.readers import AUDIT_WATCHER
 from shared.settings import Settings
+from tooling import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +83,21 @@ class Batch:
 class CheckpointWatcher:
     """Follows the checkpoints topic into its own store."""
 
-    def __init__(self, settings: Settings, *, ring: KeyRing | None = None) -> None:
+    TOPIC = topics.AUDIT_CHECKPOINTS
+
+    def __init__(
+        self, settings: Settings, *, ring: KeyRing | None = None, heartbeat: Path | None = None
+    ) -> None:
         self.settings = settings
         self.ring = ring or settings.key_ring()
         self.db = Database(settings.audit_watch_database(), pool_size=1)
+        self.heartbeat = heartbeat
         self.stored = 0
+
+    def beat(self) -> None:
+        """Say the loop still turns (the health check reads the file's age)."""
+        if self.heartbeat is not None:
+            heartbeat.beat(self.heartbeat)
 
     async def prepare(self) -> None:
         async with self.db.engine.begin() as connection:
@@ -101,7 +118,7 @@ class CheckpointWatcher:
     async def _follower(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
         consumer = make_follower(
             self.settings.kafka_bootstrap_servers,
-            client_id="tongban-audit-watch",
+            client_id=AUDIT_WATCHER,
             security=client_security(self.settings),
         )
         await consumer.start()
@@ -119,17 +136,17 @@ class CheckpointWatcher:
             raise
         return consumer, partitions
 
-    @staticmethod
-    async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         # The topic may not exist yet (routing creates it at its start): look again.
         while True:
             # Fresh metadata of every topic. `partitions_for_topic` would read the client's own
             # cluster view, which knows only the topics it follows (none yet, for a follower
             # assigned by hand) and so could answer None for good.
             cluster = await consumer._client.fetch_all_metadata()
-            found = cluster.partitions_for_topic(topics.AUDIT_CHECKPOINTS)
+            found = cluster.partitions_for_topic(self.TOPIC)
             if found:
-                return [TopicPartition(topics.AUDIT_CHECKPOINTS, p) for p in sorted(found)]
+                return [TopicPartition(self.TOPIC, p) for p in sorted(found)]
+            self.beat()
             await asyncio.sleep(1)
 
     async def store(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Batch:
@@ -177,6 +194,7 @@ class CheckpointWatcher:
         try:
             end = await consumer.end_offsets(partitions) if until_end else {}
             while not stopping.is_set():
+                self.beat()
                 if until_end and all([await consumer.position(tp) >= end[tp] for tp in partitions]):
                     return
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
@@ -186,9 +204,15 @@ class CheckpointWatcher:
             await consumer.stop()
 
 
-async def watch(settings: Settings, stopping: asyncio.Event, *, until_end: bool = False) -> int:
+async def watch(
+    settings: Settings,
+    stopping: asyncio.Event,
+    *,
+    until_end: bool = False,
+    heartbeat: Path | None = None,
+) -> int:
     """Prepare the store and follow the topic; how many records were stored."""
-    watcher = CheckpointWatcher(settings)
+    watcher = CheckpointWatcher(settings, heartbeat=heartbeat)
     try:
         await watcher.prepare()
         await watcher.run(stopping, until_end=until_end)

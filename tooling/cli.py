@@ -325,6 +325,10 @@ def audit_watch(
     once: Annotated[
         bool, typer.Option("--once", help="Store what the topic holds now, then stop")
     ] = False,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="Touch this file each time round the loop (python -m tooling.heartbeat)"),
+    ] = None,
 ) -> None:
     """Follow tongban.audit.checkpoints from the beginning, check each checkpoint against
     routing's public key and store what was seen in the watcher's own database
@@ -343,7 +347,7 @@ def audit_watch(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        return await watch(settings, stopping, until_end=once)
+        return await watch(settings, stopping, until_end=once, heartbeat=heartbeat)
 
     stored = asyncio.run(watching())
     console.print(_("audit watch: {count} checkpoint record(s) stored", count=stored))

@@ -6,7 +6,9 @@ the topics of the channels it produces (`CHANNELS`) and the dead-letter topics o
 read the topics of its consumer groups (and the topics it follows without a group), and use its
 consumer groups, as the table of readers says (`READERS`, which the services' subscriptions are
 held to). A locality's approval system (`approval-<code>`) may read its own
-request topic with groups of its own prefix, and nothing else.
+request topic with groups of its own prefix, and nothing else; the audit watcher
+(`tongban-audit-watch`, a reader of the table without a group) reads the ledger's checkpoints
+and nothing else.
 
 Kafka's authorizer lets READ and WRITE imply DESCRIBE, and a principal that may write some topic
 may produce idempotently (KIP-679), so the table holds READ and WRITE only. Nobody but the

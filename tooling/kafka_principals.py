@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import re
 
+from shared.messaging.readers import AUDIT_WATCHER
+
 # The launcher's super user: creates the topics, applies the ACL table, and is what tests and
 # operators' tools use. Not in the table (a super user needs no ACLs).
 ADMIN_PRINCIPAL = "tongban-admin"
+# `tongban audit watch`: reads the ledger's checkpoints, nothing else (in the ACL table through
+# the table of readers, shared.messaging.readers).
+AUDIT_WATCH_PRINCIPAL = AUDIT_WATCHER
 LOCALITY_PRINCIPAL = re.compile(r"approval-\d{6}")
 
 

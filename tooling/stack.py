@@ -32,7 +32,7 @@ from tooling.infra import (
     stop_processes,
 )
 from tooling.kafka_access import tongban_acl_table
-from tooling.kafka_principals import ADMIN_PRINCIPAL
+from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
 from tooling.seed import seed_demo_agreements
@@ -170,8 +170,10 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
             log_dir,
         )
+        # The watcher is a principal of its own that may only read the checkpoints.
         watcher = audit_watcher_process(
-            env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}), log_dir
+            env | (credentials.environment(AUDIT_WATCH_PRINCIPAL) if credentials else {}),
+            log_dir,
         )
         try:
             carrier.process.start()
@@ -231,8 +233,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
 
 def audit_watcher_process(env: dict[str, str], log_dir: Path) -> ManagedProcess:
     """`tongban audit watch` (tooling/audit_watch.py): routing's ledger checkpoints, followed
-    from the topic's beginning into the watcher's own database (tongban_audit). It reads as the
-    launcher's admin, as the operators' other tools do."""
+    from the topic's beginning into the watcher's own database (tongban_audit). It reads as its
+    own principal (tongban-audit-watch), which may read the checkpoints topic and nothing else."""
     return ManagedProcess(
         "audit watcher",
         [sys.executable, "-m", "tooling.cli", "audit", "watch"],

@@ -4,10 +4,12 @@
 # no ACL allows; tongban-admin is the only super user (the `kafka-acls` job applies the ACL table
 # as it); the controller listener takes only the admin (SASL PLAIN), and stays inside the
 # container. The SCRAM users are written into the metadata when the log directory is formatted
-# (first start only: --ignore-formatted keeps them on restarts).
+# (first start only: --ignore-formatted keeps them on restarts; a volume formatted before a
+# principal was added lacks it: `docker compose down -v` starts afresh).
 set -eu
 : "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_INTAKE_PASSWORD:?}" "${KAFKA_ROUTING_PASSWORD:?}"
 : "${KAFKA_APPROVAL_PASSWORD:?}" "${KAFKA_DELIVERY_PASSWORD:?}" "${KAFKA_CLUSTER_ID:?}"
+: "${KAFKA_AUDIT_WATCH_PASSWORD:?}"
 
 config=/tmp/server.properties
 umask 077
@@ -60,5 +62,6 @@ user() { echo "SCRAM-SHA-512=[name=$1,password=$2,iterations=4096]"; }
   --add-scram "$(user intake "$KAFKA_INTAKE_PASSWORD")" \
   --add-scram "$(user routing "$KAFKA_ROUTING_PASSWORD")" \
   --add-scram "$(user approval "$KAFKA_APPROVAL_PASSWORD")" \
-  --add-scram "$(user delivery "$KAFKA_DELIVERY_PASSWORD")"
+  --add-scram "$(user delivery "$KAFKA_DELIVERY_PASSWORD")" \
+  --add-scram "$(user tongban-audit-watch "$KAFKA_AUDIT_WATCH_PASSWORD")"
 exec /opt/kafka/bin/kafka-server-start.sh "$config"

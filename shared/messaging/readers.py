@@ -19,6 +19,9 @@ from shared.messaging.channels import CHANNELS, LOCALITY_PARAMETER
 
 # Every approval instance's consumer group id (APPROVAL_CONSUMER_GROUP) starts with this.
 APPROVAL_GROUP_PREFIX = "tongban.approval"
+# `tongban audit watch` (tooling/audit_watch.py): a reader of its own, not a service, so that
+# a routing gone rogue cannot speak for it and it can do nothing but read the checkpoints.
+AUDIT_WATCHER = "tongban-audit-watch"
 
 
 @dataclass(frozen=True)
@@ -103,4 +106,7 @@ READERS: tuple[ServiceReads, ...] = (
             ConsumerGroup("tongban.delivery.routing", (topics.ROUTING_EVENTS,)),
         ),
     ),
+    # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
+    # nothing (it produces no channel and has no dead letters).
+    ServiceReads(AUDIT_WATCHER, (), follows=(topics.AUDIT_CHECKPOINTS,)),
 )

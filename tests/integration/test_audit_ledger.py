@@ -476,15 +476,19 @@ async def test_the_watcher_keeps_every_checkpoint_in_its_own_store(
 ) -> None:
     from tooling.audit_watch import stored_checkpoints, watch
     from tooling.infra import ensure_databases_async
+    from tooling.kafka_principals import AUDIT_WATCH_PRINCIPAL
 
     _, entries = await journey_in_the_ledger(stack)
     latest = (await checkpointed(stack, entries[-1]["seq"]))["checkpoint"]
     await ensure_databases_async(infrastructure.database_url, ["tongban_test_audit"], recreate=True)
+    # As it runs: its own principal, which may read the checkpoints and nothing else.
+    principal = infrastructure.kafka_settings(AUDIT_WATCH_PRINCIPAL)
     settings = stack.settings.model_copy(
         update={
             "audit_watch_database_url": with_database(
                 infrastructure.database_url, "tongban_test_audit"
-            )
+            ),
+            **principal,
         }
     )
     assert await stored_checkpoints(settings) is None  # no store before the watcher made it

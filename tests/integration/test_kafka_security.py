@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
@@ -20,7 +20,7 @@ from aiokafka.errors import (
 )
 
 from shared.messaging import topics
-from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
+from shared.messaging.kafka import KafkaSecurity, make_consumer, make_follower, make_producer
 from tooling.infra import Infrastructure
 from tooling.infra.kafka_credentials import KafkaCredentials
 from tooling.kafka_access import tongban_acl_table
@@ -33,6 +33,7 @@ from tooling.kafka_acl import (
     apply_acls,
     broker_acls,
 )
+from tooling.kafka_principals import AUDIT_WATCH_PRINCIPAL
 
 pytestmark = pytest.mark.integration
 
@@ -178,6 +179,50 @@ async def test_a_service_cannot_read_the_personal_data_of_the_request_topics(
         )
         with pytest.raises(TopicAuthorizationFailedError):
             await read_one(consumer, b"none")
+
+
+async def test_the_audit_watcher_reads_the_checkpoints_and_nothing_else(
+    bootstrap: str, credentials: KafkaCredentials
+) -> None:
+    """As it reads (partitions assigned by hand, no group): the checkpoints topic yes, to its
+    end (nothing is written to it here: the topic is evidence, kept for good, that other tests
+    verify; test_audit_ledger's watcher test stores routing's real checkpoints as this
+    principal); the applications' topics no; and it can write no topic, not even that one."""
+    watcher = credentials.client_security(AUDIT_WATCH_PRINCIPAL)
+    key = b"TB-SECURITY"
+    consumer = make_follower(bootstrap, client_id="test-audit-watch", security=watcher)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topics.AUDIT_CHECKPOINTS, p) for p in range(3)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(REFUSED_WITHIN):
+            while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+                await consumer.getmany(timeout_ms=300)
+    finally:
+        await consumer.stop()
+    # The applications' topics: the broker does not even say they exist to it, and refuses them.
+    consumer = make_follower(bootstrap, client_id="test-audit-watch", security=watcher)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        assert cluster.topics() == {topics.AUDIT_CHECKPOINTS}
+    finally:
+        await consumer.stop()
+    for topic in (topics.INTAKE_EVENTS, HEFEI):
+        following = make_follower(bootstrap, topic, client_id="test-audit-watch", security=watcher)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await read_one(following, key)
+    with pytest.raises(GroupAuthorizationFailedError):
+        await read_one(reader(bootstrap, topics.AUDIT_CHECKPOINTS, watcher, "tongban.audit"), key)
+    for topic in (topics.AUDIT_CHECKPOINTS, topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS):
+        producer = make_producer(bootstrap, client_id="test-audit-watch-writes", security=watcher)
+        with pytest.raises(ClusterAuthorizationFailedError):
+            await produce(producer, topic)
+        plain = AIOKafkaProducer(**watcher, bootstrap_servers=bootstrap, acks=1)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(plain, topic)
 
 
 async def test_applying_the_table_again_changes_nothing_and_removes_stray_grants(

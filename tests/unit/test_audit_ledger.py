@@ -367,3 +367,24 @@ async def test_the_checkpoint_job_is_woken_before_its_interval_once_enough_entri
     started = time.monotonic()
     await pause(0.05, stopping, None)
     assert 0.04 <= time.monotonic() - started < 5.0
+
+
+def test_the_watchers_health_is_the_age_of_its_heartbeat(tmp_path: Path) -> None:
+    """Its health check (python -m tooling.heartbeat): healthy only while its loop touches the
+    file, as compose's health check and the Kubernetes probes run it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    def check() -> int:
+        command = [sys.executable, "-m", "tooling.heartbeat", str(heartbeat), "30"]
+        return subprocess.run(command, check=False).returncode
+
+    heartbeat = tmp_path / "audit-watch.alive"
+    assert check() == 1  # not started yet
+    heartbeat.touch()
+    assert check() == 0
+    stuck = time.time() - 31
+    os.utime(heartbeat, (stuck, stuck))
+    assert check() == 1

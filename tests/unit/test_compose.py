@@ -13,6 +13,7 @@ import yaml
 from pydantic import SecretStr
 
 from shared.settings import (
+    AUDIT_DATABASE,
     DEFAULT_PORTS,
     DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
     DEVELOPMENT_KEY_RING_SECRET,
@@ -22,7 +23,7 @@ from shared.settings import (
     Settings,
     database_name,
 )
-from tooling.kafka_principals import ADMIN_PRINCIPAL
+from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -176,6 +177,42 @@ def test_a_service_and_its_migration_use_its_own_database_and_role(service: Serv
         assert settings.service_database_url(service) == expected, process
     assert "for service in intake routing approval delivery" in POSTGRES_INIT
     assert 'CREATE DATABASE :"database" OWNER :"role"' in POSTGRES_INIT
+
+
+def test_the_audit_watcher_runs_as_its_own_principal_on_its_own_database_holding_no_key() -> None:
+    watcher = SERVICES_OF_COMPOSE["audit-watch"]
+    env = environment("audit-watch")
+    # Its own Kafka principal, made by the broker (which grants it the checkpoints topic only).
+    assert env["KAFKA_USERNAME"] == AUDIT_WATCH_PRINCIPAL
+    assert env["KAFKA_PASSWORD"] == environment("kafka")["KAFKA_AUDIT_WATCH_PASSWORD"]
+    assert f'$(user {AUDIT_WATCH_PRINCIPAL} "$KAFKA_AUDIT_WATCH_PASSWORD")' in KAFKA_START
+    # Its own database and role, made by postgres' init script, not routing's.
+    password = environment("postgres")["AUDIT_WATCH_DB_PASSWORD"]
+    expected = f"postgresql+asyncpg://audit_watch:{password}@postgres:5432/{AUDIT_DATABASE}"
+    settings = settings_of("audit-watch")
+    assert settings.audit_watch_database() == expected
+    assert 'create audit_watch "$AUDIT_WATCH_DB_PASSWORD" tongban_audit' in POSTGRES_INIT
+    # No key ring and none of the services' secrets: the trust list alone, read-only.
+    assert watcher["volumes"] == ["trust:/var/lib/tongban/trust:ro"]
+    assert settings.trust_list and settings.trust_list.startswith("/var/lib/tongban/trust/")
+    assert settings.trust_anchor and settings.trust_anchor.startswith("/var/lib/tongban/trust/")
+    held = {"KEY_RING_DIR", "KEY_RING_SECRET", "PII_DIGEST_KEY", "CARRIER_WEBHOOK_SECRET"}
+    held |= {"BLOB_STORE_SECRET_ACCESS_KEY", *(f"{s.upper()}_DATABASE_URL" for s in SERVICES)}
+    assert not held & set(env)
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092" and env["TONGBAN_ENV"] == "development"
+    # It follows the checkpoints from the broker's ACLs on, once routing's key is on the list;
+    # healthy while its loop touches the heartbeat file it is told.
+    conditions = {target: how["condition"] for target, how in watcher["depends_on"].items()}
+    assert conditions == {
+        "kafka": "service_healthy",
+        "kafka-acls": "service_completed_successfully",
+        "postgres": "service_healthy",
+        "routing": "service_healthy",
+    }
+    command = watcher["command"]
+    assert command[:2] == ["audit", "watch"]
+    heartbeat = command[command.index("--heartbeat") + 1]
+    assert watcher["healthcheck"]["test"][1:5] == ["python", "-m", "tooling.heartbeat", heartbeat]
 
 
 def test_every_image_is_pinned() -> None:

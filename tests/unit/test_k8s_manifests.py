@@ -16,15 +16,16 @@ import pytest
 import yaml
 
 from shared.crypto.workloads import workload_keys
-from shared.messaging.topics import ROUTING_RULES
+from shared.messaging.topics import AUDIT_CHECKPOINTS, ROUTING_RULES
 from shared.reference.localities import locality_codes
 from shared.settings import SERVICES
 from tooling.infra.kustomize import build_command
 from tooling.k8s.approval import approval_groups
+from tooling.k8s.audit_watch import AUDIT_WATCH_NAME
 from tooling.k8s.keys import APPROVAL_KEYS_SECRET, KEY_RING_MOUNT, TRUST_MOUNT, seals_secret
 from tooling.k8s.manifests import render_manifests, stale_manifests
 from tooling.kafka_access import tongban_acl_table
-from tooling.kafka_principals import ADMIN_PRINCIPAL
+from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy/k8s/overlays").iterdir() if path.is_dir())
@@ -99,17 +100,26 @@ def test_every_deployment_is_probed_bounded_and_unprivileged(overlay: str) -> No
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod.get("automountServiceAccountToken") is False, name
         for container in pod["containers"]:
-            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+            if name == AUDIT_WATCH_NAME:
+                # No HTTP: its probes ask how old its heartbeat file is.
+                for probe in ("startupProbe", "livenessProbe"):
+                    command = container[probe]["exec"]["command"]
+                    assert command[:3] == ["python", "-m", "tooling.heartbeat"], name
+                    args = container["args"]
+                    assert command[3] == args[args.index("--heartbeat") + 1], name
+            else:
+                assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
             assert {"requests", "limits"} <= set(container["resources"]), name
             security = container["securityContext"]
             assert security["readOnlyRootFilesystem"] is True, name
             assert security["allowPrivilegeEscalation"] is False, name
             assert security["capabilities"]["drop"] == ["ALL"], name
             mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
-            assert {"/tmp", KEY_RING_MOUNT, TRUST_MOUNT} <= set(mounts), name
-            assert mounts[KEY_RING_MOUNT]["readOnly"] is True, name
+            assert {"/tmp", TRUST_MOUNT} <= set(mounts), name
             assert mounts[TRUST_MOUNT]["readOnly"] is True, name
+            if name != AUDIT_WATCH_NAME:  # the one workload without a key ring
+                assert mounts[KEY_RING_MOUNT]["readOnly"] is True, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -129,7 +139,7 @@ def test_no_secret_value_is_committed(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_deployment_has_a_pdb_and_an_hpa(overlay: str) -> None:
+def test_every_deployment_has_a_pdb_and_an_hpa_but_the_single_watcher(overlay: str) -> None:
     deployments = {d["metadata"]["name"]: d for d in of_kind(overlay, "Deployment")}
     pdbs = of_kind(overlay, "PodDisruptionBudget")
     hpas = {
@@ -138,6 +148,12 @@ def test_every_deployment_has_a_pdb_and_an_hpa(overlay: str) -> None:
     for name, deployment in deployments.items():
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert any(p["spec"]["selector"]["matchLabels"] == selector for p in pdbs), name
+        if name == AUDIT_WATCH_NAME:
+            # One pod, replaced (never two at once): nothing to scale.
+            assert deployment["spec"]["replicas"] == 1
+            assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+            assert name not in hpas
+            continue
         assert name in hpas, name
         assert hpas[name]["spec"]["minReplicas"] <= hpas[name]["spec"]["maxReplicas"]
 
@@ -171,9 +187,11 @@ def test_migrations_run_as_a_job_per_service_with_its_own_pii_key_only(overlay: 
         assert key_files(pod) == {(f"tongban-keys-{service}", "private/pii.json")}
 
 
-def mounted_key_ring(pod: dict[str, Any]) -> dict[str, Any]:
-    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == KEY_RING_MOUNT]
-    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+def mounted_key_ring(pod: dict[str, Any]) -> dict[str, Any] | None:
+    mounts = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == KEY_RING_MOUNT]
+    if not mounts:
+        return None
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mounts[0]["name"]]
     return volume
 
 
@@ -181,6 +199,8 @@ def key_files(pod: dict[str, Any]) -> set[tuple[str, str]]:
     """(Secret, path in the ring) of every private key file the pod's key ring mounts; a
     Secret mounted without `items` would give all its keys, so it is refused outright."""
     volume = mounted_key_ring(pod)
+    if volume is None:
+        return set()
     if "secret" in volume:
         sources = [{"secret": {"name": volume["secret"]["secretName"], **volume["secret"]}}]
     else:
@@ -228,6 +248,8 @@ def test_each_workload_mounts_exactly_its_own_keys(overlay: str) -> None:
     for deployment in of_kind(overlay, "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
+        if container["args"][0] != "serve":
+            continue  # the audit watcher: no ring at all (test below)
         workload = container["args"][1]
         env = {v["name"]: v for v in container["env"]}
         localities = (
@@ -306,6 +328,70 @@ def test_strimzi_topics_and_users_are_the_acl_table() -> None:
         ("topic", "tongban.approval.requests.340100"),
         ("group", "approval-340100."),
     }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_audit_watcher_runs_as_its_own_principal_holding_no_private_key(overlay: str) -> None:
+    (deployment,) = [
+        d for d in of_kind(overlay, "Deployment") if d["metadata"]["name"] == "audit-watch"
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["audit", "watch"]
+    env = {v["name"]: v for v in container["env"]}
+    assert env["KAFKA_USERNAME"]["value"] == AUDIT_WATCH_PRINCIPAL
+    password = env["KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert password == {"name": AUDIT_WATCH_PRINCIPAL, "key": "password"}  # its KafkaUser's
+    database = env["AUDIT_WATCH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert database == {"name": "tongban-database", "key": "audit-watch-url"}
+    # No key ring, no secret of any service: only the public trust list, read-only.
+    assert not any("KEY_RING_SECRET" in n or "PII" in n or "ROUTING" in n for n in env)
+    assert key_files(pod) == set()
+    assert not any("secret" in v or "projected" in v for v in pod["volumes"])
+    trust = [v for v in pod["volumes"] if "configMap" in v]
+    assert [v["configMap"]["name"] for v in trust] == ["tongban-trust"]
+    assert "ports" not in container
+
+    # Its KafkaUser reads the checkpoints topic and nothing else.
+    (user,) = [
+        u for u in of_kind(overlay, "KafkaUser") if u["metadata"]["name"] == AUDIT_WATCH_PRINCIPAL
+    ]
+    acls = user["spec"]["authorization"]["acls"]
+    assert [(a["resource"], a["operations"]) for a in acls] == [
+        ({"type": "topic", "name": AUDIT_CHECKPOINTS, "patternType": "literal"}, ["Read"])
+    ]
+
+    # Its network: DNS, PostgreSQL and Kafka out; nothing in.
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selecting = [p for p in of_kind(overlay, "NetworkPolicy") if selects(p, labels)]
+    assert {p["metadata"]["name"] for p in selecting} == {
+        "default-deny",
+        "allow-dns",
+        "allow-egress-audit-watch",
+    }
+    (own,) = [p for p in selecting if p["metadata"]["name"] == "allow-egress-audit-watch"]
+    assert own["spec"]["policyTypes"] == ["Egress"]
+    ports = {port["port"] for rule in own["spec"]["egress"] for port in rule["ports"]}
+    assert ports == {5432, 9092, 9093}
+    (kafka,) = [
+        p
+        for p in of_kind(overlay, "NetworkPolicy")
+        if p["metadata"]["name"] == "allow-kafka-cluster"
+    ]
+    clients = kafka["spec"]["ingress"][1]["from"][0]["podSelector"]["matchExpressions"][0]
+    assert AUDIT_WATCH_NAME in clients["values"]
+
+
+def selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy's podSelector takes pods with `labels`."""
+    selector = policy["spec"]["podSelector"]
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
 
 
 def test_the_build_command_prefers_kubectl_then_kustomize_then_the_cached_one(

@@ -12,7 +12,7 @@ from shared.settings import SERVICES
 from tests.subscriptions import declared_readers
 from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_acl import AclBinding, Operation, PatternType, ResourceType
-from tooling.kafka_principals import ADMIN_PRINCIPAL, locality_principal
+from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL, locality_principal
 
 TABLE = tongban_acl_table()
 # What each service reads as its own modules declare it (its subscriptions and replicas).
@@ -27,8 +27,9 @@ def subscribed_by(service: str) -> set[str]:
     return {topic for group in DECLARED[service].groups for topic in group.reads}
 
 
-def test_the_principals_are_the_services_and_one_per_locality() -> None:
+def test_the_principals_are_the_services_the_audit_watcher_and_one_per_locality() -> None:
     expected = set(SERVICES) | {locality_principal(code) for code in locality_codes()}
+    expected.add(AUDIT_WATCH_PRINCIPAL)
     assert set(TABLE.principals) == expected
     assert ADMIN_PRINCIPAL not in TABLE.principals  # a super user, outside the table
 
@@ -138,3 +139,25 @@ def test_the_table_names_every_channel_topic_and_their_dead_letters_only() -> No
             assert channel.address in named
     for topic in named:
         channel_of(topic.removesuffix(topics.DEAD_LETTER_SUFFIX))  # raises for a stray topic
+
+
+def test_the_audit_watcher_reads_the_checkpoints_and_can_do_nothing_else() -> None:
+    """Its one grant: READ on the checkpoints topic (DESCRIBE implied), no group (it assigns
+    partitions by hand), nothing to write, so a stolen watcher password forges nothing."""
+    assert TABLE.of(AUDIT_WATCH_PRINCIPAL) == [
+        AclBinding(
+            AUDIT_WATCH_PRINCIPAL,
+            ResourceType.TOPIC,
+            topics.AUDIT_CHECKPOINTS,
+            PatternType.LITERAL,
+            Operation.READ,
+        )
+    ]
+    allows = TABLE.allows
+    assert allows(
+        AUDIT_WATCH_PRINCIPAL, ResourceType.TOPIC, topics.AUDIT_CHECKPOINTS, Operation.DESCRIBE
+    )
+    for topic in TABLE.topics:
+        assert not allows(AUDIT_WATCH_PRINCIPAL, ResourceType.TOPIC, topic, Operation.WRITE), topic
+        if topic != topics.AUDIT_CHECKPOINTS:
+            assert not allows(AUDIT_WATCH_PRINCIPAL, ResourceType.TOPIC, topic, Operation.READ)

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.settings import SERVICES, Settings
 from tooling.k8s.approval import approval_groups, approval_resources
+from tooling.k8s.audit_watch import audit_watch_resources
 from tooling.k8s.migration_jobs import migration_job
 from tooling.k8s.strimzi import kafka_topics, kafka_users
 from tooling.kafka_access import tongban_acl_table
@@ -42,6 +43,10 @@ def render_manifests() -> dict[str, str]:
         (KAFKA_DIR / "users.yaml").as_posix(): _dump(kafka_users(table), acl_source),
         (APPROVAL_DIR / "groups.yaml").as_posix(): _dump(
             approval, "shared/reference/localities.py (one group per city)"
+        ),
+        (BASE / "audit-watch.yaml").as_posix(): _dump(
+            audit_watch_resources(),
+            "tooling/k8s/audit_watch.py (its own Kafka principal and database, no key ring)",
         ),
         (BASE / "migrations-job.yaml").as_posix(): _dump(
             [migration_job(service) for service in SERVICES],

@@ -10,7 +10,7 @@ from shared.messaging.channels import RETAINED_FOR_EVER, Channel, channel_of
 from shared.reference.localities import get_locality
 from tooling.k8s import PART_OF
 from tooling.kafka_acl import AclBinding, AclTable, Operation, PatternType, ResourceType
-from tooling.kafka_principals import ADMIN_PRINCIPAL
+from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 
 # The Strimzi Kafka resource (deploy/k8s/base/kafka/cluster.yaml) these belong to.
 KAFKA_CLUSTER = "tongban"
@@ -105,6 +105,8 @@ def kafka_users(table: AclTable) -> list[dict[str, Any]]:
             locality = get_locality(code)
             name = locality.name if locality else code
             description = f"the approval system of {code} ({name})"
+        elif principal == AUDIT_WATCH_PRINCIPAL:
+            description = "the audit watcher (tongban audit watch): reads the checkpoints"
         else:
             description = f"the {principal} service"
         users.append(_user(principal, table.of(principal), description))
