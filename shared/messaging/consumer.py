@@ -23,19 +23,15 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import CommitFailedError, KafkaError
-from opentelemetry import propagate, trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from aiokafka.errors import CommitFailedError
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import (
     AsyncRetrying,
@@ -49,23 +45,37 @@ from shared.db import Database
 from shared.db.messaging_tables import inbox
 from shared.errors import DomainError
 from shared.i18n import ENGLISH, use_locale
+from shared.messaging.coordinator import wait_for_group_coordinator
 from shared.messaging.envelope import Envelope, EnvelopeError
-from shared.messaging.events import EventPayload
+from shared.messaging.handling import (
+    Delivery,
+    EventContext,
+    Failure,
+    Handler,
+    NotYet,
+    Outcome,
+    PermanentError,
+    is_outage,
+)
 from shared.messaging.kafka import KafkaSecurity, make_consumer
 from shared.messaging.outbox import Outbox
 from shared.messaging.signing import EventVerifier
 from shared.messaging.topics import dead_letter
 from shared.metrics import ConsumerMetrics, ServiceMetrics
-from shared.telemetry import Telemetry, mask_personal_data, record_error
+from shared.telemetry import Telemetry, mask_personal_data
+
+# What handlers import from here: defined in shared.messaging.handling.
+__all__ = [
+    "ConsumerRunner",
+    "EventContext",
+    "Handler",
+    "NotYet",
+    "Outcome",
+    "PermanentError",
+    "is_outage",
+]
 
 log = logging.getLogger(__name__)
-
-Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
-
-# How long a consumer's start waits for its group's coordinator (on a fresh broker Kafka
-# creates __consumer_offsets at the first group's request, which takes a few seconds).
-GROUP_COORDINATOR_TIMEOUT_SECONDS = 60.0
-
 
 # The inbox row of a handled event, built once (as the outbox's INSERT): building the statement
 # for every record costs more CPU than PostgreSQL spends on the row. None when it was there.
@@ -79,132 +89,6 @@ _CLAIM = (
     .on_conflict_do_nothing()
     .returning(inbox.c.event_id)
 )
-
-
-class PermanentError(Exception):
-    """Retrying cannot help (the event contradicts our state): dead-letter at once. A use case's
-    DomainError (shared.errors) is treated the same way: it refuses the event, not the moment."""
-
-
-class NotYet(Exception):
-    """The event depends on a fact that travels on another topic and has not been read yet (an
-    approval event before routing's fact that makes its locality competent): retried with
-    backoff for up to the runner's `wait_for_facts_seconds`, then dead-lettered as a fact out of
-    place. Whoever raises it must read that other topic in another runner, or it never comes."""
-
-
-def is_outage(error: BaseException) -> bool:
-    """The database or the network is away: nothing wrong with the event being handled."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """What a handler gets besides the event: the open transaction and the service's outbox."""
-
-    session: AsyncSession
-    envelope: Envelope
-    outbox: Outbox
-    # The Kafka record being handled (topic, partition, offset, raw value), for a handler that
-    # records where an event was read (routing's audit ledger).
-    record: ConsumerRecord[Any, Any]
-
-    async def publish(self, payload: EventPayload) -> None:
-        """Write `payload` into the handler's transaction, for the topic its channel says."""
-        await self.outbox.add(self.session, payload)
-
-
-Handler = Callable[[Any, EventContext], Awaitable[None]]
-
-
-class _Delivery:
-    """One fetched record on its way through the runner: its processing span (one per event,
-    from its reading to its outcome, however many transactions that takes) and its event,
-    read once."""
-
-    def __init__(self, record: ConsumerRecord[Any, Any]) -> None:
-        self.record = record
-        self.span: Span | None = None  # started when the record is read
-        self.envelope: Envelope | None = None
-        self.payload: EventPayload | None = None
-        self.handler: Handler | None = None
-        self.outcome: Outcome | None = None  # once final
-
-    def span_now(self) -> Span:
-        assert self.span is not None, "the record is read first"
-        return self.span
-
-    def current(self) -> AbstractContextManager[Span]:
-        """The record's span as the current one (the handler's outbox rows and SQL continue
-        its trace), left open; exceptions are recorded by the runner, by type only."""
-        return trace.use_span(
-            self.span_now(), record_exception=False, set_status_on_exception=False
-        )
-
-    def settle(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-        self.span_now().end()
-
-    def abandon(self, crash: BaseException | None) -> None:
-        """The runner stops with this record read and not finished (it comes again): its span
-        ends, with the error that stopped the runner if one did."""
-        if self.span is None or self.outcome is not None or not self.span.is_recording():
-            return
-        if crash is not None:
-            record_error(self.span, crash)
-        self.span.end()
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """Where a batch failed: the record's index in it, and its error (None: the commit)."""
-
-    index: int
-    error: Exception | None
-
-
-async def wait_for_group_coordinator(
-    bootstrap_servers: str,
-    group_id: str,
-    *,
-    client_id: str,
-    security: KafkaSecurity | None = None,
-    within: float = GROUP_COORDINATOR_TIMEOUT_SECONDS,
-) -> bool:
-    """Wait until Kafka names `group_id`'s coordinator; whether it did `within` seconds.
-
-    aiokafka's consumer looks the coordinator up in the background and logs every refusal at
-    ERROR: on a fresh broker (`make run`) that was a score of alarming, harmless
-    GroupCoordinatorNotAvailableError lines per service. Asking first, quietly, leaves it
-    nothing to complain about; an ERROR only when the coordinator never comes."""
-    client = AIOKafkaClient(
-        **(security or {}), bootstrap_servers=bootstrap_servers, client_id=client_id
-    )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    try:
-        await client.bootstrap()
-        while True:
-            try:
-                await client.coordinator_lookup(CoordinationType.GROUP, group_id)
-                return True
-            except KafkaError as refusal:
-                if not refusal.retriable or loop.time() >= deadline:
-                    log.error(
-                        "%s: no coordinator for group %s within %.0f s: %s",
-                        client_id,
-                        group_id,
-                        within,
-                        refusal,
-                    )
-                    return False
-                log.debug("%s: group %s's coordinator not yet: %s", client_id, group_id, refusal)
-                await client.force_metadata_update()
-                await asyncio.sleep(0.2)
-    finally:
-        await client.close()
 
 
 class ConsumerRunner:
@@ -336,7 +220,7 @@ class ConsumerRunner:
         first attempt (the batch showed it exactly what it would have seen alone: the effects
         of the records before it, uncommitted). So a handler runs as often as it would with a
         transaction per record, but for the records before a failure, which run twice."""
-        deliveries = [_Delivery(record) for record in records]
+        deliveries = [Delivery(record) for record in records]
         position, failure = 0, None
         try:
             # A use case shared with the API writes its refusals in `_()`; here an operator
@@ -352,7 +236,7 @@ class ConsumerRunner:
                             deliveries[position:until], stopping
                         )
                         if failed is not None:
-                            failure = _Failure(position + failed.index, failed.error)
+                            failure = Failure(position + failed.index, failed.error)
                     for delivery in deliveries[position : position + finished]:
                         record = delivery.record
                         handled[TopicPartition(record.topic, record.partition)] = record.offset + 1
@@ -367,8 +251,8 @@ class ConsumerRunner:
                 delivery.abandon(None)
 
     async def _apply_batch(
-        self, deliveries: Sequence[_Delivery], stopping: asyncio.Event
-    ) -> tuple[int, _Failure | None]:
+        self, deliveries: Sequence[Delivery], stopping: asyncio.Event
+    ) -> tuple[int, Failure | None]:
         """Apply `deliveries` in ONE transaction, in order: (how many are finished, None), or
         (0, where and why it failed) with nothing of it committed. Each record has its own
         inbox row, so the same event twice in a batch is applied once. Stops early, committing
@@ -377,7 +261,7 @@ class ConsumerRunner:
             await self._read(delivery)
         if all(delivery.outcome is not None for delivery in deliveries):
             return len(deliveries), None  # nothing for the database (ignored, dead-lettered)
-        applied: list[tuple[_Delivery, Outcome]] = []
+        applied: list[tuple[Delivery, Outcome]] = []
         finished, committing = 0, False
         try:
             async with self.db.transaction() as session:
@@ -402,8 +286,8 @@ class ConsumerRunner:
                     self.name,
                     type(error).__name__,
                 )
-                return 0, _Failure(0, None)
-            return 0, _Failure(finished, error)
+                return 0, Failure(0, None)
+            return 0, Failure(finished, error)
         for delivery, outcome in applied:
             self._settle(delivery, outcome)
         # Stopped early: what after it was settled without the database is finished as well
@@ -412,7 +296,7 @@ class ConsumerRunner:
             finished += 1
         return finished, None
 
-    async def _handle_alone(self, delivery: _Delivery, failed: Exception | None) -> None:
+    async def _handle_alone(self, delivery: Delivery, failed: Exception | None) -> None:
         """The record in a transaction of its own, retried as `_gives_up` says, dead-lettered
         when it cannot be handled. `failed`: its first attempt's error, already made."""
         if not await self._read(delivery):
@@ -451,7 +335,7 @@ class ConsumerRunner:
                 return
         self._settle(delivery, outcome)
 
-    async def _read(self, delivery: _Delivery) -> bool:
+    async def _read(self, delivery: Delivery) -> bool:
         """Read the record's event, once whatever the transactions it takes: True if a handler
         is to apply it; False if it is settled already (ignored, or dead-lettered unread)."""
         if delivery.span is not None:
@@ -494,7 +378,7 @@ class ConsumerRunner:
         delivery.envelope, delivery.handler = envelope, handler
         return True
 
-    def _settle(self, delivery: _Delivery, outcome: Outcome) -> None:
+    def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
         """The record's outcome is final (committed, or needing no transaction)."""
         if outcome in ("processed", "duplicate"):
             delivery.span_now().set_attribute("tongban.outcome", outcome)
@@ -523,7 +407,7 @@ class ConsumerRunner:
             mask_personal_data(f"{type(error).__name__}: {error}"),
         )
 
-    async def _claim(self, session: AsyncSession, delivery: _Delivery) -> Outcome:
+    async def _claim(self, session: AsyncSession, delivery: Delivery) -> Outcome:
         """Record the event in the inbox and apply its handler, in `session`'s transaction; a
         duplicate if the inbox has it already (from an earlier transaction, or this one)."""
         envelope, handler = delivery.envelope, delivery.handler
