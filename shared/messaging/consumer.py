@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import (
@@ -77,8 +77,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The inbox row of a handled event, built once (as the outbox's INSERT): building the statement
-# for every record costs more CPU than PostgreSQL spends on the row. None when it was there.
+# The inbox rows of handled events, one statement for a batch's (executed with a list of rows,
+# SQLAlchemy sends them as one multi-row INSERT), built once: building a statement for every
+# record costs more CPU than PostgreSQL spends on the row. A row already there returns nothing.
 _CLAIM = (
     insert(inbox)
     .values(
@@ -88,6 +89,10 @@ _CLAIM = (
     )
     .on_conflict_do_nothing()
     .returning(inbox.c.event_id)
+)
+_UNCLAIM = delete(inbox).where(
+    inbox.c.consumer == bindparam("consumer"),
+    inbox.c.event_id.in_(bindparam("ids", expanding=True)),
 )
 
 
@@ -265,10 +270,13 @@ class ConsumerRunner:
         finished, committing = 0, False
         try:
             async with self.db.transaction() as session:
+                unsettled = [delivery for delivery in deliveries if delivery.outcome is None]
+                claimed = await self._claim(session, unsettled)
                 for delivery in deliveries:
                     if delivery.outcome is None:
                         with delivery.current():
-                            applied.append((delivery, await self._claim(session, delivery)))
+                            outcome = await self._apply(session, delivery, claimed)
+                            applied.append((delivery, outcome))
                             # Each record's failure is its own (a constraint its rows break
                             # surfaces here, not in the next record's query), and each record
                             # reads the database afresh, as it would alone.
@@ -277,6 +285,9 @@ class ConsumerRunner:
                     finished += 1
                     if stopping.is_set():
                         break
+                if claimed:
+                    # Stopped early: the rest were claimed and not applied; they come again.
+                    await session.execute(_UNCLAIM, {"consumer": self.name, "ids": list(claimed)})
                 committing = True
         except Exception as error:
             if committing:
@@ -318,7 +329,8 @@ class ConsumerRunner:
                         if failed is not None and attempts == 1:
                             raise failed
                         async with self.db.transaction() as session:
-                            outcome = await self._claim(session, delivery)
+                            claimed = await self._claim(session, [delivery])
+                            outcome = await self._apply(session, delivery, claimed)
             except Exception as exc:
                 log.warning(
                     "%s: event %s (%s) failed after %d attempt(s): %s",
@@ -407,16 +419,29 @@ class ConsumerRunner:
             mask_personal_data(f"{type(error).__name__}: {error}"),
         )
 
-    async def _claim(self, session: AsyncSession, delivery: Delivery) -> Outcome:
-        """Record the event in the inbox and apply its handler, in `session`'s transaction; a
-        duplicate if the inbox has it already (from an earlier transaction, or this one)."""
+    async def _claim(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> set[str]:
+        """Record the events in the inbox, in `session`'s transaction and one statement: the ids
+        whose rows are new (the others were handled before). An id twice is claimed once."""
+        rows = {
+            delivery.envelope.id: {
+                "consumer": self.name,
+                "event_id": delivery.envelope.id,
+                "event_type": delivery.envelope.type,
+            }
+            for delivery in deliveries
+            if delivery.envelope is not None
+        }
+        claimed = await session.execute(_CLAIM, list(rows.values()))
+        return set(claimed.scalars())
+
+    async def _apply(self, session: AsyncSession, delivery: Delivery, claimed: set[str]) -> Outcome:
+        """Apply the handler in `session`'s transaction if the event is among those `claimed`
+        and not applied yet; else it is a duplicate."""
         envelope, handler = delivery.envelope, delivery.handler
         assert envelope is not None and handler is not None
-        claimed = await session.execute(
-            _CLAIM, {"consumer": self.name, "event_id": envelope.id, "event_type": envelope.type}
-        )
-        if claimed.first() is None:
+        if envelope.id not in claimed:
             return "duplicate"
+        claimed.discard(envelope.id)
         context = EventContext(session, envelope, self.outbox, delivery.record)
         await handler(delivery.payload, context)
         return "processed"
