@@ -1,14 +1,20 @@
 """The Kafka consumer runner every service uses.
 
-For each record: read the CloudEvent, continue the producer's trace, and in ONE database
-transaction record (consumer, event id) in the inbox and apply the handler's effect (which may
-add outbox events). Offsets are committed once per fetched batch, after the transactions of all
-its records have committed: a crash in between redelivers records whose effects are already
-there, and each finds its inbox row and does nothing. That saves a broker round trip per record
-and costs nothing in safety. Transient failures retry with backoff; a record that cannot be
-read, or keeps failing, goes to `<topic>.dlq` with the error in its headers, and the runner
-moves on to the next record. What a handler says (a refusal's message in a dead letter, a log
-line) is for operators: English, whatever language the process would otherwise speak.
+For each record: read the CloudEvent, continue the producer's trace, record (consumer, event id)
+in the inbox and apply the handler's effect (which may add outbox events) in the same database
+transaction. The records of one fetch share ONE transaction: their inbox rows and effects commit
+together, in order, each record seeing the effects of those before it as it would alone (the
+same event twice in a fetch finds its own inbox row and is a duplicate). A transaction per
+record would cost a BEGIN and a COMMIT per record, and routing's ledger a lock per entry. When a
+record fails in a batch, the batch is rolled back and redone up to that record, which is then
+handled alone in transactions of its own, with today's retries and dead letter.
+
+Offsets are committed once per fetched batch, after the transactions of all its records have
+committed: a crash in between redelivers records whose effects are already there, and each
+finds its inbox row and does nothing. Transient failures retry with backoff; a record that
+cannot be read, or keeps failing, goes to `<topic>.dlq` with the error in its headers, and the
+runner moves on to the next record. What a handler says (a refusal's message in a dead letter, a
+log line) is for operators: English, whatever language the process would otherwise speak.
 """
 
 from __future__ import annotations
@@ -17,17 +23,15 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import (
     AsyncRetrying,
@@ -41,8 +45,18 @@ from shared.db import Database
 from shared.db.messaging_tables import inbox
 from shared.errors import DomainError
 from shared.i18n import ENGLISH, use_locale
+from shared.messaging.coordinator import wait_for_group_coordinator
 from shared.messaging.envelope import Envelope, EnvelopeError
-from shared.messaging.events import EventPayload
+from shared.messaging.handling import (
+    Delivery,
+    EventContext,
+    Failure,
+    Handler,
+    NotYet,
+    Outcome,
+    PermanentError,
+    is_outage,
+)
 from shared.messaging.kafka import KafkaSecurity, make_consumer
 from shared.messaging.outbox import Outbox
 from shared.messaging.signing import EventVerifier
@@ -50,93 +64,36 @@ from shared.messaging.topics import dead_letter
 from shared.metrics import ConsumerMetrics, ServiceMetrics
 from shared.telemetry import Telemetry, mask_personal_data
 
+# What handlers import from here: defined in shared.messaging.handling.
+__all__ = [
+    "ConsumerRunner",
+    "EventContext",
+    "Handler",
+    "NotYet",
+    "Outcome",
+    "PermanentError",
+    "is_outage",
+]
+
 log = logging.getLogger(__name__)
 
-Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
-
-# How long a consumer's start waits for its group's coordinator (on a fresh broker Kafka
-# creates __consumer_offsets at the first group's request, which takes a few seconds).
-GROUP_COORDINATOR_TIMEOUT_SECONDS = 60.0
-
-
-class PermanentError(Exception):
-    """Retrying cannot help (the event contradicts our state): dead-letter at once. A use case's
-    DomainError (shared.errors) is treated the same way: it refuses the event, not the moment."""
-
-
-class NotYet(Exception):
-    """The event depends on a fact that travels on another topic and has not been read yet (an
-    approval event before routing's fact that makes its locality competent): retried with
-    backoff for up to the runner's `wait_for_facts_seconds`, then dead-lettered as a fact out of
-    place. Whoever raises it must read that other topic in another runner, or it never comes."""
-
-
-def is_outage(error: BaseException) -> bool:
-    """The database or the network is away: nothing wrong with the event being handled."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """What a handler gets besides the event: the open transaction and the service's outbox."""
-
-    session: AsyncSession
-    envelope: Envelope
-    outbox: Outbox
-    # The Kafka record being handled (topic, partition, offset, raw value), for a handler that
-    # records where an event was read (routing's audit ledger).
-    record: ConsumerRecord[Any, Any]
-
-    async def publish(self, payload: EventPayload) -> None:
-        """Write `payload` into the handler's transaction, for the topic its channel says."""
-        await self.outbox.add(self.session, payload)
-
-
-Handler = Callable[[Any, EventContext], Awaitable[None]]
-
-
-async def wait_for_group_coordinator(
-    bootstrap_servers: str,
-    group_id: str,
-    *,
-    client_id: str,
-    security: KafkaSecurity | None = None,
-    within: float = GROUP_COORDINATOR_TIMEOUT_SECONDS,
-) -> bool:
-    """Wait until Kafka names `group_id`'s coordinator; whether it did `within` seconds.
-
-    aiokafka's consumer looks the coordinator up in the background and logs every refusal at
-    ERROR: on a fresh broker (`make run`) that was a score of alarming, harmless
-    GroupCoordinatorNotAvailableError lines per service. Asking first, quietly, leaves it
-    nothing to complain about; an ERROR only when the coordinator never comes."""
-    client = AIOKafkaClient(
-        **(security or {}), bootstrap_servers=bootstrap_servers, client_id=client_id
+# The inbox rows of handled events, one statement for a batch's (executed with a list of rows,
+# SQLAlchemy sends them as one multi-row INSERT), built once: building a statement for every
+# record costs more CPU than PostgreSQL spends on the row. A row already there returns nothing.
+_CLAIM = (
+    insert(inbox)
+    .values(
+        consumer=bindparam("consumer"),
+        event_id=bindparam("event_id"),
+        event_type=bindparam("event_type"),
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    try:
-        await client.bootstrap()
-        while True:
-            try:
-                await client.coordinator_lookup(CoordinationType.GROUP, group_id)
-                return True
-            except KafkaError as refusal:
-                if not refusal.retriable or loop.time() >= deadline:
-                    log.error(
-                        "%s: no coordinator for group %s within %.0f s: %s",
-                        client_id,
-                        group_id,
-                        within,
-                        refusal,
-                    )
-                    return False
-                log.debug("%s: group %s's coordinator not yet: %s", client_id, group_id, refusal)
-                await client.force_metadata_update()
-                await asyncio.sleep(0.2)
-    finally:
-        await client.close()
+    .on_conflict_do_nothing()
+    .returning(inbox.c.event_id)
+)
+_UNCLAIM = delete(inbox).where(
+    inbox.c.consumer == bindparam("consumer"),
+    inbox.c.event_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 class ConsumerRunner:
@@ -214,16 +171,10 @@ class ConsumerRunner:
         while not stopping.is_set():
             # Returns as soon as records are there; the timeout only bounds an idle wait.
             batches = await self.consumer.getmany(timeout_ms=300, max_records=50)
+            fetched = [record for records in batches.values() for record in records]
             handled: dict[TopicPartition, int] = {}
             try:
-                for partition, records in batches.items():
-                    for record in records:
-                        await self.handle_record(record)  # its own transaction, committed
-                        handled[partition] = record.offset + 1
-                        if stopping.is_set():
-                            break
-                    if stopping.is_set():
-                        break
+                await self._handle_fetch(fetched, stopping, handled)
             finally:
                 # Also when a record could not be finished: what was handled before it stays
                 # handled, and the rest comes back.
@@ -261,48 +212,110 @@ class ConsumerRunner:
             # these records again, and the inbox turns each into a no-op.
             log.warning("%s: offsets not committed (the group rebalanced)", self.name)
 
-    async def handle_record(self, record: ConsumerRecord[Any, Any]) -> Outcome:
-        # A use case shared with the API writes its refusals in `_()`; here an operator reads
-        # them, in dead letters and logs that are searched for their English words.
-        with use_locale(ENGLISH):
-            outcome = await self._handle_record(record)
-        if self.metrics is not None:
-            self.metrics.consumed(record.topic, outcome)
-        return outcome
+    async def _handle_fetch(
+        self,
+        records: Sequence[ConsumerRecord[Any, Any]],
+        stopping: asyncio.Event,
+        handled: dict[TopicPartition, int],
+    ) -> None:
+        """Handle a fetch's records in order, noting in `handled` the offset after each
+        partition's last finished record. Batches first, one record alone where a batch fails:
+        a batch that fails at a record is rolled back, the records before it are done again as
+        a batch, and that record is handled alone, its failure in the batch counted as its
+        first attempt (the batch showed it exactly what it would have seen alone: the effects
+        of the records before it, uncommitted). So a handler runs as often as it would with a
+        transaction per record, but for the records before a failure, which run twice."""
+        deliveries = [Delivery(record) for record in records]
+        position, failure = 0, None
+        try:
+            # A use case shared with the API writes its refusals in `_()`; here an operator
+            # reads them, in dead letters and logs that are searched for their English words.
+            with use_locale(ENGLISH):
+                while position < len(deliveries) and not stopping.is_set():
+                    if failure is not None and failure.index == position:
+                        await self._handle_alone(deliveries[position], failure.error)
+                        finished, failure = 1, None
+                    else:
+                        until = failure.index if failure is not None else len(deliveries)
+                        finished, failed = await self._apply_batch(
+                            deliveries[position:until], stopping
+                        )
+                        if failed is not None:
+                            failure = Failure(position + failed.index, failed.error)
+                    for delivery in deliveries[position : position + finished]:
+                        record = delivery.record
+                        handled[TopicPartition(record.topic, record.partition)] = record.offset + 1
+                    position += finished
+        except BaseException as crash:
+            for delivery in deliveries:
+                delivery.abandon(crash)
+            raise
+        finally:
+            # Read and not applied (the runner is stopping): they come again.
+            for delivery in deliveries:
+                delivery.abandon(None)
 
-    async def _handle_record(self, record: ConsumerRecord[Any, Any]) -> Outcome:
-        headers = list(record.headers or ())
-        parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers[::-1]})
-        attributes = {
-            "messaging.system": "kafka",
-            "messaging.destination.name": record.topic,
-            "messaging.kafka.partition": str(record.partition),
-            "messaging.kafka.offset": str(record.offset),
-            "messaging.consumer.group.name": self.name,
-        }
-        with self.telemetry.span(
-            f"{record.topic} process", kind=SpanKind.CONSUMER, parent=parent, attributes=attributes
-        ) as span:
-            # Read once, before any retry: a record that cannot be read never will be.
-            try:
-                envelope = Envelope.from_kafka(record.key, record.value, headers)
-                span.set_attribute("messaging.message.id", envelope.id)
-                span.set_attribute("cloudevents.event_type", envelope.type)
-                span.set_attribute("tongban.application_no", envelope.subject)
-                handler = self.handlers.get(envelope.type)
-                if handler is None:
-                    # Another service's fact we have no use for (or a newer version): acknowledge.
-                    return "ignored"
-                if self.verifier is not None:
-                    self.verifier.verify(envelope, record.topic)
-                payload = envelope.payload()
-            except EnvelopeError as exc:
-                # Unreadable, or untrusted (UntrustedEvent): no retry can change either.
-                await self._dead_letter(record, exc, attempts=0)
-                span.set_status(Status(StatusCode.ERROR, "dead-lettered: unreadable"))
-                return "dead_lettered"
+    async def _apply_batch(
+        self, deliveries: Sequence[Delivery], stopping: asyncio.Event
+    ) -> tuple[int, Failure | None]:
+        """Apply `deliveries` in ONE transaction, in order: (how many are finished, None), or
+        (0, where and why it failed) with nothing of it committed. Each record has its own
+        inbox row, so the same event twice in a batch is applied once. Stops early, committing
+        what it applied, once `stopping` is set."""
+        for delivery in deliveries:
+            await self._read(delivery)
+        if all(delivery.outcome is not None for delivery in deliveries):
+            return len(deliveries), None  # nothing for the database (ignored, dead-lettered)
+        applied: list[tuple[Delivery, Outcome]] = []
+        finished, committing = 0, False
+        try:
+            async with self.db.transaction() as session:
+                unsettled = [delivery for delivery in deliveries if delivery.outcome is None]
+                claimed = await self._claim(session, unsettled)
+                for delivery in deliveries:
+                    if delivery.outcome is None:
+                        with delivery.current():
+                            outcome = await self._apply(session, delivery, claimed)
+                            applied.append((delivery, outcome))
+                            # Each record's failure is its own (a constraint its rows break
+                            # surfaces here, not in the next record's query), and each record
+                            # reads the database afresh, as it would alone.
+                            await session.flush()
+                            session.expunge_all()
+                    finished += 1
+                    if stopping.is_set():
+                        break
+                if claimed:
+                    # Stopped early: the rest were claimed and not applied; they come again.
+                    await session.execute(_UNCLAIM, {"consumer": self.name, "ids": list(claimed)})
+                committing = True
+        except Exception as error:
+            if committing:
+                # No record to blame: each is handled alone.
+                log.warning(
+                    "%s: a batch's commit failed (%s); its records are handled alone",
+                    self.name,
+                    type(error).__name__,
+                )
+                return 0, Failure(0, None)
+            return 0, Failure(finished, error)
+        for delivery, outcome in applied:
+            self._settle(delivery, outcome)
+        # Stopped early: what after it was settled without the database is finished as well
+        # (an unreadable record dead-lettered once, not again when it comes back).
+        while finished < len(deliveries) and deliveries[finished].outcome is not None:
+            finished += 1
+        return finished, None
 
-            attempts = 0
+    async def _handle_alone(self, delivery: Delivery, failed: Exception | None) -> None:
+        """The record in a transaction of its own, retried as `_gives_up` says, dead-lettered
+        when it cannot be handled. `failed`: its first attempt's error, already made."""
+        if not await self._read(delivery):
+            return
+        envelope = delivery.envelope
+        assert envelope is not None
+        attempts = 0
+        with delivery.current() as span:
             try:
                 async for attempt in AsyncRetrying(
                     stop=self._gives_up,
@@ -313,7 +326,11 @@ class ConsumerRunner:
                 ):
                     with attempt:
                         attempts = attempt.retry_state.attempt_number
-                        outcome = await self._apply(record, envelope, payload, handler)
+                        if failed is not None and attempts == 1:
+                            raise failed
+                        async with self.db.transaction() as session:
+                            claimed = await self._claim(session, [delivery])
+                            outcome = await self._apply(session, delivery, claimed)
             except Exception as exc:
                 log.warning(
                     "%s: event %s (%s) failed after %d attempt(s): %s",
@@ -325,10 +342,61 @@ class ConsumerRunner:
                 )
                 span.record_exception(exc, attributes={"exception.message": type(exc).__name__})
                 span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
-                await self._dead_letter(record, exc, attempts=attempts)
-                return "dead_lettered"
-            span.set_attribute("tongban.outcome", outcome)
-            return outcome
+                await self._dead_letter(delivery.record, exc, attempts=attempts)
+                self._settle(delivery, "dead_lettered")
+                return
+        self._settle(delivery, outcome)
+
+    async def _read(self, delivery: Delivery) -> bool:
+        """Read the record's event, once whatever the transactions it takes: True if a handler
+        is to apply it; False if it is settled already (ignored, or dead-lettered unread)."""
+        if delivery.span is not None:
+            return delivery.outcome is None
+        record = delivery.record
+        headers = list(record.headers or ())
+        parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers[::-1]})
+        delivery.span = self.telemetry.tracer.start_span(
+            f"{record.topic} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.partition": str(record.partition),
+                "messaging.kafka.offset": str(record.offset),
+                "messaging.consumer.group.name": self.name,
+            },
+        )
+        with delivery.current() as span:
+            try:
+                envelope = Envelope.from_kafka(record.key, record.value, headers)
+                span.set_attribute("messaging.message.id", envelope.id)
+                span.set_attribute("cloudevents.event_type", envelope.type)
+                span.set_attribute("tongban.application_no", envelope.subject)
+                handler = self.handlers.get(envelope.type)
+                if handler is None:
+                    # Another service's fact we have no use for (or a newer version): acknowledge.
+                    self._settle(delivery, "ignored")
+                    return False
+                if self.verifier is not None:
+                    self.verifier.verify(envelope, record.topic)
+                delivery.payload = envelope.payload()
+            except EnvelopeError as exc:
+                # Unreadable, or untrusted (UntrustedEvent): no retry can change either.
+                await self._dead_letter(record, exc, attempts=0)
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered: unreadable"))
+                self._settle(delivery, "dead_lettered")
+                return False
+        delivery.envelope, delivery.handler = envelope, handler
+        return True
+
+    def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        """The record's outcome is final (committed, or needing no transaction)."""
+        if outcome in ("processed", "duplicate"):
+            delivery.span_now().set_attribute("tongban.outcome", outcome)
+        delivery.settle(outcome)
+        if self.metrics is not None:
+            self.metrics.consumed(delivery.record.topic, outcome)
 
     def _gives_up(self, state: RetryCallState) -> bool:
         # An outage of our own database or network says nothing about the event: wait it out
@@ -351,23 +419,31 @@ class ConsumerRunner:
             mask_personal_data(f"{type(error).__name__}: {error}"),
         )
 
-    async def _apply(
-        self,
-        record: ConsumerRecord[Any, Any],
-        envelope: Envelope,
-        payload: EventPayload,
-        handler: Handler,
-    ) -> Outcome:
-        async with self.db.transaction() as session:
-            claimed = await session.execute(
-                insert(inbox)
-                .values(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
-            if claimed.first() is None:
-                return "duplicate"
-            await handler(payload, EventContext(session, envelope, self.outbox, record))
+    async def _claim(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> set[str]:
+        """Record the events in the inbox, in `session`'s transaction and one statement: the ids
+        whose rows are new (the others were handled before). An id twice is claimed once."""
+        rows = {
+            delivery.envelope.id: {
+                "consumer": self.name,
+                "event_id": delivery.envelope.id,
+                "event_type": delivery.envelope.type,
+            }
+            for delivery in deliveries
+            if delivery.envelope is not None
+        }
+        claimed = await session.execute(_CLAIM, list(rows.values()))
+        return set(claimed.scalars())
+
+    async def _apply(self, session: AsyncSession, delivery: Delivery, claimed: set[str]) -> Outcome:
+        """Apply the handler in `session`'s transaction if the event is among those `claimed`
+        and not applied yet; else it is a duplicate."""
+        envelope, handler = delivery.envelope, delivery.handler
+        assert envelope is not None and handler is not None
+        if envelope.id not in claimed:
+            return "duplicate"
+        claimed.discard(envelope.id)
+        context = EventContext(session, envelope, self.outbox, delivery.record)
+        await handler(delivery.payload, context)
         return "processed"
 
     async def _dead_letter(
