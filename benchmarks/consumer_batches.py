@@ -28,7 +28,6 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from benchmarks.cpu import snapshot
 from shared import clock
-from shared.audit.ledger import LEDGER_SIGNER
 from shared.db import Database
 from shared.db.migrations import upgrade_async
 from shared.messaging import events
@@ -94,7 +93,7 @@ async def measure(db: Database, settings: Settings, kind: str, count: int) -> tu
     if kind == "ledger":
         from services.routing.consumers import ledger_subscription
 
-        subscription = ledger_subscription(settings.key_ring().signer(LEDGER_SIGNER))
+        subscription = ledger_subscription()
         handlers: Any = subscription.by_type
     else:
 
