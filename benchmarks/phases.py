@@ -102,7 +102,7 @@ async def pipeline_cycle(bench: Bench, name: str, *, paused_: bool) -> Cycle:
     rates = pipeline_rates(
         [bench.accepted_at[number].timestamp() for number in numbers],
         [at.timestamp() for at in opened.values()],
-        drain_from=resumed if paused_ else None,
+        resumed=resumed if paused_ else None,
     )
     count = len(numbers)
     cpu_ms = {label: s * 1000 / count for label, s in cpu.spent(before, after).items()}

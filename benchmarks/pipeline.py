@@ -28,8 +28,9 @@ class PipelineRates:
     backlog_at_end: int  # accepted but not yet open when the load stopped
     best_window_per_s: float  # the most cases opened in any window, per second
     window_seconds: float  # that window (shorter when everything opened in less)
-    drain_seconds: float  # from the load's end (or the pipeline's resumption) to the last open
+    drain_seconds: float  # from the load's end (or a paused pipeline's first open) to the last
     drain_per_s: float  # cases opened per second during the drain (NaN: nothing to drain)
+    resume_lag: float = 0.0  # a paused pipeline: from its resumption to its first case open
 
     @property
     def posted_faster(self) -> bool:
@@ -56,33 +57,40 @@ def pipeline_rates(
     accepted: Sequence[float],
     opened: Sequence[float],
     *,
-    drain_from: float | None = None,
+    resumed: float | None = None,
     window: float = WINDOW_SECONDS,
 ) -> PipelineRates:
     """The rates of one load and the drain after it.
 
     `accepted`: when each application was accepted; `opened`: when each of them that has a
     case opened. The load runs from the first accept to the last; the drain from the last
-    accept (or `drain_from`, when the pipeline was paused and resumed after it) to the last
-    case opened."""
+    accept to the last case opened. `resumed`: the pipeline was paused during the load and
+    resumed then; its drain starts with its first case opened after that (its consumers
+    first rejoin their groups: the pause's cost, not the pipeline's pace)."""
     if not accepted:
         nan = float("nan")
-        return PipelineRates(0, len(opened), 0.0, 0.0, 0.0, 0, *best_window(opened, window), 0, nan)
+        return PipelineRates(
+            0, len(opened), 0.0, 0.0, 0.0, 0, *best_window(opened, window), 0.0, nan, 0.0
+        )
     began, ended = min(accepted), max(accepted)
     load = ended - began
     during = sum(1 for t in opened if began <= t <= ended)
-    start = ended if drain_from is None else max(ended, drain_from)
-    after = [t for t in opened if t > start]
+    after = [t for t in opened if t > ended]
+    start = ended
+    if resumed is not None:
+        start = min((t for t in after if t >= resumed), default=max(ended, resumed))
     drain = max(after) - start if after else 0.0
+    rate, used = best_window(opened, window)
     return PipelineRates(
         accepted=len(accepted),
         opened=len(opened),
         load_seconds=load,
         posted_per_s=len(accepted) / load if load > 0 else 0.0,
         opened_during_load_per_s=during / load if load > 0 else 0.0,
-        backlog_at_end=len(accepted) - sum(1 for t in opened if t <= ended),
-        best_window_per_s=best_window(opened, window)[0],
-        window_seconds=best_window(opened, window)[1],
+        backlog_at_end=len(accepted) - during,
+        best_window_per_s=rate,
+        window_seconds=used,
         drain_seconds=drain,
         drain_per_s=len(after) / drain if drain > 0 else float("nan"),
+        resume_lag=start - resumed if resumed is not None else 0.0,
     )

@@ -105,7 +105,8 @@ def _pipeline_table(cycles: Sequence[Cycle], out: Console) -> None:
             + ("" if rates.posted_faster else " (kept up)"),
             str(rates.backlog_at_end),
             f"{rates.best_window_per_s:.0f} ({rates.window_seconds:.0f} s)",
-            f"{rates.drain_seconds:.1f}",
+            f"{rates.drain_seconds:.1f}"
+            + (f" (+{rates.resume_lag:.1f} to resume)" if cycle.paused else ""),
             ms(rates.drain_per_s),
             "yes" if cycle.drained else "[red]no[/]",
         )
@@ -113,7 +114,8 @@ def _pipeline_table(cycles: Sequence[Cycle], out: Console) -> None:
     out.print(
         "  opened/s while posting: cases opened between the round's first and last accept "
         "(its limit only when windows posted faster, i.e. a backlog grew); drain: from the last "
-        "accept (or the pipeline's resumption) to the last case open; best window: the most "
+        "accept (a paused pipeline: from its first case open after resuming, which is shown "
+        "apart) to the last case open; best window: the most "
         "cases opened in any 10 s\n"
     )
 

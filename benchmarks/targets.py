@@ -40,13 +40,23 @@ class Goal:
 
     @property
     def goal(self) -> str:
+        if self.bound == 0 and not self.at_least:
+            return "none"
         return f"{'≥' if self.at_least else '≤'} {_number(self.bound)} {self.unit}".strip()
 
 
 def _number(value: float) -> str:
     if math.isnan(value):
         return "—"
-    return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
+    if value == int(value):
+        return f"{value:.0f}"
+    return (
+        f"{value:.2f}"
+        if abs(value) < 10
+        else f"{value:.1f}"
+        if abs(value) < 100
+        else f"{value:.0f}"
+    )
 
 
 def paced_bound_ms(kafka_p99_ms: float) -> float:

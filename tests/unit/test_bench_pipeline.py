@@ -3,10 +3,16 @@ what `make bench` reports as issue 18's figures must mean what the issue says.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
+from benchmarks.figures import Cycle, Figures, Round, Tally
+from benchmarks.flame import FlameGraphs
 from benchmarks.journey import arguments
+from benchmarks.loadgen import LoadResult, Sample
 from benchmarks.pipeline import best_window, pipeline_rates
+from benchmarks.report import report
 from benchmarks.targets import Goal, goal_table, issue_goals, paced_bound_ms
 
 
@@ -59,14 +65,15 @@ def test_a_pipeline_at_56_per_second_reads_56_in_every_measure_of_it() -> None:
     assert 55 <= rates.drain_per_s <= 57
 
 
-def test_a_paused_pipeline_drains_from_its_resumption_not_from_the_last_accept() -> None:
+def test_a_paused_pipeline_drains_from_its_first_case_after_resuming() -> None:
     accepted = steady(0, 200, 10)  # routing and approval stopped meanwhile
-    opened = steady(15, 400, 5)  # resumed at 14.9 s; all 2,000 open in 5 s
-    rates = pipeline_rates(accepted, opened, drain_from=14.9)
+    opened = steady(13, 400, 5)  # resumed at 11 s, rejoined Kafka; all 2,000 open in 5 s
+    rates = pipeline_rates(accepted, opened, resumed=11.0)
     assert rates.opened_during_load_per_s == 0
     assert rates.backlog_at_end == 2000
-    assert rates.drain_seconds == max(opened) - 14.9
-    assert 385 <= rates.drain_per_s <= 400
+    assert rates.resume_lag == 2.0
+    assert rates.drain_seconds == max(opened) - 13
+    assert 395 <= rates.drain_per_s <= 405
 
 
 def test_a_pipeline_that_keeps_up_has_no_backlog_and_posted_no_faster() -> None:
@@ -83,7 +90,8 @@ def test_goal_met_missed_and_not_measured() -> None:
     assert Goal("cpu", 3.9, 4, False, "ms").met is True
     assert Goal("cpu", 13.0, 4, False, "ms").met is False
     assert Goal("cpu", float("nan"), 4, False, "ms").met is None
-    assert Goal("cpu", 3.9, 4, False, "ms").goal == "≤ 4.00 ms"
+    assert Goal("cpu", 3.9, 4, False, "ms").goal == "≤ 4 ms"
+    assert Goal("lost", 0, 0, False, "").goal == "none"
 
 
 def test_paced_bound_is_three_kafka_p99_plus_twenty_ms() -> None:
@@ -130,7 +138,7 @@ def test_targets_table_prints_each_target_with_its_verdict() -> None:
     console = Console(record=True, width=200)
     console.print(goal_table(_goals(cpu_ms=3.5)))
     text = console.export_text()
-    assert "≥ 300 /s" in text and "≤ 4.00 ms" in text and "161 ms" in text
+    assert "≥ 300 /s" in text and "≤ 4 ms" in text and "161 ms" in text
     cpu_line = next(line for line in text.splitlines() if "CPU per application" in line)
     assert "yes" in cpu_line and "3.50 ms" in cpu_line
 
@@ -141,3 +149,42 @@ def test_quick_mode_shortens_every_phase_and_explicit_options_still_win() -> Non
     assert arguments(["--quick", "--rounds", "3"]).rounds == 3
     full = arguments([])
     assert full.round_seconds == 12 and full.paced_rate == 20
+
+
+def _round(target: str, rate: float, label: str = "round 1") -> Round:
+    samples = [Sample(n / rate, 0.01, 201) for n in range(round(rate * 10))]
+    cpu_shares = {"intake": 90.0, "routing": 60.0, "kafka": 20.0, "benchmark": 30.0}
+    return Round(LoadResult(label, target, 32, 10.0, samples), cpu_shares)
+
+
+def test_the_report_of_a_run_ends_with_the_targets_measured_in_it() -> None:
+    accepted, opened = steady(0, 200, 10), steady(0.05, 50, 9.9) + steady(10.01, 100, 15)
+    busy = Cycle(
+        "pipeline busy",
+        _round("intake", 200, "pipeline busy"),
+        pipeline_rates(accepted, opened),
+        {"intake": 4.0, "routing": 5.0, "approval": 3.0, "kafka": 1.0, "postgresql": 2.0},
+        drained=True,
+        paused=False,
+    )
+    figures = Figures(
+        rounds=[_round("bare", 2000), _round("intake", 150)],
+        alone=_round("intake", 250, "backlog"),
+        cycles=[busy],
+        paced=LoadResult("paced load", "intake", 4, 15.0, [Sample(0, 0.02, 201)] * 300),
+        case_open_ms=[60.0] * 99 + [500.0],
+        raw_ms=[10.0] * 99 + [47.0],
+        exactly_once=[Tally("whole run", 2300, 2300, 2300, 0, 0, 0, 1.0)],
+        flame_graphs=FlameGraphs({"intake": Path("/tmp/intake.svg")}, {"routing": "no ptrace"}),
+    )
+    console = Console(record=True, width=220)
+    report(figures, arguments(["--quick"]), {"intake": "tongban_intake"}, console)
+    text = console.export_text()
+    assert "/tmp/intake.svg" in text and "no ptrace" in text
+    summary = text[text.index("Issue 18: targets and this run") :]
+    cpu_line = next(line for line in summary.splitlines() if "CPU per application" in line)
+    assert "13 ms" in cpu_line and "no" in cpu_line  # 4 + 5 + 3 + 1, PostgreSQL apart
+    paced_line = next(line for line in summary.splitlines() if "paced 20/s" in line)
+    assert "500 ms" in paced_line and "161 ms" in paced_line
+    busy_line = next(line for line in summary.splitlines() if "pipeline busy ÷" in line)
+    assert "0.07" in busy_line  # 150 ÷ 2,000
