@@ -161,16 +161,8 @@ async def paced_load(bench: Bench, watcher: CaseOpenedWatcher) -> None:
     options, figures = bench.options, bench.figures
     count = max(1, round(options.paced_rate * options.paced_seconds))
     task = bench.progress.add_task("paced load + raw Kafka round trips", total=2 * count)
-    result, raw = await asyncio.gather(
-        paced(
-            bench.intake,
-            label="paced load",
-            rate=options.paced_rate,
-            count=count,
-            answer_within=options.request_timeout,
-            keep_bodies=True,
-            tick=lambda: bench.progress.advance(task),
-        ),
+    ready = asyncio.Event()
+    raw_trips = asyncio.create_task(
         raw_round_trip(
             bench.stack.settings.kafka_bootstrap_servers,
             count,
@@ -178,8 +170,25 @@ async def paced_load(bench: Bench, watcher: CaseOpenedWatcher) -> None:
             pause=1 / options.paced_rate,
             tick=lambda: bench.progress.advance(task),
             security=client_security(bench.stack.settings),
-        ),
+            ready=ready,
+        )
     )
+    # Both start together once Kafka's side is set up (or its failure surfaces here).
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({raw_trips, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if raw_trips.done():
+        raw_trips.result()
+    result = await paced(
+        bench.intake,
+        label="paced load",
+        rate=options.paced_rate,
+        count=count,
+        answer_within=options.request_timeout,
+        keep_bodies=True,
+        tick=lambda: bench.progress.advance(task),
+    )
+    raw = await raw_trips
     bench.keep(result)
     figures.paced = result
     figures.raw_ms = [seconds * 1000 for seconds in raw]
