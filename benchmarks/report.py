@@ -190,7 +190,9 @@ def report_saturation(
             out.print(
                 f"  CPU per accepted application in the best intake round (ms): {listed}; "
                 f"{total:.1f} ms in all, so 2 cores carry at most ≈ {2000 / total:.0f} "
-                "applications/s through the whole pipeline\n"
+                "applications/s through the whole pipeline (a floor: routing and approval "
+                "finish the round's applications after it; the pipeline's own table counts "
+                "their drain too)\n"
                 if total
                 else ""
             )

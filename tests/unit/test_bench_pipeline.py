@@ -164,6 +164,7 @@ def test_the_report_of_a_run_ends_with_the_targets_measured_in_it() -> None:
         _round("intake", 200, "pipeline busy"),
         pipeline_rates(accepted, opened),
         {"intake": 4.0, "routing": 5.0, "approval": 3.0, "kafka": 1.0, "postgresql": 2.0},
+        {"intake": 1.0, "routing": 2.0},
         drained=True,
         paused=False,
     )
@@ -181,6 +182,7 @@ def test_the_report_of_a_run_ends_with_the_targets_measured_in_it() -> None:
     report(figures, arguments(["--quick"]), {"intake": "tongban_intake"}, console)
     text = console.export_text()
     assert "/tmp/intake.svg" in text and "no ptrace" in text
+    assert "(routing idle, % of a core)" in text
     summary = text[text.index("Issue 18: targets and this run") :]
     cpu_line = next(line for line in summary.splitlines() if "CPU per application" in line)
     assert "13 ms" in cpu_line and "no" in cpu_line  # 4 + 5 + 3 + 1, PostgreSQL apart
