@@ -133,11 +133,13 @@ class Bench:
             ticker.cancel()
             self.progress.update(task, completed=seconds)
 
-    async def settle(self, before: str, *, limit: float | None = None) -> float:
+    async def settle(
+        self, before: str, *, limit: float | None = None, quiet_for: float = 0.5
+    ) -> float:
         """Seconds waited (at most `limit`, else --settle-seconds) until approval has a case
-        for every application accepted so far and the services are idle again (intake also
-        records the progress events that follow): one round's downstream work stays out of
-        the next."""
+        for every application accepted so far and the services have been idle again for
+        `quiet_for` seconds (intake also records the progress events that follow, routing's
+        ledger every event): one round's downstream work stays out of the next."""
         numbers = set(self.accepted)
         limit = self.options.settle_seconds if limit is None else limit
         if not numbers or limit <= 0:
@@ -145,16 +147,20 @@ class Bench:
         task = self.progress.add_task(f"  pipeline catching up before {before}", total=None)
         began = time.perf_counter()
         services = list(self.stack.services)
-        previous = cpu.snapshot(began, self.labels)
+        # Snapshots back to the latest one at least `quiet_for` old.
+        history = [cpu.snapshot(began, self.labels)]
         while True:
             await asyncio.sleep(0.5)
             cases = await self.cases_among(numbers)
             now = cpu.snapshot(time.perf_counter(), self.labels)
-            busy = sum(cpu.usage(previous, now).get(name, 0.0) for name in services)
-            previous = now
+            history.append(now)
+            while len(history) > 2 and now.wall - history[1].wall >= quiet_for:
+                history.pop(0)
+            busy = sum(cpu.usage(history[0], now).get(name, 0.0) for name in services)
             self.progress.update(task, total=len(numbers), completed=cases)
             waited = time.perf_counter() - began
-            quiet = cases >= len(numbers) and busy < QUIET_SERVICES
+            long_enough = now.wall - history[0].wall >= quiet_for
+            quiet = cases >= len(numbers) and long_enough and busy < QUIET_SERVICES
             if quiet or waited > limit:
                 self.progress.stop_task(task)
                 return waited

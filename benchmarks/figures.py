@@ -38,8 +38,7 @@ class Cycle:
     name: str
     round: Round
     rates: PipelineRates
-    # label → CPU ms per accepted application, load and drain, above the process's idle use
-    cpu_ms: dict[str, float]
+    cpu_ms: dict[str, float]  # label → CPU ms per accepted application, load and drain
     idle: dict[str, float]  # label → % of one core used idle, just before the round
     drained: bool  # every case open (and the services quiet) within --drain-timeout
     paused: bool  # routing, approval and delivery were paused during the load

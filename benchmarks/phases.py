@@ -24,6 +24,9 @@ DOWNSTREAM = ("routing", "approval", "delivery")
 SERVICES = ("intake", *DOWNSTREAM)
 # Before a pipeline round, each process's idle CPU is measured over this long.
 IDLE_SECONDS = 2.0
+# A pipeline round starts, and ends, once the services have been quiet this long: routing's
+# ledger records every event of every topic after the last case opened.
+QUIET_SECONDS = 2.0
 
 
 async def run(bench: Bench) -> Figures:
@@ -87,14 +90,14 @@ async def pipeline_cycle(bench: Bench, name: str, *, paused_: bool) -> Cycle:
     """From a quiet pipeline, a saturation round of intake, then the wait until every case
     of it is open and the services are quiet again: how fast cases open while windows post,
     how fast the backlog drains, and the CPU each process spent per application on the way
-    (above what it uses idle, measured just before).
+    (what it uses idle, measured just before, shown beside).
 
     `paused_`: routing, approval and delivery are stopped during the round (intake alone), so
     the whole round is a backlog that they drain, unhindered, once resumed."""
     options = bench.options
     seconds = options.alone_seconds if paused_ else options.pipeline_seconds
-    await bench.settle(name, limit=options.drain_timeout)
-    # What each process uses idle (relays polling, consumers waiting) is no application's.
+    await bench.settle(name, limit=options.drain_timeout, quiet_for=QUIET_SECONDS)
+    # What each process uses idle (relays polling, consumers waiting), shown beside its cost.
     idle_from = cpu.snapshot(time.perf_counter(), bench.labels)
     await asyncio.sleep(IDLE_SECONDS)
     before = cpu.snapshot(time.perf_counter(), bench.labels)
@@ -106,7 +109,7 @@ async def pipeline_cycle(bench: Bench, name: str, *, paused_: bool) -> Cycle:
         round_ = await bench.measured(name, bench.intake, seconds)
     resumed = datetime.now(UTC).timestamp()
     numbers = {json.loads(body)["application_no"] for body in round_.result.bodies}
-    await bench.settle(f"{name}: drain", limit=options.drain_timeout)
+    await bench.settle(f"{name}: drain", limit=options.drain_timeout, quiet_for=QUIET_SECONDS)
     after = cpu.snapshot(time.perf_counter(), bench.labels)
     opened = await bench.opened_at(numbers)
     rates = pipeline_rates(
@@ -114,11 +117,8 @@ async def pipeline_cycle(bench: Bench, name: str, *, paused_: bool) -> Cycle:
         [at.timestamp() for at in opened.values()],
         resumed=resumed if paused_ else None,
     )
-    count, span = len(numbers), after.wall - before.wall
-    cpu_ms = {
-        label: max(0.0, seconds - idle.get(label, 0.0) * span) * 1000 / count
-        for label, seconds in cpu.spent(before, after).items()
-    }
+    count = len(numbers)
+    cpu_ms = {label: s * 1000 / count for label, s in cpu.spent(before, after).items()}
     idle_share = {label: 100 * share for label, share in idle.items()}
     return Cycle(
         name, round_, rates, cpu_ms if count else {}, idle_share, len(opened) == count, paused_

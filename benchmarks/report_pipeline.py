@@ -123,7 +123,7 @@ def _pipeline_table(cycles: Sequence[Cycle], out: Console) -> None:
 def _cpu_table(cycles: Sequence[Cycle], out: Console) -> None:
     table = Table(
         title="CPU per application per process, ms (the round and its drain, from a quiet "
-        "pipeline to a quiet pipeline, idle use set apart)",
+        "pipeline to a quiet pipeline)",
         title_justify="left",
     )
     table.add_column("process")
@@ -145,15 +145,15 @@ def _cpu_table(cycles: Sequence[Cycle], out: Console) -> None:
     table.add_section()
     for label in (label for label in labels if label in CPU_BUDGET_OF):
         table.add_row(
-            f"({label} idle, % of a core)",
+            f"({label} idle before, % of a core)",
             *[f"{c.idle.get(label, 0.0):.1f}" for c in cycles],
             style="dim",
         )
     out.print(table)
     out.print(
         "  each process's CPU time from the round's start until its last case opened and the "
-        "services were quiet, less what it uses idle (measured over 2 s before), over the "
-        "applications the round accepted; benchmark: the load generator\n"
+        "services had been quiet for 2 s, over the applications the round accepted (idle: "
+        "its use over 2 s just before the round, counted in); benchmark: the load generator\n"
     )
 
 

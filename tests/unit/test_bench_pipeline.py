@@ -182,7 +182,7 @@ def test_the_report_of_a_run_ends_with_the_targets_measured_in_it() -> None:
     report(figures, arguments(["--quick"]), {"intake": "tongban_intake"}, console)
     text = console.export_text()
     assert "/tmp/intake.svg" in text and "no ptrace" in text
-    assert "(routing idle, % of a core)" in text
+    assert "(routing idle before, % of a core)" in text
     summary = text[text.index("Issue 18: targets and this run") :]
     cpu_line = next(line for line in summary.splitlines() if "CPU per application" in line)
     assert "13 ms" in cpu_line and "no" in cpu_line  # 4 + 5 + 3 + 1, PostgreSQL apart
