@@ -106,3 +106,10 @@ def usage(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
         shares[OUTSIDE] = max(0.0, machine - sum(shares.values()))
         shares[MACHINE] = machine
     return shares
+
+
+def spent(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """Per label, CPU seconds used between two snapshots."""
+    return {
+        label: seconds - before.seconds.get(label, 0.0) for label, seconds in after.seconds.items()
+    }

@@ -18,6 +18,7 @@ from shared.messaging.kafka import KafkaSecurity, ensure_topics, make_producer
 from shared.messaging.topics import APPROVAL_EVENTS
 
 CASE_OPENED = CaseOpened.event_type.encode()
+WARM_UP = b"-1"  # the key of raw_round_trip's uncounted first record
 
 
 def _is_case_opened(headers: Sequence[tuple[str, bytes]] | None) -> bool:
@@ -128,9 +129,14 @@ async def raw_round_trip(
     pause: float = 0.0,
     tick: Callable[[], None] | None = None,
     security: KafkaSecurity,
+    ready: asyncio.Event | None = None,
 ) -> list[float]:
-    """Seconds from send to receipt of `count` small records, sent one at a time by the
-    services' own producer (idempotent, acks=all) to a fresh topic read by one consumer."""
+    """Seconds from send to receipt of `count` small records, sent one at a time (`pause`
+    seconds from one send's start to the next, or each once the previous is acknowledged) by
+    the services' own producer (idempotent, acks=all) to a fresh topic read by one consumer.
+
+    A first record, not counted, crosses before the clock starts (the fresh topic's leader
+    elected, both clients connected); `ready` is set then, for a load to start alongside."""
     topic = f"tongban.bench.roundtrip.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap_servers, [topic], partitions=partitions, security=security)
     consumer = await _assigned_consumer(
@@ -141,27 +147,36 @@ async def raw_round_trip(
     sent: dict[int, float] = {}
     received: dict[int, float] = {}
     done = asyncio.Event()
+    warmed = asyncio.Event()
 
     async def receive() -> None:
-        while len(received) < count:
+        while len(received) < count + 1:  # and the uncounted first one
             batches = await consumer.getmany(timeout_ms=200)
             now = time.perf_counter()
             for records in batches.values():
                 for record in records:
                     if record.key is not None:
                         received[int(record.key)] = now
+                        if record.key == WARM_UP:
+                            warmed.set()
         done.set()
 
     receiver = asyncio.create_task(receive())
     try:
+        await producer.send_and_wait(topic, value=b"{}", key=WARM_UP)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(warmed.wait(), timeout=30)
+        if ready is not None:
+            ready.set()
+        began = time.perf_counter()
         for sequence in range(count):
+            # Paced: each record at its own time, however long the previous one took.
+            await asyncio.sleep(max(0.0, began + sequence * pause - time.perf_counter()))
             value = json.dumps({"sequence": sequence, "sent": time.time()}).encode()
             sent[sequence] = time.perf_counter()
             await producer.send_and_wait(topic, value=value, key=str(sequence).encode())
             if tick is not None:
                 tick()
-            if pause:
-                await asyncio.sleep(pause)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=30)
     finally:

@@ -10,6 +10,7 @@ it reaches against a trivial endpoint, so readers know the ceiling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
 import time
@@ -248,6 +249,62 @@ async def saturate(
         for connection in pool:
             connection.close()
     return LoadResult(label, target.name, connections, last - began, samples, bodies, expected)
+
+
+async def paced(
+    target: Target,
+    *,
+    label: str,
+    rate: float,
+    count: int,
+    connections: int = 4,
+    expected: int = 201,
+    answer_within: float = 10.0,
+    keep_bodies: bool = False,
+    tick: Callable[[], None] | None = None,
+) -> LoadResult:
+    """`count` requests at `rate` per second, each at its own time whether or not earlier
+    ones were answered (open loop), on whichever of `connections` connections is free. A
+    request's latency counts from its scheduled time, so a stall shows in every request that
+    waited for it rather than thinning the load."""
+    idle: asyncio.Queue[HttpConnection] = asyncio.Queue()
+    for connection in await _open_all(target, connections):
+        idle.put_nowait(connection)
+    samples: list[Sample] = []
+    bodies: list[bytes] = []
+    clock = time.perf_counter
+
+    async def one(due: float) -> None:
+        connection = await idle.get()
+        try:
+            status, body = await connection.request(target.make_request(), answer_within)
+        except TimeoutError:
+            status, body = TIMEOUT, b""
+        except (ConnectionError, OSError):
+            status, body = TRANSPORT_ERROR, b""
+        samples.append(Sample(due, clock() - due, status))
+        if status == expected and keep_bodies:
+            bodies.append(body)  # in the order of the answered samples
+        if status in (TIMEOUT, TRANSPORT_ERROR):
+            connection.close()
+            with contextlib.suppress(OSError):
+                connection = await HttpConnection.open(target.host, target.ports[0])
+        idle.put_nowait(connection)
+        if tick is not None:
+            tick()
+
+    began = clock()
+    requests: list[asyncio.Task[None]] = []
+    try:
+        for number in range(count):
+            due = began + number / rate
+            await asyncio.sleep(max(0.0, due - clock()))
+            requests.append(asyncio.create_task(one(due)))
+        await asyncio.gather(*requests)
+    finally:
+        while not idle.empty():
+            idle.get_nowait().close()
+    return LoadResult(label, target.name, connections, clock() - began, samples, bodies, expected)
 
 
 @dataclass
