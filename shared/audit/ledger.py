@@ -8,7 +8,8 @@ the chain with its SM2 key in a checkpoint it publishes every few seconds or eve
 carry a signature each; newer ones are hashed only, so a batch of them costs one lock and SM3
 per entry). Whoever holds a signed head can hold routing to every entry before it: changing,
 removing or reordering one changes every hash after it. The entries after the latest checkpoint
-are held by the chain alone until the next one covers them. contracts/audit-ledger.md tells a third
+are held by the chain, and by routing's MAC of each (shared.audit.macs), until the next one
+covers them. contracts/audit-ledger.md tells a third
 party how to recompute all of it; this module is the reference, in shared/ because routing
 chains and verifies with it and the audit tools (`tongban audit`) recompute with the same code.
 
