@@ -92,8 +92,9 @@ async def measure(db: Database, settings: Settings, kind: str, count: int) -> tu
     outbox = Outbox("/bench")
     if kind == "ledger":
         from services.routing.consumers import ledger_subscription
+        from services.routing.usecases.ledger import TailGuard, entry_macs
 
-        subscription = ledger_subscription()
+        subscription = ledger_subscription(TailGuard(entry_macs(settings.key_ring())))
         handlers: Any = subscription.by_type
     else:
 

@@ -56,6 +56,7 @@ async def measure(url: str, entries: int, batch: int) -> None:
     with tempfile.TemporaryDirectory() as keys:
         ring = KeyRing(keys, "bench", development=True)
         signer = ring.signer("routing")
+        guard = ledger.TailGuard(ledger.entry_macs(ring))
         outbox = Outbox("/tongban/routing", personal=PersonalData(ring, service="routing"))
         database = Database(url, pool_size=2)
         made = (viewed(n) for n in range(10 * entries))
@@ -73,7 +74,9 @@ async def measure(url: str, entries: int, batch: int) -> None:
                     started = time.process_time()
                     for _ in range(0, entries if measured else max(entries // 10, size), size):
                         async with database.transaction() as session:
-                            await ledger.append_many(session, [next(made) for _ in range(size)])
+                            await ledger.append_many(
+                                session, [next(made) for _ in range(size)], guard
+                            )
                     spent = time.process_time() - started
                 if measured:
                     print(f"{label:28} {1e3 * spent / entries:7.3f} ms CPU per entry")
@@ -81,9 +84,9 @@ async def measure(url: str, entries: int, batch: int) -> None:
             checkpoints = 20
             for _ in range(checkpoints):
                 async with database.transaction() as session:
-                    await ledger.append_many(session, [next(made) for _ in range(batch)])
+                    await ledger.append_many(session, [next(made) for _ in range(batch)], guard)
                 async with database.transaction() as session:
-                    await ledger.checkpoint_ledger(session, outbox, signer)
+                    await ledger.checkpoint_ledger(session, outbox, signer, guard)
             spent = time.process_time() - started
             per_round, per_entry = 1e3 * spent / checkpoints, 1e3 * spent / (checkpoints * batch)
             print(

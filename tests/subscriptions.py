@@ -9,7 +9,9 @@ from services.delivery import consumers as delivery
 from services.intake import consumers as intake
 from services.intake.rules_replica import RulesReplica
 from services.routing import consumers as routing
+from services.routing.usecases.ledger import TailGuard
 from shared.audit.checkpoints import CheckpointFollower
+from shared.audit.macs import EntryMacs
 from shared.messaging.readers import ConsumerGroup, ServiceReads
 from shared.messaging.subscriptions import Subscription
 from shared.reference.localities import locality_codes
@@ -30,7 +32,10 @@ def declared_subscriptions() -> dict[str, tuple[Subscription, ...]]:
     every locality)."""
     return {
         "intake": intake.SUBSCRIPTIONS,
-        "routing": (routing.SUBSCRIPTION, routing.ledger_subscription()),
+        "routing": (
+            routing.SUBSCRIPTION,
+            routing.ledger_subscription(TailGuard(EntryMacs(b"", ()))),
+        ),
         "approval": (approval.subscription(locality_codes(), approval_group()),),
         "delivery": delivery.SUBSCRIPTIONS,
         # `tongban audit watch` assigns its partitions by hand: no group at all.

@@ -50,16 +50,18 @@ def ledger_topics() -> tuple[str, ...]:
     return expand(LEDGER_READS, locality_codes())
 
 
-def ledger_subscription(schedule: ledger.CheckpointSchedule | None = None) -> Subscription:
+def ledger_subscription(
+    guard: ledger.TailGuard, schedule: ledger.CheckpointSchedule | None = None
+) -> Subscription:
     """The audit ledger's consumer: every event, whatever its type, appended to the chain (in
     the record's transaction, so a batch handled in one transaction locks and reads the head
-    once). `schedule` hears how far the chain grew, so a checkpoint follows every so many
-    entries (services.routing.main)."""
+    once), each with routing's MAC (`guard`). `schedule` hears how far the chain grew, so a
+    checkpoint follows every so many entries (services.routing.main)."""
 
     async def append(_: events.EventPayload, ctx: EventContext) -> None:
         record = ctx.record
         read = ledger.Read(record.topic, record.partition, record.offset, record.value or b"")
-        sealed = await ledger.append_to_ledger(ctx.session, ctx.envelope, read)
+        sealed = await ledger.append_to_ledger(ctx.session, ctx.envelope, read, guard)
         if sealed is not None and schedule is not None:
             schedule.appended(ctx.session, sealed.seq)
 

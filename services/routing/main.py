@@ -43,14 +43,16 @@ def create_app(
     # trust list (read again when the list changes).
     ring = runtime.settings.key_ring()
     # The audit ledger: every event of every topic chained, the head signed and published
-    # every few seconds, or sooner once enough entries wait unsigned.
+    # every few seconds, or sooner once enough entries wait unsigned; until then each entry
+    # carries routing's MAC, checked before the checkpoint signs it.
     signer = ring.signer(LEDGER_SIGNER)
+    guard = ledger.TailGuard(ledger.entry_macs(ring))
     schedule = ledger.CheckpointSchedule(runtime.settings.ledger_checkpoint_entries)
-    runtime.subscribe(consumers.ledger_subscription(schedule))
+    runtime.subscribe(consumers.ledger_subscription(guard, schedule))
 
     async def checkpoint_ledger() -> None:
         async with runtime.db.transaction() as session:
-            await ledger.checkpoint_ledger(session, runtime.outbox, signer, schedule)
+            await ledger.checkpoint_ledger(session, runtime.outbox, signer, guard, schedule)
 
     every = runtime.settings.ledger_checkpoint_seconds
     runtime.every("ledger-checkpoint", every, checkpoint_ledger, wake=schedule.due)

@@ -60,6 +60,10 @@ class LedgerRow(LedgerBase):
     # before checkpoints took over the signing); NULL since.
     signer: Mapped[str | None] = mapped_column(String(64))
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Routing's HMAC-SM3 of the entry's hash (shared.audit.ledger.EntryMacs), keyed with a
+    # secret of its key ring: its guard of the tail its checkpoints have not signed yet. NULL
+    # for entries appended before it (and of format 1).
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 def to_sealed(row: LedgerRow | Row[Any]) -> ledger.Sealed:
@@ -78,7 +82,7 @@ def to_sealed(row: LedgerRow | Row[Any]) -> ledger.Sealed:
         event_time=row.event_time,
         record_sm3=row.record_sm3,
     )
-    return ledger.Sealed(entry, row.prev_hash, row.hash, row.signer, row.signature)
+    return ledger.Sealed(entry, row.prev_hash, row.hash, row.signer, row.signature, row.mac)
 
 
 # What an entry's check reads of its row (all but application_no).

@@ -8,7 +8,8 @@ the chain with its SM2 key in a checkpoint it publishes every few seconds or eve
 carry a signature each; newer ones are hashed only, so a batch of them costs one lock and SM3
 per entry). Whoever holds a signed head can hold routing to every entry before it: changing,
 removing or reordering one changes every hash after it. The entries after the latest checkpoint
-are held by the chain alone until the next one covers them. contracts/audit-ledger.md tells a third
+are held by the chain, and by routing's MAC of each (shared.audit.macs), until the next one
+covers them. contracts/audit-ledger.md tells a third
 party how to recompute all of it; this module is the reference, in shared/ because routing
 chains and verifies with it and the audit tools (`tongban audit`) recompute with the same code.
 
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.audit.macs import EntryMacs
 from shared.canonical import canonical_json as jcs
 from shared.crypto.sm import sm3
 
@@ -118,14 +120,16 @@ def head_statement(seq: int, hash_: str, at: datetime) -> bytes:
 
 @dataclass(frozen=True)
 class Sealed:
-    """An entry as stored: with its place in the chain, and routing's signature of it if it was
-    appended before format 2 (None since: the checkpoints carry the signatures)."""
+    """An entry as stored: with its place in the chain, routing's signature of it if it was
+    appended before format 2 (None since: the checkpoints carry the signatures), and routing's
+    MAC of it if it was appended since the MACs (shared.audit.macs)."""
 
     entry: Entry
     prev_hash: str
     hash: str
     signer: str | None = None
     signature: bytes | None = None
+    mac: bytes | None = None
 
     @property
     def seq(self) -> int:
@@ -133,15 +137,21 @@ class Sealed:
 
 
 def seal(
-    entry: Entry, prev_hash: str, sign: Callable[[bytes], tuple[str, bytes]] | None = None
+    entry: Entry,
+    prev_hash: str,
+    sign: Callable[[bytes], tuple[str, bytes]] | None = None,
+    *,
+    macs: EntryMacs | None = None,
 ) -> Sealed:
-    """Chain `entry` after `prev_hash`; with `sign(message)` → (key id, signature), sign it as
-    entries of format 1 were (routing no longer does: its checkpoints carry the signatures)."""
+    """Chain `entry` after `prev_hash`, with routing's MAC of it when `macs` is given; with
+    `sign(message)` → (key id, signature), sign it as entries of format 1 were (routing no
+    longer does: its checkpoints carry the signatures)."""
     hash_ = entry_hash(prev_hash, entry)
+    mac = macs.mac(hash_) if macs is not None else None
     if sign is None:
-        return Sealed(entry, prev_hash, hash_)
+        return Sealed(entry, prev_hash, hash_, mac=mac)
     signer, signature = sign(head_statement(entry.seq, hash_, entry.at))
-    return Sealed(entry, prev_hash, hash_, signer, signature)
+    return Sealed(entry, prev_hash, hash_, signer, signature, mac)
 
 
 @dataclass(frozen=True)
@@ -175,15 +185,24 @@ class ChainVerifier:
     (`checkpoints`: seq → hash, of checkpoints whose signatures verified), or it carries a
     signature of its own (format 1) that does not verify (`signature_ok`). An entry without a
     signature (format 2) is held by the chain and the checkpoints after it.
+
+    Routing, which holds the MAC key (`macs`), also finds bad an entry whose MAC does not hold,
+    and an unsigned entry without a MAC after one that had it (MACs stripped to hide a rewrite),
+    or anywhere when `macs_required` (its checkpointer, once entries before the MACs are
+    checkpointed). Entries of format 1 and those appended before the MACs carry none.
     """
 
     anchor: Anchor = GENESIS
     checkpoints: Mapping[int, str] = field(default_factory=dict)
     signature_ok: Callable[[Sealed], bool] | None = None
+    macs: EntryMacs | None = None
+    macs_required: bool = False
     checked: int = 0
     head: Anchor = field(init=False)
     first_bad_seq: int | None = field(default=None, init=False)
     problem: str | None = field(default=None, init=False)
+    # Whether an entry fed so far carried a MAC (from then on every unsigned one must).
+    macs_seen: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.head = self.anchor
@@ -209,8 +228,17 @@ class ChainVerifier:
         signed = sealed.signature is not None
         if signed and self.signature_ok is not None and not self.signature_ok(sealed):
             return self._bad(expected, f"entry {expected} does not carry routing's signature")
+        if self.macs is not None and not self._mac_holds(sealed):
+            return self._bad(expected, f"entry {expected} does not carry routing's MAC")
         self.head = Anchor(expected, sealed.hash)
         return True
+
+    def _mac_holds(self, sealed: Sealed) -> bool:
+        assert self.macs is not None
+        if sealed.mac is not None:
+            self.macs_seen = True
+            return self.macs.holds(sealed.hash, sealed.mac)
+        return sealed.signature is not None or not (self.macs_required or self.macs_seen)
 
     def finish(self) -> Verdict:
         """The verdict once every stored entry was fed: a signed checkpoint beyond the last
@@ -241,9 +269,11 @@ def verify_chain(
     *,
     checkpoints: Mapping[int, str] | None = None,
     signature_ok: Callable[[Sealed], bool] | None = None,
+    macs: EntryMacs | None = None,
+    macs_required: bool = False,
 ) -> Verdict:
     """Check stored entries (in seq order) from `anchor` on; see ChainVerifier."""
-    verifier = ChainVerifier(anchor, checkpoints or {}, signature_ok)
+    verifier = ChainVerifier(anchor, checkpoints or {}, signature_ok, macs, macs_required)
     for sealed in entries:
         if not verifier.feed(sealed):
             break

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.audit import ledger
 from shared.audit.checkpoints import signed_by_routing
 from shared.audit.entries import LedgerRow, check_entries
+from shared.audit.macs import EntryMacs
 from shared.crypto.keyring import KeyRing
 from shared.errors import NotFound
 
@@ -53,6 +54,7 @@ async def verify_ledger(
     since: ledger.Anchor | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = 1000,
+    macs: EntryMacs | None = None,
 ) -> LedgerVerification:
     """Hold the chain as stored to every checkpoint routing ever `published` (read from the
     retained topic, not from routing's tables), then recompute it from its first entry, from the
@@ -65,7 +67,8 @@ async def verify_ledger(
     ends before the latest checkpoint or is empty after checkpoints were published (entries cut
     or wiped), when entries before `since` were removed or the one at `since` or at the latest
     checkpoint before it changed, and at the first bad entry after the start. `progress(n)` is
-    told of each batch of n entries checked."""
+    told of each batch of n entries checked. Routing, which holds its MAC key (`macs`), also
+    checks each entry's MAC (ledger.ChainVerifier); third parties hold it to the checkpoints."""
     published = published.snapshot()
     anchor = ledger.GENESIS
     if from_seq is not None:
@@ -117,7 +120,9 @@ async def verify_ledger(
         statement = ledger.head_statement(sealed.seq, sealed.hash, sealed.entry.at)
         return signed_by_routing(ring, statement, sealed.signer, sealed.signature, sealed.entry.at)
 
-    verifier = ledger.ChainVerifier(anchor, published.hashes(after=anchor.seq), entry_signed)
+    verifier = ledger.ChainVerifier(
+        anchor, published.hashes(after=anchor.seq), entry_signed, macs=macs
+    )
     return outcome(await check_entries(session, verifier, progress=progress, batch=batch))
 
 

@@ -8,6 +8,8 @@ Secret carries): nothing else decides who holds what.
   `sealing-<service>` (what others seal personal data to it with);
 - intake, routing, delivery: their event key, the service's name (routing's also signs its
   audit ledger's checkpoints);
+- routing: `ledger-mac` too (HMAC-SM3), the MAC of each ledger entry until a checkpoint signs
+  it (shared.audit.ledger.EntryMacs);
 - approval: `seal-<locality>` of the localities the instance serves (`APPROVAL_LOCALITIES`),
   its event signatures and documents' seals; no key of its own besides.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.audit.macs import LEDGER_MAC_KEY
 from shared.crypto.keyring import Algorithm, KeyRing, KeyRingError
 from shared.crypto.personal import PII_KEY, sealing_key_name
 from shared.crypto.trust import TrustListError
@@ -42,6 +45,8 @@ def workload_keys(workload: str, localities: Iterable[str] = ()) -> dict[str, Al
         keys |= {seal_key(code): "SM2-SM3" for code in codes}
     else:
         keys[workload] = "SM2-SM3"
+    if workload == "routing":
+        keys[LEDGER_MAC_KEY] = "HMAC-SM3"
     return keys
 
 

@@ -91,6 +91,14 @@ async def journey_in_the_ledger(stack: Stack) -> tuple[str, list[dict[str, Any]]
     return number, found
 
 
+def routing_guard(stack: Stack) -> Any:
+    """A guard of the tail with routing's MAC key (the stack's key ring), so entries appended by
+    a test carry the MAC routing's checkpointer wants."""
+    from services.routing.usecases import ledger
+
+    return ledger.TailGuard(ledger.entry_macs(stack.settings.key_ring()))
+
+
 def operator_token(stack: Stack) -> str:
     return stack.token("operator", "340000")
 
@@ -286,6 +294,7 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
     url = stack.settings.routing_database_url
     assert url
     databases = [Database(url, pool_size=1) for _ in range(4)]
+    guard = routing_guard(stack)
     accepted = [
         Envelope.new(
             events.CaseViewed(
@@ -303,7 +312,7 @@ async def test_concurrent_appends_take_consecutive_seqs_and_an_event_is_appended
     async def append(number: int, envelope: Envelope) -> int | None:
         read = ledger.Read(topics.APPROVAL_EVENTS, 0, 10_000 + number, b"{}")
         async with databases[number % len(databases)].transaction() as session:
-            sealed = await ledger.append_to_ledger(session, envelope, read)
+            sealed = await ledger.append_to_ledger(session, envelope, read, guard)
             return sealed.seq if sealed else None
 
     try:
@@ -436,6 +445,7 @@ async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack
     url = stack.settings.routing_database_url
     assert url
     database = Database(url, pool_size=1)
+    guard = routing_guard(stack)
     try:
         for n in range(5):
             envelope = Envelope.new(
@@ -450,7 +460,7 @@ async def test_verification_goes_on_from_where_the_last_one_stopped(stack: Stack
             )
             read = ledger.Read(topics.APPROVAL_EVENTS, 0, 20_000 + n, b"{}")
             async with database.transaction() as session:
-                assert await ledger.append_to_ledger(session, envelope, read)
+                assert await ledger.append_to_ledger(session, envelope, read, guard)
     finally:
         await database.dispose()
 
@@ -585,6 +595,7 @@ async def test_a_batch_is_chained_under_one_lock_and_a_savepoint_rolled_back_lea
     url = stack.settings.routing_database_url
     assert url
     database = Database(url, pool_size=1)
+    guard = routing_guard(stack)
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -594,12 +605,12 @@ async def test_a_batch_is_chained_under_one_lock_and_a_savepoint_rolled_back_lea
     reads = [case_viewed(f"TB-BATCH-{n:03d}", 30_000 + n) for n in range(6)]
     try:
         async with database.transaction() as session:
-            first = await ledger.append_many(session, [*reads[:3], reads[0]])
+            first = await ledger.append_many(session, [*reads[:3], reads[0]], guard)
             assert [e.entry.event_id for e in first] == [e.id for e, _ in reads[:3]]
             assert [e.seq for e in first] == list(range(first[0].seq, first[0].seq + 3))
             assert all(e.signature is None for e in first)
             statements.clear()
-            second = await ledger.append_to_ledger(session, *reads[3])
+            second = await ledger.append_to_ledger(session, *reads[3], guard)
             assert second is not None and second.seq == first[-1].seq + 1
             assert second.prev_hash == first[-1].hash
             # Neither the lock nor the head again: the known ids and the insert only.
@@ -607,14 +618,14 @@ async def test_a_batch_is_chained_under_one_lock_and_a_savepoint_rolled_back_lea
             assert not any("pg_advisory" in s for s in statements)
 
             savepoint = await session.begin_nested()
-            assert await ledger.append_to_ledger(session, *reads[4])
+            assert await ledger.append_to_ledger(session, *reads[4], guard)
             await savepoint.rollback()
-            third = await ledger.append_to_ledger(session, *reads[5])
+            third = await ledger.append_to_ledger(session, *reads[5], guard)
             assert third is not None and third.seq == second.seq + 1
             assert third.prev_hash == second.hash
         async with database.transaction() as session:
             # Each event once: those appended are skipped, the one rolled back goes in now.
-            again = await ledger.append_many(session, reads)
+            again = await ledger.append_many(session, reads, guard)
             assert [e.entry.event_id for e in again] == [reads[4][0].id]
     finally:
         await database.dispose()
@@ -634,11 +645,12 @@ async def test_an_unsigned_tail_changed_fails_and_cut_fails_once_a_checkpoint_co
     from services.routing.usecases import ledger
 
     reads = [case_viewed(f"TB-TAIL-{n:03d}", 40_000 + n) for n in range(3)]
+    guard = routing_guard(stack)
     async with ledger_held(routing_sql) as held:
         # Appended on the connection holding the ledger's lock: nothing checkpoints them yet.
         session = AsyncSession(bind=held, expire_on_commit=False)
         async with session.begin():
-            tail = await ledger.append_many(session, reads)
+            tail = await ledger.append_many(session, reads, guard)
         await session.close()
         latest = (await verify(stack))["checkpoint"]
         assert latest is None or latest["seq"] < tail[0].seq, latest
@@ -683,12 +695,13 @@ async def test_enough_entries_appended_call_for_a_checkpoint_once_committed(
 
     schedule = ledger.CheckpointSchedule(entries=3)
     reads = [case_viewed(f"TB-DUE-{n:03d}", 50_000 + n) for n in range(4)]
+    guard = routing_guard(stack)
     # Appended on the connection holding the ledger's lock: nobody else appends meanwhile.
     async with ledger_held(routing_sql) as held:
 
         async def append(batch: list[tuple[Any, Any]], *, commit: bool = True) -> int:
             async with AsyncSession(bind=held) as session:
-                appended = await ledger.append_many(session, batch)
+                appended = await ledger.append_many(session, batch, guard)
                 schedule.appended(session, appended[-1].seq)
                 assert not schedule.due.is_set()  # not before the commit
                 await (session.commit() if commit else session.rollback())
@@ -721,6 +734,7 @@ async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
 
     signer = stack.settings.key_ring().signer("routing")
     envelope, read = case_viewed("TB-FORMAT1-001", 60_000)
+    guard = routing_guard(stack)
     async with ledger_held(routing_sql) as held:
         async with routing_sql.connect() as sql:
             last = text("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
@@ -765,7 +779,9 @@ async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
         await held.commit()
         session = AsyncSession(bind=held, expire_on_commit=False)
         async with session.begin():
-            after = await appending.append_many(session, [case_viewed("TB-FORMAT1-002", 60_001)])
+            after = await appending.append_many(
+                session, [case_viewed("TB-FORMAT1-002", 60_001)], guard
+            )
         await session.close()
         assert after[0].prev_hash == old.hash and after[0].signature is None
 
@@ -786,3 +802,114 @@ async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
             assert answer["ok"] is False and answer["first_bad_seq"] == entry.seq, answer
             assert "signature" in answer["problem"], answer
         assert (await verify(stack, "?full=true"))["ok"] is True
+
+
+async def test_a_tail_rewritten_or_cut_with_the_database_alone_is_never_checkpointed(
+    stack: Stack, routing_sql: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An intruder with routing's database but not its key ring rewrites an entry of the unsigned
+    tail consistently (content changed, it and the entries after it re-hashed): a third party
+    cannot tell before a checkpoint covers it, but the entry's MAC no longer holds, so routing
+    refuses to checkpoint the forgery, logs it, and its verification names the entry. The tail
+    cut at its end instead: routing refuses to checkpoint a head below what it appended."""
+    import dataclasses
+    import logging
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.routing.usecases import ledger as appending
+    from shared.audit import ledger
+    from shared.crypto.personal import PersonalData
+    from shared.messaging.outbox import Outbox
+
+    ring = stack.settings.key_ring()
+    signer = ring.signer("routing")
+    outbox = Outbox("/tongban/routing", personal=PersonalData(ring, service="routing"))
+    guard = routing_guard(stack)
+    reads = [case_viewed(f"TB-MAC-{n:03d}", 70_000 + n) for n in range(3)]
+
+    async def checkpoint(held: AsyncConnection) -> ledger.Anchor | None:
+        """What routing's checkpoint job would sign now (rolled back: nothing is published)."""
+        session = AsyncSession(bind=held, expire_on_commit=False)
+        try:
+            async with session.begin() as transaction:
+                row = await appending.checkpoint_ledger(session, outbox, signer, guard)
+                await transaction.rollback()
+        finally:
+            await session.close()
+        return ledger.Anchor(row.seq, row.hash) if row else None
+
+    async with ledger_held(routing_sql) as held:
+        session = AsyncSession(bind=held, expire_on_commit=False)
+        async with session.begin():
+            tail = await appending.append_many(session, reads, guard)
+        await session.close()
+        async with routing_sql.connect() as sql:
+            macs = (
+                (
+                    await sql.execute(
+                        text("SELECT mac FROM ledger WHERE seq >= :s"), {"s": tail[0].seq}
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert len(macs) == 3 and all(mac is not None and len(mac) == 32 for mac in macs)
+
+        # Entry 2 of the tail forged, it and entry 3 re-hashed; the MACs left as they were.
+        first, middle, last = tail
+        forged = dataclasses.replace(middle.entry, subject="TB-FORGED")
+        forged_hash = ledger.entry_hash(first.hash, forged)
+        last_hash = ledger.entry_hash(forged_hash, last.entry)
+        rewrite = (
+            "UPDATE ledger SET subject = :subject, prev_hash = :prev, hash = :hash WHERE seq = :seq"
+        )
+        do = [
+            (
+                rewrite,
+                {
+                    "subject": "TB-FORGED",
+                    "prev": first.hash,
+                    "hash": forged_hash,
+                    "seq": middle.seq,
+                },
+            ),
+            (
+                rewrite,
+                {
+                    "subject": last.entry.subject,
+                    "prev": forged_hash,
+                    "hash": last_hash,
+                    "seq": last.seq,
+                },
+            ),
+        ]
+        undo = [
+            (
+                rewrite,
+                {"subject": e.entry.subject, "prev": e.prev_hash, "hash": e.hash, "seq": e.seq},
+            )
+            for e in (middle, last)
+        ]
+        async with tampered(routing_sql, do, undo):
+            # The chain alone holds: what a third party (no MAC key) sees until a checkpoint.
+            code, printed = await tongban_audit_verify(stack)
+            assert code == 0, printed
+            with caplog.at_level(logging.ERROR, logger=appending.__name__):
+                assert await checkpoint(held) is None
+            assert f"entry {middle.seq} does not carry routing's MAC" in caplog.text
+            answer = await verify(stack, "?full=true")
+            assert answer["ok"] is False and answer["first_bad_seq"] == middle.seq, answer
+            assert "MAC" in answer["problem"], answer
+        assert await checkpoint(held) == ledger.Anchor(last.seq, last.hash)
+
+        # The last entry cut (with nothing else to tell): the chain ends below what this routing
+        # appended, so it signs nothing.
+        caplog.clear()
+        async with cut(routing_sql, middle.seq):
+            with caplog.at_level(logging.ERROR, logger=appending.__name__):
+                assert await checkpoint(held) is None
+            assert f"the chain ends at {middle.seq}" in caplog.text
+            assert f"appended up to entry {last.seq}" in caplog.text
+        assert await checkpoint(held) == ledger.Anchor(last.seq, last.hash)
+    assert (await verify(stack, "?full=true"))["ok"] is True

@@ -14,6 +14,7 @@ import pytest
 
 from services.routing import consumers
 from shared.audit import ledger
+from shared.audit.macs import LEDGER_MAC_KEY, EntryMacs
 from shared.crypto.keyring import KeyRing
 from shared.crypto.sm import sm2_verify, sm3
 from shared.messaging import events, topics
@@ -388,3 +389,102 @@ def test_the_watchers_health_is_the_age_of_its_heartbeat(tmp_path: Path) -> None
     stuck = time.time() - 31
     os.utime(heartbeat, (stuck, stuck))
     assert check() == 1
+
+
+# --- routing's MAC of the unsigned tail ------------------------------------------------------
+
+MAC_KEY = bytes(range(32))
+MACS = EntryMacs(MAC_KEY, (MAC_KEY,))
+
+
+def maced(length: int, macs: EntryMacs = MACS) -> list[ledger.Sealed]:
+    sealed: list[ledger.Sealed] = []
+    prev = ledger.GENESIS_HASH
+    for seq in range(1, length + 1):
+        sealed.append(ledger.seal(entry(seq), prev, macs=macs))
+        prev = sealed[-1].hash
+    return sealed
+
+
+def rewritten_from(entries: list[ledger.Sealed], seq: int) -> list[ledger.Sealed]:
+    """What someone with routing's database but not its key ring can do: an entry changed, it
+    and every entry after it re-hashed, their MACs kept (they cannot make new ones)."""
+    forged = list(entries[: seq - 1])
+    prev = forged[-1].hash if forged else ledger.GENESIS_HASH
+    for sealed in entries[seq - 1 :]:
+        changed = sealed.entry
+        if sealed.seq == seq:
+            changed = dataclasses.replace(changed, subject="TB-FORGED")
+        again = ledger.seal(changed, prev)
+        forged.append(dataclasses.replace(again, mac=sealed.mac))
+        prev = again.hash
+    return forged
+
+
+def test_an_entry_mac_is_hmac_sm3_of_its_hash_under_routings_key() -> None:
+    (first,) = maced(1)
+    message = b"tongban.audit.entry-mac.v1|" + bytes.fromhex(first.hash)
+    # RFC 2104 written out (SM3's block is 64 bytes): the MAC is the standard HMAC-SM3.
+    key = MAC_KEY.ljust(64, b"\0")
+    inner = sm3(bytes(k ^ 0x36 for k in key) + message)
+    assert first.mac == sm3(bytes(k ^ 0x5C for k in key) + inner)
+    assert len(first.mac) == 32 and MACS.holds(first.hash, first.mac)
+    # Another key (an attacker's guess, or another deployment's) does not make it.
+    other = EntryMacs(bytes(32), (bytes(32),))
+    assert not other.holds(first.hash, first.mac)
+
+
+def test_a_tail_rewritten_and_rehashed_holds_by_the_chain_but_not_by_its_macs() -> None:
+    entries = maced(8)
+    assert ledger.verify_chain(entries, macs=MACS, macs_required=True).ok
+    forged = rewritten_from(entries, 6)
+    # A third party (no key) cannot tell before a checkpoint covers it...
+    assert ledger.verify_chain(forged).ok
+    # ... routing can: the first rewritten entry.
+    verdict = ledger.verify_chain(forged, macs=MACS)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.head.seq) == (False, 6, 5)
+    assert verdict.problem == "entry 6 does not carry routing's MAC"
+
+
+def test_macs_stripped_from_a_rewritten_tail_are_missed_where_they_are_due() -> None:
+    entries = maced(8)
+    stripped = [dataclasses.replace(e, mac=None) for e in rewritten_from(entries, 6)]
+    # After an entry that carried one, a MAC-less entry is bad...
+    verdict = ledger.verify_chain(entries[:5] + stripped[5:], macs=MACS)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 6)
+    # ... and anywhere once routing requires them (its checkpointer, from its first checkpoint:
+    # the tail checked starts after the last checkpoint, here entry 5).
+    from_anchor = ledger.Anchor(5, entries[4].hash)
+    assert ledger.verify_chain(stripped[5:], from_anchor, macs=MACS).ok
+    verdict = ledger.verify_chain(stripped[5:], from_anchor, macs=MACS, macs_required=True)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 6)
+
+
+def test_entries_from_before_the_macs_and_of_format_1_are_accepted_as_they_are(
+    tmp_path: Path,
+) -> None:
+    ring = KeyRing(tmp_path, "test", development=True)
+    signer = ring.signer("routing")
+    old = ledger.seal(entry(1), ledger.GENESIS_HASH, lambda m: (signer.kid, signer.sign(m)))
+    unmaced = ledger.seal(entry(2), old.hash)
+    new = ledger.seal(entry(3), unmaced.hash, macs=MACS)
+    assert ledger.verify_chain([old, unmaced, new], macs=MACS).ok
+    # A signed entry needs no MAC even where MACs are required.
+    assert ledger.verify_chain([old], macs=MACS, macs_required=True).ok
+    assert not ledger.verify_chain([old, unmaced], macs=MACS, macs_required=True).ok
+
+
+def test_a_rotated_mac_key_still_checks_the_macs_of_the_one_before() -> None:
+    older, newer = bytes(range(32)), bytes(range(1, 33))
+    entries = maced(3, EntryMacs(older, (older,)))
+    assert ledger.verify_chain(entries, macs=EntryMacs(newer, (older, newer))).ok
+    assert not ledger.verify_chain(entries, macs=EntryMacs(newer, (newer,))).ok
+
+
+def test_routing_holds_a_ledger_mac_key_of_its_own() -> None:
+    from shared.crypto.workloads import workload_keys
+
+    assert workload_keys("routing")[LEDGER_MAC_KEY] == "HMAC-SM3"
+    for other in ("intake", "delivery"):
+        assert LEDGER_MAC_KEY not in workload_keys(other)
+    assert LEDGER_MAC_KEY not in workload_keys("approval", ["340100"])

@@ -1,6 +1,6 @@
 """The audit ledger's use cases (its chain rules: shared.audit.ledger): the events read appended
-to the chain in batches, the head signed and published as a checkpoint, one application's
-entries looked up."""
+to the chain in batches, each with routing's MAC, the head signed and published as a checkpoint
+once the tail it covers holds, one application's entries looked up."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from services.routing.db import LedgerCheckpointRow
 from shared import clock
 from shared.audit import ledger
 from shared.audit.entries import LedgerRow, check_entries, to_sealed
-from shared.crypto.keyring import Signer
+from shared.audit.macs import LEDGER_MAC_KEY, EntryMacs
+from shared.crypto.keyring import KeyRing, Signer
 from shared.errors import Invalid
 from shared.messaging import events
 from shared.messaging.envelope import Envelope
@@ -105,6 +106,57 @@ def _entry(seq: int, envelope: Envelope, read: Read) -> ledger.Entry:
     )
 
 
+def entry_macs(ring: KeyRing) -> EntryMacs:
+    """Routing's MAC key of the ledger from its key ring (every version: a rotated key still
+    checks the MACs it made). Made on first use in development only, like its other keys."""
+    keys = ring.secret(LEDGER_MAC_KEY, "HMAC-SM3")
+    return EntryMacs(keys.current_key, tuple(keys.keys.values()))
+
+
+class TailGuard:
+    """What this routing process holds about the ledger's unsigned tail outside its database:
+    the MAC key, the highest seq its own committed appends reached (a checkpoint of a head below
+    it would sign a chain cut after the fact), and whether every unsigned entry must carry a
+    MAC (from its first checkpoint on: entries appended before the MACs, by an older routing,
+    are all checkpointed by then)."""
+
+    def __init__(self, macs: EntryMacs) -> None:
+        self.macs = macs
+        self.appended_head = 0
+        self.macs_required = False
+
+    def appended(self, session: AsyncSession, head_seq: int) -> None:
+        """Note `head_seq` as reached once the session's transaction commits."""
+        sync = session.sync_session
+        if not event.contains(sync, "after_commit", _appended_committed):
+            event.listen(sync, "after_commit", _appended_committed)
+            event.listen(sync, "after_transaction_end", _forget_appended_at_end)
+            event.listen(sync, "after_soft_rollback", _forget_appended_on_rollback)
+        sync.info[_APPENDED] = (self, head_seq)
+
+
+# Where a transaction keeps the guard and the seq its appends reached, until it commits.
+_APPENDED = "tongban.ledger.appended"
+
+
+def _appended_committed(session: Session) -> None:
+    noted = session.info.pop(_APPENDED, None)
+    if noted is not None:
+        guard, seq = noted
+        guard.appended_head = max(guard.appended_head, seq)
+
+
+def _forget_appended_at_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_APPENDED, None)
+
+
+def _forget_appended_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint rolled back may have taken the last entries noted: noting less is safe (the
+    # guard only refuses heads below what it knows was committed).
+    session.info.pop(_APPENDED, None)
+
+
 def _row(sealed: ledger.Sealed, envelope: Envelope) -> dict[str, Any]:
     entry = sealed.entry
     return {
@@ -124,19 +176,23 @@ def _row(sealed: ledger.Sealed, envelope: Envelope) -> dict[str, Any]:
         "hash": sealed.hash,
         "signer": None,
         "signature": None,
+        "mac": sealed.mac,
     }
 
 
 async def append_many(
-    session: AsyncSession, reads: Sequence[tuple[Envelope, Read]]
+    session: AsyncSession,
+    reads: Sequence[tuple[Envelope, Read]],
+    guard: TailGuard,
 ) -> list[ledger.Sealed]:
     """Append events to the chain, in order, in the caller's transaction (the consumer's, with
     its inbox rows): the lock taken and the head read once for the whole list (and not again by
     a later append in the same transaction), each entry hashed onto the one before it, all of
     them inserted in one statement. An event already in the ledger (the same event id read
     again, e.g. after its inbox row was pruned and the topic replayed, or twice in `reads`) is
-    skipped. Entries are not signed one by one: the next checkpoint signs the head they lead
-    to (checkpoint_ledger). Returns the entries appended."""
+    skipped. Entries are not signed one by one: each carries routing's MAC (`guard`), and the
+    next checkpoint signs the head they lead to (checkpoint_ledger). Returns the entries
+    appended."""
     if not reads:
         return []
     head = await _locked_head(session)
@@ -149,22 +205,23 @@ async def append_many(
         if envelope.id in seen:
             continue
         seen.add(envelope.id)
-        sealed = ledger.seal(_entry(head.seq + 1, envelope, read), head.hash)
+        sealed = ledger.seal(_entry(head.seq + 1, envelope, read), head.hash, macs=guard.macs)
         head = ledger.Anchor(sealed.seq, sealed.hash)
         appended.append(sealed)
         rows.append(_row(sealed, envelope))
     if rows:
         await session.execute(insert(LedgerRow), rows)
         _moved(session, head)
+        guard.appended(session, head.seq)
     return appended
 
 
 async def append_to_ledger(
-    session: AsyncSession, envelope: Envelope, read: Read
+    session: AsyncSession, envelope: Envelope, read: Read, guard: TailGuard
 ) -> ledger.Sealed | None:
     """Append one event to the chain (append_many of one); None if the event is in the ledger
     already."""
-    appended = await append_many(session, [(envelope, read)])
+    appended = await append_many(session, [(envelope, read)], guard)
     return appended[0] if appended else None
 
 
@@ -192,25 +249,41 @@ async def checkpoint_ledger(
     session: AsyncSession,
     outbox: Outbox,
     signer: Signer,
+    guard: TailGuard,
     schedule: CheckpointSchedule | None = None,
 ) -> LedgerCheckpointRow | None:
     """Sign the ledger's head and publish it on `tongban.audit.checkpoints`, if it moved since
     the last checkpoint. Routing first checks the entries since that checkpoint: it never signs
-    a head that does not chain to what it signed before. `schedule` is told which head this
-    run looked at (signed or not), so the next count-triggered run waits for more entries."""
+    a head that does not chain to what it signed before, an entry without its MAC (`guard`:
+    rewritten by someone with the database but not the key ring), or a head below what this
+    process appended (the tail cut). `schedule` is told which head this run looked at (signed
+    or not), so the next count-triggered run waits for more entries."""
     head = await _locked_head(session)
     if schedule is not None:
         schedule.looked(head.seq)
+    if head.seq < guard.appended_head:
+        log.error(
+            "audit ledger: no checkpoint signed: the chain ends at %s, but this routing "
+            "appended up to entry %s (entries cut)",
+            head.seq,
+            guard.appended_head,
+        )
+        return None
     last = await session.scalar(
         select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.seq.desc()).limit(1)
     )
     if head.seq == 0 or (last is not None and last.seq >= head.seq):
         return None
-    verifier = ledger.ChainVerifier(ledger.Anchor(last.seq, last.hash) if last else ledger.GENESIS)
+    verifier = ledger.ChainVerifier(
+        ledger.Anchor(last.seq, last.hash) if last else ledger.GENESIS,
+        macs=guard.macs,
+        macs_required=guard.macs_required,
+    )
     verdict = await check_entries(session, verifier)
     if not verdict.ok or verdict.head != head:
         log.error("audit ledger: no checkpoint signed: %s", verdict.problem or "entries missing")
         return None
+    guard.macs_required = True
     now = clock.now()
     signature = signer.sign(ledger.head_statement(head.seq, head.hash, now))
     row = LedgerCheckpointRow(

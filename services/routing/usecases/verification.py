@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.routing.db import LedgerVerificationRow
+from services.routing.usecases.ledger import entry_macs
 from shared import clock
 from shared.audit import ledger
 from shared.audit.verification import LedgerVerification, verify_ledger
@@ -27,9 +28,10 @@ async def verify(
 ) -> LedgerVerification:
     """A verification asked for over HTTP: from the published checkpoint at `from_seq` (nothing
     is stored), or else going on from where the last one stopped (from the start if `full`),
-    its verdict stored."""
+    its verdict stored. Routing checks its entries' MACs too (it holds the key)."""
     if from_seq is not None:
-        return await verify_ledger(session, ring, published, from_seq=from_seq)
+        macs = entry_macs(ring)
+        return await verify_ledger(session, ring, published, from_seq=from_seq, macs=macs)
     return await verify_incrementally(session, ring, published, full=full)
 
 
@@ -60,7 +62,7 @@ async def verify_incrementally(
     )
     assert state is not None
     since = None if full else ledger.Anchor(state.position_seq, state.position_hash)
-    result = await verify_ledger(session, ring, published, since=since)
+    result = await verify_ledger(session, ring, published, since=since, macs=entry_macs(ring))
     if result.ok:
         state.position_seq, state.position_hash = result.verdict.head.seq, result.verdict.head.hash
     result = replace(result, verified_at=clock.now())
