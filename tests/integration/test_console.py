@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -28,7 +28,6 @@ from shared.messaging import deadletters, events, topics
 from shared.messaging.envelope import Envelope
 from tests import factories
 from tests.harness import RunningService, Stack, eventually, serve
-from tooling.infra.system_packages import chromium_path
 from tooling.journey import household_application
 
 pytestmark = pytest.mark.integration
@@ -57,19 +56,6 @@ async def console(stack: Stack) -> AsyncIterator[RunningService]:
     running = await serve("console", lambda _: create_console(settings))
     yield running
     await running.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail("Debian's chromium is missing: `python -m tooling.infra --prepare` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
-        )
-        yield launched
-        await launched.close()
 
 
 async def shot(page: Page, name: str) -> Path:

@@ -8,27 +8,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Route, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Route, expect
 
 from tests.harness import Stack
-from tooling.infra.system_packages import chromium_path
 
 pytestmark = pytest.mark.integration
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail("Debian's chromium is missing: `python -m tooling.infra --prepare` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

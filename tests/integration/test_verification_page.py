@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.delivery.ratelimit import VerificationLimiter
@@ -40,7 +40,6 @@ from tests.integration.test_certificate_documents import (
     verify,
     wait_registered,
 )
-from tooling.infra.system_packages import chromium_path
 
 pytestmark = pytest.mark.integration
 
@@ -52,19 +51,6 @@ async def delivery_db(stack: Stack) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(stack.settings.service_database_url("delivery"))
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail("Debian's chromium is missing: `python -m tooling.infra --prepare` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
-        )
-        yield launched
-        await launched.close()
 
 
 def in_test_stack(stack: Stack, url: str) -> str:
