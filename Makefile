@@ -12,7 +12,7 @@ help:
 	@echo "make demo     - start the stack, drive one application end to end, print it, stop"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
-	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (--quick: about a minute)"
+	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 
@@ -37,8 +37,9 @@ run: infra-deps
 demo: infra-deps
 	$(BIN)/tongban demo
 
+# Options pass through: make bench BENCH_ARGS='--quick' (python -m benchmarks.journey --help).
 bench: infra-deps
-	$(BIN)/python -m benchmarks.journey
+	$(BIN)/python -m benchmarks.journey $(BENCH_ARGS)
 
 test: infra-deps
 	$(BIN)/pytest
