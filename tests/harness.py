@@ -190,3 +190,15 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
         if key == name:
             return value.decode()
     return None
+
+
+class CountingEvent(asyncio.Event):
+    """An asyncio.Event that counts how often it was set (the outbox's wake-up of its relay)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, async_playwright
 
+from shared.messaging.kafka import client_security, make_producer
+from shared.settings import Settings
+from tooling.infra import Infrastructure
 from tooling.infra.system_packages import chromium_path
 
 
@@ -22,3 +26,25 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield launched
         await launched.close()
+
+
+@pytest.fixture
+def kafka_admin(infrastructure: Infrastructure) -> Settings:
+    """The launcher's broker, as its admin (for tests that use topics of their own)."""
+    return Settings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
+        **infrastructure.kafka_settings(),
+    )
+
+
+@pytest.fixture
+async def kafka(kafka_admin: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer on the launcher's broker, as its admin."""
+    producer = make_producer(
+        kafka_admin.kafka_bootstrap_servers,
+        client_id="tongban-tests",
+        security=client_security(kafka_admin),
+    )
+    await producer.start()
+    yield producer
+    await producer.stop()

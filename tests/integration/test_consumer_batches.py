@@ -23,11 +23,11 @@ from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext, PermanentError
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import client_security, ensure_topics, make_producer
+from shared.messaging.kafka import client_security, ensure_topics
 from shared.messaging.outbox import Outbox
 from shared.settings import Settings, with_database
 from shared.telemetry import setup_telemetry
-from tests.harness import eventually, header, read_topic
+from tests.harness import CountingEvent, eventually, header, read_topic
 from tooling.infra import Infrastructure, ensure_databases_async
 
 pytestmark = pytest.mark.integration
@@ -42,18 +42,6 @@ class Fatal(BaseException):
     """What no retry or dead letter handles: the runner's task dies of it."""
 
 
-class CountingEvent(asyncio.Event):
-    """The outbox's wake-up for the relay, counting how often a commit set it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sets = 0
-
-    def set(self) -> None:
-        self.sets += 1
-        super().set()
-
-
 @pytest.fixture
 async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
     await ensure_databases_async(infrastructure.database_url, [DATABASE], recreate=True)
@@ -62,26 +50,6 @@ async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
     database = Database(url)
     yield database
     await database.dispose()
-
-
-@pytest.fixture
-def kafka_admin(infrastructure: Infrastructure) -> Settings:
-    return Settings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
-        **infrastructure.kafka_settings(),
-    )
-
-
-@pytest.fixture
-async def kafka(kafka_admin: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(
-        kafka_admin.kafka_bootstrap_servers,
-        client_id="consumer-batches-test",
-        security=client_security(kafka_admin),
-    )
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 @pytest.fixture

@@ -23,12 +23,12 @@ from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
-from shared.messaging.kafka import client_security, ensure_topics, make_producer
+from shared.messaging.kafka import client_security, ensure_topics
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay, OutboxStats, PruneCounts, prune
 from shared.settings import Settings, with_database
 from shared.telemetry import Telemetry, setup_telemetry
-from tests.harness import header, read_topic
+from tests.harness import CountingEvent, header, read_topic
 from tooling.infra import Infrastructure, ensure_databases_async
 
 pytestmark = pytest.mark.integration
@@ -40,18 +40,6 @@ class Abandoned(Exception):
     """Raised inside a transaction to roll it back."""
 
 
-class CountingEvent(asyncio.Event):
-    """An asyncio.Event that counts how often it was set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sets = 0
-
-    def set(self) -> None:
-        self.sets += 1
-        super().set()
-
-
 @pytest.fixture
 async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
     await ensure_databases_async(infrastructure.database_url, [DATABASE], recreate=True)
@@ -60,27 +48,6 @@ async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
     database = Database(url)
     yield database
     await database.dispose()
-
-
-@pytest.fixture
-def kafka_admin(infrastructure: Infrastructure) -> Settings:
-    """The launcher's broker, as its admin (these tests use topics of their own)."""
-    return Settings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
-        **infrastructure.kafka_settings(),
-    )
-
-
-@pytest.fixture
-async def kafka(kafka_admin: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(
-        kafka_admin.kafka_bootstrap_servers,
-        client_id="outbox-relay-test",
-        security=client_security(kafka_admin),
-    )
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 @pytest.fixture
