@@ -729,7 +729,6 @@ async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from services.routing.usecases import ledger as appending
-    from shared import clock
     from shared.audit import ledger
 
     signer = stack.settings.key_ring().signer("routing")
@@ -741,38 +740,10 @@ async def test_an_entry_of_format_1_keeps_its_signature_which_still_counts(
             stored = (await sql.execute(last)).first()
         # The ledger may be empty on a stack just started: then this is entry 1.
         head = ledger.Anchor(stored.seq, stored.hash) if stored else ledger.GENESIS
-        entry = ledger.Entry(
-            seq=head.seq + 1,
-            at=clock.now(),
-            topic=read.topic,
-            partition=read.partition,
-            offset=read.offset,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            source=envelope.source,
-            subject=envelope.subject,
-            event_time=envelope.time,
-            record_sm3=ledger.record_digest(read.value),
-        )
+        entry = appending.entry_of(head.seq + 1, envelope, read)
         old = ledger.seal(entry, head.hash, lambda message: (signer.kid, signer.sign(message)))
-        row = {
-            "seq": entry.seq,
-            "at": entry.at,
-            "topic": entry.topic,
-            "kafka_partition": entry.partition,
-            "kafka_offset": entry.offset,
-            "event_id": entry.event_id,
-            "event_type": entry.event_type,
-            "source": entry.source,
-            "subject": entry.subject,
-            "event_time": entry.event_time,
-            "application_no": "TB-FORMAT1-001",
-            "record_sm3": entry.record_sm3,
-            "prev_hash": old.prev_hash,
-            "hash": old.hash,
-            "signer": old.signer,
-            "signature": old.signature,
-        }
+        # Format 1: the entry carries routing's signature of its own.
+        row = appending.row_of(old, envelope) | {"signer": old.signer, "signature": old.signature}
         columns = ", ".join(row)
         values = ", ".join(f":{name}" for name in row)
         await held.execute(text(f"INSERT INTO ledger ({columns}) VALUES ({values})"), row)

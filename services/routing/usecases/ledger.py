@@ -88,7 +88,8 @@ def _application_no(envelope: Envelope) -> str | None:
     return number if isinstance(number, str) and len(number) <= 32 else None
 
 
-def _entry(seq: int, envelope: Envelope, read: Read) -> ledger.Entry:
+def entry_of(seq: int, envelope: Envelope, read: Read) -> ledger.Entry:
+    """The ledger entry `seq` for an event read at `read`."""
     if envelope.time.tzinfo is None:
         raise Invalid.of_field("event_time_not_aware", "ce_time carries no offset.", "ce_time")
     return ledger.Entry(
@@ -157,7 +158,8 @@ def _forget_appended_on_rollback(session: Session, transaction: SessionTransacti
     session.info.pop(_APPENDED, None)
 
 
-def _row(sealed: ledger.Sealed, envelope: Envelope) -> dict[str, Any]:
+def row_of(sealed: ledger.Sealed, envelope: Envelope) -> dict[str, Any]:
+    """The ledger table's columns of a sealed entry (format 2: no signature of its own)."""
     entry = sealed.entry
     return {
         "seq": entry.seq,
@@ -205,10 +207,10 @@ async def append_many(
         if envelope.id in seen:
             continue
         seen.add(envelope.id)
-        sealed = ledger.seal(_entry(head.seq + 1, envelope, read), head.hash, macs=guard.macs)
+        sealed = ledger.seal(entry_of(head.seq + 1, envelope, read), head.hash, macs=guard.macs)
         head = ledger.Anchor(sealed.seq, sealed.hash)
         appended.append(sealed)
-        rows.append(_row(sealed, envelope))
+        rows.append(row_of(sealed, envelope))
     if rows:
         await session.execute(insert(LedgerRow), rows)
         _moved(session, head)
