@@ -13,3 +13,15 @@ their pods mount of the keys); manifests.py renders them into the files.
 
 # The app.kubernetes.io/part-of label of every generated resource.
 PART_OF = "tongban"
+
+
+def pod_security_context() -> dict[str, object]:
+    """Every generated pod's: a non-root user of the image, the runtime's seccomp profile. A
+    fresh dict each time (YAML would write one object used twice as an anchor and alias)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.reference.localities import PROVINCE, get_locality, locality_codes
 from shared.settings import DEFAULT_PORTS, Settings
-from tooling.k8s import PART_OF
+from tooling.k8s import PART_OF, pod_security_context
 from tooling.k8s.keys import (
     APPROVAL_KEYS_SECRET,
     approval_key_ring_volume,
@@ -126,13 +126,7 @@ def approval_resources(group: str, localities: list[str]) -> list[dict[str, Any]
                 "spec": {
                     "serviceAccountName": "tongban",
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security_context(),
                     "terminationGracePeriodSeconds": 30,
                     "containers": [container],
                     "volumes": [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tooling.k8s import PART_OF
+from tooling.k8s import PART_OF, pod_security_context
 from tooling.k8s.keys import TRUST_MOUNT, trust_volume
 from tooling.kafka_principals import AUDIT_WATCH_PRINCIPAL
 
@@ -81,13 +81,7 @@ def audit_watch_resources() -> list[dict[str, Any]]:
                 "spec": {
                     "serviceAccountName": "tongban",
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security_context(),
                     "terminationGracePeriodSeconds": 30,
                     "containers": [container],
                     "volumes": [

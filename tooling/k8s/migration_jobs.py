@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tooling.k8s import PART_OF
+from tooling.k8s import PART_OF, pod_security_context
 from tooling.k8s.keys import KEY_RING_MOUNT, key_ring_volume, keys_secret
 
 
@@ -37,13 +37,7 @@ def migration_job(service: str) -> dict[str, Any]:
                     "restartPolicy": "OnFailure",
                     "serviceAccountName": "tongban",
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security_context(),
                     "containers": [
                         {
                             "name": "migrate",
