@@ -89,6 +89,34 @@ def test_times_are_utc_with_microseconds_and_must_be_aware() -> None:
         ledger.timestamp(datetime(2026, 1, 1))
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"subject": "不动产登记 \u2028\x7f \U0001f600\ue000 \"\\\n\x01"},
+        {"offset": 2**53 - 1, "partition": -1},
+        {"at": datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)},
+        {"event_time": datetime(1, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))},
+    ],
+    ids=["plain", "non-ascii-and-escapes", "largest-safe", "year-999", "year-1"],
+)
+def test_the_fast_forms_of_times_and_entries_are_the_jcs_and_strftime_ones(
+    changes: dict[str, object],
+) -> None:
+    """Entry bytes and times take quicker paths than rfc8785 and strftime; a hash that came
+    out differently would break every chain already stored, so they are held to the slow ones."""
+    import rfc8785
+
+    one = entry(5, **changes)
+    assert ledger.entry_bytes(one) == rfc8785.dumps(
+        {
+            **one.canonical(),
+            "at": one.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "event_time": one.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+    )
+
+
 def test_a_head_statement_is_canonical_json_of_seq_hash_and_time() -> None:
     assert ledger.head_statement(7, "ab" * 32, T0) == (
         b'{"at":"2026-03-02T01:02:03.004005Z","hash":"' + b"ab" * 32 + b'",'
