@@ -67,16 +67,22 @@ async def measure(url: str, entries: int, batch: int) -> None:
                     await session.execute(text("SELECT 1"))
             spent = time.process_time() - started
             print(f"{'a bare transaction':28} {1e3 * spent / (entries // 10):7.3f} ms CPU each")
-            rounds = (("one entry per transaction", 1), (f"{batch} per transaction", batch))
-            for label, size in rounds:
+            rounds = (
+                ("one entry per transaction", 1, 1),
+                (f"{batch} per transaction", batch, batch),
+                # The ledger's consumer: a fetched batch in one transaction, record by record.
+                (f"{batch} one by one per tx", batch, 1),
+            )
+            for label, size, each in rounds:
                 # A warm-up round first (connections, statement caches), then the measured one.
                 for measured in (False, True):
                     started = time.process_time()
                     for _ in range(0, entries if measured else max(entries // 10, size), size):
                         async with database.transaction() as session:
-                            await ledger.append_many(
-                                session, [next(made) for _ in range(size)], guard
-                            )
+                            for _ in range(0, size, each):
+                                await ledger.append_many(
+                                    session, [next(made) for _ in range(each)], guard
+                                )
                     spent = time.process_time() - started
                 if measured:
                     print(f"{label:28} {1e3 * spent / entries:7.3f} ms CPU per entry")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -198,6 +199,8 @@ async def append_many(
     if not reads:
         return []
     head = await _locked_head(session)
+    if len(reads) == 1:
+        return await _append_one(session, *reads[0], head, guard)
     ids = {envelope.id for envelope, _ in reads}
     known = select(LedgerRow.event_id).where(LedgerRow.event_id.in_(ids))
     seen = set((await session.scalars(known)).all())
@@ -212,10 +215,35 @@ async def append_many(
         appended.append(sealed)
         rows.append(row_of(sealed, envelope))
     if rows:
-        await session.execute(insert(LedgerRow), rows)
+        await session.execute(_INSERT, rows)
         _moved(session, head)
         guard.appended(session, head.seq)
     return appended
+
+
+# The table's own INSERT, not the ORM's: no ORM object is made or tracked for an entry.
+_INSERT = insert(LedgerRow.__table__)
+# One entry, unless its event is in the ledger already (`event_id` is unique): the known ids
+# and the insert in one statement, for the consumer that appends record after record.
+_INSERT_NEW = (
+    pg_insert(LedgerRow.__table__)
+    .on_conflict_do_nothing(index_elements=[LedgerRow.__table__.c.event_id])
+    .returning(LedgerRow.__table__.c.seq)
+)
+
+
+async def _append_one(
+    session: AsyncSession, envelope: Envelope, read: Read, head: ledger.Anchor, guard: TailGuard
+) -> list[ledger.Sealed]:
+    # Sealed onto the head before the insert says whether it went in; if it did not (the event
+    # was appended before), the head stays where it was and the entry made is dropped. The
+    # ledger's lock is held, so no other appender can take the seq meanwhile.
+    sealed = ledger.seal(entry_of(head.seq + 1, envelope, read), head.hash, macs=guard.macs)
+    if (await session.execute(_INSERT_NEW, row_of(sealed, envelope))).first() is None:
+        return []
+    _moved(session, ledger.Anchor(sealed.seq, sealed.hash))
+    guard.appended(session, sealed.seq)
+    return [sealed]
 
 
 async def append_to_ledger(
