@@ -34,6 +34,7 @@ USECASE_DATABASES = {
     "intake": "tongban_usecases_intake",
     "approval": "tongban_usecases_approval",
     "delivery": "tongban_usecases_delivery",
+    "routing": "tongban_usecases_routing",
 }
 DIGEST_KEY = b"usecase-digest-key"
 
@@ -166,4 +167,10 @@ async def approval(engines: dict[str, AsyncEngine], key_ring: KeyRing) -> AsyncI
 @pytest.fixture
 async def delivery(engines: dict[str, AsyncEngine], key_ring: KeyRing) -> AsyncIterator[Unit]:
     async for unit in _unit("delivery", engines, key_ring):
+        yield unit
+
+
+@pytest.fixture
+async def routing(engines: dict[str, AsyncEngine], key_ring: KeyRing) -> AsyncIterator[Unit]:
+    async for unit in _unit("routing", engines, key_ring):
         yield unit

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.routing.db import AgreementRow
-from services.routing.usecases.rules import agreement_state
+from services.routing.usecases.rules import agreement_state, forget_rule_books
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Forbidden, Invalid, NotFound
@@ -94,6 +94,7 @@ async def grant_agreement(
     )
     session.add(row)
     await session.flush()
+    forget_rule_books(session)
     await outbox.add(session, agreement_state(row))
     return StoredAgreement.of(row)
 
@@ -108,6 +109,7 @@ async def revoke_agreement(
         raise Forbidden("not_grantor", _("Only the grantor locality's administration may revoke."))
     if row.revoked_at is None:
         row.revoked_at = clock.now()
+        forget_rule_books(session)
         await outbox.add(session, agreement_state(row))
     return StoredAgreement.of(row)
 

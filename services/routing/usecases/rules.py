@@ -60,12 +60,36 @@ def rule_state(rule: JurisdictionRule) -> events.JurisdictionRuleState:
     )
 
 
+# Where a transaction keeps the rule books it read (the session's info dict; a session is one
+# transaction, shared.db): a consumer's batch places its applications in one transaction, most
+# of them under the same few items and windows, and each book costs two queries.
+_BOOKS = "tongban.routing.rule_books"
+
+
 async def rule_book(
     session: AsyncSession, item_code: str, receiving_locality: str | None
 ) -> RuleBook:
     """One item's rule, and the agreements that could grant anything to windows of the
     receiving locality (naming it, its city, its province or `*`), revoked ones included: a
-    right is judged as it stood at a given moment. No receiving locality, no agreements."""
+    right is judged as it stood at a given moment. No receiving locality, no agreements.
+    Read once per transaction (take_catalog, which changes rules, forgets what was read)."""
+    books: dict[tuple[str, str | None], RuleBook] = session.info.setdefault(_BOOKS, {})
+    book = books.get((item_code, receiving_locality))
+    if book is None:
+        book = books[item_code, receiving_locality] = await _read_rule_book(
+            session, item_code, receiving_locality
+        )
+    return book
+
+
+def forget_rule_books(session: AsyncSession) -> None:
+    """Rules or agreements change in this transaction: what it read of them is read again."""
+    session.info.pop(_BOOKS, None)
+
+
+async def _read_rule_book(
+    session: AsyncSession, item_code: str, receiving_locality: str | None
+) -> RuleBook:
     rule_query = select(JurisdictionRuleRow).where(JurisdictionRuleRow.item_code == item_code)
     rules = [to_rule(row) for row in await session.scalars(rule_query)]
     agreements: list[Agreement] = []
@@ -125,6 +149,7 @@ async def take_catalog(
     accepted). Events of two versions may arrive in either order (each version is its own key):
     a rule set by a version published later stays. The same event twice writes and publishes
     the same states again."""
+    forget_rule_books(session)
     by_code = {rule.item_code: rule for rule in published.rules}
     statement = insert(JurisdictionRuleRow).values(
         [
