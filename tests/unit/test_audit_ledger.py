@@ -93,7 +93,7 @@ def test_times_are_utc_with_microseconds_and_must_be_aware() -> None:
     "changes",
     [
         {},
-        {"subject": "不动产登记 \u2028\x7f \U0001f600\ue000 \"\\\n\x01"},
+        {"subject": '不动产登记 \u2028\x7f \U0001f600\ue000 "\\\n\x01'},
         {"offset": 2**53 - 1, "partition": -1},
         {"at": datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)},
         {"event_time": datetime(1, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))},

@@ -222,13 +222,14 @@ async def append_many(
 
 
 # The table's own INSERT, not the ORM's: no ORM object is made or tracked for an entry.
-_INSERT = insert(LedgerRow.__table__)
+_TABLE = LedgerRow.metadata.tables[LedgerRow.__tablename__]
+_INSERT = insert(_TABLE)
 # One entry, unless its event is in the ledger already (`event_id` is unique): the known ids
 # and the insert in one statement, for the consumer that appends record after record.
 _INSERT_NEW = (
-    pg_insert(LedgerRow.__table__)
-    .on_conflict_do_nothing(index_elements=[LedgerRow.__table__.c.event_id])
-    .returning(LedgerRow.__table__.c.seq)
+    pg_insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=[_TABLE.c.event_id])
+    .returning(_TABLE.c.seq)
 )
 
 
