@@ -9,12 +9,14 @@ record would cost a BEGIN and a COMMIT per record, and routing's ledger a lock p
 record fails in a batch, the batch is rolled back and redone up to that record, which is then
 handled alone in transactions of its own, with today's retries and dead letter.
 
-Offsets are committed once per fetched batch, after the transactions of all its records have
-committed: a crash in between redelivers records whose effects are already there, and each
-finds its inbox row and does nothing. Transient failures retry with backoff; a record that
-cannot be read, or keeps failing, goes to `<topic>.dlq` with the error in its headers, and the
-runner moves on to the next record. What a handler says (a refusal's message in a dead letter, a
-log line) is for operators: English, whatever language the process would otherwise speak.
+Offsets are committed after the transactions of the records they pass have committed, at most
+every COMMIT_INTERVAL_SECONDS while records keep coming, at once when a fetch comes back empty,
+and when the runner stops: a crash in between redelivers records whose effects are already
+there, and each finds its inbox row and does nothing. Transient failures retry with backoff;
+a record that cannot be read, or keeps failing, goes to `<topic>.dlq` with the error in its
+headers, and the runner moves on to the next record. What a handler says (a refusal's message
+in a dead letter, a log line) is for operators: English, whatever language the process would
+otherwise speak.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,6 +79,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# How often a busy runner commits its offsets. Every fetch's commit cost a round trip on the
+# hot path and an append to the broker's offsets log per batch, most of them batches of one
+# record at a modest rate. A crash loses at most this much of commits: those records come
+# again, and each finds its inbox row (their effects committed before their offsets, as ever).
+COMMIT_INTERVAL_SECONDS = 0.5
 
 # The inbox rows of handled events, one statement for a batch's (executed with a list of rows,
 # SQLAlchemy sends them as one multi-row INSERT), built once: building a statement for every
@@ -168,19 +177,25 @@ class ConsumerRunner:
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set; the record in hand is finished, and the offsets of
         what was handled are committed, before it returns."""
-        while not stopping.is_set():
-            # Returns as soon as records are there; the timeout only bounds an idle wait.
-            batches = await self.consumer.getmany(timeout_ms=300, max_records=50)
-            fetched = [record for records in batches.values() for record in records]
-            handled: dict[TopicPartition, int] = {}
-            try:
+        # Offsets handled and not committed yet. Committed when a fetch comes back empty, when
+        # COMMIT_INTERVAL_SECONDS passed since the last commit, and when the run ends (also by
+        # an error: what was handled before it stays handled, and the rest comes back).
+        handled: dict[TopicPartition, int] = {}
+        committed_at = time.monotonic()
+        try:
+            while not stopping.is_set():
+                # Returns as soon as records are there; the timeout only bounds an idle wait.
+                batches = await self.consumer.getmany(timeout_ms=300, max_records=50)
+                fetched = [record for records in batches.values() for record in records]
                 await self._handle_fetch(fetched, stopping, handled)
-            finally:
-                # Also when a record could not be finished: what was handled before it stays
-                # handled, and the rest comes back.
-                await self._commit(handled)
-            if self.metrics is not None and self.metrics.lag_due(bool(handled)):
-                await self._report_lag(self.metrics)
+                now = time.monotonic()
+                if handled and (not fetched or now - committed_at >= COMMIT_INTERVAL_SECONDS):
+                    await self._commit(handled)
+                    handled, committed_at = {}, now
+                if self.metrics is not None and self.metrics.lag_due(bool(fetched)):
+                    await self._report_lag(self.metrics)
+        finally:
+            await self._commit(handled)
 
     async def _report_lag(self, metrics: ConsumerMetrics) -> None:
         """Lag per assigned partition: the broker's high watermark (as the last fetch saw it)

@@ -170,7 +170,9 @@ class OutboxRelay:
                 await _wait_for_any(stopping, seconds=_backoff_seconds(failures))
                 continue
             failures = 0
-            if done.fetched < self.batch_size:
+            # A commit during the round already asks for the next one: no wait to set up (two
+            # tasks made and cancelled cost about 0.2 ms a round, the round itself little more).
+            if done.fetched < self.batch_size and not self.wake.is_set():
                 await _wait_for_any(stopping, self.wake, seconds=self.poll_seconds)
 
     async def publish_pending(self) -> int:

@@ -292,3 +292,41 @@ async def test_a_crash_mid_batch_commits_nothing_of_it_and_the_next_run_applies_
 
     await run_until(again, all_handled)
     assert [await effects(db, number) for number in numbers] == [1] * len(numbers)
+
+
+async def test_a_running_consumer_commits_what_it_handled_once_records_stop_coming(
+    db: Database,
+    kafka: AIOKafkaProducer,
+    kafka_admin: Settings,
+    topic: str,
+    spans: InMemorySpanExporter,
+) -> None:
+    # Offsets are committed every half second while records keep coming; when they stop, the
+    # group's lag (what operators see in the console) still reaches zero without a restart.
+    numbers = [new_application_no() for _ in range(3)]
+    await put(kafka, topic, [case_opened(number) for number in numbers])
+    handled: list[str] = []
+
+    async def handler(event: events.CaseOpened, ctx: EventContext) -> None:
+        handled.append(event.application_no)
+
+    name = f"test-batches-{uuid.uuid4().hex[:8]}"
+    runner = runner_for(
+        name, topic, handler, db=db, kafka=kafka, kafka_admin=kafka_admin, spans=spans
+    )
+    partition = TopicPartition(topic, 0)
+
+    async def all_committed() -> bool:
+        return await runner.consumer.committed(partition) == len(numbers)
+
+    stopping = asyncio.Event()
+    await runner.start()
+    task = asyncio.create_task(runner.run(stopping))
+    try:
+        await eventually(all_committed)
+        assert not task.done()  # committed while running, not on the way out
+        assert handled == numbers
+    finally:
+        stopping.set()
+        await task
+        await runner.stop()

@@ -1,7 +1,7 @@
 """Events move on commit, and everything stays bounded: the relay is woken by commits (never by
 a rollback), a record Kafka refuses is parked instead of holding back the rest, pruning never
-touches an unpublished event, and consumers commit their offsets once per batch. All against the
-real broker and database."""
+touches an unpublished event, and consumers commit their offsets at most once per batch. All
+against the real broker and database."""
 
 from __future__ import annotations
 
