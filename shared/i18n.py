@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,9 @@ def use_locale(locale: str) -> Iterator[None]:
         _current.reset(token)
 
 
+# A window's browser sends the same few headers all day; parsing them (Babel's Locale.parse)
+# was a noticeable share of a request. Bounded: the header is the caller's to choose.
+@lru_cache(maxsize=256)
 def negotiate(accept_language: str | None) -> str:
     """The supported locale an Accept-Language header (or a POSIX locale name) asks for first;
     zh-CN when it asks for none we have."""

@@ -24,7 +24,6 @@ from typing import Any
 from aiokafka import TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -228,40 +227,3 @@ class ConsumerMetrics:
                 gauge.remove(*labels)
             except KeyError:
                 pass
-
-
-class RequestDuration:
-    """Times every HTTP request into `tongban_http_request_duration_seconds`.
-
-    Plain ASGI (no BaseHTTPMiddleware, which costs a task per request). The route template is
-    read from the scope after the app ran: the router puts the matched route there."""
-
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # an exception that escapes the app becomes a 500 further out
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            method = scope["method"]
-            self.metrics.observe_request(
-                method if method in HTTP_METHODS else "other",
-                template,
-                status,
-                time.perf_counter() - started,
-            )

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,11 +21,10 @@ from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
 from shared.clock import china_time
 from shared.errors import ApiError, error_body, install_error_handlers
-from shared.i18n import LocaleMiddleware, _
-from shared.metrics import RequestDuration
+from shared.i18n import _
 from shared.pagination import MAX_PAGE, Limit
+from shared.request_layer import RequestLayer
 from shared.runtime import ServiceRuntime
-from shared.telemetry import current_trace_id
 
 
 async def _runtime(request: Request) -> ServiceRuntime:
@@ -98,30 +96,6 @@ class BodySizeLimit:
     @staticmethod
     def _message(limit: int) -> str:
         return _("The request body is larger than {limit} bytes.", limit=limit)
-
-
-class TraceIdHeader:
-    """`X-Trace-Id` on every response: operators paste it into the tracing UI to follow the whole
-    journey. Plain ASGI (no BaseHTTPMiddleware, which costs a task per request)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_trace_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                trace_id = current_trace_id()
-                if trace_id:
-                    headers = list(message.get("headers", []))
-                    headers.append((b"x-trace-id", trace_id.encode()))
-                    message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_trace_id)
 
 
 def _in_china_time(key: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +193,10 @@ def create_service_app(
         # Served from the service's own files instead (serve_offline_docs).
         docs_url=None,
         redoc_url=None,
+        # RequestLayer makes the one span per request (and the metric): FastAPI's own
+        # telemetry would be a second layer, and its logs record exception messages, which
+        # may quote personal data.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     serve_offline_docs(app)
     app.state.settings = runtime.settings
@@ -227,12 +205,13 @@ def create_service_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=runtime.settings.max_request_body_bytes, larger=larger_bodies
     )
-
-    app.add_middleware(TraceIdHeader)
-    # Outside the body limit and the error handlers, whose messages it translates.
-    app.add_middleware(LocaleMiddleware)
-    # Metrics: added last, so it is the outermost of ours and times every answer, a 413 too.
-    app.add_middleware(RequestDuration, metrics=runtime.metrics)
+    # Span, X-Trace-Id, language and metric: added last, so it is the outermost of ours and
+    # times, traces and translates every answer, a 413 too.
+    app.add_middleware(
+        RequestLayer,
+        metrics=runtime.metrics,
+        tracer=runtime.telemetry.provider.get_tracer("tongban.http"),
+    )
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     async def metrics() -> Response:
@@ -308,12 +287,4 @@ def create_service_app(
         app.include_router(router)
     apply_policy(app, runtime.service)
 
-    # One server span per request. The ASGI "http receive"/"http send" spans (two or three more
-    # per request) only time the socket, and cost more than they tell.
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=runtime.telemetry.provider,
-        excluded_urls="healthz,readyz,metrics",
-        exclude_spans=["receive", "send"],
-    )
     return app

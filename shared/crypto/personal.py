@@ -15,10 +15,18 @@ One object, `PersonalData`, over the process's key ring, does the three things s
   number has too little entropy for an unkeyed hash). Rotating `pii-index` means re-indexing.
 - **Sealed for a recipient service** (`seal_for` / `unseal`): what must cross a province-wide
   topic (an application for routing, a postal address for delivery) goes encrypted to the
-  recipient: a fresh SM4 key per message encrypts the JSON (SM4-GCM, AAD: recipient key id and
-  a context such as the application number), and that key is encrypted to the recipient's SM2
-  public key (key ring name `sealing-<service>`, `KeyRing.decryption_keys`). A sealed value is a
-  plain dict {`recipient`, `key`, `ciphertext`} (the `Sealed` event model has the same fields).
+  recipient: an SM4 content key encrypts the JSON (SM4-GCM, a fresh random nonce per message,
+  AAD: recipient key id and a context such as the application number), and that key is
+  encrypted to the recipient's SM2 public key (key ring name `sealing-<service>`,
+  `KeyRing.decryption_keys`). A sealed value is a plain dict {`recipient`, `key`, `ciphertext`}
+  (the `Sealed` event model has the same fields).
+
+  SM2 encryption and decryption cost about 0.5 ms each, more than everything else an accepted
+  application's sealing does: a sender therefore uses one content key (and its SM2-wrapped
+  form) for at most `SEAL_KEY_USES` messages or `SEAL_KEY_SECONDS` per recipient key, and a
+  recipient remembers the content keys of the last `OPENED_KEYS` wrapped keys it opened. What a
+  leaked content key exposes is thus bounded to those messages; each message keeps its own
+  nonce and its context in the AAD, so none can be moved to another application.
 
 Each service's ring holds its own sealing key pair (`PersonalData.ensure_own_key`); senders take
 the recipient's one *current* key from the trust list the province key authority signs
@@ -33,7 +41,9 @@ import base64
 import binascii
 import json
 import os
+import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -60,6 +70,11 @@ __all__ = [
 PII_KEY = "pii"
 INDEX_KEY = "pii-index"
 TOKEN_PREFIX = "sm4gcm:"
+# How long a sender seals with one content key per recipient key (see the module's text).
+SEAL_KEY_USES = 1000
+SEAL_KEY_SECONDS = 60.0
+# Content keys a recipient remembers, by the wrapped key they came in.
+OPENED_KEYS = 256
 # The parts of an application (as accepted, routed or reviewed) that hold personal data.
 APPLICATION_FIELDS = ("applicant", "delivery", "agent")
 
@@ -107,6 +122,12 @@ class PersonalData:
         self.ring = ring
         self.service = service
         self.create_missing_recipients = create_missing_recipients
+        # recipient key id -> (content key, its wrapped form, made at (monotonic), uses left)
+        self._sealing: dict[str, tuple[bytes, str, float, int]] = {}
+        # (own key id, wrapped key) -> content key, the most recently opened last
+        self._opened: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        # own key id -> its SM2 object (making one from the secret key derives the public key)
+        self._own_sm2: dict[str, SM2] = {}
 
     # --- at rest -----------------------------------------------------------------------------
 
@@ -191,10 +212,24 @@ class PersonalData:
         """`value` (JSON) encrypted for the service `recipient` only; `context` (e.g. the
         application number) must be given again to open it."""
         kid, public_key = self._recipient_key(recipient)
-        content_key = os.urandom(SM4_KEY_BYTES)
+        content_key, wrapped = self._content_key(kid, public_key)
         ciphertext = sm4_gcm_encrypt(content_key, _canonical(value), self._seal_aad(kid, context))
-        wrapped = SM2(pk=public_key).encrypt(content_key)
-        return {"recipient": kid, "key": _b64(wrapped), "ciphertext": _b64(ciphertext)}
+        return {"recipient": kid, "key": wrapped, "ciphertext": _b64(ciphertext)}
+
+    def _content_key(self, kid: str, public_key: bytes) -> tuple[bytes, str]:
+        """The content key to seal with for recipient key `kid`, and its wrapped form: a new
+        one after SEAL_KEY_USES messages or SEAL_KEY_SECONDS."""
+        now = time.monotonic()
+        held = self._sealing.get(kid)
+        if held is not None:
+            content_key, wrapped, made_at, uses_left = held
+            if uses_left > 0 and now - made_at < SEAL_KEY_SECONDS:
+                self._sealing[kid] = (content_key, wrapped, made_at, uses_left - 1)
+                return content_key, wrapped
+        content_key = os.urandom(SM4_KEY_BYTES)
+        wrapped = _b64(SM2(pk=public_key).encrypt(content_key))
+        self._sealing[kid] = (content_key, wrapped, now, SEAL_KEY_USES - 1)
+        return content_key, wrapped
 
     def unseal(self, sealed: Mapping[str, str], *, context: str) -> Any:
         """What `seal_for(<this service>, ...)` sealed; DecryptionFailed if it was sealed for
@@ -211,14 +246,30 @@ class PersonalData:
             keys = self.ring.decryption_keys(name)
         if kid not in keys.keys:
             raise DecryptionFailed(f"the key ring has no key {kid!r}")
-        try:
-            content_key = SM2(sk=keys.keys[kid]).decrypt(_unb64(sealed.get("key", "")))
-        except Exception as exc:  # gmalglib: ValueError, or MemoryError on a garbled length
-            raise DecryptionFailed("the sealed key does not open") from exc
+        content_key = self._opened_key(kid, keys.keys[kid], sealed.get("key", ""))
         clear = sm4_gcm_decrypt(
             content_key, _unb64(sealed.get("ciphertext", "")), self._seal_aad(kid, context)
         )
         return json.loads(clear)
+
+    def _opened_key(self, kid: str, secret: bytes, wrapped: str) -> bytes:
+        """The content key `wrapped` holds, opened with own key `kid` (remembered: a sender
+        wraps one content key for many messages)."""
+        known = self._opened.get((kid, wrapped))
+        if known is not None:
+            self._opened.move_to_end((kid, wrapped))
+            return known
+        sm2 = self._own_sm2.get(kid)
+        if sm2 is None:
+            sm2 = self._own_sm2[kid] = SM2(sk=secret)
+        try:
+            content_key: bytes = sm2.decrypt(_unb64(wrapped))
+        except Exception as exc:  # gmalglib: ValueError, or MemoryError on a garbled length
+            raise DecryptionFailed("the sealed key does not open") from exc
+        self._opened[(kid, wrapped)] = content_key
+        while len(self._opened) > OPENED_KEYS:
+            self._opened.popitem(last=False)
+        return content_key
 
     def _recipient_key(self, recipient: str) -> tuple[str, bytes]:
         """The recipient's one current key as the trust list names it: never a key merely

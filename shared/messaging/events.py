@@ -133,10 +133,12 @@ class Agent(BaseModel):
 
 
 class Sealed(BaseModel):
-    """Personal data encrypted for one recipient service (shared.crypto.personal.seal_for): a
-    fresh SM4 key, encrypted to the recipient's SM2 public key `recipient` (a key id of
-    public-keys.json, `sealing-<service>#n`), and the JSON it encrypts under SM4-GCM. Only the
-    recipient opens it; province-wide topics carry personal data in no other form."""
+    """Personal data encrypted for one recipient service (shared.crypto.personal.seal_for): an
+    SM4 content key, encrypted to the recipient's SM2 public key `recipient` (a key id of
+    public-keys.json, `sealing-<service>#n`), and the JSON it encrypts under SM4-GCM (a nonce
+    of its own, bound to its context). A sender seals at most 1000 messages or 60 s with one
+    content key. Only the recipient opens it; province-wide topics carry personal data in no
+    other form."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

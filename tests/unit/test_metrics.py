@@ -6,10 +6,12 @@ from __future__ import annotations
 import httpx
 from aiokafka import TopicPartition
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from shared.metrics import RequestDuration, ServiceMetrics
+from shared.metrics import ServiceMetrics
+from shared.request_layer import RequestLayer
 
 
 def samples(metrics: ServiceMetrics, name: str) -> list[Sample]:
@@ -29,7 +31,7 @@ def app_with(metrics: ServiceMetrics) -> FastAPI:
     async def case(application_no: str) -> dict[str, str]:
         return {"application_no": application_no}
 
-    app.add_middleware(RequestDuration, metrics=metrics)
+    app.add_middleware(RequestLayer, metrics=metrics, tracer=TracerProvider().get_tracer("t"))
     return app
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+from shared.crypto import personal as personal_module
 from shared.crypto.keyring import KeyRing, KeyRingError
 from shared.crypto.personal import DecryptionFailed, PersonalData, is_token, place
 from shared.messaging.outbox import UnbuildableRecord, open_payload, seal_payload
@@ -154,6 +156,41 @@ def test_what_was_sealed_to_a_retired_key_still_opens_after_rotation(ring: KeyRi
     assert after["recipient"] == "sealing-routing#2"
     assert routing.unseal(before, context="TB1") == "first"
     assert routing.unseal(after, context="TB1") == "second"
+
+
+def test_a_content_key_seals_a_bounded_number_of_messages_each_bound_to_its_context(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routing = PersonalData(ring, service="routing")
+    routing.ensure_own_key()
+    intake = PersonalData(ring, service="intake")
+    monkeypatch.setattr(personal_module, "SEAL_KEY_USES", 3)
+    sealed = [intake.seal_for("routing", f"value {n}", context=f"TB{n}") for n in range(4)]
+
+    # One SM2-wrapped key for the first three, a new one after: a leaked content key exposes
+    # a bounded number of messages.
+    assert len({s["key"] for s in sealed[:3]}) == 1
+    assert sealed[3]["key"] != sealed[0]["key"]
+    assert len({s["ciphertext"] for s in sealed}) == 4
+    assert [routing.unseal(s, context=f"TB{n}") for n, s in enumerate(sealed)] == [
+        f"value {n}" for n in range(4)
+    ]
+    # The shared key does not let a message pass for another application's.
+    with pytest.raises(DecryptionFailed):
+        routing.unseal(sealed[1], context="TB0")
+    with pytest.raises(DecryptionFailed):
+        PersonalData(ring, service="delivery").unseal(sealed[0], context="TB0")
+
+
+def test_a_content_key_is_replaced_after_its_time(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    PersonalData(ring, service="routing").ensure_own_key()
+    intake = PersonalData(ring, service="intake")
+    first = intake.seal_for("routing", "x", context="TB1")
+    later = time.monotonic() + personal_module.SEAL_KEY_SECONDS
+    monkeypatch.setattr(personal_module.time, "monotonic", lambda: later)
+    assert intake.seal_for("routing", "x", context="TB1")["key"] != first["key"]
 
 
 def test_a_sender_needs_the_recipients_public_key_outside_development(ring: KeyRing) -> None:
