@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
     kafka_topic_partitions: int = 3
+    # Each topic of a per-locality family (approval's requests, one per locality): one
+    # partition, as hundreds of them are read together (shared.messaging.kafka.topic_partitions).
+    kafka_locality_topic_partitions: int = Field(default=1, ge=1)
     # A window whose hand-overs were refused this often within this many minutes is stopped
     # (429) until the older refusals age out: ID numbers are not guessed at a counter.
     handover_max_failures: int = Field(default=5, ge=1)

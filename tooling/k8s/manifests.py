@@ -35,11 +35,14 @@ def render_manifests() -> dict[str, str]:
     """Relative path (from the repository root) → the file's text."""
     table = tongban_acl_table()
     partitions = Settings.model_fields["kafka_topic_partitions"].default
+    locality_partitions = Settings.model_fields["kafka_locality_topic_partitions"].default
     acl_source = "the ACL table (tooling/kafka_acl.py, tooling/kafka_access.py)"
     groups = approval_groups()
     approval = [r for group, codes in groups.items() for r in approval_resources(group, codes)]
     return {
-        (KAFKA_DIR / "topics.yaml").as_posix(): _dump(kafka_topics(table, partitions), acl_source),
+        (KAFKA_DIR / "topics.yaml").as_posix(): _dump(
+            kafka_topics(table, partitions, locality_partitions), acl_source
+        ),
         (KAFKA_DIR / "users.yaml").as_posix(): _dump(kafka_users(table), acl_source),
         (APPROVAL_DIR / "groups.yaml").as_posix(): _dump(
             approval, "shared/reference/localities.py (one group per city)"
