@@ -85,6 +85,18 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
             "own_window", "window_clerk"
         ),
         ("GET", "/v1/evaluations/statistics"): _rule("own_locality", *OPERATORS),
+        # 全程网办: the portal's own credential, for the applicant it signed in
+        # (X-Applicant-Digest); another's application answers 404 (intake's applicant_api.py).
+        ("POST", "/v1/online/materials"): _rule("any_locality", "portal"),
+        ("POST", "/v1/online/applications"): _rule("any_locality", "portal"),
+        ("GET", "/v1/online/applications"): _rule("any_locality", "portal"),
+        ("GET", "/v1/online/applications/{application_no}"): _rule("any_locality", "portal"),
+        ("POST", "/v1/online/applications/{application_no}/supplements"): _rule(
+            "any_locality", "portal"
+        ),
+        ("POST", "/v1/online/applications/{application_no}/evaluation"): _rule(
+            "any_locality", "portal"
+        ),
     },
     "routing": {
         ("POST", "/v1/jurisdiction/resolve"): _rule("any_locality", *STAFF),

@@ -27,6 +27,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "delivery": 8004,
     "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator/) of local runs
     "console": 8006,  # the operator console (services/console)
+    "portal": 8007,  # the applicants' portal (services/portal, 全程网办)
 }
 
 
@@ -34,6 +35,7 @@ DEFAULT_PORTS: dict[str, int] = {
 DEVELOPMENT_KEY_RING_SECRET = "tongban-local-development-key-ring-secret"
 DEVELOPMENT_PII_DIGEST_KEY = "tongban-local-development-digest-key"
 DEVELOPMENT_CARRIER_WEBHOOK_SECRET = "tongban-local-development-carrier-webhook-secret"
+DEVELOPMENT_PORTAL_SECRET = "tongban-local-development-portal-secret"
 
 
 class InsecureConfiguration(RuntimeError):
@@ -199,6 +201,17 @@ class Settings(BaseSettings):
     delivery_url: str = "http://127.0.0.1:8004"
     jaeger_ui_url: str | None = None
 
+    # The applicants' portal (services/portal): its own database (DATABASE_URL with the
+    # database tongban_portal unless given); its secret, which keys the one-time codes' hashes,
+    # the session cookies' signatures and the client digests; the registry of residents it
+    # signs in against (CSV id_number,name,phone; the built-in one has the sample applicants);
+    # and its own credential towards intake and delivery (a bearer token of the role `portal`
+    # from the identity provider; in development the portal signs one itself).
+    portal_database_url: str | None = None
+    portal_secret: SecretStr = SecretStr(DEVELOPMENT_PORTAL_SECRET)
+    portal_residents_file: str | None = None
+    portal_service_token: SecretStr | None = None
+
     @property
     def development(self) -> bool:
         return self.tongban_env == "development"
@@ -221,6 +234,11 @@ class Settings(BaseSettings):
             DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
         ):
             problems.append("CARRIER_WEBHOOK_SECRET is missing or the public development default")
+        if service == "portal":
+            if self.portal_secret.get_secret_value() in ("", DEVELOPMENT_PORTAL_SECRET):
+                problems.append("PORTAL_SECRET is missing or the public development default")
+            if self.portal_service_token is None:
+                problems.append("PORTAL_SERVICE_TOKEN is not set (the portal's own credential)")
         return problems
 
     def fail_closed(self, what: str, service: str | None = None) -> None:
@@ -306,6 +324,10 @@ class Settings(BaseSettings):
             return explicit
         return with_database(self.database_url, database_name(service))
 
+    def portal_database(self) -> str:
+        """The URL of the portal's own database."""
+        return self.portal_database_url or with_database(self.database_url, PORTAL_DATABASE)
+
     def audit_watch_database(self) -> str:
         """The URL of `tongban audit watch`'s own database."""
         return self.audit_watch_database_url or with_database(self.database_url, AUDIT_DATABASE)
@@ -313,6 +335,7 @@ class Settings(BaseSettings):
 
 # `tongban audit watch`'s store: a database of its own, which routing's credentials do not reach.
 AUDIT_DATABASE = "tongban_audit"
+PORTAL_DATABASE = "tongban_portal"
 
 
 def with_database(server_url: str, database: str) -> str:
