@@ -1,0 +1,118 @@
+"""The portal's calls to intake's online routes (services/intake/applicant_api.py), with its
+own service credential (role `portal`) and the applicant's keyed ID digest. The portal keeps
+no application; intake's answer is what the applicant sees."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shared.auth import mint_token
+from shared.i18n import HTTP_TAGS, _, current_locale
+from shared.settings import Settings
+
+
+class ServiceUnavailable(RuntimeError):
+    """Intake did not answer, or answered with a server error."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+class Backend:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        token = settings.portal_service_token
+        self._token = (
+            token.get_secret_value()
+            if token is not None
+            else mint_token(
+                settings,
+                role="portal",
+                locality=settings.province,
+                sub="portal",
+                ttl=timedelta(hours=12),
+            )
+        )
+        self._http = httpx.AsyncClient(base_url=settings.intake_url, timeout=10.0)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self, applicant: str | None = None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept-Language": HTTP_TAGS[current_locale()],
+        }
+        if applicant is not None:
+            headers["X-Applicant-Digest"] = applicant
+        return headers
+
+    async def _call(self, method: str, path: str, **options: Any) -> Answer:
+        try:
+            response = await self._http.request(method, path, **options)
+        except httpx.HTTPError as error:
+            raise ServiceUnavailable(_("Intake could not be reached.")) from error
+        if response.status_code >= 500:
+            raise ServiceUnavailable(_("Intake could not answer; try again shortly."))
+        body = response.json() if response.content else {}
+        return Answer(response.status_code, body if isinstance(body, dict) else {"items": body})
+
+    async def upload(self, window_id: str, filename: str, content: bytes) -> Answer:
+        return await self._call(
+            "POST",
+            "/v1/online/materials",
+            params={"window_id": window_id},
+            files={"file": (filename, content)},
+            headers=self._headers(),
+        )
+
+    async def submit(
+        self, applicant: str, window_id: str, body: dict[str, Any], key: str | None = None
+    ) -> Answer:
+        headers = self._headers(applicant) | {"Idempotency-Key": key or str(uuid.uuid4())}
+        return await self._call(
+            "POST",
+            "/v1/online/applications",
+            params={"window_id": window_id},
+            json=body,
+            headers=headers,
+        )
+
+    async def applications(self, applicant: str) -> Answer:
+        return await self._call(
+            "GET", "/v1/online/applications", headers=self._headers(applicant)
+        )
+
+    async def application(self, applicant: str, application_no: str) -> Answer:
+        return await self._call(
+            "GET",
+            f"/v1/online/applications/{quote(application_no, safe='')}",
+            headers=self._headers(applicant),
+        )
+
+    async def supplement(
+        self, applicant: str, application_no: str, materials: list[dict[str, Any]]
+    ) -> Answer:
+        return await self._call(
+            "POST",
+            f"/v1/online/applications/{quote(application_no, safe='')}/supplements",
+            json={"materials": materials},
+            headers=self._headers(applicant),
+        )
+
+    async def rate(self, applicant: str, application_no: str, score: int, comment: str) -> Answer:
+        return await self._call(
+            "POST",
+            f"/v1/online/applications/{quote(application_no, safe='')}/evaluation",
+            json={"score": score, "comment": comment},
+            headers=self._headers(applicant),
+        )
