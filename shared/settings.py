@@ -28,6 +28,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator/) of local runs
     "console": 8006,  # the operator console (services/console)
     "portal": 8007,  # the applicants' portal (services/portal, 全程网办)
+    "sms": 8008,  # the SMS gateway simulator (tooling/sms_gateway/) of local runs
 }
 
 
@@ -36,6 +37,7 @@ DEVELOPMENT_KEY_RING_SECRET = "tongban-local-development-key-ring-secret"
 DEVELOPMENT_PII_DIGEST_KEY = "tongban-local-development-digest-key"
 DEVELOPMENT_CARRIER_WEBHOOK_SECRET = "tongban-local-development-carrier-webhook-secret"
 DEVELOPMENT_PORTAL_SECRET = "tongban-local-development-portal-secret"
+DEVELOPMENT_SMS_REPORT_SECRET = "tongban-local-development-sms-report-secret"
 
 
 class InsecureConfiguration(RuntimeError):
@@ -192,6 +194,13 @@ class Settings(BaseSettings):
     # How often delivery's dispatcher looks for dispatches to hand to the carrier.
     carrier_poll_seconds: float = Field(default=2.0, gt=0)
 
+    # 短信: the SMS gateway's HTTP API (the simulator of local runs by default; shared.sms), and
+    # the secret its delivery reports are signed with (HMAC-SHA256 of the raw body, hex, in
+    # X-Tongban-Signature).
+    sms_gateway_url: str = "http://127.0.0.1:8008"
+    sms_report_secret: SecretStr = SecretStr(DEVELOPMENT_SMS_REPORT_SECRET)
+    sms_timeout_seconds: float = Field(default=5.0, gt=0)
+
     # The operator console (services/console) calls the services' APIs at these addresses,
     # with the operator's own token; JAEGER_UI_URL (e.g. http://127.0.0.1:16686) links an
     # application's trace id to its trace there.
@@ -239,6 +248,12 @@ class Settings(BaseSettings):
                 problems.append("PORTAL_SECRET is missing or the public development default")
             if self.portal_service_token is None:
                 problems.append("PORTAL_SERVICE_TOKEN is not set (the portal's own credential)")
+        # Only the portal takes the SMS gateway's delivery reports.
+        if service == "portal" and self.sms_report_secret.get_secret_value() in (
+            "",
+            DEVELOPMENT_SMS_REPORT_SECRET,
+        ):
+            problems.append("SMS_REPORT_SECRET is missing or the public development default")
         return problems
 
     def fail_closed(self, what: str, service: str | None = None) -> None:
