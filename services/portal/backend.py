@@ -88,9 +88,7 @@ class Backend:
         )
 
     async def applications(self, applicant: str) -> Answer:
-        return await self._call(
-            "GET", "/v1/online/applications", headers=self._headers(applicant)
-        )
+        return await self._call("GET", "/v1/online/applications", headers=self._headers(applicant))
 
     async def application(self, applicant: str, application_no: str) -> Answer:
         return await self._call(

@@ -73,7 +73,7 @@ def sign(secret: bytes, token: str) -> str:
 
 
 def unsigned(secret: bytes, value: str) -> str | None:
-    token, _dot, mac = value.rpartition(".")
+    token = value.rpartition(".")[0]
     if not token or not hmac.compare_digest(sign(secret, token).encode(), value.encode()):
         return None
     return token

@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from services.portal.deps import COOKIE, Optional, Session, SignInDep, check_csrf, sign, unsigned
+from services.portal.deps import COOKIE, Optional, Session, SignInDep, check_csrf, sign
 from services.portal.usecases import guides, signin
 from shared.errors import NotFound
-from shared.i18n import HTTP_TAGS, _, current_locale
+from shared.i18n import HTTP_TAGS, N_, _, current_locale
 
 router = APIRouter()
 
@@ -34,7 +34,28 @@ templates = Jinja2Templates(
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     gettext=_, ngettext=lambda one, many, n, **params: _(one if n == 1 else many, **params)
 )
-templates.env.globals.update(html_lang=lambda: HTTP_TAGS[current_locale()])
+# An application's status in words, as the applicant reads it.
+STATUS = {
+    "accepted": N_("Accepted"),
+    "routed": N_("Routed"),
+    "in_review": N_("In review"),
+    "supplement_requested": N_("Waiting for a supplement"),
+    "supplement_submitted": N_("Supplement handed in"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+    "ready_for_pickup": N_("Ready for pickup"),
+    "dispatched": N_("Posted"),
+    "delivered": N_("Delivered"),
+    "transferred": N_("Transferred"),
+}
+
+
+def status_name(status: str | None) -> str:
+    known = STATUS.get(status or "")
+    return _(known) if known else (status or "")
+
+
+templates.env.globals.update(html_lang=lambda: HTTP_TAGS[current_locale()], status_name=status_name)
 
 # The pages load nothing from elsewhere and run no script; forms post to the portal only.
 PAGE_HEADERS = {
@@ -110,9 +131,7 @@ async def send_code(
     next: Annotated[str, Form(max_length=200)] = "/applications",
 ) -> HTMLResponse:
     challenge_id = await signin.request_code(context, id_number, client_address(request))
-    return render(
-        request, "signin.html", session, challenge_id=challenge_id, next=_safe_next(next)
-    )
+    return render(request, "signin.html", session, challenge_id=challenge_id, next=_safe_next(next))
 
 
 @router.post("/signin/code", summary="核验验证码")
@@ -165,6 +184,3 @@ async def sign_out(
 
 def signin_redirect(path: str, level: int) -> RedirectResponse:
     return RedirectResponse(f"/signin?next={quote(path, safe='/')}&level={level}", status_code=303)
-
-
-__all__ = ["render", "router", "signin_redirect", "unsigned"]
