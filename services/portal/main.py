@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from services.portal import api, applying, following, pages
 from services.portal.backend import Backend, ServiceUnavailable
@@ -111,15 +112,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "portal"}
 
-    for router in (pages.router, applying.router, following.router, api.router):
+    routers = (pages.router, applying.router, following.router, api.router)
+    for router in routers:
         app.include_router(router)
-    _check_levels(app)
+    _check_levels([*app.routes, *(route for router in routers for route in router.routes)])
     return app
 
 
-def _check_levels(app: FastAPI) -> None:
+def _check_levels(routes: list[BaseRoute]) -> None:
     """Every route has its level in deps.LEVELS: an unruled route does not start."""
-    for route in app.routes:
+    for route in routes:
         if isinstance(route, APIRoute):
             for method in (route.methods or set()) - {"HEAD", "OPTIONS"}:
                 if (method, route.path) not in LEVELS:
