@@ -36,6 +36,7 @@ from services.intake.schemas import (
     SupplementOut,
 )
 from services.intake.usecases import evaluations, queries, scans, submission, supplements
+from services.intake.usecases.catalog import Catalog
 from services.intake.usecases.notices import OneTimeNotice
 from shared.auth import Principal
 from shared.authz import Caller
@@ -70,6 +71,35 @@ def _at_window(request: Request, portal: Principal, window_id: str) -> Principal
     return Principal(
         sub=f"portal:{portal.sub}"[:64], role="portal", locality=locality, window_id=window_id
     )
+
+
+# Real-name sign-in at L3 (ID number, name and a code to the registered phone) has verified who
+# the applicant is: online it stands in for checking the original of the applicant's own
+# identity document. Any other original (a register, a licence) is still checked at a window,
+# and the one-time notice says so.
+IDENTITY_DOCUMENTS = frozenset(
+    {
+        "居民身份证",
+        "居民身份证或社会保障卡",
+        "居民身份证或医保电子凭证",
+        "借款人居民身份证",
+        "查询人身份证明",
+    }
+)
+
+
+def _identity_verified(body: ApplicationIn, versions: Catalog) -> ApplicationIn:
+    item = versions.current.items.get(body.item_code)
+    if item is None:
+        return body  # judged (and refused) as unknown by the use case
+    identity = {m.material_code for m in item.materials if m.name in IDENTITY_DOCUMENTS}
+    materials = [
+        m.model_copy(update={"original_verified": True})
+        if m.material_code in identity and m.sha256 is not None
+        else m
+        for m in body.materials
+    ]
+    return body.model_copy(update={"materials": materials})
 
 
 def _province(request: Request, portal: Principal) -> Principal:
@@ -132,7 +162,9 @@ async def submit_application(
         raise Forbidden("not_the_applicant", _("Online, an applicant applies only for themself."))
     at_window = _at_window(request, portal, window_id)
     command = submission.SubmitApplication(
-        body=body, clerk=at_window, idempotency_key=f"online:{idempotency_key}"
+        body=_identity_verified(body, versions),
+        clerk=at_window,
+        idempotency_key=f"online:{idempotency_key}",
     )
     answer = await submission.submit_application(
         db,
@@ -177,6 +209,7 @@ async def get_application(
     "/applications/{application_no}/supplements",
     status_code=201,
     summary="Hand in requested (补正) or deferred (容缺) materials online",
+    response_model=SupplementOut,
 )
 async def hand_in_supplement(
     request: Request,

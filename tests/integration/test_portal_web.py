@@ -1,0 +1,220 @@
+"""The applicants' portal end to end over HTTP against the real stack: real-name sign-in with
+the code read from the SMS gateway simulator (its own process), online submission through
+intake's online routes with the one-time notice, and another applicant's number answering 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.portal.main import create_app as create_portal
+from shared.db.migrations import upgrade_async
+from shared.settings import with_database
+from tests.harness import RunningService, Stack, serve
+from tooling.infra import ManagedProcess, ensure_databases, free_ports, stop_processes
+from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN
+from tooling.sms_gateway.control import SmsGatewayControl, gateway_command
+
+# The built-in registry of residents (services/portal/data/residents.csv).
+ZHANG = ("340104199005170018", "张晓明", "13805510000")
+LI = ("340104199005170026", "李娜", "13805510001")
+CHINESE = {"Accept-Language": "zh-CN"}
+
+
+@pytest.fixture(scope="module")
+def sms_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsGatewayControl]:
+    (port,) = free_ports(1)
+    log_dir = tmp_path_factory.mktemp("sms")
+    process = ManagedProcess(
+        "sms gateway simulator",
+        gateway_command(port),
+        log_path=log_dir / "sms.log",
+        pid_file=log_dir / "sms.pid",
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "TONGBAN_ENV": "development", "PYTHONUNBUFFERED": "1"},
+        stop_signal=signal.SIGTERM,
+    )
+    process.start()
+    control = SmsGatewayControl(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while not control.ready_now():
+            if not process.alive() or time.monotonic() > deadline:
+                raise process.failure("The SMS gateway simulator did not start.")
+            time.sleep(0.1)
+        yield control
+    finally:
+        stop_processes([process], grace=5)
+
+
+@pytest.fixture(scope="module")
+async def portal(stack: Stack, sms_gateway: SmsGatewayControl) -> AsyncIterator[RunningService]:
+    database = with_database(stack.settings.database_url, "tongban_test_portal")
+    await asyncio.to_thread(
+        ensure_databases, stack.settings.database_url, ["tongban_test_portal"], recreate=True
+    )
+    await upgrade_async("portal", database)
+    settings = stack.settings.model_copy(
+        update={
+            "intake_url": stack.services["intake"].base_url,
+            "sms_gateway_url": sms_gateway.base_url,
+            "portal_database_url": database,
+        }
+    )
+    running = await serve("portal", lambda _: create_portal(settings))
+    yield running
+    await running.stop()
+
+
+async def request_code(
+    http: httpx.AsyncClient, sms: SmsGatewayControl, resident: tuple[str, str, str]
+) -> tuple[str, str]:
+    """Ask for a code; the challenge id from the page and the code from the SMS sent."""
+    id_number, _name, phone = resident
+    page = await http.post("/signin", data={"id_number": id_number})
+    assert page.status_code == 200
+    challenge_id = re.search(r'name="challenge_id" value="([^"]+)"', page.text)
+    assert challenge_id is not None
+    sent = await sms.messages(to=phone, reference=challenge_id.group(1))
+    assert len(sent) == 1, sent
+    code = re.search(r"\d{6}", sent[0]["text"])
+    assert code is not None
+    assert "验证码" in sent[0]["text"]  # the SMS reads in Chinese
+    return challenge_id.group(1), code.group(0)
+
+
+async def signed_in(
+    portal: RunningService, sms: SmsGatewayControl, resident: tuple[str, str, str]
+) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE, timeout=30)
+    challenge_id, code = await request_code(http, sms, resident)
+    answer = await http.post(
+        "/signin/code", data={"challenge_id": challenge_id, "code": code, "name": resident[1]}
+    )
+    assert answer.status_code == 303, answer.text
+    return http
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_sign_in_with_the_code_from_the_sms_once_and_only_once(
+    portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
+        assert (await http.get("/applications")).status_code == 303  # to the sign-in page
+        challenge_id, code = await request_code(http, sms_gateway, ZHANG)
+        wrong = "000000" if code != "000000" else "111111"
+        refused = await http.post(
+            "/signin/code", data={"challenge_id": challenge_id, "code": wrong}
+        )
+        assert refused.status_code == 401 and "验证码错误" in refused.text
+        accepted = await http.post(
+            "/signin/code", data={"challenge_id": challenge_id, "code": code, "name": ZHANG[1]}
+        )
+        assert accepted.status_code == 303
+        cookie = accepted.cookies.get("tongban_portal_session")
+        assert cookie and "HttpOnly" in accepted.headers["set-cookie"]
+        assert "samesite=lax" in accepted.headers["set-cookie"].lower()
+        mine = await http.get("/applications")
+        assert mine.status_code == 200 and "我的办件" in mine.text
+        assert (await http.get("/v1/me", headers={"Authorization": f"Bearer {cookie}"})).json() == {
+            "level": "L3"
+        }
+        # The same code again: used, whoever sends it.
+        async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as other:
+            replay = await other.post(
+                "/signin/code", data={"challenge_id": challenge_id, "code": code}
+            )
+            assert replay.status_code == 401 and "已使用" in replay.text
+        # A forged cookie is no session.
+        forged = cookie.rsplit(".", 1)[0] + ".0" * 32
+        api = await http.get("/v1/me", headers={"Authorization": f"Bearer {forged}"})
+        assert api.status_code == 401
+
+
+async def test_an_unregistered_id_gets_the_same_answer_and_no_sms(
+    portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
+        page = await http.post("/signin", data={"id_number": "340104199001010011"})
+        assert page.status_code == 200 and 'name="challenge_id"' in page.text
+        challenge_id = re.search(r'name="challenge_id" value="([^"]+)"', page.text)
+        assert challenge_id is not None
+        assert await sms_gateway.messages(reference=challenge_id.group(1)) == []
+
+
+async def test_a_code_without_the_name_reaches_l2_which_cannot_apply(
+    portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
+        challenge_id, code = await request_code(http, sms_gateway, LI)
+        await http.post("/signin/code", data={"challenge_id": challenge_id, "code": code})
+        assert (await http.get("/applications")).status_code == 200
+        apply = await http.get("/guides/GA-HJ-001/apply")
+        assert apply.status_code == 303 and "level=3" in apply.headers["location"]
+
+
+async def test_online_submission_the_one_time_notice_and_another_applicants_404(
+    portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    zhang = await signed_in(portal, sms_gateway, ZHANG)
+    form = await zhang.get("/guides/GA-HJ-001/apply")
+    assert form.status_code == 200
+    csrf = csrf_of(form.text)
+    common = {"csrf": csrf, "delivery_method": "window_pickup", "window_id": "W340104-01"}
+    # Nothing handed in: the one-time notice lists every problem on the page.
+    notice = await zhang.post("/guides/GA-HJ-001/apply", data=common | {"key": "k-empty"})
+    assert notice.status_code == 422
+    assert "一次性告知" in notice.text and "M01" in notice.text and "M03" in notice.text
+    # The ID card's scan, a commitment for M03 and the register copy deferred (容缺).
+    accepted = await zhang.post(
+        "/guides/GA-HJ-001/apply",
+        data=common | {"key": "k-full", "commit_M03": "yes"},
+        files={"file_M01": ("id-card.pdf", ID_CARD_SCAN, "application/pdf")},
+    )
+    assert accepted.status_code == 303, accepted.text
+    location = accepted.headers["location"]
+    number = location.rsplit("/", 1)[1]
+    page = await zhang.get(location)
+    assert page.status_code == 200 and number in page.text and "已受理" in page.text
+    assert "M02" in page.text  # the deferred register copy, to hand in online
+    listed = await zhang.get("/applications")
+    assert number in listed.text
+    # A scan that is not a PDF, JPEG or PNG is refused at upload, as at a window.
+    refused = await zhang.post(
+        "/guides/GA-HJ-001/apply",
+        data=common | {"key": "k-text", "commit_M03": "yes"},
+        files={"file_M01": ("id-card.txt", b"not a scan at all", "text/plain")},
+    )
+    assert refused.status_code == 422 and "M01" in refused.text
+    # The deferred copy handed in online.
+    supplement = await zhang.post(
+        f"/applications/{number}/supplements",
+        data={"csrf": csrf},
+        files={"file_M02": ("register.pdf", HOUSEHOLD_REGISTER_SCAN, "application/pdf")},
+    )
+    assert supplement.status_code == 303, supplement.text
+
+    li = await signed_in(portal, sms_gateway, LI)
+    assert (await li.get(f"/applications/{number}")).status_code == 404
+    assert number not in (await li.get("/applications")).text
+    cookie = li.cookies.get("tongban_portal_session")
+    api = await li.get(
+        f"/v1/me/applications/{number}", headers={"Authorization": f"Bearer {cookie}"}
+    )
+    assert api.status_code == 404
+    await zhang.aclose()
+    await li.aclose()
