@@ -26,6 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/v1/messages"
+# Where the receiver of delivery reports (the portal) takes them; the launcher points the
+# simulator at <receiver>/v1/sms/reports.
+REPORT_PATH = "/v1/sms/reports"
 # The header a delivery report's signature travels in (report_signature of the raw body).
 SIGNATURE_HEADER = "X-Tongban-Signature"
 # A mainland mobile number, 11 digits: what the gateway takes.
