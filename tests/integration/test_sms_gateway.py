@@ -33,11 +33,17 @@ NUMBER = "13855510019"
 
 @pytest.fixture
 async def sms(sms_gateway: SmsGatewayControl) -> AsyncIterator[SmsGatewayControl]:
-    """The simulator's process with nothing sent, sending at once, reporting nowhere after."""
+    """The session's simulator with nothing sent and no orders; its reports go back where they
+    went before (another module's receiver, the portal's) afterwards."""
+    before = await sms_gateway.state()
     await sms_gateway.reset()
     yield sms_gateway
-    await sms_gateway.set_reports("")
     await sms_gateway.reset()
+    await sms_gateway.set_reports(
+        before["report_url"] or "",
+        outcome=before["report_outcome"],
+        delay_seconds=before["report_delay_seconds"],
+    )
 
 
 @pytest.fixture
@@ -87,7 +93,6 @@ async def webhook(
     running = await serve("sms-webhook", lambda _: receiver.app())
     await sms.set_reports(f"{running.base_url}{REPORT_PATH}", delay_seconds=0.05)
     yield receiver, running
-    await sms.set_reports("")
     await running.stop()
 
 

@@ -181,3 +181,13 @@ def test_the_contracts_report_example_is_a_true_test_vector() -> None:
         DEVELOPMENT_SMS_REPORT_SECRET.encode(), raw, headers[SIGNATURE_HEADER]
     )
     assert DeliveryReport.model_validate_json(raw).status == "delivered"
+
+
+async def test_the_gateway_of_the_settings_is_the_one_they_name() -> None:
+    settings = Settings(sms_gateway_url="http://sms.example:9000/", sms_timeout_seconds=1.5)
+    sms = SmsGateway.of(settings)
+    try:
+        assert sms.base_url == "http://sms.example:9000"
+        assert sms._http.timeout.read == 1.5
+    finally:
+        await sms.aclose()
