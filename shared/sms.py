@@ -23,9 +23,14 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.settings import Settings
+
 log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/v1/messages"
+# Where the receiver of delivery reports (the portal) takes them; the launcher points the
+# simulator at <receiver>/v1/sms/reports.
+REPORT_PATH = "/v1/sms/reports"
 # The header a delivery report's signature travels in (report_signature of the raw body).
 SIGNATURE_HEADER = "X-Tongban-Signature"
 # A mainland mobile number, 11 digits: what the gateway takes.
@@ -87,6 +92,11 @@ class SmsGateway:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SmsGateway:
+        """The gateway SMS_GATEWAY_URL names, with SMS_TIMEOUT_SECONDS per send."""
+        return cls(settings.sms_gateway_url, timeout=settings.sms_timeout_seconds)
 
     async def send(self, to: str, text: str, *, reference: str) -> str:
         """Hand `text` to the gateway for `to`; the gateway's message id. Raises SmsUnavailable

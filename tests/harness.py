@@ -31,6 +31,7 @@ from shared.settings import Settings
 from tooling.carrier_simulator.control import SimulatorControl, webhook_url_of
 from tooling.infra import free_ports
 from tooling.journey import Journey, JourneyError, poll_until
+from tooling.sms_gateway.control import SmsGatewayControl
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Stack:
     factories: dict[str, Callable[[int], FastAPI]] = field(default_factory=dict)
     # The carrier simulator's process (邮政寄递), reporting to delivery's webhook.
     carrier: SimulatorControl | None = None
+    # The SMS gateway simulator's process (短信): what was sent, failures on order.
+    sms: SmsGatewayControl | None = None
 
     async def start(self, name: str, factory: Callable[[int], FastAPI] | None = None) -> None:
         """Serve one service (again, after `stop_service`)."""

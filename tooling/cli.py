@@ -244,8 +244,8 @@ def migrate(
 
 @app.command()
 def run() -> None:
-    """Start Kafka, PostgreSQL, the four services and the carrier simulator; stay up until
-    Ctrl-C (or SIGTERM)."""
+    """Start Kafka, PostgreSQL, the four services, the carrier and SMS gateway simulators; stay
+    up until Ctrl-C (or SIGTERM)."""
     import signal
 
     from tooling.infra import InfrastructureError

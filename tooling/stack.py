@@ -23,6 +23,7 @@ from rich.console import Console
 from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
 from shared.settings import AUDIT_DATABASE, SERVICES, Settings, database_name
+from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
     InfrastructureError,
@@ -36,6 +37,7 @@ from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
 from tooling.seed import seed_demo_agreements
+from tooling.sms_gateway.control import SmsGatewayControl, gateway_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
@@ -67,6 +69,8 @@ class RunningStack:
     console: ServiceProcess | None = None
     # `tongban audit watch`: routing's ledger checkpoints, kept in a store of its own.
     watcher: ManagedProcess | None = None
+    # The SMS gateway simulator (短信) of local runs, its own process; the portal sends through it.
+    sms: ServiceProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -82,6 +86,8 @@ class RunningStack:
             raise self.console.process.failure("The operator console stopped.")
         if self.watcher is not None and not self.watcher.alive():
             raise self.watcher.failure("The audit watcher stopped.")
+        if self.sms is not None and not self.sms.process.alive():
+            raise self.sms.process.failure("The SMS gateway simulator stopped.")
 
 
 def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
@@ -114,6 +120,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             "TONGBAN_ENV": os.environ.get("TONGBAN_ENV", "development"),
             # Delivery posts certificates through the carrier simulator started below.
             "CARRIER_BASE_URL": f"http://127.0.0.1:{ports['carrier']}",
+            # Texts go out through the SMS gateway simulator started below.
+            "SMS_GATEWAY_URL": f"http://127.0.0.1:{ports['sms']}",
         }
         settings = Settings(
             kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
@@ -165,6 +173,15 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             for service in SERVICES
         }
         carrier = carrier_simulator_process(ports, env, log_dir)
+        # The SMS gateway simulator; its delivery reports go to the portal once the stack has one.
+        report_url = (
+            f"http://127.0.0.1:{ports['portal']}{REPORT_PATH}" if "portal" in ports else None
+        )
+        sms = ServiceProcess(
+            "sms",
+            ports["sms"],
+            gateway_process(ports["sms"], report_url, env=env, log_dir=log_dir, cwd=REPO_ROOT),
+        )
         console_process = console_process_of(
             ports,
             env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
@@ -177,7 +194,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
         )
         try:
             carrier.process.start()
-            stack = RunningStack(settings, services, carrier, console_process, watcher)
+            sms.process.start()
+            stack = RunningStack(settings, services, carrier, console_process, watcher, sms)
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()
@@ -190,11 +208,18 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     service_process.process.start()
             with console.status("Starting intake, approval and delivery…"):
                 asyncio.run(_wait_ready(stack))
-                asyncio.run(_wait_carrier_ready(carrier))
+                asyncio.run(
+                    _wait_simulator_ready(
+                        carrier, SimulatorControl(carrier.url).ready, "carrier simulator"
+                    )
+                )
+                asyncio.run(
+                    _wait_simulator_ready(sms, SmsGatewayControl(sms.url).ready, "SMS gateway")
+                )
             console_process.process.start()
             with console.status("Starting the operator console…"):
                 asyncio.run(_wait_console_ready(console_process))
-            for running in [*services.values(), carrier, console_process]:
+            for running in [*services.values(), carrier, sms, console_process]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
@@ -213,7 +238,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     },
                     urls={
                         running.name: running.url
-                        for running in [*services.values(), carrier, console_process]
+                        for running in [*services.values(), carrier, sms, console_process]
                     },
                 )
             )
@@ -225,6 +250,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     watcher,
                     console_process.process,
                     carrier.process,
+                    sms.process,
                     *(s.process for s in services.values()),
                 ],
                 grace=STOP_GRACE_SECONDS,
@@ -311,11 +337,13 @@ async def _wait_console_ready(console_process: ServiceProcess) -> None:
         )
 
 
-async def _wait_carrier_ready(carrier: ServiceProcess) -> None:
-    await carrier.process.wait_ready(
-        SimulatorControl(carrier.url).ready,
+async def _wait_simulator_ready(
+    simulator: ServiceProcess, ready: Callable[[], Awaitable[bool]], what: str
+) -> None:
+    await simulator.process.wait_ready(
+        ready,
         deadline=time.monotonic() + START_TIMEOUT_SECONDS,
-        not_ready=f"The carrier simulator was not ready on {carrier.url}.",
+        not_ready=f"The {what} was not ready on {simulator.url}.",
         every=0.2,
     )
 

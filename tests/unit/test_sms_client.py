@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 
 from shared.settings import DEVELOPMENT_SMS_REPORT_SECRET, InsecureConfiguration, Settings
 from shared.sms import (
+    SIGNATURE_HEADER,
     DeliveryReport,
     SmsGateway,
     SmsRefused,
@@ -162,3 +164,30 @@ def test_the_portal_refuses_the_development_report_secret_outside_development() 
     assert not any("SMS_REPORT_SECRET" in p for p in production.insecure_settings("intake"))
     given = production.model_copy(update={"sms_report_secret": SecretStr("a real one")})
     assert not any("SMS_REPORT_SECRET" in p for p in given.insecure_settings("portal"))
+
+
+def test_the_contracts_report_example_is_a_true_test_vector() -> None:
+    """contracts/sms-gateway.md shows a report and its signature under the development secret:
+    a gateway's implementer checks their HMAC against it, so it must be right."""
+    contract = (Path(__file__).resolve().parents[2] / "contracts/sms-gateway.md").read_text(
+        encoding="utf-8"
+    )
+    example = contract.split("```http\n", 1)[1].split("```", 1)[0]
+    head, body = example.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    raw = body.rstrip("\n").encode()
+
+    assert report_is_authentic(
+        DEVELOPMENT_SMS_REPORT_SECRET.encode(), raw, headers[SIGNATURE_HEADER]
+    )
+    assert DeliveryReport.model_validate_json(raw).status == "delivered"
+
+
+async def test_the_gateway_of_the_settings_is_the_one_they_name() -> None:
+    settings = Settings(sms_gateway_url="http://sms.example:9000/", sms_timeout_seconds=1.5)
+    sms = SmsGateway.of(settings)
+    try:
+        assert sms.base_url == "http://sms.example:9000"
+        assert sms._http.timeout.read == 1.5
+    finally:
+        await sms.aclose()

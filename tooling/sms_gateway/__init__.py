@@ -16,8 +16,8 @@ Its control API, for tests and operators (no token: a local tool on loopback):
   test reads a one-time code) and how often each reference was presented.
 - `POST /control/fail` {count}: the next `count` sends answer 503 and send nothing.
 - `POST /control/slow` {count, seconds}: the next `count` sends are sent but answered late.
-- `PUT /control/reports` {url, outcome, delay_seconds}: where reports go (the tests learn the
-  receiver's port late), and whether they say delivered or failed.
+- `PUT /control/reports` {url, outcome, delay_seconds}: where reports go ("": nowhere; the
+  tests learn the receiver's port late), and whether they say delivered or failed.
 - `POST /control/reset`: every message and order forgotten; the report URL stays.
 
 Messages live in memory (the newest 10 000). Numbers and texts are never logged: a text may

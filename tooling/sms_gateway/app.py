@@ -35,7 +35,8 @@ class SlowIn(BaseModel):
 class ReportsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, min_length=1)
+    # "" stops the reports (a test's receiver is gone).
+    url: str | None = None
     outcome: ReportStatus | None = None
     delay_seconds: float | None = Field(default=None, ge=0, le=60)
 
@@ -106,7 +107,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.put("/control/reports")
     async def reports(body: ReportsIn) -> dict[str, Any]:
         if body.url is not None:
-            gateway.report_url = body.url
+            gateway.report_url = body.url or None
         if body.outcome is not None:
             gateway.report_outcome = body.outcome
         if body.delay_seconds is not None:

@@ -3,13 +3,16 @@ the argv that runs it in a process of its own."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from shared.sms import ReportStatus
+from tooling.infra import ManagedProcess
 
 
 @dataclass
@@ -57,7 +60,7 @@ class SmsGatewayControl:
         outcome: ReportStatus | None = None,
         delay_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Where delivery reports go, what they say, how long after the send."""
+        """Where delivery reports go ("": nowhere), what they say, how long after the send."""
         body = {
             name: value
             for name, value in (
@@ -99,3 +102,19 @@ def gateway_command(port: int, report_url: str | None = None) -> list[str]:
     if report_url:
         argv += ["--report-url", report_url]
     return argv
+
+
+def gateway_process(
+    port: int, report_url: str | None, *, env: dict[str, str], log_dir: Path, cwd: Path
+) -> ManagedProcess:
+    """The simulator as the launcher and the tests run it: a process of its own, logging to
+    `log_dir`/sms.log, stopped with SIGTERM."""
+    return ManagedProcess(
+        "SMS gateway simulator",
+        gateway_command(port, report_url),
+        log_path=log_dir / "sms.log",
+        pid_file=log_dir / "sms.pid",
+        cwd=cwd,
+        env=env,
+        stop_signal=signal.SIGTERM,
+    )
