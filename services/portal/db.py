@@ -60,3 +60,15 @@ class SessionRow(Base):
     level: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsReportRow(Base):
+    """The gateway's last word on a message sent (delivered or failed), by its message id; the
+    reference is the sender's key (a sign-in challenge's id)."""
+
+    __tablename__ = "sms_reports"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

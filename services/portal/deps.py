@@ -35,6 +35,8 @@ LEVELS: dict[tuple[str, str], Level] = {
     ("POST", "/signin/code"): Level.L0,
     ("POST", "/signout"): Level.L0,
     ("GET", "/healthz"): Level.L0,
+    # The SMS gateway's delivery reports: signed with SMS_REPORT_SECRET (api.delivery_report).
+    ("POST", "/v1/sms/reports"): Level.L0,
     ("GET", "/guides/{item_code}/apply"): Level.L3,
     ("POST", "/guides/{item_code}/apply"): Level.L3,
     ("GET", "/applications"): Level.L2,

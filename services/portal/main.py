@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "portal"}
 
-    routers = (pages.router, applying.router, following.router, api.router)
+    routers = (pages.router, applying.router, following.router, api.router, api.reports)
     for router in routers:
         app.include_router(router)
     _check_levels([*app.routes, *(route for router in routers for route in router.routes)])

@@ -6,12 +6,9 @@ intake's online routes with the one-time notice, and another applicant's number 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import re
-import signal
-import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,10 +16,11 @@ import pytest
 from services.portal.main import create_app as create_portal
 from shared.db.migrations import upgrade_async
 from shared.settings import with_database
+from shared.sms import REPORT_PATH, SIGNATURE_HEADER, report_signature
 from tests.harness import RunningService, Stack, serve
-from tooling.infra import ManagedProcess, ensure_databases, free_ports, stop_processes
+from tooling.infra import ensure_databases
 from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN
-from tooling.sms_gateway.control import SmsGatewayControl, gateway_command
+from tooling.sms_gateway.control import SmsGatewayControl
 
 # The built-in registry of residents (services/portal/data/residents.csv).
 ZHANG = ("340104199005170018", "张晓明", "13805510000")
@@ -31,33 +29,7 @@ CHINESE = {"Accept-Language": "zh-CN"}
 
 
 @pytest.fixture(scope="module")
-def sms_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsGatewayControl]:
-    (port,) = free_ports(1)
-    log_dir = tmp_path_factory.mktemp("sms")
-    process = ManagedProcess(
-        "sms gateway simulator",
-        gateway_command(port),
-        log_path=log_dir / "sms.log",
-        pid_file=log_dir / "sms.pid",
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "TONGBAN_ENV": "development", "PYTHONUNBUFFERED": "1"},
-        stop_signal=signal.SIGTERM,
-    )
-    process.start()
-    control = SmsGatewayControl(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while not control.ready_now():
-            if not process.alive() or time.monotonic() > deadline:
-                raise process.failure("The SMS gateway simulator did not start.")
-            time.sleep(0.1)
-        yield control
-    finally:
-        stop_processes([process], grace=5)
-
-
-@pytest.fixture(scope="module")
-async def portal(stack: Stack, sms_gateway: SmsGatewayControl) -> AsyncIterator[RunningService]:
+async def portal(stack: Stack) -> AsyncIterator[RunningService]:
     database = with_database(stack.settings.database_url, "tongban_test_portal")
     await asyncio.to_thread(
         ensure_databases, stack.settings.database_url, ["tongban_test_portal"], recreate=True
@@ -66,7 +38,6 @@ async def portal(stack: Stack, sms_gateway: SmsGatewayControl) -> AsyncIterator[
     settings = stack.settings.model_copy(
         update={
             "intake_url": stack.services["intake"].base_url,
-            "sms_gateway_url": sms_gateway.base_url,
             "portal_database_url": database,
         }
     )
@@ -218,3 +189,23 @@ async def test_online_submission_the_one_time_notice_and_another_applicants_404(
     assert api.status_code == 404
     await zhang.aclose()
     await li.aclose()
+
+
+async def test_delivery_reports_are_taken_only_when_signed(
+    portal: RunningService, sms_report_secret: bytes
+) -> None:
+    body = json.dumps(
+        {
+            "message_id": "m-1",
+            "reference": "challenge-x",
+            "status": "delivered",
+            "at": "2026-12-02T09:00:00+00:00",
+        }
+    ).encode()
+    async with httpx.AsyncClient(base_url=portal.base_url) as http:
+        forged = await http.post(REPORT_PATH, content=body, headers={SIGNATURE_HEADER: "0" * 64})
+        assert forged.status_code == 401
+        signed = {SIGNATURE_HEADER: report_signature(sms_report_secret, body)}
+        assert (await http.post(REPORT_PATH, content=body, headers=signed)).status_code == 204
+        # The same report again changes nothing and is answered alike.
+        assert (await http.post(REPORT_PATH, content=body, headers=signed)).status_code == 204
