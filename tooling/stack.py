@@ -22,7 +22,7 @@ from rich.console import Console
 
 from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
-from shared.settings import AUDIT_DATABASE, SERVICES, Settings, database_name
+from shared.settings import AUDIT_DATABASE, PORTAL_DATABASE, SERVICES, Settings, database_name
 from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
@@ -140,10 +140,12 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             )
         with console.status("Creating and migrating the service databases…"):
             ensure_databases(
-                infra.database_url, [*(database_name(s) for s in SERVICES), AUDIT_DATABASE]
+                infra.database_url,
+                [*(database_name(s) for s in SERVICES), AUDIT_DATABASE, PORTAL_DATABASE],
             )
             for service in SERVICES:
                 upgrade(service, settings.service_database_url(service))
+            upgrade("portal", settings.portal_database())
         # The launcher's own process handling: its own process group, SIGTERM to stop (each
         # service then finishes the record in hand, flushes its producer and commits), and
         # killed by the kernel if this process dies without cleaning up.
@@ -187,6 +189,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
             log_dir,
         )
+        # The applicants' portal: no Kafka client, intake's online routes and the SMS gateway.
+        portal = web_app_process("portal", "applicants' portal", ports, env, log_dir)
         # The watcher is a principal of its own that may only read the checkpoints.
         watcher = audit_watcher_process(
             env | (credentials.environment(AUDIT_WATCH_PRINCIPAL) if credentials else {}),
@@ -217,9 +221,11 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     _wait_simulator_ready(sms, SmsGatewayControl(sms.url).ready, "SMS gateway")
                 )
             console_process.process.start()
-            with console.status("Starting the operator console…"):
+            portal.process.start()
+            with console.status("Starting the operator console and the portal…"):
                 asyncio.run(_wait_console_ready(console_process))
-            for running in [*services.values(), carrier, sms, console_process]:
+                asyncio.run(_wait_console_ready(portal))
+            for running in [*services.values(), carrier, sms, console_process, portal]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
@@ -238,7 +244,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     },
                     urls={
                         running.name: running.url
-                        for running in [*services.values(), carrier, sms, console_process]
+                        for running in [*services.values(), carrier, sms, console_process, portal]
                     },
                 )
             )
@@ -248,6 +254,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             stop_processes(
                 [
                     watcher,
+                    portal.process,
                     console_process.process,
                     carrier.process,
                     sms.process,
@@ -296,23 +303,22 @@ def console_process_of(ports: dict[str, int], env: dict[str, str], log_dir: Path
     """The operator console (`tongban serve console`), pointed at the services of this stack.
     It reads consumer lag and dead letters and replays them on Kafka: the operators' tool acts
     as the launcher's admin principal, as `tongban dlq` does."""
+    return web_app_process("console", "operator console", ports, env, log_dir)
+
+
+def web_app_process(
+    name: str, title: str, ports: dict[str, int], env: dict[str, str], log_dir: Path
+) -> ServiceProcess:
+    """`tongban serve <name>` (the console, the portal), pointed at the services of this stack."""
     urls = {f"{service.upper()}_URL": f"http://127.0.0.1:{ports[service]}" for service in SERVICES}
     return ServiceProcess(
-        "console",
-        ports["console"],
+        name,
+        ports[name],
         ManagedProcess(
-            "operator console",
-            [
-                sys.executable,
-                "-m",
-                "tooling.cli",
-                "serve",
-                "console",
-                "--port",
-                str(ports["console"]),
-            ],
-            log_path=log_dir / "console.log",
-            pid_file=log_dir / "console.pid",
+            title,
+            [sys.executable, "-m", "tooling.cli", "serve", name, "--port", str(ports[name])],
+            log_path=log_dir / f"{name}.log",
+            pid_file=log_dir / f"{name}.pid",
             cwd=REPO_ROOT,
             env=env | urls,
             stop_signal=signal.SIGTERM,

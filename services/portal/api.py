@@ -11,6 +11,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.portal.deps import BackendDep, SignedIn
+from services.portal.domain import Level
+from services.portal.schemas import ApplicationsOut, MeOut
 from services.portal.usecases import applications
 from services.portal.usecases.reports import record_report
 from shared.errors import ApiError
@@ -37,13 +39,14 @@ async def delivery_report(request: Request) -> Response:
 
 
 @router.get("", summary="Who is signed in, and at which level")
-async def me(session: SignedIn) -> dict[str, Any]:
-    return {"level": f"L{int(session.applicant.level)}"}
+async def me(session: SignedIn) -> MeOut:
+    return MeOut(level="L3" if session.applicant.level >= Level.L3 else "L2")
 
 
 @router.get("/applications", summary="My online applications")
-async def my_applications(session: SignedIn, backend: BackendDep) -> dict[str, Any]:
-    return {"applications": await applications.mine(backend, session.applicant.id_digest)}
+async def my_applications(session: SignedIn, backend: BackendDep) -> ApplicationsOut:
+    listed = await applications.mine(backend, session.applicant.id_digest)
+    return ApplicationsOut.model_validate({"applications": listed})
 
 
 @router.get("/applications/{application_no}", summary="One of mine: status and timeline")

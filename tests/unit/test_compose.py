@@ -33,7 +33,7 @@ KAFKA_START = (ROOT / "deploy/compose/kafka-start.sh").read_text(encoding="utf-8
 POSTGRES_INIT = (ROOT / "deploy/compose/postgres-init.sh").read_text(encoding="utf-8")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Tongban processes that are not one of the four services but read the same settings.
-TONGBAN_PROCESSES = (*SERVICES, "carrier", "console")
+TONGBAN_PROCESSES = (*SERVICES, "carrier", "console", "portal")
 
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}")
 
@@ -86,6 +86,7 @@ _ONLY = {
     "sms_report_secret": {"portal", "sms"},
     "blob_store_url": {"intake", "approval"},
     **{f"{service}_url": {"console"} for service in SERVICES},
+    "intake_url": {"console", "portal"},
 }
 # No unsafe default, but needed against compose's broker (SASL) and for traces.
 _ALWAYS = {
@@ -121,8 +122,9 @@ def required_settings(process: str) -> set[str]:
     if process in SERVICES:
         # Each service's own database on compose's server, instead of the server's URL.
         fields.add(f"{process}_database_url")
-    elif process == "carrier":
-        # The carrier simulator is no Kafka client: it only mints its token with the key ring.
+    elif process in ("carrier", "portal"):
+        # The carrier simulator and the portal are no Kafka clients; they mint their token
+        # with the key ring (the portal in development only, else PORTAL_SERVICE_TOKEN).
         fields -= {"kafka_username", "kafka_password", "kafka_security_protocol"}
     fields -= {f"{service}_database_url" for service in SERVICES if service != process}
     return {name for name in fields if name not in _ONLY or process in _ONLY[name]}
