@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from services.portal.deps import BackendDep, SignedIn, check_csrf
 from services.portal.pages import render
-from services.portal.usecases import guides, submission
+from services.portal.usecases import guides, submission, wallet
 from shared.errors import NotFound
 from shared.i18n import _
 from shared.reference.catalog import CatalogItem, get_item
@@ -42,7 +42,7 @@ def _form_page(
         "apply.html",
         session,
         status,
-        guide=guides.guide(item.item_code),
+        guide=guides.guide(item.item_code, context.pop("own", None)),
         windows=windows,
         localities=LOCALITIES,
         key=context.pop("key", str(uuid.uuid4())),
@@ -51,8 +51,12 @@ def _form_page(
 
 
 @router.get("/guides/{item_code}/apply", summary="网上申报")
-async def apply_form(request: Request, item_code: str, session: SignedIn) -> HTMLResponse:
-    return _form_page(request, session, _item(item_code))
+async def apply_form(
+    request: Request, item_code: str, session: SignedIn, backend: BackendDep
+) -> HTMLResponse:
+    # 免证办: the applicant's own valid certificates are offered where they prove a material.
+    own = await wallet.citable(backend, session.applicant.id_digest)
+    return _form_page(request, session, _item(item_code), own=own)
 
 
 @router.post("/guides/{item_code}/apply", summary="提交申报")

@@ -1,6 +1,7 @@
-"""The portal's calls to intake's online routes (services/intake/applicant_api.py), with its
-own service credential (role `portal`) and the applicant's keyed ID digest. The portal keeps
-no application; intake's answer is what the applicant sees."""
+"""The portal's calls to intake's online routes (services/intake/applicant_api.py) and
+delivery's holder routes (services/delivery/holder_api.py), with its own service credential
+(role `portal`) and the applicant's keyed ID digest. The portal keeps no application and no
+certificate; the services' answers are what the applicant sees."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from shared.settings import Settings
 
 
 class ServiceUnavailable(RuntimeError):
-    """Intake did not answer, or answered with a server error."""
+    """Intake or delivery did not answer, or answered with a server error."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,13 @@ class Backend:
         try:
             response = await self._http.request(method, path, **options)
         except httpx.HTTPError as error:
-            raise ServiceUnavailable(_("Intake could not be reached.")) from error
+            raise ServiceUnavailable(
+                _("A service the portal needs could not be reached.")
+            ) from error
         if response.status_code >= 500:
-            raise ServiceUnavailable(_("Intake could not answer; try again shortly."))
+            raise ServiceUnavailable(
+                _("A service the portal needs could not answer; try again shortly.")
+            )
         body = response.json() if response.content else {}
         return Answer(response.status_code, body if isinstance(body, dict) else {"items": body})
 
@@ -114,3 +119,30 @@ class Backend:
             json={"score": score, "comment": comment},
             headers=self._headers(applicant),
         )
+
+    async def certificates(self, applicant: str) -> list[dict[str, Any]]:
+        """The applicant's own e-certificates, from delivery's holder route."""
+        answer = await self._call(
+            "GET",
+            f"{self.settings.delivery_url}/v1/holder/certificates",
+            headers=self._headers(applicant),
+        )
+        listed = answer.body.get("certificates", []) if answer.status == 200 else []
+        return listed if isinstance(listed, list) else []
+
+    async def certificate_pdf(self, applicant: str, certificate_no: str) -> bytes | None:
+        try:
+            response = await self._http.get(
+                f"{self.settings.delivery_url}/v1/holder/certificates/"
+                f"{quote(certificate_no, safe='')}.pdf",
+                headers=self._headers(applicant),
+            )
+        except httpx.HTTPError as error:
+            raise ServiceUnavailable(
+                _("A service the portal needs could not be reached.")
+            ) from error
+        if response.status_code >= 500:
+            raise ServiceUnavailable(
+                _("A service the portal needs could not answer; try again shortly.")
+            )
+        return response.content if response.status_code == 200 else None

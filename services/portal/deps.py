@@ -43,6 +43,8 @@ LEVELS: dict[tuple[str, str], Level] = {
     ("GET", "/applications/{application_no}"): Level.L2,
     ("POST", "/applications/{application_no}/supplements"): Level.L2,
     ("POST", "/applications/{application_no}/evaluation"): Level.L2,
+    ("GET", "/wallet"): Level.L2,
+    ("GET", "/wallet/{certificate_no}.pdf"): Level.L2,
     ("GET", "/v1/me"): Level.L2,
     ("GET", "/v1/me/applications"): Level.L2,
     ("GET", "/v1/me/applications/{application_no}"): Level.L2,

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from services.portal.deps import BackendDep, SignedIn, check_csrf
 from services.portal.pages import render
-from services.portal.usecases import applications
+from services.portal.usecases import applications, wallet
 
 router = APIRouter()
 
@@ -29,11 +29,13 @@ async def my_application(
     request: Request, application_no: str, session: SignedIn, backend: BackendDep
 ) -> HTMLResponse:
     found = await applications.one(backend, session.applicant.id_digest, application_no)
+    held = await wallet.certificates(backend, session.applicant.id_digest)
     return render(
         request,
         "application.html",
         session,
         application=found,
+        certificates=[c for c in held if c.get("application_no") == application_no],
         finished=found.get("status") in FINISHED,
         outstanding=[*(found.get("requested_materials") or []), *(found.get("deferred") or [])],
     )
@@ -96,3 +98,21 @@ def _after(
         outstanding=[],
         result=result,
     )
+
+
+@router.get("/wallet", summary="我的电子证照")
+async def my_wallet(request: Request, session: SignedIn, backend: BackendDep) -> HTMLResponse:
+    held = await wallet.certificates(backend, session.applicant.id_digest)
+    return render(request, "wallet.html", session, certificates=held)
+
+
+@router.get("/wallet/{certificate_no}.pdf", summary="电子证照 PDF")
+async def my_certificate_pdf(
+    certificate_no: str, session: SignedIn, backend: BackendDep
+) -> Response:
+    content = await wallet.pdf(backend, session.applicant.id_digest, certificate_no)
+    headers = {
+        "Content-Disposition": f'inline; filename="{certificate_no}.pdf"',
+        "Cache-Control": "no-store",
+    }
+    return Response(content, media_type="application/pdf", headers=headers)

@@ -17,8 +17,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from services.portal.deps import COOKIE, Optional, Session, SignInDep, check_csrf, sign
-from services.portal.usecases import guides, signin
+from services.portal.deps import (
+    COOKIE,
+    BackendDep,
+    Optional,
+    Session,
+    SignInDep,
+    check_csrf,
+    sign,
+)
+from services.portal.usecases import guides, signin, wallet
 from shared.errors import NotFound
 from shared.i18n import HTTP_TAGS, N_, _, current_locale
 
@@ -105,8 +113,12 @@ async def list_guides(
 
 
 @router.get("/guides/{item_code}", summary="办事指南")
-async def show_guide(request: Request, item_code: str, session: Optional) -> HTMLResponse:
-    found = guides.guide(item_code)
+async def show_guide(
+    request: Request, item_code: str, session: Optional, backend: BackendDep
+) -> HTMLResponse:
+    # Signed in: the materials the applicant's own valid e-certificates prove are marked.
+    own = await wallet.citable(backend, session.applicant.id_digest) if session else None
+    found = guides.guide(item_code, own)
     if found is None:
         raise NotFound("unknown_item", _("No catalog item {item_code}.", item_code=item_code))
     return render(request, "guide.html", session, guide=found)

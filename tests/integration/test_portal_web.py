@@ -19,7 +19,7 @@ from shared.settings import with_database
 from shared.sms import REPORT_PATH, SIGNATURE_HEADER, report_signature
 from tests.harness import RunningService, Stack, serve
 from tooling.infra import ensure_databases
-from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN
+from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN, poll_until
 from tooling.sms_gateway.control import SmsGatewayControl
 
 # The built-in registry of residents (services/portal/data/residents.csv).
@@ -38,6 +38,7 @@ async def portal(stack: Stack) -> AsyncIterator[RunningService]:
     settings = stack.settings.model_copy(
         update={
             "intake_url": stack.services["intake"].base_url,
+            "delivery_url": stack.services["delivery"].base_url,
             "portal_database_url": database,
         }
     )
@@ -209,3 +210,50 @@ async def test_delivery_reports_are_taken_only_when_signed(
         assert (await http.post(REPORT_PATH, content=body, headers=signed)).status_code == 204
         # The same report again changes nothing and is answered alike.
         assert (await http.post(REPORT_PATH, content=body, headers=signed)).status_code == 204
+
+
+WANG = ("340104199005170034", "王强", "13805510002")
+
+
+async def test_the_wallet_holds_the_approved_certificate_and_only_its_holder_gets_its_pdf(
+    stack: Stack, portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    wang = await signed_in(portal, sms_gateway, WANG)
+    csrf = csrf_of((await wang.get("/guides/GA-HJ-001/apply")).text)
+    accepted = await wang.post(
+        "/guides/GA-HJ-001/apply",
+        data={
+            "csrf": csrf,
+            "key": "k-wallet",
+            "delivery_method": "window_pickup",
+            "window_id": "W340104-01",
+            "commit_M03": "yes",
+        },
+        files={
+            "file_M01": ("id-card.pdf", ID_CARD_SCAN, "application/pdf"),
+            "file_M02": ("register.pdf", HOUSEHOLD_REGISTER_SCAN, "application/pdf"),
+        },
+    )
+    assert accepted.status_code == 303, accepted.text
+    number = accepted.headers["location"].rsplit("/", 1)[1]
+    await stack.journey("W340104-01", "340104").approve(number, "340100")
+
+    async def certificate() -> str | None:
+        page = await wang.get("/wallet")
+        found = re.search(r'href="/wallet/([^"/]+)\.pdf"', page.text)
+        return found.group(1) if found else None
+
+    certificate_no = await poll_until(
+        certificate, within=60, failure="no certificate in the wallet"
+    )
+    wallet = (await wang.get("/wallet")).text
+    assert "核验码" in wallet and "有效" in wallet
+    detail = await wang.get(f"/applications/{number}")
+    assert certificate_no in detail.text
+    document = await wang.get(f"/wallet/{certificate_no}.pdf")
+    assert document.status_code == 200 and document.content.startswith(b"%PDF")
+    li = await signed_in(portal, sms_gateway, LI)
+    assert (await li.get(f"/wallet/{certificate_no}.pdf")).status_code == 404
+    assert certificate_no not in (await li.get("/wallet")).text
+    await wang.aclose()
+    await li.aclose()
