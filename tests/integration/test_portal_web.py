@@ -236,7 +236,8 @@ async def test_the_wallet_holds_the_approved_certificate_and_only_its_holder_get
     )
     assert accepted.status_code == 303, accepted.text
     number = accepted.headers["location"].rsplit("/", 1)[1]
-    await stack.journey("W340104-01", "340104").approve(number, "340100")
+    window = stack.journey("W340104-01", "340104")
+    await window.approve(number, "340100")
 
     async def certificate() -> str | None:
         page = await wang.get("/wallet")
@@ -255,5 +256,19 @@ async def test_the_wallet_holds_the_approved_certificate_and_only_its_holder_get
     li = await signed_in(portal, sms_gateway, LI)
     assert (await li.get(f"/wallet/{certificate_no}.pdf")).status_code == 404
     assert certificate_no not in (await li.get("/wallet")).text
+    # Picked up at the chosen window; then rated online, once.
+    handed = await window.hand_over(number, WANG[0])
+    assert handed.status_code == 200, handed.text
+    await window.wait_for_status(number, "delivered")
+    page = await wang.get(f"/applications/{number}")
+    assert "评价本次服务" in page.text
+    rating = {"csrf": csrf_of(page.text), "score": "5", "comment": "网上办很方便"}
+    rated = await wang.post(f"/applications/{number}/evaluation", data=rating)
+    assert rated.status_code == 303, rated.text
+    again = await wang.post(f"/applications/{number}/evaluation", data=rating)
+    assert again.status_code == 422
+    # Another applicant, with her own session's CSRF token: as if there were no such number.
+    theirs = rating | {"csrf": csrf_of((await li.get("/applications")).text)}
+    assert (await li.post(f"/applications/{number}/evaluation", data=theirs)).status_code == 404
     await wang.aclose()
     await li.aclose()
