@@ -5,6 +5,7 @@ certificate; the services' answers are what the applicant sees."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +17,8 @@ import httpx
 from shared.auth import mint_token
 from shared.i18n import HTTP_TAGS, _, current_locale
 from shared.settings import Settings
+
+MINTED_LIFETIME = timedelta(hours=1)
 
 
 class ServiceUnavailable(RuntimeError):
@@ -31,26 +34,34 @@ class Answer:
 class Backend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        token = settings.portal_service_token
-        self._token = (
-            token.get_secret_value()
-            if token is not None
-            else mint_token(
-                settings,
-                role="portal",
-                locality=settings.province,
-                sub="portal",
-                ttl=timedelta(hours=12),
-            )
-        )
+        self._minted_at = 0.0
+        self._token = ""
         self._http = httpx.AsyncClient(base_url=settings.intake_url, timeout=10.0)
+
+    @property
+    def token(self) -> str:
+        """PORTAL_SERVICE_TOKEN; in development, a token the portal signs itself, made again
+        well before it expires."""
+        given = self.settings.portal_service_token
+        if given is not None:
+            return given.get_secret_value()
+        if time.monotonic() - self._minted_at > MINTED_LIFETIME.total_seconds() / 2:
+            self._token = mint_token(
+                self.settings,
+                role="portal",
+                locality=self.settings.province,
+                sub="portal",
+                ttl=MINTED_LIFETIME,
+            )
+            self._minted_at = time.monotonic()
+        return self._token
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     def _headers(self, applicant: str | None = None) -> dict[str, str]:
         headers = {
-            "Authorization": f"Bearer {self._token}",
+            "Authorization": f"Bearer {self.token}",
             "Accept-Language": HTTP_TAGS[current_locale()],
         }
         if applicant is not None:

@@ -28,6 +28,7 @@ from shared.errors import DomainError, error_body
 from shared.i18n import N_, LocaleMiddleware, _
 from shared.settings import Settings, get_settings
 from shared.sms import SmsGateway, SmsRefused, SmsUnavailable
+from shared.webapp import BodySizeLimit
 
 ERROR_TITLES = {
     401: N_("Sign-in required"),
@@ -36,6 +37,7 @@ ERROR_TITLES = {
     429: N_("Too many attempts"),
 }
 OTHER_ERROR_TITLE = N_("Something went wrong")
+MAX_SCANS_PER_FORM = 4
 
 
 class _Sms:
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.backend = backend
     app.state.signin = SignIn(db, residents, secret, _Sms(gateway))
+    # A form carries a few scans; intake refuses each one over MAX_SCAN_BYTES or not a PDF,
+    # JPEG or PNG, and this keeps a body from growing without end before that.
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_SCANS_PER_FORM * settings.max_scan_bytes)
     app.add_middleware(LocaleMiddleware)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
