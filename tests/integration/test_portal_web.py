@@ -272,3 +272,46 @@ async def test_the_wallet_holds_the_approved_certificate_and_only_its_holder_get
     assert (await li.post(f"/applications/{number}/evaluation", data=theirs)).status_code == 404
     await wang.aclose()
     await li.aclose()
+
+
+CHEN = ("341200198503080011", "陈静", "13905580000")
+
+
+async def test_too_many_wrong_codes_stop_the_challenge_then_the_id_number(
+    portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
+
+        async def attempt(challenge_id: str, code: str) -> httpx.Response:
+            return await http.post(
+                "/signin/code", data={"challenge_id": challenge_id, "code": code}
+            )
+
+        def wrong(code: str) -> str:
+            return f"{(int(code) + 1) % 1_000_000:06d}"
+
+        first, code = await request_code(http, sms_gateway, CHEN)
+        for _guess in range(5):  # MAX_GUESSES_PER_CODE
+            assert (await attempt(first, wrong(code))).status_code == 401
+        # The right code after five wrong ones: the challenge is spent (a sixth failure).
+        spent = await attempt(first, code)
+        assert spent.status_code == 401 and "错误次数过多" in spent.text
+        second, code = await request_code(http, sms_gateway, CHEN)
+        for _guess in range(4):  # the tenth failure of this ID number (MAX_FAILURES_PER_ID)
+            assert (await attempt(second, wrong(code))).status_code == 401
+        # Within the window: no more tries, even with the right code, and no more codes.
+        stopped = await attempt(second, code)
+        assert stopped.status_code == 429 and "尝试次数过多" in stopped.text
+        assert (await http.post("/signin", data={"id_number": CHEN[0]})).status_code == 429
+
+
+async def test_pages_read_in_chinese_unless_english_is_asked_for(portal: RunningService) -> None:
+    async with httpx.AsyncClient(base_url=portal.base_url) as http:
+        chinese = await http.get("/guides/GA-HJ-001")
+        assert chinese.status_code == 200 and 'lang="zh-CN"' in chinese.text
+        assert "申请材料" in chinese.text and "L3" in chinese.text
+        assert "default-src 'none'" in chinese.headers["content-security-policy"]
+        english = await http.get("/guides/GA-HJ-001", headers={"Accept-Language": "en"})
+        assert 'lang="en"' in english.text and "Materials" in english.text
+        found = await http.get("/guides", params={"q": "ＧＡ－ＨＪ"})  # full-width input
+        assert "GA-HJ-001" in found.text and "GA-HJ-002" in found.text
