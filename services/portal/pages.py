@@ -91,9 +91,11 @@ def render(
     return response
 
 
-def _safe_next(target: str) -> str:
-    # Only a path of this site: an open redirect would hand the session's first page elsewhere.
-    return target if target.startswith("/") and not target.startswith("//") else "/applications"
+def safe_next(target: str) -> str:
+    """Only a path of this site: an open redirect would hand the session's first page elsewhere
+    (browsers read "/\\host" as "//host")."""
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local else "/applications"
 
 
 def client_address(request: Request) -> str:
@@ -131,7 +133,7 @@ async def signin_page(
     next: Annotated[str, Query(max_length=200)] = "/applications",
     level: Annotated[int | None, Query(ge=0, le=3)] = None,
 ) -> HTMLResponse:
-    return render(request, "signin.html", session, next=_safe_next(next), level=level)
+    return render(request, "signin.html", session, next=safe_next(next), level=level)
 
 
 @router.post("/signin", summary="发送验证码")
@@ -143,7 +145,7 @@ async def send_code(
     next: Annotated[str, Form(max_length=200)] = "/applications",
 ) -> HTMLResponse:
     challenge_id = await signin.request_code(context, id_number, client_address(request))
-    return render(request, "signin.html", session, challenge_id=challenge_id, next=_safe_next(next))
+    return render(request, "signin.html", session, challenge_id=challenge_id, next=safe_next(next))
 
 
 @router.post("/signin/code", summary="核验验证码")
@@ -164,9 +166,9 @@ async def check_code(
             401,
             error=outcome.message,
             challenge_id=challenge_id if outcome.outcome is signin.domain.Outcome.WRONG else None,
-            next=_safe_next(next),
+            next=safe_next(next),
         )
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     secret = request.app.state.settings.portal_secret.get_secret_value().encode()
     response.set_cookie(
         COOKIE,
