@@ -28,6 +28,7 @@ from shared.messaging.events import EventPayload
 from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner, canonical_bytes
 from shared.settings import Settings
+from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl, webhook_url_of
 from tooling.infra import free_ports
 from tooling.journey import Journey, JourneyError, poll_until
@@ -88,6 +89,9 @@ class Stack:
                 webhook_url_of(self.services[name].base_url),
                 token=self.token("carrier", self.settings.province, sub="carrier-simulator"),
             )
+        if name == "portal" and self.sms is not None:
+            # The portal's port is chosen now: the SMS gateway reports there.
+            await self.sms.set_reports(f"{self.services[name].base_url}{REPORT_PATH}")
 
     def journey(self, window_id: str = "W341200-01", locality: str = "341200") -> Journey:
         """The reference journey through this stack's public APIs, from one window."""
