@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from services.portal.db import SmsReportRow
 from services.portal.main import create_app as create_portal
+from shared.db import Database
 from shared.db.migrations import upgrade_async
 from shared.settings import with_database
 from shared.sms import REPORT_PATH, SIGNATURE_HEADER, report_signature
-from tests.harness import RunningService, Stack, serve
+from tests.harness import RunningService, Stack
 from tooling.infra import ensure_databases
 from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN, poll_until
 from tooling.sms_gateway.control import SmsGatewayControl
@@ -42,9 +45,14 @@ async def portal(stack: Stack) -> AsyncIterator[RunningService]:
             "portal_database_url": database,
         }
     )
-    running = await serve("portal", lambda _: create_portal(settings))
-    yield running
-    await running.stop()
+    # Started in the stack: the SMS gateway's delivery reports are pointed at it.
+    await stack.start("portal", lambda _: create_portal(settings))
+    yield stack.services["portal"]
+    await stack.stop_service("portal")
+
+
+def portal_database(stack: Stack) -> Database:
+    return Database(with_database(stack.settings.database_url, "tongban_test_portal"))
 
 
 async def request_code(
@@ -83,7 +91,7 @@ def csrf_of(page: str) -> str:
 
 
 async def test_sign_in_with_the_code_from_the_sms_once_and_only_once(
-    portal: RunningService, sms_gateway: SmsGatewayControl
+    stack: Stack, portal: RunningService, sms_gateway: SmsGatewayControl
 ) -> None:
     async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
         assert (await http.get("/applications")).status_code == 303  # to the sign-in page
@@ -111,6 +119,22 @@ async def test_sign_in_with_the_code_from_the_sms_once_and_only_once(
                 "/signin/code", data={"challenge_id": challenge_id, "code": code}
             )
             assert replay.status_code == 401 and "已使用" in replay.text
+
+        # The gateway's signed delivery report of the code reached the portal.
+        database = portal_database(stack)
+
+        async def reported() -> str | None:
+            async with database.transaction() as session:
+                found = await session.scalar(
+                    select(SmsReportRow.status).where(SmsReportRow.reference == challenge_id)
+                )
+            return found
+
+        try:
+            status = await poll_until(reported, within=30, failure="no delivery report")
+        finally:
+            await database.dispose()
+        assert status == "delivered"
         # A forged cookie is no session.
         forged = cookie.rsplit(".", 1)[0] + ".0" * 32
         api = await http.get("/v1/me", headers={"Authorization": f"Bearer {forged}"})
