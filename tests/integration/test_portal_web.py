@@ -339,3 +339,21 @@ async def test_pages_read_in_chinese_unless_english_is_asked_for(portal: Running
         assert 'lang="en"' in english.text and "Materials" in english.text
         found = await http.get("/guides", params={"q": "ＧＡ－ＨＪ"})  # full-width input
         assert "GA-HJ-001" in found.text and "GA-HJ-002" in found.text
+
+
+ZHAO = ("340100198807210018", "赵敏", "13605510000")
+
+
+async def test_a_gateway_that_fails_is_said_so_and_the_next_request_sends(
+    portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
+        await sms_gateway.fail(1)
+        failed = await http.post("/signin", data={"id_number": ZHAO[0]})
+        assert failed.status_code == 503 and "验证码发送失败" in failed.text
+        assert await sms_gateway.messages(to=ZHAO[2]) == []
+        challenge_id, code = await request_code(http, sms_gateway, ZHAO)
+        signed = await http.post(
+            "/signin/code", data={"challenge_id": challenge_id, "code": code, "name": ZHAO[1]}
+        )
+        assert signed.status_code == 303
