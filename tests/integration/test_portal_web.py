@@ -357,3 +357,45 @@ async def test_a_gateway_that_fails_is_said_so_and_the_next_request_sends(
             "/signin/code", data={"challenge_id": challenge_id, "code": code, "name": ZHAO[1]}
         )
         assert signed.status_code == 303
+
+
+LIU = ("340200199211020010", "刘洋", "13705530000")
+
+
+async def test_a_supplement_the_approver_asks_for_is_handed_in_online(
+    stack: Stack, portal: RunningService, sms_gateway: SmsGatewayControl
+) -> None:
+    liu = await signed_in(portal, sms_gateway, LIU)
+    csrf = csrf_of((await liu.get("/guides/GA-HJ-001/apply")).text)
+    accepted = await liu.post(
+        "/guides/GA-HJ-001/apply",
+        data={
+            "csrf": csrf,
+            "key": "k-supplement",
+            "delivery_method": "window_pickup",
+            "window_id": "W340200-01",
+            "commit_M03": "yes",
+        },
+        files={
+            "file_M01": ("id-card.pdf", ID_CARD_SCAN, "application/pdf"),
+            "file_M02": ("register.pdf", HOUSEHOLD_REGISTER_SCAN, "application/pdf"),
+        },
+    )
+    assert accepted.status_code == 303, accepted.text
+    number = accepted.headers["location"].rsplit("/", 1)[1]
+    approver = stack.journey("W340200-01", "340200")
+    await approver.wait_for_case(number, "340200")
+    await approver.claim(number, "340200")
+    await approver.request_supplement(number, "340200", ["M02"], "户口簿复印件不清晰")
+    await approver.wait_for_status(number, "supplement_requested")
+    page = await liu.get(f"/applications/{number}")
+    assert "待补正" in page.text  # the status, in words
+    assert 'name="file_M02"' in page.text
+    handed = await liu.post(
+        f"/applications/{number}/supplements",
+        data={"csrf": csrf_of(page.text)},
+        files={"file_M02": ("register-clear.pdf", HOUSEHOLD_REGISTER_SCAN, "application/pdf")},
+    )
+    assert handed.status_code == 303, handed.text
+    await approver.wait_for_status(number, "supplement_submitted")
+    await liu.aclose()
