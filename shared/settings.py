@@ -40,6 +40,10 @@ DEVELOPMENT_PORTAL_SECRET = "tongban-local-development-portal-secret"
 DEVELOPMENT_SMS_REPORT_SECRET = "tongban-local-development-sms-report-secret"
 
 
+def _oidc_levels() -> dict[str, Literal[2, 3]]:
+    return {"L2": 2, "L3": 3}
+
+
 class InsecureConfiguration(RuntimeError):
     """A service outside development mode was given no secret, or a development default."""
 
@@ -220,6 +224,22 @@ class Settings(BaseSettings):
     portal_secret: SecretStr = SecretStr(DEVELOPMENT_PORTAL_SECRET)
     portal_residents_file: str | None = None
     portal_service_token: SecretStr | None = None
+    # A province's own identity provider (统一身份认证, OpenID Connect) in place of the built-in
+    # sign-in by SMS code (services/portal/oidc.py, contracts/portal.md). Set the issuer and the
+    # portal signs applicants in there only (authorization code flow with PKCE): the ID number
+    # comes from the ID token's claim PORTAL_OIDC_ID_CLAIM, the level from
+    # PORTAL_OIDC_LEVEL_CLAIM through PORTAL_OIDC_LEVELS (the claim's value → 2 or 3; any
+    # other value is refused). The redirect URI registered with the provider is
+    # PORTAL_OIDC_REDIRECT_URL, or this portal's own /signin/oidc/callback as requested.
+    portal_oidc_issuer: str | None = None
+    portal_oidc_client_id: str | None = None
+    portal_oidc_client_secret: SecretStr | None = None
+    portal_oidc_id_claim: str = "id_number"
+    portal_oidc_level_claim: str = "acr"
+    portal_oidc_levels: dict[str, Literal[2, 3]] = Field(default_factory=_oidc_levels)
+    portal_oidc_scope: str = "openid"
+    portal_oidc_redirect_url: str | None = None
+    portal_oidc_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def development(self) -> bool:
@@ -248,6 +268,10 @@ class Settings(BaseSettings):
                 problems.append("PORTAL_SECRET is missing or the public development default")
             if self.portal_service_token is None:
                 problems.append("PORTAL_SERVICE_TOKEN is not set (the portal's own credential)")
+            issuer = self.portal_oidc_issuer
+            # The ID token's keys and the code exchange travel over this: never in clear.
+            if issuer and not issuer.startswith("https://"):
+                problems.append("PORTAL_OIDC_ISSUER is not an https:// URL")
         # Only the portal takes the SMS gateway's delivery reports.
         if service == "portal" and self.sms_report_secret.get_secret_value() in (
             "",

@@ -33,6 +33,9 @@ LEVELS: dict[tuple[str, str], Level] = {
     ("GET", "/signin"): Level.L0,
     ("POST", "/signin"): Level.L0,
     ("POST", "/signin/code"): Level.L0,
+    # The province's identity provider (oidc.py), when PORTAL_OIDC_ISSUER is set.
+    ("GET", "/signin/oidc"): Level.L0,
+    ("GET", "/signin/oidc/callback"): Level.L0,
     ("POST", "/signout"): Level.L0,
     ("GET", "/healthz"): Level.L0,
     # The SMS gateway's delivery reports: signed with SMS_REPORT_SECRET (api.delivery_report).

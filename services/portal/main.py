@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
-from services.portal import api, applying, following, pages
+from services.portal import api, applying, following, oidc, pages
 from services.portal.backend import Backend, ServiceUnavailable
 from services.portal.deps import LEVELS, SignInRequired, portal_caller
 from services.portal.residents import load_residents
@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     secret = settings.portal_secret.get_secret_value().encode()
     backend = Backend(settings)
+    # The province's identity provider, when set, replaces the sign-in by SMS code (pages.py).
+    oidc_config = oidc.Config.from_settings(settings)
+    provider = oidc.Provider(oidc_config) if oidc_config else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await backend.aclose()
+            if provider is not None:
+                await provider.aclose()
             await gateway.aclose()
             await db.dispose()
 
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.backend = backend
+    app.state.oidc = provider
     app.state.signin = SignIn(db, residents, secret, _Sms(gateway))
     # A form carries a few scans; intake refuses each one over MAX_SCAN_BYTES or not a PDF,
     # JPEG or PNG, and this keeps a body from growing without end before that.

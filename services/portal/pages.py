@@ -2,12 +2,16 @@
 the language the browser's Accept-Language asks for (Chinese unless English; shared.i18n).
 
 Guides are public (L0); the sign-in sends a one-time code to the phone registered with the ID
-number and keeps the session in an HttpOnly, SameSite=Lax, signed cookie (deps.py); every POST
-made while signed in carries the session's CSRF token.
+number, or, when PORTAL_OIDC_ISSUER is set, goes to the province's identity provider (oidc.py)
+and the routes of the code answer 404; either way the session is kept in an HttpOnly,
+SameSite=Lax, signed cookie (deps.py); every POST made while signed in carries the session's
+CSRF token.
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
+from services.portal import oidc
 from services.portal.deps import (
     COOKIE,
     BackendDep,
@@ -31,6 +36,7 @@ from shared.errors import NotFound
 from shared.i18n import HTTP_TAGS, N_, _, current_locale
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 templates = Jinja2Templates(
     env=Environment(
@@ -133,7 +139,27 @@ async def signin_page(
     next: Annotated[str, Query(max_length=200)] = "/applications",
     level: Annotated[int | None, Query(ge=0, le=3)] = None,
 ) -> HTMLResponse:
-    return render(request, "signin.html", session, next=safe_next(next), level=level)
+    return render(
+        request,
+        "signin.html",
+        session,
+        next=safe_next(next),
+        level=level,
+        oidc=_provider(request) is not None,
+    )
+
+
+def _provider(request: Request) -> oidc.Provider | None:
+    provider: oidc.Provider | None = request.app.state.oidc
+    return provider
+
+
+def _built_in(request: Request) -> None:
+    """The sign-in by SMS code exists only while no identity provider replaces it: two doors
+    would leave the weaker one (the built-in registry of residents) open beside the
+    province's."""
+    if _provider(request) is not None:
+        raise NotFound("not_found", _("Sign-in goes through the identity provider."))
 
 
 @router.post("/signin", summary="发送验证码")
@@ -144,6 +170,7 @@ async def send_code(
     id_number: Annotated[str, Form(max_length=32)],
     next: Annotated[str, Form(max_length=200)] = "/applications",
 ) -> HTMLResponse:
+    _built_in(request)
     challenge_id = await signin.request_code(context, id_number, client_address(request))
     return render(request, "signin.html", session, challenge_id=challenge_id, next=safe_next(next))
 
@@ -157,6 +184,7 @@ async def check_code(
     name: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=200)] = "/applications",
 ) -> Response:
+    _built_in(request)
     outcome = await signin.verify_code(context, challenge_id, code, name, client_address(request))
     if isinstance(outcome, signin.Refused):
         return render(
@@ -168,11 +196,20 @@ async def check_code(
             challenge_id=challenge_id if outcome.outcome is signin.domain.Outcome.WRONG else None,
             next=safe_next(next),
         )
+    return _session_response(request, outcome, next)
+
+
+def _secret(request: Request) -> bytes:
+    secret: bytes = request.app.state.signin.secret
+    return secret
+
+
+def _session_response(request: Request, signed: signin.Signed, next: str) -> Response:
+    """On to the page asked for, with the session's cookie (after a code or the provider)."""
     response = RedirectResponse(safe_next(next), status_code=303)
-    secret = request.app.state.settings.portal_secret.get_secret_value().encode()
     response.set_cookie(
         COOKIE,
-        sign(secret, outcome.token),
+        sign(_secret(request), signed.token),
         httponly=True,
         # Lax: the link in an SMS opens the applicant's own page signed in; a POST from another
         # site carries no cookie, and every signed-in form also carries the CSRF token.
@@ -193,6 +230,76 @@ async def sign_out(
         await signin.sign_out(request.app.state.signin.db, session.token)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _redirect_uri(request: Request, provider: oidc.Provider) -> str:
+    return provider.config.redirect_url or str(request.url_for("oidc_callback"))
+
+
+@router.get("/signin/oidc", summary="统一身份认证登录")
+async def oidc_begin(
+    request: Request,
+    session: Optional,
+    next: Annotated[str, Query(max_length=200)] = "/applications",
+) -> Response:
+    provider = _provider(request)
+    if provider is None:
+        raise NotFound("not_found", _("No identity provider is configured."))
+    pending = oidc.Pending(next=safe_next(next))
+    url = await provider.authorization_url(pending, _redirect_uri(request, provider))
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        oidc.COOKIE,
+        oidc.seal(_secret(request), pending),
+        httponly=True,
+        # Lax: the provider sends the browser back with a top-level GET, which carries it.
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=oidc.PENDING_SECONDS,
+        path=oidc.COOKIE_PATH,
+    )
+    return response
+
+
+@router.get("/signin/oidc/callback", summary="统一身份认证回调")
+async def oidc_callback(
+    request: Request,
+    session: Optional,
+    state: Annotated[str, Query(max_length=256)] = "",
+    code: Annotated[str, Query(max_length=2048)] = "",
+    error: Annotated[str, Query(max_length=256)] = "",
+) -> Response:
+    provider = _provider(request)
+    if provider is None:
+        raise NotFound("not_found", _("No identity provider is configured."))
+    pending = oidc.unseal(_secret(request), request.cookies.get(oidc.COOKIE, ""))
+    try:
+        # The state must be the one this browser's cookie holds: a code obtained by someone
+        # else (login CSRF) or an answer replayed after the cookie is gone signs in nobody.
+        if pending is None or not hmac.compare_digest(pending.state.encode(), state.encode()):
+            raise oidc.OidcRefused("state is not this browser's login")
+        if error or not code:
+            raise oidc.OidcRefused("the provider answered no code")
+        digest_key = request.app.state.settings.pii_digest_key.get_secret_value().encode()
+        applicant, level = await provider.sign_in(
+            code, pending, _redirect_uri(request, provider), digest_key
+        )
+    except oidc.OidcRefused as refusal:
+        log.warning("identity provider sign-in refused: %s", refusal.reason)
+        response: Response = render(
+            request,
+            "signin.html",
+            None,
+            401,
+            error=_(refusal.message),
+            oidc=True,
+            next=pending.next if pending else "/applications",
+        )
+    else:
+        signed = await signin.open_session(request.app.state.signin.db, applicant, level)
+        response = _session_response(request, signed, pending.next)
+    response.delete_cookie(oidc.COOKIE, path=oidc.COOKIE_PATH)
     return response
 
 

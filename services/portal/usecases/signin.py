@@ -163,17 +163,30 @@ async def verify_code(
                     None, _("The name does not match the ID number; ask for a new code.")
                 )
             return Refused(outcome, _(REFUSALS[outcome]))
-        token = secrets.token_urlsafe(32)
-        session.add(
-            SessionRow(
-                token_hash=token_hash(token),
-                id_digest=row.id_digest,
-                level=int(level),
-                created_at=now,
-                expires_at=now + domain.SESSION_LIFETIME,
-            )
+        return _new_session(session, row.id_digest, level, now)
+
+
+def _new_session(
+    session: AsyncSession, id_digest: str, level: domain.Level, now: datetime
+) -> Signed:
+    token = secrets.token_urlsafe(32)
+    session.add(
+        SessionRow(
+            token_hash=token_hash(token),
+            id_digest=id_digest,
+            level=int(level),
+            created_at=now,
+            expires_at=now + domain.SESSION_LIFETIME,
         )
-        return Signed(token, row.id_digest, level)
+    )
+    return Signed(token, id_digest, level)
+
+
+async def open_session(db: Database, id_digest: str, level: domain.Level) -> Signed:
+    """A session for an applicant another party vouched for (the province's identity
+    provider, services/portal/oidc.py): the same session as after a code."""
+    async with db.transaction() as session:
+        return _new_session(session, id_digest, level, clock.now())
 
 
 REFUSALS = {
