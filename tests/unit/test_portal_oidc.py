@@ -94,7 +94,7 @@ def test_a_token_for_several_audiences_is_taken_only_when_authorized_for_this_cl
             id="signed by another key",
         ),
         pytest.param(id_token()[:-8] + "AAAAAAAA", id="signature altered"),
-        pytest.param(jwt.encode({"iss": ISSUER}, None, algorithm="none"), id="alg none"),
+        pytest.param(jwt.encode({"iss": ISSUER}, "", algorithm="none"), id="alg none"),
     ],
 )
 def test_any_other_token_is_refused(token: str) -> None:

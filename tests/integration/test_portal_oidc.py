@@ -1,0 +1,216 @@
+"""The portal signing applicants in through a province's identity provider (统一身份认证, OIDC)
+over real HTTP: the provider simulator (tooling/oidc_provider, RS256 ID tokens from a key it
+generated) on a port of its own, the portal on the stack with PORTAL_OIDC_ISSUER set. A browser's
+steps are taken one by one: the portal's sign-in page, the provider's page, the way back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.portal.db import SessionRow
+from services.portal.main import create_app as create_portal
+from shared.db import Database
+from shared.db.migrations import upgrade_async
+from shared.identity import id_number_digest
+from shared.settings import with_database
+from tests.harness import RunningService, Stack, serve
+from tooling.infra import ensure_databases
+from tooling.oidc_provider.app import Client
+from tooling.oidc_provider.app import create_app as create_provider
+
+DATABASE = "tongban_test_portal_oidc"
+CLIENT = Client("tongban-portal", "portal-client-secret")
+ZHANG = "340104199005170018"
+CHINESE = {"Accept-Language": "zh-CN"}
+APPLY = "/guides/GA-HJ-001/apply"
+
+
+@pytest.fixture(scope="module")
+async def provider() -> AsyncIterator[RunningService]:
+    running = await serve(
+        "oidc-provider", lambda port: create_provider(f"http://127.0.0.1:{port}", CLIENT)
+    )
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(autouse=True)
+async def fresh_provider(provider: RunningService) -> None:
+    async with httpx.AsyncClient(base_url=provider.base_url) as http:
+        (await http.post("/control/reset")).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+async def portal(stack: Stack, provider: RunningService) -> AsyncIterator[RunningService]:
+    database = with_database(stack.settings.database_url, DATABASE)
+    await asyncio.to_thread(
+        ensure_databases, stack.settings.database_url, [DATABASE], recreate=True
+    )
+    await upgrade_async("portal", database)
+    settings = stack.settings.model_copy(
+        update={
+            "intake_url": stack.services["intake"].base_url,
+            "delivery_url": stack.services["delivery"].base_url,
+            "portal_database_url": database,
+            "portal_oidc_issuer": provider.base_url,
+            "portal_oidc_client_id": CLIENT.client_id,
+            "portal_oidc_client_secret": CLIENT.secret,
+        }
+    )
+    await stack.start("portal-oidc", lambda _: create_portal(settings))
+    yield stack.services["portal-oidc"]
+    await stack.stop_service("portal-oidc")
+
+
+async def spoil(provider: RunningService, **order: Any) -> None:
+    """The next ID token the provider issues is made wrong as ordered."""
+    async with httpx.AsyncClient(base_url=provider.base_url) as http:
+        (await http.post("/control/spoil", json=order)).raise_for_status()
+
+
+async def to_provider(browser: httpx.AsyncClient, portal: RunningService, next: str) -> str:
+    """From the portal's sign-in page to the provider's page: the query the portal sent."""
+    page = await browser.get(f"{portal.base_url}/signin", params={"next": next})
+    link = re.search(r'href="(/signin/oidc\?next=[^"]*)"', page.text)
+    assert page.status_code == 200 and link is not None, page.text
+    assert 'name="id_number"' not in page.text  # no form of the built-in sign-in
+    leaving = await browser.get(portal.base_url + link.group(1).replace("&amp;", "&"))
+    assert leaving.status_code == 303
+    assert "httponly" in leaving.headers["set-cookie"].lower()
+    return leaving.headers["location"]
+
+
+async def at_provider(
+    browser: httpx.AsyncClient, authorize_url: str, id_number: str, level: str
+) -> str:
+    """The applicant signs in at the provider's page; where the provider sends the browser."""
+    page = await browser.get(authorize_url)
+    assert page.status_code == 200, page.text
+    form = dict(re.findall(r'type="hidden" name="([a-z_]+)" value="([^"]*)"', page.text))
+    answer = await browser.post(
+        authorize_url.split("?")[0],
+        data={**form, "id_number": id_number, "level": level, "decision": "allow"},
+    )
+    assert answer.status_code == 303
+    return str(answer.headers["location"])
+
+
+async def sign_in(
+    portal: RunningService, provider: RunningService, level: str, next: str = "/applications"
+) -> tuple[httpx.AsyncClient, httpx.Response]:
+    """A browser through the whole sign-in; the portal's answer at the way back."""
+    browser = httpx.AsyncClient(headers=CHINESE, timeout=30)
+    callback = await at_provider(browser, await to_provider(browser, portal, next), ZHANG, level)
+    assert callback.startswith(f"{portal.base_url}/signin/oidc/callback?")
+    return browser, await browser.get(callback)
+
+
+async def test_a_sign_in_at_the_provider_reaches_own_applications_at_its_level(
+    stack: Stack, portal: RunningService, provider: RunningService
+) -> None:
+    browser, back = await sign_in(portal, provider, "L3", next=APPLY)
+    async with browser:
+        assert back.status_code == 303 and back.headers["location"] == APPLY
+        cookie = back.cookies.get("tongban_portal_session")
+        assert cookie and "samesite=lax" in back.headers["set-cookie"].lower()
+        assert (await browser.get(f"{portal.base_url}{APPLY}")).status_code == 200
+        mine = await browser.get(f"{portal.base_url}/applications")
+        assert mine.status_code == 200 and "我的办件" in mine.text
+        me = await browser.get(
+            f"{portal.base_url}/v1/me", headers={"Authorization": f"Bearer {cookie}"}
+        )
+        assert me.json() == {"level": "L3"}
+
+    # The session is the one the built-in sign-in makes: the ID number's keyed digest only.
+    database = Database(with_database(stack.settings.database_url, DATABASE))
+    try:
+        async with database.transaction() as session:
+            applicants = set((await session.scalars(select(SessionRow.id_digest))).all())
+    finally:
+        await database.dispose()
+    key = stack.settings.pii_digest_key.get_secret_value().encode()
+    assert applicants == {id_number_digest(ZHANG, key)}
+
+
+async def test_level_l2_follows_but_is_sent_to_sign_in_again_to_apply(
+    portal: RunningService, provider: RunningService
+) -> None:
+    browser, back = await sign_in(portal, provider, "L2")
+    async with browser:
+        assert back.status_code == 303 and back.headers["location"] == "/applications"
+        assert (await browser.get(f"{portal.base_url}/applications")).status_code == 200
+        apply = await browser.get(f"{portal.base_url}{APPLY}")
+        assert apply.status_code == 303 and "level=3" in apply.headers["location"]
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        ({"claims": {"nonce": "another-login"}}, "身份认证平台未能"),
+        ({"claims": {"aud": "another-app"}}, "身份认证平台未能"),
+        (
+            {"claims": {"iat": int(time.time()) - 900, "exp": int(time.time()) - 300}},
+            "身份认证平台未能",
+        ),
+        ({"foreign_key": True}, "身份认证平台未能"),
+        ({"remove": ["acr"]}, "认证等级"),
+        ({"claims": {"acr": "L1"}}, "认证等级"),
+    ],
+    ids=["wrong nonce", "wrong audience", "expired", "bad signature", "no level", "level L1"],
+)
+async def test_a_wrong_id_token_signs_nobody_in(
+    portal: RunningService, provider: RunningService, order: dict[str, Any], message: str
+) -> None:
+    await spoil(provider, **order)
+    browser, back = await sign_in(portal, provider, "L3")
+    async with browser:
+        assert back.status_code == 401 and message in back.text, back.text
+        assert "tongban_portal_session" not in back.cookies
+        assert ZHANG not in back.text
+        mine = await browser.get(f"{portal.base_url}/applications")
+        assert mine.status_code == 303  # still not signed in
+
+
+async def test_the_way_back_counts_only_for_the_browser_that_left_and_only_once(
+    portal: RunningService, provider: RunningService
+) -> None:
+    async with httpx.AsyncClient(headers=CHINESE, timeout=30) as browser:
+        callback = await at_provider(
+            browser, await to_provider(browser, portal, "/applications"), ZHANG, "L3"
+        )
+        # Another browser (a link an attacker sends, login CSRF) has no login of its own here.
+        async with httpx.AsyncClient(headers=CHINESE) as other:
+            assert (await other.get(callback)).status_code == 401
+        # A state that is not this login's.
+        forged = re.sub(r"state=[^&]+", "state=forged", callback)
+        assert (await browser.get(forged)).status_code == 401
+        assert "tongban_portal_session" not in browser.cookies
+
+    browser, back = await sign_in(portal, provider, "L3")
+    async with browser:
+        assert back.status_code == 303
+        # The same way back again: the login's cookie went with the first answer.
+        again = await browser.get(str(back.request.url))
+        assert again.status_code == 401
+
+
+async def test_the_built_in_sign_in_is_closed_while_the_provider_is_set(
+    stack: Stack, portal: RunningService
+) -> None:
+    assert stack.sms is not None
+    before = len(await stack.sms.messages())
+    async with httpx.AsyncClient(base_url=portal.base_url, headers=CHINESE) as http:
+        sent = await http.post("/signin", data={"id_number": ZHANG})
+        assert sent.status_code == 404
+        code = await http.post("/signin/code", data={"challenge_id": "x", "code": "123456"})
+        assert code.status_code == 404
+    assert len(await stack.sms.messages()) == before  # no code sent
