@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 LEEWAY_SECONDS = 60
 METADATA_SECONDS = 3600
 
+log = logging.getLogger(__name__)
 NOT_SIGNED_IN = N_("The identity provider did not sign you in; please try again.")
 LEVEL_REFUSED = N_("The identity provider's assurance level is not accepted by the portal.")
 
@@ -202,9 +204,11 @@ class Provider:
                 response.raise_for_status()
                 metadata = response.json()
             except (httpx.HTTPError, ValueError) as error:
+                log.warning("OIDC discovery %s: %s", url, type(error).__name__)
                 raise _unavailable() from error
             # Discovery 4.3: the document must name the very issuer asked, or it is another's.
             if not isinstance(metadata, dict) or metadata.get("issuer") != self.config.issuer:
+                log.warning("OIDC discovery %s names another issuer than PORTAL_OIDC_ISSUER", url)
                 raise _unavailable()
             self._metadata, self._fetched = metadata, time.monotonic()
             if self._keys is None or self._keys.url != metadata["jwks_uri"]:
@@ -262,6 +266,7 @@ class Provider:
         try:
             response = await self.http.post(metadata["token_endpoint"], data=form, headers=headers)
         except httpx.HTTPError as error:
+            log.warning("OIDC token endpoint: %s", type(error).__name__)
             raise _unavailable() from error
         if response.status_code != 200:
             raise OidcRefused(f"token endpoint answered {response.status_code}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from services.portal.db import SessionRow
@@ -63,7 +64,7 @@ async def portal(stack: Stack, provider: RunningService) -> AsyncIterator[Runnin
             "portal_database_url": database,
             "portal_oidc_issuer": provider.base_url,
             "portal_oidc_client_id": CLIENT.client_id,
-            "portal_oidc_client_secret": CLIENT.secret,
+            "portal_oidc_client_secret": SecretStr(CLIENT.secret or ""),
         }
     )
     await stack.start("portal-oidc", lambda _: create_portal(settings))
@@ -105,20 +106,23 @@ async def at_provider(
 
 
 async def sign_in(
-    portal: RunningService, provider: RunningService, level: str, next: str = "/applications"
-) -> tuple[httpx.AsyncClient, httpx.Response]:
-    """A browser through the whole sign-in; the portal's answer at the way back."""
-    browser = httpx.AsyncClient(headers=CHINESE, timeout=30)
+    browser: httpx.AsyncClient, portal: RunningService, level: str, next: str = "/applications"
+) -> httpx.Response:
+    """The browser through the whole sign-in; the portal's answer at the way back."""
     callback = await at_provider(browser, await to_provider(browser, portal, next), ZHANG, level)
     assert callback.startswith(f"{portal.base_url}/signin/oidc/callback?")
-    return browser, await browser.get(callback)
+    return await browser.get(callback)
+
+
+def new_browser() -> httpx.AsyncClient:
+    return httpx.AsyncClient(headers=CHINESE, timeout=30)
 
 
 async def test_a_sign_in_at_the_provider_reaches_own_applications_at_its_level(
     stack: Stack, portal: RunningService, provider: RunningService
 ) -> None:
-    browser, back = await sign_in(portal, provider, "L3", next=APPLY)
-    async with browser:
+    async with new_browser() as browser:
+        back = await sign_in(browser, portal, "L3", next=APPLY)
         assert back.status_code == 303 and back.headers["location"] == APPLY
         cookie = back.cookies.get("tongban_portal_session")
         assert cookie and "samesite=lax" in back.headers["set-cookie"].lower()
@@ -144,8 +148,8 @@ async def test_a_sign_in_at_the_provider_reaches_own_applications_at_its_level(
 async def test_level_l2_follows_but_is_sent_to_sign_in_again_to_apply(
     portal: RunningService, provider: RunningService
 ) -> None:
-    browser, back = await sign_in(portal, provider, "L2")
-    async with browser:
+    async with new_browser() as browser:
+        back = await sign_in(browser, portal, "L2")
         assert back.status_code == 303 and back.headers["location"] == "/applications"
         assert (await browser.get(f"{portal.base_url}/applications")).status_code == 200
         apply = await browser.get(f"{portal.base_url}{APPLY}")
@@ -171,8 +175,8 @@ async def test_a_wrong_id_token_signs_nobody_in(
     portal: RunningService, provider: RunningService, order: dict[str, Any], message: str
 ) -> None:
     await spoil(provider, **order)
-    browser, back = await sign_in(portal, provider, "L3")
-    async with browser:
+    async with new_browser() as browser:
+        back = await sign_in(browser, portal, "L3")
         assert back.status_code == 401 and message in back.text, back.text
         assert "tongban_portal_session" not in back.cookies
         assert ZHANG not in back.text
@@ -183,7 +187,7 @@ async def test_a_wrong_id_token_signs_nobody_in(
 async def test_the_way_back_counts_only_for_the_browser_that_left_and_only_once(
     portal: RunningService, provider: RunningService
 ) -> None:
-    async with httpx.AsyncClient(headers=CHINESE, timeout=30) as browser:
+    async with new_browser() as browser:
         callback = await at_provider(
             browser, await to_provider(browser, portal, "/applications"), ZHANG, "L3"
         )
@@ -195,8 +199,8 @@ async def test_the_way_back_counts_only_for_the_browser_that_left_and_only_once(
         assert (await browser.get(forged)).status_code == 401
         assert "tongban_portal_session" not in browser.cookies
 
-    browser, back = await sign_in(portal, provider, "L3")
-    async with browser:
+    async with new_browser() as browser:
+        back = await sign_in(browser, portal, "L3")
         assert back.status_code == 303
         # The same way back again: the login's cookie went with the first answer.
         again = await browser.get(str(back.request.url))
