@@ -51,24 +51,39 @@ async def fresh_provider(provider: RunningService) -> None:
 
 
 @pytest.fixture(scope="module")
-async def portal(stack: Stack, provider: RunningService) -> AsyncIterator[RunningService]:
-    database = with_database(stack.settings.database_url, DATABASE)
+async def database(stack: Stack) -> str:
+    url = with_database(stack.settings.database_url, DATABASE)
     await asyncio.to_thread(
         ensure_databases, stack.settings.database_url, [DATABASE], recreate=True
     )
-    await upgrade_async("portal", database)
+    await upgrade_async("portal", url)
+    return url
+
+
+async def start_portal(stack: Stack, name: str, **oidc: Any) -> RunningService:
     settings = stack.settings.model_copy(
         update={
             "intake_url": stack.services["intake"].base_url,
             "delivery_url": stack.services["delivery"].base_url,
-            "portal_database_url": database,
-            "portal_oidc_issuer": provider.base_url,
-            "portal_oidc_client_id": CLIENT.client_id,
-            "portal_oidc_client_secret": SecretStr(CLIENT.secret or ""),
+            "portal_database_url": with_database(stack.settings.database_url, DATABASE),
+            **oidc,
         }
     )
-    await stack.start("portal-oidc", lambda _: create_portal(settings))
-    yield stack.services["portal-oidc"]
+    await stack.start(name, lambda _: create_portal(settings))
+    return stack.services[name]
+
+
+@pytest.fixture(scope="module")
+async def portal(
+    stack: Stack, database: str, provider: RunningService
+) -> AsyncIterator[RunningService]:
+    yield await start_portal(
+        stack,
+        "portal-oidc",
+        portal_oidc_issuer=provider.base_url,
+        portal_oidc_client_id=CLIENT.client_id,
+        portal_oidc_client_secret=SecretStr(CLIENT.secret or ""),
+    )
     await stack.stop_service("portal-oidc")
 
 
@@ -218,3 +233,44 @@ async def test_the_built_in_sign_in_is_closed_while_the_provider_is_set(
         code = await http.post("/signin/code", data={"challenge_id": "x", "code": "123456"})
         assert code.status_code == 404
     assert len(await stack.sms.messages()) == before  # no code sent
+
+
+async def test_a_provider_with_es256_keys_and_claims_of_its_own_naming(
+    stack: Stack, database: str
+) -> None:
+    """Another provider: ES256 ID tokens, a public client (PKCE alone), the ID number in `sfzh`
+    and the level in `loa` with values of its own, named by the settings."""
+    public = Client("tongban-portal-public", None)
+    other = await serve(
+        "oidc-provider-es256",
+        lambda port: create_provider(
+            f"http://127.0.0.1:{port}",
+            public,
+            algorithm="ES256",
+            id_claim="sfzh",
+            level_claim="loa",
+        ),
+    )
+    try:
+        portal = await start_portal(
+            stack,
+            "portal-oidc-es256",
+            portal_oidc_issuer=other.base_url,
+            portal_oidc_client_id=public.client_id,
+            portal_oidc_id_claim="sfzh",
+            portal_oidc_level_claim="loa",
+            portal_oidc_levels={"urn:anhui:loa:3": 3, "urn:anhui:loa:2": 2},
+        )
+        async with new_browser() as browser:
+            jwks = (await browser.get(f"{other.base_url}/jwks")).json()
+            assert [key["kty"] for key in jwks["keys"]] == ["EC"]
+            back = await sign_in(browser, portal, "urn:anhui:loa:3", next=APPLY)
+            assert back.status_code == 303 and back.headers["location"] == APPLY
+            assert (await browser.get(f"{portal.base_url}{APPLY}")).status_code == 200
+        async with new_browser() as browser:
+            # The first provider's level names mean nothing here.
+            assert (await sign_in(browser, portal, "L3")).status_code == 401
+    finally:
+        if "portal-oidc-es256" in stack.services:
+            await stack.stop_service("portal-oidc-es256")
+        await other.stop()
