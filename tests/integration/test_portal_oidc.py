@@ -274,3 +274,23 @@ async def test_a_provider_with_es256_keys_and_claims_of_its_own_naming(
         if "portal-oidc-es256" in stack.services:
             await stack.stop_service("portal-oidc-es256")
         await other.stop()
+
+
+async def test_a_portal_the_provider_does_not_take_as_its_client_signs_nobody_in(
+    stack: Stack, database: str, provider: RunningService
+) -> None:
+    """The token endpoint refuses the client (a wrong secret): the code is never exchanged."""
+    portal = await start_portal(
+        stack,
+        "portal-oidc-wrong-secret",
+        portal_oidc_issuer=provider.base_url,
+        portal_oidc_client_id=CLIENT.client_id,
+        portal_oidc_client_secret=SecretStr("not-the-secret"),
+    )
+    try:
+        async with new_browser() as browser:
+            back = await sign_in(browser, portal, "L3")
+            assert back.status_code == 401 and "身份认证平台未能" in back.text
+            assert "tongban_portal_session" not in back.cookies
+    finally:
+        await stack.stop_service("portal-oidc-wrong-secret")
