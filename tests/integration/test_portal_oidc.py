@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Browser
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -37,9 +38,12 @@ APPLY = "/guides/GA-HJ-001/apply"
 
 @pytest.fixture(scope="module")
 async def provider() -> AsyncIterator[RunningService]:
+    # At "localhost", another site than the portal's 127.0.0.1: in a real browser the way back
+    # is a cross-site navigation, as from a province's provider.
     running = await serve(
-        "oidc-provider", lambda port: create_provider(f"http://127.0.0.1:{port}", CLIENT)
+        "oidc-provider", lambda port: create_provider(f"http://localhost:{port}", CLIENT)
     )
+    running.base_url = running.base_url.replace("127.0.0.1", "localhost")
     yield running
     await running.stop()
 
@@ -294,3 +298,24 @@ async def test_a_portal_the_provider_does_not_take_as_its_client_signs_nobody_in
             assert "tongban_portal_session" not in back.cookies
     finally:
         await stack.stop_service("portal-oidc-wrong-secret")
+
+
+async def test_in_a_real_browser_the_way_back_from_another_site_signs_in(
+    portal: RunningService, provider: RunningService, browser: Browser
+) -> None:
+    """Chromium: the link leaves the portal (its pages allow forms to post to itself only), the
+    provider's page posts and redirects back across sites, and the SameSite=Lax login cookie
+    comes along with that navigation."""
+    page = await browser.new_page(locale="zh-CN")
+    try:
+        await page.goto(f"{portal.base_url}/signin?next=/wallet")
+        await page.get_by_role("link", name="通过省统一身份认证平台登录").click()
+        await page.wait_for_url(f"{provider.base_url}/authorize?*")
+        await page.get_by_label("身份证号").fill(ZHANG)
+        await page.get_by_label("认证等级").select_option("L2")
+        await page.get_by_role("button", name="登录").click()
+        await page.wait_for_url(f"{portal.base_url}/wallet")
+        assert "tongban_portal_session" in {c["name"] for c in await page.context.cookies()}
+        assert "tongban_portal_oidc" not in {c["name"] for c in await page.context.cookies()}
+    finally:
+        await page.close()
