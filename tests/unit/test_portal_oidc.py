@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from services.portal import oidc
 from services.portal.domain import Level
 from services.portal.residents import load_residents
+from shared.errors import Unavailable
 from shared.settings import Settings
 
 ISSUER = "https://idp.example.gov.cn/realms/anhui"
@@ -181,3 +183,54 @@ def test_outside_development_the_provider_is_reached_over_https_only() -> None:
     secure = plain.model_copy(update={"portal_oidc_issuer": ISSUER})
     assert "PORTAL_OIDC_ISSUER is not an https:// URL" in plain.insecure_settings("portal")
     assert "PORTAL_OIDC_ISSUER is not an https:// URL" not in secure.insecure_settings("portal")
+
+
+def discovery_answering(status: int, body: dict[str, Any]) -> oidc.Provider:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url == f"{ISSUER}/.well-known/openid-configuration"
+        return httpx.Response(status, json=body)
+
+    return oidc.Provider(CONFIG, httpx.AsyncClient(transport=httpx.MockTransport(answer)))
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, {}),
+        # Another issuer's document (OpenID Connect Discovery 4.3): not this provider.
+        (200, {"issuer": "https://idp.example.com", "authorization_endpoint": "x"}),
+    ],
+)
+async def test_a_provider_that_cannot_describe_itself_is_unavailable_not_trusted(
+    status: int, body: dict[str, Any]
+) -> None:
+    provider = discovery_answering(status, body)
+    with pytest.raises(Unavailable):
+        await provider.authorization_url(oidc.Pending(next="/"), "https://portal/cb")
+    await provider.aclose()
+
+
+async def test_the_way_to_the_provider_asks_for_a_code_with_pkce_state_and_nonce() -> None:
+    provider = discovery_answering(
+        200,
+        {
+            "issuer": ISSUER,
+            "authorization_endpoint": f"{ISSUER}/protocol/openid-connect/auth",
+            "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
+            "jwks_uri": f"{ISSUER}/protocol/openid-connect/certs",
+        },
+    )
+    pending = oidc.Pending(next="/")
+    url = httpx.URL(await provider.authorization_url(pending, "https://portal/cb"))
+    await provider.aclose()
+    assert str(url).startswith(f"{ISSUER}/protocol/openid-connect/auth?")
+    assert dict(url.params) == {
+        "response_type": "code",
+        "client_id": CLIENT,
+        "redirect_uri": "https://portal/cb",
+        "scope": "openid",
+        "state": pending.state,
+        "nonce": pending.nonce,
+        "code_challenge": oidc.code_challenge(pending.verifier),
+        "code_challenge_method": "S256",
+    }
