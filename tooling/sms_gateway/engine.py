@@ -185,14 +185,14 @@ class Gateway:
         deadline = time.monotonic() + REPORT_GIVE_UP_SECONDS
         wait = 0.2
         while True:
-            outcome = await self._post_report(body)
-            if outcome is None:
+            problem = await self._post_report(body)
+            if problem is None:
                 message.reported.append(message.status)
                 return
             if time.monotonic() > deadline:
-                log.error("report of %s given up: %s", message.message_id, outcome)
+                log.error("report of %s given up: %s", message.message_id, problem)
                 return
-            log.info("report of %s not taken (%s); again", message.message_id, outcome)
+            log.info("report of %s not taken (%s); again", message.message_id, problem)
             await asyncio.sleep(wait)
             wait = min(wait * 2, 2.0)
 
