@@ -45,10 +45,12 @@ pytestmark = pytest.mark.integration
 DATABASE = "tongban_test_portal_notify"
 # Residents of the built-in registry (services/portal/data/residents.csv).
 LI = ("340104199005170026", "李娜", "13805510001")
-ZHAO = ("340100198807210018", "赵敏", "13605510000")
+CHEN = ("341200198503080011", "陈静", "13905580000")
 WINDOW, WINDOW_LOCALITY = "W340104-01", "340104"
 # The competent locality of GA-HJ-001 for applicants of 340104 and 340100: the city.
 CITY = "340100"
+# 陈静's household is in 阜阳 (341200): she applies at its window, its city decides.
+FUYANG_WINDOW, FUYANG = "W341200-01", "341200"
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,9 @@ async def portal(stack: Stack, infrastructure: Infrastructure) -> AsyncIterator[
     await stack.start("portal", lambda _: create_portal(settings))
     yield stack.services["portal"]
     await stack.stop_service("portal")
+    # The session's simulator as other modules expect it: nothing sent to their residents.
+    if stack.sms is not None:
+        await stack.sms.reset()
 
 
 @pytest.fixture
@@ -168,6 +173,18 @@ async def test_an_online_application_texts_each_fact_once_in_chinese(
     )
     (accepted,) = await wait_texts(sms_gateway, LI[2], number, 1)
     assert "已受理" in accepted["text"] and "户口迁移证明开具" in accepted["text"]
+    # Intake says it was handed in online, on its event and in the timeline.
+    records = await read_topic(
+        stack.settings,
+        topics.INTAKE_EVENTS,
+        until=lambda found: any(is_of(r, number, events.ApplicationAccepted) for r in found),
+    )
+    (announced,) = [r for r in records if is_of(r, number, events.ApplicationAccepted)]
+    assert (
+        Envelope.from_kafka(announced.key, announced.value, announced.headers).data["channel"]
+        == "online"
+    )
+    assert f"网上申报，已由 {WINDOW} 窗口受理" in (await li.get(f"/applications/{number}")).text
 
     # 补正: the approver asks for the kinship proof the applicant had committed to.
     approver = stack.journey(WINDOW, WINDOW_LOCALITY)
@@ -242,14 +259,15 @@ async def test_an_online_application_texts_each_fact_once_in_chinese(
 
 
 def is_request(record: Any, number: str) -> bool:
-    return (
-        record.key == number.encode()
-        and header(record, "ce_type") == events.CaseSupplementRequested.event_type
-    )
+    return is_of(record, number, events.CaseSupplementRequested)
+
+
+def is_of(record: Any, number: str, event: type[events.EventPayload]) -> bool:
+    return record.key == number.encode() and header(record, "ce_type") == event.event_type
 
 
 async def decide(stack: Stack, number: str, body: dict[str, str]) -> dict[str, Any]:
-    token = stack.journey(WINDOW, WINDOW_LOCALITY).approver_token(CITY)
+    token = stack.journey(FUYANG_WINDOW, FUYANG).approver_token(FUYANG)
     async with stack.client("approval", token) as approval:
         assert (await approval.post(f"/v1/cases/{number}/claim")).status_code == 200
         answer = await approval.post(f"/v1/cases/{number}/decision", json=body)
@@ -259,20 +277,20 @@ async def decide(stack: Stack, number: str, body: dict[str, str]) -> dict[str, A
 
 
 async def window_application(stack: Stack, key: str) -> str:
-    """赵敏 applies at a window (a registered resident: the decision tells the portal whose)."""
+    """陈静 applies at a window (a registered resident: the decision tells the portal whose)."""
     applicant = {
         "kind": "person",
-        "name": ZHAO[1],
+        "name": CHEN[1],
         "id_type": "resident_id",
-        "id_number": ZHAO[0],
-        "phone": ZHAO[2],
-        "locality": CITY,
+        "id_number": CHEN[0],
+        "phone": CHEN[2],
+        "locality": FUYANG,
     }
-    window = stack.journey(WINDOW, WINDOW_LOCALITY)
+    window = stack.journey(FUYANG_WINDOW, FUYANG)
     answer = await window.submit(household_application(applicant), key)
     assert answer.status_code == 201, answer.text
     number: str = answer.json()["application_no"]
-    await window.wait_for_case(number, CITY)
+    await window.wait_for_case(number, FUYANG)
     return number
 
 
@@ -289,7 +307,7 @@ async def test_a_rejection_is_texted_once_with_its_notice_number_through_a_faili
     await sms_gateway.slow(1, 1.5)
     try:
         await decide(stack, number, {"decision": "reject", "reason": "申请人不符合迁入条件"})
-        (text,) = await wait_texts(sms_gateway, ZHAO[2], number, 1)
+        (text,) = await wait_texts(sms_gateway, CHEN[2], number, 1)
 
         async def sent_again() -> bool | None:
             settled = (await statuses(db, number)).get("rejected") in ("sent", "delivered")
@@ -298,7 +316,7 @@ async def test_a_rejection_is_texted_once_with_its_notice_number_through_a_faili
         await poll_until(sent_again, within=20, failure="the rejection was not marked sent")
     finally:
         await sms_gateway.set_reports(delay_seconds=before["report_delay_seconds"])
-    (text,) = await texts_of(sms_gateway, ZHAO[2], number)
+    (text,) = await texts_of(sms_gateway, CHEN[2], number)
     assert text["requests"] == 2  # presented again after the lost answer, sent once
     records = await read_topic(
         stack.settings,
@@ -314,22 +332,19 @@ async def test_a_rejection_is_texted_once_with_its_notice_number_through_a_faili
 
 
 def is_notice(record: Any, number: str) -> bool:
-    return (
-        record.key == number.encode()
-        and header(record, "ce_type") == events.RejectionNoticeIssued.event_type
-    )
+    return is_of(record, number, events.RejectionNoticeIssued)
 
 
 async def test_a_result_ready_at_a_window_says_which_then_that_it_was_handed_over(
     stack: Stack, portal: RunningService, db: Database, sms_gateway: SmsGatewayControl
 ) -> None:
     number = await window_application(stack, f"notify-pickup-{uuid.uuid4()}")
-    await stack.journey(WINDOW, WINDOW_LOCALITY).approve(number, CITY)
-    approved, ready = await wait_texts(sms_gateway, ZHAO[2], number, 2)
+    await stack.journey(FUYANG_WINDOW, FUYANG).approve(number, FUYANG)
+    approved, ready = await wait_texts(sms_gateway, CHEN[2], number, 2)
     assert "准予许可" in approved["text"]
     assert "综合窗口1" in ready["text"] and "领取" in ready["text"]
-    handed = await stack.journey(WINDOW, WINDOW_LOCALITY).hand_over(number, ZHAO[0])
+    handed = await stack.journey(FUYANG_WINDOW, FUYANG).hand_over(number, CHEN[0])
     assert handed.status_code == 200, handed.text
-    texts = await wait_texts(sms_gateway, ZHAO[2], number, 3)
+    texts = await wait_texts(sms_gateway, CHEN[2], number, 3)
     assert "已送达" in texts[2]["text"]
     assert sorted(await statuses(db, number)) == ["approved", "delivered", "ready_for_pickup"]
