@@ -27,9 +27,17 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Kafka jars (Maven Central, cached under ~/.cache/tongban); PostgreSQL, fonts-noto-cjk,
-# poppler-utils and chromium (apt-get if missing).
+# poppler-utils, chromium and npm (apt-get if missing); then axe-core from npm, as its lock file
+# pins it (tests/axe), for the portal's browser test; again only when the lock file changed.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+
 infra-deps: install
 	$(BIN)/python -m tooling.infra --prepare
+	@$(MAKE) --no-print-directory $(AXE)
+
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund
+	@touch $(AXE)
 
 run: infra-deps
 	$(BIN)/tongban run
