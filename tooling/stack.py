@@ -189,8 +189,15 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
             log_dir,
         )
-        # The applicants' portal: no Kafka client, intake's online routes and the SMS gateway.
-        portal = web_app_process("portal", "applicants' portal", ports, env, log_dir)
+        # The applicants' portal: intake's online routes, the SMS gateway, and the facts it
+        # notifies applicants of, read from Kafka as its own principal.
+        portal = web_app_process(
+            "portal",
+            "applicants' portal",
+            ports,
+            env | (credentials.environment("portal") if credentials else {}),
+            log_dir,
+        )
         # The watcher is a principal of its own that may only read the checkpoints.
         watcher = audit_watcher_process(
             env | (credentials.environment(AUDIT_WATCH_PRINCIPAL) if credentials else {}),

@@ -107,6 +107,10 @@ async def apply(
     )
     outcome = await submission.submit(backend, resident, session.applicant.id_digest, online)
     if outcome.application_no is not None:
+        # Whose it is, and the acceptance's SMS (the portal's notifications).
+        await request.app.state.notifier.submitted(
+            outcome.application_no, session.applicant.id_digest, item.item_code, item.name
+        )
         return RedirectResponse(f"/applications/{outcome.application_no}", status_code=303)
     # A new key: the corrected form is a new submission; the notice stays on record.
     return _form_page(request, session, item, 422, outcome=outcome)

@@ -1,6 +1,8 @@
 """The applicants' portal (全程网办): guides, real-name sign-in, online submission, own
-applications. Its own process, port (8007) and database (tongban_portal); it calls intake's
-online routes with its own credential and sends codes through the SMS gateway (shared.sms).
+applications, notifications by SMS. Its own process, port (8007) and database (tongban_portal);
+it calls intake's online routes with its own credential, sends codes and notifications through
+the SMS gateway (shared.sms) and reads the applications' facts from Kafka as its own principal
+(`portal`).
 
 Run: `tongban serve portal`, or
 `uvicorn --factory services.portal.main:create_app --port 8007`.
@@ -21,6 +23,7 @@ from starlette.routing import BaseRoute
 from services.portal import api, applying, following, pages
 from services.portal.backend import Backend, ServiceUnavailable
 from services.portal.deps import LEVELS, SignInRequired, portal_caller
+from services.portal.notifications.runtime import Notifier
 from services.portal.residents import load_residents
 from services.portal.usecases.signin import SignIn, SmsFailed
 from shared.db import Database
@@ -28,6 +31,7 @@ from shared.errors import DomainError, error_body
 from shared.i18n import N_, LocaleMiddleware, _
 from shared.settings import Settings, get_settings
 from shared.sms import SmsGateway, SmsRefused, SmsUnavailable
+from shared.telemetry import setup_telemetry
 from shared.webapp import BodySizeLimit
 
 ERROR_TITLES = {
@@ -63,15 +67,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     secret = settings.portal_secret.get_secret_value().encode()
     backend = Backend(settings)
+    telemetry = setup_telemetry("portal", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+    # Notifications by SMS: a consumer of the applications' facts and a sender, in the
+    # background (the pages never wait for the broker or the gateway).
+    notifier = Notifier(settings, db, residents, gateway, telemetry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        notifier.start()
         try:
             yield
         finally:
+            await notifier.stop()
             await backend.aclose()
             await gateway.aclose()
             await db.dispose()
+            telemetry.shutdown()
 
     app = FastAPI(
         title="Tongban portal",
@@ -84,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.backend = backend
+    app.state.notifier = notifier
     app.state.signin = SignIn(db, residents, secret, _Sms(gateway))
     # A form carries a few scans; intake refuses each one over MAX_SCAN_BYTES or not a PDF,
     # JPEG or PNG, and this keeps a body from growing without end before that.

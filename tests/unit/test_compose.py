@@ -122,9 +122,8 @@ def required_settings(process: str) -> set[str]:
     if process in SERVICES:
         # Each service's own database on compose's server, instead of the server's URL.
         fields.add(f"{process}_database_url")
-    elif process in ("carrier", "portal"):
-        # The carrier simulator and the portal are no Kafka clients; they mint their token
-        # with the key ring (the portal in development only, else PORTAL_SERVICE_TOKEN).
+    elif process == "carrier":
+        # The carrier simulator is no Kafka client; it mints its token with the key ring.
         fields -= {"kafka_username", "kafka_password", "kafka_security_protocol"}
     fields -= {f"{service}_database_url" for service in SERVICES if service != process}
     return {name for name in fields if name not in _ONLY or process in _ONLY[name]}

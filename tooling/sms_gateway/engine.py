@@ -155,7 +155,9 @@ class Gateway:
             while len(self.messages) > MAX_MESSAGES:
                 self.messages.popitem(last=False)
         log.info("message %s sent for %s", taken.message_id, taken.reference)
-        self._spawn(self._deliver(taken))
+        # Its fate is the one ordered when it was sent: an order given later (POST
+        # /control/reports) applies to the messages sent after it, not to a report still due.
+        self._spawn(self._deliver(taken, self.report_outcome, self.report_delay_seconds))
         return taken, True
 
     def _spawn(self, work: Any) -> None:
@@ -165,9 +167,11 @@ class Gateway:
 
     # -- delivery reports -----------------------------------------------------------------------
 
-    async def _deliver(self, message: SimulatedMessage) -> None:
-        await asyncio.sleep(self.report_delay_seconds)
-        message.status = self.report_outcome
+    async def _deliver(
+        self, message: SimulatedMessage, outcome: ReportStatus, delay_seconds: float
+    ) -> None:
+        await asyncio.sleep(delay_seconds)
+        message.status = outcome
         if not self.report_url:
             return  # nobody to tell: the status shows in the control listing only
         body = json.dumps(
@@ -181,14 +185,14 @@ class Gateway:
         deadline = time.monotonic() + REPORT_GIVE_UP_SECONDS
         wait = 0.2
         while True:
-            outcome = await self._post_report(body)
-            if outcome is None:
+            problem = await self._post_report(body)
+            if problem is None:
                 message.reported.append(message.status)
                 return
             if time.monotonic() > deadline:
-                log.error("report of %s given up: %s", message.message_id, outcome)
+                log.error("report of %s given up: %s", message.message_id, problem)
                 return
-            log.info("report of %s not taken (%s); again", message.message_id, outcome)
+            log.info("report of %s not taken (%s); again", message.message_id, problem)
             await asyncio.sleep(wait)
             wait = min(wait * 2, 2.0)
 
