@@ -36,7 +36,7 @@ from shared.identity import sample_resident_id
 from shared.settings import with_database
 from tests.accessibility import AxeReport
 from tests.harness import RunningService, Stack
-from tooling.infra import ensure_databases
+from tooling.infra import Infrastructure, ensure_databases
 from tooling.journey import (
     AUTHORIZATION_SCAN,
     HOUSEHOLD_REGISTER_SCAN,
@@ -74,7 +74,9 @@ ZHOU = Resident(sample_resident_id("340104", date(1987, 9, 3), 11), "周杰", "1
 
 
 @pytest.fixture(scope="module")
-async def portal(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def portal(
+    stack: Stack, infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     residents = tmp_path_factory.mktemp("residents") / "residents.csv"
     residents.write_text(
         "id_number,name,phone\n"
@@ -86,8 +88,10 @@ async def portal(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         ensure_databases, stack.settings.database_url, [DATABASE], recreate=True
     )
     await upgrade_async("portal", database)
+    # Its own Kafka principal (portal), as in `make run`: it reads the facts it texts about.
     settings = stack.settings.model_copy(
         update={
+            **infrastructure.kafka_settings("portal"),
             "intake_url": stack.services["intake"].base_url,
             "delivery_url": stack.services["delivery"].base_url,
             "portal_database_url": database,
@@ -296,6 +300,16 @@ async def test_an_applicant_applies_online_from_her_phone_and_follows_it_to_the_
     await expect(page.get_by_role("alert")).to_contain_text("已评价")
     await checked(page, axe, "rated")
     await context.close()
+
+    # Her texts about this application, in Chinese, each with its number; the last one says
+    # the result was handed to her.
+    async def all_told() -> list[str] | None:
+        texts = [m["text"] for m in await sms_gateway.messages(to=SUN.phone) if number in m["text"]]
+        return texts if any("已送达" in text for text in texts) else None
+
+    texts = await poll_until(all_told, within=30, failure="no SMS that the result was delivered")
+    assert all(text.startswith("【通办】") for text in texts), texts
+    print("SMS of the journey:", *texts, sep="\n  ")
 
     # Another applicant, signed in on his own phone: her number is no application of his.
     other = await phone(browser)
