@@ -165,6 +165,7 @@ async def submit_application(
         body=_identity_verified(body, versions),
         clerk=at_window,
         idempotency_key=f"online:{idempotency_key}",
+        channel="online",
     )
     answer = await submission.submit_application(
         db,

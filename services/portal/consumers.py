@@ -14,7 +14,9 @@ routing), and the portal learns of its own online acceptances first-hand, from i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -32,6 +34,22 @@ from shared.reference.catalog import get_item
 from shared.reference.windows import window_registry
 
 NAME = "tongban.portal"
+# A fact read later than this after it happened is not texted: news that late is no news (the
+# application's page has it), and the first start of a portal, which reads the topics' whole
+# history, must not text every registered resident about every decision of the past.
+NOTIFY_WITHIN = timedelta(days=3)
+
+Event = TypeVar("Event", bound=events.ApplicationEvent)
+
+
+def recent(
+    handler: Callable[[Event, EventContext], Awaitable[None]],
+) -> Callable[[Event, EventContext], Awaitable[None]]:
+    async def checked(event: Event, ctx: EventContext) -> None:
+        if ctx.envelope.time >= datetime.now(UTC) - NOTIFY_WITHIN:
+            await handler(event, ctx)
+
+    return checked
 
 
 def material_names(item_code: str, codes: list[str]) -> list[str]:
@@ -45,6 +63,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
     """The handlers, with the registry of residents (whose window applications may be
     notified) and the registry of windows (where a result waits)."""
 
+    @recent
     async def supplement_requested(
         event: events.CaseSupplementRequested, ctx: EventContext
     ) -> None:
@@ -58,6 +77,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
             ctx.session, to, Fact.SUPPLEMENT_REQUESTED, params, repeat=_at(event.requested_at)
         )
 
+    @recent
     async def deferred_due(event: events.CaseDeferredReminder, ctx: EventContext) -> None:
         to = await store.known(ctx.session, event.application_no)
         if to is None:
@@ -82,6 +102,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
             ctx.session, event.application_no, event.holder_id_digest, event.item_code, store.WINDOW
         )
 
+    @recent
     async def approved(event: events.ApplicationApproved, ctx: EventContext) -> None:
         to = await decided_for(event, ctx)
         if to is not None:
@@ -104,6 +125,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
             )
         )
 
+    @recent
     async def rejected(event: events.ApplicationRejected, ctx: EventContext) -> None:
         notice_no = await ctx.session.scalar(
             select(RejectionNoticeRow.notice_no).where(
@@ -120,6 +142,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
             cited = notice_no or translate(UNKNOWN_NOTICE, SMS_LOCALE)
             await store.notify(ctx.session, to, Fact.REJECTED, {"notice_no": cited})
 
+    @recent
     async def ready_for_pickup(event: events.CertificateReadyForPickup, ctx: EventContext) -> None:
         to = await store.known(ctx.session, event.application_no)
         if to is None:
@@ -130,6 +153,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
             ctx.session, to, Fact.READY_FOR_PICKUP, {"window": where}, repeat=event.certificate_no
         )
 
+    @recent
     async def dispatched(event: events.CertificateDispatched, ctx: EventContext) -> None:
         to = await store.known(ctx.session, event.application_no)
         if to is None:
@@ -138,6 +162,7 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
         # Posted again after a failed delivery: a new tracking number, a new text.
         await store.notify(ctx.session, to, Fact.DISPATCHED, params, repeat=event.tracking_no)
 
+    @recent
     async def delivered(event: events.CertificateDelivered, ctx: EventContext) -> None:
         to = await store.known(ctx.session, event.application_no)
         if to is not None:

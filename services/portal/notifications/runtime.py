@@ -56,6 +56,8 @@ class Notifier:
         self.subscription = consumers.subscription(residents, settings.windows_file)
         self.sender = Sender(db, residents, gateway)
         self.runner: ConsumerRunner | None = None
+        # Every event's signature and signer checked (shared.messaging.signing).
+        self.verifier = EventVerifier(settings.key_ring(), KnownSignatures())
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -79,50 +81,55 @@ class Notifier:
         self._tasks.clear()
 
     async def _consume(self) -> None:
-        settings = self.settings
-        security = client_security(settings)
-        verifier = EventVerifier(settings.key_ring(), KnownSignatures())
         failures = 0
         while not self._stopping.is_set():
-            # Dead letters only: the portal publishes no event.
-            producer = make_producer(
-                settings.kafka_bootstrap_servers, client_id="tongban-portal", security=security
-            )
-            runner = ConsumerRunner(
-                name=self.subscription.name,
-                topics=self.subscription.topics,
-                handlers=self.subscription.by_type,
-                db=self.db,
-                outbox=Outbox(source="/tongban/portal"),
-                producer=producer,
-                telemetry=self.telemetry,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                max_attempts=settings.consumer_max_attempts,
-                backoff_seconds=settings.consumer_backoff_seconds,
-                verifier=verifier,
-                security=security,
-            )
             try:
-                await producer.start()
-                await runner.start()
-                self.runner = runner
+                await self._run_consumer()
                 failures = 0
-                await runner.run(self._stopping)
             except Exception as error:
+                # The broker away, a lost connection, or settings it refuses (logged each time:
+                # the pages go on, and an operator sees why no text goes out).
                 failures += 1
                 log.error(
                     "portal notifications: the consumer stopped (%s); again in %.0f s",
                     mask_personal_data(f"{type(error).__name__}: {error}"),
                     min(2.0**failures, RESTART_MAX_SECONDS),
                 )
-            finally:
-                self.runner = None
-                with contextlib.suppress(Exception):
-                    await runner.stop()
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-            if failures:
                 await pause(min(2.0**failures, RESTART_MAX_SECONDS), self._stopping)
+
+    async def _run_consumer(self) -> None:
+        """One run of the consumer, until the portal stops or an error ends it."""
+        settings = self.settings
+        security = client_security(settings)
+        # Dead letters only: the portal publishes no event.
+        producer = make_producer(
+            settings.kafka_bootstrap_servers, client_id="tongban-portal", security=security
+        )
+        runner = ConsumerRunner(
+            name=self.subscription.name,
+            topics=self.subscription.topics,
+            handlers=self.subscription.by_type,
+            db=self.db,
+            outbox=Outbox(source="/tongban/portal"),
+            producer=producer,
+            telemetry=self.telemetry,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            max_attempts=settings.consumer_max_attempts,
+            backoff_seconds=settings.consumer_backoff_seconds,
+            verifier=self.verifier,
+            security=security,
+        )
+        try:
+            await producer.start()
+            await runner.start()
+            self.runner = runner
+            await runner.run(self._stopping)
+        finally:
+            self.runner = None
+            with contextlib.suppress(Exception):
+                await runner.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
 
     async def _housekeeping(self) -> None:
         """Handled events' inbox rows and stray notices do not pile up (the notifications'
