@@ -1,17 +1,19 @@
 """An applicant's whole online journey (全程网办) in Debian's headless Chromium on a phone-sized
 screen, driven by Playwright against the real stack, with axe-core in every page.
 
-She signs in with the code read from the SMS gateway simulator's control API; an earlier online
-application of hers (户口登记项目变更, GA-HJ-002) is approved, so its e-certificate is in her
-wallet; she searches the guide of 户口迁移证明 (GA-HJ-001), sees the register copy covered by
-that certificate (免证办) and applies with her ID card's scan uploaded and the certificate
-cited; the approver (through approval's API) asks for a supplement; the SMS telling her so
-arrives; she hands it in online; she sees the approval, downloads the certificate's PDF and,
-once it is picked up, rates the service. A second applicant gets 404 on her number.
+She signs in with the code read from the SMS gateway simulator's control API; an earlier
+application of hers at her county's window (户口登记项目变更, GA-HJ-002) is approved, so its
+e-certificate is in her wallet; she searches the guide of 户口迁移证明 (GA-HJ-001), sees the
+register copy covered by that certificate (免证办), sends the form empty and reads the one-time
+notice, then applies with her ID card's scan uploaded and the certificate cited; the approver
+(through approval's API) asks for a supplement; the SMS telling her so arrives; she hands it in
+online; she sees the approval, downloads the certificate's PDF and, once it is picked up, rates
+the service. A second applicant gets 404 on her number.
 
-Every page reads in Chinese and passes axe-core with no serious or critical violation; the
-summary is printed. Screenshots go to test-artifacts/portal/ (TONGBAN_UPDATE_SCREENSHOT=1 also
-copies them to docs/portal-*.png, the README's).
+Every page reads in Chinese and passes axe-core with no serious or critical violation. The axe
+summary and the journey's SMS are printed and written to test-artifacts/portal/ (axe-summary.txt,
+sms.txt) with the screenshots (TONGBAN_UPDATE_SCREENSHOT=1 also copies these to
+docs/portal-*.png, the README's).
 """
 
 from __future__ import annotations
@@ -320,6 +322,7 @@ async def test_an_applicant_applies_online_from_her_phone_and_follows_it_to_the_
     texts = await poll_until(all_told, within=30, failure="no SMS that the result was delivered")
     assert all(text.startswith("【通办】") for text in texts), texts
     print("SMS of the journey:", *texts, sep="\n  ")
+    (ARTIFACTS / "sms.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
 
     # Another applicant, signed in on his own phone: her number is no application of his.
     other = await phone(browser)
@@ -331,7 +334,9 @@ async def test_an_applicant_applies_online_from_her_phone_and_follows_it_to_the_
     assert (await his.request.get(f"{portal}{pdf_link}")).status == 404
     await other.close()
 
+    # Kept beside the screenshots, to quote.
     print(axe.summary())
+    (ARTIFACTS / "axe-summary.txt").write_text(axe.summary() + "\n", encoding="utf-8")
     print(f"journey in {time.monotonic() - started:.1f} s")
     assert axe.blocking() == [], "\n".join(str(v) for v in axe.blocking())
 
