@@ -10,6 +10,8 @@ The portal's Content-Security-Policy allows no script, so axe is not added as a 
 from __future__ import annotations
 
 import functools
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +27,28 @@ BLOCKING = ("critical", "serious")
 IMPACTS = ("critical", "serious", "moderate", "minor")
 
 
+def ensure_axe() -> None:
+    """axe-core as `make infra-deps` installs it; a run of pytest alone (a fresh checkout, a
+    worktree) installs it the same way, from the lock file, before the browser starts."""
+    if AXE_SCRIPT.is_file():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is missing: `python -m tooling.infra --prepare` installs it")
+    done = subprocess.run(
+        [npm, "ci", "--prefix", str(AXE_PACKAGE), "--no-audit", "--no-fund"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if not AXE_SCRIPT.is_file():
+        pytest.fail(f"`npm ci` in {AXE_PACKAGE} did not install axe-core: {done.stderr[-800:]}")
+
+
 @functools.cache
 def axe_source() -> str:
-    if not AXE_SCRIPT.is_file():
-        pytest.fail(f"axe-core is missing ({AXE_SCRIPT}): `make infra-deps` installs it (npm ci)")
+    ensure_axe()
     return AXE_SCRIPT.read_text(encoding="utf-8")
 
 

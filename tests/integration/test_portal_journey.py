@@ -36,7 +36,7 @@ from services.portal.main import create_app as create_portal
 from shared.db.migrations import upgrade_async
 from shared.identity import sample_resident_id
 from shared.settings import with_database
-from tests.accessibility import AxeReport
+from tests.accessibility import AxeReport, axe_source
 from tests.harness import RunningService, Stack
 from tooling.infra import Infrastructure, ensure_databases
 from tooling.journey import (
@@ -104,6 +104,12 @@ async def portal(
     running: RunningService = stack.services["portal"]
     yield running.base_url
     await stack.stop_service("portal")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def axe_installed() -> None:
+    """Before anything runs in the event loop (npm ci takes a few seconds when needed)."""
+    axe_source()
 
 
 async def phone(browser: Browser) -> BrowserContext:
