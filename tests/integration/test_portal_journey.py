@@ -299,9 +299,12 @@ async def test_an_applicant_applies_online_from_her_phone_and_follows_it_to_the_
         return await link.get_attribute("href") if await link.count() else None
 
     pdf_link = await poll_until(certificate_shown, within=30, failure="no certificate shown")
+    certificate_no = pdf_link.removeprefix("/wallet/").removesuffix(".pdf")
+    await expect(page.locator("table")).to_contain_text(f"审批通过，证照编号 {certificate_no}")
     await checked(page, axe, "approved", screenshot=True)
     document = await page.request.get(f"{portal}{pdf_link}")
     assert document.status == 200 and (await document.body()).startswith(b"%PDF")
+    assert document.headers["content-type"] == "application/pdf"
 
     # Picked up at her window; then she rates the service, once.
     handed = await window.hand_over(number, SUN.id_number)
