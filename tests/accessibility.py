@@ -71,6 +71,8 @@ class AxeReport:
 
     pages: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    # How many of axe's rules applied to each page and held: no page was checked by nothing.
+    rules_passed: list[int] = field(default_factory=list)
     version: str = ""
 
     async def check(self, page: Page, name: str) -> list[Violation]:
@@ -93,6 +95,7 @@ class AxeReport:
         ]
         self.pages.append(name)
         self.violations.extend(found)
+        self.rules_passed.append(len(result["passes"]))
         return found
 
     def blocking(self) -> list[Violation]:
@@ -104,7 +107,9 @@ class AxeReport:
         by_impact = ", ".join(f"{impact} {counts.get(impact, 0)}" for impact in IMPACTS)
         lines = [
             f"axe-core {self.version}: {len(self.pages)} pages checked "
-            f"({', '.join(self.pages)}); violations by impact: {by_impact}"
+            f"({', '.join(self.pages)}); violations by impact: {by_impact}; rules that "
+            f"applied and held per page: {min(self.rules_passed, default=0)} to "
+            f"{max(self.rules_passed, default=0)}"
         ]
         lines += [f"  {violation}" for violation in self.violations]
         return "\n".join(lines)

@@ -360,6 +360,7 @@ async def test_an_applicant_applies_online_from_her_phone_and_follows_it_to_the_
     (ARTIFACTS / "axe-summary.txt").write_text(axe.summary() + "\n", encoding="utf-8")
     print(f"journey in {time.monotonic() - started:.1f} s")
     assert axe.blocking() == [], "\n".join(str(v) for v in axe.blocking())
+    assert min(axe.rules_passed) >= 10, "a page axe found almost nothing to check on"
 
 
 async def test_axe_finds_what_a_page_lacks(browser: Browser) -> None:
