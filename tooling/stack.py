@@ -71,6 +71,8 @@ class RunningStack:
     watcher: ManagedProcess | None = None
     # The SMS gateway simulator (短信) of local runs, its own process; the portal sends through it.
     sms: ServiceProcess | None = None
+    # The applicants' portal (services/portal, 全程网办).
+    portal: ServiceProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -88,6 +90,8 @@ class RunningStack:
             raise self.watcher.failure("The audit watcher stopped.")
         if self.sms is not None and not self.sms.process.alive():
             raise self.sms.process.failure("The SMS gateway simulator stopped.")
+        if self.portal is not None and not self.portal.process.alive():
+            raise self.portal.process.failure("The portal stopped.")
 
 
 def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
@@ -206,7 +210,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
         try:
             carrier.process.start()
             sms.process.start()
-            stack = RunningStack(settings, services, carrier, console_process, watcher, sms)
+            stack = RunningStack(settings, services, carrier, console_process, watcher, sms, portal)
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()

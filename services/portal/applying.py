@@ -112,5 +112,9 @@ async def apply(
             outcome.application_no, session.applicant.id_digest, item.item_code, item.name
         )
         return RedirectResponse(f"/applications/{outcome.application_no}", status_code=303)
-    # A new key: the corrected form is a new submission; the notice stays on record.
-    return _form_page(request, session, item, 422, outcome=outcome)
+    # A new key: the corrected form is a new submission; the notice stays on record. The form
+    # comes back with her certificates offered again and her window still chosen.
+    own = await wallet.citable(backend, session.applicant.id_digest)
+    return _form_page(
+        request, session, item, 422, outcome=outcome, own=own, chosen=online.window_id
+    )

@@ -87,6 +87,7 @@ _ONLY = {
     "blob_store_url": {"intake", "approval"},
     **{f"{service}_url": {"console"} for service in SERVICES},
     "intake_url": {"console", "portal"},
+    "delivery_url": {"console", "portal"},
 }
 # No unsafe default, but needed against compose's broker (SASL) and for traces.
 _ALWAYS = {
@@ -233,7 +234,9 @@ def test_the_sms_simulator_holds_no_key_and_signs_with_the_secret_the_portal_rea
     assert "volumes" not in sms and "depends_on" not in sms
     port = str(DEFAULT_PORTS["sms"])
     assert sms["entrypoint"] == ["python", "-m", "tooling.sms_gateway"]
-    assert sms["command"] == ["--host", "0.0.0.0", "--port", port]
+    # Its delivery reports go to the portal's report route.
+    report_url = f"http://portal:{DEFAULT_PORTS['portal']}/v1/sms/reports"
+    assert sms["command"] == ["--host", "0.0.0.0", "--port", port, "--report-url", report_url]
     assert f"{port}:{port}" in sms["ports"]
     assert f"http://127.0.0.1:{port}/healthz" in " ".join(sms["healthcheck"]["test"])
 
