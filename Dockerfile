@@ -1,11 +1,28 @@
-# syntax=docker/dockerfile:1
 # One image for every Tongban process: `tongban serve <service>`, `tongban migrate`,
 # `tongban kafka-acls --apply`, `tongban carrier-simulator`.
+# Builds with the classic builder (`DOCKER_BUILDKIT=0 docker build .`) as with BuildKit: no
+# `# syntax=` line, whose frontend BuildKit would fetch from a registry.
+
+# The Python base of both stages: the official image; `make compose-test` passes a local one
+# made from Debian's packages where no registry can be reached (tooling/compose_test/).
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 # --- builder: wheels of the pinned dependencies, then the project, into a virtualenv ---------
-FROM python:3.11.13-slim-bookworm AS builder
+FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
+# A C compiler for what PyPI has no Linux wheel of (gmalglib, the SM2/SM3/SM4 library, ships
+# Windows wheels and a source distribution only); Python's headers where the base lacks them
+# (Debian's python3 keeps them in python3-dev, the official image in /usr/local/include).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+      $(python3 -c "import sysconfig, os; print('' if os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')) else 'python3-dev')") \
+ && rm -rf /var/lib/apt/lists/*
+# Extra certificate authorities for a build behind an intercepting proxy: CI copies the host's
+# bundle to deploy/build-ca/host-ca.crt for the build (never committed); empty otherwise.
+COPY deploy/build-ca/ /tmp/build-ca/
+RUN cat /etc/ssl/certs/ca-certificates.crt /tmp/build-ca/*.crt > /tmp/pip-ca.pem 2>/dev/null; \
+    python3 -m venv /opt/venv
+ENV PIP_CERT=/tmp/pip-ca.pem
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 # The dependencies alone first (from pyproject.toml's pins), so a change of the code keeps this
@@ -23,10 +40,13 @@ RUN pip install --no-deps -e . \
  && python -m compileall -q /app/shared /app/services /app/tooling
 
 # --- runtime: the virtualenv and the code, a Chinese font for certificates, no root ----------
-FROM python:3.11.13-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 # fonts-noto-cjk: delivery prints certificates in Chinese (services/delivery/pdf.py).
+# Certificates use Noto Serif CJK regular only (shared/fonts.py): the package's other faces,
+# some 200 MB, are removed.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fonts-noto-cjk \
+ && find /usr/share/fonts/opentype/noto -type f ! -name NotoSerifCJK-Regular.ttc -delete \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 tongban \
  && useradd --system --uid 10001 --gid tongban --home-dir /app --shell /usr/sbin/nologin tongban \

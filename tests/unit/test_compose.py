@@ -1,4 +1,4 @@
-"""docker-compose.yml and the Dockerfile, read as files (no Docker engine runs here): pinned
+"""docker-compose.yml and the Dockerfile, read as files (`make compose-test` runs them): pinned
 images, health checks, dependencies that wait for the right thing, and every setting a service
 needs outside a developer's machine given to it."""
 
@@ -346,8 +346,10 @@ def test_the_image_is_multi_stage_slim_and_runs_as_a_user() -> None:
     stages = _stages((ROOT / "Dockerfile").read_text(encoding="utf-8"))
     assert len(stages) >= 2
     final = stages[-1]
-    base = final[0].split()[1]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
+    assert final[0].split()[1] == "${PYTHON_IMAGE}"
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", Path(ROOT / "Dockerfile").read_text(), re.M)
+    assert base is not None
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base[1]), base[1]
     users = [line.split()[1] for line in final if line.upper().startswith("USER ")]
     assert users, "the final stage names a USER"
     assert users[-1].split(":")[0] not in ("root", "0")
