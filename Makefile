@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo bench test test-unit test-usecases test-integration lint format contracts i18n clean
+.PHONY: help install infra-deps run demo bench compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
 	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
+	@echo "make compose-test - build the image (classic builder), start docker-compose on it, run a window-to-hand-over journey inside containers, down -v (base images made from Debian's packages where no registry answers)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 
@@ -44,6 +45,13 @@ run: infra-deps
 
 demo: infra-deps
 	$(BIN)/tongban demo
+
+# Tongban's image and docker-compose.yml run for real (tooling/compose_test): Debian's docker.io
+# and docker-compose installed and the engine started when missing (root), base images made
+# from Debian's packages where no registry answers; skipped with a message where no engine can
+# start. The Kafka jars of infra-deps go into the local Kafka image.
+compose-test: infra-deps
+	$(BIN)/python -m tooling.compose_test
 
 # Options pass through: make bench BENCH_ARGS='--quick' (python -m benchmarks.journey --help).
 bench: infra-deps

@@ -5,11 +5,12 @@ administration would. A production routing starts with no agreement at all.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import httpx
 
-from shared.auth import mint_token
+from shared.auth import Role, mint_token
 from shared.reference.catalog import handled_anywhere_items
 from shared.reference.localities import PROVINCE
 from shared.settings import Settings
@@ -56,20 +57,27 @@ def _same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
     )
 
 
-async def seed_demo_agreements(routing_url: str, settings: Settings) -> int:
-    """Grant the demo agreements that are not in force yet; returns how many were granted."""
+async def seed_demo_agreements(
+    routing_url: str, settings: Settings, *, token: Callable[[str, str], str] | None = None
+) -> int:
+    """Grant the demo agreements that are not in force yet; returns how many were granted.
+    `token(role, locality)` gives the bearer tokens (default: minted with `settings`' ring; the
+    compose test has them made inside a container)."""
+
+    def minted(role: str, locality: str) -> str:
+        return mint_token(settings, role=cast(Role, role), locality=locality, sub="seed")
+
+    token = token or minted
     granted = 0
     async with httpx.AsyncClient(base_url=routing_url, timeout=15) as routing:
-        reader = mint_token(settings, role="operator", locality="340000", sub="seed")
+        reader = token("operator", "340000")
         listed = await routing.get("/v1/agreements", headers={"Authorization": f"Bearer {reader}"})
         listed.raise_for_status()
         existing = listed.json()["agreements"]
         for wanted in DEMO_AGREEMENTS:
             if any(_same(agreement, wanted) for agreement in existing):
                 continue
-            admin = mint_token(
-                settings, role="admin", locality=wanted["grantor_locality"], sub="seed"
-            )
+            admin = token("admin", wanted["grantor_locality"])
             response = await routing.post(
                 "/v1/agreements", json=wanted, headers={"Authorization": f"Bearer {admin}"}
             )
