@@ -112,6 +112,8 @@ READERS: tuple[ServiceReads, ...] = (
         "portal",
         (ConsumerGroup("tongban.portal", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)),),
     ),
+    # 视频会商 (services/consultation) publishes its channel and reads nothing.
+    ServiceReads("consultation", ()),
     # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
     # nothing (it produces no channel and has no dead letters).
     ServiceReads(AUDIT_WATCHER, (), follows=(topics.AUDIT_CHECKPOINTS,)),
