@@ -5,14 +5,13 @@ play a call's recording back (the competent locality's reviewers)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.consultation import agreements
-from services.consultation.db import ConsultationRow
 from services.consultation.usecases import consultations
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
@@ -95,7 +94,24 @@ def signalling_path(consultation_id: str) -> str:
     return f"/v1/consultations/{consultation_id}/signal"
 
 
-def out(row: ConsultationRow) -> ConsultationOut:
+class Shown(Protocol):
+    """What a consultation's answer is made from (the use cases' record of it)."""
+
+    consultation_id: str
+    application_no: str | None
+    item_code: str
+    draft_ref: str | None
+    topic: str
+    locality: str
+    window_id: str
+    opened_by: str
+    opened_at: datetime
+    state: str
+    call_started_at: datetime | None
+    ended_at: datetime | None
+
+
+def out(row: Shown) -> ConsultationOut:
     times: dict[str, datetime | None] = {
         "opened_at": row.opened_at,
         "call_started_at": row.call_started_at,
@@ -116,7 +132,7 @@ def out(row: ConsultationRow) -> ConsultationOut:
     )
 
 
-async def detailed(db: DbSession, row: ConsultationRow) -> ConsultationOut:
+async def detailed(db: DbSession, row: Shown) -> ConsultationOut:
     shown = out(row)
     shown.verifications = [
         VerificationOut(
