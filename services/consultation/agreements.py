@@ -4,7 +4,7 @@ reviewer's own token. The competent locality's own windows need none."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -13,20 +13,31 @@ from services.consultation.domain import covers
 from shared import clock
 from shared.errors import ApiError, Forbidden
 from shared.i18n import _
+from shared.jurisdiction import Agreement, agreement_grants
+from shared.vocabulary import Right
 
-VERIFY_ORIGINAL = "verify_original"
+RIGHT_VALUES = {right.value for right in Right}
 
 
 def grants(agreement: dict[str, Any], competent: str, window_locality: str, item: str) -> bool:
-    today: date = clock.now().date()
+    """shared.jurisdiction's reading of one agreement of routing's answer."""
+    revoked = agreement.get("revoked_at")
     until = agreement.get("valid_until")
-    return (
-        agreement.get("grantor_locality") == competent
-        and covers(str(agreement.get("grantee_locality", "")), window_locality)
-        and VERIFY_ORIGINAL in agreement.get("rights", [])
-        and (not agreement.get("item_codes") or item in agreement["item_codes"])
-        and agreement.get("revoked_at") is None
-        and (until is None or date.fromisoformat(until) >= today)
+    held = Agreement(
+        grantor_locality=str(agreement["grantor_locality"]),
+        grantee_locality=str(agreement["grantee_locality"]),
+        item_codes=tuple(agreement.get("item_codes") or ()),
+        rights=frozenset(Right(r) for r in agreement.get("rights", ()) if r in RIGHT_VALUES),
+        valid_until=date.fromisoformat(until) if until else None,
+        revoked_at=datetime.fromisoformat(revoked) if revoked else None,
+    )
+    return agreement_grants(
+        held,
+        competent=competent,
+        receiving=window_locality,
+        item_code=item,
+        right=Right.VERIFY_ORIGINAL,
+        at=clock.now(),
     )
 
 
