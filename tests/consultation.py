@@ -20,8 +20,9 @@ from tests.harness import Stack
 from tooling.infra import Infrastructure, ensure_databases
 
 DATABASE = "tongban_test_consultation"
-# A 阜阳 window asks 合肥 (the competent locality of a 合肥-registered resident's 户口迁移).
-WINDOW = ("W341200-03", "341200")
+# A 阜阳 window asks 合肥 (the competent locality of a 合肥-registered resident's 户口迁移); its
+# sample scans are uploaded (tests/conftest.py), so it can hand in a real application.
+WINDOW = ("W341200-02", "341200")
 OTHER_WINDOW = ("W341200-01", "341200")
 HEFEI = "340100"
 WUHU = "340200"
@@ -47,7 +48,7 @@ async def consultation(stack: Stack, infrastructure: Infrastructure) -> AsyncIte
     await stack.stop_service("consultation")
 
 
-def clerk_token(stack: Stack, window: tuple[str, str] = WINDOW, sub: str = "clerk-fy-03") -> str:
+def clerk_token(stack: Stack, window: tuple[str, str] = WINDOW, sub: str = "clerk-fy-02") -> str:
     return stack.token("window_clerk", window[1], window_id=window[0], sub=sub)
 
 

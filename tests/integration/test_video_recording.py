@@ -39,7 +39,7 @@ from tests.consultation import (
     reviewer_token,
 )
 from tests.harness import Stack
-from tooling.journey import poll_until
+from tooling.journey import household_application, poll_until, sample_applicant
 
 pytestmark = pytest.mark.integration
 __all__ = ["consultation"]
@@ -89,7 +89,12 @@ async def party(socket: Any, frames: Frames) -> tuple[RTCPeerConnection, RTCPeer
 async def test_two_peers_call_and_the_recording_is_in_the_ledger(
     stack: Stack, consultation: str
 ) -> None:
-    application_no = f"TB-VIDEO-{uuid.uuid4().hex[:10].upper()}"
+    # An application the window handed in, competent locality 合肥.
+    journey = stack.journey(*WINDOW)
+    applicant = sample_applicant("340104", sequence=int(uuid.uuid4().int % 900) + 100)
+    submitted = await journey.submit(household_application(applicant))
+    assert submitted.status_code == 201, submitted.text
+    application_no = submitted.json()["application_no"]
     opened = await open_consultation(stack, application_no)
     assert opened["state"] == "requested"
     path = opened["signalling"]
@@ -182,6 +187,15 @@ async def test_two_peers_call_and_the_recording_is_in_the_ledger(
     assert payload["duration_seconds"] == recording["duration_seconds"]
     assert [p["role"] for p in payload["parties"]] == ["window_clerk", "approver"]
     assert payload["parties"][0]["window_id"] == WINDOW[0]
+
+    # The application's timeline has the consultation on it (intake read the event).
+    async def on_timeline() -> list[str] | None:
+        timeline = (await journey.application(application_no))["timeline"]
+        notes = [entry["note"] for entry in timeline if "视频会商" in entry["note"]]
+        return notes or None
+
+    notes = await poll_until(on_timeline, within=30, failure="no consultation on the timeline")
+    assert notes[0].startswith("与审批地视频会商")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "ledger-entry.json").write_text(
         json.dumps({"ledger_entry": entry, "event": payload}, ensure_ascii=False, indent=2) + "\n",

@@ -568,4 +568,5 @@ def test_intake_reads_no_topic_that_carries_personal_data() -> None:
 
     read = {channel_of(topic).id for sub in SUBSCRIPTIONS for topic in sub.topics}
     assert "approvalRequests" not in read
-    assert read == {"routingEvents", "approvalEvents", "deliveryEvents"}
+    # consultationEvents: staff identifiers only (视频会商, timeline notes).
+    assert read == {"routingEvents", "approvalEvents", "deliveryEvents", "consultationEvents"}
