@@ -55,7 +55,6 @@ def create_app(
         on_shutdown=recordings.stop,
     )
     app.router.routes.append(signalling.ROUTE)
-    app.state.cookie = pages.COOKIE
     app.state.ice_servers = servers
     app.state.recordings = recordings
     app.state.calls = signalling.Calls(app.state)

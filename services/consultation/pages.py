@@ -70,6 +70,10 @@ class CookieBearer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and _takes_cookie(scope):
             headers = list(scope["headers"])
+            if scope["type"] == "websocket" and not _same_origin(headers):
+                # Cross-site WebSocket hijacking: another site's page would ride on the cookie.
+                await self.app(scope, receive, send)
+                return
             if not any(name == b"authorization" for name, _ in headers):
                 token = _cookie(headers)
                 if token:
@@ -85,6 +89,13 @@ def _takes_cookie(scope: Scope) -> bool:
     if path.startswith("/v1/"):
         return scope.get("method") == "GET" and path.endswith("/recording")
     return True
+
+
+def _same_origin(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A browser's socket names the page's origin: it must be this very host."""
+    found = dict(headers)
+    origin, host = found.get(b"origin"), found.get(b"host")
+    return origin is not None and host is not None and origin.split(b"://", 1)[-1] == host
 
 
 def _cookie(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -100,16 +100,18 @@ class Room:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-def _token(socket: WebSocket, cookie: str) -> str | None:
+def _token(socket: WebSocket) -> str | None:
+    """The bearer token (the pages' cookie becomes one in pages.CookieBearer, from the
+    service's own pages only)."""
     header = socket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return socket.cookies.get(cookie) or None
+    return None
 
 
 async def _principal(socket: WebSocket) -> Principal:
     settings = socket.app.state.settings
-    token = _token(socket, socket.app.state.cookie)
+    token = _token(socket)
     if token is None:
         raise Refused("token_required")
     try:

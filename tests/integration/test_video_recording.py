@@ -16,6 +16,7 @@ import io
 import json
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ import av
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.consultation.db import RecordingRow
 from shared.crypto.sm import sm3
 from shared.messaging.outbox import open_payload
 from tests.consultation import (
@@ -202,6 +204,26 @@ async def test_two_peers_call_and_the_recording_is_in_the_ledger(
         encoding="utf-8",
     )
     print(json.dumps({"ledger_entry": entry, "event": payload}, ensure_ascii=False, indent=2))
+
+    # The chain holds with the recording's entry in it.
+    async with stack.client("routing", stack.token("operator", "340000")) as http:
+        verdict = (await http.get("/v1/audit/verify")).json()
+    assert verdict["ok"] is True, verdict
+
+    # Retention: past its day, the recording is removed; its digest stays on record.
+    app = stack.services["consultation"].app
+    async with app.state.runtime.db.transaction() as session:
+        await session.execute(
+            update(RecordingRow)
+            .where(RecordingRow.consultation_id == opened["consultation_id"])
+            .values(retained_until=date.today() - timedelta(days=1))
+        )
+    await app.state.recordings.prune()
+    async with stack.client("consultation", reviewer_token(stack)) as http:
+        gone = await http.get(f"/v1/consultations/{opened['consultation_id']}/recording")
+        shown = (await http.get(f"/v1/consultations/{opened['consultation_id']}")).json()
+    assert gone.status_code == 404
+    assert shown["recording"]["removed"] is True and shown["recording"]["sm3"] == payload["sm3"]
 
 
 async def _both_see(clerk: Frames, reviewer: Frames) -> bool | None:

@@ -13,7 +13,10 @@ import json
 import uuid
 
 import pytest
+import websockets
+from websockets.typing import Origin
 
+from services.consultation.pages import COOKIE
 from tests.consultation import (
     OTHER_WINDOW,
     WUHU,
@@ -54,6 +57,14 @@ async def test_only_the_window_and_the_competent_reviewers_get_through(
         socket = await connect(consultation, path, token)
         assert await close_code(socket) == (code, reason), who
 
+    # The pages' cookie counts only from the service's own pages (not another site's).
+    url = consultation.replace("http://", "ws://") + path
+    cookie = {"Cookie": f"{COOKIE}={reviewer_token(stack)}"}
+    evil = await websockets.connect(
+        url, additional_headers=cookie, origin=Origin("http://evil.example")
+    )
+    assert await close_code(evil) == (4401, "token_required")
+
     clerk = await connect(consultation, path, clerk_token(stack))
     await receive(clerk, "welcome")
     second = await connect(consultation, path, clerk_token(stack, sub="clerk-fy-03b"))
@@ -71,6 +82,11 @@ async def test_only_the_window_and_the_competent_reviewers_get_through(
     async with stack.client("consultation", reviewer_token(stack)) as http:
         shown = (await http.get(f"/v1/consultations/{consultation_id}")).json()
     assert shown["state"] == "ringing"
+    # From its own page the cookie is the reviewer's token: the call is answered.
+    own = Origin(consultation)
+    reviewer = await websockets.connect(url, additional_headers=cookie, origin=own)
+    assert (await receive(reviewer, "welcome"))["side"] == "reviewer"
+    await reviewer.close()
     await clerk.close()
 
 
