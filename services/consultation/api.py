@@ -181,9 +181,12 @@ async def get_consultation(consultation_id: str, db: DbSession, caller: Caller) 
 
 @router.post("/consultations/{consultation_id}/end", summary="End the call")
 async def end_consultation(
-    consultation_id: str, db: DbSession, runtime: Runtime, caller: Caller
+    consultation_id: str, request: Request, db: DbSession, runtime: Runtime, caller: Caller
 ) -> ConsultationOut:
-    return out(await consultations.end(db, runtime.outbox, caller, consultation_id))
+    """Either party ends the call; the sockets still open are told (`ended`) and closed."""
+    ended = out(await consultations.end(db, runtime.outbox, caller, consultation_id))
+    await request.app.state.calls.hang_up(consultation_id)
+    return ended
 
 
 @router.post(

@@ -215,6 +215,16 @@ class Calls:
         self, socket: WebSocket, principal: Principal, consultation_id: str
     ) -> tuple[Party, Room]:
         room = self.rooms.setdefault(consultation_id, Room(consultation_id))
+        try:
+            return await self._admit(room, socket, principal, consultation_id)
+        except Refused:
+            if not room.parties:
+                self.rooms.pop(consultation_id, None)
+            raise
+
+    async def _admit(
+        self, room: Room, socket: WebSocket, principal: Principal, consultation_id: str
+    ) -> tuple[Party, Room]:
         async with room.lock:
             runtime = self.state.runtime
             try:
@@ -256,6 +266,14 @@ class Calls:
         for other in list(room.parties.values()):
             if other is not party:
                 await _send(other.socket, {**message, "from": party.side})
+
+    async def hang_up(self, consultation_id: str) -> None:
+        """The call was ended through the REST API: its parties are told and closed (each
+        socket's handler then records its leave)."""
+        room = self.rooms.get(consultation_id)
+        for party in list(room.parties.values()) if room else []:
+            await _send(party.socket, {"type": "ended"})
+            await _close(party.socket, "ended")
 
     async def depart(self, room: Room, party: Party, reason: str) -> None:
         runtime = self.state.runtime

@@ -86,8 +86,13 @@ async def test_only_the_window_and_the_competent_reviewers_get_through(
     own = Origin(consultation)
     reviewer = await websockets.connect(url, additional_headers=cookie, origin=own)
     assert (await receive(reviewer, "welcome"))["side"] == "reviewer"
-    await reviewer.close()
-    await clerk.close()
+    # Ended through the REST API: both sockets are told and closed.
+    async with stack.client("consultation", reviewer_token(stack)) as http:
+        ended = await http.post(f"/v1/consultations/{consultation_id}/end")
+    assert ended.status_code == 200 and ended.json()["state"] == "ended"
+    for socket in (clerk, reviewer):
+        await receive(socket, "ended")
+        assert await close_code(socket) == (1000, "ended")
 
 
 async def test_a_bad_message_closes_that_socket_and_nothing_else(
