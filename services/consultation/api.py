@@ -4,90 +4,29 @@ play a call's recording back (the competent locality's reviewers)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Protocol
+from datetime import datetime
+from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.consultation import agreements
+from services.consultation.schemas import (
+    ConsultationList,
+    ConsultationOut,
+    OpenIn,
+    RecordingOut,
+    VerificationIn,
+    VerificationOut,
+)
 from services.consultation.usecases import consultations
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
-from shared.bounds import Code, Reason
-from shared.clock import ChinaTime
 from shared.errors import NotFound
 from shared.i18n import _
-from shared.reference.localities import LocalityCode
 from shared.webapp import DbSession, Runtime
 
 router = APIRouter(prefix="/v1", tags=["consultations"])
-
-
-class OpenIn(BaseModel):
-    """About an application (`application_no`), or before acceptance an item and the window's
-    own reference of its draft (`draft_ref`); `locality` is the competent locality."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    item_code: Code
-    locality: LocalityCode
-    topic: Annotated[Reason, Field(min_length=1)]
-    application_no: Code | None = None
-    draft_ref: Code | None = None
-
-    @model_validator(mode="after")
-    def _about_something(self) -> OpenIn:
-        if not self.application_no and not self.draft_ref:
-            raise ValueError("name an application_no, or a draft_ref before acceptance")
-        return self
-
-
-class VerificationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    material_code: Code
-    note: Reason = ""
-
-
-class VerificationOut(BaseModel):
-    material_code: str
-    note: str
-    verified_by: str
-    verified_at: ChinaTime
-
-
-class RecordingOut(BaseModel):
-    sm3: str
-    blob_sha256: str
-    size_bytes: int
-    duration_seconds: int
-    recorded_at: ChinaTime
-    retained_until: date
-    removed: bool
-
-
-class ConsultationOut(BaseModel):
-    consultation_id: str
-    application_no: str | None
-    item_code: str
-    draft_ref: str | None
-    topic: str
-    locality: str
-    window_id: str
-    opened_by: str
-    opened_at: ChinaTime
-    state: str
-    call_started_at: ChinaTime | None
-    ended_at: ChinaTime | None
-    signalling: str
-    verifications: list[VerificationOut] = []
-    recording: RecordingOut | None = None
-
-
-class ConsultationList(BaseModel):
-    consultations: list[ConsultationOut]
 
 
 def signalling_path(consultation_id: str) -> str:

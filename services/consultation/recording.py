@@ -2,8 +2,8 @@
 
 Each party's page sends its camera to this peer too (beside the call itself, which goes from
 page to page); the frames of both are encoded as they come into one WebM file (VP8, one video
-stream per party, scaled down to RECORD_WIDTH), on a temporary file until the call ends. Then
-`finish` hands back the bytes with their SM3 digest and the media's duration.
+stream per party, scaled to RECORD_WIDTH × RECORD_HEIGHT), on a temporary file until the call
+ends. Then `finish` hands back the bytes with their SM3 digest and the media's duration.
 
 A party's offer to this peer comes complete with its ICE candidates (the page waits for
 gathering to end), and the answer goes back the same way: no trickle ICE on this leg.
@@ -34,7 +34,9 @@ from shared.crypto.sm import sm3
 
 log = logging.getLogger(__name__)
 
-RECORD_WIDTH = 320
+# Every party's video is scaled to this size: the file's header (written with its first packet)
+# fixes each stream's size before the other party's first frame may have arrived.
+RECORD_WIDTH, RECORD_HEIGHT = 320, 240
 RECORD_RATE = 15
 # Once one party's video arrives, how long to wait for the other's before recording starts
 # (a stream cannot be added to a file once its header is written).
@@ -100,15 +102,25 @@ class CallRecorder:
         for side in sorted(self.tracks):
             stream = self.container.add_stream("libvpx", rate=RECORD_RATE)
             stream.pix_fmt = "yuv420p"
+            stream.width, stream.height = RECORD_WIDTH, RECORD_HEIGHT
             stream.options = {"deadline": "realtime", "cpu-used": "8"}
             stream.bit_rate = 300_000
             stream.metadata["title"] = side
-            self.tasks.append(asyncio.ensure_future(self._record(side, self.tracks[side], stream)))
+            recording = self._recorded(side, self.tracks[side], stream)
+            self.tasks.append(asyncio.ensure_future(recording))
+
+    async def _recorded(self, side: str, track: MediaStreamTrack, stream: av.VideoStream) -> None:
+        """One party's video into the file; a failure is logged (the other's goes on)."""
+        try:
+            await self._record(side, track, stream)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the %s side's video could not be recorded", side)
 
     async def _record(self, side: str, track: MediaStreamTrack, stream: av.VideoStream) -> None:
         assert self.container is not None
         first: float | None = None
-        sized = False
         min_gap_ms = 1000 // RECORD_RATE
         while True:
             try:
@@ -123,10 +135,6 @@ class CallRecorder:
             ms = int((seconds - first) * 1000)
             if side in self.last_ms and ms - self.last_ms[side] < min_gap_ms:
                 continue  # above the recording's frame rate
-            height = max(2, round(frame.height * RECORD_WIDTH / max(frame.width, 1)) // 2 * 2)
-            if not sized:
-                stream.width, stream.height = RECORD_WIDTH, height
-                sized = True
             scaled = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
             scaled.pts = ms
             scaled.time_base = TIME_BASE

@@ -179,7 +179,15 @@ def test_the_production_entrypoint_imports_no_launcher() -> None:
     fresh interpreter: neither the Kafka and PostgreSQL launchers nor the local stack load."""
     factories = [
         f"services.{name}.main"
-        for name in ("intake", "routing", "approval", "delivery", "console", "portal")
+        for name in (
+            "intake",
+            "routing",
+            "approval",
+            "delivery",
+            "console",
+            "portal",
+            "consultation",
+        )
     ]
     probe = "; ".join(
         [
