@@ -138,6 +138,36 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/holder/certificates"): _rule("any_locality", "portal"),
         ("GET", "/v1/holder/certificates/{certificate_no}.pdf"): _rule("any_locality", "portal"),
     },
+    # 视频会商 (services/consultation): a window clerk opens a consultation with the competent
+    # locality; only that locality's reviewers and the clerk's window may see and join it
+    # (services/consultation/domain.py decides, on the REST routes and the signalling socket
+    # alike; the socket is no API route and checks the same rule itself). Its pages take the
+    # same token from a cookie (services/consultation/pages.py).
+    "consultation": {
+        ("POST", "/v1/consultations"): _rule("own_window", "window_clerk"),
+        ("GET", "/v1/consultations"): _rule("own_locality", "window_clerk", *REVIEWERS),
+        ("GET", "/v1/consultations/{consultation_id}"): _rule(
+            "own_locality", "window_clerk", *REVIEWERS
+        ),
+        ("POST", "/v1/consultations/{consultation_id}/end"): _rule(
+            "own_locality", "window_clerk", *REVIEWERS
+        ),
+        ("POST", "/v1/consultations/{consultation_id}/verifications"): _rule(
+            "own_locality", *REVIEWERS
+        ),
+        ("GET", "/v1/consultations/{consultation_id}/recording"): _rule("own_locality", *REVIEWERS),
+        ("GET", "/login"): PUBLIC,
+        ("POST", "/login"): PUBLIC,
+        ("POST", "/logout"): PUBLIC,
+        ("GET", "/"): _rule("own_locality", "window_clerk", *REVIEWERS),
+        ("POST", "/consultations"): _rule("own_window", "window_clerk"),
+        ("GET", "/consultations/{consultation_id}"): _rule(
+            "own_locality", "window_clerk", *REVIEWERS
+        ),
+        ("POST", "/consultations/{consultation_id}/verifications"): _rule(
+            "own_locality", *REVIEWERS
+        ),
+    },
     # The operator console (services/console): server-rendered pages behind a login form that
     # keeps the operator's bearer token in a cookie; it calls the other services with it.
     "console": {

@@ -37,6 +37,10 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
 )
+# Recordings of video consultations (services/consultation): WebM, an EBML (Matroska) file.
+# Stored only where a caller asks for them (put_verified's `signatures`): a scan upload still
+# takes documents only.
+MEDIA_SIGNATURES: tuple[tuple[bytes, str], ...] = ((b"\x1a\x45\xdf\xa3", "video/webm"),)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # obstore's HTTP client settings (ClientConfig); given as S3 settings, obstore 0.12.1 panics
 # (pyo3 PanicException, not an Exception) instead of refusing them, so they are routed apart.
@@ -108,12 +112,16 @@ def _checked(sha256: str) -> str:
     return sha256
 
 
-def _content_type(head: bytes) -> str | None:
-    return next((ctype for magic, ctype in _SIGNATURES if head.startswith(magic)), None)
+def _content_type(
+    head: bytes, signatures: tuple[tuple[bytes, str], ...] = _SIGNATURES
+) -> str | None:
+    return next((ctype for magic, ctype in signatures if head.startswith(magic)), None)
 
 
-def _could_still_match(head: bytes) -> bool:
-    return any(magic.startswith(head) for magic, _ in _SIGNATURES)
+def _could_still_match(
+    head: bytes, signatures: tuple[tuple[bytes, str], ...] = _SIGNATURES
+) -> bool:
+    return any(magic.startswith(head) for magic, _ in signatures)
 
 
 class BlobStore:
@@ -147,6 +155,7 @@ class BlobStore:
         *,
         max_bytes: int,
         expected_sha256: str | None = None,
+        signatures: tuple[tuple[bytes, str], ...] = _SIGNATURES,
     ) -> StoredBlob:
         """Store an upload after checking type, size and digest; nothing is written unless
         every check passes, and content already present is not written again."""
@@ -161,8 +170,8 @@ class BlobStore:
                     raise TooLarge(max_bytes)
                 if content_type is None:  # decide as soon as the first bytes allow
                     head += chunk[: 8 - len(head)]
-                    content_type = _content_type(head)
-                    if content_type is None and not _could_still_match(head):
+                    content_type = _content_type(head, signatures)
+                    if content_type is None and not _could_still_match(head, signatures):
                         raise UnsupportedType(f"unknown, leading bytes {head.hex(' ')}")
                 digest.update(chunk)
                 spool.write(chunk)  # past 1 MiB a page-cache write; not worth a thread hop
@@ -190,7 +199,11 @@ class BlobStore:
         stream = result.stream(min_chunk_size=READ_CHUNK_BYTES)
         first = await anext(stream, b"")
         # Stored blobs passed the sniffing, so their first chunk names the type again.
-        content_type = _content_type(first[:8]) or "application/octet-stream"
+        content_type = (
+            _content_type(first[:8])
+            or _content_type(first[:8], MEDIA_SIGNATURES)
+            or "application/octet-stream"
+        )
         return BlobReader(sha256, result.meta["size"], content_type, _chain(first, stream))
 
     async def read_bytes(self, sha256: str) -> bytes:
@@ -199,6 +212,13 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(sha256) from exc
         return bytes(await result.bytes_async())
+
+    async def delete(self, sha256: str) -> None:
+        """Remove a blob (a recording past its retention); nothing if it is gone already."""
+        try:
+            await obstore.delete_async(self._store, blob_key(sha256))
+        except FileNotFoundError:
+            return
 
     async def exists(self, sha256: str) -> bool:
         try:

@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from shared.consultation_settings import ConsultationSettings
 from shared.crypto.keyring import KeyRing, open_key_ring
 from shared.reference.localities import PROVINCE, locality_codes
 
-ServiceName = Literal["intake", "routing", "approval", "delivery"]
+# `consultation` (视频会商, services/consultation) is built like the four but is no stage of an
+# application's pipeline (SERVICES): it starts after them and nothing waits on it.
+ServiceName = Literal["intake", "routing", "approval", "delivery", "consultation"]
 SERVICES: tuple[ServiceName, ...] = ("intake", "routing", "approval", "delivery")
 DEFAULT_PORTS: dict[str, int] = {
     "intake": 8001,
@@ -29,6 +32,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "console": 8006,  # the operator console (services/console)
     "portal": 8007,  # the applicants' portal (services/portal, 全程网办)
     "sms": 8008,  # the SMS gateway simulator (tooling/sms_gateway/) of local runs
+    "consultation": 8011,  # 视频会商收件 and 视频核验 (services/consultation)
 }
 
 
@@ -48,7 +52,7 @@ class InsecureConfiguration(RuntimeError):
     """A service outside development mode was given no secret, or a development default."""
 
 
-class Settings(BaseSettings):
+class Settings(ConsultationSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

@@ -41,6 +41,8 @@ def declared_subscriptions() -> dict[str, tuple[Subscription, ...]]:
         "approval": (approval.subscription(locality_codes(), approval_group()),),
         "delivery": delivery.SUBSCRIPTIONS,
         "portal": (portal.subscription(load_residents(None, b"")),),
+        # 视频会商 publishes its channel and reads none.
+        "consultation": (),
         # `tongban audit watch` assigns its partitions by hand: no group at all.
         AUDIT_WATCH_PRINCIPAL: (),
     }

@@ -186,7 +186,7 @@ def serve(
     from shared.settings import DEFAULT_PORTS
     from shared.telemetry import configure_logging
 
-    if service not in (known := (*SERVICES, "console", "portal")):
+    if service not in (known := (*SERVICES, "console", "portal", "consultation")):
         hint = _("one of {services}", services=", ".join(known))
         raise typer.BadParameter(hint, param_hint="SERVICE")
     settings = get_settings()
@@ -236,6 +236,7 @@ def migrate(
     settings = cli_settings()
     databases: dict[str, str] = {name: settings.service_database_url(name) for name in SERVICES}
     databases["portal"] = settings.portal_database()  # PORTAL_DATABASE_URL or tongban_portal
+    databases["consultation"] = settings.service_database_url("consultation")
     for name in [service] if service else databases:
         upgrade(name, databases[name])
         console.print(Text.assemble(("✓ ", "green"), _("{service} migrated", service=name)))

@@ -24,7 +24,7 @@ from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
 from shared.settings import AUDIT_DATABASE, PORTAL_DATABASE, SERVICES, Settings, database_name
 from shared.sms import REPORT_PATH
-from tooling.carrier_simulator.control import SimulatorControl, simulator_command, webhook_url_of
+from tooling.carrier_simulator.control import SimulatorControl
 from tooling.infra import (
     InfrastructureError,
     ManagedProcess,
@@ -38,25 +38,21 @@ from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
 from tooling.seed import seed_demo_agreements
 from tooling.sms_gateway.control import SmsGatewayControl, gateway_process
+from tooling.stack_processes import (
+    REPO_ROOT,
+    ServiceProcess,
+    audit_watcher_process,
+    carrier_simulator_process,
+    console_process_of,
+    web_app_process,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 20.0
 
 
 class StackError(InfrastructureError):
     """The stack could not be brought up or kept up; the message says why."""
-
-
-@dataclass
-class ServiceProcess:
-    name: str
-    port: int
-    process: ManagedProcess
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -73,6 +69,8 @@ class RunningStack:
     sms: ServiceProcess | None = None
     # The applicants' portal (services/portal, 全程网办).
     portal: ServiceProcess | None = None
+    # 视频会商 (services/consultation): video calls of windows with the competent locality.
+    consultation: ServiceProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -92,6 +90,8 @@ class RunningStack:
             raise self.sms.process.failure("The SMS gateway simulator stopped.")
         if self.portal is not None and not self.portal.process.alive():
             raise self.portal.process.failure("The portal stopped.")
+        if self.consultation is not None and not self.consultation.process.alive():
+            raise self.consultation.process.failure("The consultation service stopped.")
 
 
 def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
@@ -145,11 +145,17 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
         with console.status("Creating and migrating the service databases…"):
             ensure_databases(
                 infra.database_url,
-                [*(database_name(s) for s in SERVICES), AUDIT_DATABASE, PORTAL_DATABASE],
+                [
+                    *(database_name(s) for s in SERVICES),
+                    AUDIT_DATABASE,
+                    PORTAL_DATABASE,
+                    database_name("consultation"),
+                ],
             )
             for service in SERVICES:
                 upgrade(service, settings.service_database_url(service))
             upgrade("portal", settings.portal_database())
+            upgrade("consultation", settings.service_database_url("consultation"))
         # The launcher's own process handling: its own process group, SIGTERM to stop (each
         # service then finishes the record in hand, flushes its producer and commits), and
         # killed by the kernel if this process dies without cleaning up.
@@ -202,6 +208,14 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             env | (credentials.environment("portal") if credentials else {}),
             log_dir,
         )
+        # 视频会商: its own Kafka principal (it publishes its channel), routing's agreements.
+        consultation = web_app_process(
+            "consultation",
+            "video consultation",
+            ports,
+            env | (credentials.environment("consultation") if credentials else {}),
+            log_dir,
+        )
         # The watcher is a principal of its own that may only read the checkpoints.
         watcher = audit_watcher_process(
             env | (credentials.environment(AUDIT_WATCH_PRINCIPAL) if credentials else {}),
@@ -210,7 +224,9 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
         try:
             carrier.process.start()
             sms.process.start()
-            stack = RunningStack(settings, services, carrier, console_process, watcher, sms, portal)
+            stack = RunningStack(
+                settings, services, carrier, console_process, watcher, sms, portal, consultation
+            )
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()
@@ -233,10 +249,19 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                 )
             console_process.process.start()
             portal.process.start()
-            with console.status("Starting the operator console and the portal…"):
+            consultation.process.start()
+            with console.status("Starting the operator console, the portal, the consultations…"):
                 asyncio.run(_wait_console_ready(console_process))
                 asyncio.run(_wait_console_ready(portal))
-            for running in [*services.values(), carrier, sms, console_process, portal]:
+                asyncio.run(_wait_console_ready(consultation))
+            for running in [
+                *services.values(),
+                carrier,
+                sms,
+                console_process,
+                portal,
+                consultation,
+            ]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
@@ -255,7 +280,14 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     },
                     urls={
                         running.name: running.url
-                        for running in [*services.values(), carrier, sms, console_process, portal]
+                        for running in [
+                            *services.values(),
+                            carrier,
+                            sms,
+                            console_process,
+                            portal,
+                            consultation,
+                        ]
                     },
                 )
             )
@@ -265,6 +297,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             stop_processes(
                 [
                     watcher,
+                    consultation.process,
                     portal.process,
                     console_process.process,
                     carrier.process,
@@ -273,68 +306,6 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                 ],
                 grace=STOP_GRACE_SECONDS,
             )
-
-
-def audit_watcher_process(env: dict[str, str], log_dir: Path) -> ManagedProcess:
-    """`tongban audit watch` (tooling/audit_watch.py): routing's ledger checkpoints, followed
-    from the topic's beginning into the watcher's own database (tongban_audit). It reads as its
-    own principal (tongban-audit-watch), which may read the checkpoints topic and nothing else."""
-    return ManagedProcess(
-        "audit watcher",
-        [sys.executable, "-m", "tooling.cli", "audit", "watch"],
-        log_path=log_dir / "audit-watch.log",
-        pid_file=log_dir / "audit-watch.pid",
-        cwd=REPO_ROOT,
-        env=env,
-        stop_signal=signal.SIGTERM,
-    )
-
-
-def carrier_simulator_process(
-    ports: dict[str, int], env: dict[str, str], log_dir: Path
-) -> ServiceProcess:
-    """The carrier simulator (tooling/carrier_simulator/), reporting to delivery's webhook."""
-    delivery_url = f"http://127.0.0.1:{ports['delivery']}"
-    return ServiceProcess(
-        "carrier",
-        ports["carrier"],
-        ManagedProcess(
-            "carrier simulator",
-            simulator_command(ports["carrier"], webhook_url_of(delivery_url)),
-            log_path=log_dir / "carrier.log",
-            pid_file=log_dir / "carrier.pid",
-            cwd=REPO_ROOT,
-            env=env,
-            stop_signal=signal.SIGTERM,
-        ),
-    )
-
-
-def console_process_of(ports: dict[str, int], env: dict[str, str], log_dir: Path) -> ServiceProcess:
-    """The operator console (`tongban serve console`), pointed at the services of this stack.
-    It reads consumer lag and dead letters and replays them on Kafka: the operators' tool acts
-    as the launcher's admin principal, as `tongban dlq` does."""
-    return web_app_process("console", "operator console", ports, env, log_dir)
-
-
-def web_app_process(
-    name: str, title: str, ports: dict[str, int], env: dict[str, str], log_dir: Path
-) -> ServiceProcess:
-    """`tongban serve <name>` (the console, the portal), pointed at the services of this stack."""
-    urls = {f"{service.upper()}_URL": f"http://127.0.0.1:{ports[service]}" for service in SERVICES}
-    return ServiceProcess(
-        name,
-        ports[name],
-        ManagedProcess(
-            title,
-            [sys.executable, "-m", "tooling.cli", "serve", name, "--port", str(ports[name])],
-            log_path=log_dir / f"{name}.log",
-            pid_file=log_dir / f"{name}.pid",
-            cwd=REPO_ROOT,
-            env=env | urls,
-            stop_signal=signal.SIGTERM,
-        ),
-    )
 
 
 async def _wait_console_ready(console_process: ServiceProcess) -> None:

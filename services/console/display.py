@@ -63,6 +63,12 @@ EVENT_DESCRIPTIONS = {
     "gov.tongban.certificate.dispatched.v1": N_("Certificate posted"),
     "gov.tongban.certificate.in_transit.v1": N_("Certificate on its way"),
     "gov.tongban.audit.checkpoint.v1": N_("Ledger checkpoint published"),
+    "gov.tongban.consultation.opened.v1": N_("Video consultation requested"),
+    "gov.tongban.consultation.joined.v1": N_("Joined the video consultation"),
+    "gov.tongban.consultation.left.v1": N_("Left the video consultation"),
+    "gov.tongban.consultation.ended.v1": N_("Video consultation ended"),
+    "gov.tongban.consultation.material_verified.v1": N_("Original verified by video"),
+    "gov.tongban.consultation.recorded.v1": N_("Video consultation recorded"),
 }
 
 ROLE_NAMES = {"operator": N_("Operator"), "admin": N_("Administrator")}

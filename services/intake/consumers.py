@@ -68,4 +68,19 @@ ROUTING_FACTS = Subscription(
     },
 )
 
-SUBSCRIPTIONS = (SUBSCRIPTION, ROUTING_FACTS)
+
+async def record_consultation(event: events.ConsultationEvent, ctx: EventContext) -> None:
+    await progress.record_consultation(ctx.session, event, ctx.envelope.time)
+
+
+# 视频会商 held about an application, and originals verified by video: timeline notes.
+CONSULTATIONS = Subscription(
+    name="tongban.intake.consultations",
+    topics=(topics.CONSULTATION_EVENTS,),
+    handlers={
+        events.ConsultationEnded: record_consultation,
+        events.MaterialVerifiedByVideo: record_consultation,
+    },
+)
+
+SUBSCRIPTIONS = (SUBSCRIPTION, ROUTING_FACTS, CONSULTATIONS)

@@ -6,8 +6,8 @@ Secret carries): nothing else decides who holds what.
 
 - every service: `pii` (its own data at rest; never compared across services) and
   `sealing-<service>` (what others seal personal data to it with);
-- intake, routing, delivery: their event key, the service's name (routing's also signs its
-  audit ledger's checkpoints);
+- intake, routing, delivery, consultation: their event key, the service's name (routing's
+  also signs its audit ledger's checkpoints);
 - routing: `ledger-mac` too (HMAC-SM3), the MAC of each ledger entry until a checkpoint signs
   it (shared.audit.ledger.EntryMacs);
 - approval: `seal-<locality>` of the localities the instance serves (`APPROVAL_LOCALITIES`),
@@ -26,7 +26,7 @@ from shared.crypto.keyring import Algorithm, KeyRing, KeyRingError
 from shared.crypto.personal import PII_KEY, sealing_key_name
 from shared.crypto.trust import TrustListError
 
-WORKLOADS = ("intake", "routing", "approval", "delivery")
+WORKLOADS = ("intake", "routing", "approval", "delivery", "consultation")
 
 
 def seal_key(locality: str) -> str:

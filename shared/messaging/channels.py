@@ -163,6 +163,23 @@ CHANNELS: tuple[Channel, ...] = (
         "carrier (邮政寄递) with its tracking reports up to delivery.",
     ),
     Channel(
+        "consultationEvents",
+        topics.CONSULTATION_EVENTS,
+        "consultation",
+        (
+            events.ConsultationOpened,
+            events.ConsultationJoined,
+            events.ConsultationLeft,
+            events.ConsultationEnded,
+            events.MaterialVerifiedByVideo,
+            events.ConsultationRecorded,
+        ),
+        "视频会商收件 and 视频核验: a window's video consultations with the competent locality's "
+        "reviewers, every join and leave, originals verified by video (原件核验), and the SM3 "
+        "digest of each call's recording (全过程记录), which the audit ledger chains. Staff "
+        "identifiers only, no personal data.",
+    ),
+    Channel(
         "auditCheckpoints",
         topics.AUDIT_CHECKPOINTS,
         "routing",

@@ -488,6 +488,108 @@ class CaseViewed(ApplicationEvent):
     viewed_at: AwareDatetime
 
 
+# --- 视频会商 (services/consultation → tongban.consultation.events) -----------------------------
+
+
+class ConsultationParty(BaseModel):
+    """One party of a video consultation: who (the token's subject), in what role, from which
+    locality (and window, for a clerk). No personal data: staff identifiers only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sub: Code
+    role: Literal["window_clerk", "approver", "approval_system"]
+    locality: LocalityCode
+    window_id: Code | None = None
+
+
+class ConsultationEvent(EventPayload):
+    """An event about one video consultation (视频会商), keyed by its id so its events stay in
+    order; `application_no` names the application it is about, once there is one (a
+    consultation before acceptance names an item and the clerk's draft instead)."""
+
+    consultation_id: Code
+    application_no: Code | None = None
+    item_code: Code
+    # The competent locality whose reviewers may join, and the window that opened it.
+    locality: LocalityCode
+    window_id: Code
+
+    @property
+    def subject(self) -> str:
+        return self.consultation_id
+
+
+class ConsultationOpened(ConsultationEvent):
+    """A window clerk asked the competent locality for a video consultation (视频会商收件)."""
+
+    event_type: ClassVar[str] = "gov.tongban.consultation.opened.v1"
+
+    opened_by: ConsultationParty
+    opened_at: AwareDatetime
+    topic: Reason
+
+
+class ConsultationJoined(ConsultationEvent):
+    """A party joined the call (its signalling socket was admitted): every join is on record."""
+
+    event_type: ClassVar[str] = "gov.tongban.consultation.joined.v1"
+
+    party: ConsultationParty
+    at: AwareDatetime
+
+
+class ConsultationLeft(ConsultationEvent):
+    """A party left the call (hung up, closed the page, or was closed for a bad message)."""
+
+    event_type: ClassVar[str] = "gov.tongban.consultation.left.v1"
+
+    party: ConsultationParty
+    at: AwareDatetime
+    reason: Code
+
+
+class ConsultationEnded(ConsultationEvent):
+    """The call ended; `in_call_seconds` is how long both parties were in it."""
+
+    event_type: ClassVar[str] = "gov.tongban.consultation.ended.v1"
+
+    ended_by: Code
+    ended_at: AwareDatetime
+    in_call_seconds: Count
+
+
+class MaterialVerifiedByVideo(ConsultationEvent):
+    """原件核验 by video: the competent locality's reviewer saw the original of a material in
+    the call, under a trust agreement granting the verify_original right (or as the competent
+    locality itself)."""
+
+    event_type: ClassVar[str] = "gov.tongban.consultation.material_verified.v1"
+
+    material_code: Code
+    note: Reason = ""
+    verified_by: ConsultationParty
+    verified_at: AwareDatetime
+
+
+class ConsultationRecorded(ConsultationEvent):
+    """全过程记录: the server's recording of the call is stored in the blob store (`blob`, its
+    SHA-256 there; a WebM file of each party's video). `sm3` is the SM3 digest (hex) of the
+    same bytes: the audit ledger, which chains this event, proves the recording later.
+    `duration_seconds` is the media's length; `parties` who was in the call."""
+
+    event_type: ClassVar[str] = "gov.tongban.consultation.recorded.v1"
+
+    blob: Sha256
+    sm3: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: Count
+    duration_seconds: Count
+    media: Literal["video/webm"] = "video/webm"
+    parties: tuple[ConsultationParty, ...] = Field(max_length=8)
+    recorded_at: AwareDatetime
+    retained_until: date
+
+
 # Base64 of a raw 64-byte SM2 signature (r ‖ s).
 Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]
 
@@ -709,5 +811,11 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         RejectionNoticeIssued,
         CaseViewed,
         LedgerCheckpoint,
+        ConsultationOpened,
+        ConsultationJoined,
+        ConsultationLeft,
+        ConsultationEnded,
+        MaterialVerifiedByVideo,
+        ConsultationRecorded,
     )
 }

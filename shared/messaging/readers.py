@@ -74,6 +74,8 @@ READERS: tuple[ServiceReads, ...] = (
                 "tongban.intake.progress", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)
             ),
             ConsumerGroup("tongban.intake.routing", (topics.ROUTING_EVENTS,)),
+            # 视频会商 about an application: notes on its timeline.
+            ConsumerGroup("tongban.intake.consultations", (topics.CONSULTATION_EVENTS,)),
         ),
         # Its replica of routing's rules and agreements.
         follows=(topics.ROUTING_RULES,),
@@ -112,6 +114,9 @@ READERS: tuple[ServiceReads, ...] = (
         "portal",
         (ConsumerGroup("tongban.portal", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)),),
     ),
+    # 视频会商 (services/consultation) publishes its channel and reads nothing (intake and
+    # routing's ledger read it).
+    ServiceReads("consultation", ()),
     # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
     # nothing (it produces no channel and has no dead letters).
     ServiceReads(AUDIT_WATCHER, (), follows=(topics.AUDIT_CHECKPOINTS,)),

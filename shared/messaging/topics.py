@@ -8,6 +8,8 @@ INTAKE_EVENTS = "tongban.intake.events"
 APPROVAL_EVENTS = "tongban.approval.events"
 DELIVERY_EVENTS = "tongban.delivery.events"
 ROUTING_EVENTS = "tongban.routing.events"
+# 视频会商: consultations opened, joins and leaves, 原件核验 by video, recordings (全过程记录).
+CONSULTATION_EVENTS = "tongban.consultation.events"
 # Compacted: the latest record per key (a rule, an agreement) is routing's current state.
 ROUTING_RULES = "tongban.routing.rules"
 # Routing's signed checkpoints of the audit ledger's head (shared.audit.ledger).

@@ -33,7 +33,7 @@ KAFKA_START = (ROOT / "deploy/compose/kafka-start.sh").read_text(encoding="utf-8
 POSTGRES_INIT = (ROOT / "deploy/compose/postgres-init.sh").read_text(encoding="utf-8")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Tongban processes that are not one of the four services but read the same settings.
-TONGBAN_PROCESSES = (*SERVICES, "carrier", "console", "portal")
+TONGBAN_PROCESSES = (*SERVICES, "carrier", "console", "portal", "consultation")
 
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}")
 

@@ -94,6 +94,23 @@ _PUBLISHED_DOCUMENT = {
     "seal": {"signer": "seal-340102#1", "algorithm": "SM2-SM3", "signature": "A" * 86 + "=="},
 }
 
+# 视频会商: a 阜阳 window asks 合肥's reviewers (services/consultation).
+_CONSULTATION: dict[str, Any] = {
+    "consultation_id": "VC3F2A9C0D4E5B6A7980112233",
+    "application_no": "TB3412002025010600001",
+    "item_code": "GA-HJ-001",
+    "locality": "340100",
+    "window_id": "W341200-03",
+}
+_CLERK = {
+    "sub": "clerk-01",
+    "role": "window_clerk",
+    "locality": "341200",
+    "window_id": "W341200-03",
+}
+_REVIEWER = {"sub": "approver-01", "role": "approver", "locality": "340100"}
+_AT = "2025-01-07T10:15:00+08:00"
+
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
@@ -291,6 +308,37 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "signer": "routing#1",
         "signature": "A" * 86 + "==",
     },
+    **{
+        model.event_type: {**_CONSULTATION, **extra}
+        for model, extra in (
+            (
+                events.ConsultationOpened,
+                {"opened_by": _CLERK, "opened_at": _AT, "topic": "户口簿复印件是否可用"},
+            ),
+            (events.ConsultationJoined, {"party": _REVIEWER, "at": _AT}),
+            (events.ConsultationLeft, {"party": _REVIEWER, "at": _AT, "reason": "hangup"}),
+            (
+                events.ConsultationEnded,
+                {"ended_by": "clerk-01", "ended_at": _AT, "in_call_seconds": 95},
+            ),
+            (
+                events.MaterialVerifiedByVideo,
+                {"material_code": "M01", "verified_by": _REVIEWER, "verified_at": _AT},
+            ),
+            (
+                events.ConsultationRecorded,
+                {
+                    "blob": "cd" * 32,
+                    "sm3": "ef" * 32,
+                    "size_bytes": 1_048_576,
+                    "duration_seconds": 95,
+                    "parties": [_CLERK, _REVIEWER],
+                    "recorded_at": _AT,
+                    "retained_until": "2025-07-06",
+                },
+            ),
+        )
+    },
 }
 
 
@@ -387,6 +435,7 @@ def test_asyncapi_document_shape() -> None:
         "tongban.routing.events",
         "tongban.routing.rules",
         "tongban.audit.checkpoints",
+        "tongban.consultation.events",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.
@@ -519,4 +568,5 @@ def test_intake_reads_no_topic_that_carries_personal_data() -> None:
 
     read = {channel_of(topic).id for sub in SUBSCRIPTIONS for topic in sub.topics}
     assert "approvalRequests" not in read
-    assert read == {"routingEvents", "approvalEvents", "deliveryEvents"}
+    # consultationEvents: staff identifiers only (视频会商, timeline notes).
+    assert read == {"routingEvents", "approvalEvents", "deliveryEvents", "consultationEvents"}

@@ -17,9 +17,9 @@ from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL, loc
 TABLE = tongban_acl_table()
 # What each service reads as its own modules declare it (its subscriptions and replicas).
 DECLARED = {reads.service: reads for reads in declared_readers()}
-# The principals of Tongban's processes: the services, and the portal (which reads the facts it
-# notifies applicants of).
-PROCESSES = (*SERVICES, "portal")
+# The principals of Tongban's processes: the services, the portal (which reads the facts it
+# notifies applicants of) and the consultation service (which publishes its own channel).
+PROCESSES = (*SERVICES, "portal", "consultation")
 
 
 def reads_of(service: str) -> set[str]:

@@ -116,7 +116,15 @@ def service_modules(layer: str) -> list[str]:
 
 def test_the_patterns_find_every_service_and_the_console() -> None:
     apis = {name.split(".")[1] for name in service_modules("api")}
-    assert apis == {"intake", "routing", "approval", "delivery", "console", "portal"}
+    assert apis == {
+        "intake",
+        "routing",
+        "approval",
+        "delivery",
+        "console",
+        "portal",
+        "consultation",
+    }
     assert service_modules("domain"), "no domain module found: the domain rule would hold nothing"
 
 
@@ -171,7 +179,15 @@ def test_the_production_entrypoint_imports_no_launcher() -> None:
     fresh interpreter: neither the Kafka and PostgreSQL launchers nor the local stack load."""
     factories = [
         f"services.{name}.main"
-        for name in ("intake", "routing", "approval", "delivery", "console", "portal")
+        for name in (
+            "intake",
+            "routing",
+            "approval",
+            "delivery",
+            "console",
+            "portal",
+            "consultation",
+        )
     ]
     probe = "; ".join(
         [

@@ -108,6 +108,23 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                     {ApplicationStatus.SUPPLEMENT_REQUESTED, ApplicationStatus.SUPPLEMENT_SUBMITTED}
                 ),
             )
+        # 视频会商 (services/consultation): notes only, the status stays.
+        case events.ConsultationEnded():
+            return TimelineFact(
+                None,
+                payload.locality,
+                N_(
+                    "Video consultation (视频会商) with the competent locality, {seconds} s in call"
+                ),
+                {"seconds": payload.in_call_seconds},
+            )
+        case events.MaterialVerifiedByVideo():
+            return TimelineFact(
+                None,
+                payload.locality,
+                N_("Original of {material} verified by video (原件核验)"),
+                {"material": payload.material_code},
+            )
         case events.CaseDeferredReminder():
             return TimelineFact(
                 None,

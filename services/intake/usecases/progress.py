@@ -175,3 +175,29 @@ async def record_transfer(session: AsyncSession, transferred: events.CaseTransfe
         return  # routing's fact of this transfer was read first
     _check_competent(transferred, application)
     application.transferring_to = transferred.to_locality
+
+
+async def record_consultation(
+    session: AsyncSession, payload: events.ConsultationEvent, at: datetime
+) -> bool:
+    """视频会商 about an application: a note on its timeline. Only a consultation with the
+    application's own competent locality counts; one naming no application (before acceptance)
+    or an application this intake does not hold (a number mistyped at the window) is passed
+    over, not dead-lettered: it is on the consultation's own record and in the ledger."""
+    fact = domain.timeline_fact(payload)
+    if fact is None or payload.application_no is None:
+        return False
+    application = await session.get(ApplicationRow, payload.application_no, with_for_update=True)
+    if application is None or application.competent_locality != payload.locality:
+        return False
+    session.add(
+        TimelineEntryRow(
+            application_no=application.application_no,
+            at=at,
+            status=application.status,
+            locality=fact.locality,
+            note=fact.note,
+            note_params=_stored(fact.note_params),
+        )
+    )
+    return True
