@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo bench test test-unit test-usecases test-integration lint format contracts i18n clean
+.PHONY: help install infra-deps run demo bench chaos test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
 	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
+	@echo "make chaos    - faults (SIGKILL of each service, the relay mid-batch, the broker; PostgreSQL immediate stop; a frozen consumer) while windows post, then exactly once (CHAOS_ARGS=--short: every fault once, under three minutes)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 
@@ -44,6 +45,11 @@ run: infra-deps
 
 demo: infra-deps
 	$(BIN)/tongban demo
+
+# Fault injection under load on make run's supervised stack (benchmarks/chaos.py); exit status 1
+# when an application was lost or doubled or a fault never recovered.
+chaos: infra-deps
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 # Options pass through: make bench BENCH_ARGS='--quick' (python -m benchmarks.journey --help).
 bench: infra-deps
