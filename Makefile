@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo bench compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
+.PHONY: help install infra-deps run demo bench chaos compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint     - ruff and mypy"
 	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
 	@echo "make compose-test - build the image (classic builder), start docker-compose on it, run a window-to-hand-over journey inside containers, down -v (base images made from Debian's packages where no registry answers)"
+	@echo "make chaos    - faults (SIGKILL of each service, the relay mid-batch, the broker; PostgreSQL immediate stop; a frozen consumer) while windows post, then exactly once (CHAOS_ARGS=--short: every fault once, under three minutes)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 
@@ -52,6 +53,10 @@ demo: infra-deps
 # start. The Kafka jars of infra-deps go into the local Kafka image.
 compose-test: infra-deps
 	$(BIN)/python -m tooling.compose_test
+# Fault injection under load on make run's supervised stack (benchmarks/chaos.py); exit status 1
+# when an application was lost or doubled or a fault never recovered.
+chaos: infra-deps
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 # Options pass through: make bench BENCH_ARGS='--quick' (python -m benchmarks.journey --help).
 bench: infra-deps

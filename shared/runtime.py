@@ -252,6 +252,11 @@ class ServiceRuntime:
         """The consumers given up after failing to restart: while any, the process is not alive."""
         return list(self.dead)
 
+    def tasks_failed(self) -> list[str]:
+        """Background tasks that ended with an error (the outbox relay, a periodic job's loop):
+        nothing starts them again, so while any, the process is not alive either."""
+        return list(self.failed)
+
     def every(
         self,
         name: str,

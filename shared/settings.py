@@ -220,6 +220,9 @@ class Settings(ConsultationSettings):
     approval_url: str = "http://127.0.0.1:8003"
     delivery_url: str = "http://127.0.0.1:8004"
     jaeger_ui_url: str | None = None
+    # `make run`'s supervisor writes which process died and was started again here
+    # (tooling/supervisor.py); the console's overview shows it. Unset outside `make run`.
+    supervisor_state_file: Path | None = None
 
     # The applicants' portal (services/portal): its own database (DATABASE_URL with the
     # database tongban_portal unless given); its secret, which keys the one-time codes' hashes,

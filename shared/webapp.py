@@ -224,12 +224,19 @@ def create_service_app(
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> JSONResponse:
-        """503 once a consumer died and could not be restarted: only restarting the process
-        helps (a consumer that is being restarted still counts as alive)."""
-        dead = runtime.given_up()
-        if dead:
+        """503 once a consumer died and could not be restarted, or a background task (the
+        outbox relay, a periodic job's loop) died: only restarting the process helps (a consumer
+        that is being restarted still counts as alive). /readyz names them too."""
+        given_up, failed = runtime.given_up(), runtime.tasks_failed()
+        if given_up or failed:
             return JSONResponse(
-                {"status": "dead", "service": runtime.service, "consumers_given_up": dead}, 503
+                {
+                    "status": "dead",
+                    "service": runtime.service,
+                    "consumers_given_up": given_up,
+                    "tasks_failed": failed,
+                },
+                503,
             )
         return JSONResponse({"status": "ok", "service": runtime.service})
 

@@ -244,12 +244,13 @@ def migrate(
 
 @app.command()
 def run() -> None:
-    """Start Kafka, PostgreSQL, the four services, the carrier and SMS gateway simulators; stay
-    up until Ctrl-C (or SIGTERM)."""
+    """Start Kafka, PostgreSQL, the services, the console, the portal and the simulators; keep
+    them up (a process that dies is started again) until Ctrl-C (or SIGTERM)."""
     import signal
 
     from tooling.infra import InfrastructureError
     from tooling.stack import running_stack
+    from tooling.supervisor import supervise
 
     def interrupt(*_signal: object) -> None:
         raise KeyboardInterrupt
@@ -269,9 +270,7 @@ def run() -> None:
                 ),
                 markup=False,
             )
-            while True:
-                stack.check_alive()
-                time.sleep(1)
+            supervise(stack.processes(), console, REPO_ROOT / ".tongban" / "supervisor.json")
     except KeyboardInterrupt:
         console.print()
         console.print(_("Stopping…"))

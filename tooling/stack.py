@@ -12,9 +12,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -71,27 +71,28 @@ class RunningStack:
     portal: ServiceProcess | None = None
     # 视频会商 (services/consultation): video calls of windows with the competent locality.
     consultation: ServiceProcess | None = None
+    # The broker and PostgreSQL the launcher started ("kafka", "postgres").
+    infrastructure: Mapping[str, ManagedProcess] = field(default_factory=dict)
 
     @property
     def urls(self) -> dict[str, str]:
         return {name: service.url for name, service in self.services.items()}
 
+    def processes(self) -> dict[str, ManagedProcess]:
+        """Every process of the stack by name: what `make run` supervises (tooling.supervisor)."""
+        extras = [
+            s
+            for s in (self.carrier, self.sms, self.console, self.portal, self.consultation)
+            if s is not None
+        ]
+        named = {**self.infrastructure, **{n: s.process for n, s in self.services.items()}}
+        named |= {extra.name: extra.process for extra in extras}
+        return named | ({"audit": self.watcher} if self.watcher is not None else {})
+
     def check_alive(self) -> None:
-        for service in self.services.values():
-            if not service.process.alive():
-                raise service.process.failure(f"The {service.name} service stopped.")
-        if self.carrier is not None and not self.carrier.process.alive():
-            raise self.carrier.process.failure("The carrier simulator stopped.")
-        if self.console is not None and not self.console.process.alive():
-            raise self.console.process.failure("The operator console stopped.")
-        if self.watcher is not None and not self.watcher.alive():
-            raise self.watcher.failure("The audit watcher stopped.")
-        if self.sms is not None and not self.sms.process.alive():
-            raise self.sms.process.failure("The SMS gateway simulator stopped.")
-        if self.portal is not None and not self.portal.process.alive():
-            raise self.portal.process.failure("The portal stopped.")
-        if self.consultation is not None and not self.consultation.process.alive():
-            raise self.consultation.process.failure("The consultation service stopped.")
+        for process in self.processes().values():
+            if not process.alive():
+                raise process.failure(f"The {process.name} stopped.")
 
 
 def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
@@ -126,6 +127,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             "CARRIER_BASE_URL": f"http://127.0.0.1:{ports['carrier']}",
             # Texts go out through the SMS gateway simulator started below.
             "SMS_GATEWAY_URL": f"http://127.0.0.1:{ports['sms']}",
+            "SUPERVISOR_STATE_FILE": str(work_dir / "supervisor.json"),  # the console shows it
         }
         settings = Settings(
             kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
@@ -225,7 +227,15 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             carrier.process.start()
             sms.process.start()
             stack = RunningStack(
-                settings, services, carrier, console_process, watcher, sms, portal, consultation
+                settings,
+                services,
+                carrier,
+                console_process,
+                watcher,
+                sms,
+                portal,
+                consultation,
+                infra.processes,
             )
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.

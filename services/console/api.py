@@ -144,6 +144,7 @@ async def overview(request: Request, session: Operator, backend: BackendDep) -> 
         lag_problem=shown.lag_problem,
         dead_letter_count=shown.dead_letter_count,
         dead_letter_problem=shown.dead_letter_problem,
+        processes=shown.processes,
     )
 
 

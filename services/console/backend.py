@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ class Overview:
     # Routing's last verdict on its ledger; empty before the first verification, or when
     # routing did not answer.
     ledger: dict[str, Any]
+    # `make run`'s processes as its supervisor last wrote them (name, state, restarts, last
+    # exit); empty outside `make run` (Kubernetes shows restarts itself).
+    processes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_lag(self) -> int:
@@ -171,6 +175,7 @@ class Backend:
         with contextlib.suppress(ServiceUnavailable, Refused):
             ledger = await self.ledger_verification(token)
         return Overview(
+            processes=self.supervised_processes(),
             outboxes=outboxes,
             lag=lag,
             lag_problem=lag_problem,
@@ -178,6 +183,19 @@ class Backend:
             dead_letter_problem=dead_letter_problem,
             ledger=ledger,
         )
+
+    def supervised_processes(self) -> list[dict[str, Any]]:
+        """What `make run`'s supervisor last wrote (SUPERVISOR_STATE_FILE); empty when there is
+        no such file or it cannot be read."""
+        path = self.settings.supervisor_state_file
+        if path is None:
+            return []
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        processes = document.get("processes") if isinstance(document, dict) else None
+        return [p for p in processes if isinstance(p, dict)] if isinstance(processes, list) else []
 
     # --- 办件查询 ------------------------------------------------------------------------------
 

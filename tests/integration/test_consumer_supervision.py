@@ -42,7 +42,7 @@ class Supervised:
         return httpx.AsyncClient(base_url=self.service.base_url, timeout=10)
 
 
-Start = Callable[[Handler], Awaitable[Supervised]]
+Start = Callable[..., Awaitable[Supervised]]
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def supervised(stack: Stack, infrastructure: Infrastructure) -> AsyncItera
     await upgrade_async("routing", url)
     started: list[Supervised] = []
 
-    async def start(handler: Handler) -> Supervised:
+    async def start(handler: Handler, *, relay_dies: bool = False) -> Supervised:
         settings = stack.settings.model_copy(
             update={
                 "routing_database_url": url,
@@ -70,6 +70,12 @@ async def supervised(stack: Stack, infrastructure: Infrastructure) -> AsyncItera
             {events.ApplicationRouted.event_type: handler},
         )
         runner.verifier = None  # a topic of the test: no channel says who signs it
+        if relay_dies:
+
+            async def dying_relay(stopping: object) -> None:
+                raise Fatal("the relay's loop itself failed")
+
+            runtime.relay.run = dying_relay  # type: ignore[method-assign]
         app = create_service_app(runtime, [], title="supervision test", description="")
         service = await serve("supervision", lambda _: app)
         running = Supervised(runtime, runner, service, topic)
@@ -157,3 +163,23 @@ async def test_liveness_fails_when_a_consumer_keeps_dying(
         assert running.runtime.restarts[running.runner.name] == 3
         ready = await http.get("/readyz")
         assert ready.status_code == 503 and running.runner.name in ready.json()["checks"]["workers"]
+
+
+async def test_liveness_fails_when_the_outbox_relay_died(supervised: Start) -> None:
+    async def handler(event: events.ApplicationRouted, ctx: EventContext) -> None:
+        return None
+
+    running = await supervised(handler, relay_dies=True)
+    async with running.client() as http:
+
+        async def dead() -> httpx.Response | None:
+            answer = await http.get("/healthz")
+            return answer if answer.status_code == 503 else None
+
+        answer = await eventually(dead)
+        assert isinstance(answer, httpx.Response)
+        assert answer.json()["tasks_failed"] == ["outbox-relay"]
+        assert answer.json()["consumers_given_up"] == []
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["workers"] == "failed: outbox-relay"

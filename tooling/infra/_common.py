@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
+from shared.i18n import _
+
 T = TypeVar("T")
 
 STOP_GRACE_SECONDS = 15.0
@@ -160,6 +162,14 @@ def process_start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def signal_name(number: int) -> str:
+    """SIGKILL for 9; "signal 64" for a number without a name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -255,6 +265,24 @@ class ManagedProcess:
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    def exit_status(self) -> str:
+        """How it ended, in words: "exit code 1", "killed by SIGKILL" (empty while it runs)."""
+        code = self.popen.poll() if self.popen is not None else None
+        if code is None:
+            return ""
+        if code < 0:
+            return _("killed by {signal}", signal=signal_name(-code))
+        return _("exit code {code}", code=code)
+
+    def restart(self) -> None:
+        """Start it again after it died: what its group left behind (a killed postmaster's
+        backends, which hold its shared memory) is killed first, then the same argv runs."""
+        if self.popen is not None:
+            _killpg(self.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
+        self.start()
 
     async def wait_ready(
         self,

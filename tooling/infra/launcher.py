@@ -9,8 +9,8 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +50,9 @@ class Infrastructure:
     # locality's approval system); None for a broker from KAFKA_BOOTSTRAP_SERVERS, whose
     # clients take KAFKA_SECURITY_PROTOCOL, KAFKA_USERNAME... from the environment.
     kafka_credentials: KafkaCredentials | None = None
+    # The processes it started ("kafka", "postgres"), for `make run`'s supervisor; none of a
+    # broker or server given in the environment.
+    processes: Mapping[str, ManagedProcess] = field(default_factory=dict)
 
     def kafka_settings(self, principal: str = ADMIN_PRINCIPAL) -> dict[str, Any]:
         """Settings fields that make a client `principal` on this broker (the admin, a super
@@ -277,6 +280,11 @@ def local_infrastructure(
             kafka_bootstrap_servers=broker.bootstrap_servers if broker else kafka_given,
             database_url=postgres.database_url if postgres else database_given,
             kafka_credentials=broker.credentials if broker else None,
+            processes={
+                name: component.process
+                for name, component in (("kafka", broker), ("postgres", postgres))
+                if component is not None and component.process is not None
+            },
         )
     finally:
         try:
