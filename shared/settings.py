@@ -27,6 +27,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "delivery": 8004,
     "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator/) of local runs
     "console": 8006,  # the operator console (services/console)
+    "federation": 8007,  # the federation gateway (services/federation; HTTPS, mutual TLS)
 }
 
 
@@ -144,6 +145,27 @@ class Settings(BaseSettings):
     # which the event can come again (a consumer group rewound, a topic replayed after an
     # outage), so well beyond the topics' retention (Kafka's default: 7 days).
     inbox_retention_days: float = Field(default=14.0, ge=0)
+
+    # 跨省通办: the federation gateway (services/federation, contracts/federation.md). Its own
+    # database (DATABASE_URL with tongban_federation unless given); the folder of the partner
+    # provinces' anchors the operators imported (`tongban federation trust add`); the URL and
+    # name this province's anchor gives partners; its TLS certificate and key, and the CA
+    # bundle partners' gateways' certificates are checked against (both ways: mutual TLS).
+    federation_database_url: str | None = None
+    federation_trust_dir: str = ".tongban/federation/trusted"
+    federation_gateway_url: str = "https://127.0.0.1:8007"
+    federation_province_name: str = "安徽省"
+    federation_tls_cert: str | None = None
+    federation_tls_key: str | None = None
+    federation_tls_ca: str | None = None
+    # A message sent longer ago (or later) than this by the receiver's clock is refused.
+    federation_max_skew_seconds: float = Field(default=300.0, gt=0)
+    # The sender looks for due messages this often (a new message wakes it at once), waits at
+    # most this long for a partner's answer, and retries after base * 2^attempts, at most max.
+    federation_poll_seconds: float = Field(default=1.0, gt=0)
+    federation_send_timeout_seconds: float = Field(default=5.0, gt=0)
+    federation_retry_base_seconds: float = Field(default=0.5, gt=0)
+    federation_retry_max_seconds: float = Field(default=60.0, gt=0)
 
     otel_exporter_otlp_endpoint: str | None = None
     # A span per SQL statement (asyncpg's instrumentation), besides those per request and per
@@ -309,6 +331,10 @@ class Settings(BaseSettings):
             return explicit
         return with_database(self.database_url, database_name(service))
 
+    def federation_database(self) -> str:
+        """The URL of the federation gateway's own database."""
+        return self.federation_database_url or with_database(self.database_url, FEDERATION_DATABASE)
+
     def audit_watch_database(self) -> str:
         """The URL of `tongban audit watch`'s own database."""
         return self.audit_watch_database_url or with_database(self.database_url, AUDIT_DATABASE)
@@ -316,6 +342,7 @@ class Settings(BaseSettings):
 
 # `tongban audit watch`'s store: a database of its own, which routing's credentials do not reach.
 AUDIT_DATABASE = "tongban_audit"
+FEDERATION_DATABASE = "tongban_federation"
 
 
 def with_database(server_url: str, database: str) -> str:

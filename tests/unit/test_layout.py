@@ -116,7 +116,7 @@ def service_modules(layer: str) -> list[str]:
 
 def test_the_patterns_find_every_service_and_the_console() -> None:
     apis = {name.split(".")[1] for name in service_modules("api")}
-    assert apis == {"intake", "routing", "approval", "delivery", "console"}
+    assert apis == {"intake", "routing", "approval", "delivery", "console", "federation"}
     assert service_modules("domain"), "no domain module found: the domain rule would hold nothing"
 
 

@@ -1,0 +1,126 @@
+"""Sending to a partner province, store and forward: a message is written to the outbox in the
+caller's transaction, and the sender hands it to the partner's gateway until that gateway
+acknowledges it (200: accepted or already had it), retrying with backoff meanwhile. A partner
+away for an hour gets each message once when it is back: the receiver deduplicates by id.
+
+Each attempt is signed anew with the time of sending, so the receiver's freshness check holds
+for a message that waited; the signature of the acknowledged attempt is kept with the row (the
+proof of what was sent)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.federation.db import OutgoingRow
+from shared.crypto.keyring import SoftwareSigner
+from shared.db import Database, insert_if_absent
+from shared.federation.anchors import TrustedPartners
+from shared.federation.messages import sign_message
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/v1/federation/messages"
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    to_province: str,
+    type: str,
+    body: dict[str, Any],
+    message_id: str | None = None,
+) -> str:
+    """Queue a message in the caller's transaction; the same `message_id` twice queues it once
+    (a redelivered Kafka event that asks for a hand-off asks once)."""
+    message_id = message_id or str(uuid.uuid4())
+    await insert_if_absent(
+        session, OutgoingRow, message_id=message_id, to_province=to_province, type=type, body=body
+    )
+    return message_id
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Hands due outbox rows to the partners' gateways."""
+
+    db: Database
+    client: httpx.AsyncClient  # mutual TLS: this gateway's certificate, the partners' CA
+    partners: TrustedPartners
+    signer: SoftwareSigner
+    own_province: str
+    retry_base: timedelta
+    retry_max: timedelta
+
+    def backoff(self, attempts: int) -> timedelta:
+        return min(self.retry_base * (2 ** min(attempts - 1, 30)), self.retry_max)
+
+    async def send_due(self, limit: int = 100) -> int:
+        """Send due messages one by one (each in its own transaction, its row locked so two
+        gateway processes never send it at once); the number acknowledged."""
+        acknowledged = 0
+        for _ in range(limit):
+            async with self.db.transaction() as session:
+                row = await session.scalar(
+                    select(OutgoingRow)
+                    .where(OutgoingRow.sent_at.is_(None))
+                    .where(OutgoingRow.next_attempt_at <= datetime.now(UTC))
+                    .order_by(OutgoingRow.next_attempt_at, OutgoingRow.seq)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                if row is None:
+                    return acknowledged
+                acknowledged += await self._attempt(row)
+        return acknowledged
+
+    async def _attempt(self, row: OutgoingRow) -> int:
+        row.attempts += 1
+        anchor = self.partners.get(row.to_province)
+        if anchor is None or not anchor.valid_at(datetime.now(UTC)):
+            # Kept, not dropped: trust may be (re)established; the operator sees the error.
+            return self._failed(row, f"no valid trusted anchor of province {row.to_province}")
+        message = sign_message(
+            self.signer,
+            id=row.message_id,
+            from_province=self.own_province,
+            to_province=row.to_province,
+            type=row.type,
+            body=row.body,
+        )
+        try:
+            response = await self.client.post(
+                anchor.gateway_url + MESSAGES_PATH, json=message.as_json()
+            )
+        except httpx.HTTPError as exc:
+            return self._failed(row, f"{type(exc).__name__}: {exc}")
+        if response.status_code != 200:
+            return self._failed(row, f"HTTP {response.status_code}: {response.text[:200]}")
+        row.sent_at = datetime.now(UTC)
+        row.signed_time, row.signer, row.signature = (
+            message.time,
+            message.signer,
+            message.signature,
+        )
+        row.last_error = None
+        log.info("federation: %s %s acknowledged by %s", row.type, row.message_id, anchor.province)
+        return 1
+
+    def _failed(self, row: OutgoingRow, error: str) -> int:
+        row.last_error = error[:1000]
+        row.next_attempt_at = datetime.now(UTC) + self.backoff(row.attempts)
+        log.warning(
+            "federation: %s to province %s not delivered (attempt %d): %s",
+            row.message_id,
+            row.to_province,
+            row.attempts,
+            error,
+        )
+        return 0
