@@ -82,7 +82,7 @@ def anchor_export(
             file=escape(str(file)),
         )
     )
-    out.print(_("Fingerprint (SM3): {fingerprint}", fingerprint=anchor.fingerprint))
+    out.print(_("Fingerprint (SM3): {fingerprint}", fingerprint=anchor.fingerprint), soft_wrap=True)
 
 
 @trust_app.command("add")
@@ -113,7 +113,7 @@ def trust_add(
         ),
         markup=False,
     )
-    out.print(_("Fingerprint (SM3): {fingerprint}", fingerprint=anchor.fingerprint))
+    out.print(_("Fingerprint (SM3): {fingerprint}", fingerprint=anchor.fingerprint), soft_wrap=True)
 
 
 @trust_app.command("list")
