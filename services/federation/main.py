@@ -26,6 +26,7 @@ from services.federation.usecases.outgoing import Sender
 from shared.db import Database
 from shared.federation.anchors import FEDERATION_KEY, TrustedPartners
 from shared.settings import Settings, get_settings
+from shared.webapp import BodySizeLimit
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     app.include_router(router)
+    # A partner's message is a few kilobytes; a certificate is not a licence to send gigabytes.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

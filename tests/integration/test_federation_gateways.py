@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -39,6 +40,8 @@ from shared.settings import DEVELOPMENT_KEY_RING_SECRET, with_database
 from tooling.federation_pki import DevelopmentCA, GatewayFiles
 from tooling.infra import ensure_databases, free_ports
 from tooling.local_state import STATE_FILE_VARIABLE
+
+pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVINCE_NAMES = {"34": "安徽省", "32": "江苏省"}
@@ -305,6 +308,9 @@ async def test_each_refusal_is_refused_logged_and_writes_nothing(gateways: Pair)
             assert (answer.status_code, answer.json()) == (403, {"refused": reason}), case
             logged = f"refused message '{message['id']}'"
             assert logged in jiangsu.log() and reason in jiangsu.log(), case
+        oversized = {"format": "x", "padding": "x" * 300_000}
+        answer = client.post(f"{jiangsu.url}/v1/federation/messages", json=oversized)
+        assert answer.status_code == 413
     assert await count(jiangsu.database_url, IncomingRow) == before
 
 
@@ -338,8 +344,11 @@ async def test_a_removed_partner_is_refused_at_its_next_message(gateways: Pair) 
 
 
 def test_a_client_without_a_certificate_is_refused_in_the_handshake(gateways: Pair) -> None:
-    with (
-        httpx.Client(verify=str(gateways.jiangsu.tls.ca), timeout=5) as client,
-        pytest.raises(httpx.HTTPError),
-    ):
-        client.get(f"{gateways.jiangsu.url}/healthz")
+    jiangsu = gateways.jiangsu
+    context = ssl.create_default_context(cafile=str(jiangsu.tls.ca))
+    with httpx.Client(verify=context, timeout=5) as client, pytest.raises(httpx.HTTPError):
+        client.get(f"{jiangsu.url}/healthz")
+    # The same client with a certificate from the CA is let in.
+    context.load_cert_chain(str(gateways.anhui.tls.cert), str(gateways.anhui.tls.key))
+    with httpx.Client(verify=context, timeout=5) as client:
+        assert client.get(f"{jiangsu.url}/healthz").json()["province"] == "32"

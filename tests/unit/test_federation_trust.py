@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.canonical import NotCanonical
 from shared.crypto.keyring import SoftwareSigner
 from shared.crypto.sm import sm2_generate
 from shared.federation.anchors import Anchor, AnchorError, TrustedPartners, make_anchor, read_anchor
@@ -225,3 +226,12 @@ def test_what_is_not_a_message_is_refused_as_malformed(
     partners: TrustedPartners, data: Any
 ) -> None:
     assert refusal_of(data, partners) == "malformed"
+
+
+async def test_a_body_tongban_does_not_sign_is_refused_before_it_is_queued() -> None:
+    from services.federation.usecases.outgoing import enqueue
+
+    # No session is touched: the refusal comes first (a message that can never be signed would
+    # otherwise wait in the outbox for ever).
+    with pytest.raises(NotCanonical):
+        await enqueue(None, to_province="32", type="x", body={"amount": 1.5})  # type: ignore[arg-type]

@@ -36,7 +36,7 @@ def check(data: Any, *, own_province: str, partners: TrustedPartners, max_skew: 
             _shown(claimed.get("id")),
             _shown(claimed.get("from_province")),
             refusal.reason,
-            refusal.detail,
+            refusal.detail[:200],
         )
         raise
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import OutgoingRow
+from shared.canonical import canonical_json
 from shared.crypto.keyring import SoftwareSigner
 from shared.db import Database, insert_if_absent
 from shared.federation.anchors import TrustedPartners
@@ -39,7 +40,11 @@ async def enqueue(
     message_id: str | None = None,
 ) -> str:
     """Queue a message in the caller's transaction; the same `message_id` twice queues it once
-    (a redelivered Kafka event that asks for a hand-off asks once)."""
+    (a redelivered Kafka event that asks for a hand-off asks once). NotCanonical for a body
+    Tongban does not sign."""
+    # Refused here (NotCanonical: a float, a huge integer), not at the first attempt to sign it:
+    # a message that can never be signed would otherwise wait in the outbox for ever.
+    canonical_json(body)
     message_id = message_id or str(uuid.uuid4())
     await insert_if_absent(
         session, OutgoingRow, message_id=message_id, to_province=to_province, type=type, body=body
@@ -109,7 +114,7 @@ class Sender:
             response = await self.client.post(
                 anchor.gateway_url + MESSAGES_PATH, json=message.as_json()
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return self._failed(row, f"{type(exc).__name__}: {exc}")
         if response.status_code != 200:
             return self._failed(row, f"HTTP {response.status_code}: {response.text[:200]}")
