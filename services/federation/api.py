@@ -5,6 +5,8 @@
   `{"refused": reason}` when it does not verify (shared.federation.messages), 400 when it is
   not a message at all. A refused message is logged and has no effect.
 - `GET /v1/federation/partners`: the partner provinces this gateway trusts now.
+- `GET /v1/federation/outbox`: per partner, the messages not acknowledged yet and the last
+  error.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.federation.usecases import incoming
+from services.federation.usecases import incoming, outgoing
 from shared.federation.messages import Refusal
 
 router = APIRouter(prefix="/v1/federation")
@@ -41,6 +43,12 @@ async def receive_message(request: Request) -> JSONResponse:
         status = 400 if refusal.reason == "malformed" else 403
         return JSONResponse({"refused": refusal.reason}, status_code=status)
     return JSONResponse({"status": outcome})
+
+
+@router.get("/outbox")
+async def outbox(request: Request) -> dict[str, Any]:
+    async with request.app.state.gateway.db.transaction() as session:
+        return {"waiting": await outgoing.waiting(session)}
 
 
 @router.get("/partners")

@@ -104,4 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "province": province}
 
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        # Without its database the gateway can neither keep what it receives nor send.
+        await db.ping()
+        return {"status": "ready", "province": province}
+
     return app

@@ -226,6 +226,10 @@ async def test_messages_queued_while_the_partner_is_stopped_arrive_exactly_once(
 
     await wait_for(retried, 15)  # the partner away: attempts fail, are retried, nothing lost
     assert await count(anhui.database_url, OutgoingRow, sent_at=None) == 20
+    with anhui.client() as client:
+        (waiting,) = client.get(f"{anhui.url}/v1/federation/outbox").json()["waiting"]
+    assert (waiting["province"], waiting["waiting"]) == ("32", 20)
+    assert "ConnectError" in waiting["last_error"]
     started = time.monotonic()
     jiangsu.start()
 
@@ -234,6 +238,8 @@ async def test_messages_queued_while_the_partner_is_stopped_arrive_exactly_once(
 
     await wait_for(all_acknowledged, 20)
     delivered_in = time.monotonic() - started
+    with anhui.client() as client:
+        assert client.get(f"{anhui.url}/v1/federation/outbox").json() == {"waiting": []}
     for message_id in ids:
         assert await count(jiangsu.database_url, IncomingRow, message_id=message_id) == 1
     assert await count(jiangsu.database_url, IncomingRow) == 20

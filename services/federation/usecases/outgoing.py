@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import OutgoingRow
@@ -50,6 +50,41 @@ async def enqueue(
         session, OutgoingRow, message_id=message_id, to_province=to_province, type=type, body=body
     )
     return message_id
+
+
+async def waiting(session: AsyncSession) -> list[dict[str, Any]]:
+    """Per partner province, the messages not acknowledged yet: how many, since when, and the
+    latest error (what an operator looks at while a partner is away)."""
+    rows = await session.execute(
+        select(
+            OutgoingRow.to_province,
+            func.count(),
+            func.min(OutgoingRow.created_at),
+            func.max(OutgoingRow.attempts),
+        )
+        .where(OutgoingRow.sent_at.is_(None))
+        .group_by(OutgoingRow.to_province)
+        .order_by(OutgoingRow.to_province)
+    )
+    found = []
+    for province, count, oldest, attempts in rows:
+        last_error = await session.scalar(
+            select(OutgoingRow.last_error)
+            .where(OutgoingRow.sent_at.is_(None), OutgoingRow.to_province == province)
+            .where(OutgoingRow.last_error.is_not(None))
+            .order_by(OutgoingRow.next_attempt_at.desc())
+            .limit(1)
+        )
+        found.append(
+            {
+                "province": province,
+                "waiting": count,
+                "oldest": oldest.isoformat(),
+                "most_attempts": attempts,
+                "last_error": last_error,
+            }
+        )
+    return found
 
 
 @dataclass(frozen=True)
