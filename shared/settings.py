@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared.crypto.keyring import KeyRing, open_key_ring
+from shared.federation.settings import FederationSettings
 from shared.reference.localities import PROVINCE, locality_codes
 
 ServiceName = Literal["intake", "routing", "approval", "delivery"]
@@ -27,7 +28,9 @@ DEFAULT_PORTS: dict[str, int] = {
     "delivery": 8004,
     "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator/) of local runs
     "console": 8006,  # the operator console (services/console)
-    "federation": 8007,  # the federation gateway (services/federation; HTTPS, mutual TLS)
+    "portal": 8007,  # the applicants' portal (services/portal, 全程网办)
+    "sms": 8008,  # the SMS gateway simulator (tooling/sms_gateway/) of local runs
+    "federation": 8010,  # the federation gateway (services/federation; HTTPS, mutual TLS)
 }
 
 
@@ -35,13 +38,19 @@ DEFAULT_PORTS: dict[str, int] = {
 DEVELOPMENT_KEY_RING_SECRET = "tongban-local-development-key-ring-secret"
 DEVELOPMENT_PII_DIGEST_KEY = "tongban-local-development-digest-key"
 DEVELOPMENT_CARRIER_WEBHOOK_SECRET = "tongban-local-development-carrier-webhook-secret"
+DEVELOPMENT_PORTAL_SECRET = "tongban-local-development-portal-secret"
+DEVELOPMENT_SMS_REPORT_SECRET = "tongban-local-development-sms-report-secret"
+
+
+def _oidc_levels() -> dict[str, Literal[2, 3]]:
+    return {"L2": 2, "L3": 3}
 
 
 class InsecureConfiguration(RuntimeError):
     """A service outside development mode was given no secret, or a development default."""
 
 
-class Settings(BaseSettings):
+class Settings(FederationSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -146,27 +155,6 @@ class Settings(BaseSettings):
     # outage), so well beyond the topics' retention (Kafka's default: 7 days).
     inbox_retention_days: float = Field(default=14.0, ge=0)
 
-    # 跨省通办: the federation gateway (services/federation, contracts/federation.md). Its own
-    # database (DATABASE_URL with tongban_federation unless given); the folder of the partner
-    # provinces' anchors the operators imported (`tongban federation trust add`); the URL and
-    # name this province's anchor gives partners; its TLS certificate and key, and the CA
-    # bundle partners' gateways' certificates are checked against (both ways: mutual TLS).
-    federation_database_url: str | None = None
-    federation_trust_dir: str = ".tongban/federation/trusted"
-    federation_gateway_url: str = "https://127.0.0.1:8007"
-    federation_province_name: str = "安徽省"
-    federation_tls_cert: str | None = None
-    federation_tls_key: str | None = None
-    federation_tls_ca: str | None = None
-    # A message sent longer ago (or later) than this by the receiver's clock is refused.
-    federation_max_skew_seconds: float = Field(default=300.0, gt=0)
-    # The sender looks for due messages this often (a new message wakes it at once), waits at
-    # most this long for a partner's answer, and retries after base * 2^attempts, at most max.
-    federation_poll_seconds: float = Field(default=1.0, gt=0)
-    federation_send_timeout_seconds: float = Field(default=5.0, gt=0)
-    federation_retry_base_seconds: float = Field(default=0.5, gt=0)
-    federation_retry_max_seconds: float = Field(default=60.0, gt=0)
-
     otel_exporter_otlp_endpoint: str | None = None
     # A span per SQL statement (asyncpg's instrumentation), besides those per request and per
     # event: for looking into a slow query; off by default, as it costs CPU on every statement.
@@ -215,6 +203,13 @@ class Settings(BaseSettings):
     # How often delivery's dispatcher looks for dispatches to hand to the carrier.
     carrier_poll_seconds: float = Field(default=2.0, gt=0)
 
+    # 短信: the SMS gateway's HTTP API (the simulator of local runs by default; shared.sms), and
+    # the secret its delivery reports are signed with (HMAC-SHA256 of the raw body, hex, in
+    # X-Tongban-Signature).
+    sms_gateway_url: str = "http://127.0.0.1:8008"
+    sms_report_secret: SecretStr = SecretStr(DEVELOPMENT_SMS_REPORT_SECRET)
+    sms_timeout_seconds: float = Field(default=5.0, gt=0)
+
     # The operator console (services/console) calls the services' APIs at these addresses,
     # with the operator's own token; JAEGER_UI_URL (e.g. http://127.0.0.1:16686) links an
     # application's trace id to its trace there.
@@ -223,6 +218,33 @@ class Settings(BaseSettings):
     approval_url: str = "http://127.0.0.1:8003"
     delivery_url: str = "http://127.0.0.1:8004"
     jaeger_ui_url: str | None = None
+
+    # The applicants' portal (services/portal): its own database (DATABASE_URL with the
+    # database tongban_portal unless given); its secret, which keys the one-time codes' hashes,
+    # the session cookies' signatures and the client digests; the registry of residents it
+    # signs in against (CSV id_number,name,phone; the built-in one has the sample applicants);
+    # and its own credential towards intake and delivery (a bearer token of the role `portal`
+    # from the identity provider; in development the portal signs one itself).
+    portal_database_url: str | None = None
+    portal_secret: SecretStr = SecretStr(DEVELOPMENT_PORTAL_SECRET)
+    portal_residents_file: str | None = None
+    portal_service_token: SecretStr | None = None
+    # A province's own identity provider (统一身份认证, OpenID Connect) in place of the built-in
+    # sign-in by SMS code (services/portal/oidc.py, contracts/portal.md). Set the issuer and the
+    # portal signs applicants in there only (authorization code flow with PKCE): the ID number
+    # comes from the ID token's claim PORTAL_OIDC_ID_CLAIM, the level from
+    # PORTAL_OIDC_LEVEL_CLAIM through PORTAL_OIDC_LEVELS (the claim's value → 2 or 3; any
+    # other value is refused). The redirect URI registered with the provider is
+    # PORTAL_OIDC_REDIRECT_URL, or this portal's own /signin/oidc/callback as requested.
+    portal_oidc_issuer: str | None = None
+    portal_oidc_client_id: str | None = None
+    portal_oidc_client_secret: SecretStr | None = None
+    portal_oidc_id_claim: str = "id_number"
+    portal_oidc_level_claim: str = "acr"
+    portal_oidc_levels: dict[str, Literal[2, 3]] = Field(default_factory=_oidc_levels)
+    portal_oidc_scope: str = "openid"
+    portal_oidc_redirect_url: str | None = None
+    portal_oidc_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def development(self) -> bool:
@@ -246,6 +268,21 @@ class Settings(BaseSettings):
             DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
         ):
             problems.append("CARRIER_WEBHOOK_SECRET is missing or the public development default")
+        if service == "portal":
+            if self.portal_secret.get_secret_value() in ("", DEVELOPMENT_PORTAL_SECRET):
+                problems.append("PORTAL_SECRET is missing or the public development default")
+            if self.portal_service_token is None:
+                problems.append("PORTAL_SERVICE_TOKEN is not set (the portal's own credential)")
+            issuer = self.portal_oidc_issuer
+            # The ID token's keys and the code exchange travel over this: never in clear.
+            if issuer and not issuer.startswith("https://"):
+                problems.append("PORTAL_OIDC_ISSUER is not an https:// URL")
+        # Only the portal takes the SMS gateway's delivery reports.
+        if service == "portal" and self.sms_report_secret.get_secret_value() in (
+            "",
+            DEVELOPMENT_SMS_REPORT_SECRET,
+        ):
+            problems.append("SMS_REPORT_SECRET is missing or the public development default")
         return problems
 
     def fail_closed(self, what: str, service: str | None = None) -> None:
@@ -331,9 +368,9 @@ class Settings(BaseSettings):
             return explicit
         return with_database(self.database_url, database_name(service))
 
-    def federation_database(self) -> str:
-        """The URL of the federation gateway's own database."""
-        return self.federation_database_url or with_database(self.database_url, FEDERATION_DATABASE)
+    def portal_database(self) -> str:
+        """The URL of the portal's own database."""
+        return self.portal_database_url or with_database(self.database_url, PORTAL_DATABASE)
 
     def audit_watch_database(self) -> str:
         """The URL of `tongban audit watch`'s own database."""
@@ -342,7 +379,7 @@ class Settings(BaseSettings):
 
 # `tongban audit watch`'s store: a database of its own, which routing's credentials do not reach.
 AUDIT_DATABASE = "tongban_audit"
-FEDERATION_DATABASE = "tongban_federation"
+PORTAL_DATABASE = "tongban_portal"
 
 
 def with_database(server_url: str, database: str) -> str:

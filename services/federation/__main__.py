@@ -1,4 +1,4 @@
-"""`python -m services.federation`: the gateway on FEDERATION_HOST:FEDERATION_PORT (127.0.0.1:8007
+"""`python -m services.federation`: the gateway on FEDERATION_HOST:FEDERATION_PORT (127.0.0.1:8010
 by default), HTTPS with mutual TLS only."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Federation gateway bootstrap: settings, its database, the trusted anchors, its signing key,
 the store-and-forward sender, and the HTTP API (served over mutual TLS only: __main__.py).
 
-Run: `python -m services.federation` (FEDERATION_PORT, 8007 by default).
+Run: `python -m services.federation` (FEDERATION_PORT, 8010 by default).
 
 This first wave has no Kafka: messages to send are queued with usecases.outgoing.enqueue in
 the gateway's database, and what arrives is kept in its inbox. The hand-off from routing and

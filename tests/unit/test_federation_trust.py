@@ -33,7 +33,7 @@ def jiangsu_anchor(**changes: Any) -> Anchor:
     anchor = make_anchor(
         province="32",
         name="江苏省",
-        gateway_url="https://127.0.0.1:9007",
+        gateway_url="https://127.0.0.1:9010",
         signer=JIANGSU,
         keys={JIANGSU.kid: JIANGSU_PUBLIC},
         valid_days=30,
@@ -101,7 +101,7 @@ def test_an_anchor_signed_by_a_key_it_does_not_name_is_refused() -> None:
         make_anchor(
             province="32",
             name="江苏省",
-            gateway_url="https://127.0.0.1:9007",
+            gateway_url="https://127.0.0.1:9010",
             signer=other,
             keys={JIANGSU.kid: JIANGSU_PUBLIC},
             valid_days=30,
@@ -116,7 +116,7 @@ def test_an_anchor_over_plain_http_is_refused() -> None:
     plain = make_anchor(
         province="32",
         name="江苏省",
-        gateway_url="http://127.0.0.1:9007",
+        gateway_url="http://127.0.0.1:9010",
         signer=JIANGSU,
         keys={JIANGSU.kid: JIANGSU_PUBLIC},
         valid_days=30,
