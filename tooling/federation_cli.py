@@ -13,6 +13,7 @@ through the gateway: trust is granted where the gateway runs, by whoever may wri
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,7 @@ from shared.federation.anchors import (
     write_anchor,
 )
 from shared.i18n import _
+from tooling import federation_log
 from tooling.local_state import cli_settings
 
 app = typer.Typer(
@@ -146,3 +148,38 @@ def trust_remove(
         )
         raise typer.Exit(1)
     out.print(_("Province {province} is no longer trusted.", province=province))
+
+
+@app.command("log")
+def log(
+    application_no: Annotated[str, typer.Argument(help="The application number")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, for scripts")] = False,
+) -> None:
+    """A case's cross-border messages, sent and received, each with its signature checked."""
+    found = federation_log.read(cli_settings(), application_no)
+    if as_json:
+        typer.echo(json.dumps(federation_log.as_json(found), ensure_ascii=False, indent=2))
+        return
+    if not found:
+        out.print(_("No cross-border message for {number}.", number=application_no))
+        return
+    table = Table(
+        _("Direction"),
+        _("Type"),
+        _("From → to"),
+        _("Signed at"),
+        _("Signer"),
+        _("Body SM3"),
+        _("Signature"),
+    )
+    for message in found:
+        table.add_row(
+            {"sent": _("sent"), "received": _("received")}.get(message.direction, _("waiting")),
+            message.type,
+            f"{message.from_province} → {message.to_province}",
+            message.signed_time.isoformat() if message.signed_time else "-",
+            message.signer or "-",
+            message.body_sm3[:16],
+            _("verifies") if message.verified == "valid" else escape(message.verified),
+        )
+    out.print(table)

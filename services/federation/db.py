@@ -36,6 +36,9 @@ class OutgoingRow(Base):
     signed_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     signer: Mapped[str | None] = mapped_column(String(64))
     signature: Mapped[str | None] = mapped_column(String(128))
+    application_no: Mapped[str | None] = mapped_column(String(32))  # indexed (migration 0002)
+    # When the audit ledger's copy (FederationMessageLogged) was published.
+    logged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IncomingRow(Base):
@@ -54,3 +57,5 @@ class IncomingRow(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    application_no: Mapped[str | None] = mapped_column(String(32))  # indexed (migration 0002)
+    logged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

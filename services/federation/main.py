@@ -3,9 +3,9 @@ the store-and-forward sender, and the HTTP API (served over mutual TLS only: __m
 
 Run: `python -m services.federation` (FEDERATION_PORT, 8010 by default).
 
-This first wave has no Kafka: messages to send are queued with usecases.outgoing.enqueue in
-the gateway's database, and what arrives is kept in its inbox. The hand-off from routing and
-the events inside the province are the next step (contracts/federation.md).
+Inside the province it speaks Kafka (bridge.py, unless FEDERATION_KAFKA=false): it queues what
+routing hands over (tongban.federation.outgoing) and publishes a log event per message sent
+and received (tongban.federation.events), which routing's audit ledger chains.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.federation.api import router
+from services.federation.bridge import Bridge
 from services.federation.tls import TlsFiles
 from services.federation.usecases.outgoing import Sender
 from shared.db import Database
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.fail_closed("The federation gateway")
     tls = TlsFiles.of(settings)
-    signer = settings.key_ring().signer(FEDERATION_KEY)
+    ring = settings.key_ring()
+    signer = ring.signer(FEDERATION_KEY)
     db = Database(settings.federation_database(), pool_size=settings.database_pool_size)
     partners = TrustedPartners(settings.federation_trust_dir)
     client = httpx.AsyncClient(
@@ -75,15 +77,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     gateway = Gateway(settings, db, partners, province, sender)
 
+    bridge = Bridge(settings, db, ring, province) if settings.federation_kafka else None
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(gateway.send_forever(), name="federation-sender")
+        tasks = [asyncio.create_task(gateway.send_forever(), name="federation-sender")]
+        if bridge is not None:
+            tasks += [
+                asyncio.create_task(bridge.consume_forever(gateway.wake), name="federation-in"),
+                asyncio.create_task(
+                    bridge.log_forever(settings.federation_poll_seconds), name="federation-log"
+                ),
+            ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await client.aclose()
             await db.dispose()
 

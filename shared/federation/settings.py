@@ -33,6 +33,9 @@ class FederationSettings(BaseSettings):
     federation_poll_seconds: float = Field(default=1.0, gt=0)
     federation_send_timeout_seconds: float = Field(default=5.0, gt=0)
     federation_retry_base_seconds: float = Field(default=0.5, gt=0)
+    # Kafka inside the province (services/federation/bridge.py): read what routing hands over,
+    # publish the message log the audit ledger chains. Off only for a gateway run alone.
+    federation_kafka: bool = True
     federation_retry_max_seconds: float = Field(default=60.0, gt=0)
 
     def federation_database(self) -> str:

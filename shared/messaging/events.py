@@ -271,6 +271,45 @@ class ApplicationRouted(ApplicationAccepted):
     routed_at: AwareDatetime
 
 
+class ApplicationHandedOver(ApplicationAccepted):
+    """异地代收代办: the competent locality is in a partner province, so routing hands the whole
+    application to this province's federation gateway (routing → tongban.federation.outgoing),
+    which sends it signed to the partner's gateway (contracts/federation.md). The topic is the
+    gateway's alone: the application travels in clear on it, as on a locality's request topic."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.handed_over.v1"
+
+    partner_province: str = Field(pattern=r"^\d{2}$")
+    # The item as both provinces name it (国家基本目录编码, shared.federation.agreements).
+    national_code: Code
+    routed_at: AwareDatetime
+
+
+class FederationMessageLogged(EventPayload):
+    """A signed message the federation gateway sent to a partner province (acknowledged) or
+    received from one (verified), with its signature (federation → tongban.federation.events):
+    routing's audit ledger chains it like every event, so either province can later prove what
+    crossed the border. The body is not repeated: its SM3 digest is, over the RFC 8785 bytes."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.message_logged.v1"
+
+    direction: Literal["sent", "received"]
+    message_id: str = Field(min_length=1, max_length=64)  # the gateways' id (a UUID)
+    message_type: str = Field(pattern=r"^[a-z_.]{1,64}$")
+    application_no: str | None = Field(default=None, max_length=32)
+    from_province: str = Field(pattern=r"^\d{2}$")
+    to_province: str = Field(pattern=r"^\d{2}$")
+    signed_time: AwareDatetime
+    signer: str = Field(min_length=1, max_length=64)
+    signature: str = Field(min_length=1, max_length=128)
+    body_sm3: str = Field(pattern=r"^[0-9a-f]{64}$")
+    logged_at: AwareDatetime
+
+    @property
+    def subject(self) -> str:
+        return self.application_no or f"federation:{self.message_id}"
+
+
 class Routed(ApplicationEvent):
     """The application went to its competent locality (routing → tongban.routing.events).
     Slim: no personal data, for intake's timeline and anyone following progress."""
@@ -684,6 +723,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationEvaluated,
         ApplicationRouted,
         SupplementRouted,
+        ApplicationHandedOver,
+        FederationMessageLogged,
         Routed,
         Unroutable,
         Transferred,

@@ -112,6 +112,11 @@ READERS: tuple[ServiceReads, ...] = (
         "portal",
         (ConsumerGroup("tongban.portal", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)),),
     ),
+    # The federation gateway (跨省通办): what routing hands over to partner provinces.
+    ServiceReads(
+        "federation",
+        (ConsumerGroup("tongban.federation", (topics.FEDERATION_OUTGOING,)),),
+    ),
     # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
     # nothing (it produces no channel and has no dead letters).
     ServiceReads(AUDIT_WATCHER, (), follows=(topics.AUDIT_CHECKPOINTS,)),

@@ -97,6 +97,26 @@ _PUBLISHED_DOCUMENT = {
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
+    events.ApplicationHandedOver.event_type: {
+        **_ACCEPTED,
+        "competent_locality": "320100",
+        "partner_province": "32",
+        "national_code": "000111012000",
+        "routed_at": "2025-01-06T09:30:05+08:00",
+    },
+    events.FederationMessageLogged.event_type: {
+        "direction": "sent",
+        "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
+        "message_type": "application.handed_over",
+        "application_no": _ACCEPTED["application_no"],
+        "from_province": "34",
+        "to_province": "32",
+        "signed_time": "2025-01-06T09:30:06+08:00",
+        "signer": "federation#1",
+        "signature": "A" * 86 + "==",
+        "body_sm3": "0" * 64,
+        "logged_at": "2025-01-06T09:30:07+08:00",
+    },
     events.ApplicationEvaluated.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "item_code": _ACCEPTED["item_code"],
@@ -387,6 +407,8 @@ def test_asyncapi_document_shape() -> None:
         "tongban.routing.events",
         "tongban.routing.rules",
         "tongban.audit.checkpoints",
+        "tongban.federation.outgoing",
+        "tongban.federation.events",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.

@@ -19,7 +19,7 @@ TABLE = tongban_acl_table()
 DECLARED = {reads.service: reads for reads in declared_readers()}
 # The principals of Tongban's processes: the services, and the portal (which reads the facts it
 # notifies applicants of).
-PROCESSES = (*SERVICES, "portal")
+PROCESSES = (*SERVICES, "portal", "federation")
 
 
 def reads_of(service: str) -> set[str]:

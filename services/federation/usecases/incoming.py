@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import IncomingRow
+from services.federation.usecases.outgoing import application_of
 from shared.db import insert_if_absent
 from shared.federation.anchors import TrustedPartners
 from shared.federation.messages import Refusal, verify_message
@@ -62,6 +63,7 @@ async def receive(
         signed_time=message.time,
         signer=message.signer,
         signature=message.signature,
+        application_no=application_of(message.body),
     )
     if new:
         log.info(

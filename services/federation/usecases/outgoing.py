@@ -47,9 +47,21 @@ async def enqueue(
     canonical_json(body)
     message_id = message_id or str(uuid.uuid4())
     await insert_if_absent(
-        session, OutgoingRow, message_id=message_id, to_province=to_province, type=type, body=body
+        session,
+        OutgoingRow,
+        message_id=message_id,
+        to_province=to_province,
+        type=type,
+        body=body,
+        application_no=application_of(body),
     )
     return message_id
+
+
+def application_of(body: dict[str, Any]) -> str | None:
+    """The application a message concerns (its body's `application_no`), if any."""
+    number = body.get("application_no")
+    return number[:32] if isinstance(number, str) else None
 
 
 async def waiting(session: AsyncSession) -> list[dict[str, Any]]:

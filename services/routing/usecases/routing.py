@@ -16,11 +16,12 @@ from shared.auth import Principal
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.federation.agreements import AGREEMENTS
 from shared.i18n import _
 from shared.jurisdiction import JurisdictionError, Resolution
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
-from shared.reference.localities import is_known_locality
+from shared.reference.localities import PROVINCE, is_known_locality
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ async def route_application(
             await outbox.add(session, unroutable)
         return
 
+    if verdict.competent_locality[:2] != PROVINCE[:2]:
+        await hand_over(session, outbox, personal, accepted, verdict)
+        return
     topic = topics.approval_requests(verdict.competent_locality)
     first_time = await insert_if_absent(
         session,
@@ -132,6 +136,54 @@ async def route_application(
         }
     )
     await outbox.add(session, routed)
+    notice = events.Routed(
+        application_no=accepted.application_no,
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        receiving_locality=accepted.receiving_locality,
+        routed_at=now,
+    )
+    await outbox.add(session, notice)
+
+
+async def hand_over(
+    session: AsyncSession,
+    outbox: Outbox,
+    personal: PersonalData,
+    accepted: events.ApplicationAccepted,
+    verdict: domain.Placed,
+) -> None:
+    """异地代收代办: the competent locality is a partner province's, so the whole application
+    goes to this province's federation gateway (tongban.federation.outgoing), once, with the
+    item's national code; `Routed` tells the timeline where it went."""
+    now = clock.now()
+    first_time = await insert_if_absent(
+        session,
+        RoutedApplicationRow,
+        application_no=accepted.application_no,
+        item_code=accepted.item_code,
+        outcome="handed_over",
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        topic=topics.FEDERATION_OUTGOING,
+        routed_at=now,
+        application=personal.seal_fields(
+            accepted.model_dump(mode="json"), where=_application_place(accepted.application_no)
+        ),
+    )
+    if not first_time:
+        return
+    handed = events.ApplicationHandedOver.model_validate(
+        {
+            **accepted.model_dump(),
+            "competent_locality": verdict.competent_locality,
+            "department": verdict.department,
+            "partner_province": verdict.competent_locality[:2],
+            "national_code": AGREEMENTS.national_code(accepted.item_code) or accepted.item_code,
+            "routed_at": now,
+        }
+    )
+    await outbox.add(session, handed)
     notice = events.Routed(
         application_no=accepted.application_no,
         competent_locality=verdict.competent_locality,

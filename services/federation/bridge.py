@@ -1,0 +1,188 @@
+"""The gateway's Kafka side, inside the province (contracts/federation.md §9):
+
+- it reads `tongban.federation.outgoing` (routing's `ApplicationHandedOver`, signed by
+  routing: checked before any effect) as the consumer group `tongban.federation`, and queues
+  each in `federation_outbox` with the event's id as the message id, so a redelivered event is
+  queued once; the offset is committed only after the queueing committed;
+- it publishes, on `tongban.federation.events`, a `FederationMessageLogged` per message sent
+  (once acknowledged) and received (once verified), signed with its `federation` key, until each
+  is published (`logged_at`): routing's audit ledger chains them with the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy import select
+
+from services.federation.db import IncomingRow, OutgoingRow
+from services.federation.usecases.outgoing import enqueue
+from shared.canonical import canonical_json
+from shared.crypto.keyring import KeyRing
+from shared.crypto.sm import sm3
+from shared.db import Database
+from shared.messaging import events, topics
+from shared.messaging.envelope import Envelope, EnvelopeError
+from shared.messaging.kafka import client_security, make_consumer, make_producer
+from shared.messaging.signing import EventSigner, EventVerifier
+from shared.messaging.subscriptions import Subscription
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GROUP = "tongban.federation"
+# What the bridge reads, declared as the services declare theirs (the table of readers,
+# shared.messaging.readers, is held to it); its loop is its own (Bridge.consume_forever).
+READS = Subscription(name=GROUP, topics=(topics.FEDERATION_OUTGOING,), handlers={})
+HANDED_OVER = "application.handed_over"
+SOURCE = "tongban/federation"
+
+
+class Bridge:
+    def __init__(self, settings: Settings, db: Database, ring: KeyRing, province: str) -> None:
+        self.settings = settings
+        self.db = db
+        self.province = province
+        self.verifier = EventVerifier(ring)
+        self.signer = EventSigner(ring)
+        security = client_security(settings)
+        self.consumer: AIOKafkaConsumer = make_consumer(
+            settings.kafka_bootstrap_servers,
+            READS.topics,
+            group_id=READS.name,
+            client_id="tongban-federation",
+            security=security,
+        )
+        self.producer: AIOKafkaProducer = make_producer(
+            settings.kafka_bootstrap_servers, client_id="tongban-federation", security=security
+        )
+
+    async def take(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Queue one handed-over application for its partner (once per event id). An event
+        not signed by routing, or not one, is logged and skipped: it never crosses."""
+        try:
+            envelope = Envelope.from_kafka(record.key, record.value, record.headers)
+            self.verifier.verify(envelope, record.topic)
+            payload = envelope.payload
+        except (EnvelopeError, ValueError) as problem:
+            log.error(
+                "federation: refused %s@%d:%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                problem,
+            )
+            return
+        if not isinstance(payload, events.ApplicationHandedOver):
+            return
+        async with self.db.transaction() as session:
+            await enqueue(
+                session,
+                to_province=payload.partner_province,
+                type=HANDED_OVER,
+                body=payload.model_dump(mode="json"),
+                message_id=envelope.id,
+            )
+
+    async def consume_forever(self, wake: asyncio.Event) -> None:
+        await self.consumer.start()
+        try:
+            while True:
+                batches = await self.consumer.getmany(timeout_ms=1000)
+                for partition, records in batches.items():
+                    for record in records:
+                        await self.take(record)
+                    await self.consumer.commit(
+                        {
+                            TopicPartition(partition.topic, partition.partition): records[-1].offset
+                            + 1
+                        }
+                    )
+                if batches:
+                    wake.set()  # the sender sends what was just queued
+        finally:
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+
+    async def publish_logs(self) -> int:
+        """Publish the log event of each message sent or received and not logged yet."""
+        published = 0
+        async with self.db.transaction() as session:
+            sent = await session.scalars(
+                select(OutgoingRow)
+                .where(OutgoingRow.sent_at.is_not(None), OutgoingRow.logged_at.is_(None))
+                .limit(100)
+                .with_for_update(skip_locked=True)
+            )
+            for row in sent:
+                assert row.signed_time and row.signer and row.signature
+                await self._publish(
+                    "sent", row, self.province, row.to_province, row.signed_time, row.signer
+                )
+                row.logged_at = datetime.now(UTC)
+                published += 1
+            received = await session.scalars(
+                select(IncomingRow)
+                .where(IncomingRow.logged_at.is_(None))
+                .limit(100)
+                .with_for_update(skip_locked=True)
+            )
+            for incoming in received:
+                await self._publish(
+                    "received",
+                    incoming,
+                    incoming.from_province,
+                    self.province,
+                    incoming.signed_time,
+                    incoming.signer,
+                )
+                incoming.logged_at = datetime.now(UTC)
+                published += 1
+        return published
+
+    async def _publish(
+        self,
+        direction: str,
+        row: Any,
+        from_province: str,
+        to_province: str,
+        signed_time: datetime,
+        signer: str,
+    ) -> None:
+        logged = events.FederationMessageLogged.model_validate(
+            {
+                "direction": direction,
+                "message_id": row.message_id,
+                "message_type": row.type,
+                "application_no": row.application_no,
+                "from_province": from_province,
+                "to_province": to_province,
+                "signed_time": signed_time,
+                "signer": signer,
+                "signature": row.signature,
+                "body_sm3": sm3(canonical_json(row.body)).hex(),
+                "logged_at": datetime.now(UTC),
+            }
+        )
+        envelope = self.signer.sign(Envelope.new(logged, source=SOURCE), topics.FEDERATION_EVENTS)
+        key, value, headers = envelope.to_kafka()
+        await self.producer.send_and_wait(topics.FEDERATION_EVENTS, value, key=key, headers=headers)
+
+    async def log_forever(self, every: float) -> None:
+        await self.producer.start()
+        try:
+            while True:
+                try:
+                    await self.publish_logs()
+                except Exception:
+                    log.exception("federation: publishing the message log failed")
+                await asyncio.sleep(every)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
