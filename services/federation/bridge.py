@@ -51,17 +51,9 @@ class Bridge:
         self.province = province
         self.verifier = EventVerifier(ring)
         self.signer = EventSigner(ring)
-        security = client_security(settings)
-        self.consumer: AIOKafkaConsumer = make_consumer(
-            settings.kafka_bootstrap_servers,
-            READS.topics,
-            group_id=READS.name,
-            client_id="tongban-federation",
-            security=security,
-        )
-        self.producer: AIOKafkaProducer = make_producer(
-            settings.kafka_bootstrap_servers, client_id="tongban-federation", security=security
-        )
+        # aiokafka's clients are made in the running loop (consume_forever, log_forever).
+        self.security = client_security(settings)
+        self.producer: AIOKafkaProducer | None = None
 
     async def take(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Queue one handed-over application for its partner (once per event id). An event
@@ -69,7 +61,7 @@ class Bridge:
         try:
             envelope = Envelope.from_kafka(record.key, record.value, record.headers)
             self.verifier.verify(envelope, record.topic)
-            payload = envelope.payload
+            payload = envelope.payload()
         except (EnvelopeError, ValueError) as problem:
             log.error(
                 "federation: refused %s@%d:%d: %s",
@@ -89,26 +81,45 @@ class Bridge:
                 body=payload.model_dump(mode="json"),
                 message_id=envelope.id,
             )
+        log.info(
+            "federation: %s queued for province %s (event %s)",
+            payload.application_no,
+            payload.partner_province,
+            envelope.id,
+        )
 
     async def consume_forever(self, wake: asyncio.Event) -> None:
-        await self.consumer.start()
+        """Read and queue; a consumer that fails (the broker away) is logged and made again."""
+        while True:
+            try:
+                await self._consume(wake)
+            except Exception:
+                log.exception("federation: reading %s failed; again in a second", READS.topics)
+            await asyncio.sleep(1)
+
+    async def _consume(self, wake: asyncio.Event) -> None:
+        consumer: AIOKafkaConsumer = make_consumer(
+            self.settings.kafka_bootstrap_servers,
+            READS.topics,
+            group_id=READS.name,
+            client_id="tongban-federation",
+            security=self.security,
+        )
+        await consumer.start()
+        log.info("federation: reading %s as %s", ", ".join(READS.topics), READS.name)
         try:
             while True:
-                batches = await self.consumer.getmany(timeout_ms=1000)
+                batches = await consumer.getmany(timeout_ms=1000)
                 for partition, records in batches.items():
                     for record in records:
                         await self.take(record)
-                    await self.consumer.commit(
-                        {
-                            TopicPartition(partition.topic, partition.partition): records[-1].offset
-                            + 1
-                        }
-                    )
+                    place = TopicPartition(partition.topic, partition.partition)
+                    await consumer.commit({place: records[-1].offset + 1})
                 if batches:
                     wake.set()  # the sender sends what was just queued
         finally:
             with contextlib.suppress(Exception):
-                await self.consumer.stop()
+                await consumer.stop()
 
     async def publish_logs(self) -> int:
         """Publish the log event of each message sent or received and not logged yet."""
@@ -172,9 +183,23 @@ class Bridge:
         )
         envelope = self.signer.sign(Envelope.new(logged, source=SOURCE), topics.FEDERATION_EVENTS)
         key, value, headers = envelope.to_kafka()
+        assert self.producer is not None, "log_forever starts the producer"
         await self.producer.send_and_wait(topics.FEDERATION_EVENTS, value, key=key, headers=headers)
 
     async def log_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self._log(every)
+            except Exception:
+                log.exception("federation: the message log's producer failed; again in a second")
+            await asyncio.sleep(1)
+
+    async def _log(self, every: float) -> None:
+        self.producer = make_producer(
+            self.settings.kafka_bootstrap_servers,
+            client_id="tongban-federation",
+            security=self.security,
+        )
         await self.producer.start()
         try:
             while True:

@@ -1,0 +1,184 @@
+"""异地代收代办 from an Anhui window to Jiangsu, on the real broker and databases: the stack of
+the test session is Anhui's; its federation gateway runs as its own process on that broker (as
+the principal `federation`, with the key ring of the stack) and Jiangsu's gateway as another
+(alone: no Jiangsu stack behind it in this test), with mutual TLS and trust set up with
+`tongban federation anchor export` / `trust add`.
+
+- a Jiangsu resident's application of an item Jiangsu accepts from Anhui is accepted at the
+  阜阳 window (201 at once), handed over by routing, queued and sent signed by Anhui's gateway,
+  and received once, verified, by Jiangsu's; both gateways' messages are in routing's audit
+  ledger, and `tongban federation log` shows each side's with its signature verified;
+- an item outside the agreement is refused at the window, in Chinese, and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.federation.db import IncomingRow, OutgoingRow
+from services.routing.db import RoutedApplicationRow
+from shared.db.migrations import upgrade
+from shared.settings import Settings, with_database
+from tests import factories
+from tests.federation_gateway import GatewayProcess, count, wait_for
+from tests.harness import Stack, eventually
+from tooling.federation_pki import DevelopmentCA
+from tooling.infra import Infrastructure, ensure_databases, free_ports
+from tooling.journey import household_application
+
+pytestmark = pytest.mark.integration
+
+XUANWU = "320102"  # 南京市玄武区: the applicant's household registration
+NANJING = "320100"  # competent for 户口迁移证明 by the agreement (city level)
+
+
+@dataclass
+class Federation:
+    anhui: GatewayProcess
+    jiangsu: GatewayProcess
+
+
+@pytest.fixture(scope="module")
+def federation(
+    stack: Stack,
+    infrastructure: Infrastructure,
+    test_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Federation]:
+    root = tmp_path_factory.mktemp("handover")
+    ca = DevelopmentCA(root / "ca")
+    names = {"34": "tongban_test_federation", "32": "tongban_test_federation_32"}
+    ensure_databases(infrastructure.database_url, list(names.values()), recreate=True)
+    ports = dict(zip(names, free_ports(2), strict=True))
+    urls = {code: with_database(infrastructure.database_url, name) for code, name in names.items()}
+    for url in urls.values():
+        upgrade("federation", url)
+    assert infrastructure.kafka_credentials is not None
+    inside = {
+        "FEDERATION_KAFKA": "true",
+        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
+        **infrastructure.kafka_credentials.environment("federation"),
+        # The stack's ring: its `federation` key signs the log events routing's ledger checks.
+        "KEY_RING_DIR": test_settings.key_ring_dir,
+    }
+    made = {}
+    for code in names:
+        (root / code).mkdir()
+        made[code] = GatewayProcess(
+            code,
+            ports[code],
+            urls[code],
+            root / code,
+            ca.issue(code),
+            extra_env=inside if code == "34" else {},
+        )
+    pair = Federation(made["34"], made["32"])
+    for side in (pair.anhui, pair.jiangsu):
+        exported = side.tongban("anchor", "export", str(root / f"anchor-{side.province}.json"))
+        assert exported.returncode == 0, exported.stderr
+    for side, other in ((pair.anhui, pair.jiangsu), (pair.jiangsu, pair.anhui)):
+        added = side.tongban("trust", "add", str(root / f"anchor-{other.province}.json"))
+        assert added.returncode == 0, added.stderr
+    pair.anhui.start()
+    pair.jiangsu.start()
+    yield pair
+    pair.anhui.stop()
+    pair.jiangsu.stop()
+
+
+async def routed(stack: Stack, number: str) -> Any:
+    engine = create_async_engine(stack.settings.service_database_url("routing"))
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(RoutedApplicationRow.__table__).where(
+                        RoutedApplicationRow.application_no == number
+                    )
+                )
+            ).first()
+            return row
+    finally:
+        await engine.dispose()
+
+
+def logged(side: GatewayProcess, number: str) -> list[dict[str, Any]]:
+    shown = side.tongban("log", number, "--json")
+    assert shown.returncode == 0, shown.stderr
+    found: list[dict[str, Any]] = json.loads(shown.stdout)
+    return found
+
+
+async def test_a_jiangsu_residents_application_crosses_once_signed_and_logged_on_both_sides(
+    stack: Stack, federation: Federation
+) -> None:
+    trip = stack.journey()  # the 阜阳 window W341200-01
+    response = await trip.submit(household_application(factories.applicant(XUANWU)))
+    assert response.status_code == 201, response.text
+    number: str = response.json()["application_no"]
+    assert response.json()["competent_locality"] == NANJING
+
+    row: Any = await eventually(lambda: routed(stack, number))
+    assert row.outcome == "handed_over" and row.competent_locality == NANJING
+
+    async def arrived() -> bool:
+        return await count(federation.jiangsu.database_url, IncomingRow, application_no=number) == 1
+
+    await wait_for(arrived, 30)
+    # Sent once, acknowledged; received once, with the sender's signature.
+    assert await count(federation.anhui.database_url, OutgoingRow, application_no=number) == 1
+    [sent] = logged(federation.anhui, number)
+    [received] = logged(federation.jiangsu, number)
+    assert sent["direction"] == "sent" and received["direction"] == "received"
+    assert sent["verified"] == received["verified"] == "valid"
+    assert sent["signature"] == received["signature"]
+    assert sent["body_sm3"] == received["body_sm3"]
+    assert (sent["from_province"], sent["to_province"]) == ("34", "32")
+
+    # Routing's audit ledger chains the hand-off and the gateway's signed record of the send.
+    async with stack.client("routing", stack.token("operator", "340000")) as routing_api:
+
+        async def chained() -> list[dict[str, Any]] | None:
+            answer = await routing_api.get(f"/v1/audit/applications/{number}")
+            assert answer.status_code == 200, answer.text
+            entries: list[dict[str, Any]] = answer.json()["entries"]
+            kinds = {entry["event_type"] for entry in entries}
+            wanted = {
+                "gov.tongban.routing.handed_over.v1",
+                "gov.tongban.federation.message_logged.v1",
+            }
+            return entries if wanted <= kinds else None
+
+        entries = await eventually(chained)
+        verdict = (await routing_api.get("/v1/audit/verify")).json()
+    assert entries and verdict["ok"] is True, verdict
+    # The window's timeline says where it went.
+    shown = await trip.application(number)
+    assert "routed" in {entry["status"] for entry in shown["timeline"]}
+
+
+async def test_an_item_outside_the_agreement_is_refused_at_the_window_in_chinese(
+    stack: Stack, federation: Federation
+) -> None:
+    trip = stack.journey()
+    body = {**household_application(factories.applicant(XUANWU)), "item_code": "MZ-DB-001"}
+    response = await trip.submit(body)
+    assert response.status_code == 403, response.text
+    error = response.json()["error"]
+    assert error["code"] == "no_cross_border_agreement"
+    assert "江苏省不接受安徽省的窗口代收" in error["message"], error["message"]
+    assert "最低生活保障" in error["message"]
+    before = await count(federation.anhui.database_url, OutgoingRow)
+    # Nothing was accepted, so nothing is handed over (a wait long enough for a hand-off).
+    await eventually(lambda: _settled(federation, before), within=3)
+
+
+async def _settled(federation: Federation, before: int) -> bool:
+    return await count(federation.anhui.database_url, OutgoingRow) == before
