@@ -24,6 +24,9 @@ def serve() -> None:
         port=int(os.environ.get("FEDERATION_PORT", DEFAULT_PORTS["federation"])),
         access_log=settings.access_log,
         log_config=None,
+        # A partner's gateway keeps its connection open between messages: a stop waits for
+        # requests in flight, not for partners to hang up.
+        timeout_graceful_shutdown=5,
         **options,
     )
 

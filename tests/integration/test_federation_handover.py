@@ -13,9 +13,12 @@ the principal `federation`, with the key ring of the stack) and Jiangsu's gatewa
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -182,3 +185,78 @@ async def test_an_item_outside_the_agreement_is_refused_at_the_window_in_chinese
 
 async def _settled(federation: Federation, before: int) -> bool:
     return await count(federation.anhui.database_url, OutgoingRow) == before
+
+
+async def test_a_burst_while_the_partner_is_away_arrives_once_each_after_it_returns(
+    stack: Stack, federation: Federation
+) -> None:
+    """Jiangsu's gateway stopped for a minute while the 阜阳 window accepts a burst: each
+    application has its 201 at once, waits in Anhui's gateway, and arrives exactly once after
+    Jiangsu's gateway is back (the figures are printed: pytest -s)."""
+    burst = 10
+    federation.jiangsu.stop()
+    stopped_at = time.monotonic()
+    trip = stack.journey()
+    numbers: list[str] = []
+    slowest = 0.0
+    for _ in range(burst):
+        started = time.monotonic()
+        response = await trip.submit(household_application(factories.applicant(XUANWU)))
+        slowest = max(slowest, time.monotonic() - started)
+        assert response.status_code == 201, response.text
+        numbers.append(response.json()["application_no"])
+
+    async def all_queued() -> bool:
+        queued = [
+            await count(federation.anhui.database_url, OutgoingRow, application_no=number)
+            for number in numbers
+        ]
+        return queued == [1] * burst
+
+    await wait_for(all_queued, 30)
+    # Away for a minute: the sender keeps trying (and says so to an operator).
+    await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped_at)))
+    with federation.anhui.client() as client:
+        waiting = client.get(f"{federation.anhui.url}/v1/federation/outbox").json()["waiting"]
+    [partner] = waiting
+    assert partner["province"] == "32" and partner["waiting"] == burst
+    assert partner["last_error"], partner
+    restarted = datetime.now(UTC)
+    federation.jiangsu.start()
+
+    async def all_arrived() -> bool:
+        return await count(federation.jiangsu.database_url, IncomingRow) >= burst + 1
+
+    await wait_for(all_arrived, 60)
+    arrivals = await received_at(federation.jiangsu.database_url, numbers)
+    assert sorted(arrivals) == sorted(numbers)  # every one, once each
+    delays = sorted((at - restarted).total_seconds() for at in arrivals.values())
+    print(
+        f"\noutage {OUTAGE_SECONDS:.0f} s, burst {burst}: slowest 201 {slowest:.2f} s; "
+        f"arrived {delays[0]:.2f}-{delays[-1]:.2f} s after the restart"
+    )
+    assert slowest < 5
+
+
+OUTAGE_SECONDS = 60.0
+
+
+async def received_at(database_url: str, numbers: list[str]) -> dict[str, datetime]:
+    """When Jiangsu's gateway received each application's message (one row each, or it fails)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(IncomingRow.application_no, IncomingRow.received_at).where(
+                        IncomingRow.application_no.in_(numbers)
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    found: dict[str, datetime] = {}
+    for number, at in rows:
+        assert number not in found, f"{number} received twice"
+        found[number] = at
+    return found
