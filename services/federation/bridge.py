@@ -39,9 +39,24 @@ log = logging.getLogger(__name__)
 GROUP = "tongban.federation"
 # What the bridge reads, declared as the services declare theirs (the table of readers,
 # shared.messaging.readers, is held to it); its loop is its own (Bridge.consume_forever).
-READS = Subscription(name=GROUP, topics=(topics.FEDERATION_OUTGOING,), handlers={})
+READS = Subscription(
+    name=GROUP, topics=(topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS), handlers={}
+)
+# The way back (contracts/federation.md §10): what this province's approval states about an
+# application a partner's window accepted, as the message type the partner maps to its status.
+RESULTS: dict[type[events.EventPayload], str] = {
+    events.CaseOpened: "case.opened",
+    events.CaseSupplementRequested: "case.supplement_requested",
+    events.CaseResumed: "case.resumed",
+    events.ApplicationApproved: "application.approved",
+    events.ApplicationRejected: "application.rejected",
+    events.CertificateIssued: "certificate.issued",
+    events.RejectionNoticeIssued: "rejection_notice.issued",
+}
 HANDED_OVER = "application.handed_over"
 SOURCE = "tongban/federation"
+# Fields of the sender's ApplicationHandedOver that are not the application's.
+_SENDERS_OWN = {"partner_province", "routed_at"}
 
 
 class Bridge:
@@ -71,6 +86,9 @@ class Bridge:
                 problem,
             )
             return
+        if type(payload) in RESULTS:
+            await self._send_back(envelope.id, payload)
+            return
         if not isinstance(payload, events.ApplicationHandedOver):
             return
         async with self.db.transaction() as session:
@@ -87,6 +105,27 @@ class Bridge:
             payload.partner_province,
             envelope.id,
         )
+
+    async def _send_back(self, event_id: str, payload: events.EventPayload) -> None:
+        """An approval event of an application received from a partner goes back to that
+        partner (once per event id); any other application's is none of the gateway's."""
+        number = getattr(payload, "application_no", None)
+        async with self.db.transaction() as session:
+            partner = await session.scalar(
+                select(IncomingRow.from_province)
+                .where(IncomingRow.application_no == number, IncomingRow.type == HANDED_OVER)
+                .limit(1)
+            )
+            if partner is None:
+                return
+            await enqueue(
+                session,
+                to_province=partner,
+                type=RESULTS[type(payload)],
+                body=payload.model_dump(mode="json"),
+                message_id=event_id,
+            )
+        log.info("federation: %s of %s queued for province %s", payload.event_type, number, partner)
 
     async def consume_forever(self, wake: asyncio.Event) -> None:
         """Read and queue; a consumer that fails (the broker away) is logged and made again."""
@@ -153,9 +192,47 @@ class Bridge:
                     incoming.signed_time,
                     incoming.signer,
                 )
+                if incoming.type == HANDED_OVER:
+                    await self._hand_in(incoming)
                 incoming.logged_at = datetime.now(UTC)
                 published += 1
         return published
+
+    async def _hand_in(self, incoming: IncomingRow) -> None:
+        """代收: a partner's application for this province, on tongban.federation.incoming for
+        routing (published with its log event, so at least once; routing keeps one verdict per
+        application). A body that is not an application is logged and goes no further."""
+        try:
+            received = events.PartnerApplicationReceived.model_validate(
+                {
+                    # The sender's hand-off, less what only its own routing said.
+                    **{k: v for k, v in incoming.body.items() if k not in _SENDERS_OWN},
+                    "from_province": incoming.from_province,
+                    "message_id": incoming.message_id,
+                    "received_at": incoming.received_at,
+                }
+            )
+        except ValueError as problem:
+            log.error(
+                "federation: %s from province %s is not an application: %s",
+                incoming.message_id,
+                incoming.from_province,
+                str(problem)[:300],
+            )
+            return
+        envelope = self.signer.sign(
+            Envelope.new(received, source=SOURCE), topics.FEDERATION_INCOMING
+        )
+        key, value, headers = envelope.to_kafka()
+        assert self.producer is not None, "log_forever starts the producer"
+        await self.producer.send_and_wait(
+            topics.FEDERATION_INCOMING, value, key=key, headers=headers
+        )
+        log.info(
+            "federation: %s from province %s handed to routing",
+            received.application_no,
+            incoming.from_province,
+        )
 
     async def _publish(
         self,

@@ -54,6 +54,13 @@ class Agreements:
     def national_code(self, item_code: str) -> str | None:
         return self.national_codes.get(item_code)
 
+    def item_code_of(self, national_code: str) -> str | None:
+        """This province's item of a national code (what a partner's message names)."""
+        for item_code, national in self.national_codes.items():
+            if national == national_code:
+                return item_code
+        return None
+
     def province_name(self, province: str) -> str:
         return self.province_names.get(province[:2], province[:2])
 

@@ -122,6 +122,15 @@ CHANNELS: tuple[Channel, ...] = (
         "signed to the partner's gateway (contracts/federation.md).",
     ),
     Channel(
+        "federationIncoming",
+        topics.FEDERATION_INCOMING,
+        "federation",
+        (events.PartnerApplicationReceived,),
+        "代收: applications a partner province's windows accepted for this province to decide, "
+        "verified by the federation gateway (the partner's signature) and handed to routing, "
+        "which places them with the competent locality like any accepted application.",
+    ),
+    Channel(
         "federationEvents",
         topics.FEDERATION_EVENTS,
         "federation",

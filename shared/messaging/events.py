@@ -285,6 +285,21 @@ class ApplicationHandedOver(ApplicationAccepted):
     routed_at: AwareDatetime
 
 
+class PartnerApplicationReceived(ApplicationAccepted):
+    """代收: a partner province's window accepted an application this province decides; its
+    gateway sent it signed, this province's gateway verified it and publishes it
+    (federation → tongban.federation.incoming) for routing to place with the competent
+    locality. `item_code` and `item_name` are the partner's; `national_code` names the item for
+    both (shared.federation.agreements); `receiving_locality` is the partner's window's."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.application_received.v1"
+
+    from_province: str = Field(pattern=r"^\d{2}$")
+    national_code: Code
+    message_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+
+
 class FederationMessageLogged(EventPayload):
     """A signed message the federation gateway sent to a partner province (acknowledged) or
     received from one (verified), with its signature (federation → tongban.federation.events):
@@ -724,6 +739,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationRouted,
         SupplementRouted,
         ApplicationHandedOver,
+        PartnerApplicationReceived,
         FederationMessageLogged,
         Routed,
         Unroutable,

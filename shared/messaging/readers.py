@@ -81,7 +81,10 @@ READERS: tuple[ServiceReads, ...] = (
     ServiceReads(
         "routing",
         (
-            ConsumerGroup("tongban.routing", (topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS)),
+            ConsumerGroup(
+                "tongban.routing",
+                (topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS, topics.FEDERATION_INCOMING),
+            ),
             ConsumerGroup("tongban.routing.ledger", LEDGER_READS),
         ),
         # The checkpoints it published, read back: they, not its database, are what its
@@ -112,10 +115,15 @@ READERS: tuple[ServiceReads, ...] = (
         "portal",
         (ConsumerGroup("tongban.portal", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)),),
     ),
-    # The federation gateway (跨省通办): what routing hands over to partner provinces.
+    # The federation gateway (跨省通办): what routing hands over to partner provinces, and
+    # approval's facts, of which it sends back those of applications partners' windows took.
     ServiceReads(
         "federation",
-        (ConsumerGroup("tongban.federation", (topics.FEDERATION_OUTGOING,)),),
+        (
+            ConsumerGroup(
+                "tongban.federation", (topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS)
+            ),
+        ),
     ),
     # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
     # nothing (it produces no channel and has no dead letters).

@@ -16,6 +16,8 @@ AUDIT_CHECKPOINTS = "tongban.audit.checkpoints"
 # every signed message in and out (read by routing's audit ledger). contracts/federation.md.
 FEDERATION_OUTGOING = "tongban.federation.outgoing"
 FEDERATION_EVENTS = "tongban.federation.events"
+# What partner provinces' windows accepted for this province to decide (代收), for routing.
+FEDERATION_INCOMING = "tongban.federation.incoming"
 APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
 DEAD_LETTER_SUFFIX = ".dlq"
 

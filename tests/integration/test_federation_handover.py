@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.federation.db import IncomingRow, OutgoingRow
+from services.federation.usecases.outgoing import enqueue
 from services.routing.db import RoutedApplicationRow
+from shared.db import Database
 from shared.db.migrations import upgrade
 from shared.settings import Settings, with_database
 from tests import factories
@@ -34,7 +37,7 @@ from tests.federation_gateway import GatewayProcess, count, wait_for
 from tests.harness import Stack, eventually
 from tooling.federation_pki import DevelopmentCA
 from tooling.infra import Infrastructure, ensure_databases, free_ports
-from tooling.journey import household_application
+from tooling.journey import ID_CARD_SCAN, household_application, scan_digest
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +113,11 @@ async def routed(stack: Stack, number: str) -> Any:
             return row
     finally:
         await engine.dispose()
+
+
+def shown(side: GatewayProcess, number: str) -> set[tuple[str, str, str]]:
+    """(direction, type, signature verified?) of each message `tongban federation log` shows."""
+    return {(m["direction"], m["type"], m["verified"]) for m in logged(side, number)}
 
 
 def logged(side: GatewayProcess, number: str) -> list[dict[str, Any]]:
@@ -258,5 +266,93 @@ async def received_at(database_url: str, numbers: list[str]) -> dict[str, dateti
     found: dict[str, datetime] = {}
     for number, at in rows:
         assert number not in found, f"{number} received twice"
-        found[number] = at
+        found[str(number)] = at
     return found
+
+
+def jiangsu_hand_off(number: str, applicant: dict[str, Any]) -> dict[str, Any]:
+    """What Jiangsu's routing would hand its gateway for an Anhui resident's 户口迁移证明
+    accepted at 南京市玄武区's window (Jiangsu's own item code; the national code names it)."""
+    now = datetime.now(UTC)
+    return {
+        "application_no": number,
+        "item_code": "JS-GA-0101",
+        "item_name": "户口迁移证明",
+        "applicant": applicant,
+        "receiving_locality": XUANWU,
+        "window_id": "W320102-01",
+        "competent_locality": FUYANG,
+        "department": "公安局",
+        "materials": [
+            {"material_code": "M01", "sha256": scan_digest(ID_CARD_SCAN), "original_verified": True}
+        ],
+        "commitments": ["M03"],
+        "deferred": [],
+        "delivery": {"method": "window_pickup"},
+        "accepted_at": now.isoformat(),
+        "promised_date": (now + timedelta(days=10)).date().isoformat(),
+        "statutory_days": 20,
+        "promised_days": 10,
+        "certificates": [],
+        "channel": "window",
+        "partner_province": "34",
+        "national_code": "000111012000",
+        "routed_at": now.isoformat(),
+    }
+
+
+FUYANG = "341200"  # 阜阳市: competent for an applicant of 颍州区 (city level)
+
+
+async def test_a_partners_application_enters_this_provinces_pipeline_and_opens_a_case(
+    stack: Stack, federation: Federation
+) -> None:
+    """The other way round (代收 for Anhui): Jiangsu's gateway sends an Anhui resident's
+    application its window accepted; Anhui's gateway verifies it and hands it to routing
+    (tongban.federation.incoming), which places it with 阜阳市 under Anhui's item of the same
+    national code; 阜阳's approval opens the case and approves it, and the case, the decision
+    and the sealed certificate go back to Jiangsu; all of it in routing's ledger."""
+    number = f"TB320102{uuid.uuid4().int % 10**14:014d}"
+    body = jiangsu_hand_off(number, factories.applicant("341202"))
+    db = Database(federation.jiangsu.database_url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            await enqueue(session, to_province="34", type="application.handed_over", body=body)
+    finally:
+        await db.dispose()
+
+    row: Any = await eventually(lambda: routed(stack, number))
+    assert (row.outcome, row.competent_locality, row.item_code) == ("routed", FUYANG, "GA-HJ-001")
+    async with stack.client("routing", stack.token("operator", "340000")) as routing_api:
+
+        async def opened() -> set[str] | None:
+            answer = await routing_api.get(f"/v1/audit/applications/{number}")
+            kinds = {entry["event_type"] for entry in answer.json()["entries"]}
+            return kinds if "gov.tongban.case.opened.v1" in kinds else None
+
+        kinds = await eventually(opened)
+    assert isinstance(kinds, set)
+    assert {
+        "gov.tongban.federation.message_logged.v1",
+        "gov.tongban.federation.application_received.v1",
+        "gov.tongban.application.routed.v1",
+    } <= kinds
+
+    # 阜阳 decides; the case opened, the decision and the sealed certificate go back to
+    # Jiangsu, signed, once each (the table of contracts/federation.md §10).
+    await stack.journey().approve(number, FUYANG)
+    back = ("case.opened", "application.approved", "certificate.issued")
+
+    async def all_back() -> bool:
+        found = await count(federation.jiangsu.database_url, IncomingRow, application_no=number)
+        return found >= len(back)
+
+    await wait_for(all_back, 30)
+    assert shown(federation.anhui, number) == {
+        ("received", "application.handed_over", "valid"),
+        *{("sent", kind, "valid") for kind in back},
+    }
+    assert shown(federation.jiangsu, number) == {
+        ("sent", "application.handed_over", "valid"),
+        *{("received", kind, "valid") for kind in back},
+    }

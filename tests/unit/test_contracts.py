@@ -104,6 +104,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "national_code": "000111012000",
         "routed_at": "2025-01-06T09:30:05+08:00",
     },
+    events.PartnerApplicationReceived.event_type: {
+        **_ACCEPTED,
+        "receiving_locality": "320102",
+        "from_province": "32",
+        "national_code": "000111012000",
+        "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
+        "received_at": "2025-01-06T09:30:07+08:00",
+    },
     events.FederationMessageLogged.event_type: {
         "direction": "sent",
         "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
@@ -409,6 +417,7 @@ def test_asyncapi_document_shape() -> None:
         "tongban.audit.checkpoints",
         "tongban.federation.outgoing",
         "tongban.federation.events",
+        "tongban.federation.incoming",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.
