@@ -42,6 +42,7 @@ EVENT_DESCRIPTIONS = {
     "gov.tongban.routing.unroutable.v1": N_("No competent locality found"),
     "gov.tongban.routing.handed_over.v1": N_("Handed over to the partner province (跨省通办)"),
     "gov.tongban.federation.message_logged.v1": N_("Cross-province message signed and logged"),
+    "gov.tongban.federation.result_received.v1": N_("Reported back by the partner province"),
     "gov.tongban.federation.application_received.v1": N_(
         "Received from the partner province's window (代收)"
     ),

@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import IncomingRow, OutgoingRow
 from services.federation.usecases.outgoing import enqueue
@@ -27,6 +28,7 @@ from shared.canonical import canonical_json
 from shared.crypto.keyring import KeyRing
 from shared.crypto.sm import sm3
 from shared.db import Database
+from shared.federation.statuses import RESULT_STATUS
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.kafka import client_security, make_consumer, make_producer
@@ -50,6 +52,7 @@ RESULTS: dict[type[events.EventPayload], str] = {
     events.CaseResumed: "case.resumed",
     events.ApplicationApproved: "application.approved",
     events.ApplicationRejected: "application.rejected",
+    # The sealed documents travel too; they move no status (RESULT_STATUS).
     events.CertificateIssued: "certificate.issued",
     events.RejectionNoticeIssued: "rejection_notice.issued",
 }
@@ -194,6 +197,8 @@ class Bridge:
                 )
                 if incoming.type == HANDED_OVER:
                     await self._hand_in(incoming)
+                elif incoming.type in RESULT_STATUS:
+                    await self._report(session, incoming)
                 incoming.logged_at = datetime.now(UTC)
                 published += 1
         return published
@@ -232,6 +237,48 @@ class Bridge:
             "federation: %s from province %s handed to routing",
             received.application_no,
             incoming.from_province,
+        )
+
+    async def _report(self, session: AsyncSession, incoming: IncomingRow) -> None:
+        """The way back: what a partner reports on an application this province handed over to
+        that very partner, on tongban.federation.incoming for intake's timeline. A report on
+        any other application (not ours, or handed to another province) is logged, no more."""
+        handed = await session.scalar(
+            select(OutgoingRow.seq).where(
+                OutgoingRow.application_no == incoming.application_no,
+                OutgoingRow.to_province == incoming.from_province,
+                OutgoingRow.type == HANDED_OVER,
+            )
+        )
+        locality = incoming.body.get("locality")
+        if (
+            handed is None
+            or not isinstance(locality, str)
+            or locality[:2] != incoming.from_province
+        ):
+            log.error(
+                "federation: %s %s from province %s is not about an application handed to it",
+                incoming.type,
+                incoming.message_id,
+                incoming.from_province,
+            )
+            return
+        reported = events.PartnerResultReceived(
+            application_no=incoming.application_no or "",
+            from_province=incoming.from_province,
+            message_type=incoming.type,
+            status=RESULT_STATUS[incoming.type],
+            locality=locality,
+            message_id=incoming.message_id,
+            received_at=incoming.received_at,
+        )
+        envelope = self.signer.sign(
+            Envelope.new(reported, source=SOURCE), topics.FEDERATION_INCOMING
+        )
+        key, value, headers = envelope.to_kafka()
+        assert self.producer is not None, "log_forever starts the producer"
+        await self.producer.send_and_wait(
+            topics.FEDERATION_INCOMING, value, key=key, headers=headers
         )
 
     async def _publish(

@@ -125,10 +125,12 @@ CHANNELS: tuple[Channel, ...] = (
         "federationIncoming",
         topics.FEDERATION_INCOMING,
         "federation",
-        (events.PartnerApplicationReceived,),
+        (events.PartnerApplicationReceived, events.PartnerResultReceived),
         "代收: applications a partner province's windows accepted for this province to decide, "
         "verified by the federation gateway (the partner's signature) and handed to routing, "
-        "which places them with the competent locality like any accepted application.",
+        "which places them with the competent locality like any accepted application; and what "
+        "partners report back on applications this province handed over (its statuses, for "
+        "intake's timeline).",
     ),
     Channel(
         "federationEvents",

@@ -33,6 +33,7 @@ from shared.bounds import (
 from shared.identity import mask_id_number, mask_name, mask_phone
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import (
+    ApplicationStatus,
     CompetentLevel,
     DeliveryMethod,
     Jurisdiction,
@@ -296,6 +297,22 @@ class PartnerApplicationReceived(ApplicationAccepted):
 
     from_province: str = Field(pattern=r"^\d{2}$")
     national_code: Code
+    message_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+
+
+class PartnerResultReceived(ApplicationEvent):
+    """The way back: the competent partner province reports on an application this province's
+    window handed over (federation → tongban.federation.incoming), as the status the table
+    of shared.federation.statuses maps its message type to; for the applicant's timeline."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.result_received.v1"
+
+    from_province: str = Field(pattern=r"^\d{2}$")
+    message_type: str = Field(pattern=r"^[a-z_.]{1,64}$")
+    status: ApplicationStatus
+    # The partner's locality that reports (its competent locality).
+    locality: LocalityCode
     message_id: str = Field(min_length=1, max_length=64)
     received_at: AwareDatetime
 
@@ -740,6 +757,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         SupplementRouted,
         ApplicationHandedOver,
         PartnerApplicationReceived,
+        PartnerResultReceived,
         FederationMessageLogged,
         Routed,
         Unroutable,

@@ -71,7 +71,8 @@ READERS: tuple[ServiceReads, ...] = (
         "intake",
         (
             ConsumerGroup(
-                "tongban.intake.progress", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)
+                "tongban.intake.progress",
+                (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_INCOMING),
             ),
             ConsumerGroup("tongban.intake.routing", (topics.ROUTING_EVENTS,)),
         ),

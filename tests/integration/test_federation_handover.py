@@ -170,9 +170,19 @@ async def test_a_jiangsu_residents_application_crosses_once_signed_and_logged_on
         entries = await eventually(chained)
         verdict = (await routing_api.get("/v1/audit/verify")).json()
     assert entries and verdict["ok"] is True, verdict
-    # The window's timeline says where it went.
-    shown = await trip.application(number)
-    assert "routed" in {entry["status"] for entry in shown["timeline"]}
+    # The way back, as Jiangsu's gateway sends it (its approval's facts, §10): the window's
+    # timeline follows the case there, by the table of statuses.
+    db = Database(federation.jiangsu.database_url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            for kind in ("case.opened", "application.approved"):
+                body = {"application_no": number, "locality": NANJING, "item_code": "JS-GA-0101"}
+                await enqueue(session, to_province="34", type=kind, body=body)
+    finally:
+        await db.dispose()
+    approved = await trip.wait_for_status(number, "approved")
+    statuses = [entry["status"] for entry in approved["timeline"]]
+    assert statuses[:4] == ["accepted", "routed", "in_review", "approved"], statuses
 
 
 async def test_an_item_outside_the_agreement_is_refused_at_the_window_in_chinese(

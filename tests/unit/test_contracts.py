@@ -112,6 +112,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
         "received_at": "2025-01-06T09:30:07+08:00",
     },
+    events.PartnerResultReceived.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "from_province": "32",
+        "message_type": "application.approved",
+        "status": "approved",
+        "locality": "320100",
+        "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
+        "received_at": "2025-01-06T09:30:07+08:00",
+    },
     events.FederationMessageLogged.event_type: {
         "direction": "sent",
         "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
