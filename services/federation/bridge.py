@@ -241,7 +241,7 @@ class Bridge:
 
     async def _report(self, session: AsyncSession, incoming: IncomingRow) -> None:
         """The way back: what a partner reports on an application this province handed over to
-        that very partner, on tongban.federation.incoming for intake's timeline. A report on
+        that very partner, on tongban.federation.results for intake's timeline. A report on
         any other application (not ours, or handed to another province) is logged, no more."""
         handed = await session.scalar(
             select(OutgoingRow.seq).where(
@@ -273,12 +273,12 @@ class Bridge:
             received_at=incoming.received_at,
         )
         envelope = self.signer.sign(
-            Envelope.new(reported, source=SOURCE), topics.FEDERATION_INCOMING
+            Envelope.new(reported, source=SOURCE), topics.FEDERATION_RESULTS
         )
         key, value, headers = envelope.to_kafka()
         assert self.producer is not None, "log_forever starts the producer"
         await self.producer.send_and_wait(
-            topics.FEDERATION_INCOMING, value, key=key, headers=headers
+            topics.FEDERATION_RESULTS, value, key=key, headers=headers
         )
 
     async def _publish(

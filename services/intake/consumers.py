@@ -45,7 +45,7 @@ _PROGRESS = (
 
 SUBSCRIPTION = Subscription(
     name="tongban.intake.progress",
-    topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_INCOMING),
+    topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_RESULTS),
     handlers={
         **{event: record_progress for event in _PROGRESS},
         # 跨省通办: what the competent partner province reports back.

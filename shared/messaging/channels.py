@@ -125,12 +125,19 @@ CHANNELS: tuple[Channel, ...] = (
         "federationIncoming",
         topics.FEDERATION_INCOMING,
         "federation",
-        (events.PartnerApplicationReceived, events.PartnerResultReceived),
+        (events.PartnerApplicationReceived,),
         "代收: applications a partner province's windows accepted for this province to decide, "
         "verified by the federation gateway (the partner's signature) and handed to routing, "
-        "which places them with the competent locality like any accepted application; and what "
-        "partners report back on applications this province handed over (its statuses, for "
-        "intake's timeline).",
+        "which places them with the competent locality like any accepted application.",
+    ),
+    Channel(
+        "federationResults",
+        topics.FEDERATION_RESULTS,
+        "federation",
+        (events.PartnerResultReceived,),
+        "What competent partner provinces report back on applications this province's windows "
+        "handed over, as this province's statuses (a table, contracts/federation.md §10), for "
+        "intake's timeline. No personal data.",
     ),
     Channel(
         "federationEvents",

@@ -303,7 +303,7 @@ class PartnerApplicationReceived(ApplicationAccepted):
 
 class PartnerResultReceived(ApplicationEvent):
     """The way back: the competent partner province reports on an application this province's
-    window handed over (federation → tongban.federation.incoming), as the status the table
+    window handed over (federation → tongban.federation.results), as the status the table
     of shared.federation.statuses maps its message type to; for the applicant's timeline."""
 
     event_type: ClassVar[str] = "gov.tongban.federation.result_received.v1"

@@ -72,7 +72,7 @@ READERS: tuple[ServiceReads, ...] = (
         (
             ConsumerGroup(
                 "tongban.intake.progress",
-                (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_INCOMING),
+                (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_RESULTS),
             ),
             ConsumerGroup("tongban.intake.routing", (topics.ROUTING_EVENTS,)),
         ),

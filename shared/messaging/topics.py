@@ -18,6 +18,8 @@ FEDERATION_OUTGOING = "tongban.federation.outgoing"
 FEDERATION_EVENTS = "tongban.federation.events"
 # What partner provinces' windows accepted for this province to decide (代收), for routing.
 FEDERATION_INCOMING = "tongban.federation.incoming"
+# What partners report back on applications this province handed over (no personal data).
+FEDERATION_RESULTS = "tongban.federation.results"
 APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
 DEAD_LETTER_SUFFIX = ".dlq"
 

@@ -427,6 +427,7 @@ def test_asyncapi_document_shape() -> None:
         "tongban.federation.outgoing",
         "tongban.federation.events",
         "tongban.federation.incoming",
+        "tongban.federation.results",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.
@@ -559,4 +560,5 @@ def test_intake_reads_no_topic_that_carries_personal_data() -> None:
 
     read = {channel_of(topic).id for sub in SUBSCRIPTIONS for topic in sub.topics}
     assert "approvalRequests" not in read
-    assert read == {"routingEvents", "approvalEvents", "deliveryEvents"}
+    # federationResults: statuses a partner reported back, no personal data.
+    assert read == {"routingEvents", "approvalEvents", "deliveryEvents", "federationResults"}
