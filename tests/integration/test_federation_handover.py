@@ -185,6 +185,37 @@ async def test_a_jiangsu_residents_application_crosses_once_signed_and_logged_on
     assert statuses[:4] == ["accepted", "routed", "in_review", "approved"], statuses
 
 
+async def test_a_partner_cannot_report_on_an_application_not_handed_to_it(
+    stack: Stack, federation: Federation
+) -> None:
+    """Jiangsu's gateway, however trusted, reports a rejection of an application Anhui decides
+    itself (an Anhui resident's, routed to 阜阳): received and logged, but it moves nothing."""
+    trip = stack.journey()
+    response = await trip.submit(household_application(factories.applicant("341202")))
+    assert response.status_code == 201, response.text
+    number: str = response.json()["application_no"]
+    await trip.wait_for_status(number, "routed")
+    db = Database(federation.jiangsu.database_url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            body = {"application_no": number, "locality": NANJING}
+            await enqueue(session, to_province="34", type="application.rejected", body=body)
+    finally:
+        await db.dispose()
+
+    async def received() -> bool:
+        return await count(federation.anhui.database_url, IncomingRow, application_no=number) == 1
+
+    await wait_for(received, 30)
+    await wait_for(lambda: _logged_refusal(federation.anhui, number), 15)
+    shown = await trip.application(number)
+    assert "rejected" not in {entry["status"] for entry in shown["timeline"]}
+
+
+async def _logged_refusal(side: GatewayProcess, number: str) -> bool:
+    return "is not about an application handed to it" in side.log()
+
+
 async def test_an_item_outside_the_agreement_is_refused_at_the_window_in_chinese(
     stack: Stack, federation: Federation
 ) -> None:
