@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from shared.clock import CHINA_TZ
+from shared.federation.agreements import AGREEMENTS
 from shared.i18n import N_, _
 from shared.reference.localities import PROVINCE, city_of, is_known_locality, is_within
 from shared.vocabulary import CompetentLevel, Jurisdiction, Right, UnroutableReason
@@ -91,6 +92,9 @@ def competent_locality(
         base, where = property_locality, "property_locality"
     else:  # household registration or enterprise registration: the applicant's own locality
         base, where = applicant_locality, "applicant_locality"
+    if AGREEMENTS.is_partner_locality(base):
+        # 跨省通办: decided in the partner province, at the level its agreement names.
+        return AGREEMENTS.competent_in_partner(rule.item_code, base, rule.competent_level)
     if not is_known_locality(base):
         raise JurisdictionError(
             UnroutableReason.UNKNOWN_LOCALITY,
@@ -132,6 +136,10 @@ def rights_of(
     at: datetime,
 ) -> list[Right]:
     """The rights a receiving locality's windows hold for this item at the moment `at`."""
+    if competent[:2] != receiving[:2]:
+        # Another province decides: only a 跨省通办 agreement grants anything.
+        granted = AGREEMENTS.rights(item_code, competent=competent, receiving=receiving, at=at)
+        return [right for right in RIGHTS if right in granted]
     if is_within(receiving, competent):
         # Its own territory needs no agreement; for a province-level item that is every window
         # in the province.

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from shared.consultation_settings import ConsultationSettings
 from shared.crypto.keyring import KeyRing, open_key_ring
+from shared.federation.settings import FederationSettings
 from shared.reference.localities import PROVINCE, locality_codes
 
 # `consultation` (视频会商, services/consultation) is built like the four but is no stage of an
@@ -32,6 +33,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "console": 8006,  # the operator console (services/console)
     "portal": 8007,  # the applicants' portal (services/portal, 全程网办)
     "sms": 8008,  # the SMS gateway simulator (tooling/sms_gateway/) of local runs
+    "federation": 8010,  # the federation gateway (services/federation; HTTPS, mutual TLS)
     "consultation": 8011,  # 视频会商收件 and 视频核验 (services/consultation)
 }
 
@@ -52,7 +54,7 @@ class InsecureConfiguration(RuntimeError):
     """A service outside development mode was given no secret, or a development default."""
 
 
-class Settings(ConsultationSettings):
+class Settings(ConsultationSettings, FederationSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -206,8 +208,7 @@ class Settings(ConsultationSettings):
     carrier_poll_seconds: float = Field(default=2.0, gt=0)
 
     # 短信: the SMS gateway's HTTP API (the simulator of local runs by default; shared.sms), and
-    # the secret its delivery reports are signed with (HMAC-SHA256 of the raw body, hex, in
-    # X-Tongban-Signature).
+    # the secret its delivery reports are signed with (HMAC-SHA256, hex, X-Tongban-Signature).
     sms_gateway_url: str = "http://127.0.0.1:8008"
     sms_report_secret: SecretStr = SecretStr(DEVELOPMENT_SMS_REPORT_SECRET)
     sms_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -220,9 +221,7 @@ class Settings(ConsultationSettings):
     approval_url: str = "http://127.0.0.1:8003"
     delivery_url: str = "http://127.0.0.1:8004"
     jaeger_ui_url: str | None = None
-    # `make run`'s supervisor writes which process died and was started again here
-    # (tooling/supervisor.py); the console's overview shows it. Unset outside `make run`.
-    supervisor_state_file: Path | None = None
+    supervisor_state_file: Path | None = None  # make run's restarts, shown on the overview
 
     # The applicants' portal (services/portal): its own database (DATABASE_URL with the
     # database tongban_portal unless given); its secret, which keys the one-time codes' hashes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from services.approval import consumers as approval
 from services.delivery import consumers as delivery
+from services.federation import bridge as federation_bridge
 from services.intake import consumers as intake
 from services.intake.rules_replica import RulesReplica
 from services.portal import consumers as portal
@@ -43,6 +44,8 @@ def declared_subscriptions() -> dict[str, tuple[Subscription, ...]]:
         "portal": (portal.subscription(load_residents(None, b"")),),
         # 视频会商 publishes its channel and reads none.
         "consultation": (),
+        # The federation gateway's bridge (its own loop, declared as a Subscription).
+        "federation": (federation_bridge.READS,),
         # `tongban audit watch` assigns its partitions by hand: no group at all.
         AUDIT_WATCH_PRINCIPAL: (),
     }

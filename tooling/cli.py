@@ -26,7 +26,7 @@ from shared.crypto.trust import TrustListError
 from shared.errors import DomainError
 from shared.i18n import _
 from shared.settings import SERVICES, InsecureConfiguration, Settings, get_settings
-from tooling import dlq, kafka_access, keys
+from tooling import dlq, federation_cli, kafka_access, keys
 from tooling.local_state import LocalStateMissing, cli_settings, database_hint, kafka_hint
 
 console = Console(stderr=True)
@@ -393,7 +393,7 @@ app.command("kafka-credentials")(kafka_access.credentials_command)
 app.command("kafka-acls")(kafka_access.acls_command)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(keys.app, name="keys")
-
+app.add_typer(federation_cli.app, name="federation")
 
 if __name__ == "__main__":
     app()

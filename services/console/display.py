@@ -40,6 +40,12 @@ EVENT_DESCRIPTIONS = {
     "gov.tongban.application.routed.v1": N_("Assigned to the competent locality"),
     "gov.tongban.routing.routed.v1": N_("Routed to the competent locality"),
     "gov.tongban.routing.unroutable.v1": N_("No competent locality found"),
+    "gov.tongban.routing.handed_over.v1": N_("Handed over to the partner province (跨省通办)"),
+    "gov.tongban.federation.message_logged.v1": N_("Cross-province message signed and logged"),
+    "gov.tongban.federation.result_received.v1": N_("Reported back by the partner province"),
+    "gov.tongban.federation.application_received.v1": N_(
+        "Received from the partner province's window (代收)"
+    ),
     "gov.tongban.routing.transferred.v1": N_("Re-routed after a transfer"),
     "gov.tongban.routing.jurisdiction_rule.v1": N_("Jurisdiction rule published"),
     "gov.tongban.routing.trust_agreement.v1": N_("Trust agreement published"),

@@ -45,9 +45,11 @@ _PROGRESS = (
 
 SUBSCRIPTION = Subscription(
     name="tongban.intake.progress",
-    topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
+    topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_RESULTS),
     handlers={
         **{event: record_progress for event in _PROGRESS},
+        # 跨省通办: what the competent partner province reports back.
+        events.PartnerResultReceived: record_progress,
         events.CertificateIssued: record_certificate_issued,
         events.CertificateRevoked: record_certificate_revoked,
         events.CaseTransferred: record_transfer,

@@ -21,6 +21,10 @@ async def forward_supplement(event: events.ApplicationSupplemented, ctx: EventCo
     await routing.forward_supplement(ctx.session, ctx.outbox, event)
 
 
+async def place_received(event: events.PartnerApplicationReceived, ctx: EventContext) -> None:
+    await routing.place_received(ctx.session, ctx.outbox, event)
+
+
 async def take_catalog(event: events.CatalogPublished, ctx: EventContext) -> None:
     await rules.take_catalog(ctx.session, ctx.outbox, event)
 
@@ -31,9 +35,10 @@ async def transfer_application(event: events.CaseTransferred, ctx: EventContext)
 
 SUBSCRIPTION = Subscription(
     name="tongban.routing",
-    topics=(topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS),
+    topics=(topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS, topics.FEDERATION_INCOMING),
     handlers={
         events.ApplicationAccepted: route_application,
+        events.PartnerApplicationReceived: place_received,
         events.ApplicationSupplemented: forward_supplement,
         events.CaseTransferred: transfer_application,
         events.CatalogPublished: take_catalog,

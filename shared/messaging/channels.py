@@ -113,6 +113,42 @@ CHANNELS: tuple[Channel, ...] = (
         "by intake for the applicant's timeline and by anyone following progress.",
     ),
     Channel(
+        "federationOutgoing",
+        topics.FEDERATION_OUTGOING,
+        "routing",
+        (events.ApplicationHandedOver,),
+        "异地代收代办: applications whose competent locality lies in a partner province, handed "
+        "whole to this province's federation gateway, which alone reads the topic and sends each "
+        "signed to the partner's gateway (contracts/federation.md).",
+    ),
+    Channel(
+        "federationIncoming",
+        topics.FEDERATION_INCOMING,
+        "federation",
+        (events.PartnerApplicationReceived,),
+        "代收: applications a partner province's windows accepted for this province to decide, "
+        "verified by the federation gateway (the partner's signature) and handed to routing, "
+        "which places them with the competent locality like any accepted application.",
+    ),
+    Channel(
+        "federationResults",
+        topics.FEDERATION_RESULTS,
+        "federation",
+        (events.PartnerResultReceived,),
+        "What competent partner provinces report back on applications this province's windows "
+        "handed over, as this province's statuses (a table, contracts/federation.md §10), for "
+        "intake's timeline. No personal data.",
+    ),
+    Channel(
+        "federationEvents",
+        topics.FEDERATION_EVENTS,
+        "federation",
+        (events.FederationMessageLogged,),
+        "Every signed message the federation gateway sent to a partner province (once "
+        "acknowledged) or received from one (once verified), with its signature and the SM3 "
+        "digest of its body: the audit ledger chains each, the proof of what crossed the border.",
+    ),
+    Channel(
         "routingRules",
         topics.ROUTING_RULES,
         "routing",

@@ -33,6 +33,7 @@ from shared.bounds import (
 from shared.identity import mask_id_number, mask_name, mask_phone
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import (
+    ApplicationStatus,
     CompetentLevel,
     DeliveryMethod,
     Jurisdiction,
@@ -269,6 +270,76 @@ class ApplicationRouted(ApplicationAccepted):
     event_type: ClassVar[str] = "gov.tongban.application.routed.v1"
 
     routed_at: AwareDatetime
+
+
+class ApplicationHandedOver(ApplicationAccepted):
+    """异地代收代办: the competent locality is in a partner province, so routing hands the whole
+    application to this province's federation gateway (routing → tongban.federation.outgoing),
+    which sends it signed to the partner's gateway (contracts/federation.md). The topic is the
+    gateway's alone: the application travels in clear on it, as on a locality's request topic."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.handed_over.v1"
+
+    partner_province: str = Field(pattern=r"^\d{2}$")
+    # The item as both provinces name it (国家基本目录编码, shared.federation.agreements).
+    national_code: Code
+    routed_at: AwareDatetime
+
+
+class PartnerApplicationReceived(ApplicationAccepted):
+    """代收: a partner province's window accepted an application this province decides; its
+    gateway sent it signed, this province's gateway verified it and publishes it
+    (federation → tongban.federation.incoming) for routing to place with the competent
+    locality. `item_code` and `item_name` are the partner's; `national_code` names the item for
+    both (shared.federation.agreements); `receiving_locality` is the partner's window's."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.application_received.v1"
+
+    from_province: str = Field(pattern=r"^\d{2}$")
+    national_code: Code
+    message_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+
+
+class PartnerResultReceived(ApplicationEvent):
+    """The way back: the competent partner province reports on an application this province's
+    window handed over (federation → tongban.federation.results), as the status the table
+    of shared.federation.statuses maps its message type to; for the applicant's timeline."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.result_received.v1"
+
+    from_province: str = Field(pattern=r"^\d{2}$")
+    message_type: str = Field(pattern=r"^[a-z_.]{1,64}$")
+    status: ApplicationStatus
+    # The partner's locality that reports (its competent locality).
+    locality: LocalityCode
+    message_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+
+
+class FederationMessageLogged(EventPayload):
+    """A signed message the federation gateway sent to a partner province (acknowledged) or
+    received from one (verified), with its signature (federation → tongban.federation.events):
+    routing's audit ledger chains it like every event, so either province can later prove what
+    crossed the border. The body is not repeated: its SM3 digest is, over the RFC 8785 bytes."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.message_logged.v1"
+
+    direction: Literal["sent", "received"]
+    message_id: str = Field(min_length=1, max_length=64)  # the gateways' id (a UUID)
+    message_type: str = Field(pattern=r"^[a-z_.]{1,64}$")
+    application_no: str | None = Field(default=None, max_length=32)
+    from_province: str = Field(pattern=r"^\d{2}$")
+    to_province: str = Field(pattern=r"^\d{2}$")
+    signed_time: AwareDatetime
+    signer: str = Field(min_length=1, max_length=64)
+    signature: str = Field(min_length=1, max_length=128)
+    body_sm3: str = Field(pattern=r"^[0-9a-f]{64}$")
+    logged_at: AwareDatetime
+
+    @property
+    def subject(self) -> str:
+        return self.application_no or f"federation:{self.message_id}"
 
 
 class Routed(ApplicationEvent):
@@ -786,6 +857,10 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationEvaluated,
         ApplicationRouted,
         SupplementRouted,
+        ApplicationHandedOver,
+        PartnerApplicationReceived,
+        PartnerResultReceived,
+        FederationMessageLogged,
         Routed,
         Unroutable,
         Transferred,

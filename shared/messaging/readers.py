@@ -71,7 +71,8 @@ READERS: tuple[ServiceReads, ...] = (
         "intake",
         (
             ConsumerGroup(
-                "tongban.intake.progress", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)
+                "tongban.intake.progress",
+                (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS, topics.FEDERATION_RESULTS),
             ),
             ConsumerGroup("tongban.intake.routing", (topics.ROUTING_EVENTS,)),
             # 视频会商 about an application: notes on its timeline.
@@ -83,7 +84,10 @@ READERS: tuple[ServiceReads, ...] = (
     ServiceReads(
         "routing",
         (
-            ConsumerGroup("tongban.routing", (topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS)),
+            ConsumerGroup(
+                "tongban.routing",
+                (topics.INTAKE_EVENTS, topics.APPROVAL_EVENTS, topics.FEDERATION_INCOMING),
+            ),
             ConsumerGroup("tongban.routing.ledger", LEDGER_READS),
         ),
         # The checkpoints it published, read back: they, not its database, are what its
@@ -117,6 +121,16 @@ READERS: tuple[ServiceReads, ...] = (
     # 视频会商 (services/consultation) publishes its channel and reads nothing (intake and
     # routing's ledger read it).
     ServiceReads("consultation", ()),
+    # The federation gateway (跨省通办): what routing hands over to partner provinces, and
+    # approval's facts, of which it sends back those of applications partners' windows took.
+    ServiceReads(
+        "federation",
+        (
+            ConsumerGroup(
+                "tongban.federation", (topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS)
+            ),
+        ),
+    ),
     # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
     # nothing (it produces no channel and has no dead letters).
     ServiceReads(AUDIT_WATCHER, (), follows=(topics.AUDIT_CHECKPOINTS,)),

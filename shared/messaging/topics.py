@@ -14,6 +14,14 @@ CONSULTATION_EVENTS = "tongban.consultation.events"
 ROUTING_RULES = "tongban.routing.rules"
 # Routing's signed checkpoints of the audit ledger's head (shared.audit.ledger).
 AUDIT_CHECKPOINTS = "tongban.audit.checkpoints"
+# 跨省通办: what routing hands to the federation gateway (its alone), and the gateway's log of
+# every signed message in and out (read by routing's audit ledger). contracts/federation.md.
+FEDERATION_OUTGOING = "tongban.federation.outgoing"
+FEDERATION_EVENTS = "tongban.federation.events"
+# What partner provinces' windows accepted for this province to decide (代收), for routing.
+FEDERATION_INCOMING = "tongban.federation.incoming"
+# What partners report back on applications this province handed over (no personal data).
+FEDERATION_RESULTS = "tongban.federation.results"
 APPROVAL_REQUESTS_PREFIX = "tongban.approval.requests."
 DEAD_LETTER_SUFFIX = ".dlq"
 

@@ -86,6 +86,9 @@ _ONLY = {
     "sms_report_secret": {"portal", "sms"},
     "blob_store_url": {"intake", "approval"},
     **{f"{service}_url": {"console"} for service in SERVICES},
+    # The federation gateway's own; it is not in compose yet (contracts/federation.md).
+    "federation_gateway_url": {"federation"},
+    "federation_trust_dir": {"federation"},
     "intake_url": {"console", "portal"},
     "delivery_url": {"console", "portal"},
 }
@@ -309,9 +312,15 @@ def test_a_service_waits_for_its_backends_and_is_healthy_when_ready(service: str
     assert "trust:/var/lib/tongban/trust" in definition["volumes"]
 
 
+# Issue 21's first wave: the federation gateway runs on its own (its tests start two); compose,
+# `make run` and k8s take it in the next wave (contracts/federation.md, "What is next").
+NOT_IN_COMPOSE_YET = {"federation"}
+
+
 def test_every_service_of_the_code_base_runs_in_compose() -> None:
     # A new process under services/ (with its main.py) belongs in the stack too.
     present = {path.parent.name for path in (ROOT / "services").glob("*/main.py")}
+    present -= NOT_IN_COMPOSE_YET
     assert present <= set(SERVICES_OF_COMPOSE), sorted(present - set(SERVICES_OF_COMPOSE))
 
 

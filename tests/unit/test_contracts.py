@@ -114,6 +114,43 @@ _AT = "2025-01-07T10:15:00+08:00"
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
+    events.ApplicationHandedOver.event_type: {
+        **_ACCEPTED,
+        "competent_locality": "320100",
+        "partner_province": "32",
+        "national_code": "000111012000",
+        "routed_at": "2025-01-06T09:30:05+08:00",
+    },
+    events.PartnerApplicationReceived.event_type: {
+        **_ACCEPTED,
+        "receiving_locality": "320102",
+        "from_province": "32",
+        "national_code": "000111012000",
+        "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
+        "received_at": "2025-01-06T09:30:07+08:00",
+    },
+    events.PartnerResultReceived.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "from_province": "32",
+        "message_type": "application.approved",
+        "status": "approved",
+        "locality": "320100",
+        "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
+        "received_at": "2025-01-06T09:30:07+08:00",
+    },
+    events.FederationMessageLogged.event_type: {
+        "direction": "sent",
+        "message_id": "3f2b8c1e-8a4e-4c57-9d0b-1b2c3d4e5f60",
+        "message_type": "application.handed_over",
+        "application_no": _ACCEPTED["application_no"],
+        "from_province": "34",
+        "to_province": "32",
+        "signed_time": "2025-01-06T09:30:06+08:00",
+        "signer": "federation#1",
+        "signature": "A" * 86 + "==",
+        "body_sm3": "0" * 64,
+        "logged_at": "2025-01-06T09:30:07+08:00",
+    },
     events.ApplicationEvaluated.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "item_code": _ACCEPTED["item_code"],
@@ -436,6 +473,10 @@ def test_asyncapi_document_shape() -> None:
         "tongban.routing.rules",
         "tongban.audit.checkpoints",
         "tongban.consultation.events",
+        "tongban.federation.outgoing",
+        "tongban.federation.events",
+        "tongban.federation.incoming",
+        "tongban.federation.results",
         "{topic}.dlq",
     }
     # Every {parameter} in an address is declared, and nothing else.
@@ -568,5 +609,12 @@ def test_intake_reads_no_topic_that_carries_personal_data() -> None:
 
     read = {channel_of(topic).id for sub in SUBSCRIPTIONS for topic in sub.topics}
     assert "approvalRequests" not in read
-    # consultationEvents: staff identifiers only (视频会商, timeline notes).
-    assert read == {"routingEvents", "approvalEvents", "deliveryEvents", "consultationEvents"}
+    # consultationEvents: staff identifiers only (视频会商, timeline notes); federationResults:
+    # statuses a partner reported back, no personal data.
+    assert read == {
+        "routingEvents",
+        "approvalEvents",
+        "deliveryEvents",
+        "consultationEvents",
+        "federationResults",
+    }

@@ -18,8 +18,9 @@ TABLE = tongban_acl_table()
 # What each service reads as its own modules declare it (its subscriptions and replicas).
 DECLARED = {reads.service: reads for reads in declared_readers()}
 # The principals of Tongban's processes: the services, the portal (which reads the facts it
-# notifies applicants of) and the consultation service (which publishes its own channel).
-PROCESSES = (*SERVICES, "portal", "consultation")
+# notifies applicants of), the consultation service (which publishes its own channel) and the
+# federation gateway.
+PROCESSES = (*SERVICES, "portal", "consultation", "federation")
 
 
 def reads_of(service: str) -> set[str]:

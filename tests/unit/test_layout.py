@@ -124,6 +124,7 @@ def test_the_patterns_find_every_service_and_the_console() -> None:
         "console",
         "portal",
         "consultation",
+        "federation",
     }
     assert service_modules("domain"), "no domain module found: the domain rule would hold nothing"
 

@@ -56,6 +56,15 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                 {"locality": payload.competent_locality, "department": payload.department},
                 competent_locality=payload.competent_locality,
             )
+        case events.PartnerResultReceived():
+            return TimelineFact(
+                payload.status,
+                payload.locality,
+                N_("Reported by the partner province ({province}): {message_type}"),
+                {"province": payload.from_province, "message_type": payload.message_type},
+                # Review goes on after a supplement there as here.
+                rewinds=frozenset({ApplicationStatus.SUPPLEMENT_REQUESTED}),
+            )
         case events.Unroutable():
             return TimelineFact(
                 ApplicationStatus.UNROUTABLE,

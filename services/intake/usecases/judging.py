@@ -15,6 +15,7 @@ from services.intake.usecases.scans import unknown_scans
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Forbidden, Invalid, Unavailable
+from shared.federation.agreements import AGREEMENTS
 from shared.i18n import N_, _
 from shared.identity import id_number_digest, validate_id_number
 from shared.jurisdiction import JurisdictionError, Resolution, RuleBook
@@ -164,6 +165,8 @@ def judge(
             ),
         )
     rights = resolution.receiving_rights
+    if Right.ACCEPT not in rights and resolution.competent_locality[:2] != clerk.locality[:2]:
+        raise _no_cross_border_agreement(item, resolution.competent_locality, clerk.locality)
     if Right.ACCEPT not in rights:
         raise Forbidden(
             "no_accept_right",
@@ -206,3 +209,23 @@ def judge(
         for citation in submission.citations
     ]
     return Accept(item, resolution, assessment.deferred, scans, current.version, certificates)
+
+
+def _no_cross_border_agreement(item: CatalogItem, competent: str, receiving: str) -> Forbidden:
+    """跨省通办: the competent province does not accept this item from this province's windows
+    (no agreement names its national code, or none in force; shared.federation.agreements)."""
+    national = AGREEMENTS.national_code(item.item_code)
+    return Forbidden(
+        "no_cross_border_agreement",
+        _(
+            "{competent_province} does not accept {item_name} ({item_code}, national catalog "
+            "code {national_code}) from windows of {receiving_province}: no cross-province "
+            "agreement covers it. Apply in {competent_province} or online.",
+            competent_province=AGREEMENTS.province_name(competent),
+            receiving_province=AGREEMENTS.province_name(receiving),
+            item_name=item.name,
+            item_code=item.item_code,
+            national_code=national or _("none"),
+        ),
+        {"competent_locality": competent, "item_code": item.item_code},
+    )

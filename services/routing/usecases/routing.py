@@ -16,11 +16,14 @@ from shared.auth import Principal
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.federation.agreements import AGREEMENTS
 from shared.i18n import _
 from shared.jurisdiction import JurisdictionError, Resolution
 from shared.messaging import events, topics
 from shared.messaging.outbox import Outbox
-from shared.reference.localities import is_known_locality
+from shared.reference.catalog import get_item
+from shared.reference.localities import PROVINCE, is_known_locality
+from shared.vocabulary import UnroutableReason
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,38 @@ async def route_application(
     """
     personal = outbox.personal_data()
     accepted = open_accepted(personal, accepted)
+    await _place(session, outbox, personal, accepted)
+
+
+async def place_received(
+    session: AsyncSession, outbox: Outbox, received: events.PartnerApplicationReceived
+) -> None:
+    """代收: an application a partner province's window accepted for this province, placed like
+    one accepted here, under this province's item of the same national code (the partner's own
+    item code means nothing here); an item this province does not know is unroutable."""
+    item_code = AGREEMENTS.item_code_of(received.national_code)
+    item = get_item(item_code) if item_code else None
+    fields = received.model_dump(
+        exclude={"from_province", "national_code", "message_id", "received_at"}
+    )
+    accepted = events.ApplicationAccepted.model_validate(
+        {
+            **fields,
+            "item_code": item.item_code if item else received.item_code,
+            "item_name": item.name if item else received.item_name,
+        }
+    )
+    await _place(session, outbox, outbox.personal_data(), accepted, received=True)
+
+
+async def _place(
+    session: AsyncSession,
+    outbox: Outbox,
+    personal: PersonalData,
+    accepted: events.ApplicationAccepted,
+    *,
+    received: bool = False,
+) -> None:
     book = await rule_book(session, accepted.item_code, accepted.receiving_locality)
     verdict = domain.place(
         book,
@@ -83,6 +118,16 @@ async def route_application(
         receiving_locality=accepted.receiving_locality,
         accepted_at=accepted.accepted_at,
     )
+    if (
+        received
+        and isinstance(verdict, domain.Placed)
+        and verdict.competent_locality[:2] != PROVINCE[:2]
+    ):
+        # A partner's application this province is not competent for goes nowhere else.
+        verdict = domain.NotPlaced(
+            UnroutableReason.UNKNOWN_LOCALITY,
+            f"Received from another province, but {verdict.competent_locality} decides it.",
+        )
     now = clock.now()
     if isinstance(verdict, domain.NotPlaced):
         first_time = await insert_if_absent(
@@ -106,6 +151,9 @@ async def route_application(
             await outbox.add(session, unroutable)
         return
 
+    if verdict.competent_locality[:2] != PROVINCE[:2]:
+        await hand_over(session, outbox, personal, accepted, verdict)
+        return
     topic = topics.approval_requests(verdict.competent_locality)
     first_time = await insert_if_absent(
         session,
@@ -132,6 +180,54 @@ async def route_application(
         }
     )
     await outbox.add(session, routed)
+    notice = events.Routed(
+        application_no=accepted.application_no,
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        receiving_locality=accepted.receiving_locality,
+        routed_at=now,
+    )
+    await outbox.add(session, notice)
+
+
+async def hand_over(
+    session: AsyncSession,
+    outbox: Outbox,
+    personal: PersonalData,
+    accepted: events.ApplicationAccepted,
+    verdict: domain.Placed,
+) -> None:
+    """异地代收代办: the competent locality is a partner province's, so the whole application
+    goes to this province's federation gateway (tongban.federation.outgoing), once, with the
+    item's national code; `Routed` tells the timeline where it went."""
+    now = clock.now()
+    first_time = await insert_if_absent(
+        session,
+        RoutedApplicationRow,
+        application_no=accepted.application_no,
+        item_code=accepted.item_code,
+        outcome="handed_over",
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        topic=topics.FEDERATION_OUTGOING,
+        routed_at=now,
+        application=personal.seal_fields(
+            accepted.model_dump(mode="json"), where=_application_place(accepted.application_no)
+        ),
+    )
+    if not first_time:
+        return
+    handed = events.ApplicationHandedOver.model_validate(
+        {
+            **accepted.model_dump(),
+            "competent_locality": verdict.competent_locality,
+            "department": verdict.department,
+            "partner_province": verdict.competent_locality[:2],
+            "national_code": AGREEMENTS.national_code(accepted.item_code) or accepted.item_code,
+            "routed_at": now,
+        }
+    )
+    await outbox.add(session, handed)
     notice = events.Routed(
         application_no=accepted.application_no,
         competent_locality=verdict.competent_locality,

@@ -1,0 +1,123 @@
+"""Certificates for the federation gateways' mutual TLS on a developer's machine and in the
+tests: a throwaway CA and, per province, one certificate (server and client use, for
+127.0.0.1/localhost) with its key, as PEM files. In production each province's gateway
+certificate comes from the PKI the two provinces agree on; nothing here is for that."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+@dataclass(frozen=True)
+class GatewayFiles:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tongban development"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)
+
+
+class DevelopmentCA:
+    """A CA whose certificate and key are in `directory` (made on first use)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.cert_path = directory / "ca.pem"
+        key_path = directory / "ca-key.pem"
+        if self.cert_path.exists() and key_path.exists():
+            self.key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+            self.cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("Tongban federation development CA"))
+            .issuer_name(_name("Tongban federation development CA"))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        self.key = key
+        _write_key(key, key_path)
+        self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(self, province: str) -> GatewayFiles:
+        """The gateway certificate of `province` (e.g. 34), valid for 127.0.0.1 and localhost,
+        for serving and for calling partners."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        assert isinstance(self.key, ec.EllipticCurvePrivateKey)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(f"federation gateway {province}"))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        files = GatewayFiles(
+            cert=self.directory / f"gateway-{province}.pem",
+            key=self.directory / f"gateway-{province}-key.pem",
+            ca=self.cert_path,
+        )
+        _write_key(key, files.key)
+        files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return files
