@@ -76,6 +76,8 @@ class CatalogVersionRow(Base):
 
     version: Mapped[str] = mapped_column(String(32), primary_key=True)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # 一件事 (shared.reference.bundles); NULL for a version published before bundles existed.
+    bundles: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_by: Mapped[str] = mapped_column(String(64))
 
