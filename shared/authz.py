@@ -85,6 +85,10 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
             "own_window", "window_clerk"
         ),
         ("GET", "/v1/evaluations/statistics"): _rule("own_locality", *OPERATORS),
+        ("GET", "/v1/catalog/bundles"): PUBLIC,
+        ("GET", "/v1/catalog/bundles/{bundle_id}"): PUBLIC,
+        ("POST", "/v1/bundle-applications"): _rule("own_window", "window_clerk"),
+        ("GET", "/v1/bundle-applications/{bundle_no}"): _rule("own_locality", *STAFF),
     },
     "routing": {
         ("POST", "/v1/jurisdiction/resolve"): _rule("any_locality", *STAFF),

@@ -5,7 +5,7 @@ are read by a consumer of their own, since approval's events are checked against
 
 from __future__ import annotations
 
-from services.intake.usecases import progress
+from services.intake.usecases import bundle_manager, progress
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
@@ -18,6 +18,8 @@ async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> 
 # 免证办: intake's replica of the certificate registry (the issuer's seal signed each event).
 async def record_certificate_issued(event: events.CertificateIssued, ctx: EventContext) -> None:
     await progress.record_certificate_issued(ctx.session, event)
+    # 一件事: a sibling waiting for this certificate is released with it cited.
+    await bundle_manager.on_certificate_issued(ctx.session, event, ctx.outbox)
 
 
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:

@@ -125,6 +125,8 @@ class ApplicationRow(Base):
     # The trace of the request that accepted it (W3C trace id, 32 hex): the journey's events
     # carry it on, so operators follow the application in the tracing UI from here.
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    # 一件事: the bundle application (bundle_db.BundleRow) this is a child of; None on its own.
+    bundle_no: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class CertificateRow(Base):

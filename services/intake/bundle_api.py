@@ -1,0 +1,77 @@
+"""Intake's HTTP API for bundle applications (一件事一次办). Thin: parse, call the use case."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+
+from services.intake.bundle_schemas import BundleAcceptedOut, BundleApplicationIn
+from services.intake.deps import (
+    CatalogDep,
+    DatabaseDep,
+    DigestKey,
+    NumbersDep,
+    OutboxDep,
+    RulesDep,
+    ScansDep,
+)
+from services.intake.usecases import bundle_intake, bundle_manager
+from services.intake.usecases.bundle_judging import SubmitBundle
+from shared.authz import Caller
+from shared.webapp import DbSession
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post(
+    "/bundle-applications",
+    status_code=201,
+    tags=["bundles"],
+    summary="Hand in a bundle application (一件事) at this window: one notice or one receipt",
+    response_model=BundleAcceptedOut,
+    responses={
+        422: {
+            "description": "Invalid input (unknown_bundle), or the combined one-time notice "
+            "(incomplete_application) listing every problem of every member"
+        },
+        403: {"description": "no_accept_right for one of its members"},
+        409: {"description": "Idempotency-Key reused with a different body"},
+    },
+)
+async def submit_bundle(
+    body: BundleApplicationIn,
+    db: DatabaseDep,
+    outbox: OutboxDep,
+    versions: CatalogDep,
+    rules: RulesDep,
+    numbers: NumbersDep,
+    registry: ScansDep,
+    digest_key: DigestKey,
+    clerk: Caller,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=128)],
+) -> JSONResponse:
+    command = SubmitBundle(body=body, clerk=clerk, idempotency_key=idempotency_key)
+    answer = await bundle_intake.submit_bundle(
+        db,
+        command,
+        outbox=outbox,
+        catalog=versions,
+        rules=rules,
+        numbers=numbers,
+        scans=registry,
+        digest_key=digest_key,
+    )
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+@router.get(
+    "/bundle-applications/{bundle_no}",
+    tags=["bundles"],
+    summary="A bundle application's children and their state",
+)
+async def get_bundle_application(
+    bundle_no: str, db: DbSession, principal: Caller
+) -> BundleAcceptedOut:
+    return await bundle_manager.bundle_state(db, bundle_no, principal)

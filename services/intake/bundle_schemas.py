@@ -1,0 +1,94 @@
+"""Request and response bodies of bundle applications (一件事一次办, API.md's style).
+
+The applicant, the delivery and the agent are given once for the whole bundle; the combined
+form's shared fields once; each member its materials, where a scan is named by its sha256, so a
+scan uploaded once serves every member that references it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.intake.schemas import (
+    AgentIn,
+    ApplicantIn,
+    ApplicationIn,
+    ApplicationMaterialIn,
+    DeliveryIn,
+)
+from shared.bounds import MAX_MATERIALS, Code, Line
+from shared.i18n import _
+from shared.reference.bundles import MAX_BUNDLE_MEMBERS, MAX_SHARED_FIELDS
+from shared.reference.localities import LocalityCode
+
+
+class BundleMemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_code: Code
+    materials: list[ApplicationMaterialIn] = Field(default=[], max_length=MAX_MATERIALS)
+    commitments: list[Code] = Field(default=[], max_length=MAX_MATERIALS)
+
+
+class BundleApplicationIn(BaseModel):
+    """`POST /v1/bundle-applications`: every member the applicant asks for (the required ones
+    and the optional ones chosen), under one Idempotency-Key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bundle_id: Code
+    applicant: ApplicantIn
+    property_locality: LocalityCode | None = None
+    shared_fields: dict[Code, Line] = Field(default={}, max_length=MAX_SHARED_FIELDS)
+    members: list[BundleMemberIn] = Field(min_length=1, max_length=MAX_BUNDLE_MEMBERS)
+    delivery: DeliveryIn
+    agent: AgentIn | None = None
+
+    @model_validator(mode="after")
+    def _each_member_once(self) -> BundleApplicationIn:
+        codes = [member.item_code for member in self.members]
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:
+            raise ValueError(
+                _("each member may appear once; repeated: {repeated}", repeated=", ".join(repeated))
+            )
+        return self
+
+    def member_application(self, member: BundleMemberIn) -> ApplicationIn:
+        """The member as an ordinary application: what its item's standard is checked on."""
+        return ApplicationIn(
+            item_code=member.item_code,
+            applicant=self.applicant,
+            property_locality=self.property_locality,
+            materials=member.materials,
+            commitments=member.commitments,
+            delivery=self.delivery,
+            agent=self.agent,
+        )
+
+
+class BundleChildOut(BaseModel):
+    application_no: str
+    item_code: str
+    required: bool
+    status: Literal["accepted", "held", "released"]
+    waits_for: list[str] = Field(description="the members whose certificate it waits for")
+    competent_locality: str
+    department: str
+    promised_date: date = Field(description="for a held child, estimated from its prerequisites")
+
+
+class BundleAcceptedOut(BaseModel):
+    """One receipt: the bundle's number with its children's numbers."""
+
+    bundle_no: str
+    bundle_id: str
+    name: str
+    lead_department: str
+    catalog_version: str
+    receiving_locality: str
+    window_id: str
+    promised_date: date = Field(description="the latest child's")
+    children: list[BundleChildOut]

@@ -1,0 +1,191 @@
+"""The bundle process manager (一件事), first part: a held child is released when the
+certificates of every member it waits for were issued, with them cited (免证办, no upload).
+
+A bounded module of intake, not a service of its own (contracts/bundles.md says why): a bundle's
+children are intake's applications, releasing one is accepting it (number, personal data sealed
+for routing, the outbox), and intake's consumer already reads every CertificateIssued to keep its
+replica of the registry. Its state is the bundle tables (bundle_db.py), changed in the consumer's
+transaction: the inbox drops an event read twice, a child is released by a conditional update
+(held → released) and its application's primary key is the number reserved for it, so a
+redelivery or a restart neither releases a child twice nor loses one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.bundle_db import CHILD, BundleChildRow, BundleRow, ChildStatus
+from services.intake.bundle_schemas import BundleAcceptedOut, BundleChildOut
+from services.intake.db import CatalogVersionRow
+from services.intake.schemas import ApplicationIn
+from services.intake.usecases.acceptance import acceptance_of
+from services.intake.usecases.bundle_intake import bundle_place
+from services.intake.usecases.judging import Accept, SubmitApplication
+from shared.auth import Principal
+from shared.errors import NotFound
+from shared.i18n import _
+from shared.jurisdiction import Resolution
+from shared.messaging import events
+from shared.messaging.outbox import Outbox, set_after_commit
+from shared.reference.bundles import Bundle
+from shared.reference.catalog import CatalogItem
+from shared.reference.localities import is_within
+
+
+async def on_certificate_issued(
+    session: AsyncSession, issued: events.CertificateIssued, outbox: Outbox
+) -> list[str]:
+    """Note the certificate on its child, if it is one, and release the siblings that waited
+    for it and now have every certificate they need. Returns the released numbers."""
+    child = await session.get(BundleChildRow, issued.application_no, with_for_update=True)
+    if child is None:
+        return []
+    entry = {
+        "certificate_no": issued.certificate_no,
+        "issuer_locality": issued.locality,
+        "item_code": issued.item_code,
+    }
+    if entry not in child.issued:
+        child.issued = [*child.issued, entry]
+    siblings = (
+        await session.scalars(
+            select(BundleChildRow)
+            .where(BundleChildRow.bundle_no == child.bundle_no)
+            .order_by(BundleChildRow.application_no)
+            .with_for_update()
+        )
+    ).all()
+    certificates = {sibling.item_code: sibling.issued[0] for sibling in siblings if sibling.issued}
+    released = []
+    for sibling in siblings:
+        if sibling.status != ChildStatus.HELD or child.item_code not in sibling.waits_for:
+            continue
+        if not all(needs in certificates for needs in sibling.waits_for):
+            continue  # another prerequisite's certificate is still to come
+        cited = [
+            events.CitedCertificate(material_code=material, **certificates[needs])
+            for needs, material in sorted(sibling.waits_for.items())
+        ]
+        if await _release(session, sibling, cited, outbox):
+            released.append(sibling.application_no)
+    return released
+
+
+async def _release(
+    session: AsyncSession,
+    child: BundleChildRow,
+    cited: list[events.CitedCertificate],
+    outbox: Outbox,
+) -> bool:
+    won = await session.execute(
+        update(BundleChildRow)
+        .where(
+            BundleChildRow.application_no == child.application_no,
+            BundleChildRow.status == ChildStatus.HELD,
+        )
+        .values(status=ChildStatus.RELEASED)
+    )
+    if not won.rowcount:  # type: ignore[attr-defined]
+        return False
+    bundle = await session.get(BundleRow, child.bundle_no)
+    assert bundle is not None
+    personal = outbox.personal_data()
+    body = ApplicationIn.model_validate(
+        {
+            "item_code": child.item_code,
+            "applicant": personal.decrypt_json(
+                bundle.applicant, where=bundle_place("applicant", bundle.bundle_no)
+            ),
+            "property_locality": bundle.property_locality,
+            "materials": [
+                {name: m[name] for name in ("material_code", "sha256", "original_verified")}
+                for m in child.materials
+            ],
+            "commitments": child.commitments,
+            "delivery": personal.decrypt_json(
+                bundle.delivery, where=bundle_place("delivery", bundle.bundle_no)
+            ),
+            "agent": personal.decrypt_optional(
+                bundle.agent, where=bundle_place("agent", bundle.bundle_no)
+            ),
+        }
+    )
+    clerk = Principal(
+        sub=bundle.accepted_by,
+        role="window_clerk",
+        locality=bundle.receiving_locality,
+        window_id=bundle.window_id,
+    )
+    verdict = Accept(
+        item=await _item(session, bundle.catalog_version, child.item_code),
+        # Routing resolves it again from the accepted event; the window's rights were checked
+        # when the bundle was handed in.
+        resolution=Resolution(child.competent_locality, child.department, frozenset()),
+        deferred=child.deferred,
+        scans={m["sha256"]: (m["size"], m["content_type"]) for m in child.materials},
+        catalog_version=bundle.catalog_version,
+        certificates=cited,
+    )
+    one = SubmitApplication(body, clerk, f"bundle:{bundle.bundle_no}:{child.item_code}")
+    _, values = acceptance_of(
+        one, verdict, outbox, 0, bundle_no=bundle.bundle_no, reserved_no=child.application_no
+    )
+    await session.execute(CHILD, values)
+    set_after_commit(session, outbox.committed)
+    return True
+
+
+async def _published_bundle(session: AsyncSession, version: str, bundle_id: str) -> Bundle | None:
+    row = await session.get(CatalogVersionRow, version)
+    listed = (row.bundles or []) if row else []
+    return next((Bundle.model_validate(b) for b in listed if b["bundle_id"] == bundle_id), None)
+
+
+async def _item(session: AsyncSession, version: str, item_code: str) -> CatalogItem:
+    """The item's guide in the version the bundle was accepted under (never changes)."""
+    row = await session.get(CatalogVersionRow, version)
+    assert row is not None, version
+    return next(
+        CatalogItem.model_validate(item) for item in row.items if item["item_code"] == item_code
+    )
+
+
+async def bundle_state(
+    session: AsyncSession, bundle_no: str, principal: Principal
+) -> BundleAcceptedOut:
+    """The receipt as it stands: each child accepted, held or released."""
+    bundle = await session.get(BundleRow, bundle_no)
+    children = (
+        await session.scalars(select(BundleChildRow).where(BundleChildRow.bundle_no == bundle_no))
+    ).all()
+    localities = [bundle.receiving_locality] if bundle else []
+    localities += [child.competent_locality for child in children]
+    if bundle is None or not any(is_within(code, principal.locality) for code in localities):
+        raise NotFound(
+            "unknown_bundle_application",
+            _("No bundle application {bundle_no}.", bundle_no=bundle_no),
+        )
+    published = await _published_bundle(session, bundle.catalog_version, bundle.bundle_id)
+    return BundleAcceptedOut(
+        bundle_no=bundle.bundle_no,
+        bundle_id=bundle.bundle_id,
+        name=published.name if published else bundle.bundle_id,
+        lead_department=published.lead_department if published else "",
+        catalog_version=bundle.catalog_version,
+        receiving_locality=bundle.receiving_locality,
+        window_id=bundle.window_id,
+        promised_date=bundle.promised_date,
+        children=[
+            BundleChildOut(
+                application_no=child.application_no,
+                item_code=child.item_code,
+                required=child.required,
+                status=child.status,
+                waits_for=sorted(child.waits_for),
+                competent_locality=child.competent_locality,
+                department=child.department,
+                promised_date=child.promised_date,
+            )
+            for child in sorted(children, key=lambda c: c.application_no)
+        ],
+    )

@@ -1,0 +1,191 @@
+"""一件事一次办 on the real broker and database: a bundle application is handed in once at a
+window and answered with one combined one-time notice or one receipt; its children travel as
+ordinary applications, and a child waiting for a sibling's certificate is released with that
+certificate cited (免证办) once approval issues it.
+
+新生儿出生 for a 合肥 (蜀山区) family at a 阜阳 window: 出生医学证明 (卫生健康委员会) first;
+出生登记 (公安局) waits for it; 医保参保 (医疗保障局, 蜀山区) and 社会保障卡 (人力资源和社会保障局,
+合肥市) wait for the household register the registration issues."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import factories
+from tests.harness import Stack
+from tooling.journey import (
+    AUTHORIZATION_SCAN,
+    HOUSEHOLD_REGISTER_SCAN,
+    ID_CARD_SCAN,
+    Journey,
+    poll_until,
+    scan_digest,
+)
+
+pytestmark = pytest.mark.integration
+
+SHUSHAN = "340104"
+HEFEI = "340100"
+ID_CARD = scan_digest(ID_CARD_SCAN)
+REGISTER = scan_digest(HOUSEHOLD_REGISTER_SCAN)
+FORM = scan_digest(AUTHORIZATION_SCAN)
+
+
+def newborn(applicant: dict[str, Any]) -> dict[str, Any]:
+    """The four required members; each scan uploaded once and referenced by every member that
+    needs it. The materials a sibling's certificate proves are not handed in."""
+    return {
+        "bundle_id": "YJS-XSECS",
+        "applicant": applicant,
+        "shared_fields": {
+            "newborn_name": "张小满",
+            "newborn_sex": "女",
+            "birth_date": "2026-11-20",
+            "birth_place": "合肥市第一人民医院",
+            "mother_id_number": factories.resident_id(SHUSHAN),
+            "father_id_number": applicant["id_number"],
+            "settle_with": "随父落户",
+        },
+        "members": [
+            {
+                "item_code": "WJ-CS-001",
+                "materials": [
+                    {"material_code": "M01", "sha256": ID_CARD, "original_verified": True},
+                    {"material_code": "M02", "sha256": FORM},
+                    {"material_code": "M03", "sha256": FORM},
+                ],
+            },
+            {
+                "item_code": "GA-HJ-003",
+                "materials": [
+                    {"material_code": "M02", "sha256": REGISTER, "original_verified": True},
+                    {"material_code": "M03", "sha256": ID_CARD, "original_verified": True},
+                ],
+                "commitments": ["M04"],
+            },
+            {"item_code": "YL-CB-001", "materials": [{"material_code": "M02", "sha256": FORM}]},
+            {"item_code": "SB-SBK-002"},  # its photo deferred (容缺)
+        ],
+        "delivery": {"method": "postal", "address": _address(applicant)},
+    }
+
+
+def _address(applicant: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "recipient": applicant["name"],
+        "phone": applicant["phone"],
+        "locality": SHUSHAN,
+        "line": "合肥市蜀山区长江西路100号",
+    }
+
+
+async def submit(trip: Journey, body: dict[str, Any], key: str | None = None) -> httpx.Response:
+    async with trip._client("intake", trip.clerk_token) as intake:
+        return await intake.post(
+            "/v1/bundle-applications",
+            json=body,
+            headers={"Idempotency-Key": key or str(uuid.uuid4())},
+        )
+
+
+async def bundle_state(trip: Journey, bundle_no: str) -> dict[str, Any]:
+    async with trip._client("intake", trip.clerk_token) as intake:
+        response = await intake.get(f"/v1/bundle-applications/{bundle_no}")
+        assert response.status_code == 200, response.text
+        state: dict[str, Any] = response.json()
+        return state
+
+
+async def test_a_combined_notice_lists_the_problems_of_several_members_at_once(
+    stack: Stack,
+) -> None:
+    trip = stack.journey()
+    await trip.upload_sample_scans()
+    body = newborn(factories.applicant(SHUSHAN))
+    del body["shared_fields"]["birth_date"]
+    members = {member["item_code"]: member for member in body["members"]}
+    members["WJ-CS-001"]["materials"].pop(1)  # 分娩记录
+    members["YL-CB-001"]["materials"] = []  # 参保登记表
+    body["members"].append({"item_code": "GA-HJ-001"})
+
+    response = await submit(trip, body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "incomplete_application"
+    listed = sorted(
+        (p.get("item_code", ""), p.get("material_code") or p["field"], p["code"])
+        for p in error["details"]["problems"]
+    )
+    assert listed == [
+        ("", "shared_fields.birth_date", "shared_field_missing"),
+        ("GA-HJ-001", "members", "not_a_bundle_member"),
+        ("WJ-CS-001", "M02", "material_missing"),
+        ("YL-CB-001", "M02", "material_missing"),
+    ]
+    # The held members were not asked for what their prerequisites' certificates will prove.
+    assert not any(p.get("material_code") == "M01" for p in error["details"]["problems"])
+    async with trip._client("intake", trip.clerk_token) as intake:
+        again = await intake.get(f"/v1/notices/{error['details']['notice_no']}")
+    assert again.status_code == 200 and len(again.json()["problems"]) == 4
+
+
+async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_certificate(
+    stack: Stack,
+) -> None:
+    trip = stack.journey()
+    await trip.upload_sample_scans()
+    applicant = factories.applicant(SHUSHAN)
+    body = newborn(applicant)
+    key = str(uuid.uuid4())
+    response = await submit(trip, body, key)
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    children = {child["item_code"]: child for child in receipt["children"]}
+    assert receipt["bundle_no"].startswith("YJS341200")
+    assert (receipt["name"], receipt["lead_department"]) == ("新生儿出生一件事", "卫生健康委员会")
+    assert {code: child["status"] for code, child in children.items()} == {
+        "WJ-CS-001": "accepted",
+        "GA-HJ-003": "held",
+        "YL-CB-001": "held",
+        "SB-SBK-002": "held",
+    }
+    assert children["GA-HJ-003"]["waits_for"] == ["WJ-CS-001"]
+    assert children["SB-SBK-002"]["waits_for"] == ["GA-HJ-003"]
+    assert {child["competent_locality"] for child in children.values()} == {SHUSHAN, HEFEI}
+    # The bundle's promised date is its latest child's; a held child's starts after its own
+    # prerequisites'.
+    assert receipt["promised_date"] == max(c["promised_date"] for c in children.values())
+    assert children["GA-HJ-003"]["promised_date"] > children["WJ-CS-001"]["promised_date"]
+    again = await submit(trip, body, key)
+    assert (again.status_code, again.json()) == (201, receipt)
+
+    birth = children["WJ-CS-001"]["application_no"]
+    registration = children["GA-HJ-003"]["application_no"]
+    shown = await trip.wait_for_status(birth, "in_review")
+    assert shown["competent_locality"] == SHUSHAN
+    async with trip._client("intake", trip.clerk_token) as intake:
+        held = await intake.get(f"/v1/applications/{registration}")
+    assert held.status_code == 404  # held: not an application yet, not routed
+
+    await trip.approve(birth, SHUSHAN)
+
+    async def released() -> dict[str, Any] | None:
+        state = await bundle_state(trip, receipt["bundle_no"])
+        listed = {child["item_code"]: child["status"] for child in state["children"]}
+        return state if listed["GA-HJ-003"] == "released" else None
+
+    state = await poll_until(released, within=60.0, failure="GA-HJ-003 never released")
+    assert state is not None
+    # Released alone: the others wait for the household register, not the birth certificate.
+    statuses = {child["item_code"]: child["status"] for child in state["children"]}
+    assert statuses["YL-CB-001"] == statuses["SB-SBK-002"] == "held"
+    routed = await trip.wait_for_status(registration, "in_review")
+    [cited] = routed["certificates"]
+    assert (cited["material_code"], cited["item_code"]) == ("M01", "WJ-CS-001")
+    assert cited["issuer_locality"] == SHUSHAN
+    case = await trip.wait_for_case(registration, SHUSHAN)
+    assert case["application"]["certificates"] == [cited]
