@@ -43,6 +43,8 @@ class BundleRow(Base):
     accepted_by: Mapped[str] = mapped_column(String(64))
     # The latest child's promised date (a held child's estimated from its prerequisites').
     promised_date: Mapped[date] = mapped_column(Date)
+    # domain.bundles: open, completed or failed, as the process manager last decided.
+    status: Mapped[str] = mapped_column(String(16), default="open")
 
 
 class BundleChildRow(Base):
@@ -53,6 +55,8 @@ class BundleChildRow(Base):
     item_code: Mapped[str] = mapped_column(String(32))
     required: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16))
+    # Its decision once approval announced it (approved, rejected); None until then.
+    outcome: Mapped[str | None] = mapped_column(String(16))
     # What it waits for: {prerequisite item_code: its material the certificate serves}.
     waits_for: Mapped[dict[str, str]] = mapped_column(JSON)
     # The certificates issued for it (approval's CertificateIssued), and those it was released

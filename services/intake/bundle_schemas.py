@@ -74,6 +74,9 @@ class BundleChildOut(BaseModel):
     item_code: str
     required: bool
     status: Literal["accepted", "held", "released"]
+    outcome: Literal["approved", "rejected"] | None = Field(
+        default=None, description="its decision, once announced"
+    )
     waits_for: list[str] = Field(description="the members whose certificate it waits for")
     competent_locality: str
     department: str
@@ -91,4 +94,9 @@ class BundleAcceptedOut(BaseModel):
     receiving_locality: str
     window_id: str
     promised_date: date = Field(description="the latest child's")
+    status: Literal["open", "completed", "failed"] = Field(
+        default="open",
+        description="failed: a required member was rejected; completed: every required member "
+        "approved and nothing else still to decide",
+    )
     children: list[BundleChildOut]

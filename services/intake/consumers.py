@@ -22,6 +22,14 @@ async def record_certificate_issued(event: events.CertificateIssued, ctx: EventC
     await bundle_manager.on_certificate_issued(ctx.session, event, ctx.outbox)
 
 
+async def record_decision(
+    event: events.ApplicationApproved | events.ApplicationRejected, ctx: EventContext
+) -> None:
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
+    # 一件事: the child's decision, and the bundle's state from its children's.
+    await bundle_manager.on_decision(ctx.session, event)
+
+
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
     await progress.record_transfer(ctx.session, event)
 
@@ -35,9 +43,7 @@ _PROGRESS = (
     events.CaseSupplementRequested,
     events.CaseResumed,
     events.CaseDeferredReminder,
-    events.ApplicationApproved,
     events.RejectionNoticeIssued,
-    events.ApplicationRejected,
     events.CertificateReadyForPickup,
     events.CertificateDispatched,
     events.CertificateInTransit,
@@ -50,6 +56,8 @@ SUBSCRIPTION = Subscription(
     topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
     handlers={
         **{event: record_progress for event in _PROGRESS},
+        events.ApplicationApproved: record_decision,
+        events.ApplicationRejected: record_decision,
         events.CertificateIssued: record_certificate_issued,
         events.CertificateRevoked: record_certificate_revoked,
         events.CaseTransferred: record_transfer,

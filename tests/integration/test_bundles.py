@@ -100,6 +100,17 @@ async def bundle_state(trip: Journey, bundle_no: str) -> dict[str, Any]:
         return state
 
 
+async def released(trip: Journey, bundle_no: str, *item_codes: str) -> dict[str, Any]:
+    """The bundle once the process manager released these members."""
+
+    async def look() -> dict[str, Any] | None:
+        state = await bundle_state(trip, bundle_no)
+        listed = {child["item_code"]: child["status"] for child in state["children"]}
+        return state if all(listed[code] == "released" for code in item_codes) else None
+
+    return await poll_until(look, within=60.0, failure=f"{item_codes} never released")
+
+
 async def test_a_combined_notice_lists_the_problems_of_several_members_at_once(
     stack: Stack,
 ) -> None:
@@ -173,13 +184,7 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
 
     await trip.approve(birth, SHUSHAN)
 
-    async def released() -> dict[str, Any] | None:
-        state = await bundle_state(trip, receipt["bundle_no"])
-        listed = {child["item_code"]: child["status"] for child in state["children"]}
-        return state if listed["GA-HJ-003"] == "released" else None
-
-    state = await poll_until(released, within=60.0, failure="GA-HJ-003 never released")
-    assert state is not None
+    state = await released(trip, receipt["bundle_no"], "GA-HJ-003")
     # Released alone: the others wait for the household register, not the birth certificate.
     statuses = {child["item_code"]: child["status"] for child in state["children"]}
     assert statuses["YL-CB-001"] == statuses["SB-SBK-002"] == "held"
@@ -189,3 +194,39 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
     assert cited["issuer_locality"] == SHUSHAN
     case = await trip.wait_for_case(registration, SHUSHAN)
     assert case["application"]["certificates"] == [cited]
+
+    # The registration approved: its household register releases both members waiting for it,
+    # 医保参保 to 蜀山区 and 社会保障卡 to 合肥市, in parallel.
+    await trip.approve(registration, SHUSHAN)
+    insurance = children["YL-CB-001"]["application_no"]
+    card = children["SB-SBK-002"]["application_no"]
+    await released(trip, receipt["bundle_no"], "YL-CB-001", "SB-SBK-002")
+    for number, locality in ((insurance, SHUSHAN), (card, HEFEI)):
+        routed = await trip.wait_for_status(number, "in_review")
+        assert routed["competent_locality"] == locality
+        assert [c["item_code"] for c in routed["certificates"]] == ["GA-HJ-003"]
+    state = await bundle_state(trip, receipt["bundle_no"])
+    assert state["status"] == "open"
+    assert {c["item_code"]: c["outcome"] for c in state["children"]} == {
+        "WJ-CS-001": "approved",
+        "GA-HJ-003": "approved",
+        "YL-CB-001": None,
+        "SB-SBK-002": None,
+    }
+
+    # A required member rejected ends the bundle.
+    await trip.wait_for_case(insurance, SHUSHAN)
+    async with trip._client("approval", trip.approver_token(SHUSHAN)) as approval:
+        assert (await approval.post(f"/v1/cases/{insurance}/claim")).status_code == 200
+        decided = await approval.post(
+            f"/v1/cases/{insurance}/decision",
+            json={"decision": "reject", "reason": "已参加职工基本医疗保险"},
+        )
+        assert decided.status_code == 200, decided.text
+
+    async def failed() -> dict[str, Any] | None:
+        state = await bundle_state(trip, receipt["bundle_no"])
+        return state if state["status"] == "failed" else None
+
+    state = await poll_until(failed, within=60.0, failure="the bundle never failed")
+    assert {c["item_code"]: c["outcome"] for c in state["children"]}["YL-CB-001"] == "rejected"

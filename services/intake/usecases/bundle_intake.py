@@ -22,6 +22,7 @@ from services.intake import domain
 from services.intake.bundle_db import CHILD, BundleChildRow, BundleRow, ChildStatus
 from services.intake.bundle_schemas import BundleAcceptedOut, BundleApplicationIn, BundleChildOut
 from services.intake.db import ISSUE_NOTICE, ApplicationNumbers, IdempotencyKeyRow, bound
+from services.intake.domain.bundles import OPEN
 from services.intake.usecases.acceptance import acceptance_of
 from services.intake.usecases.bundle_judging import BundleVerdict, SubmitBundle, judge_bundle
 from services.intake.usecases.catalog import Catalog
@@ -180,6 +181,7 @@ async def _accept(
                 item_code=code,
                 required=member.required,
                 status=status,
+                outcome=None,
                 waits_for=dict(judged.waits_for),
                 issued=[],
                 materials=materials if held else [],
@@ -225,6 +227,7 @@ async def _accept(
             accepted_at=now,
             accepted_by=clerk.sub,
             promised_date=max(promised.values()),
+            status=OPEN,
         )
     )
     await session.flush()

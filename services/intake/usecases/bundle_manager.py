@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake.bundle_db import CHILD, BundleChildRow, BundleRow, ChildStatus
 from services.intake.bundle_schemas import BundleAcceptedOut, BundleChildOut
 from services.intake.db import CatalogVersionRow
+from services.intake.domain.bundles import APPROVED, FAILED, OPEN, REJECTED, Child, bundle_status
 from services.intake.schemas import ApplicationIn
 from services.intake.usecases.acceptance import acceptance_of
 from services.intake.usecases.bundle_intake import bundle_place
@@ -71,12 +72,49 @@ async def on_certificate_issued(
     return released
 
 
+async def on_decision(
+    session: AsyncSession, decided: events.ApplicationApproved | events.ApplicationRejected
+) -> str | None:
+    """Note a child's decision and decide the bundle's state again (domain.bundles); None if
+    the application is no bundle's child. Called after the application's own progress was
+    recorded, so a decision from a locality that is not competent never gets here."""
+    child = await session.get(BundleChildRow, decided.application_no, with_for_update=True)
+    if child is None:
+        return None
+    bundle = await session.get(BundleRow, child.bundle_no, with_for_update=True)
+    assert bundle is not None
+    outcome = APPROVED if isinstance(decided, events.ApplicationApproved) else REJECTED
+    if child.outcome is None:  # the first decision stands (a redelivery changes nothing)
+        child.outcome = outcome
+    siblings = (
+        await session.scalars(
+            select(BundleChildRow).where(BundleChildRow.bundle_no == child.bundle_no)
+        )
+    ).all()
+    if bundle.status == OPEN:  # failed and completed are final
+        bundle.status = bundle_status(
+            Child(
+                item_code=sibling.item_code,
+                required=sibling.required,
+                held=sibling.status == ChildStatus.HELD,
+                outcome=sibling.outcome,
+                waits_for=sibling.waits_for,
+            )
+            for sibling in siblings
+        )
+    return bundle.status
+
+
 async def _release(
     session: AsyncSession,
     child: BundleChildRow,
     cited: list[events.CitedCertificate],
     outbox: Outbox,
 ) -> bool:
+    bundle = await session.get(BundleRow, child.bundle_no, with_for_update=True)
+    assert bundle is not None
+    if bundle.status == FAILED:
+        return False  # a required sibling was rejected: nothing more starts (withdrawal: next)
     won = await session.execute(
         update(BundleChildRow)
         .where(
@@ -87,8 +125,6 @@ async def _release(
     )
     if not won.rowcount:  # type: ignore[attr-defined]
         return False
-    bundle = await session.get(BundleRow, child.bundle_no)
-    assert bundle is not None
     personal = outbox.personal_data()
     body = ApplicationIn.model_validate(
         {
@@ -175,12 +211,14 @@ async def bundle_state(
         receiving_locality=bundle.receiving_locality,
         window_id=bundle.window_id,
         promised_date=bundle.promised_date,
+        status=bundle.status,
         children=[
             BundleChildOut(
                 application_no=child.application_no,
                 item_code=child.item_code,
                 required=child.required,
                 status=child.status,
+                outcome=child.outcome,
                 waits_for=sorted(child.waits_for),
                 competent_locality=child.competent_locality,
                 department=child.department,

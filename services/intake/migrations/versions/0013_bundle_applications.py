@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("accepted_by", sa.String(64), nullable=False),
         sa.Column("promised_date", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
     )
     op.create_table(
         "bundle_children",
@@ -45,6 +46,7 @@ def upgrade() -> None:
         sa.Column("item_code", sa.String(32), nullable=False),
         sa.Column("required", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=True),
         sa.Column("waits_for", sa.JSON(), nullable=False),
         sa.Column("issued", sa.JSON(), nullable=False),
         sa.Column("materials", sa.JSON(), nullable=False),

@@ -1,0 +1,73 @@
+"""A bundle's state from its children's decisions (aggregation all_required)."""
+
+from __future__ import annotations
+
+from services.intake.domain.bundles import (
+    APPROVED,
+    COMPLETED,
+    FAILED,
+    OPEN,
+    REJECTED,
+    Child,
+    bundle_status,
+    never_released,
+)
+
+
+def newborn(**outcomes: str) -> list[Child]:
+    """新生儿出生: the birth certificate, the registration waiting for it, medical insurance
+    waiting for the registration, and the optional vaccination certificate waiting for the
+    birth certificate. Keyword: item code with '_' for '-', its outcome; held until decided."""
+    decided = {code.replace("_", "-"): outcome for code, outcome in outcomes.items()}
+
+    def child(code: str, required: bool, waits_for: dict[str, str]) -> Child:
+        outcome = decided.get(code)
+        held = (
+            bool(waits_for)
+            and outcome is None
+            and not all(decided.get(needs) == APPROVED for needs in waits_for)
+        )
+        return Child(code, required, held, outcome, waits_for)
+
+    return [
+        child("WJ-CS-001", True, {}),
+        child("GA-HJ-003", True, {"WJ-CS-001": "M01"}),
+        child("YL-CB-001", True, {"GA-HJ-003": "M01"}),
+        child("WJ-YM-001", False, {"WJ-CS-001": "M02"}),
+    ]
+
+
+def test_open_while_a_required_child_is_undecided() -> None:
+    assert bundle_status(newborn()) == OPEN
+    assert bundle_status(newborn(WJ_CS_001=APPROVED, GA_HJ_003=APPROVED)) == OPEN
+
+
+def test_completed_when_every_child_is_approved() -> None:
+    approved = {"WJ_CS_001": APPROVED, "GA_HJ_003": APPROVED, "YL_CB_001": APPROVED}
+    assert bundle_status(newborn(**approved)) == OPEN  # the optional one is still in review
+    assert bundle_status(newborn(**approved, WJ_YM_001=APPROVED)) == COMPLETED
+
+
+def test_an_optional_child_rejected_leaves_the_rest() -> None:
+    children = newborn(WJ_CS_001=APPROVED, WJ_YM_001=REJECTED)
+    assert bundle_status(children) == OPEN
+    done = newborn(WJ_CS_001=APPROVED, WJ_YM_001=REJECTED, GA_HJ_003=APPROVED, YL_CB_001=APPROVED)
+    assert bundle_status(done) == COMPLETED
+
+
+def test_a_required_child_rejected_fails_the_bundle_whatever_else_was_approved() -> None:
+    assert bundle_status(newborn(WJ_CS_001=APPROVED, GA_HJ_003=REJECTED)) == FAILED
+    assert bundle_status(newborn(WJ_CS_001=REJECTED)) == FAILED
+
+
+def test_a_held_child_behind_a_rejection_can_never_be_released() -> None:
+    children = [
+        Child("A", False, False, REJECTED),
+        Child("B", False, True, None, {"A": "M01"}),
+        Child("C", False, True, None, {"B": "M01"}),
+        Child("D", True, False, APPROVED),
+    ]
+    assert never_released(children) == {"B", "C"}
+    # Nothing is left to decide: B and C wait for what will never come.
+    assert bundle_status(children) == COMPLETED
+    assert never_released(newborn()) == set()
