@@ -36,6 +36,7 @@ async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> N
 
 async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
     await progress.record_certificate_revoked(ctx.session, event)
+    await bundle_manager.on_certificate_revoked(ctx.session, event)
 
 
 _PROGRESS = (

@@ -72,6 +72,14 @@ async def on_certificate_issued(
     return released
 
 
+async def on_certificate_revoked(session: AsyncSession, revoked: events.CertificateRevoked) -> None:
+    """A revoked certificate is no longer cited for a sibling still held (one released with it
+    already is the approver's to judge; compensation across the bundle is a next step)."""
+    child = await session.get(BundleChildRow, revoked.application_no, with_for_update=True)
+    if child is not None:
+        child.issued = [c for c in child.issued if c["certificate_no"] != revoked.certificate_no]
+
+
 async def on_decision(
     session: AsyncSession, decided: events.ApplicationApproved | events.ApplicationRejected
 ) -> str | None:
