@@ -10,13 +10,24 @@ certificate cited (免证办) once approval issues it.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.intake.usecases import bundle_manager
+from shared.certificates import CertificateContent
+from shared.db.messaging_tables import outbox
+from shared.identity import id_number_digest
+from shared.messaging import topics
 from tests import factories
+from tests.certificates import certificate_issued
 from tests.harness import Stack
+from tests.integration.test_exempt_certificates import known_to_intake
 from tooling.journey import (
     AUTHORIZATION_SCAN,
     HOUSEHOLD_REGISTER_SCAN,
@@ -230,3 +241,73 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
 
     state = await poll_until(failed, within=60.0, failure="the bundle never failed")
     assert {c["item_code"]: c["outcome"] for c in state["children"]}["YL-CB-001"] == "rejected"
+
+
+async def test_a_release_dying_before_its_commit_is_redone_once_and_a_second_certificate_is_moot(
+    stack: Stack, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process manager dies between releasing the held child (its conditional update) and
+    the commit: nothing of it stays, the certificate's event is handled again, and the child is
+    released once, with one ApplicationAccepted. A second certificate for the same prerequisite
+    (a new event) finds nothing held."""
+    trip = stack.journey()
+    await trip.upload_sample_scans()
+    applicant = factories.applicant(SHUSHAN)
+    response = await submit(trip, newborn(applicant))
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    children = {child["item_code"]: child["application_no"] for child in receipt["children"]}
+    birth, registration = children["WJ-CS-001"], children["GA-HJ-003"]
+
+    accept = bundle_manager.acceptance_of
+    calls: list[str] = []
+
+    def dies_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["reserved_no"])
+        if len(calls) == 1:
+            raise RuntimeError("intake killed in the middle of a release")
+        return accept(*args, **kwargs)
+
+    monkeypatch.setattr(bundle_manager, "acceptance_of", dies_once)
+    await trip.approve(birth, SHUSHAN)
+    await released(trip, receipt["bundle_no"], "GA-HJ-003")
+    assert calls == [registration, registration]  # died once, redone once
+
+    digest_key = stack.settings.pii_digest_key.get_secret_value().encode()
+    again = CertificateContent(
+        number=f"ZZ{SHUSHAN}{uuid.uuid4().hex[:12].upper()}",
+        application_no=birth,
+        item_code="WJ-CS-001",
+        item_name="《出生医学证明》首次签发",
+        holder_name=applicant["name"],
+        holder_id_digest=id_number_digest(applicant["id_number"], digest_key),
+        issuer_locality=SHUSHAN,
+        issuer_department="卫生健康委员会",
+        issued_on=date.today(),
+    )
+    await stack.publish(producer, certificate_issued(stack, again), topics.APPROVAL_EVENTS)
+
+    # Handled once intake's replica of the registry has it (the same transaction as the
+    # process manager's look at the bundle).
+    await known_to_intake(stack, again.number)
+    assert await accepted_events(stack, registration) == 1
+    assert calls == [registration, registration]
+    await trip.wait_for_status(registration, "in_review")
+
+
+async def accepted_events(stack: Stack, application_no: str) -> int:
+    """How many ApplicationAccepted intake's outbox holds for this application."""
+    engine = create_async_engine(stack.settings.service_database_url("intake"))
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(
+                select(func.count())
+                .select_from(outbox)
+                .where(
+                    outbox.c.subject == application_no,
+                    outbox.c.event_type == "gov.tongban.application.accepted.v1",
+                )
+            )
+    finally:
+        await engine.dispose()
+    return int(count or 0)
