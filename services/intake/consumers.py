@@ -30,6 +30,12 @@ async def record_decision(
     await bundle_manager.on_decision(ctx.session, event)
 
 
+async def record_resumed(event: events.CaseResumed, ctx: EventContext) -> None:
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
+    # 一件事: the paused child's promised date moves, and the bundle's with it.
+    await bundle_manager.on_resumed(ctx.session, event)
+
+
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
     await progress.record_transfer(ctx.session, event)
 
@@ -42,7 +48,6 @@ async def record_certificate_revoked(event: events.CertificateRevoked, ctx: Even
 _PROGRESS = (
     events.CaseOpened,
     events.CaseSupplementRequested,
-    events.CaseResumed,
     events.CaseDeferredReminder,
     events.RejectionNoticeIssued,
     events.CertificateReadyForPickup,
@@ -57,6 +62,7 @@ SUBSCRIPTION = Subscription(
     topics=(topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
     handlers={
         **{event: record_progress for event in _PROGRESS},
+        events.CaseResumed: record_resumed,
         events.ApplicationApproved: record_decision,
         events.ApplicationRejected: record_decision,
         events.CertificateIssued: record_certificate_issued,

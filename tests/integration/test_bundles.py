@@ -10,7 +10,7 @@ certificate cited (免证办) once approval issues it.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +23,8 @@ from services.intake.usecases import bundle_manager
 from shared.certificates import CertificateContent
 from shared.db.messaging_tables import outbox
 from shared.identity import id_number_digest
-from shared.messaging import topics
+from shared.messaging import events, topics
+from shared.workdays import add_working_days
 from tests import factories
 from tests.certificates import certificate_issued
 from tests.harness import Stack
@@ -311,3 +312,49 @@ async def accepted_events(stack: Stack, application_no: str) -> int:
     finally:
         await engine.dispose()
     return int(count or 0)
+
+
+async def test_a_supplement_in_one_member_moves_only_its_clock_and_the_bundles_promised_date(
+    stack: Stack, producer: AIOKafkaProducer
+) -> None:
+    """补正 in the birth certificate, three working days paused (announced as 蜀山区's approval
+    would): its promised date moves, the children held behind it move with it, the bundle's
+    promised date is the latest again."""
+    trip = stack.journey()
+    await trip.upload_sample_scans()
+    response = await submit(trip, newborn(factories.applicant(SHUSHAN)))
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    before = {child["item_code"]: child["promised_date"] for child in receipt["children"]}
+    birth = next(c["application_no"] for c in receipt["children"] if c["item_code"] == "WJ-CS-001")
+    await trip.wait_for_status(birth, "in_review")
+
+    now = datetime.now(UTC)
+    asked = events.CaseSupplementRequested(
+        application_no=birth,
+        locality=SHUSHAN,
+        materials=["M02"],
+        reason="分娩记录不清晰",
+        requested_at=now,
+    )
+    await stack.publish(producer, asked, topics.APPROVAL_EVENTS)
+    await trip.wait_for_status(birth, "supplement_requested")
+    resumed = events.CaseResumed(
+        application_no=birth,
+        locality=SHUSHAN,
+        deadline=date.today() + timedelta(days=30),
+        paused_working_days=3,
+        resumed_at=now,
+    )
+    await stack.publish(producer, resumed, topics.APPROVAL_EVENTS)
+
+    async def moved() -> dict[str, Any] | None:
+        state = await bundle_state(trip, receipt["bundle_no"])
+        return state if state["promised_date"] != receipt["promised_date"] else None
+
+    state = await poll_until(moved, within=30.0, failure="the promised date never moved")
+    after = {child["item_code"]: child["promised_date"] for child in state["children"]}
+    for code in before:
+        shift = add_working_days(date.fromisoformat(before[code]), 3)
+        assert after[code] == shift.isoformat(), code
+    assert state["promised_date"] == max(after.values())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, timedelta
+
 from services.intake.domain.bundles import (
     APPROVED,
     COMPLETED,
@@ -10,6 +13,7 @@ from services.intake.domain.bundles import (
     REJECTED,
     Child,
     bundle_status,
+    estimated_dates,
     never_released,
 )
 
@@ -71,3 +75,29 @@ def test_a_held_child_behind_a_rejection_can_never_be_released() -> None:
     # Nothing is left to decide: B and C wait for what will never come.
     assert bundle_status(children) == COMPLETED
     assert never_released(newborn()) == set()
+
+
+def test_a_held_childs_promised_date_counts_from_its_latest_prerequisite() -> None:
+    monday = date(2026, 12, 7)
+
+    def later_by(days: int) -> Callable[[date], date]:
+        return lambda start: start + timedelta(days=days)
+
+    held = {
+        "GA-HJ-003": ({"WJ-CS-001": "M01"}, later_by(1)),
+        "YL-CB-001": ({"GA-HJ-003": "M01"}, later_by(1)),
+        "SB-SBK-002": ({"GA-HJ-003": "M01"}, later_by(5)),
+    }
+    dates = estimated_dates({"WJ-CS-001": monday}, held)
+    assert dates == {
+        "WJ-CS-001": monday,
+        "GA-HJ-003": monday + timedelta(days=1),
+        "YL-CB-001": monday + timedelta(days=2),
+        "SB-SBK-002": monday + timedelta(days=6),
+    }
+    # The birth certificate's clock paused three days: everything behind it moves with it.
+    moved = estimated_dates({"WJ-CS-001": monday + timedelta(days=3)}, held)
+    assert moved["SB-SBK-002"] == monday + timedelta(days=9)
+    # A child already accepted keeps its own date; only the held ones are estimated.
+    released = estimated_dates({"WJ-CS-001": monday, "GA-HJ-003": monday}, held)
+    assert released["YL-CB-001"] == monday + timedelta(days=1)

@@ -3,8 +3,9 @@ Pure functions: the process manager (usecases/bundle_manager.py) persists what t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 APPROVED = "approved"
 REJECTED = "rejected"
@@ -49,3 +50,25 @@ def bundle_status(children: Iterable[Child]) -> str:
     stuck = never_released(children)
     pending = [c for c in children if c.outcome is None and c.item_code not in stuck]
     return OPEN if pending else COMPLETED
+
+
+def estimated_dates(
+    known: Mapping[str, date],
+    held: Mapping[str, tuple[Mapping[str, str], Callable[[date], date]]],
+) -> dict[str, date]:
+    """Every child's promised date: `known` for those already accepted (their own clock), and
+    for each held one, its own promised days (`later`) counted from the latest of what it waits
+    for, itself estimated first when held too. Prerequisites not in the bundle application are
+    left out (a held child always waits for at least one that is)."""
+    dates = dict(known)
+
+    def of(code: str) -> date:
+        if code not in dates:
+            waits_for, later = held[code]
+            start = max(of(needs) for needs in waits_for if needs in dates or needs in held)
+            dates[code] = later(start)
+        return dates[code]
+
+    for code in held:
+        of(code)
+    return dates

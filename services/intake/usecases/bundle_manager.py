@@ -11,13 +11,24 @@ redelivery or a restart neither releases a child twice nor loses one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.bundle_db import CHILD, BundleChildRow, BundleRow, ChildStatus
 from services.intake.bundle_schemas import BundleAcceptedOut, BundleChildOut
 from services.intake.db import CatalogVersionRow
-from services.intake.domain.bundles import APPROVED, FAILED, OPEN, REJECTED, Child, bundle_status
+from services.intake.domain.bundles import (
+    APPROVED,
+    FAILED,
+    OPEN,
+    REJECTED,
+    Child,
+    bundle_status,
+    estimated_dates,
+)
 from services.intake.schemas import ApplicationIn
 from services.intake.usecases.acceptance import acceptance_of
 from services.intake.usecases.bundle_intake import bundle_place
@@ -31,6 +42,7 @@ from shared.messaging.outbox import Outbox, set_after_commit
 from shared.reference.bundles import Bundle
 from shared.reference.catalog import CatalogItem
 from shared.reference.localities import is_within
+from shared.workdays import add_working_days
 
 
 async def on_certificate_issued(
@@ -69,6 +81,10 @@ async def on_certificate_issued(
         ]
         if await _release(session, sibling, cited, outbox):
             released.append(sibling.application_no)
+    if released:
+        bundle = await session.get(BundleRow, child.bundle_no)
+        assert bundle is not None
+        await _replan(session, bundle)
     return released
 
 
@@ -78,6 +94,45 @@ async def on_certificate_revoked(session: AsyncSession, revoked: events.Certific
     child = await session.get(BundleChildRow, revoked.application_no, with_for_update=True)
     if child is not None:
         child.issued = [c for c in child.issued if c["certificate_no"] != revoked.certificate_no]
+
+
+async def on_resumed(session: AsyncSession, resumed: events.CaseResumed) -> date | None:
+    """补正 over: the child's clock was paused for `paused_working_days`, so its promised date
+    moves by as many, the estimates of the children held behind it with it, and the bundle's
+    promised date is the latest again. The other children's clocks never stopped. Returns the
+    bundle's promised date; None if the application is no bundle's child."""
+    child = await session.get(BundleChildRow, resumed.application_no, with_for_update=True)
+    if child is None:
+        return None
+    bundle = await session.get(BundleRow, child.bundle_no, with_for_update=True)
+    assert bundle is not None
+    child.promised_date = add_working_days(child.promised_date, resumed.paused_working_days)
+    return await _replan(session, bundle)
+
+
+async def _replan(session: AsyncSession, bundle: BundleRow) -> date:
+    """Each held child's promised date estimated again from its prerequisites', and the
+    bundle's the latest child's."""
+    siblings = (
+        await session.scalars(
+            select(BundleChildRow).where(BundleChildRow.bundle_no == bundle.bundle_no)
+        )
+    ).all()
+    held = {}
+    for sibling in siblings:
+        if sibling.status == ChildStatus.HELD:
+            item = await _item(session, bundle.catalog_version, sibling.item_code)
+            held[sibling.item_code] = (sibling.waits_for, _later_by(item.promised_days))
+    known = {s.item_code: s.promised_date for s in siblings if s.status != ChildStatus.HELD}
+    dates = estimated_dates(known, held)
+    for sibling in siblings:
+        sibling.promised_date = dates[sibling.item_code]
+    bundle.promised_date = max(dates.values())
+    return bundle.promised_date
+
+
+def _later_by(days: int) -> Callable[[date], date]:
+    return lambda start: add_working_days(start, days)
 
 
 async def on_decision(
@@ -171,10 +226,12 @@ async def _release(
         certificates=cited,
     )
     one = SubmitApplication(body, clerk, f"bundle:{bundle.bundle_no}:{child.item_code}")
-    _, values = acceptance_of(
+    answer, values = acceptance_of(
         one, verdict, outbox, 0, bundle_no=bundle.bundle_no, reserved_no=child.application_no
     )
     await session.execute(CHILD, values)
+    # Its own clock starts now: the estimate gives way to its promised date.
+    child.promised_date = date.fromisoformat(answer.body["promised_date"])
     set_after_commit(session, outbox.committed)
     return True
 
