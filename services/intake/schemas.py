@@ -211,6 +211,9 @@ class ApplicationOut(BaseModel):
     timeline: list[TimelineEntryOut]
     # The trace of its acceptance (W3C trace id); null for applications accepted before.
     trace_id: str | None = None
+    bundle_no: str | None = Field(
+        default=None, description="一件事: the bundle application it is a child of"
+    )
 
 
 # --- ratings (好差评) ---------------------------------------------------------------------------

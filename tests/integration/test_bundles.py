@@ -190,6 +190,7 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
     registration = children["GA-HJ-003"]["application_no"]
     shown = await trip.wait_for_status(birth, "in_review")
     assert shown["competent_locality"] == SHUSHAN
+    assert shown["bundle_no"] == receipt["bundle_no"]
     async with trip._client("intake", trip.clerk_token) as intake:
         held = await intake.get(f"/v1/applications/{registration}")
     assert held.status_code == 404  # held: not an application yet, not routed
@@ -201,6 +202,7 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
     statuses = {child["item_code"]: child["status"] for child in state["children"]}
     assert statuses["YL-CB-001"] == statuses["SB-SBK-002"] == "held"
     routed = await trip.wait_for_status(registration, "in_review")
+    assert routed["bundle_no"] == receipt["bundle_no"]
     [cited] = routed["certificates"]
     assert (cited["material_code"], cited["item_code"]) == ("M01", "WJ-CS-001")
     assert cited["issuer_locality"] == SHUSHAN
