@@ -29,98 +29,21 @@ from tests import factories
 from tests.certificates import certificate_issued
 from tests.harness import Stack
 from tests.integration.test_exempt_certificates import known_to_intake
-from tooling.journey import (
-    AUTHORIZATION_SCAN,
-    HOUSEHOLD_REGISTER_SCAN,
-    ID_CARD_SCAN,
-    Journey,
-    poll_until,
-    scan_digest,
-)
+from tooling.bundle_journey import bundle_state, newborn_bundle, released, submit_bundle
+from tooling.journey import Journey, poll_until
 
 pytestmark = pytest.mark.integration
 
 SHUSHAN = "340104"
 HEFEI = "340100"
-ID_CARD = scan_digest(ID_CARD_SCAN)
-REGISTER = scan_digest(HOUSEHOLD_REGISTER_SCAN)
-FORM = scan_digest(AUTHORIZATION_SCAN)
 
 
 def newborn(applicant: dict[str, Any]) -> dict[str, Any]:
-    """The four required members; each scan uploaded once and referenced by every member that
-    needs it. The materials a sibling's certificate proves are not handed in."""
-    return {
-        "bundle_id": "YJS-XSECS",
-        "applicant": applicant,
-        "shared_fields": {
-            "newborn_name": "张小满",
-            "newborn_sex": "女",
-            "birth_date": "2026-11-20",
-            "birth_place": "合肥市第一人民医院",
-            "mother_id_number": factories.resident_id(SHUSHAN),
-            "father_id_number": applicant["id_number"],
-            "settle_with": "随父落户",
-        },
-        "members": [
-            {
-                "item_code": "WJ-CS-001",
-                "materials": [
-                    {"material_code": "M01", "sha256": ID_CARD, "original_verified": True},
-                    {"material_code": "M02", "sha256": FORM},
-                    {"material_code": "M03", "sha256": FORM},
-                ],
-            },
-            {
-                "item_code": "GA-HJ-003",
-                "materials": [
-                    {"material_code": "M02", "sha256": REGISTER, "original_verified": True},
-                    {"material_code": "M03", "sha256": ID_CARD, "original_verified": True},
-                ],
-                "commitments": ["M04"],
-            },
-            {"item_code": "YL-CB-001", "materials": [{"material_code": "M02", "sha256": FORM}]},
-            {"item_code": "SB-SBK-002"},  # its photo deferred (容缺)
-        ],
-        "delivery": {"method": "postal", "address": _address(applicant)},
-    }
-
-
-def _address(applicant: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "recipient": applicant["name"],
-        "phone": applicant["phone"],
-        "locality": SHUSHAN,
-        "line": "合肥市蜀山区长江西路100号",
-    }
+    return newborn_bundle(applicant, factories.resident_id(SHUSHAN))
 
 
 async def submit(trip: Journey, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-    async with trip._client("intake", trip.clerk_token) as intake:
-        return await intake.post(
-            "/v1/bundle-applications",
-            json=body,
-            headers={"Idempotency-Key": key or str(uuid.uuid4())},
-        )
-
-
-async def bundle_state(trip: Journey, bundle_no: str) -> dict[str, Any]:
-    async with trip._client("intake", trip.clerk_token) as intake:
-        response = await intake.get(f"/v1/bundle-applications/{bundle_no}")
-        assert response.status_code == 200, response.text
-        state: dict[str, Any] = response.json()
-        return state
-
-
-async def released(trip: Journey, bundle_no: str, *item_codes: str) -> dict[str, Any]:
-    """The bundle once the process manager released these members."""
-
-    async def look() -> dict[str, Any] | None:
-        state = await bundle_state(trip, bundle_no)
-        listed = {child["item_code"]: child["status"] for child in state["children"]}
-        return state if all(listed[code] == "released" for code in item_codes) else None
-
-    return await poll_until(look, within=60.0, failure=f"{item_codes} never released")
+    return await submit_bundle(trip, body, key)
 
 
 async def test_a_combined_notice_lists_the_problems_of_several_members_at_once(
