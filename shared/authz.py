@@ -89,6 +89,7 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/catalog/bundles/{bundle_id}"): PUBLIC,
         ("POST", "/v1/bundle-applications"): _rule("own_window", "window_clerk"),
         ("GET", "/v1/bundle-applications/{bundle_no}"): _rule("own_locality", *STAFF),
+        ("GET", "/v1/bundle-applications"): _rule("own_locality", *OPERATORS),
     },
     "routing": {
         ("POST", "/v1/jurisdiction/resolve"): _rule("any_locality", *STAFF),

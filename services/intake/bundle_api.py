@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from services.intake.bundle_schemas import BundleAcceptedOut, BundleApplicationIn
+from services.intake.bundle_schemas import BundleAcceptedOut, BundleApplicationIn, BundlesOut
 from services.intake.deps import (
     CatalogDep,
     DatabaseDep,
@@ -17,7 +17,7 @@ from services.intake.deps import (
     RulesDep,
     ScansDep,
 )
-from services.intake.usecases import bundle_intake, bundle_manager
+from services.intake.usecases import bundle_intake, bundle_queries
 from services.intake.usecases.bundle_judging import SubmitBundle
 from shared.authz import Caller
 from shared.webapp import DbSession
@@ -74,4 +74,19 @@ async def submit_bundle(
 async def get_bundle_application(
     bundle_no: str, db: DbSession, principal: Caller
 ) -> BundleAcceptedOut:
-    return await bundle_manager.bundle_state(db, bundle_no, principal)
+    return await bundle_queries.bundle_state(db, bundle_no, principal)
+
+
+@router.get(
+    "/bundle-applications",
+    tags=["bundles"],
+    summary="The bundle applications of the caller's locality, with their stuck members",
+)
+async def list_bundle_applications(
+    db: DbSession,
+    principal: Caller,
+    status: Annotated[Literal["open", "completed", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> BundlesOut:
+    found = await bundle_queries.bundles_of(db, principal, status=status, limit=limit)
+    return BundlesOut(bundles=found)

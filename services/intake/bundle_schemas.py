@@ -99,4 +99,13 @@ class BundleAcceptedOut(BaseModel):
         description="failed: a required member was rejected; completed: every required member "
         "approved and nothing else still to decide",
     )
+    stuck: list[str] = Field(
+        default=[],
+        description="members to look at: held but never to be released, or undecided past "
+        "their promised date",
+    )
     children: list[BundleChildOut]
+
+
+class BundlesOut(BaseModel):
+    bundles: list[BundleAcceptedOut] = Field(description="newest first")

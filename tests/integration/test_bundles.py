@@ -168,6 +168,14 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
     state = await poll_until(failed, within=60.0, failure="the bundle never failed")
     assert {c["item_code"]: c["outcome"] for c in state["children"]}["YL-CB-001"] == "rejected"
 
+    # 合肥's operators see it among the failed bundles of their city; 芜湖's do not.
+    for locality, sees in ((HEFEI, True), ("340200", False)):
+        async with stack.client("intake", stack.token("operator", locality)) as intake:
+            listed = await intake.get("/v1/bundle-applications", params={"status": "failed"})
+        assert listed.status_code == 200, listed.text
+        numbers = {b["bundle_no"]: b for b in listed.json()["bundles"]}
+        assert (receipt["bundle_no"] in numbers) is sees
+
 
 async def test_a_release_dying_before_its_commit_is_redone_once_and_a_second_certificate_is_moot(
     stack: Stack, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
+from services.intake.bundle_db import BundleChildRow, BundleRow
 from services.intake.domain.bundles import (
     APPROVED,
     COMPLETED,
@@ -16,6 +18,7 @@ from services.intake.domain.bundles import (
     estimated_dates,
     never_released,
 )
+from services.intake.usecases.bundle_queries import stuck_members
 
 
 def newborn(**outcomes: str) -> list[Child]:
@@ -101,3 +104,31 @@ def test_a_held_childs_promised_date_counts_from_its_latest_prerequisite() -> No
     # A child already accepted keeps its own date; only the held ones are estimated.
     released = estimated_dates({"WJ-CS-001": monday, "GA-HJ-003": monday}, held)
     assert released["YL-CB-001"] == monday + timedelta(days=1)
+
+
+def test_the_stuck_members_are_those_never_to_be_released_or_late() -> None:
+    today = date.today()
+    bundle = BundleRow(bundle_no="YJS1", status=OPEN)
+
+    def child(code: str, status: str, outcome: str | None, promised: date, **waits: str) -> Any:
+        return BundleChildRow(
+            item_code=code,
+            required=True,
+            status=status,
+            outcome=outcome,
+            waits_for={k.replace("_", "-"): v for k, v in waits.items()},
+            promised_date=promised,
+        )
+
+    children = [
+        child("WJ-CS-001", "accepted", REJECTED, today),
+        child("GA-HJ-003", "held", None, today, WJ_CS_001="M01"),
+        child("YL-CB-001", "held", None, today, GA_HJ_003="M01"),
+        child("SB-SBK-002", "accepted", None, today - timedelta(days=1)),  # late
+        child("WJ-YM-001", "accepted", None, today),  # on time
+    ]
+    assert stuck_members(bundle, children) == ["GA-HJ-003", "SB-SBK-002", "YL-CB-001"]
+    failed = BundleRow(bundle_no="YJS2", status=FAILED)
+    assert stuck_members(failed, [child("GA-HJ-003", "held", None, today, X="M01")]) == [
+        "GA-HJ-003"
+    ]

@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.bundle_db import CHILD, BundleChildRow, BundleRow, ChildStatus
-from services.intake.bundle_schemas import BundleAcceptedOut, BundleChildOut
 from services.intake.db import CatalogVersionRow
 from services.intake.domain.bundles import (
     APPROVED,
@@ -34,14 +33,10 @@ from services.intake.usecases.acceptance import acceptance_of
 from services.intake.usecases.bundle_intake import bundle_place
 from services.intake.usecases.judging import Accept, SubmitApplication
 from shared.auth import Principal
-from shared.errors import NotFound
-from shared.i18n import _
 from shared.jurisdiction import Resolution
 from shared.messaging import events
 from shared.messaging.outbox import Outbox, set_after_commit
-from shared.reference.bundles import Bundle
 from shared.reference.catalog import CatalogItem
-from shared.reference.localities import is_within
 from shared.workdays import add_working_days
 
 
@@ -236,59 +231,10 @@ async def _release(
     return True
 
 
-async def _published_bundle(session: AsyncSession, version: str, bundle_id: str) -> Bundle | None:
-    row = await session.get(CatalogVersionRow, version)
-    listed = (row.bundles or []) if row else []
-    return next((Bundle.model_validate(b) for b in listed if b["bundle_id"] == bundle_id), None)
-
-
 async def _item(session: AsyncSession, version: str, item_code: str) -> CatalogItem:
     """The item's guide in the version the bundle was accepted under (never changes)."""
     row = await session.get(CatalogVersionRow, version)
     assert row is not None, version
     return next(
         CatalogItem.model_validate(item) for item in row.items if item["item_code"] == item_code
-    )
-
-
-async def bundle_state(
-    session: AsyncSession, bundle_no: str, principal: Principal
-) -> BundleAcceptedOut:
-    """The receipt as it stands: each child accepted, held or released."""
-    bundle = await session.get(BundleRow, bundle_no)
-    children = (
-        await session.scalars(select(BundleChildRow).where(BundleChildRow.bundle_no == bundle_no))
-    ).all()
-    localities = [bundle.receiving_locality] if bundle else []
-    localities += [child.competent_locality for child in children]
-    if bundle is None or not any(is_within(code, principal.locality) for code in localities):
-        raise NotFound(
-            "unknown_bundle_application",
-            _("No bundle application {bundle_no}.", bundle_no=bundle_no),
-        )
-    published = await _published_bundle(session, bundle.catalog_version, bundle.bundle_id)
-    return BundleAcceptedOut(
-        bundle_no=bundle.bundle_no,
-        bundle_id=bundle.bundle_id,
-        name=published.name if published else bundle.bundle_id,
-        lead_department=published.lead_department if published else "",
-        catalog_version=bundle.catalog_version,
-        receiving_locality=bundle.receiving_locality,
-        window_id=bundle.window_id,
-        promised_date=bundle.promised_date,
-        status=bundle.status,
-        children=[
-            BundleChildOut(
-                application_no=child.application_no,
-                item_code=child.item_code,
-                required=child.required,
-                status=child.status,
-                outcome=child.outcome,
-                waits_for=sorted(child.waits_for),
-                competent_locality=child.competent_locality,
-                department=child.department,
-                promised_date=child.promised_date,
-            )
-            for child in sorted(children, key=lambda c: c.application_no)
-        ],
     )
