@@ -136,6 +136,7 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/"): _rule("any_locality", *OPERATORS),
         ("GET", "/applications"): _rule("own_locality", *OPERATORS),
         ("GET", "/queues"): _rule("own_locality", *OPERATORS),
+        ("GET", "/bundles"): _rule("own_locality", *OPERATORS),
         ("GET", "/dead-letters"): _rule("any_locality", *OPERATORS),
         ("POST", "/dead-letters/replay"): _rule("any_locality", *OPERATORS),
         ("POST", "/outbox/requeue"): _rule("any_locality", *OPERATORS),

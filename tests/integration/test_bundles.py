@@ -10,15 +10,18 @@ certificate cited (免证办) once approval issues it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.console.main import create_app as create_console
 from services.intake.usecases import bundle_manager
 from shared.certificates import CertificateContent
 from shared.db.messaging_tables import outbox
@@ -27,7 +30,8 @@ from shared.messaging import events, topics
 from shared.workdays import add_working_days
 from tests import factories
 from tests.certificates import certificate_issued
-from tests.harness import Stack
+from tests.harness import RunningService, Stack, serve
+from tests.integration.test_console import CHINESE, JAEGER, shot, sign_in
 from tests.integration.test_exempt_certificates import known_to_intake
 from tooling.bundle_journey import bundle_state, newborn_bundle, released, submit_bundle
 from tooling.journey import Journey, poll_until
@@ -36,6 +40,17 @@ pytestmark = pytest.mark.integration
 
 SHUSHAN = "340104"
 HEFEI = "340100"
+
+
+@pytest.fixture(scope="module")
+async def console(stack: Stack) -> AsyncIterator[RunningService]:
+    """The operator console in front of this stack (as test_console.py serves it)."""
+    services = ("intake", "routing", "approval", "delivery")
+    urls = {f"{name}_url": stack.services[name].base_url for name in services}
+    settings = stack.settings.model_copy(update={**urls, "jaeger_ui_url": JAEGER})
+    running = await serve("console", lambda _: create_console(settings))
+    yield running
+    await running.stop()
 
 
 def newborn(applicant: dict[str, Any]) -> dict[str, Any]:
@@ -291,3 +306,45 @@ async def test_a_supplement_in_one_member_moves_only_its_clock_and_the_bundles_p
         shift = add_working_days(date.fromisoformat(before[code]), 3)
         assert after[code] == shift.isoformat(), code
     assert state["promised_date"] == max(after.values())
+
+
+async def test_operators_see_a_failed_bundle_with_its_stuck_members_in_the_console(
+    stack: Stack, console: RunningService, browser: Browser
+) -> None:
+    """The birth certificate (required) rejected: the bundle fails and the three members held
+    behind it can never be released; the console's 一件事 page says so."""
+    trip = stack.journey()
+    await trip.upload_sample_scans()
+    response = await submit(trip, newborn(factories.applicant(SHUSHAN)))
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    birth = next(c for c in receipt["children"] if c["item_code"] == "WJ-CS-001")
+    await trip.wait_for_case(birth["application_no"], SHUSHAN)
+    async with stack.client("approval", trip.approver_token(SHUSHAN)) as approval:
+        number = birth["application_no"]
+        assert (await approval.post(f"/v1/cases/{number}/claim")).status_code == 200
+        decided = await approval.post(
+            f"/v1/cases/{number}/decision",
+            json={"decision": "reject", "reason": "分娩记录与出生信息不一致"},
+        )
+        assert decided.status_code == 200, decided.text
+
+    async def failed() -> dict[str, Any] | None:
+        state = await bundle_state(trip, receipt["bundle_no"])
+        return state if state["status"] == "failed" else None
+
+    state = await poll_until(failed, within=60.0, failure="the bundle never failed")
+    assert state["stuck"] == ["GA-HJ-003", "SB-SBK-002", "YL-CB-001"]
+
+    page = await browser.new_page(locale=CHINESE, viewport={"width": 1280, "height": 900})
+    await sign_in(page, console, stack.token("operator", stack.settings.province))
+    await page.goto(f"{console.base_url}/bundles?status=failed")
+    await expect(page.get_by_role("heading", name="一件事", exact=True)).to_be_visible()
+    section = page.locator(f"section[data-bundle='{receipt['bundle_no']}']")
+    await expect(section).to_contain_text("新生儿出生一件事")
+    await expect(section.locator("p.stuck")).to_contain_text("出生登记（新生儿入户）")
+    await expect(section.locator("tr[data-item='WJ-CS-001']")).to_contain_text("不予许可")
+    await expect(section.locator("tr[data-item='GA-HJ-003']")).to_contain_text("待前置证照")
+    await expect(section.locator("tr.overdue")).to_have_count(3)
+    await shot(page, "bundles")
+    await page.close()
