@@ -42,6 +42,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/cache \
     KEY_RING_DIR=/var/lib/tongban/keys
 USER 10001:10001
-EXPOSE 8001 8002 8003 8004 8005
+EXPOSE 8001 8002 8003 8004 8005 8008
 ENTRYPOINT ["tongban"]
 CMD ["--help"]

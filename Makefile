@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
-	@echo "make demo     - start the stack, drive one application end to end, print it, stop"
+	@echo "make demo     - start the stack, drive one application end to end at windows and one online at the portal, print them, stop"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
 	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
@@ -27,9 +27,17 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Kafka jars (Maven Central, cached under ~/.cache/tongban); PostgreSQL, fonts-noto-cjk,
-# poppler-utils and chromium (apt-get if missing).
+# poppler-utils, chromium and npm (apt-get if missing); then axe-core from npm, as its lock file
+# pins it (tests/axe), for the portal's browser test; again only when the lock file changed.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+
 infra-deps: install
 	$(BIN)/python -m tooling.infra --prepare
+	@$(MAKE) --no-print-directory $(AXE)
+
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund
+	@touch $(AXE)
 
 run: infra-deps
 	$(BIN)/tongban run

@@ -58,6 +58,8 @@ class Figures:
     sequential: dict[str, LoadResult] = field(default_factory=dict)
     case_open_ms: list[float] = field(default_factory=list)  # paced load
     case_open_missing: int = 0
+    # The same, hop by hop (benchmarks.hops): hop → milliseconds per application.
+    case_open_hops: dict[str, list[float]] = field(default_factory=dict)
     paced: LoadResult | None = None
     raw_ms: list[float] = field(default_factory=list)  # raw Kafka, alongside the paced load
     exactly_once: list[Tally] = field(default_factory=list)

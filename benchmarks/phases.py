@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from benchmarks import cpu, flame
 from benchmarks.bench import Bench
 from benchmarks.figures import Cycle, Figures
+from benchmarks.hops import hop_breakdown
 from benchmarks.kafka_probe import CaseOpenedWatcher, raw_round_trip
 from benchmarks.loadgen import LoadResult, Sample, Sequential, Target, get_request, paced
 from benchmarks.pipeline import pipeline_rates
@@ -220,6 +221,11 @@ async def paced_load(bench: Bench, watcher: CaseOpenedWatcher) -> None:
         if number in watcher.opened
     }
     figures.case_open_ms = [seconds * 1000 for seconds in open_seconds.values()]
+    figures.case_open_hops = await hop_breakdown(
+        bench.stack.settings,
+        {number: bench.accepted_at[number] for number in open_seconds},
+        await bench.opened_at(set(open_seconds)),
+    )
     figures.case_open_missing = len(numbers) - len(open_seconds)
     # For the plot: each application's accepted → case open, at the time it was due.
     figures.results.append(

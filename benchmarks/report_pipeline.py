@@ -167,9 +167,11 @@ def _paced_table(figures: Figures, options: argparse.Namespace, out: Console) ->
     for column in ("measure", "n", "p50 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     paced = [s.latency * 1000 for s in figures.paced.ok]
+    hops = [(f"  {hop}", values) for hop, values in figures.case_open_hops.items()]
     for name, values in (
         ("POST /v1/applications (from its due time)", paced),
         ("accepted_at → opened_at (case.opened)", figures.case_open_ms),
+        *hops,
         ("raw send → receive (acks=all, idempotent)", figures.raw_ms),
     ):
         table.add_row(

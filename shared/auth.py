@@ -25,7 +25,11 @@ from shared.errors import ApiError
 from shared.i18n import _
 from shared.settings import Settings
 
-Role = Literal["window_clerk", "approver", "approval_system", "operator", "admin", "carrier"]
+# `portal`: the applicants' portal's own service credential (services/portal); it acts for a
+# signed-in applicant, named by the ID number's keyed digest, on the routes made for it.
+Role = Literal[
+    "window_clerk", "approver", "approval_system", "operator", "admin", "carrier", "portal"
+]
 ROLES: tuple[Role, ...] = (
     "window_clerk",
     "approver",
@@ -33,6 +37,7 @@ ROLES: tuple[Role, ...] = (
     "operator",
     "admin",
     "carrier",
+    "portal",
 )
 # Asymmetric only: a shared-secret algorithm (HS256) would let anyone holding the verifying key
 # mint tokens, and "none" is never accepted.

@@ -90,6 +90,18 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/bundle-applications"): _rule("own_window", "window_clerk"),
         ("GET", "/v1/bundle-applications/{bundle_no}"): _rule("own_locality", *STAFF),
         ("GET", "/v1/bundle-applications"): _rule("own_locality", *OPERATORS),
+        # 全程网办: the portal's own credential, for the applicant it signed in
+        # (X-Applicant-Digest); another's application answers 404 (intake's applicant_api.py).
+        ("POST", "/v1/online/materials"): _rule("any_locality", "portal"),
+        ("POST", "/v1/online/applications"): _rule("any_locality", "portal"),
+        ("GET", "/v1/online/applications"): _rule("any_locality", "portal"),
+        ("GET", "/v1/online/applications/{application_no}"): _rule("any_locality", "portal"),
+        ("POST", "/v1/online/applications/{application_no}/supplements"): _rule(
+            "any_locality", "portal"
+        ),
+        ("POST", "/v1/online/applications/{application_no}/evaluation"): _rule(
+            "any_locality", "portal"
+        ),
     },
     "routing": {
         ("POST", "/v1/jurisdiction/resolve"): _rule("any_locality", *STAFF),
@@ -126,6 +138,10 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/certificates/{certificate_no}/verify"): PUBLIC,
         # The carrier's webhook; the body is also signed with the shared HMAC secret.
         ("POST", "/v1/carrier/events"): _rule("any_locality", "carrier"),
+        # The applicant's own e-certificates, for the portal (X-Applicant-Digest; another
+        # holder's answers 404: services/delivery/holder_api.py).
+        ("GET", "/v1/holder/certificates"): _rule("any_locality", "portal"),
+        ("GET", "/v1/holder/certificates/{certificate_no}.pdf"): _rule("any_locality", "portal"),
     },
     # The operator console (services/console): server-rendered pages behind a login form that
     # keeps the operator's bearer token in a cookie; it calls the other services with it.

@@ -171,6 +171,7 @@ class ServiceRuntime:
             self.settings.kafka_bootstrap_servers,
             topics,
             partitions=self.settings.kafka_topic_partitions,
+            locality_partitions=self.settings.kafka_locality_topic_partitions,
             security=self.kafka_security,
         )
         await self.producer.start()

@@ -27,6 +27,8 @@ DEFAULT_PORTS: dict[str, int] = {
     "delivery": 8004,
     "carrier": 8005,  # the carrier simulator (tooling/carrier_simulator/) of local runs
     "console": 8006,  # the operator console (services/console)
+    "portal": 8007,  # the applicants' portal (services/portal, 全程网办)
+    "sms": 8008,  # the SMS gateway simulator (tooling/sms_gateway/) of local runs
 }
 
 
@@ -34,6 +36,12 @@ DEFAULT_PORTS: dict[str, int] = {
 DEVELOPMENT_KEY_RING_SECRET = "tongban-local-development-key-ring-secret"
 DEVELOPMENT_PII_DIGEST_KEY = "tongban-local-development-digest-key"
 DEVELOPMENT_CARRIER_WEBHOOK_SECRET = "tongban-local-development-carrier-webhook-secret"
+DEVELOPMENT_PORTAL_SECRET = "tongban-local-development-portal-secret"
+DEVELOPMENT_SMS_REPORT_SECRET = "tongban-local-development-sms-report-secret"
+
+
+def _oidc_levels() -> dict[str, Literal[2, 3]]:
+    return {"L2": 2, "L3": 3}
 
 
 class InsecureConfiguration(RuntimeError):
@@ -106,6 +114,9 @@ class Settings(BaseSettings):
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
     kafka_topic_partitions: int = 3
+    # Each topic of a per-locality family (approval's requests, one per locality): one
+    # partition, as hundreds of them are read together (shared.messaging.kafka.topic_partitions).
+    kafka_locality_topic_partitions: int = Field(default=1, ge=1)
     # A window whose hand-overs were refused this often within this many minutes is stopped
     # (429) until the older refusals age out: ID numbers are not guessed at a counter.
     handover_max_failures: int = Field(default=5, ge=1)
@@ -190,6 +201,13 @@ class Settings(BaseSettings):
     # How often delivery's dispatcher looks for dispatches to hand to the carrier.
     carrier_poll_seconds: float = Field(default=2.0, gt=0)
 
+    # 短信: the SMS gateway's HTTP API (the simulator of local runs by default; shared.sms), and
+    # the secret its delivery reports are signed with (HMAC-SHA256 of the raw body, hex, in
+    # X-Tongban-Signature).
+    sms_gateway_url: str = "http://127.0.0.1:8008"
+    sms_report_secret: SecretStr = SecretStr(DEVELOPMENT_SMS_REPORT_SECRET)
+    sms_timeout_seconds: float = Field(default=5.0, gt=0)
+
     # The operator console (services/console) calls the services' APIs at these addresses,
     # with the operator's own token; JAEGER_UI_URL (e.g. http://127.0.0.1:16686) links an
     # application's trace id to its trace there.
@@ -198,6 +216,33 @@ class Settings(BaseSettings):
     approval_url: str = "http://127.0.0.1:8003"
     delivery_url: str = "http://127.0.0.1:8004"
     jaeger_ui_url: str | None = None
+
+    # The applicants' portal (services/portal): its own database (DATABASE_URL with the
+    # database tongban_portal unless given); its secret, which keys the one-time codes' hashes,
+    # the session cookies' signatures and the client digests; the registry of residents it
+    # signs in against (CSV id_number,name,phone; the built-in one has the sample applicants);
+    # and its own credential towards intake and delivery (a bearer token of the role `portal`
+    # from the identity provider; in development the portal signs one itself).
+    portal_database_url: str | None = None
+    portal_secret: SecretStr = SecretStr(DEVELOPMENT_PORTAL_SECRET)
+    portal_residents_file: str | None = None
+    portal_service_token: SecretStr | None = None
+    # A province's own identity provider (统一身份认证, OpenID Connect) in place of the built-in
+    # sign-in by SMS code (services/portal/oidc.py, contracts/portal.md). Set the issuer and the
+    # portal signs applicants in there only (authorization code flow with PKCE): the ID number
+    # comes from the ID token's claim PORTAL_OIDC_ID_CLAIM, the level from
+    # PORTAL_OIDC_LEVEL_CLAIM through PORTAL_OIDC_LEVELS (the claim's value → 2 or 3; any
+    # other value is refused). The redirect URI registered with the provider is
+    # PORTAL_OIDC_REDIRECT_URL, or this portal's own /signin/oidc/callback as requested.
+    portal_oidc_issuer: str | None = None
+    portal_oidc_client_id: str | None = None
+    portal_oidc_client_secret: SecretStr | None = None
+    portal_oidc_id_claim: str = "id_number"
+    portal_oidc_level_claim: str = "acr"
+    portal_oidc_levels: dict[str, Literal[2, 3]] = Field(default_factory=_oidc_levels)
+    portal_oidc_scope: str = "openid"
+    portal_oidc_redirect_url: str | None = None
+    portal_oidc_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def development(self) -> bool:
@@ -221,6 +266,21 @@ class Settings(BaseSettings):
             DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
         ):
             problems.append("CARRIER_WEBHOOK_SECRET is missing or the public development default")
+        if service == "portal":
+            if self.portal_secret.get_secret_value() in ("", DEVELOPMENT_PORTAL_SECRET):
+                problems.append("PORTAL_SECRET is missing or the public development default")
+            if self.portal_service_token is None:
+                problems.append("PORTAL_SERVICE_TOKEN is not set (the portal's own credential)")
+            issuer = self.portal_oidc_issuer
+            # The ID token's keys and the code exchange travel over this: never in clear.
+            if issuer and not issuer.startswith("https://"):
+                problems.append("PORTAL_OIDC_ISSUER is not an https:// URL")
+        # Only the portal takes the SMS gateway's delivery reports.
+        if service == "portal" and self.sms_report_secret.get_secret_value() in (
+            "",
+            DEVELOPMENT_SMS_REPORT_SECRET,
+        ):
+            problems.append("SMS_REPORT_SECRET is missing or the public development default")
         return problems
 
     def fail_closed(self, what: str, service: str | None = None) -> None:
@@ -306,6 +366,10 @@ class Settings(BaseSettings):
             return explicit
         return with_database(self.database_url, database_name(service))
 
+    def portal_database(self) -> str:
+        """The URL of the portal's own database."""
+        return self.portal_database_url or with_database(self.database_url, PORTAL_DATABASE)
+
     def audit_watch_database(self) -> str:
         """The URL of `tongban audit watch`'s own database."""
         return self.audit_watch_database_url or with_database(self.database_url, AUDIT_DATABASE)
@@ -313,6 +377,7 @@ class Settings(BaseSettings):
 
 # `tongban audit watch`'s store: a database of its own, which routing's credentials do not reach.
 AUDIT_DATABASE = "tongban_audit"
+PORTAL_DATABASE = "tongban_portal"
 
 
 def with_database(server_url: str, database: str) -> str:

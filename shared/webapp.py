@@ -21,6 +21,7 @@ from shared.authz import Caller, apply_policy, authorize
 from shared.blobstore import BlobStore
 from shared.clock import china_time
 from shared.errors import ApiError, error_body, install_error_handlers
+from shared.heap import settle_heap
 from shared.i18n import _
 from shared.pagination import MAX_PAGE, Limit
 from shared.request_layer import RequestLayer
@@ -177,6 +178,7 @@ def create_service_app(
         try:
             if on_startup is not None:
                 await on_startup()
+            settle_heap()
             yield
         finally:
             if on_shutdown is not None:

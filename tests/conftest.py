@@ -17,6 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import SecretStr
 
 from shared.db.migrations import upgrade
 from shared.messaging.kafka import client_security, make_producer
@@ -35,6 +36,7 @@ from tooling.infra import (
 )
 from tooling.kafka_access import tongban_acl_table
 from tooling.seed import seed_demo_agreements
+from tooling.sms_gateway.control import SmsGatewayControl, gateway_process
 
 # Two approval instances serve disjoint localities: B takes 马鞍山 and 淮北, A everything else.
 APPROVAL_B_LOCALITIES = ["340500", "340600"]
@@ -134,10 +136,50 @@ def carrier_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simu
 
 
 @pytest.fixture(scope="session")
+def sms_report_secret() -> bytes:
+    """What the SMS gateway simulator signs its delivery reports with in the tests."""
+    return b"tongban-test-sms-report-secret"
+
+
+@pytest.fixture(scope="session")
+def sms_gateway(
+    tmp_path_factory: pytest.TempPathFactory, sms_report_secret: bytes
+) -> Iterator[SmsGatewayControl]:
+    """The SMS gateway simulator as a real process of its own on a free port (短信); where its
+    delivery reports go is set by the test that receives them (SmsGatewayControl.set_reports)."""
+    (port,) = free_ports(1)
+    process = gateway_process(
+        port,
+        None,
+        env={
+            **os.environ,
+            "TONGBAN_ENV": "development",
+            "PYTHONUNBUFFERED": "1",
+            "SMS_REPORT_SECRET": sms_report_secret.decode(),
+        },
+        log_dir=tmp_path_factory.mktemp("sms"),
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    process.start()
+    control = SmsGatewayControl(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while not control.ready_now():
+            if not process.alive() or time.monotonic() > deadline:
+                raise process.failure("The SMS gateway simulator did not start.")
+            time.sleep(0.1)
+        yield control
+    finally:
+        stop_processes([process], grace=5)
+
+
+@pytest.fixture(scope="session")
 def test_settings(
     infrastructure: Infrastructure,
     tmp_path_factory: pytest.TempPathFactory,
     carrier_simulator: SimulatorControl,
+    sms_gateway: SmsGatewayControl,
+    sms_report_secret: bytes,
     otlp_receiver: OtlpReceiver,
 ) -> Settings:
     ensure_databases(infrastructure.database_url, list(TEST_DATABASES.values()), recreate=True)
@@ -179,6 +221,9 @@ def test_settings(
         carrier_base_url=carrier_simulator.base_url,
         carrier_poll_seconds=0.5,
         carrier_timeout_seconds=1.0,
+        # Texts go out through the simulator's process.
+        sms_gateway_url=sms_gateway.base_url,
+        sms_report_secret=SecretStr(sms_report_secret.decode()),
         otel_exporter_otlp_endpoint=otlp_receiver.endpoint,
     )
 
@@ -189,6 +234,7 @@ async def stack(
     spans: InMemorySpanExporter,
     infrastructure: Infrastructure,
     carrier_simulator: SimulatorControl,
+    sms_gateway: SmsGatewayControl,
 ) -> AsyncIterator[Stack]:
     from services.approval.main import create_app as create_approval
     from services.delivery.main import create_app as create_delivery
@@ -199,7 +245,7 @@ async def stack(
         # Each service is its own Kafka principal, as in `make run`.
         return test_settings.model_copy(update=infrastructure.kafka_settings(service))
 
-    running = Stack(settings=test_settings, spans=spans, carrier=carrier_simulator)
+    running = Stack(settings=test_settings, spans=spans, carrier=carrier_simulator, sms=sms_gateway)
     await running.start("routing", lambda _: create_routing(service_settings("routing"), spans))
     # Seed data of local runs, granted through routing's API before intake reads the rules.
     await seed_demo_agreements(running.services["routing"].base_url, test_settings)

@@ -28,9 +28,11 @@ from shared.messaging.events import EventPayload
 from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner, canonical_bytes
 from shared.settings import Settings
+from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl, webhook_url_of
 from tooling.infra import free_ports
 from tooling.journey import Journey, JourneyError, poll_until
+from tooling.sms_gateway.control import SmsGatewayControl
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Stack:
     factories: dict[str, Callable[[int], FastAPI]] = field(default_factory=dict)
     # The carrier simulator's process (邮政寄递), reporting to delivery's webhook.
     carrier: SimulatorControl | None = None
+    # The SMS gateway simulator's process (短信): what was sent, failures on order.
+    sms: SmsGatewayControl | None = None
 
     async def start(self, name: str, factory: Callable[[int], FastAPI] | None = None) -> None:
         """Serve one service (again, after `stop_service`)."""
@@ -85,6 +89,9 @@ class Stack:
                 webhook_url_of(self.services[name].base_url),
                 token=self.token("carrier", self.settings.province, sub="carrier-simulator"),
             )
+        if name == "portal" and self.sms is not None:
+            # The portal's port is chosen now: the SMS gateway reports there.
+            await self.sms.set_reports(f"{self.services[name].base_url}{REPORT_PATH}")
 
     def journey(self, window_id: str = "W341200-01", locality: str = "341200") -> Journey:
         """The reference journey through this stack's public APIs, from one window."""

@@ -8,6 +8,8 @@ from services.approval import consumers as approval
 from services.delivery import consumers as delivery
 from services.intake import consumers as intake
 from services.intake.rules_replica import RulesReplica
+from services.portal import consumers as portal
+from services.portal.residents import load_residents
 from services.routing import consumers as routing
 from services.routing.usecases.ledger import TailGuard
 from shared.audit.checkpoints import CheckpointFollower
@@ -38,6 +40,7 @@ def declared_subscriptions() -> dict[str, tuple[Subscription, ...]]:
         ),
         "approval": (approval.subscription(locality_codes(), approval_group()),),
         "delivery": delivery.SUBSCRIPTIONS,
+        "portal": (portal.subscription(load_residents(None, b"")),),
         # `tongban audit watch` assigns its partitions by hand: no group at all.
         AUDIT_WATCH_PRINCIPAL: (),
     }

@@ -25,7 +25,7 @@ from shared.crypto.keyring import KeyRingError
 from shared.crypto.trust import TrustListError
 from shared.errors import DomainError
 from shared.i18n import _
-from shared.settings import SERVICES, InsecureConfiguration, ServiceName, Settings, get_settings
+from shared.settings import SERVICES, InsecureConfiguration, Settings, get_settings
 from tooling import dlq, kafka_access, keys
 from tooling.local_state import LocalStateMissing, cli_settings, database_hint, kafka_hint
 
@@ -174,23 +174,21 @@ def token(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="intake, routing, approval, delivery, or console")],
+    service: Annotated[str, typer.Argument(help="a service, console, or portal")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 0,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
 ) -> None:
     """Run one service (HTTP API, outbox relay and consumers) in this process; `console` is the
-    operator console (web pages over the services' APIs)."""
+    operator console (web pages over the services' APIs), `portal` the applicants' portal."""
     import uvicorn
 
     from shared.http_server import HTTP_PROTOCOL
     from shared.settings import DEFAULT_PORTS
     from shared.telemetry import configure_logging
 
-    if service not in (*SERVICES, "console"):
-        raise typer.BadParameter(
-            _("one of {services}", services=", ".join((*SERVICES, "console"))),
-            param_hint="SERVICE",
-        )
+    if service not in (known := (*SERVICES, "console", "portal")):
+        hint = _("one of {services}", services=", ".join(known))
+        raise typer.BadParameter(hint, param_hint="SERVICE")
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
@@ -236,16 +234,17 @@ def migrate(
     from shared.db.migrations import upgrade
 
     settings = cli_settings()
-    targets: list[ServiceName] = [service] if service else list(SERVICES)  # type: ignore[list-item]
-    for name in targets:
-        upgrade(name, settings.service_database_url(name))
+    databases: dict[str, str] = {name: settings.service_database_url(name) for name in SERVICES}
+    databases["portal"] = settings.portal_database()  # PORTAL_DATABASE_URL or tongban_portal
+    for name in [service] if service else databases:
+        upgrade(name, databases[name])
         console.print(Text.assemble(("✓ ", "green"), _("{service} migrated", service=name)))
 
 
 @app.command()
 def run() -> None:
-    """Start Kafka, PostgreSQL, the four services and the carrier simulator; stay up until
-    Ctrl-C (or SIGTERM)."""
+    """Start Kafka, PostgreSQL, the four services, the carrier and SMS gateway simulators; stay
+    up until Ctrl-C (or SIGTERM)."""
     import signal
 
     from tooling.infra import InfrastructureError

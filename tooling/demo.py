@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.clock import in_china
-from shared.identity import mask_id_number, mask_name
+from shared.identity import mask_id_number, mask_name, mask_phone
 from tooling.bundle_journey import newborn_bundle, released, submit_bundle
 from tooling.journey import (
     HOUSEHOLD_REGISTER_SCAN,
+    ID_CARD_SCAN,
     Journey,
     JourneyError,
     household_application,
@@ -24,6 +26,8 @@ from tooling.journey import (
     sample_pdf,
     scan_digest,
 )
+from tooling.online import OnlineApplicant
+from tooling.sms_gateway.control import SmsGatewayControl
 from tooling.stack import RunningStack, StackError
 
 DOWNLOADS = Path(".tongban/demo")
@@ -175,7 +179,61 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
 
     Console().print(timeline_table(final))
     Console().print(f"status: {final['status']}   trace id: {trace_id}")
+    await run_online(stack, console, applicant, trip)
     await run_bundle_demo(trip, console)
+
+
+async def run_online(
+    stack: RunningStack, console: Console, applicant: dict[str, Any], approver: Journey
+) -> None:
+    """The same resident applies again, online this time (全程网办): signed in at L3 with the
+    code the SMS gateway simulator carried, the form posted at the portal, accepted by intake's
+    same rules at the window she chose, approved by 合肥, and told each step by SMS."""
+    if stack.portal is None or stack.sms is None:
+        raise StackError("the stack runs no portal or no SMS gateway")
+    console.rule("Online, from a phone (全程网办): real-name sign-in by SMS, then the form")
+    resident = OnlineApplicant(
+        stack.portal.url,
+        SmsGatewayControl(stack.sms.url),
+        applicant["id_number"],
+        applicant["name"],
+        applicant["phone"],
+    )
+    window = "W340104-01"
+    try:
+        code_sms = await resident.sign_in()
+        console.print(
+            f"sign-in code sent to {mask_phone(resident.phone)}: "
+            f"{re.sub(r'[0-9]{6}', '······', code_sms)}; signed in at level L3 (ID number, "
+            "name, code)"
+        )
+        number = await resident.apply(
+            "GA-HJ-001",
+            window,
+            {
+                "M01": ("id-card.pdf", ID_CARD_SCAN),
+                "M02": ("register.pdf", HOUSEHOLD_REGISTER_SCAN),
+            },
+            commitments=("M03",),
+        )
+        console.print(
+            f"[green]accepted online[/] {number} at window {window} (M01 and M02 uploaded "
+            "from the phone, a commitment for M03)"
+        )
+        mine = await resident.mine(number)
+        console.print(
+            f"her own view (/v1/me/applications/{number}): {mine['status']}, promised by "
+            f"{mine['promised_date']}"
+        )
+        decided = await approver.approve(number, "340100")
+        console.print(f"[green]approved[/] by 340100, certificate {decided['certificate_no']}")
+        # Accepted, approved, ready for pickup at the chosen window: one SMS each.
+        for text in await resident.texts_about(number, at_least=3):
+            console.print(f"SMS to {mask_phone(resident.phone)}: {text}")
+    except JourneyError as exc:
+        raise StackError(str(exc)) from exc
+    finally:
+        await resident.aclose()
 
 
 async def run_bundle_demo(trip: Journey, console: Console) -> None:

@@ -3,7 +3,7 @@ and add the ones a catalog lacks, untranslated, to the area's .po file for a tra
 
 Areas, so that each is translated (and merged) apart: a service's own texts go to
 `<service>.po` (the console's templates too), shared/ to `common.po`, tooling/ (the CLI) to
-`cli.po`. A text already
+`cli.po`, the portal's SMS texts to `sms.po` (OWN_AREAS). A text already
 translated in any area is not asked for again. tests/unit/test_translations.py fails while a
 marked text has no Chinese (shared.i18n).
 """
@@ -28,8 +28,15 @@ KEYWORDS = {"_": None, "N_": None}
 TEMPLATES = [("**/templates/**.html", "jinja2.ext:babel_extract")]
 
 
+# Texts that leave Tongban in a medium of their own have an area of their own: the SMS the
+# portal sends (short, one per fact, read on a phone) are translated apart from its pages.
+OWN_AREAS = {"services/portal/notifications/texts.py": "sms"}
+
+
 def area_of(path: str) -> str:
     """The catalog file (without .po) a text found in `path` (relative to the repo) goes to."""
+    if path in OWN_AREAS:
+        return OWN_AREAS[path]
     parts = Path(path).parts
     if parts[0] == "services" and len(parts) > 2:
         return parts[1]

@@ -214,6 +214,7 @@ def acls_command(
                 table,
                 security=client_security(settings),
                 partitions=settings.kafka_topic_partitions,
+                locality_partitions=settings.kafka_locality_topic_partitions,
             )
         )
     except (KafkaError, OSError, ValueError) as error:

@@ -44,11 +44,14 @@ from shared.messaging.channels import CHANNELS
 from shared.messaging.kafka import KafkaSecurity, ensure_topics, keep_retained, make_client
 from shared.messaging.readers import ServiceReads
 from shared.messaging.topics import approval_requests, dead_letter
+from shared.settings import Settings
 from tooling.kafka_principals import (
     LOCALITY_PRINCIPAL,
     locality_group_prefix,
     locality_principal,
 )
+
+_DEFAULTS = Settings.model_fields  # the topics' partitions when the caller names none
 
 
 class ResourceType(IntEnum):
@@ -324,7 +327,8 @@ async def apply_acls(
     table: AclTable,
     *,
     security: KafkaSecurity | None = None,
-    partitions: int = 3,
+    partitions: int = _DEFAULTS["kafka_topic_partitions"].default,
+    locality_partitions: int = _DEFAULTS["kafka_locality_topic_partitions"].default,
     settle_seconds: float = 15.0,
 ) -> AppliedAcls:
     """Create the table's grants and topics that are missing, remove grants of its principals
@@ -371,7 +375,8 @@ async def apply_acls(
         await client.close()
     # After the grants: a single node applies metadata in order, and the logs of a few hundred
     # new partitions would hold the grants back for seconds.
-    await ensure_topics(bootstrap_servers, table.topics, partitions=partitions, security=security)
+    made = {"partitions": partitions, "locality_partitions": locality_partitions}
+    await ensure_topics(bootstrap_servers, table.topics, **made, security=security)
     # Evidence topics keep every record for good, also where they were made with other settings.
     await keep_retained(bootstrap_servers, table.topics, security=security)
     return AppliedAcls(len(missing), len(stale), len(wanted) - len(missing))

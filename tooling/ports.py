@@ -20,8 +20,8 @@ def kafka_port() -> int:
 
 
 def service_ports() -> dict[str, int]:
-    """127.0.0.1:8001-8006 unless INTAKE_PORT, ROUTING_PORT, ..., CARRIER_PORT, CONSOLE_PORT
-    say otherwise."""
+    """127.0.0.1:8001-8006 and 8008 (the SMS gateway simulator) unless INTAKE_PORT, ROUTING_PORT,
+    ..., CARRIER_PORT, CONSOLE_PORT, SMS_PORT say otherwise."""
     return {
         name: int(os.environ.get(f"{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()

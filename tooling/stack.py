@@ -22,7 +22,8 @@ from rich.console import Console
 
 from shared.crypto.keyring import made_by_an_older_version
 from shared.db.migrations import upgrade
-from shared.settings import AUDIT_DATABASE, SERVICES, Settings, database_name
+from shared.settings import AUDIT_DATABASE, PORTAL_DATABASE, SERVICES, Settings, database_name
+from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl, simulator_command, webhook_url_of
 from tooling.infra import (
     InfrastructureError,
@@ -36,6 +37,7 @@ from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
 from tooling.seed import seed_demo_agreements
+from tooling.sms_gateway.control import SmsGatewayControl, gateway_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
@@ -67,6 +69,10 @@ class RunningStack:
     console: ServiceProcess | None = None
     # `tongban audit watch`: routing's ledger checkpoints, kept in a store of its own.
     watcher: ManagedProcess | None = None
+    # The SMS gateway simulator (短信) of local runs, its own process; the portal sends through it.
+    sms: ServiceProcess | None = None
+    # The applicants' portal (services/portal, 全程网办).
+    portal: ServiceProcess | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -82,6 +88,10 @@ class RunningStack:
             raise self.console.process.failure("The operator console stopped.")
         if self.watcher is not None and not self.watcher.alive():
             raise self.watcher.failure("The audit watcher stopped.")
+        if self.sms is not None and not self.sms.process.alive():
+            raise self.sms.process.failure("The SMS gateway simulator stopped.")
+        if self.portal is not None and not self.portal.process.alive():
+            raise self.portal.process.failure("The portal stopped.")
 
 
 def _set_aside_an_old_development_ring(directory: Path, console: Console) -> None:
@@ -114,6 +124,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             "TONGBAN_ENV": os.environ.get("TONGBAN_ENV", "development"),
             # Delivery posts certificates through the carrier simulator started below.
             "CARRIER_BASE_URL": f"http://127.0.0.1:{ports['carrier']}",
+            # Texts go out through the SMS gateway simulator started below.
+            "SMS_GATEWAY_URL": f"http://127.0.0.1:{ports['sms']}",
         }
         settings = Settings(
             kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
@@ -132,10 +144,12 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             )
         with console.status("Creating and migrating the service databases…"):
             ensure_databases(
-                infra.database_url, [*(database_name(s) for s in SERVICES), AUDIT_DATABASE]
+                infra.database_url,
+                [*(database_name(s) for s in SERVICES), AUDIT_DATABASE, PORTAL_DATABASE],
             )
             for service in SERVICES:
                 upgrade(service, settings.service_database_url(service))
+            upgrade("portal", settings.portal_database())
         # The launcher's own process handling: its own process group, SIGTERM to stop (each
         # service then finishes the record in hand, flushes its producer and commits), and
         # killed by the kernel if this process dies without cleaning up.
@@ -165,9 +179,27 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             for service in SERVICES
         }
         carrier = carrier_simulator_process(ports, env, log_dir)
+        # The SMS gateway simulator; its delivery reports go to the portal once the stack has one.
+        report_url = (
+            f"http://127.0.0.1:{ports['portal']}{REPORT_PATH}" if "portal" in ports else None
+        )
+        sms = ServiceProcess(
+            "sms",
+            ports["sms"],
+            gateway_process(ports["sms"], report_url, env=env, log_dir=log_dir, cwd=REPO_ROOT),
+        )
         console_process = console_process_of(
             ports,
             env | (credentials.environment(ADMIN_PRINCIPAL) if credentials else {}),
+            log_dir,
+        )
+        # The applicants' portal: intake's online routes, the SMS gateway, and the facts it
+        # notifies applicants of, read from Kafka as its own principal.
+        portal = web_app_process(
+            "portal",
+            "applicants' portal",
+            ports,
+            env | (credentials.environment("portal") if credentials else {}),
             log_dir,
         )
         # The watcher is a principal of its own that may only read the checkpoints.
@@ -177,7 +209,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
         )
         try:
             carrier.process.start()
-            stack = RunningStack(settings, services, carrier, console_process, watcher)
+            sms.process.start()
+            stack = RunningStack(settings, services, carrier, console_process, watcher, sms, portal)
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
             services["routing"].process.start()
@@ -190,11 +223,20 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     service_process.process.start()
             with console.status("Starting intake, approval and delivery…"):
                 asyncio.run(_wait_ready(stack))
-                asyncio.run(_wait_carrier_ready(carrier))
+                asyncio.run(
+                    _wait_simulator_ready(
+                        carrier, SimulatorControl(carrier.url).ready, "carrier simulator"
+                    )
+                )
+                asyncio.run(
+                    _wait_simulator_ready(sms, SmsGatewayControl(sms.url).ready, "SMS gateway")
+                )
             console_process.process.start()
-            with console.status("Starting the operator console…"):
+            portal.process.start()
+            with console.status("Starting the operator console and the portal…"):
                 asyncio.run(_wait_console_ready(console_process))
-            for running in [*services.values(), carrier, console_process]:
+                asyncio.run(_wait_console_ready(portal))
+            for running in [*services.values(), carrier, sms, console_process, portal]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
@@ -213,7 +255,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     },
                     urls={
                         running.name: running.url
-                        for running in [*services.values(), carrier, console_process]
+                        for running in [*services.values(), carrier, sms, console_process, portal]
                     },
                 )
             )
@@ -223,8 +265,10 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             stop_processes(
                 [
                     watcher,
+                    portal.process,
                     console_process.process,
                     carrier.process,
+                    sms.process,
                     *(s.process for s in services.values()),
                 ],
                 grace=STOP_GRACE_SECONDS,
@@ -270,23 +314,22 @@ def console_process_of(ports: dict[str, int], env: dict[str, str], log_dir: Path
     """The operator console (`tongban serve console`), pointed at the services of this stack.
     It reads consumer lag and dead letters and replays them on Kafka: the operators' tool acts
     as the launcher's admin principal, as `tongban dlq` does."""
+    return web_app_process("console", "operator console", ports, env, log_dir)
+
+
+def web_app_process(
+    name: str, title: str, ports: dict[str, int], env: dict[str, str], log_dir: Path
+) -> ServiceProcess:
+    """`tongban serve <name>` (the console, the portal), pointed at the services of this stack."""
     urls = {f"{service.upper()}_URL": f"http://127.0.0.1:{ports[service]}" for service in SERVICES}
     return ServiceProcess(
-        "console",
-        ports["console"],
+        name,
+        ports[name],
         ManagedProcess(
-            "operator console",
-            [
-                sys.executable,
-                "-m",
-                "tooling.cli",
-                "serve",
-                "console",
-                "--port",
-                str(ports["console"]),
-            ],
-            log_path=log_dir / "console.log",
-            pid_file=log_dir / "console.pid",
+            title,
+            [sys.executable, "-m", "tooling.cli", "serve", name, "--port", str(ports[name])],
+            log_path=log_dir / f"{name}.log",
+            pid_file=log_dir / f"{name}.pid",
             cwd=REPO_ROOT,
             env=env | urls,
             stop_signal=signal.SIGTERM,
@@ -311,11 +354,13 @@ async def _wait_console_ready(console_process: ServiceProcess) -> None:
         )
 
 
-async def _wait_carrier_ready(carrier: ServiceProcess) -> None:
-    await carrier.process.wait_ready(
-        SimulatorControl(carrier.url).ready,
+async def _wait_simulator_ready(
+    simulator: ServiceProcess, ready: Callable[[], Awaitable[bool]], what: str
+) -> None:
+    await simulator.process.wait_ready(
+        ready,
         deadline=time.monotonic() + START_TIMEOUT_SECONDS,
-        not_ready=f"The carrier simulator was not ready on {carrier.url}.",
+        not_ready=f"The {what} was not ready on {simulator.url}.",
         every=0.2,
     )
 

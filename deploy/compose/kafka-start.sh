@@ -9,7 +9,7 @@
 set -eu
 : "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_INTAKE_PASSWORD:?}" "${KAFKA_ROUTING_PASSWORD:?}"
 : "${KAFKA_APPROVAL_PASSWORD:?}" "${KAFKA_DELIVERY_PASSWORD:?}" "${KAFKA_CLUSTER_ID:?}"
-: "${KAFKA_AUDIT_WATCH_PASSWORD:?}"
+: "${KAFKA_AUDIT_WATCH_PASSWORD:?}" "${KAFKA_PORTAL_PASSWORD:?}"
 
 config=/tmp/server.properties
 umask 077
@@ -63,5 +63,6 @@ user() { echo "SCRAM-SHA-512=[name=$1,password=$2,iterations=4096]"; }
   --add-scram "$(user routing "$KAFKA_ROUTING_PASSWORD")" \
   --add-scram "$(user approval "$KAFKA_APPROVAL_PASSWORD")" \
   --add-scram "$(user delivery "$KAFKA_DELIVERY_PASSWORD")" \
-  --add-scram "$(user tongban-audit-watch "$KAFKA_AUDIT_WATCH_PASSWORD")"
+  --add-scram "$(user tongban-audit-watch "$KAFKA_AUDIT_WATCH_PASSWORD")" \
+  --add-scram "$(user portal "$KAFKA_PORTAL_PASSWORD")"
 exec /opt/kafka/bin/kafka-server-start.sh "$config"

@@ -2,7 +2,7 @@
 # Runs once, when postgres initialises its data directory: one role and one database per
 # service (tongban_<service>, as shared.settings.database_name names them), each owned by its
 # service's role, which can reach no other; and the audit watcher's (tongban_audit, owned by
-# audit_watch), which routing's role cannot reach.
+# audit_watch), which routing's role cannot reach; the portal's (tongban_portal, owned by portal).
 set -eu
 create() {  # role, password, database
   psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
@@ -17,3 +17,4 @@ for service in intake routing approval delivery; do
   create "$service" "$(printenv "$variable")" "tongban_$service"
 done
 create audit_watch "$AUDIT_WATCH_DB_PASSWORD" tongban_audit
+create portal "$PORTAL_DB_PASSWORD" tongban_portal

@@ -12,6 +12,7 @@ from services.delivery import consumers
 from services.delivery.api import router
 from services.delivery.carrier import CarrierClient
 from services.delivery.deps import Dependencies, HandoverLimit
+from services.delivery.holder_api import router as holder_router
 from services.delivery.ratelimit import PostgresCounters, VerificationLimiter, trusted_networks
 from services.delivery.usecases import dispatch
 from shared.deps import install
@@ -33,7 +34,7 @@ def create_app(
     runtime.every("rate-limit-prune", 60, PostgresCounters(runtime.db).prune)
     app = create_service_app(
         runtime,
-        [router],
+        [router, holder_router],
         title="Tongban delivery",
         description="Print queues at receiving windows, hand-over, postal dispatch.",
         on_shutdown=carrier.aclose,

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.intake import consumers
 from services.intake.api import router
+from services.intake.applicant_api import router as online_router
 from services.intake.bundle_api import router as bundle_router
 from services.intake.db import ApplicationNumbers
 from services.intake.deps import Dependencies
@@ -75,7 +76,7 @@ def create_app(
 
     app = create_service_app(
         runtime,
-        [router, bundle_router],
+        [router, bundle_router, online_router],
         title="Tongban intake",
         description="Window-facing intake: catalog, applications, one-time notices, progress.",
         on_startup=start,
@@ -84,6 +85,7 @@ def create_app(
         larger_bodies={
             # A scan is a multipart body: the file plus a few hundred bytes of framing.
             "/v1/materials": runtime.settings.max_scan_bytes + 64 * 1024,
+            "/v1/online/materials": runtime.settings.max_scan_bytes + 64 * 1024,
             # A whole catalog: up to MAX_CATALOG_ITEMS guides of a few KiB each.
             "/v1/catalog/versions": CATALOG_BODY_BYTES,
         },

@@ -182,6 +182,9 @@ def masked_agent(agent: Agent | None) -> Agent | None:
     )
 
 
+ApplicationChannel = Literal["window", "online"]
+
+
 class ApplicationAccepted(ApplicationEvent):
     """An application was accepted at a window (intake → tongban.intake.events)."""
 
@@ -210,6 +213,9 @@ class ApplicationAccepted(ApplicationEvent):
     catalog_version: Code | None = None
     # 免证办: materials proven by citing a certificate instead of a scan.
     certificates: list[CitedCertificate] = Field(default=[], max_length=MAX_MATERIALS)
+    # Where it was handed in: at a window, or online through the applicants' portal (全程网办)
+    # for the window the applicant chose (which receives it). Absent in events of before: window.
+    channel: ApplicationChannel = "window"
     # On tongban.intake.events (province-wide) `applicant`, `agent` and the postal address of
     # `delivery` are masked, and `personal_data` holds them in clear sealed for routing:
     # {"applicant", "delivery", "agent"}, context the application number. Routing opens it and

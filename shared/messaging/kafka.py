@@ -16,6 +16,7 @@ from aiokafka.helpers import create_ssl_context
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.messaging.channels import RETAINED_FOR_EVER, channel_of
+from shared.messaging.topics import DEAD_LETTER_SUFFIX
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,24 @@ def _topic_configs(topic: str) -> dict[str, str]:
     return {"cleanup.policy": "compact"} if channel.compacted else {}
 
 
+def topic_partitions(topic: str, partitions: int, locality_partitions: int) -> int:
+    """How many partitions `topic` is made with: `locality_partitions` for a topic of a
+    per-locality family and its dead letters, `partitions` for every other.
+
+    A per-locality topic carries one locality's share of the province (a few applications a
+    second at most), and there are hundreds of them: approval's and the ledger's consumers name
+    every partition they read in every fetch (aiokafka has no incremental fetch sessions), so at
+    three partitions each, encoding and decoding those fetches was a sixth of approval's CPU
+    under load (py-spy, `make bench`). One locality's approval pods still share its load when
+    it has more than one partition."""
+    base = topic.removesuffix(DEAD_LETTER_SUFFIX)
+    try:
+        per_locality = channel_of(base).per_locality
+    except LookupError:  # test topics
+        per_locality = False
+    return locality_partitions if per_locality else partitions
+
+
 def _retained(topic: str) -> bool:
     try:
         return channel_of(topic).retained
@@ -238,9 +257,12 @@ async def ensure_topics(
     topics: Iterable[str],
     *,
     partitions: int = 3,
+    locality_partitions: int | None = None,
     security: KafkaSecurity | None = None,
 ) -> None:
-    """Create the topics that do not exist yet (safe to run from several services at once)."""
+    """Create the topics that do not exist yet (safe to run from several services at once):
+    with `partitions` each, or `locality_partitions` for per-locality topics when it is given
+    (topic_partitions). An existing topic keeps the partitions it has."""
     wanted = sorted(set(topics))
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(KafkaConnectionError),
@@ -258,7 +280,12 @@ async def ensure_topics(
                     return
                 response = await admin.create_topics(
                     [
-                        NewTopic(name, partitions, 1, topic_configs=_topic_configs(name))
+                        NewTopic(
+                            name,
+                            topic_partitions(name, partitions, locality_partitions or partitions),
+                            1,
+                            topic_configs=_topic_configs(name),
+                        )
                         for name in missing
                     ]
                 )

@@ -106,6 +106,12 @@ READERS: tuple[ServiceReads, ...] = (
             ConsumerGroup("tongban.delivery.routing", (topics.ROUTING_EVENTS,)),
         ),
     ),
+    # The applicants' portal: the facts it tells applicants of by SMS (services/portal/
+    # consumers.py), from the province-wide topics only.
+    ServiceReads(
+        "portal",
+        (ConsumerGroup("tongban.portal", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)),),
+    ),
     # The audit watcher assigns the checkpoints' partitions by hand: no group, and it writes
     # nothing (it produces no channel and has no dead letters).
     ServiceReads(AUDIT_WATCHER, (), follows=(topics.AUDIT_CHECKPOINTS,)),

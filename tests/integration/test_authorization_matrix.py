@@ -24,6 +24,7 @@ from tooling.journey import (
 pytestmark = pytest.mark.integration
 
 RECEIVING, COMPETENT, STRANGER = "341200", "340100", "340200"
+DIGEST = "0" * 64
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ async def resources(stack: Stack) -> Resources:
 
 def _path(template: str, r: Resources) -> str:
     application = r.waiting if "deliveries" in template or "evaluation" in template else None
-    return template.format(
+    path = template.format(
         application_no=application or r.in_review,
         item_code="GA-HJ-001",
         notice_no=r.notice_no,
@@ -86,6 +87,8 @@ def _path(template: str, r: Resources) -> str:
         bundle_id="YJS-XSECS",
         bundle_no="YJS34120020260101000001",  # none such: refused as any other locality's
     )
+    # The portal's online routes act at the window the applicant chose.
+    return path + "?window_id=W341200-01" if template.startswith("/v1/online/") else path
 
 
 def _body(service: str, method: str, template: str, r: Resources) -> dict[str, Any] | None:
@@ -95,6 +98,8 @@ def _body(service: str, method: str, template: str, r: Resources) -> dict[str, A
         return None
     bodies: dict[str, dict[str, Any]] = {
         "/v1/applications": household_application(factories.applicant()),
+        "/v1/online/applications": household_application(factories.applicant()),
+        "/v1/online/applications/{application_no}/evaluation": {"score": 5, "comment": "矩阵"},
         "/v1/applications/{application_no}/supplements": {
             "materials": [
                 {
@@ -201,7 +206,8 @@ async def test_no_request_outside_the_table_gets_through(
         assert template in documented and method.lower() in documented[template]
         leaks = []
         for attempt in _attempts(service, template, rule, resources):
-            headers = {"Idempotency-Key": f"matrix-{attempt.who}"}
+            # The portal's routes name the applicant by the keyed digest of the ID number.
+            headers = {"Idempotency-Key": f"matrix-{attempt.who}", "X-Applicant-Digest": DIGEST}
             if attempt.role is not None:
                 token = stack.token(
                     attempt.role, attempt.locality, window_id=attempt.window_id, sub="matrix"

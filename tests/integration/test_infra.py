@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from shared.messaging.kafka import KafkaSecurity, make_consumer, make_producer
+from shared.messaging.topics import approval_requests
 from tooling.infra import Infrastructure, ensure_databases, local_infrastructure
 from tooling.infra.kafka_credentials import SECRET_FILE
 from tooling.kafka_access import tongban_acl_table
@@ -50,12 +51,19 @@ def _recorded_pid(work_dir: Path, name: str) -> int:
     return int(pid_file.read_text().split()[0])
 
 
-async def _round_trip(bootstrap_servers: str, security: KafkaSecurity) -> tuple[bytes | None, int]:
+async def _round_trip(
+    bootstrap_servers: str, security: KafkaSecurity
+) -> tuple[bytes | None, dict[str, int]]:
     producer = make_producer(bootstrap_servers, client_id="test-infra", security=security)
     await producer.start()
     try:
         await producer.send_and_wait(TOPIC, b'{"hello": "world"}', key=b"TB-0001")
-        partitions = len(await producer.partitions_for(TOPIC))
+        # The ACL table's topics were made with the infrastructure: three partitions, one for
+        # each topic of a per-locality family (hundreds of them are read together).
+        partitions = {
+            topic: len(await producer.partitions_for(topic))
+            for topic in (TOPIC, "tongban.intake.events", approval_requests("340104"))
+        }
     finally:
         await producer.stop()
     consumer = make_consumer(
@@ -112,7 +120,11 @@ def test_starts_kafka_and_postgres_and_stops_them(
         admin = credentials.client_security()
         value, partitions = asyncio.run(_round_trip(infrastructure.kafka_bootstrap_servers, admin))
         assert value == b'{"hello": "world"}'
-        assert partitions == 3
+        assert partitions == {
+            TOPIC: 3,
+            "tongban.intake.events": 3,
+            approval_requests("340104"): 1,
+        }
         # The secret the passwords come from is the user's alone.
         assert (work_dir / SECRET_FILE).stat().st_mode & 0o777 == 0o600
 

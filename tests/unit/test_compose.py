@@ -18,6 +18,7 @@ from shared.settings import (
     DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
     DEVELOPMENT_KEY_RING_SECRET,
     DEVELOPMENT_PII_DIGEST_KEY,
+    DEVELOPMENT_SMS_REPORT_SECRET,
     SERVICES,
     ServiceName,
     Settings,
@@ -32,7 +33,7 @@ KAFKA_START = (ROOT / "deploy/compose/kafka-start.sh").read_text(encoding="utf-8
 POSTGRES_INIT = (ROOT / "deploy/compose/postgres-init.sh").read_text(encoding="utf-8")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Tongban processes that are not one of the four services but read the same settings.
-TONGBAN_PROCESSES = (*SERVICES, "carrier", "console")
+TONGBAN_PROCESSES = (*SERVICES, "carrier", "console", "portal")
 
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}")
 
@@ -73,14 +74,20 @@ _DEVELOPMENT_SECRETS = {
     DEVELOPMENT_KEY_RING_SECRET,
     DEVELOPMENT_PII_DIGEST_KEY,
     DEVELOPMENT_CARRIER_WEBHOOK_SECRET,
+    DEVELOPMENT_SMS_REPORT_SECRET,
 }
 # Settings only some processes read (the others may leave them at their defaults).
 _ONLY = {
     "carrier_base_url": {"delivery"},
     "public_base_url": {"delivery"},
     "carrier_webhook_secret": {"delivery", "carrier"},
+    # The portal sends texts and takes the gateway's reports; the simulator signs them.
+    "sms_gateway_url": {"portal"},
+    "sms_report_secret": {"portal", "sms"},
     "blob_store_url": {"intake", "approval"},
     **{f"{service}_url": {"console"} for service in SERVICES},
+    "intake_url": {"console", "portal"},
+    "delivery_url": {"console", "portal"},
 }
 # No unsafe default, but needed against compose's broker (SASL) and for traces.
 _ALWAYS = {
@@ -117,7 +124,7 @@ def required_settings(process: str) -> set[str]:
         # Each service's own database on compose's server, instead of the server's URL.
         fields.add(f"{process}_database_url")
     elif process == "carrier":
-        # The carrier simulator is no Kafka client: it only mints its token with the key ring.
+        # The carrier simulator is no Kafka client; it mints its token with the key ring.
         fields -= {"kafka_username", "kafka_password", "kafka_security_protocol"}
     fields -= {f"{service}_database_url" for service in SERVICES if service != process}
     return {name for name in fields if name not in _ONLY or process in _ONLY[name]}
@@ -136,6 +143,8 @@ def test_the_unsafe_defaults_are_the_ones_we_know() -> None:
         "public_base_url",
         "carrier_base_url",
         "carrier_webhook_secret",
+        "sms_gateway_url",
+        "sms_report_secret",
     } <= unsafe_defaults()
 
 
@@ -213,6 +222,23 @@ def test_the_audit_watcher_runs_as_its_own_principal_on_its_own_database_holding
     assert command[:2] == ["audit", "watch"]
     heartbeat = command[command.index("--heartbeat") + 1]
     assert watcher["healthcheck"]["test"][1:5] == ["python", "-m", "tooling.heartbeat", heartbeat]
+
+
+def test_the_sms_simulator_holds_no_key_and_signs_with_the_secret_the_portal_reads() -> None:
+    sms = SERVICES_OF_COMPOSE["sms"]
+    env = environment("sms")
+    # What the portal reads with every Tongban process's environment.
+    shared = {name: interpolate(value) for name, value in COMPOSE["x-tongban-environment"].items()}
+    assert env == {"TONGBAN_ENV": "development", "SMS_REPORT_SECRET": shared["SMS_REPORT_SECRET"]}
+    assert env["SMS_REPORT_SECRET"] != DEVELOPMENT_SMS_REPORT_SECRET
+    assert "volumes" not in sms and "depends_on" not in sms
+    port = str(DEFAULT_PORTS["sms"])
+    assert sms["entrypoint"] == ["python", "-m", "tooling.sms_gateway"]
+    # Its delivery reports go to the portal's report route.
+    report_url = f"http://portal:{DEFAULT_PORTS['portal']}/v1/sms/reports"
+    assert sms["command"] == ["--host", "0.0.0.0", "--port", port, "--report-url", report_url]
+    assert f"{port}:{port}" in sms["ports"]
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(sms["healthcheck"]["test"])
 
 
 def test_every_image_is_pinned() -> None:

@@ -24,6 +24,7 @@ from tooling.k8s.approval import approval_groups
 from tooling.k8s.audit_watch import AUDIT_WATCH_NAME
 from tooling.k8s.keys import APPROVAL_KEYS_SECRET, KEY_RING_MOUNT, TRUST_MOUNT, seals_secret
 from tooling.k8s.manifests import render_manifests, stale_manifests
+from tooling.k8s.portal import PORTAL_NAME, RESIDENTS_MOUNT, SMS_GATEWAY_NAME
 from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 
@@ -31,6 +32,13 @@ ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy/k8s/overlays").iterdir() if path.is_dir())
 KUBERNETES_VERSION = "1.32"
 STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}
+# Workloads that hold no private key: the watcher and the portal verify with the trust list
+# alone; the SMS gateway simulator (dev only) verifies nothing.
+WITHOUT_KEY_RING = {AUDIT_WATCH_NAME, PORTAL_NAME, SMS_GATEWAY_NAME}
+# Readiness on /healthz: the portal's guides need nothing behind it, the simulator is itself.
+READY_WHEN_LIVE = {PORTAL_NAME, SMS_GATEWAY_NAME}
+# One pod, replaced (never two at once): the watcher, and the simulator's in-memory messages.
+SINGLE_PODS = {AUDIT_WATCH_NAME, SMS_GATEWAY_NAME}
 
 
 @functools.cache
@@ -109,16 +117,20 @@ def test_every_deployment_is_probed_bounded_and_unprivileged(overlay: str) -> No
                     assert command[3] == args[args.index("--heartbeat") + 1], name
             else:
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
-                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+                ready = "/healthz" if name in READY_WHEN_LIVE else "/readyz"
+                assert container["readinessProbe"]["httpGet"]["path"] == ready, name
             assert {"requests", "limits"} <= set(container["resources"]), name
             security = container["securityContext"]
             assert security["readOnlyRootFilesystem"] is True, name
             assert security["allowPrivilegeEscalation"] is False, name
             assert security["capabilities"]["drop"] == ["ALL"], name
             mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
-            assert {"/tmp", TRUST_MOUNT} <= set(mounts), name
-            assert mounts[TRUST_MOUNT]["readOnly"] is True, name
-            if name != AUDIT_WATCH_NAME:  # the one workload without a key ring
+            assert "/tmp" in mounts, name
+            if name != SMS_GATEWAY_NAME:  # a simulator: it checks no signature
+                assert mounts[TRUST_MOUNT]["readOnly"] is True, name
+            if name in WITHOUT_KEY_RING:
+                assert KEY_RING_MOUNT not in mounts, name
+            else:
                 assert mounts[KEY_RING_MOUNT]["readOnly"] is True, name
 
 
@@ -148,7 +160,7 @@ def test_every_deployment_has_a_pdb_and_an_hpa_but_the_single_watcher(overlay: s
     for name, deployment in deployments.items():
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert any(p["spec"]["selector"]["matchLabels"] == selector for p in pdbs), name
-        if name == AUDIT_WATCH_NAME:
+        if name in SINGLE_PODS:
             # One pod, replaced (never two at once): nothing to scale.
             assert deployment["spec"]["replicas"] == 1
             assert deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -177,7 +189,12 @@ def test_networking_denies_by_default(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_migrations_run_as_a_job_per_service_with_its_own_pii_key_only(overlay: str) -> None:
     jobs = {job["metadata"]["name"]: job for job in of_kind(overlay, "Job")}
-    assert sorted(jobs) == sorted(f"tongban-migrate-{s}" for s in SERVICES)
+    assert sorted(jobs) == sorted(f"tongban-migrate-{s}" for s in [*SERVICES, "portal"])
+    # The portal's tables hold nothing a ring's key encrypts: its database, no key at all.
+    portal = jobs.pop("tongban-migrate-portal")["spec"]["template"]["spec"]
+    assert portal["containers"][0]["args"] == ["migrate", "portal"]
+    assert [v["name"] for v in portal["containers"][0]["env"]] == ["PORTAL_DATABASE_URL"]
+    assert key_files(portal) == set() and mounted_key_ring(portal) is None
     for service in SERVICES:
         pod = jobs[f"tongban-migrate-{service}"]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
@@ -252,6 +269,9 @@ def test_each_workload_mounts_exactly_its_own_keys(overlay: str) -> None:
             continue  # the audit watcher: no ring at all (test below)
         workload = container["args"][1]
         env = {v["name"]: v for v in container["env"]}
+        if workload == PORTAL_NAME:  # no private key (tested below)
+            assert key_files(pod) == set()
+            continue
         localities = (
             env["APPROVAL_LOCALITIES"]["value"].split(",") if workload == "approval" else []
         )
@@ -410,3 +430,77 @@ def test_the_build_command_prefers_kubectl_then_kustomize_then_the_cached_one(
 
 def test_rendering_is_deterministic() -> None:
     assert render_manifests() == render_manifests()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_portal_runs_as_its_own_principal_with_the_trust_list_and_no_key(
+    overlay: str,
+) -> None:
+    (deployment,) = [d for d in of_kind(overlay, "Deployment") if d["metadata"]["name"] == "portal"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["serve", "portal"]
+    env = {v["name"]: v for v in container["env"]}
+    # Its own KafkaUser's password: the facts it texts applicants about, and nothing else.
+    assert env["KAFKA_USERNAME"]["value"] == PORTAL_NAME
+    assert env["KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "portal",
+        "key": "password",
+    }
+    assert PORTAL_NAME in {u["metadata"]["name"] for u in of_kind(overlay, "KafkaUser")}
+    secrets = ("PORTAL_SECRET", "PORTAL_SERVICE_TOKEN", "KEY_RING_SECRET", "PII_DIGEST_KEY")
+    for secret in (*secrets, "SMS_REPORT_SECRET"):
+        assert "secretKeyRef" in env[secret]["valueFrom"], secret
+    assert env["INTAKE_URL"]["value"].startswith("http://intake:")
+    assert env["DELIVERY_URL"]["value"].startswith("http://delivery:")
+    # The registry of residents (personal data) from a Secret, read-only; no key ring.
+    assert env["PORTAL_RESIDENTS_FILE"]["value"].startswith(RESIDENTS_MOUNT)
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts[RESIDENTS_MOUNT]["readOnly"] is True
+    assert key_files(pod) == set() and mounted_key_ring(pod) is None
+    assert any(s["metadata"]["name"] == "portal" for s in of_kind(overlay, "Service"))
+
+    # Phones come in through the ingress controller; it reaches intake and delivery, which let
+    # it in; Kafka lets it in.
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    policies = {p["metadata"]["name"]: p for p in of_kind(overlay, "NetworkPolicy")}
+    selecting = {name for name, p in policies.items() if selects(p, labels)}
+    assert {"allow-ingress-portal", "allow-egress-portal", "allow-egress-backends"} <= selecting
+    assert "allow-ingress-windows" not in selecting
+    for service in ("intake", "delivery"):
+        assert selects(
+            policies["allow-ingress-from-portal"], {"app.kubernetes.io/component": service}
+        )
+    clients = policies["allow-kafka-cluster"]["spec"]["ingress"][1]["from"][0]["podSelector"]
+    assert PORTAL_NAME in clients["matchExpressions"][0]["values"]
+
+
+def test_the_sms_gateway_simulator_runs_in_development_clusters_only() -> None:
+    assert not [
+        d for d in of_kind("prod", "Deployment") if d["metadata"]["name"] == SMS_GATEWAY_NAME
+    ]
+    (prod,) = of_kind("prod", "ConfigMap")
+    assert prod["data"]["SMS_GATEWAY_URL"].startswith("https://")  # the province's platform
+    (deployment,) = [
+        d for d in of_kind("dev", "Deployment") if d["metadata"]["name"] == SMS_GATEWAY_NAME
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "tooling.sms_gateway"]
+    args = container["args"]
+    port = args[args.index("--port") + 1]
+    (dev,) = of_kind("dev", "ConfigMap")
+    assert dev["data"]["SMS_GATEWAY_URL"] == f"http://{SMS_GATEWAY_NAME}:{port}"
+    # Its reports go to the portal's route, signed with the portal's SMS_REPORT_SECRET.
+    assert args[args.index("--report-url") + 1] == f"http://{PORTAL_NAME}:8007/v1/sms/reports"
+    env = {v["name"]: v for v in container["env"]}
+    assert env["SMS_REPORT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "tongban-secrets"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selecting = {
+        p["metadata"]["name"] for p in of_kind("dev", "NetworkPolicy") if selects(p, labels)
+    }
+    assert selecting == {
+        "default-deny",
+        "allow-dns",
+        "allow-sms-gateway-from-portal",
+        "allow-egress-sms-gateway-reports",
+    }

@@ -17,6 +17,9 @@ from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL, loc
 TABLE = tongban_acl_table()
 # What each service reads as its own modules declare it (its subscriptions and replicas).
 DECLARED = {reads.service: reads for reads in declared_readers()}
+# The principals of Tongban's processes: the services, and the portal (which reads the facts it
+# notifies applicants of).
+PROCESSES = (*SERVICES, "portal")
 
 
 def reads_of(service: str) -> set[str]:
@@ -28,7 +31,7 @@ def subscribed_by(service: str) -> set[str]:
 
 
 def test_the_principals_are_the_services_the_audit_watcher_and_one_per_locality() -> None:
-    expected = set(SERVICES) | {locality_principal(code) for code in locality_codes()}
+    expected = set(PROCESSES) | {locality_principal(code) for code in locality_codes()}
     expected.add(AUDIT_WATCH_PRINCIPAL)
     assert set(TABLE.principals) == expected
     assert ADMIN_PRINCIPAL not in TABLE.principals  # a super user, outside the table
@@ -51,7 +54,7 @@ def test_a_service_writes_its_own_channels_and_the_dead_letters_of_what_it_reads
         if binding.operation is not Operation.WRITE:
             continue
         service, topic = binding.principal, binding.resource
-        assert service in SERVICES, binding
+        assert service in PROCESSES, binding
         if topic.endswith(topics.DEAD_LETTER_SUFFIX):
             assert topic.removesuffix(topics.DEAD_LETTER_SUFFIX) in subscribed_by(service)
         else:
@@ -61,7 +64,7 @@ def test_a_service_writes_its_own_channels_and_the_dead_letters_of_what_it_reads
 def test_a_service_reads_what_it_subscribes_to_or_follows_only() -> None:
     for binding in TABLE.bindings:
         if binding.operation is Operation.READ and binding.resource_type is ResourceType.TOPIC:
-            if binding.principal in SERVICES:
+            if binding.principal in PROCESSES:
                 assert binding.resource in reads_of(binding.principal), binding
 
 

@@ -116,7 +116,7 @@ def service_modules(layer: str) -> list[str]:
 
 def test_the_patterns_find_every_service_and_the_console() -> None:
     apis = {name.split(".")[1] for name in service_modules("api")}
-    assert apis == {"intake", "routing", "approval", "delivery", "console"}
+    assert apis == {"intake", "routing", "approval", "delivery", "console", "portal"}
     assert service_modules("domain"), "no domain module found: the domain rule would hold nothing"
 
 
@@ -170,7 +170,8 @@ def test_the_production_entrypoint_imports_no_launcher() -> None:
     """`tongban serve <service>` (the image's entrypoint) with each service's app factory, in a
     fresh interpreter: neither the Kafka and PostgreSQL launchers nor the local stack load."""
     factories = [
-        f"services.{name}.main" for name in ("intake", "routing", "approval", "delivery", "console")
+        f"services.{name}.main"
+        for name in ("intake", "routing", "approval", "delivery", "console", "portal")
     ]
     probe = "; ".join(
         [
@@ -191,7 +192,9 @@ def test_the_production_entrypoint_imports_no_launcher() -> None:
 # --- who may import whom ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", ["intake", "routing", "approval", "delivery", "console"])
+@pytest.mark.parametrize(
+    "service", ["intake", "routing", "approval", "delivery", "console", "portal"]
+)
 def test_a_service_imports_shared_and_itself_only(service: str) -> None:
     for path in python_files(f"services/{service}"):
         for module in imported_modules(path):
@@ -209,7 +212,7 @@ def test_the_runtime_library_imports_neither_services_nor_tooling() -> None:
 
 
 # The services already in the shape of issue 16: the others join this list as they take it.
-SHAPED = ["approval", "delivery"]
+SHAPED = ["approval", "delivery", "portal"]
 # A use case may take the validated request body as its command, when a copy would only repeat
 # its fields (the carrier's tracking report).
 COMMANDS_FROM_SCHEMAS = {"services/delivery/usecases/dispatch.py"}

@@ -96,3 +96,15 @@ def test_add_refuses_an_event_the_table_cannot_place_before_writing_anything() -
 
     _, row = outbox.row_for(routed(competent_locality="340100"))
     assert row["topic"] == topics.approval_requests("340100")
+
+
+def test_a_per_locality_topic_and_its_dead_letters_get_the_locality_partitions() -> None:
+    from shared.messaging.kafka import topic_partitions
+
+    requests = topics.approval_requests("340104")
+    assert topic_partitions(requests, 3, 1) == 1
+    assert topic_partitions(topics.dead_letter(requests), 3, 1) == 1
+    # Province-wide topics, their dead letters and topics outside the table keep the rest.
+    assert topic_partitions("tongban.intake.events", 3, 1) == 3
+    assert topic_partitions(topics.dead_letter("tongban.intake.events"), 3, 1) == 3
+    assert topic_partitions("tongban.test.somewhere", 3, 1) == 3

@@ -2,7 +2,9 @@
 certificates with (fonts-noto-cjk) and poppler's tools (poppler-utils: pdftotext and pdftoppm,
 with which the tests read printed certificates back), and Debian's Chromium, the headless browser
 the operator console's end-to-end test drives through Playwright (Playwright's own browser
-downloads are not used). Installed with apt-get when missing, as the PostgreSQL server is."""
+downloads are not used), and npm, which installs axe-core (tests/axe/package-lock.json), the
+accessibility checker the portal's browser test runs in each page. Installed with apt-get when
+missing, as the PostgreSQL server is."""
 
 from __future__ import annotations
 
@@ -40,11 +42,16 @@ def _has_chromium() -> bool:
     return chromium_path() is not None
 
 
+def _has_npm() -> bool:
+    return shutil.which("npm") is not None
+
+
 # Package name → how to tell it is there (whichever way it was installed).
 REQUIRED: dict[str, Callable[[], bool]] = {
     "fonts-noto-cjk": _has_cjk_font,
     "poppler-utils": _has_poppler,
     "chromium": _has_chromium,
+    "npm": _has_npm,
 }
 
 

@@ -19,8 +19,10 @@ from tooling.k8s.keys import (
 )
 from tooling.kafka_access import approval_group_prefix
 
-# As many approval pods of one group as its request topics have partitions can share the load.
-APPROVAL_MAX_REPLICAS = Settings.model_fields["kafka_topic_partitions"].default
+# As many approval pods of one group as its request topics have partitions can share the load
+# (one per locality by default: shared.messaging.kafka.topic_partitions), and no more than this.
+APPROVAL_MAX_REPLICAS = 3
+LOCALITY_PARTITIONS = Settings.model_fields["kafka_locality_topic_partitions"].default
 # The province's own code has no city: its cases go with the provincial capital's (合肥).
 PROVINCE_GROUP = "340100"
 
@@ -146,7 +148,7 @@ def approval_resources(group: str, localities: list[str]) -> list[dict[str, Any]
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": 1,
             # Beyond the request topics' partitions a consumer would sit idle.
-            "maxReplicas": APPROVAL_MAX_REPLICAS,
+            "maxReplicas": min(APPROVAL_MAX_REPLICAS, len(localities) * LOCALITY_PARTITIONS),
             "metrics": [
                 {
                     "type": "Resource",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared.messaging.channels import RETAINED_FOR_EVER, Channel, channel_of
+from shared.messaging.kafka import topic_partitions
 from shared.reference.localities import get_locality
 from tooling.k8s import PART_OF
 from tooling.kafka_acl import AclBinding, AclTable, Operation, PatternType, ResourceType
@@ -88,9 +89,15 @@ def _user(principal: str, bindings: Iterable[AclBinding], description: str) -> d
     }
 
 
-def kafka_topics(table: AclTable, partitions: int) -> list[dict[str, Any]]:
-    """A KafkaTopic for every topic the ACL table names (the topics the local admin creates)."""
-    return [_topic(name, partitions) for name in table.topics]
+def kafka_topics(
+    table: AclTable, partitions: int, locality_partitions: int
+) -> list[dict[str, Any]]:
+    """A KafkaTopic for every topic the ACL table names (the topics the local admin creates),
+    with as many partitions as the local admin makes it with (topic_partitions)."""
+    return [
+        _topic(name, topic_partitions(name, partitions, locality_partitions))
+        for name in table.topics
+    ]
 
 
 def kafka_users(table: AclTable) -> list[dict[str, Any]]:

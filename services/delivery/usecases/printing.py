@@ -64,6 +64,11 @@ async def may_print(session: AsyncSession, row: CertificateRow, caller: Principa
     return window == caller.window_id
 
 
+def holders(row: CertificateRow, id_digest: str) -> bool:
+    """Whether the certificate (not a rejection notice) is held by the ID number's digest."""
+    return row.kind == "certificate" and row.content.get("holder_id_digest") == id_digest
+
+
 async def print_document(
     session: AsyncSession,
     caller: Principal,
@@ -72,11 +77,17 @@ async def print_document(
     personal: PersonalData,
     public_key: PublicKeys,
     public_base_url: str,
+    holder_id_digest: str | None = None,
 ) -> Print:
     """Record a print of `number` by `caller` and give what to render. Anyone who may not print
-    it is told it does not exist (as API.md's own_locality scope does)."""
+    it is told it does not exist (as API.md's own_locality scope does). With `holder_id_digest`
+    (the portal, for a signed-in applicant) only the holder's own certificate is given."""
     row = await session.get(CertificateRow, number, with_for_update=True)
-    if row is None or not await may_print(session, row, caller):
+    if row is None or not (
+        holders(row, holder_id_digest)
+        if holder_id_digest is not None
+        else await may_print(session, row, caller)
+    ):
         raise NotFound("certificate_not_found", _("No certificate {number}.", number=number))
     revoked = revocation(row, public_key)
     if revoked is not None:

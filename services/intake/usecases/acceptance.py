@@ -116,7 +116,11 @@ def acceptance_of(
         "at": now,
         "status": ApplicationStatus.ACCEPTED,
         "locality": clerk.locality,
-        "note": N_("Accepted at window {window_id}"),
+        "note": (
+            N_("Applied online, accepted at window {window_id}")
+            if command.channel == "online"
+            else N_("Accepted at window {window_id}")
+        ),
         "note_params": {"window_id": window_id},
     }
     # tongban.intake.events is read province-wide: the personal data on it is masked, and
@@ -149,6 +153,7 @@ def acceptance_of(
         catalog_version=verdict.catalog_version,
         certificates=verdict.certificates,
         personal_data=events.Sealed.model_validate(sealed),
+        channel=command.channel,
     )
     _, announcement = outbox.row_for(accepted)
     out = Accepted(

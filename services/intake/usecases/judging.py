@@ -37,6 +37,8 @@ class SubmitApplication:
     body: ApplicationIn
     clerk: Principal
     idempotency_key: str
+    # Online: handed in through the applicants' portal, for the window `clerk` names.
+    channel: events.ApplicationChannel = "window"
 
 
 @dataclass(frozen=True)
