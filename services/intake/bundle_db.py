@@ -45,6 +45,9 @@ class BundleRow(Base):
     promised_date: Mapped[date] = mapped_column(Date)
     # domain.bundles: open, completed or failed, as the process manager last decided.
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # Failed: the one rejection the applicant gets (usecases/bundle_compensation.py), each
+    # member with its department's reason or what was undone. None until then.
+    rejection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class BundleChildRow(Base):
@@ -70,6 +73,12 @@ class BundleChildRow(Base):
     competent_locality: Mapped[str] = mapped_column(String(6))
     department: Mapped[str] = mapped_column(String(128))
     promised_date: Mapped[date] = mapped_column(Date)
+    # Its department's reason, when it rejected it.
+    reason: Mapped[str | None] = mapped_column(Text)
+    # 一件事 failed: when it was withdrawn (its case closed or its certificates revoked), and
+    # the certificates of it the registry revoked since.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 # A child accepted at once, or released: its application, first timeline entry and event, one

@@ -6,7 +6,7 @@ scan uploaded once serves every member that references it."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -74,13 +74,42 @@ class BundleChildOut(BaseModel):
     item_code: str
     required: bool
     status: Literal["accepted", "held", "released"]
-    outcome: Literal["approved", "rejected"] | None = Field(
-        default=None, description="its decision, once announced"
+    outcome: Literal["approved", "rejected", "withdrawn"] | None = Field(
+        default=None,
+        description="its decision, once announced; withdrawn: its case closed undecided "
+        "because the bundle failed",
+    )
+    withdrawn: bool = Field(
+        default=False, description="the bundle failed and this member was withdrawn"
+    )
+    revoked: list[str] = Field(
+        default=[], description="its certificates the registry revoked (a failed bundle's)"
     )
     waits_for: list[str] = Field(description="the members whose certificate it waits for")
     competent_locality: str
     department: str
     promised_date: date = Field(description="for a held child, estimated from its prerequisites")
+
+
+class RejectedMemberOut(BaseModel):
+    application_no: str
+    item_code: str
+    item_name: str
+    department: str
+    competent_locality: str
+    outcome: Literal["rejected", "withdrawn", "revoked", "not_started"] = Field(
+        description="rejected: its department's reason; withdrawn: its review closed; "
+        "revoked: its certificates revoked; not_started: it was still held"
+    )
+    reason: str
+
+
+class BundleRejectionOut(BaseModel):
+    """一件事 failed: one rejection listing each member with its department's reason."""
+
+    issued_at: datetime
+    reason: str = Field(description="why the bundle ended")
+    members: list[RejectedMemberOut]
 
 
 class BundleAcceptedOut(BaseModel):
@@ -105,6 +134,9 @@ class BundleAcceptedOut(BaseModel):
         "their promised date",
     )
     children: list[BundleChildOut]
+    rejection: BundleRejectionOut | None = Field(
+        default=None, description="failed: the applicant's one rejection for the bundle"
+    )
 
 
 class BundlesOut(BaseModel):

@@ -27,7 +27,7 @@ async def record_decision(
 ) -> None:
     await progress.record_progress(ctx.session, event, ctx.envelope.time)
     # 一件事: the child's decision, and the bundle's state from its children's.
-    await bundle_manager.on_decision(ctx.session, event)
+    await bundle_manager.on_decision(ctx.session, event, ctx.outbox)
 
 
 async def record_resumed(event: events.CaseResumed, ctx: EventContext) -> None:
@@ -36,12 +36,18 @@ async def record_resumed(event: events.CaseResumed, ctx: EventContext) -> None:
     await bundle_manager.on_resumed(ctx.session, event)
 
 
+async def record_withdrawn(event: events.CaseWithdrawn, ctx: EventContext) -> None:
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
+    await bundle_manager.on_withdrawn(ctx.session, event)
+
+
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
     await progress.record_transfer(ctx.session, event)
 
 
 async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
     await progress.record_certificate_revoked(ctx.session, event)
+    await progress.note_revocation(ctx.session, event, ctx.envelope.time)
     await bundle_manager.on_certificate_revoked(ctx.session, event)
 
 
@@ -63,6 +69,7 @@ SUBSCRIPTION = Subscription(
     handlers={
         **{event: record_progress for event in _PROGRESS},
         events.CaseResumed: record_resumed,
+        events.CaseWithdrawn: record_withdrawn,
         events.ApplicationApproved: record_decision,
         events.ApplicationRejected: record_decision,
         events.CertificateIssued: record_certificate_issued,

@@ -1,7 +1,7 @@
 """Routing's subscriptions: every accepted application is placed (or found unroutable), its
-supplements follow it, a case handed on (移交) is routed again, and the rules of each catalog
-version the province publishes become routing's. Apart from these, the audit ledger reads
-every event of every topic, in its own consumer group."""
+supplements and its withdrawal (一件事) follow it, a case handed on (移交) is routed again, and
+the rules of each catalog version the province publishes become routing's. Apart from these,
+the audit ledger reads every event of every topic, in its own consumer group."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ async def forward_supplement(event: events.ApplicationSupplemented, ctx: EventCo
     await routing.forward_supplement(ctx.session, ctx.outbox, event)
 
 
+async def forward_withdrawal(event: events.ApplicationWithdrawn, ctx: EventContext) -> None:
+    await routing.forward_withdrawal(ctx.session, ctx.outbox, event)
+
+
 async def take_catalog(event: events.CatalogPublished, ctx: EventContext) -> None:
     await rules.take_catalog(ctx.session, ctx.outbox, event)
 
@@ -35,6 +39,7 @@ SUBSCRIPTION = Subscription(
     handlers={
         events.ApplicationAccepted: route_application,
         events.ApplicationSupplemented: forward_supplement,
+        events.ApplicationWithdrawn: forward_withdrawal,
         events.CaseTransferred: transfer_application,
         events.CatalogPublished: take_catalog,
     },

@@ -216,6 +216,9 @@ class ApplicationAccepted(ApplicationEvent):
     # Where it was handed in: at a window, or online through the applicants' portal (全程网办)
     # for the window the applicant chose (which receives it). Absent in events of before: window.
     channel: ApplicationChannel = "window"
+    # 一件事一次办: the bundle application it is a child of (delivery hands a bundle's
+    # certificates over together). Absent for an application of its own.
+    bundle_no: Code | None = None
     # On tongban.intake.events (province-wide) `applicant`, `agent` and the postal address of
     # `delivery` are masked, and `personal_data` holds them in clear sealed for routing:
     # {"applicant", "delivery", "agent"}, context the application number. Routing opens it and
@@ -242,6 +245,30 @@ class SupplementRouted(ApplicationSupplemented):
     (routing → tongban.approval.requests.<locality>)."""
 
     event_type: ClassVar[str] = "gov.tongban.application.supplement_routed.v1"
+
+    routed_at: AwareDatetime
+
+
+class ApplicationWithdrawn(ApplicationEvent):
+    """一件事: the bundle this application is a child of failed (a required member was
+    rejected), so the application is withdrawn: a case still in review is closed, a certificate
+    already issued for it is revoked, each with `reason` (intake → tongban.intake.events)."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.withdrawn.v1"
+
+    item_code: Code
+    bundle_no: Code
+    reason: Reason
+    receiving_locality: LocalityCode
+    competent_locality: LocalityCode
+    withdrawn_at: AwareDatetime
+
+
+class WithdrawalRouted(ApplicationWithdrawn):
+    """A withdrawal passed on to the locality that holds the case now (routing →
+    tongban.approval.requests.<locality>)."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.withdrawal_routed.v1"
 
     routed_at: AwareDatetime
 
@@ -436,6 +463,17 @@ class CaseResumed(ApplicationEvent):
     deadline: date
     paused_working_days: Count
     resumed_at: AwareDatetime
+
+
+class CaseWithdrawn(ApplicationEvent):
+    """The case was closed undecided because its application was withdrawn (一件事: a required
+    sibling rejected); `reason` says why. Its clock stops for good."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.withdrawn.v1"
+
+    locality: LocalityCode
+    reason: Reason
+    withdrawn_at: AwareDatetime
 
 
 class CaseDeferredReminder(ApplicationEvent):
@@ -684,6 +722,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationEvaluated,
         ApplicationRouted,
         SupplementRouted,
+        ApplicationWithdrawn,
+        WithdrawalRouted,
         Routed,
         Unroutable,
         Transferred,
@@ -695,6 +735,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseOverdue,
         CaseSupplementRequested,
         CaseResumed,
+        CaseWithdrawn,
         CaseDeferredReminder,
         CaseTransferred,
         MaterialRead,

@@ -31,6 +31,7 @@ from shared.workdays import add_working_days
 from tests import factories
 from tests.certificates import certificate_issued
 from tests.harness import RunningService, Stack, serve
+from tests.integration.test_certificate_documents import verification_url, verify
 from tests.integration.test_console import CHINESE, JAEGER, shot, sign_in
 from tests.integration.test_exempt_certificates import known_to_intake
 from tooling.bundle_journey import bundle_state, newborn_bundle, released, submit_bundle
@@ -133,7 +134,10 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
         held = await intake.get(f"/v1/applications/{registration}")
     assert held.status_code == 404  # held: not an application yet, not routed
 
-    await trip.approve(birth, SHUSHAN)
+    birth_certificate = (await trip.approve(birth, SHUSHAN))["certificate_no"]
+    # What the birth certificate's QR code carries: valid, for now.
+    birth_url = await verification_url(stack, birth_certificate, issuer=SHUSHAN)
+    assert (await verify(stack, birth_url))["valid"] is True
 
     state = await released(trip, receipt["bundle_no"], "GA-HJ-003")
     # Released alone: the others wait for the household register, not the birth certificate.
@@ -182,6 +186,56 @@ async def test_one_receipt_and_the_held_registration_is_released_by_the_birth_ce
 
     state = await poll_until(failed, within=60.0, failure="the bundle never failed")
     assert {c["item_code"]: c["outcome"] for c in state["children"]}["YL-CB-001"] == "rejected"
+
+    # Compensation, as legal acts: the sibling still in review at 合肥 is withdrawn (its
+    # approver sees the case closed with the reason, the applicant's timeline says so) ...
+    withdrawn = await trip.wait_for_case_status(card, HEFEI, "withdrawn")
+    assert receipt["bundle_no"] in withdrawn["reason"]
+    assert "城乡居民基本医疗保险参保登记（医疗保障局）" in withdrawn["reason"]
+    shown = await trip.wait_for_status(card, "withdrawn")
+    assert shown["timeline"][-1]["note"].startswith("已撤回，审查终止：一件事申请")
+
+    # ... the certificates already issued for the bundle are revoked through the registry
+    # with the reason: public verification of the birth certificate answers `revoked` ...
+    async def revoked() -> dict[str, Any] | None:
+        answer = await verify(stack, birth_url)
+        return answer if answer["reason"] == "revoked" else None
+
+    assert (await poll_until(revoked, within=60.0, failure="never revoked"))["valid"] is False
+    registration_case = await trip.wait_for_case(registration, SHUSHAN)
+    async with stack.client("approval", trip.approver_token(SHUSHAN)) as approval:
+        registered = await approval.get(f"/v1/certificates/{registration_case['certificate_no']}")
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["revoked_reason"] == withdrawn["reason"]
+
+    # ... and the applicant gets one rejection, each member with its department's reason or
+    # what was undone.
+    async def undone() -> dict[str, Any] | None:
+        state = await bundle_state(trip, receipt["bundle_no"])
+        children = {c["item_code"]: c for c in state["children"]}
+        done = children["SB-SBK-002"]["outcome"] == "withdrawn" and all(
+            children[code]["revoked"] for code in ("WJ-CS-001", "GA-HJ-003")
+        )
+        return state if done else None
+
+    state = await poll_until(undone, within=60.0, failure="the compensation never finished")
+    rejection = state["rejection"]
+    assert rejection["reason"] == withdrawn["reason"]
+    undone_members = {m["item_code"]: (m["department"], m["outcome"]) for m in rejection["members"]}
+    assert undone_members == {
+        "WJ-CS-001": ("卫生健康委员会", "revoked"),
+        "GA-HJ-003": ("公安局", "revoked"),
+        "YL-CB-001": ("医疗保障局", "rejected"),
+        "SB-SBK-002": ("人力资源和社会保障局", "withdrawn"),
+    }
+    reasons = {m["item_code"]: m["reason"] for m in rejection["members"]}
+    assert reasons["YL-CB-001"] == "已参加职工基本医疗保险"
+    assert {c["item_code"]: c["withdrawn"] for c in state["children"]} == {
+        "WJ-CS-001": True,
+        "GA-HJ-003": True,
+        "YL-CB-001": False,
+        "SB-SBK-002": True,
+    }
 
     # 合肥's operators see it among the failed bundles of their city; 芜湖's do not.
     for locality, sees in ((HEFEI, True), ("340200", False)):

@@ -94,6 +94,17 @@ _PUBLISHED_DOCUMENT = {
     "seal": {"signer": "seal-340102#1", "algorithm": "SM2-SM3", "signature": "A" * 86 + "=="},
 }
 
+_BUNDLE_ENDED = "一件事申请 YJS341200202501070001 终止：必办事项城乡居民医保参保登记不予许可。"
+_WITHDRAWN = {
+    "application_no": _ACCEPTED["application_no"],
+    "item_code": _ACCEPTED["item_code"],
+    "bundle_no": "YJS341200202501070001",
+    "reason": _BUNDLE_ENDED,
+    "receiving_locality": "341200",
+    "competent_locality": "340102",
+    "withdrawn_at": "2025-01-10T09:00:00+08:00",
+}
+
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
     events.ApplicationRouted.event_type: {**_ACCEPTED, "routed_at": "2025-01-06T09:30:05+08:00"},
@@ -232,6 +243,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     events.SupplementRouted.event_type: {
         **_SUPPLEMENTED,
         "routed_at": "2025-01-10T09:00:05+08:00",
+    },
+    events.ApplicationWithdrawn.event_type: _WITHDRAWN,
+    events.WithdrawalRouted.event_type: {**_WITHDRAWN, "routed_at": "2025-01-10T09:00:05+08:00"},
+    events.CaseWithdrawn.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "reason": _BUNDLE_ENDED,
+        "withdrawn_at": "2025-01-10T09:01:00+08:00",
     },
     events.Transferred.event_type: {
         "application_no": _ACCEPTED["application_no"],

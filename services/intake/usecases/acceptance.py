@@ -154,6 +154,7 @@ def acceptance_of(
         certificates=verdict.certificates,
         personal_data=events.Sealed.model_validate(sealed),
         channel=command.channel,
+        bundle_no=bundle_no,
     )
     _, announcement = outbox.row_for(accepted)
     out = Accepted(

@@ -190,6 +190,7 @@ async def _accept(
                 competent_locality=resolution.competent_locality,
                 department=resolution.department,
                 promised_date=promised[code],
+                revoked=[],
             )
         )
         children.append(

@@ -29,6 +29,7 @@ from services.intake.domain.bundles import (
     estimated_dates,
 )
 from services.intake.schemas import ApplicationIn
+from services.intake.usecases import bundle_compensation
 from services.intake.usecases.acceptance import acceptance_of
 from services.intake.usecases.bundle_intake import bundle_place
 from services.intake.usecases.judging import Accept, SubmitApplication
@@ -85,10 +86,13 @@ async def on_certificate_issued(
 
 async def on_certificate_revoked(session: AsyncSession, revoked: events.CertificateRevoked) -> None:
     """A revoked certificate is no longer cited for a sibling still held (one released with it
-    already is the approver's to judge; compensation across the bundle is a next step)."""
+    already is the approver's to judge), and the child notes it (a failed bundle's
+    compensation, bundle_compensation.py, or the issuer's own revocation)."""
     child = await session.get(BundleChildRow, revoked.application_no, with_for_update=True)
     if child is not None:
         child.issued = [c for c in child.issued if c["certificate_no"] != revoked.certificate_no]
+        if revoked.certificate_no not in child.revoked:
+            child.revoked = [*child.revoked, revoked.certificate_no]
 
 
 async def on_resumed(session: AsyncSession, resumed: events.CaseResumed) -> date | None:
@@ -131,7 +135,9 @@ def _later_by(days: int) -> Callable[[date], date]:
 
 
 async def on_decision(
-    session: AsyncSession, decided: events.ApplicationApproved | events.ApplicationRejected
+    session: AsyncSession,
+    decided: events.ApplicationApproved | events.ApplicationRejected,
+    outbox: Outbox,
 ) -> str | None:
     """Note a child's decision and decide the bundle's state again (domain.bundles); None if
     the application is no bundle's child. Called after the application's own progress was
@@ -144,11 +150,14 @@ async def on_decision(
     outcome = APPROVED if isinstance(decided, events.ApplicationApproved) else REJECTED
     if child.outcome is None:  # the first decision stands (a redelivery changes nothing)
         child.outcome = outcome
+        child.reason = decided.reason
     siblings = (
         await session.scalars(
             select(BundleChildRow).where(BundleChildRow.bundle_no == child.bundle_no)
         )
     ).all()
+    if bundle.status == FAILED:
+        await bundle_compensation.restate(session, bundle, siblings)
     if bundle.status == OPEN:  # failed and completed are final
         bundle.status = bundle_status(
             Child(
@@ -160,7 +169,16 @@ async def on_decision(
             )
             for sibling in siblings
         )
+        if bundle.status == FAILED:
+            await bundle_compensation.fail(session, bundle, siblings, outbox)
     return bundle.status
+
+
+async def on_withdrawn(session: AsyncSession, withdrawn: events.CaseWithdrawn) -> None:
+    """Approval closed a child's case undecided: its outcome (unless a decision came first)."""
+    child = await session.get(BundleChildRow, withdrawn.application_no, with_for_update=True)
+    if child is not None and child.outcome is None:
+        child.outcome = bundle_compensation.WITHDRAWN
 
 
 async def _release(
@@ -172,7 +190,7 @@ async def _release(
     bundle = await session.get(BundleRow, child.bundle_no, with_for_update=True)
     assert bundle is not None
     if bundle.status == FAILED:
-        return False  # a required sibling was rejected: nothing more starts (withdrawal: next)
+        return False  # a required sibling was rejected: nothing more starts
     won = await session.execute(
         update(BundleChildRow)
         .where(

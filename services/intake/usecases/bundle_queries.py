@@ -102,6 +102,7 @@ async def _shown(
         promised_date=bundle.promised_date,
         status=bundle.status,
         stuck=stuck_members(bundle, children),
+        rejection=bundle.rejection,
         children=[
             BundleChildOut(
                 application_no=child.application_no,
@@ -113,6 +114,8 @@ async def _shown(
                 competent_locality=child.competent_locality,
                 department=child.department,
                 promised_date=child.promised_date,
+                withdrawn=child.withdrawn_at is not None,
+                revoked=child.revoked,
             )
             for child in sorted(children, key=lambda c: c.application_no)
         ],

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("accepted_by", sa.String(64), nullable=False),
         sa.Column("promised_date", sa.Date(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("rejection", sa.JSON(), nullable=True),
     )
     op.create_table(
         "bundle_children",
@@ -55,6 +56,9 @@ def upgrade() -> None:
         sa.Column("competent_locality", sa.String(6), nullable=False),
         sa.Column("department", sa.String(128), nullable=False),
         sa.Column("promised_date", sa.Date(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked", sa.JSON(), nullable=False, server_default="[]"),
     )
     op.add_column("applications", sa.Column("bundle_no", sa.String(32), nullable=True))
     op.create_index("ix_applications_bundle_no", "applications", ["bundle_no"])
