@@ -89,6 +89,7 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/catalog/bundles/{bundle_id}"): PUBLIC,
         ("POST", "/v1/bundle-applications"): _rule("own_window", "window_clerk"),
         ("GET", "/v1/bundle-applications/{bundle_no}"): _rule("own_locality", *STAFF),
+        ("GET", "/v1/bundle-applications/{bundle_no}/timeline"): _rule("own_locality", *STAFF),
         ("GET", "/v1/bundle-applications"): _rule("own_locality", *OPERATORS),
         # 全程网办: the portal's own credential, for the applicant it signed in
         # (X-Applicant-Digest); another's application answers 404 (intake's applicant_api.py).
@@ -131,6 +132,9 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
     "delivery": {
         ("GET", "/v1/print-queue"): _rule("own_window", "window_clerk"),
         ("POST", "/v1/deliveries/{application_no}/handover"): _rule("own_window", "window_clerk"),
+        # 一件事: a bundle's certificates, one print job and one hand-over at its window.
+        ("GET", "/v1/bundle-print-queue"): _rule("own_window", "window_clerk"),
+        ("POST", "/v1/bundle-deliveries/{bundle_no}/handover"): _rule("own_window", "window_clerk"),
         # The receiving window (a clerk there) and the competent locality (its reviewers).
         ("GET", "/v1/certificates/{certificate_no}.pdf"): _rule(
             "own_locality", "window_clerk", *REVIEWERS

@@ -53,6 +53,7 @@ EVENT_DESCRIPTIONS = {
     "gov.tongban.case.withdrawn.v1": N_("Case closed, application withdrawn"),
     "gov.tongban.application.withdrawn.v1": N_("Withdrawn with its bundle"),
     "gov.tongban.application.withdrawal_routed.v1": N_("Withdrawal forwarded to the case"),
+    "gov.tongban.bundle.completed.v1": N_("Bundle application complete"),
     "gov.tongban.case.deferred_reminder.v1": N_("Deferred materials reminded"),
     "gov.tongban.case.transferred.v1": N_("Handed to another locality"),
     "gov.tongban.case.material_read.v1": N_("Scan read by a reviewer"),

@@ -7,7 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from services.intake.bundle_schemas import BundleAcceptedOut, BundleApplicationIn, BundlesOut
+from services.intake.bundle_schemas import (
+    BundleAcceptedOut,
+    BundleApplicationIn,
+    BundlesOut,
+    BundleTimelineOut,
+)
 from services.intake.deps import (
     CatalogDep,
     DatabaseDep,
@@ -17,7 +22,7 @@ from services.intake.deps import (
     RulesDep,
     ScansDep,
 )
-from services.intake.usecases import bundle_intake, bundle_queries
+from services.intake.usecases import bundle_intake, bundle_queries, bundle_timeline
 from services.intake.usecases.bundle_judging import SubmitBundle
 from shared.authz import Caller
 from shared.webapp import DbSession
@@ -75,6 +80,19 @@ async def get_bundle_application(
     bundle_no: str, db: DbSession, principal: Caller
 ) -> BundleAcceptedOut:
     return await bundle_queries.bundle_state(db, bundle_no, principal)
+
+
+@router.get(
+    "/bundle-applications/{bundle_no}/timeline",
+    tags=["bundles"],
+    summary="A bundle application's timeline: each department's progress and clock, one "
+    "combined supplement request",
+)
+async def get_bundle_timeline(
+    bundle_no: str, db: DbSession, versions: CatalogDep, principal: Caller
+) -> BundleTimelineOut:
+    found = await bundle_timeline.bundle_timeline(db, bundle_no, principal, versions)
+    return BundleTimelineOut.model_validate(found, from_attributes=True)
 
 
 @router.get(

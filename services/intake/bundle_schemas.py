@@ -19,6 +19,7 @@ from services.intake.schemas import (
     DeliveryIn,
 )
 from shared.bounds import MAX_MATERIALS, Code, Line
+from shared.clock import ChinaTime
 from shared.i18n import _
 from shared.reference.bundles import MAX_BUNDLE_MEMBERS, MAX_SHARED_FIELDS
 from shared.reference.localities import LocalityCode
@@ -141,3 +142,51 @@ class BundleAcceptedOut(BaseModel):
 
 class BundlesOut(BaseModel):
     bundles: list[BundleAcceptedOut] = Field(description="newest first")
+
+
+class MemberProgressOut(BaseModel):
+    application_no: str
+    item_code: str
+    item_name: str
+    department: str
+    competent_locality: str
+    status: str = Field(description="the child's application status, or held")
+    waits_for: list[str]
+    promised_date: date
+    clock: Literal["running", "paused", "stopped", "not_started"] = Field(
+        description="its own statutory clock: paused while a supplement (补正) is asked"
+    )
+    paused_since: ChinaTime | None
+    steps: int
+
+
+class BundleStepOut(BaseModel):
+    at: ChinaTime
+    item_code: str
+    department: str
+    status: str
+    locality: str
+    note: str
+
+
+class SupplementAskedOut(BaseModel):
+    item_code: str
+    item_name: str
+    department: str
+    materials: list[str]
+    asked_at: ChinaTime | None
+
+
+class BundleTimelineOut(BaseModel):
+    """一件事: each department's progress and clock, and every step of every child."""
+
+    bundle_no: str
+    name: str
+    status: Literal["open", "completed", "failed"]
+    promised_date: date
+    members: list[MemberProgressOut]
+    supplement_request: list[SupplementAskedOut] = Field(
+        description="one combined request (补正) for the bundle: what each asking department "
+        "wants; empty when none is outstanding"
+    )
+    steps: list[BundleStepOut] = Field(description="every child's timeline, oldest first")

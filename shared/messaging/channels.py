@@ -87,6 +87,7 @@ CHANNELS: tuple[Channel, ...] = (
             events.ApplicationSupplemented,
             events.ApplicationEvaluated,
             events.ApplicationWithdrawn,
+            events.BundleCompleted,
             events.CatalogPublished,
         ),
         "Applications accepted at any window of the province, materials handed in later (补正, "

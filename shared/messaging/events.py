@@ -273,6 +273,26 @@ class WithdrawalRouted(ApplicationWithdrawn):
     routed_at: AwareDatetime
 
 
+class BundleCompleted(EventPayload):
+    """一件事: every required member of a bundle application approved and nothing else still to
+    decide (intake's process manager → tongban.intake.events). `members`: the application
+    numbers of the approved children, whose certificates delivery hands over together, at the
+    receiving window in one hand-over."""
+
+    event_type: ClassVar[str] = "gov.tongban.bundle.completed.v1"
+
+    bundle_no: Code
+    bundle_id: Code
+    receiving_locality: LocalityCode
+    window_id: Code
+    members: list[Code] = Field(min_length=1, max_length=MAX_MATERIALS)
+    completed_at: AwareDatetime
+
+    @property
+    def subject(self) -> str:
+        return f"bundle:{self.bundle_no}"
+
+
 class ApplicationEvaluated(ApplicationEvent):
     """好差评: the applicant rated a finished application (intake → tongban.intake.events).
     The comment stays with intake (it may name people); the event says whether there is one."""
@@ -621,6 +641,9 @@ class ApplicationDecided(ApplicationEvent):
     # Postal delivery: `delivery.address` is masked here, and the address in clear is sealed
     # for delivery (the PostalAddress as JSON; context: the application number).
     postal_address: Sealed | None = None
+    # 一件事: the bundle application it is a child of (delivery hands the bundle's certificates
+    # over together once the bundle is complete). Absent for an application of its own.
+    bundle_no: Code | None = None
 
 
 class ApplicationApproved(ApplicationDecided):
@@ -724,6 +747,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         SupplementRouted,
         ApplicationWithdrawn,
         WithdrawalRouted,
+        BundleCompleted,
         Routed,
         Unroutable,
         Transferred,

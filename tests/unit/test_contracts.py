@@ -246,6 +246,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     events.ApplicationWithdrawn.event_type: _WITHDRAWN,
     events.WithdrawalRouted.event_type: {**_WITHDRAWN, "routed_at": "2025-01-10T09:00:05+08:00"},
+    events.BundleCompleted.event_type: {
+        "bundle_no": "YJS341200202501070001",
+        "bundle_id": "YJS-XSECS",
+        "receiving_locality": "341200",
+        "window_id": "W341200-01",
+        "members": ["TB341200202501070001", "TB341200202501070002"],
+        "completed_at": "2025-01-20T10:00:00+08:00",
+    },
     events.CaseWithdrawn.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "locality": "340102",

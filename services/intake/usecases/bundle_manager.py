@@ -21,6 +21,7 @@ from services.intake.bundle_db import CHILD, BundleChildRow, BundleRow, ChildSta
 from services.intake.db import CatalogVersionRow
 from services.intake.domain.bundles import (
     APPROVED,
+    COMPLETED,
     FAILED,
     OPEN,
     REJECTED,
@@ -33,6 +34,7 @@ from services.intake.usecases import bundle_compensation
 from services.intake.usecases.acceptance import acceptance_of
 from services.intake.usecases.bundle_intake import bundle_place
 from services.intake.usecases.judging import Accept, SubmitApplication
+from shared import clock
 from shared.auth import Principal
 from shared.jurisdiction import Resolution
 from shared.messaging import events
@@ -171,6 +173,18 @@ async def on_decision(
         )
         if bundle.status == FAILED:
             await bundle_compensation.fail(session, bundle, siblings, outbox)
+        elif bundle.status == COMPLETED:
+            await outbox.add(
+                session,
+                events.BundleCompleted(
+                    bundle_no=bundle.bundle_no,
+                    bundle_id=bundle.bundle_id,
+                    receiving_locality=bundle.receiving_locality,
+                    window_id=bundle.window_id,
+                    members=sorted(s.application_no for s in siblings if s.outcome == APPROVED),
+                    completed_at=clock.now(),
+                ),
+            )
     return bundle.status
 
 
