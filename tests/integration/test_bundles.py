@@ -31,6 +31,7 @@ from shared.workdays import add_working_days
 from tests import factories
 from tests.certificates import certificate_issued
 from tests.harness import RunningService, Stack, serve
+from tests.integration.test_bundle_result import bundle_timeline
 from tests.integration.test_certificate_documents import verification_url, verify
 from tests.integration.test_console import CHINESE, JAEGER, shot, sign_in
 from tests.integration.test_exempt_certificates import known_to_intake
@@ -341,6 +342,19 @@ async def test_a_supplement_in_one_member_moves_only_its_clock_and_the_bundles_p
     )
     await stack.publish(producer, asked, topics.APPROVAL_EVENTS)
     await trip.wait_for_status(birth, "supplement_requested")
+    # One combined request for the bundle, naming the asking department and what it wants;
+    # only the asking child's clock is paused (the held ones have not started theirs).
+    paused = await bundle_timeline(trip, receipt["bundle_no"])
+    [request] = paused["supplement_request"]
+    assert (request["item_code"], request["department"]) == ("WJ-CS-001", "卫生健康委员会")
+    assert request["materials"] == ["新生儿出生医学记录（分娩记录）"]
+    clocks = {m["item_code"]: m["clock"] for m in paused["members"]}
+    assert clocks == {
+        "WJ-CS-001": "paused",
+        "GA-HJ-003": "not_started",
+        "YL-CB-001": "not_started",
+        "SB-SBK-002": "not_started",
+    }
     resumed = events.CaseResumed(
         application_no=birth,
         locality=SHUSHAN,
@@ -355,6 +369,9 @@ async def test_a_supplement_in_one_member_moves_only_its_clock_and_the_bundles_p
         return state if state["promised_date"] != receipt["promised_date"] else None
 
     state = await poll_until(moved, within=30.0, failure="the promised date never moved")
+    resumed_timeline = await bundle_timeline(trip, receipt["bundle_no"])
+    assert resumed_timeline["supplement_request"] == []
+    assert resumed_timeline["promised_date"] == state["promised_date"]
     after = {child["item_code"]: child["promised_date"] for child in state["children"]}
     for code in before:
         shift = add_working_days(date.fromisoformat(before[code]), 3)
