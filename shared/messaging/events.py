@@ -671,6 +671,8 @@ class CertificateReadyForPickup(ApplicationEvent):
     window_id: Code
     locality: LocalityCode
     queued_at: AwareDatetime
+    # 一件事: ready with every other certificate of this bundle application (one hand-over).
+    bundle_no: Code | None = None
 
 
 class CertificateDelivered(ApplicationEvent):
@@ -687,6 +689,8 @@ class CertificateDelivered(ApplicationEvent):
     collected_by: Literal["applicant", "agent"] | None = None
     # By post: the carrier's tracking number.
     tracking_no: Code | None = None
+    # 一件事: handed over with every other certificate of this bundle application.
+    bundle_no: Code | None = None
 
 
 class CertificateDispatched(ApplicationEvent):

@@ -165,6 +165,7 @@ async def _hand_over(
                 delivered_at=now,
                 channel="window",
                 collected_by=collected_by,
+                bundle_no=bundle.bundle_no,
             ),
         )
     return await _job_of(session, bundle)

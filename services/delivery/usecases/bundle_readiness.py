@@ -64,6 +64,7 @@ async def make_ready(session: AsyncSession, outbox: Outbox, bundle_no: str) -> b
                 window_id=job.window_id,
                 locality=job.locality,
                 queued_at=now,
+                bundle_no=bundle.bundle_no,
             ),
         )
     return True
