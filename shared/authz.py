@@ -90,6 +90,9 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/bundle-applications"): _rule("own_window", "window_clerk"),
         ("GET", "/v1/bundle-applications/{bundle_no}"): _rule("own_locality", *STAFF),
         ("GET", "/v1/bundle-applications/{bundle_no}/timeline"): _rule("own_locality", *STAFF),
+        ("POST", "/v1/bundle-applications/{bundle_no}/evaluation"): _rule(
+            "own_window", "window_clerk"
+        ),
         ("GET", "/v1/bundle-applications"): _rule("own_locality", *OPERATORS),
         # 全程网办: the portal's own credential, for the applicant it signed in
         # (X-Applicant-Digest); another's application answers 404 (intake's applicant_api.py).

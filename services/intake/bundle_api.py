@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from services.intake.bundle_schemas import (
     BundleAcceptedOut,
     BundleApplicationIn,
+    BundleEvaluationOut,
     BundlesOut,
     BundleTimelineOut,
 )
@@ -22,7 +23,13 @@ from services.intake.deps import (
     RulesDep,
     ScansDep,
 )
-from services.intake.usecases import bundle_intake, bundle_queries, bundle_timeline
+from services.intake.schemas import EvaluationIn
+from services.intake.usecases import (
+    bundle_evaluation,
+    bundle_intake,
+    bundle_queries,
+    bundle_timeline,
+)
 from services.intake.usecases.bundle_judging import SubmitBundle
 from shared.authz import Caller
 from shared.webapp import DbSession
@@ -93,6 +100,22 @@ async def get_bundle_timeline(
 ) -> BundleTimelineOut:
     found = await bundle_timeline.bundle_timeline(db, bundle_no, principal, versions)
     return BundleTimelineOut.model_validate(found, from_attributes=True)
+
+
+@router.post(
+    "/bundle-applications/{bundle_no}/evaluation",
+    status_code=201,
+    tags=["bundles"],
+    summary="The applicant's one rating of a finished bundle (好差评), given to every member",
+    responses={409: {"description": "not_finished or already_evaluated"}},
+)
+async def evaluate_bundle(
+    bundle_no: str, body: EvaluationIn, db: DbSession, outbox: OutboxDep, clerk: Caller
+) -> BundleEvaluationOut:
+    rated = await bundle_evaluation.evaluate_bundle(
+        db, outbox, bundle_no, body.score, body.comment, clerk
+    )
+    return BundleEvaluationOut.model_validate(rated, from_attributes=True)
 
 
 @router.get(

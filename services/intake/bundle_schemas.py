@@ -190,3 +190,13 @@ class BundleTimelineOut(BaseModel):
         "wants; empty when none is outstanding"
     )
     steps: list[BundleStepOut] = Field(description="every child's timeline, oldest first")
+
+
+class BundleEvaluationOut(BaseModel):
+    """一件事: the one rating, and the members that took it (a withdrawn one does not)."""
+
+    bundle_no: str
+    score: int
+    comment: str
+    evaluated_at: ChinaTime
+    rated: list[str]

@@ -133,6 +133,20 @@ async def test_newborn_all_approved_one_receipt_one_print_job_one_handover(stack
     for number in numbers.values():
         await trip.wait_for_status(number, "delivered")
 
+    # One rating (好差评) for the whole bundle, each department's member taking it; a member
+    # is not rated on its own.
+    async with trip._client("intake", trip.clerk_token) as intake:
+        rating = {"score": 5, "comment": "一次办成四件事"}
+        alone = await intake.post(
+            f"/v1/applications/{numbers['WJ-CS-001']}/evaluation", json=rating
+        )
+        assert alone.status_code == 409 and alone.json()["error"]["code"] == "rate_the_bundle"
+        rated = await intake.post(f"/v1/bundle-applications/{bundle_no}/evaluation", json=rating)
+        assert rated.status_code == 201, rated.text
+        assert sorted(rated.json()["rated"]) == sorted(numbers.values())
+        again = await intake.post(f"/v1/bundle-applications/{bundle_no}/evaluation", json=rating)
+        assert again.status_code == 409
+
     timeline = await bundle_timeline(trip, bundle_no)
     assert {m["status"] for m in timeline["members"]} == {"delivered"}
     assert {m["clock"] for m in timeline["members"]} == {"stopped"}
