@@ -92,6 +92,16 @@ async def bundle_state(trip: Journey, bundle_no: str) -> dict[str, Any]:
     return state
 
 
+async def bundle_timeline(trip: Journey, bundle_no: str) -> dict[str, Any]:
+    """The bundle's timeline: each department's progress and clock, every child's steps."""
+    async with trip._client("intake", trip.clerk_token) as intake:
+        response = await intake.get(f"/v1/bundle-applications/{bundle_no}/timeline")
+    if response.status_code != 200:
+        raise AssertionError(f"bundle {bundle_no}: {response.status_code} {response.text}")
+    timeline: dict[str, Any] = response.json()
+    return timeline
+
+
 async def released(trip: Journey, bundle_no: str, *item_codes: str) -> dict[str, Any]:
     """The bundle once the process manager released these members."""
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from shared.clock import in_china
 from shared.identity import mask_id_number, mask_name, mask_phone
-from tooling.bundle_journey import newborn_bundle, released, submit_bundle
+from tooling.bundle_journey import bundle_timeline, newborn_bundle, released, submit_bundle
 from tooling.journey import (
     HOUSEHOLD_REGISTER_SCAN,
     ID_CARD_SCAN,
@@ -271,8 +271,27 @@ async def run_bundle_demo(trip: Journey, console: Console) -> None:
             "no upload"
         )
         console.print(bundle_table(state))
+        timeline = await bundle_timeline(trip, receipt["bundle_no"])
+        console.print(members_table(timeline))
     except JourneyError as exc:
         raise StackError(str(exc)) from exc
+
+
+def members_table(timeline: dict[str, Any]) -> Table:
+    """The bundle's timeline: each department's progress and clock."""
+    table = Table(title=f"{timeline['name']}: each department's progress and clock")
+    for column in ("item", "department", "locality", "status", "clock", "promised"):
+        table.add_column(column)
+    for m in timeline["members"]:
+        table.add_row(
+            f"{m['item_name']}（{m['item_code']}）",
+            m["department"],
+            m["competent_locality"],
+            m["status"],
+            m["clock"],
+            m["promised_date"],
+        )
+    return table
 
 
 def bundle_table(bundle: dict[str, Any]) -> Table:

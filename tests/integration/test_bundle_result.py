@@ -14,21 +14,19 @@ import pytest
 
 from tests import factories
 from tests.harness import Stack
-from tooling.bundle_journey import bundle_state, newborn_bundle, released, submit_bundle
+from tooling.bundle_journey import (
+    bundle_state,
+    bundle_timeline,
+    newborn_bundle,
+    released,
+    submit_bundle,
+)
 from tooling.journey import Journey, poll_until
 
 pytestmark = pytest.mark.integration
 
 SHUSHAN, HEFEI = "340104", "340100"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "bundles"
-
-
-async def bundle_timeline(trip: Journey, bundle_no: str) -> dict[str, Any]:
-    async with trip._client("intake", trip.clerk_token) as intake:
-        response = await intake.get(f"/v1/bundle-applications/{bundle_no}/timeline")
-    assert response.status_code == 200, response.text
-    timeline: dict[str, Any] = response.json()
-    return timeline
 
 
 def timeline_text(timeline: dict[str, Any]) -> str:

@@ -31,11 +31,16 @@ from shared.workdays import add_working_days
 from tests import factories
 from tests.certificates import certificate_issued
 from tests.harness import RunningService, Stack, serve
-from tests.integration.test_bundle_result import bundle_timeline
 from tests.integration.test_certificate_documents import verification_url, verify
 from tests.integration.test_console import CHINESE, JAEGER, shot, sign_in
 from tests.integration.test_exempt_certificates import known_to_intake
-from tooling.bundle_journey import bundle_state, newborn_bundle, released, submit_bundle
+from tooling.bundle_journey import (
+    bundle_state,
+    bundle_timeline,
+    newborn_bundle,
+    released,
+    submit_bundle,
+)
 from tooling.journey import Journey, poll_until
 
 pytestmark = pytest.mark.integration
