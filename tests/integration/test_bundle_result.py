@@ -15,6 +15,8 @@ import pytest
 from tests import factories
 from tests.harness import Stack
 from tooling.bundle_journey import (
+    FORM,
+    ID_CARD,
     bundle_state,
     bundle_timeline,
     newborn_bundle,
@@ -52,15 +54,28 @@ async def all_approved(
 ) -> tuple[str, dict[str, str]]:
     """新生儿出生 handed in for `applicant` (pickup at the window) and every member approved:
     the bundle's number and its children's, once the bundle is complete."""
+    bundle_no, numbers = await submit_newborn(trip, applicant)
+    assert len(numbers) == 4
+    await approve_required(trip, bundle_no, numbers)
+    return bundle_no, numbers
+
+
+async def submit_newborn(
+    trip: Journey, applicant: dict[str, Any], *extra: dict[str, Any]
+) -> tuple[str, dict[str, str]]:
+    """One receipt: the bundle's number and its children's."""
     body = newborn_bundle(applicant, factories.resident_id(SHUSHAN))
     body["delivery"] = {"method": "window_pickup"}
+    body["members"] += list(extra)
     response = await submit_bundle(trip, body)
     assert response.status_code == 201, response.text
-    receipt = response.json()  # one receipt, four children's numbers
-    bundle_no = receipt["bundle_no"]
+    receipt = response.json()
     numbers = {c["item_code"]: c["application_no"] for c in receipt["children"]}
-    assert len(numbers) == 4
+    return receipt["bundle_no"], numbers
 
+
+async def approve_required(trip: Journey, bundle_no: str, numbers: dict[str, str]) -> None:
+    """The four required members approved in their order; the bundle then completes."""
     # The birth certificate (卫生健康委员会, 蜀山区) releases the registration (公安局), cited.
     await trip.approve(numbers["WJ-CS-001"], SHUSHAN)
     await released(trip, bundle_no, "GA-HJ-003")
@@ -86,7 +101,6 @@ async def all_approved(
         return state if state["status"] == "completed" else None
 
     await poll_until(completed, within=60.0, failure="the bundle never completed")
-    return bundle_no, numbers
 
 
 async def test_newborn_all_approved_one_receipt_one_print_job_one_handover(stack: Stack) -> None:
@@ -156,3 +170,52 @@ async def test_newborn_all_approved_one_receipt_one_print_job_one_handover(stack
         json.dumps(timeline, ensure_ascii=False, indent=2), encoding="utf-8"
     )
     print(text)
+
+
+# 生育津贴申领 (医疗保障局), an optional member of 新生儿出生 that waits for nothing.
+MATERNITY = {
+    "item_code": "YL-SY-001",
+    "materials": [
+        {"material_code": "M01", "sha256": ID_CARD, "original_verified": True},
+        {"material_code": "M02", "sha256": FORM},
+        {"material_code": "M03", "sha256": FORM},
+        {"material_code": "M04", "sha256": FORM},
+    ],
+}
+
+
+async def test_an_optional_member_rejected_leaves_the_rest_and_is_left_out_of_the_result(
+    stack: Stack,
+) -> None:
+    trip = stack.journey()
+    await trip.upload_sample_scans()
+    applicant = factories.applicant(SHUSHAN)
+    bundle_no, numbers = await submit_newborn(trip, applicant, MATERNITY)
+    maternity = numbers.pop("YL-SY-001")
+    deciding = (await trip.wait_for_status(maternity, "in_review"))["competent_locality"]
+    await trip.wait_for_case(maternity, deciding)
+    async with trip._client("approval", trip.approver_token(deciding)) as approval:
+        assert (await approval.post(f"/v1/cases/{maternity}/claim")).status_code == 200
+        decided = await approval.post(
+            f"/v1/cases/{maternity}/decision",
+            json={"decision": "reject", "reason": "未参加职工生育保险"},
+        )
+        assert decided.status_code == 200, decided.text
+    await trip.wait_for_status(maternity, "rejected")
+
+    # The bundle goes on: nothing withdrawn, the birth certificate still in review.
+    state = await bundle_state(trip, bundle_no)
+    assert state["status"] == "open" and state["rejection"] is None
+    assert not any(c["withdrawn"] for c in state["children"])
+    assert (await trip.application(numbers["WJ-CS-001"]))["status"] == "in_review"
+
+    await approve_required(trip, bundle_no, numbers)
+    # The result: the four approved members' certificates, in one print job.
+    async with trip._client("delivery", trip.clerk_token) as delivery:
+
+        async def ready() -> dict[str, Any] | None:
+            queue = (await delivery.get("/v1/bundle-print-queue")).json()["items"]
+            return next((job for job in queue if job["bundle_no"] == bundle_no), None)
+
+        job = await poll_until(ready, within=60.0, failure="the bundle never reached the window")
+    assert sorted(c["application_no"] for c in job["certificates"]) == sorted(numbers.values())
