@@ -163,6 +163,11 @@ async def test_newborn_all_approved_one_receipt_one_print_job_one_handover(stack
     assert {m["status"] for m in timeline["members"]} == {"delivered"}
     assert {m["clock"] for m in timeline["members"]} == {"stopped"}
     assert timeline["supplement_request"] == []
+    # The registration started released, the birth certificate cited: no upload.
+    [started] = [
+        s for s in timeline["steps"] if s["item_code"] == "GA-HJ-003" and s["status"] == "accepted"
+    ]
+    assert bundle_no in started["note"] and "免于提交" in started["note"]
     text = timeline_text(timeline)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timeline.txt").write_text(text, encoding="utf-8")

@@ -36,6 +36,7 @@ from services.intake.usecases.bundle_intake import bundle_place
 from services.intake.usecases.judging import Accept, SubmitApplication
 from shared import clock
 from shared.auth import Principal
+from shared.i18n import N_
 from shared.jurisdiction import Resolution
 from shared.messaging import events
 from shared.messaging.outbox import Outbox, set_after_commit
@@ -256,6 +257,15 @@ async def _release(
     answer, values = acceptance_of(
         one, verdict, outbox, 0, bundle_no=bundle.bundle_no, reserved_no=child.application_no
     )
+    # Its first timeline entry says how it started: released, the certificates cited.
+    values["entry_note"] = N_(
+        "Released in bundle application {bundle_no}: certificate {certificates} cited, "
+        "nothing uploaded"
+    )
+    values["entry_note_params"] = {
+        "bundle_no": bundle.bundle_no,
+        "certificates": ", ".join(c.certificate_no for c in cited),
+    }
     await session.execute(CHILD, values)
     # Its own clock starts now: the estimate gives way to its promised date.
     child.promised_date = date.fromisoformat(answer.body["promised_date"])
