@@ -82,7 +82,9 @@ async def fail(
     bundle.rejection = {
         "issued_at": now.isoformat(),
         "reason": reason,
-        "members": [_member(child, names, reason) for child in sorted(children, key=_by_number)],
+        "members": [
+            member_note(child, names, reason) for child in sorted(children, key=_by_number)
+        ],
     }
 
 
@@ -97,7 +99,9 @@ async def restate(
     reason = bundle.rejection["reason"]
     bundle.rejection = {
         **bundle.rejection,
-        "members": [_member(child, names, reason) for child in sorted(children, key=_by_number)],
+        "members": [
+            member_note(child, names, reason) for child in sorted(children, key=_by_number)
+        ],
     }
 
 
@@ -105,7 +109,7 @@ def _by_number(child: BundleChildRow) -> str:
     return child.application_no
 
 
-def _member(child: BundleChildRow, names: dict[str, str], reason: str) -> dict[str, Any]:
+def member_note(child: BundleChildRow, names: dict[str, str], reason: str) -> dict[str, Any]:
     if child.outcome == REJECTED:
         note, said = REJECTED_NOTE, child.reason or ""
     elif child.status == ChildStatus.HELD:
