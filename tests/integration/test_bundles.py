@@ -422,5 +422,12 @@ async def test_operators_see_a_failed_bundle_with_its_stuck_members_in_the_conso
     await expect(section.locator("tr[data-item='WJ-CS-001']")).to_contain_text("不予许可")
     await expect(section.locator("tr[data-item='GA-HJ-003']")).to_contain_text("待前置证照")
     await expect(section.locator("tr.overdue")).to_have_count(3)
+    # The applicant's one rejection, each member with its department's reason or its fate.
+    rejection = section.locator("div.rejection")
+    await expect(rejection).to_contain_text(receipt["bundle_no"])
+    await expect(rejection.locator("li[data-item='WJ-CS-001']")).to_contain_text(
+        "分娩记录与出生信息不一致"
+    )
+    await expect(rejection.locator("li[data-item='GA-HJ-003']")).to_contain_text("未启动")
     await shot(page, "bundles")
     await page.close()
