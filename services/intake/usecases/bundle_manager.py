@@ -49,9 +49,10 @@ async def on_certificate_issued(
 ) -> list[str]:
     """Note the certificate on its child, if it is one, and release the siblings that waited
     for it and now have every certificate they need. Returns the released numbers."""
-    child = await session.get(BundleChildRow, issued.application_no, with_for_update=True)
-    if child is None:
+    locked = await _locked(session, issued.application_no)
+    if locked is None:
         return []
+    child, bundle = locked
     entry = {
         "certificate_no": issued.certificate_no,
         "issuer_locality": issued.locality,
@@ -65,6 +66,7 @@ async def on_certificate_issued(
             .where(BundleChildRow.bundle_no == child.bundle_no)
             .order_by(BundleChildRow.application_no)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).all()
     certificates = {sibling.item_code: sibling.issued[0] for sibling in siblings if sibling.issued}
@@ -81,8 +83,6 @@ async def on_certificate_issued(
         if await _release(session, sibling, cited, outbox):
             released.append(sibling.application_no)
     if released:
-        bundle = await session.get(BundleRow, child.bundle_no)
-        assert bundle is not None
         await _replan(session, bundle)
     return released
 
@@ -91,8 +91,9 @@ async def on_certificate_revoked(session: AsyncSession, revoked: events.Certific
     """A revoked certificate is no longer cited for a sibling still held (one released with it
     already is the approver's to judge), and the child notes it (a failed bundle's
     compensation, bundle_compensation.py, or the issuer's own revocation)."""
-    child = await session.get(BundleChildRow, revoked.application_no, with_for_update=True)
-    if child is not None:
+    locked = await _locked(session, revoked.application_no)
+    if locked is not None:
+        child = locked[0]
         child.issued = [c for c in child.issued if c["certificate_no"] != revoked.certificate_no]
         if revoked.certificate_no not in child.revoked:
             child.revoked = [*child.revoked, revoked.certificate_no]
@@ -103,11 +104,10 @@ async def on_resumed(session: AsyncSession, resumed: events.CaseResumed) -> date
     moves by as many, the estimates of the children held behind it with it, and the bundle's
     promised date is the latest again. The other children's clocks never stopped. Returns the
     bundle's promised date; None if the application is no bundle's child."""
-    child = await session.get(BundleChildRow, resumed.application_no, with_for_update=True)
-    if child is None:
+    locked = await _locked(session, resumed.application_no)
+    if locked is None:
         return None
-    bundle = await session.get(BundleRow, child.bundle_no, with_for_update=True)
-    assert bundle is not None
+    child, bundle = locked
     child.promised_date = add_working_days(child.promised_date, resumed.paused_working_days)
     return await _replan(session, bundle)
 
@@ -133,6 +133,26 @@ async def _replan(session: AsyncSession, bundle: BundleRow) -> date:
     return bundle.promised_date
 
 
+async def _locked(
+    session: AsyncSession, application_no: str
+) -> tuple[BundleChildRow, BundleRow] | None:
+    """The child and its bundle, the bundle's row locked first: every transition locks the
+    bundle before any of its children, in one order, so two of them on the same bundle (two
+    children's events on two partitions) wait for each other instead of deadlocking. None if
+    the application is no bundle's child."""
+    bundle_no = await session.scalar(
+        select(BundleChildRow.bundle_no).where(BundleChildRow.application_no == application_no)
+    )
+    if bundle_no is None:
+        return None
+    bundle = await session.get(BundleRow, bundle_no, with_for_update=True)
+    child = await session.get(
+        BundleChildRow, application_no, with_for_update=True, populate_existing=True
+    )
+    assert bundle is not None and child is not None
+    return child, bundle
+
+
 def _later_by(days: int) -> Callable[[date], date]:
     return lambda start: add_working_days(start, days)
 
@@ -145,18 +165,19 @@ async def on_decision(
     """Note a child's decision and decide the bundle's state again (domain.bundles); None if
     the application is no bundle's child. Called after the application's own progress was
     recorded, so a decision from a locality that is not competent never gets here."""
-    child = await session.get(BundleChildRow, decided.application_no, with_for_update=True)
-    if child is None:
+    locked = await _locked(session, decided.application_no)
+    if locked is None:
         return None
-    bundle = await session.get(BundleRow, child.bundle_no, with_for_update=True)
-    assert bundle is not None
+    child, bundle = locked
     outcome = APPROVED if isinstance(decided, events.ApplicationApproved) else REJECTED
     if child.outcome is None:  # the first decision stands (a redelivery changes nothing)
         child.outcome = outcome
         child.reason = decided.reason
     siblings = (
         await session.scalars(
-            select(BundleChildRow).where(BundleChildRow.bundle_no == child.bundle_no)
+            select(BundleChildRow)
+            .where(BundleChildRow.bundle_no == child.bundle_no)
+            .execution_options(populate_existing=True)
         )
     ).all()
     if bundle.status == FAILED:
@@ -191,9 +212,9 @@ async def on_decision(
 
 async def on_withdrawn(session: AsyncSession, withdrawn: events.CaseWithdrawn) -> None:
     """Approval closed a child's case undecided: its outcome (unless a decision came first)."""
-    child = await session.get(BundleChildRow, withdrawn.application_no, with_for_update=True)
-    if child is not None and child.outcome is None:
-        child.outcome = bundle_compensation.WITHDRAWN
+    locked = await _locked(session, withdrawn.application_no)
+    if locked is not None and locked[0].outcome is None:
+        locked[0].outcome = bundle_compensation.WITHDRAWN
 
 
 async def _release(
