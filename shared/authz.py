@@ -85,6 +85,15 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
             "own_window", "window_clerk"
         ),
         ("GET", "/v1/evaluations/statistics"): _rule("own_locality", *OPERATORS),
+        ("GET", "/v1/catalog/bundles"): PUBLIC,
+        ("GET", "/v1/catalog/bundles/{bundle_id}"): PUBLIC,
+        ("POST", "/v1/bundle-applications"): _rule("own_window", "window_clerk"),
+        ("GET", "/v1/bundle-applications/{bundle_no}"): _rule("own_locality", *STAFF),
+        ("GET", "/v1/bundle-applications/{bundle_no}/timeline"): _rule("own_locality", *STAFF),
+        ("POST", "/v1/bundle-applications/{bundle_no}/evaluation"): _rule(
+            "own_window", "window_clerk"
+        ),
+        ("GET", "/v1/bundle-applications"): _rule("own_locality", *OPERATORS),
         # 全程网办: the portal's own credential, for the applicant it signed in
         # (X-Applicant-Digest); another's application answers 404 (intake's applicant_api.py).
         ("POST", "/v1/online/materials"): _rule("any_locality", "portal"),
@@ -126,6 +135,9 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
     "delivery": {
         ("GET", "/v1/print-queue"): _rule("own_window", "window_clerk"),
         ("POST", "/v1/deliveries/{application_no}/handover"): _rule("own_window", "window_clerk"),
+        # 一件事: a bundle's certificates, one print job and one hand-over at its window.
+        ("GET", "/v1/bundle-print-queue"): _rule("own_window", "window_clerk"),
+        ("POST", "/v1/bundle-deliveries/{bundle_no}/handover"): _rule("own_window", "window_clerk"),
         # The receiving window (a clerk there) and the competent locality (its reviewers).
         ("GET", "/v1/certificates/{certificate_no}.pdf"): _rule(
             "own_locality", "window_clerk", *REVIEWERS
@@ -177,6 +189,7 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/"): _rule("any_locality", *OPERATORS),
         ("GET", "/applications"): _rule("own_locality", *OPERATORS),
         ("GET", "/queues"): _rule("own_locality", *OPERATORS),
+        ("GET", "/bundles"): _rule("own_locality", *OPERATORS),
         ("GET", "/dead-letters"): _rule("any_locality", *OPERATORS),
         ("POST", "/dead-letters/replay"): _rule("any_locality", *OPERATORS),
         ("POST", "/outbox/requeue"): _rule("any_locality", *OPERATORS),

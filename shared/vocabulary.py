@@ -24,6 +24,8 @@ class ApplicationStatus(StrEnum):
     DISPATCHED = "dispatched"
     DELIVERED = "delivered"
     UNROUTABLE = "unroutable"
+    # 一件事: withdrawn because a required member of its bundle was rejected.
+    WITHDRAWN = "withdrawn"
 
 
 class Right(StrEnum):
@@ -64,6 +66,8 @@ class CaseStatus(StrEnum):
     REJECTED = "rejected"
     # 移交: handed to another locality's approval; this locality no longer acts on it.
     TRANSFERRED = "transferred"
+    # 一件事: closed undecided, its application withdrawn with its bundle.
+    WITHDRAWN = "withdrawn"
 
 
 class Decision(StrEnum):

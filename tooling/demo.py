@@ -14,6 +14,7 @@ from rich.table import Table
 
 from shared.clock import in_china
 from shared.identity import mask_id_number, mask_name, mask_phone
+from tooling.bundle_journey import bundle_timeline, newborn_bundle, released, submit_bundle
 from tooling.journey import (
     HOUSEHOLD_REGISTER_SCAN,
     ID_CARD_SCAN,
@@ -179,6 +180,7 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
     Console().print(timeline_table(final))
     Console().print(f"status: {final['status']}   trace id: {trace_id}")
     await run_online(stack, console, applicant, trip)
+    await run_bundle_demo(trip, console)
 
 
 async def run_online(
@@ -232,6 +234,80 @@ async def run_online(
         raise StackError(str(exc)) from exc
     finally:
         await resident.aclose()
+
+
+async def run_bundle_demo(trip: Journey, console: Console) -> None:
+    """一件事一次办: 新生儿出生 handed in once at the same window, one receipt; the birth
+    certificate approved, the household registration released with it cited (免证办)."""
+    parent = sample_applicant("340104", sequence=2)
+    mother = sample_applicant("340104", sequence=3)
+    try:
+        console.rule("一件事一次办: 新生儿出生, four departments, one receipt")
+        await trip.upload_sample_scans()
+        response = await submit_bundle(trip, newborn_bundle(parent, mother["id_number"]))
+        if response.status_code != 201:
+            raise StackError(f"intake answered {response.status_code}: {response.text}")
+        receipt = response.json()
+        console.print(
+            f"[green]one receipt[/] {receipt['bundle_no']} ({receipt['name']}, 牵头部门 "
+            f"{receipt['lead_department']}), promised by {receipt['promised_date']}"
+        )
+        console.print(bundle_table(receipt))
+        birth = next(c for c in receipt["children"] if c["item_code"] == "WJ-CS-001")
+        await trip.wait_for_status(birth["application_no"], "in_review")
+        decided = await trip.approve(birth["application_no"], birth["competent_locality"])
+        console.print(
+            f"[green]approved[/] {birth['application_no']} by {birth['competent_locality']}, "
+            f"certificate {decided['certificate_no']}"
+        )
+        state = await released(trip, receipt["bundle_no"], "GA-HJ-003")
+        registration = next(c for c in state["children"] if c["item_code"] == "GA-HJ-003")
+        routed = await trip.wait_for_status(registration["application_no"], "in_review")
+        cited = ", ".join(
+            f"{c['material_code']}={c['certificate_no']}" for c in routed["certificates"]
+        )
+        console.print(
+            f"[green]released[/] {registration['application_no']} (出生登记) citing {cited}: "
+            "no upload"
+        )
+        console.print(bundle_table(state))
+        timeline = await bundle_timeline(trip, receipt["bundle_no"])
+        console.print(members_table(timeline))
+    except JourneyError as exc:
+        raise StackError(str(exc)) from exc
+
+
+def members_table(timeline: dict[str, Any]) -> Table:
+    """The bundle's timeline: each department's progress and clock."""
+    table = Table(title=f"{timeline['name']}: each department's progress and clock")
+    for column in ("item", "department", "locality", "status", "clock", "promised"):
+        table.add_column(column)
+    for m in timeline["members"]:
+        table.add_row(
+            f"{m['item_name']}（{m['item_code']}）",
+            m["department"],
+            m["competent_locality"],
+            m["status"],
+            m["clock"],
+            m["promised_date"],
+        )
+    return table
+
+
+def bundle_table(bundle: dict[str, Any]) -> Table:
+    table = Table(title=f"Bundle {bundle['bundle_no']} ({bundle.get('status', 'open')})")
+    for column in ("application", "item", "department", "competent", "status", "waits for"):
+        table.add_column(column)
+    for child in bundle["children"]:
+        table.add_row(
+            child["application_no"],
+            child["item_code"],
+            child["department"],
+            child["competent_locality"],
+            child["status"] + (f" ({child['outcome']})" if child.get("outcome") else ""),
+            ", ".join(child["waits_for"]) or "—",
+        )
+    return table
 
 
 def timeline_table(application: dict[str, Any]) -> Table:

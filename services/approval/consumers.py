@@ -1,11 +1,11 @@
 """Approval's subscription: a review case for each application routed to a locality it serves,
-and the supplements handed in for them."""
+the supplements handed in for them, and their withdrawal (一件事)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.approval.usecases import cases, decisions
+from services.approval.usecases import cases, decisions, withdrawals
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
@@ -19,6 +19,10 @@ async def receive_supplement(event: events.SupplementRouted, ctx: EventContext) 
     await decisions.receive_supplement(ctx.session, ctx.outbox, event)
 
 
+async def withdraw(event: events.WithdrawalRouted, ctx: EventContext) -> None:
+    await withdrawals.withdraw(ctx.session, ctx.outbox, event)
+
+
 def subscription(localities: Sequence[str], group_id: str) -> Subscription:
     """One instance serves some localities: it reads their request topics only."""
     return Subscription(
@@ -27,6 +31,7 @@ def subscription(localities: Sequence[str], group_id: str) -> Subscription:
         handlers={
             events.ApplicationRouted: open_case,
             events.SupplementRouted: receive_supplement,
+            events.WithdrawalRouted: withdraw,
         },
         group_id=group_id,
     )

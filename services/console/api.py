@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -206,6 +206,26 @@ async def queues_page(
         overdue=overdue,
         by_locality=dict(sorted(by_locality.items())),
         error=error,
+    )
+
+
+# --- 一件事 ---------------------------------------------------------------------------------------
+
+
+@router.get("/bundles", summary="一件事")
+async def bundles_page(
+    request: Request,
+    session: Operator,
+    backend: BackendDep,
+    status: Annotated[Literal["open", "completed", "failed"] | None, Query()] = None,
+) -> HTMLResponse:
+    error, bundles = None, []
+    try:
+        bundles = await backend.bundles(session.token, status=status)
+    except (Refused, ServiceUnavailable) as failure:
+        error = str(failure)
+    return render(
+        request, "bundles.html", session, status=status or "", bundles=bundles, error=error
     )
 
 

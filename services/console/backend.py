@@ -266,6 +266,15 @@ class Backend:
 
     # --- outboxes, parked events ---------------------------------------------------------------
 
+    async def bundles(self, token: str, *, status: str | None) -> list[dict[str, Any]]:
+        """一件事: the bundle applications of the operator's locality, with their stuck members
+        (intake decides which)."""
+        answer = await self._call(
+            "GET", "intake", "/v1/bundle-applications", token, {"status": status}
+        )
+        found: list[dict[str, Any]] = answer["bundles"]
+        return found
+
     async def outboxes(self, token: str) -> list[OutboxView]:
         async def one(service: str) -> OutboxView:
             try:

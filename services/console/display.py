@@ -28,6 +28,7 @@ APPLICATION_STATUS = {
     "delivered": N_("Delivered"),
     "unroutable": N_("Cannot be routed"),
     "transferred": N_("Transferred"),
+    "withdrawn": N_("Withdrawn"),
 }
 
 # What happened, for each event type of shared.messaging.events.EVENT_TYPES (a unit test holds
@@ -55,6 +56,10 @@ EVENT_DESCRIPTIONS = {
     "gov.tongban.case.overdue.v1": N_("Deadline passed"),
     "gov.tongban.case.supplement_requested.v1": N_("Supplement requested"),
     "gov.tongban.case.resumed.v1": N_("Review resumed"),
+    "gov.tongban.case.withdrawn.v1": N_("Case closed, application withdrawn"),
+    "gov.tongban.application.withdrawn.v1": N_("Withdrawn with its bundle"),
+    "gov.tongban.application.withdrawal_routed.v1": N_("Withdrawal forwarded to the case"),
+    "gov.tongban.bundle.completed.v1": N_("Bundle application complete"),
     "gov.tongban.case.deferred_reminder.v1": N_("Deferred materials reminded"),
     "gov.tongban.case.transferred.v1": N_("Handed to another locality"),
     "gov.tongban.case.material_read.v1": N_("Scan read by a reviewer"),

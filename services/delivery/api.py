@@ -30,6 +30,8 @@ from services.delivery.ratelimit import (
     client_address,
 )
 from services.delivery.schemas import (
+    BundleJobOut,
+    BundleQueueOut,
     CarrierEventOut,
     CarrierReport,
     HandoverIn,
@@ -38,7 +40,14 @@ from services.delivery.schemas import (
     PrintQueuePage,
     VerificationOut,
 )
-from services.delivery.usecases import dispatch, handover, print_jobs, printing, verification
+from services.delivery.usecases import (
+    bundle_delivery,
+    dispatch,
+    handover,
+    print_jobs,
+    printing,
+    verification,
+)
 from shared.authz import Caller
 from shared.errors import ApiError, Invalid, NotFound, error_body, validation_problems
 from shared.i18n import _
@@ -82,6 +91,43 @@ async def hand_over(
     )
     assert job.delivered_at is not None
     return HandoverOut.model_validate(job, from_attributes=True)
+
+
+@router.get(
+    "/bundle-print-queue",
+    tags=["print queue"],
+    summary="一件事: bundles whose certificates all wait at my window (one print job each)",
+)
+async def bundle_print_queue(db: DbSession, clerk: Caller) -> BundleQueueOut:
+    jobs = await bundle_delivery.bundle_queue(db, clerk)
+    return BundleQueueOut(
+        items=[BundleJobOut.model_validate(j, from_attributes=True) for j in jobs]
+    )
+
+
+@router.post(
+    "/bundle-deliveries/{bundle_no}/handover",
+    tags=["hand-over"],
+    summary="一件事: hand every certificate of the bundle over at once",
+)
+async def hand_over_bundle(
+    bundle_no: str,
+    body: HandoverIn,
+    db: DatabaseDep,
+    outbox: OutboxDep,
+    digest_key: DigestKey,
+    limit: HandoverLimitDep,
+    clerk: Caller,
+) -> BundleJobOut:
+    job = await bundle_delivery.attempt_bundle_handover(
+        db,
+        outbox,
+        bundle_delivery.HandOverBundle(bundle_no, body.recipient_id_number, clerk),
+        digest_key=digest_key,
+        max_failures=limit.max_failures,
+        minutes=limit.minutes,
+    )
+    return BundleJobOut.model_validate(job, from_attributes=True)
 
 
 # --- the certificate registry: printing and public verification -----------------------------------

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from services.delivery.usecases import competence, documents, print_jobs, revocations
+from services.delivery.usecases import (
+    bundle_readiness,
+    competence,
+    documents,
+    print_jobs,
+    revocations,
+)
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
@@ -62,10 +68,16 @@ async def record_rejection_window(event: events.ApplicationRejected, ctx: EventC
     await documents.record_receiving_window(ctx.session, event)
 
 
+async def record_bundle_completed(event: events.BundleCompleted, ctx: EventContext) -> None:
+    # 一件事: the bundle's certificates handed over together once all are here.
+    await bundle_readiness.record_completed(ctx.session, ctx.outbox, event)
+
+
 SUBSCRIPTION = Subscription(
     name="tongban.delivery",
-    topics=(topics.APPROVAL_EVENTS,),
+    topics=(topics.APPROVAL_EVENTS, topics.INTAKE_EVENTS),
     handlers={
+        events.BundleCompleted: record_bundle_completed,
         events.ApplicationApproved: queue_certificate,
         events.CertificateIssued: register_document,
         events.RejectionNoticeIssued: register_document,

@@ -51,6 +51,29 @@ class PrintJobRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_by: Mapped[str | None] = mapped_column(String(64))
     traceparent: Mapped[str | None] = mapped_column(String(64))
+    # 一件事: a child of this bundle application, handed over with its siblings only
+    # (BundleDeliveryRow); not in the window's queue of single certificates.
+    bundle_no: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class BundleDeliveryRow(Base):
+    """一件事: a complete bundle's certificates, one print job and one hand-over at the
+    receiving window. `members` are the approved children (intake's BundleCompleted); it is
+    ready once each of them has its certificate in the print queue."""
+
+    __tablename__ = "bundle_deliveries"
+
+    bundle_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bundle_id: Mapped[str] = mapped_column(String(32))
+    window_id: Mapped[str] = mapped_column(String(32), index=True)
+    locality: Mapped[str] = mapped_column(String(6))
+    members: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # waiting | ready | delivered
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_by: Mapped[str | None] = mapped_column(String(64))
+    collected_by: Mapped[str | None] = mapped_column(String(16))
 
 
 class PostalDispatchRow(Base):

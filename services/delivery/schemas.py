@@ -34,6 +34,23 @@ class PrintQueuePage(BaseModel):
     next_cursor: str | None
 
 
+class BundleJobOut(BaseModel):
+    """一件事: one print job, a bundle's certificates handed over together."""
+
+    bundle_no: str
+    bundle_id: str
+    window_id: str
+    status: Literal["waiting", "ready", "delivered"]
+    ready_at: ChinaTime | None
+    delivered_at: ChinaTime | None
+    collected_by: str | None
+    certificates: list[PrintJobOut]
+
+
+class BundleQueueOut(BaseModel):
+    items: list[BundleJobOut]
+
+
 class HandoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

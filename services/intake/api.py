@@ -22,6 +22,7 @@ from services.intake.schemas import (
     ApplicationAcceptedOut,
     ApplicationIn,
     ApplicationOut,
+    BundlesOut,
     CatalogVersionIn,
     CatalogVersionListed,
     CatalogVersionOut,
@@ -37,6 +38,7 @@ from services.intake.usecases.notices import OneTimeNotice
 from shared.authz import Caller
 from shared.errors import NotFound
 from shared.i18n import _
+from shared.reference.bundles import Bundle
 from shared.reference.catalog import CatalogItem
 from shared.webapp import Blobs, DbSession
 
@@ -85,6 +87,32 @@ async def get_item(
     return item
 
 
+@router.get("/catalog/bundles", tags=["catalog"], summary="The bundles (一件事) of a version")
+async def list_bundles(
+    db: DbSession, versions: CatalogDep, version: VersionQuery = None
+) -> BundlesOut:
+    published = await catalog.catalog_version(db, versions, version)
+    return BundlesOut(version=published.version, bundles=list(published.bundles.values()))
+
+
+@router.get("/catalog/bundles/{bundle_id}", tags=["catalog"], summary="A bundle (一件事)")
+async def get_bundle(
+    bundle_id: str, db: DbSession, versions: CatalogDep, version: VersionQuery = None
+) -> Bundle:
+    published = await catalog.catalog_version(db, versions, version)
+    bundle = published.bundles.get(bundle_id)
+    if bundle is None:
+        raise NotFound(
+            "unknown_bundle",
+            _(
+                "No bundle {bundle_id} in catalog version {version}.",
+                bundle_id=bundle_id,
+                version=published.version,
+            ),
+        )
+    return bundle
+
+
 @router.get(
     "/catalog/versions",
     tags=["catalog"],
@@ -99,6 +127,7 @@ async def list_catalog_versions(versions: CatalogDep) -> CatalogVersionsOut:
                 published_at=v.published_at,
                 published_by=v.published_by,
                 items=len(v.items),
+                bundles=len(v.bundles),
             )
             for v in versions.versions()
         ],
@@ -122,10 +151,15 @@ async def list_catalog_versions(versions: CatalogDep) -> CatalogVersionsOut:
 async def publish_catalog_version(
     body: CatalogVersionIn, db: DatabaseDep, outbox: OutboxDep, versions: CatalogDep, admin: Caller
 ) -> CatalogVersionOut:
-    command = catalog.PublishCatalog(version=body.version, items=body.items, admin=admin)
+    command = catalog.PublishCatalog(
+        version=body.version, items=body.items, admin=admin, bundles=body.bundles
+    )
     published = await catalog.publish_catalog(db, outbox, versions, command)
     return CatalogVersionOut(
-        version=published.version, published_at=published.published_at, items=len(published.items)
+        version=published.version,
+        published_at=published.published_at,
+        items=len(published.items),
+        bundles=len(published.bundles),
     )
 
 

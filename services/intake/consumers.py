@@ -5,7 +5,7 @@ are read by a consumer of their own, since approval's events are checked against
 
 from __future__ import annotations
 
-from services.intake.usecases import progress
+from services.intake.usecases import bundle_manager, progress
 from shared.messaging import events, topics
 from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
@@ -18,6 +18,27 @@ async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> 
 # 免证办: intake's replica of the certificate registry (the issuer's seal signed each event).
 async def record_certificate_issued(event: events.CertificateIssued, ctx: EventContext) -> None:
     await progress.record_certificate_issued(ctx.session, event)
+    # 一件事: a sibling waiting for this certificate is released with it cited.
+    await bundle_manager.on_certificate_issued(ctx.session, event, ctx.outbox)
+
+
+async def record_decision(
+    event: events.ApplicationApproved | events.ApplicationRejected, ctx: EventContext
+) -> None:
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
+    # 一件事: the child's decision, and the bundle's state from its children's.
+    await bundle_manager.on_decision(ctx.session, event, ctx.outbox)
+
+
+async def record_resumed(event: events.CaseResumed, ctx: EventContext) -> None:
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
+    # 一件事: the paused child's promised date moves, and the bundle's with it.
+    await bundle_manager.on_resumed(ctx.session, event)
+
+
+async def record_withdrawn(event: events.CaseWithdrawn, ctx: EventContext) -> None:
+    await progress.record_progress(ctx.session, event, ctx.envelope.time)
+    await bundle_manager.on_withdrawn(ctx.session, event)
 
 
 async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> None:
@@ -26,16 +47,15 @@ async def record_transfer(event: events.CaseTransferred, ctx: EventContext) -> N
 
 async def record_certificate_revoked(event: events.CertificateRevoked, ctx: EventContext) -> None:
     await progress.record_certificate_revoked(ctx.session, event)
+    await progress.note_revocation(ctx.session, event, ctx.envelope.time)
+    await bundle_manager.on_certificate_revoked(ctx.session, event)
 
 
 _PROGRESS = (
     events.CaseOpened,
     events.CaseSupplementRequested,
-    events.CaseResumed,
     events.CaseDeferredReminder,
-    events.ApplicationApproved,
     events.RejectionNoticeIssued,
-    events.ApplicationRejected,
     events.CertificateReadyForPickup,
     events.CertificateDispatched,
     events.CertificateInTransit,
@@ -50,6 +70,10 @@ SUBSCRIPTION = Subscription(
         **{event: record_progress for event in _PROGRESS},
         # 跨省通办: what the competent partner province reports back.
         events.PartnerResultReceived: record_progress,
+        events.CaseResumed: record_resumed,
+        events.CaseWithdrawn: record_withdrawn,
+        events.ApplicationApproved: record_decision,
+        events.ApplicationRejected: record_decision,
         events.CertificateIssued: record_certificate_issued,
         events.CertificateRevoked: record_certificate_revoked,
         events.CaseTransferred: record_transfer,

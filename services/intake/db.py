@@ -76,6 +76,8 @@ class CatalogVersionRow(Base):
 
     version: Mapped[str] = mapped_column(String(32), primary_key=True)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # 一件事 (shared.reference.bundles); NULL for a version published before bundles existed.
+    bundles: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_by: Mapped[str] = mapped_column(String(64))
 
@@ -123,6 +125,8 @@ class ApplicationRow(Base):
     # The trace of the request that accepted it (W3C trace id, 32 hex): the journey's events
     # carry it on, so operators follow the application in the tracing UI from here.
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    # 一件事: the bundle application (bundle_db.BundleRow) this is a child of; None on its own.
+    bundle_no: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class CertificateRow(Base):

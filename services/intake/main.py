@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from services.intake import consumers
 from services.intake.api import router
 from services.intake.applicant_api import router as online_router
+from services.intake.bundle_api import router as bundle_router
 from services.intake.db import ApplicationNumbers
 from services.intake.deps import Dependencies
 from services.intake.rules_replica import RulesReplica
@@ -75,7 +76,7 @@ def create_app(
 
     app = create_service_app(
         runtime,
-        [router, online_router],
+        [router, bundle_router, online_router],
         title="Tongban intake",
         description="Window-facing intake: catalog, applications, one-time notices, progress.",
         on_startup=start,

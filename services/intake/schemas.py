@@ -19,6 +19,7 @@ from shared.messaging.events import (
     CitedCertificate,
     PostalAddress,
 )
+from shared.reference.bundles import Bundle, check_bundles
 from shared.reference.catalog import CatalogItem
 from shared.reference.localities import LocalityCode
 from shared.vocabulary import ApplicationStatus, DeliveryMethod
@@ -210,6 +211,9 @@ class ApplicationOut(BaseModel):
     timeline: list[TimelineEntryOut]
     # The trace of its acceptance (W3C trace id); null for applications accepted before.
     trace_id: str | None = None
+    bundle_no: str | None = Field(
+        default=None, description="一件事: the bundle application it is a child of"
+    )
 
 
 # --- ratings (好差评) ---------------------------------------------------------------------------
@@ -238,6 +242,7 @@ ItemCode = Annotated[
 ]
 # Routing and the applications keep an item's department in 128 characters.
 MAX_DEPARTMENT = 128
+MAX_BUNDLES = 200
 _CODE: TypeAdapter[str] = TypeAdapter(Code)
 _ITEM_CODE: TypeAdapter[str] = TypeAdapter(ItemCode)
 
@@ -293,6 +298,9 @@ class CatalogVersionIn(BaseModel):
 
     version: CatalogVersionName
     items: list[PublishedItem] = Field(min_length=1, max_length=MAX_CATALOG_ITEMS)
+    bundles: list[Bundle] = Field(
+        default=[], max_length=MAX_BUNDLES, description="一件事: bundles of this version's items"
+    )
 
     @model_validator(mode="after")
     def _each_item_once(self) -> CatalogVersionIn:
@@ -304,6 +312,10 @@ class CatalogVersionIn(BaseModel):
                     repeated=", ".join(repeated),
                 )
             )
+        # A bundle names items of its own version: an unknown member, a cycle of dependencies
+        # or a lead department handling none of its members is refused here (its message names
+        # the bundle and the fault, for the province's administrator).
+        check_bundles(self.bundles, {item.item_code: item for item in self.items})
         return self
 
 
@@ -311,6 +323,12 @@ class CatalogVersionOut(BaseModel):
     version: str
     published_at: ChinaTime
     items: int = Field(description="how many items the version lists")
+    bundles: int = Field(default=0, description="how many bundles (一件事) it lists")
+
+
+class BundlesOut(BaseModel):
+    version: str
+    bundles: list[Bundle]
 
 
 class CatalogVersionListed(CatalogVersionOut):

@@ -32,6 +32,7 @@ from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
 from shared.reference.catalog import get_item
 from shared.reference.windows import window_registry
+from shared.vocabulary import DeliveryMethod
 
 NAME = "tongban.portal"
 # A fact read later than this after it happened is not texted: news that late is no news (the
@@ -105,6 +106,8 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
     @recent
     async def approved(event: events.ApplicationApproved, ctx: EventContext) -> None:
         to = await decided_for(event, ctx)
+        if event.bundle_no is not None and event.delivery.method == DeliveryMethod.WINDOW_PICKUP:
+            return  # 一件事: one text when the whole bundle waits at the window (below)
         if to is not None:
             params = {"item": event.item_name, "certificate_no": event.certificate_no}
             await store.notify(ctx.session, to, Fact.APPROVED, params)
@@ -149,6 +152,11 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
             return
         window = window_registry(windows_file).get(event.window_id)
         where = window.name if window is not None and window.name else event.window_id
+        if event.bundle_no is not None:
+            # 一件事: every child's certificate is ready at once; one text for the bundle.
+            bundle = store.Known(event.bundle_no, to.id_digest, to.item_code)
+            await store.notify(ctx.session, bundle, Fact.BUNDLE_READY, {"window": where})
+            return
         await store.notify(
             ctx.session, to, Fact.READY_FOR_PICKUP, {"window": where}, repeat=event.certificate_no
         )
@@ -165,7 +173,10 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
     @recent
     async def delivered(event: events.CertificateDelivered, ctx: EventContext) -> None:
         to = await store.known(ctx.session, event.application_no)
-        if to is not None:
+        if to is not None and event.bundle_no is not None:
+            bundle = store.Known(event.bundle_no, to.id_digest, to.item_code)
+            await store.notify(ctx.session, bundle, Fact.BUNDLE_DELIVERED, {})
+        elif to is not None:
             await store.notify(ctx.session, to, Fact.DELIVERED, {}, repeat=event.certificate_no)
 
     return Subscription(

@@ -61,6 +61,7 @@ STATUS = {
     "dispatched": N_("Posted"),
     "delivered": N_("Delivered"),
     "transferred": N_("Transferred"),
+    "withdrawn": N_("Withdrawn"),
 }
 
 

@@ -1,7 +1,7 @@
 """Routing's subscriptions: every accepted application is placed (or found unroutable), its
-supplements follow it, a case handed on (移交) is routed again, and the rules of each catalog
-version the province publishes become routing's. Apart from these, the audit ledger reads
-every event of every topic, in its own consumer group."""
+supplements and its withdrawal (一件事) follow it, a case handed on (移交) is routed again, and
+the rules of each catalog version the province publishes become routing's. Apart from these,
+the audit ledger reads every event of every topic, in its own consumer group."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ async def place_received(event: events.PartnerApplicationReceived, ctx: EventCon
     await routing.place_received(ctx.session, ctx.outbox, event)
 
 
+async def forward_withdrawal(event: events.ApplicationWithdrawn, ctx: EventContext) -> None:
+    await routing.forward_withdrawal(ctx.session, ctx.outbox, event)
+
+
 async def take_catalog(event: events.CatalogPublished, ctx: EventContext) -> None:
     await rules.take_catalog(ctx.session, ctx.outbox, event)
 
@@ -40,6 +44,7 @@ SUBSCRIPTION = Subscription(
         events.ApplicationAccepted: route_application,
         events.PartnerApplicationReceived: place_received,
         events.ApplicationSupplemented: forward_supplement,
+        events.ApplicationWithdrawn: forward_withdrawal,
         events.CaseTransferred: transfer_application,
         events.CatalogPublished: take_catalog,
     },

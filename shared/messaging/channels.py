@@ -86,21 +86,25 @@ CHANNELS: tuple[Channel, ...] = (
             events.ApplicationAccepted,
             events.ApplicationSupplemented,
             events.ApplicationEvaluated,
+            events.ApplicationWithdrawn,
+            events.BundleCompleted,
             events.CatalogPublished,
         ),
         "Applications accepted at any window of the province, materials handed in later (补正, "
-        "容缺补交), the applicants' ratings of finished ones (好差评), and each version of the "
+        "容缺补交), the applicants' ratings of finished ones (好差评), the children of a failed "
+        "bundle application withdrawn (一件事), and each version of the "
         "catalog the province publishes, with its items' jurisdiction rules.",
     ),
     Channel(
         "approvalRequests",
         topics.approval_requests(LOCALITY_PARAMETER),
         "routing",
-        (events.ApplicationRouted, events.SupplementRouted),
+        (events.ApplicationRouted, events.SupplementRouted, events.WithdrawalRouted),
         "Applications handed to one competent locality (first, or by 移交 from another), and "
-        "the materials supplemented for them; one topic per locality: a local approval system "
-        "subscribes to its own locality's topic only. Each application carries everything the "
-        "review needs; scans travel as references (sha256) fetched through the approval API.",
+        "the materials supplemented for them, and their withdrawal (一件事); one topic per "
+        "locality: a local approval system subscribes to its own locality's topic only. Each "
+        "application carries everything the review needs; scans travel as references (sha256) "
+        "fetched through the approval API.",
         locality_field="competent_locality",
     ),
     Channel(
@@ -168,6 +172,7 @@ CHANNELS: tuple[Channel, ...] = (
             events.CaseOverdue,
             events.CaseSupplementRequested,
             events.CaseResumed,
+            events.CaseWithdrawn,
             events.CaseDeferredReminder,
             events.CaseTransferred,
             events.MaterialRead,

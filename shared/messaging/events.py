@@ -217,6 +217,9 @@ class ApplicationAccepted(ApplicationEvent):
     # Where it was handed in: at a window, or online through the applicants' portal (全程网办)
     # for the window the applicant chose (which receives it). Absent in events of before: window.
     channel: ApplicationChannel = "window"
+    # 一件事一次办: the bundle application it is a child of (delivery hands a bundle's
+    # certificates over together). Absent for an application of its own.
+    bundle_no: Code | None = None
     # On tongban.intake.events (province-wide) `applicant`, `agent` and the postal address of
     # `delivery` are masked, and `personal_data` holds them in clear sealed for routing:
     # {"applicant", "delivery", "agent"}, context the application number. Routing opens it and
@@ -245,6 +248,50 @@ class SupplementRouted(ApplicationSupplemented):
     event_type: ClassVar[str] = "gov.tongban.application.supplement_routed.v1"
 
     routed_at: AwareDatetime
+
+
+class ApplicationWithdrawn(ApplicationEvent):
+    """一件事: the bundle this application is a child of failed (a required member was
+    rejected), so the application is withdrawn: a case still in review is closed, a certificate
+    already issued for it is revoked, each with `reason` (intake → tongban.intake.events)."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.withdrawn.v1"
+
+    item_code: Code
+    bundle_no: Code
+    reason: Reason
+    receiving_locality: LocalityCode
+    competent_locality: LocalityCode
+    withdrawn_at: AwareDatetime
+
+
+class WithdrawalRouted(ApplicationWithdrawn):
+    """A withdrawal passed on to the locality that holds the case now (routing →
+    tongban.approval.requests.<locality>)."""
+
+    event_type: ClassVar[str] = "gov.tongban.application.withdrawal_routed.v1"
+
+    routed_at: AwareDatetime
+
+
+class BundleCompleted(EventPayload):
+    """一件事: every required member of a bundle application approved and nothing else still to
+    decide (intake's process manager → tongban.intake.events). `members`: the application
+    numbers of the approved children, whose certificates delivery hands over together, at the
+    receiving window in one hand-over."""
+
+    event_type: ClassVar[str] = "gov.tongban.bundle.completed.v1"
+
+    bundle_no: Code
+    bundle_id: Code
+    receiving_locality: LocalityCode
+    window_id: Code
+    members: list[Code] = Field(min_length=1, max_length=MAX_MATERIALS)
+    completed_at: AwareDatetime
+
+    @property
+    def subject(self) -> str:
+        return f"bundle:{self.bundle_no}"
 
 
 class ApplicationEvaluated(ApplicationEvent):
@@ -509,6 +556,17 @@ class CaseResumed(ApplicationEvent):
     resumed_at: AwareDatetime
 
 
+class CaseWithdrawn(ApplicationEvent):
+    """The case was closed undecided because its application was withdrawn (一件事: a required
+    sibling rejected); `reason` says why. Its clock stops for good."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.withdrawn.v1"
+
+    locality: LocalityCode
+    reason: Reason
+    withdrawn_at: AwareDatetime
+
+
 class CaseDeferredReminder(ApplicationEvent):
     """容缺: deferred materials are still outstanding as their due day comes (approval →
     tongban.approval.events). Sent once per case."""
@@ -756,6 +814,9 @@ class ApplicationDecided(ApplicationEvent):
     # Postal delivery: `delivery.address` is masked here, and the address in clear is sealed
     # for delivery (the PostalAddress as JSON; context: the application number).
     postal_address: Sealed | None = None
+    # 一件事: the bundle application it is a child of (delivery hands the bundle's certificates
+    # over together once the bundle is complete). Absent for an application of its own.
+    bundle_no: Code | None = None
 
 
 class ApplicationApproved(ApplicationDecided):
@@ -783,6 +844,8 @@ class CertificateReadyForPickup(ApplicationEvent):
     window_id: Code
     locality: LocalityCode
     queued_at: AwareDatetime
+    # 一件事: ready with every other certificate of this bundle application (one hand-over).
+    bundle_no: Code | None = None
 
 
 class CertificateDelivered(ApplicationEvent):
@@ -799,6 +862,8 @@ class CertificateDelivered(ApplicationEvent):
     collected_by: Literal["applicant", "agent"] | None = None
     # By post: the carrier's tracking number.
     tracking_no: Code | None = None
+    # 一件事: handed over with every other certificate of this bundle application.
+    bundle_no: Code | None = None
 
 
 class CertificateDispatched(ApplicationEvent):
@@ -861,6 +926,9 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         PartnerApplicationReceived,
         PartnerResultReceived,
         FederationMessageLogged,
+        ApplicationWithdrawn,
+        WithdrawalRouted,
+        BundleCompleted,
         Routed,
         Unroutable,
         Transferred,
@@ -872,6 +940,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseOverdue,
         CaseSupplementRequested,
         CaseResumed,
+        CaseWithdrawn,
         CaseDeferredReminder,
         CaseTransferred,
         MaterialRead,

@@ -108,7 +108,8 @@ READERS: tuple[ServiceReads, ...] = (
     ServiceReads(
         "delivery",
         (
-            ConsumerGroup("tongban.delivery", (topics.APPROVAL_EVENTS,)),
+            # intake's events for 一件事's BundleCompleted only (one hand-over per bundle).
+            ConsumerGroup("tongban.delivery", (topics.APPROVAL_EVENTS, topics.INTAKE_EVENTS)),
             ConsumerGroup("tongban.delivery.routing", (topics.ROUTING_EVENTS,)),
         ),
     ),

@@ -43,6 +43,7 @@ SPEAKS_FOR: dict[type[EventPayload], str] = {
     events.CaseOverdue: "locality",
     events.CaseSupplementRequested: "locality",
     events.CaseResumed: "locality",
+    events.CaseWithdrawn: "locality",
     events.CaseDeferredReminder: "locality",
     # 移交: the locality that gives the case up states it; where it goes is what it says.
     events.CaseTransferred: "from_locality",

@@ -49,12 +49,15 @@ from pydantic import (
     model_validator,
 )
 
+from shared.reference.bundles import Bundle, check_bundles
 from shared.vocabulary import CompetentLevel, DeliveryMethod, Jurisdiction
 
-# The plan publishes the list once a year (每年集中公布一次); this is the first batch. Its items
-# are data: data/catalog-2025.1.json, in the format of a published version. A correction is a
-# new version (a published one never changes): a new file, and this name changed to match.
-CATALOG_VERSION: str = "2025.1"
+# The plan publishes the list once a year (每年集中公布一次). Its items are data:
+# data/catalog-<version>.json, in the format of a published version. A correction is a new
+# version (a published one never changes): a new file, and this name changed to match. 2025.1
+# was the first batch; 2025.2 adds the bundles (一件事, shared.reference.bundles) and the items
+# their members need. The older file stays: it is what a database that published it holds.
+CATALOG_VERSION: str = "2025.2"
 
 ApplicantKind = Literal["person", "enterprise"]
 
@@ -141,14 +144,15 @@ class CatalogItem(BaseModel):
 
 
 class PublishedCatalog(BaseModel):
-    """A version of the catalog as the province publishes it: `{"version", "items"}`, the body
-    of intake's `POST /v1/catalog/versions` (which also bounds the sizes it stores) and the
-    format of the built-in version's data file."""
+    """A version of the catalog as the province publishes it: `{"version", "items", "bundles"}`,
+    the body of intake's `POST /v1/catalog/versions` (which also bounds the sizes it stores) and
+    the format of the built-in version's data file. Its bundles name items of this version."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: str = Field(min_length=1)
     items: list[CatalogItem] = Field(min_length=1)
+    bundles: list[Bundle] = Field(default=[], description="一件事: bundles of these items")
 
     @model_validator(mode="after")
     def _each_item_once(self) -> PublishedCatalog:
@@ -156,6 +160,7 @@ class PublishedCatalog(BaseModel):
         repeated = sorted({code for code in codes if codes.count(code) > 1})
         if repeated:
             raise ValueError("each item_code may appear once; repeated: " + ", ".join(repeated))
+        check_bundles(self.bundles, {item.item_code: item for item in self.items})
         return self
 
 
@@ -187,7 +192,9 @@ def _built_in() -> PublishedCatalog:
 
 
 # Read once, when the module is first imported.
-CATALOG: tuple[CatalogItem, ...] = tuple(_built_in().items)
+_PUBLISHED = _built_in()
+CATALOG: tuple[CatalogItem, ...] = tuple(_PUBLISHED.items)
+BUNDLES: tuple[Bundle, ...] = tuple(_PUBLISHED.bundles)
 
 _BY_CODE: dict[str, CatalogItem] = {item.item_code: item for item in CATALOG}
 
@@ -195,6 +202,11 @@ _BY_CODE: dict[str, CatalogItem] = {item.item_code: item for item in CATALOG}
 def get_item(item_code: str) -> CatalogItem | None:
     """The catalog item with this code, or None."""
     return _BY_CODE.get(item_code)
+
+
+def get_bundle(bundle_id: str) -> Bundle | None:
+    """The built-in version's bundle (一件事) with this id, or None."""
+    return next((bundle for bundle in BUNDLES if bundle.bundle_id == bundle_id), None)
 
 
 def handled_anywhere_items() -> list[str]:

@@ -84,6 +84,8 @@ def _path(template: str, r: Resources) -> str:
         certificate_no=r.certificate_no,
         agreement_id=r.agreement_id,
         sha256=scan_digest(ID_CARD_SCAN),
+        bundle_id="YJS-XSECS",
+        bundle_no="YJS34120020260101000001",  # none such: refused as any other locality's
     )
     # The portal's online routes act at the window the applicant chose.
     return path + "?window_id=W341200-01" if template.startswith("/v1/online/") else path

@@ -1,14 +1,17 @@
 """A versioned catalog the province publishes: a new version is current at once, routing takes
 its items' rules (so a new item is accepted and routed), a restart of routing keeps them, and
-every application keeps the version it was accepted under.
+every application keeps the version it was accepted under, and a bundle (一件事) of the previous
+version keeps its members.
 
 The stack is shared by the whole session: the version published here lists every built-in item
-unchanged, plus one new item, so nothing else sees a difference but the version's name.
+unchanged, plus one new item, and the built-in bundles with 退休 less its optional member (no
+other test hands 退休 in), so nothing else sees a difference but the version's name.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -22,7 +25,12 @@ from services.routing.main import create_app as create_routing
 from shared.reference.catalog import CATALOG, CATALOG_VERSION, catalog_file, get_item
 from tests import factories
 from tests.harness import Stack, eventually
-from tooling.journey import household_application
+from tooling.journey import (
+    HOUSEHOLD_REGISTER_SCAN,
+    ID_CARD_SCAN,
+    household_application,
+    scan_digest,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +52,52 @@ def catalog_of(*extra: dict[str, Any]) -> list[dict[str, Any]]:
     format of a published version), and `extra` ones."""
     built_in = json.loads(catalog_file(CATALOG_VERSION).read_text(encoding="utf-8"))
     return [*built_in["items"], *extra]
+
+
+def bundles_of_the_new_version() -> list[dict[str, Any]]:
+    """The built-in version's bundles, 退休 without its optional 公积金 withdrawal."""
+    built_in = json.loads(catalog_file(CATALOG_VERSION).read_text(encoding="utf-8"))
+    bundles: list[dict[str, Any]] = built_in["bundles"]
+    retirement = next(b for b in bundles if b["bundle_id"] == "YJS-TX")
+    retirement["members"] = [m for m in retirement["members"] if m["item_code"] != "ZF-GJJ-003"]
+    retirement["dependencies"] = [
+        d for d in retirement["dependencies"] if d["item_code"] != "ZF-GJJ-003"
+    ]
+    return bundles
+
+
+def retirement(applicant: dict[str, Any]) -> dict[str, Any]:
+    """退休一件事 with its optional member: scans of the journey stand in for the documents."""
+    id_card = {"sha256": scan_digest(ID_CARD_SCAN), "original_verified": True}
+    form = {"sha256": scan_digest(HOUSEHOLD_REGISTER_SCAN)}
+    return {
+        "bundle_id": "YJS-TX",
+        "applicant": applicant,
+        "shared_fields": {
+            "retirement_date": "2026-12-01",
+            "employer": "合肥某公司",
+            "bank_account": "6222",
+        },
+        "members": [
+            {
+                "item_code": "SB-TX-001",
+                "materials": [
+                    {"material_code": "M01", **id_card},
+                    {"material_code": "M02", **form},
+                    {"material_code": "M03", **form, "original_verified": True},
+                ],
+            },
+            {"item_code": "YL-TX-001", "materials": [{"material_code": "M01", **id_card}]},
+            {
+                "item_code": "ZF-GJJ-003",
+                "materials": [
+                    {"material_code": "M01", **id_card},
+                    {"material_code": "M03", **form},
+                ],
+            },
+        ],
+        "delivery": {"method": "window_pickup"},
+    }
 
 
 async def test_only_the_provinces_administration_publishes_and_bad_versions_are_refused(
@@ -92,14 +146,28 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
     assert before.status_code == 201, before.text
     assert before.json()["catalog_version"] == CATALOG_VERSION
     before_no = before.json()["application_no"]
+    await trip.upload_sample_scans()
+    async with stack.client("intake", trip.clerk_token) as intake:
+        bundled = await intake.post(
+            "/v1/bundle-applications",
+            json=retirement(factories.applicant()),
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+    assert bundled.status_code == 201, bundled.text
+    assert bundled.json()["catalog_version"] == CATALOG_VERSION
 
     province = stack.token("admin", "340000", sub="province-admin")
-    body = {"version": VERSION, "items": catalog_of(new_item())}
+    body = {
+        "version": VERSION,
+        "items": catalog_of(new_item()),
+        "bundles": bundles_of_the_new_version(),
+    }
     async with stack.client("intake", province) as intake:
         published = await intake.post("/v1/catalog/versions", json=body)
         assert published.status_code == 201, published.text
         answer = published.json()
         assert answer["version"] == VERSION and answer["items"] == len(CATALOG) + 1
+        assert answer["bundles"] == 5
         assert answer["published_at"]
         again = await intake.post("/v1/catalog/versions", json=body)
         assert again.status_code == 409, again.text
@@ -158,6 +226,26 @@ async def test_a_published_version_is_current_and_its_new_item_is_accepted_and_r
     routed = await trip.wait_for_status(new["application_no"], "routed")
     assert routed["catalog_version"] == VERSION and routed["item_code"] == NEW_ITEM
     assert (await trip.application(before_no))["catalog_version"] == CATALOG_VERSION
+
+    # 一件事: the new version's 退休 has two members; the previous version's keeps its three,
+    # and so does the bundle application handed in under it.
+    async with stack.client("intake") as intake:
+        now = (await intake.get("/v1/catalog/bundles/YJS-TX")).json()
+        then = await intake.get("/v1/catalog/bundles/YJS-TX", params={"version": CATALOG_VERSION})
+    assert [m["item_code"] for m in now["members"]] == ["SB-TX-001", "YL-TX-001"]
+    assert [m["item_code"] for m in then.json()["members"]] == [
+        "SB-TX-001",
+        "YL-TX-001",
+        "ZF-GJJ-003",
+    ]
+    async with stack.client("intake", trip.clerk_token) as intake:
+        kept = await intake.get(f"/v1/bundle-applications/{bundled.json()['bundle_no']}")
+    assert kept.json()["catalog_version"] == CATALOG_VERSION
+    assert {c["item_code"] for c in kept.json()["children"]} == {
+        "SB-TX-001",
+        "YL-TX-001",
+        "ZF-GJJ-003",
+    }
 
     # A restart of routing keeps the published rules (it used to rewrite them from the
     # built-in catalog at every start).

@@ -232,6 +232,8 @@ async def test_an_online_application_texts_each_fact_once_in_chinese(
     )
     assert handed.status_code == 303, handed.text
     await approver.wait_for_status(number, "supplement_submitted")
+    # Intake says so first; the approver acts once approval resumed the review too.
+    await approver.wait_for_case_status(number, CITY, "in_review")
     decided = await approver.approve(number, CITY)
     texts = await wait_texts(sms_gateway, LI[2], number, 6, within=45)
     await asyncio.sleep(1)  # anything more would come now

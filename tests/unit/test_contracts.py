@@ -110,6 +110,16 @@ _CLERK = {
 }
 _REVIEWER = {"sub": "approver-01", "role": "approver", "locality": "340100"}
 _AT = "2025-01-07T10:15:00+08:00"
+_BUNDLE_ENDED = "一件事申请 YJS341200202501070001 终止：必办事项城乡居民医保参保登记不予许可。"
+_WITHDRAWN = {
+    "application_no": _ACCEPTED["application_no"],
+    "item_code": _ACCEPTED["item_code"],
+    "bundle_no": "YJS341200202501070001",
+    "reason": _BUNDLE_ENDED,
+    "receiving_locality": "341200",
+    "competent_locality": "340102",
+    "withdrawn_at": "2025-01-10T09:00:00+08:00",
+}
 
 SAMPLES: dict[str, dict[str, Any]] = {
     events.ApplicationAccepted.event_type: _ACCEPTED,
@@ -286,6 +296,22 @@ SAMPLES: dict[str, dict[str, Any]] = {
     events.SupplementRouted.event_type: {
         **_SUPPLEMENTED,
         "routed_at": "2025-01-10T09:00:05+08:00",
+    },
+    events.ApplicationWithdrawn.event_type: _WITHDRAWN,
+    events.WithdrawalRouted.event_type: {**_WITHDRAWN, "routed_at": "2025-01-10T09:00:05+08:00"},
+    events.BundleCompleted.event_type: {
+        "bundle_no": "YJS341200202501070001",
+        "bundle_id": "YJS-XSECS",
+        "receiving_locality": "341200",
+        "window_id": "W341200-01",
+        "members": ["TB341200202501070001", "TB341200202501070002"],
+        "completed_at": "2025-01-20T10:00:00+08:00",
+    },
+    events.CaseWithdrawn.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "reason": _BUNDLE_ENDED,
+        "withdrawn_at": "2025-01-10T09:01:00+08:00",
     },
     events.Transferred.event_type: {
         "application_no": _ACCEPTED["application_no"],

@@ -29,6 +29,8 @@ PARAMS = {
     Fact.READY_FOR_PICKUP: {"window": "合肥市庐阳区政务服务中心综合窗口1"},
     Fact.DISPATCHED: {"carrier": "EMS", "tracking_no": "EMS1234567890"},
     Fact.DELIVERED: {},
+    Fact.BUNDLE_READY: {"window": "合肥市庐阳区政务服务中心综合窗口1"},
+    Fact.BUNDLE_DELIVERED: {},
 }
 # What each text must say besides the number: the fact's own detail.
 DETAIL = {
@@ -40,6 +42,8 @@ DETAIL = {
     Fact.READY_FOR_PICKUP: "综合窗口1",
     Fact.DISPATCHED: "EMS1234567890",
     Fact.DELIVERED: "已送达",
+    Fact.BUNDLE_READY: "一次领取",
+    Fact.BUNDLE_DELIVERED: "已全部送达",
 }
 
 

@@ -167,15 +167,23 @@ async def revoke_certificate(
             _("Certificate {number} is already revoked.", number=number),
             {"revoked_at": row.revoked_at.isoformat()},
         )
+    await revoke(session, outbox, row, reason, approver.sub)
+    return _document_of(row, outbox.personal_data())
+
+
+async def revoke(
+    session: AsyncSession, outbox: Outbox, row: CertificateRow, reason: str, by: str
+) -> None:
+    """Mark the registry's entry revoked and announce it (the province's registry, delivery's
+    public verification and intake's 免证办 replica learn it from the signed event)."""
     now = clock.now()
-    row.revoked_at, row.revoked_reason, row.revoked_by = now, reason, approver.sub
+    row.revoked_at, row.revoked_reason, row.revoked_by = now, reason, by
     revoked = events.CertificateRevoked(
         application_no=row.application_no,
         locality=row.locality,
-        certificate_no=number,
+        certificate_no=row.number,
         reason=reason,
-        revoked_by=approver.sub,
+        revoked_by=by,
         revoked_at=now,
     )
     await outbox.add(session, revoked)
-    return _document_of(row, outbox.personal_data())

@@ -138,6 +138,7 @@ async def _decided_event(
         postal_address=postal_address,
         agent_name_masked=mask_name(agent.name) if agent else None,
         agent_id_digest=id_number_digest(agent.id_number, digest_key) if agent else None,
+        bundle_no=routed.bundle_no,
     )
     document = dict(
         application_no=row.application_no,

@@ -147,6 +147,15 @@ async def hand_over(
         )
     if job.status == PrintJobStatus.DELIVERED:
         raise Conflict("already_delivered", _("The certificate was already handed over."))
+    if job.bundle_no is not None:
+        raise Conflict(
+            "bundle_member",
+            _(
+                "{application_no} is handed over with its bundle {bundle_no}, in one hand-over.",
+                application_no=job.application_no,
+                bundle_no=job.bundle_no,
+            ),
+        )
     presented = id_number_digest(command.recipient_id_number, digest_key)
     if hmac.compare_digest(job.holder_id_digest, presented):
         job.collected_by = "applicant"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.delivery.db import PostalDispatchRow, PrintJobRow
+from services.delivery.usecases import bundle_readiness
 from shared import clock
 from shared.auth import Principal
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
@@ -73,6 +74,8 @@ async def queue_certificate(
             item_code=approved.item_code,
         )
         return
+    if approved.bundle_no is not None:
+        await bundle_readiness.lock_bundle(session, approved.bundle_no)
     queued = await insert_if_absent(
         session,
         PrintJobRow,
@@ -90,9 +93,14 @@ async def queue_certificate(
         status=PrintJobStatus.WAITING,
         queued_at=now,
         traceparent=traceparent,
+        bundle_no=approved.bundle_no,
     )
     if not queued:
         return  # the same approval announced twice: one job, announced once
+    if approved.bundle_no is not None:
+        # 一件事: announced with its siblings once the bundle is ready (bundle_readiness.py).
+        await bundle_readiness.make_ready(session, outbox, approved.bundle_no)
+        return
     await outbox.add(
         session,
         events.CertificateReadyForPickup(
@@ -148,6 +156,7 @@ async def print_queue(
     query = select(PrintJobRow).where(
         PrintJobRow.window_id == clerk.window_id,
         PrintJobRow.status == PrintJobStatus.WAITING,
+        PrintJobRow.bundle_no.is_(None),  # a bundle's certificates: one job of their own
     )
     keys = [PrintJobRow.queued_at, PrintJobRow.certificate_no]
     rows, next_cursor = await page(session, query, keys, limit=limit, cursor=cursor)

@@ -30,6 +30,8 @@ class Problem:
     field: str | None = None
     # (Spelt out: `field` is this class's own attribute.)
     params: Mapping[str, Any] | None = dataclasses.field(default_factory=dict)
+    # 一件事: the member of a bundle application it is a problem of (a combined notice).
+    item_code: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         """As the reader of the moment reads it (shared.i18n's current locale)."""
@@ -44,9 +46,10 @@ class Problem:
         return shown_in(locale, self.message, self.params)
 
     def _where(self) -> dict[str, str]:
+        member = {"item_code": self.item_code} if self.item_code else {}
         if self.material_code:
-            return {"material_code": self.material_code}
-        return {"field": self.field or ""}
+            return {**member, "material_code": self.material_code}
+        return {**member, "field": self.field or ""}
 
 
 def shown_in(locale: str, message: str, params: Mapping[str, Any] | None) -> str:

@@ -14,8 +14,8 @@ from shared.vocabulary import ApplicationStatus, PostalStatus
 # Events from different topics may arrive out of order; the status only ever moves forward.
 _RANK = {status: rank for rank, status in enumerate(ApplicationStatus)}
 _RANK[ApplicationStatus.REJECTED] = _RANK[ApplicationStatus.UNROUTABLE] = _RANK[
-    ApplicationStatus.APPROVED
-]
+    ApplicationStatus.WITHDRAWN
+] = _RANK[ApplicationStatus.APPROVED]
 
 
 # An application is finished once delivered or rejected: it may be rated, and takes no more
@@ -133,6 +133,20 @@ def timeline_fact(payload: events.EventPayload) -> TimelineFact | None:
                 payload.locality,
                 N_("Original of {material} verified by video (原件核验)"),
                 {"material": payload.material_code},
+            )
+        case events.CaseWithdrawn():
+            return TimelineFact(
+                ApplicationStatus.WITHDRAWN,
+                payload.locality,
+                N_("Withdrawn, the review closed: {reason}"),
+                {"reason": payload.reason},
+            )
+        case events.CertificateRevoked():
+            return TimelineFact(
+                None,
+                payload.locality,
+                N_("Certificate {certificate_no} revoked: {reason}"),
+                {"certificate_no": payload.certificate_no, "reason": payload.reason},
             )
         case events.CaseDeferredReminder():
             return TimelineFact(

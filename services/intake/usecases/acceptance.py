@@ -47,15 +47,23 @@ _ACCEPTED = TypeAdapter(Accepted)
 
 
 def acceptance_of(
-    command: SubmitApplication, verdict: Accept, outbox: Outbox, sequence: int
+    command: SubmitApplication,
+    verdict: Accept,
+    outbox: Outbox,
+    sequence: int,
+    *,
+    bundle_no: str | None = None,
+    reserved_no: str | None = None,
 ) -> tuple[Answer, dict[str, Any]]:
+    """`bundle_no`: a child of that bundle application (一件事); `reserved_no`: the number a
+    held child was given in its bundle's receipt, accepted now that it is released."""
     clerk, body = command.clerk, command.body
     assert clerk.window_id is not None
     window_id = clerk.window_id
     item, resolution = verdict.item, verdict.resolution
     now = clock.now()
     today = now.date()
-    application_no = domain.application_number(clerk.locality, today, sequence)
+    application_no = reserved_no or domain.application_number(clerk.locality, today, sequence)
     promised = add_working_days(today, item.promised_days)
     deferred_due_on = add_working_days(today, item.deferred_days) if verdict.deferred else None
     applicant = body.applicant.model_dump(mode="json")
@@ -101,6 +109,7 @@ def acceptance_of(
         "updated_at": now,
         "certificates": certificates,
         "trace_id": current_trace_id(),
+        "bundle_no": bundle_no,
     }
     first_entry = {
         "application_no": application_no,
@@ -145,6 +154,7 @@ def acceptance_of(
         certificates=verdict.certificates,
         personal_data=events.Sealed.model_validate(sealed),
         channel=command.channel,
+        bundle_no=bundle_no,
     )
     _, announcement = outbox.row_for(accepted)
     out = Accepted(

@@ -20,7 +20,8 @@ from shared.errors import Conflict, Forbidden, NotFound, Unavailable
 from shared.i18n import _
 from shared.messaging import events
 from shared.messaging.outbox import Outbox
-from shared.reference.catalog import CATALOG, CATALOG_VERSION, CatalogItem
+from shared.reference.bundles import Bundle
+from shared.reference.catalog import BUNDLES, CATALOG, CATALOG_VERSION, CatalogItem
 from shared.reference.localities import PROVINCE
 
 # Another intake process learns a version published through this one within this many seconds.
@@ -38,6 +39,8 @@ class CatalogVersion:
     published_at: datetime
     published_by: str
     items: Mapping[str, CatalogItem]
+    # 一件事: the bundles of this version's items (shared.reference.bundles), by bundle_id.
+    bundles: Mapping[str, Bundle]
 
     @classmethod
     def of(
@@ -47,9 +50,11 @@ class CatalogVersion:
         *,
         published_at: datetime,
         published_by: str,
+        bundles: Iterable[Bundle] = (),
     ) -> CatalogVersion:
         by_code = MappingProxyType({item.item_code: item for item in items})
-        return cls(version, published_at, published_by, by_code)
+        by_id = MappingProxyType({bundle.bundle_id: bundle for bundle in bundles})
+        return cls(version, published_at, published_by, by_code, by_id)
 
 
 class _Known(NamedTuple):
@@ -142,6 +147,7 @@ async def _publish(session: AsyncSession, outbox: Outbox, published: CatalogVers
         CatalogVersionRow,
         version=published.version,
         items=[item.model_dump(mode="json") for item in published.items.values()],
+        bundles=[bundle.model_dump(mode="json") for bundle in published.bundles.values()],
         published_at=published.published_at,
         published_by=published.published_by,
     )
@@ -156,7 +162,7 @@ async def publish_built_in_catalog(session: AsyncSession, outbox: Outbox) -> boo
     version never changes: a corrected built-in table needs a new CATALOG_VERSION). Announced
     like any version, so routing takes its rules over those of an older publication."""
     built_in = CatalogVersion.of(
-        CATALOG_VERSION, CATALOG, published_at=clock.now(), published_by=BUILT_IN
+        CATALOG_VERSION, CATALOG, published_at=clock.now(), published_by=BUILT_IN, bundles=BUNDLES
     )
     return await _publish(session, outbox, built_in)
 
@@ -178,6 +184,8 @@ async def refresh_catalog(session: AsyncSession, catalog: Catalog) -> int:
             (CatalogItem.model_validate(item) for item in row.items),
             published_at=row.published_at,
             published_by=row.published_by,
+            # Stored as published, checked against its items then (a version never changes).
+            bundles=(Bundle.model_validate(bundle) for bundle in row.bundles or ()),
         )
         for row in rows
     )
@@ -212,6 +220,7 @@ class PublishCatalog:
     version: str
     items: Sequence[CatalogItem]
     admin: Principal
+    bundles: Sequence[Bundle] = ()
 
 
 async def publish_catalog(
@@ -235,6 +244,7 @@ async def publish_catalog(
         (CatalogItem.model_validate(item.model_dump()) for item in command.items),
         published_at=clock.now(),
         published_by=command.admin.sub[:64],  # the column's size
+        bundles=command.bundles,
     )
     async with db.transaction() as session:
         if not await _publish(session, outbox, published):

@@ -49,6 +49,23 @@ async def evaluate(session: AsyncSession, outbox: Outbox, command: Evaluate) -> 
             "application_not_found",
             _("No application {application_no}.", application_no=command.application_no),
         )
+    if application.bundle_no is not None:
+        # 一件事: one rating for the whole bundle (bundle_evaluation.py), not one per child.
+        raise Conflict(
+            "rate_the_bundle",
+            _(
+                "{application_no} is rated with its bundle {bundle_no}, once.",
+                application_no=application.application_no,
+                bundle_no=application.bundle_no,
+            ),
+        )
+    return await record(session, outbox, application, command)
+
+
+async def record(
+    session: AsyncSession, outbox: Outbox, application: ApplicationRow, command: Evaluate
+) -> Evaluation:
+    """The rating of a finished application, once, announced (ApplicationEvaluated)."""
     if application.status not in domain.FINISHED:
         raise Conflict(
             "not_finished",

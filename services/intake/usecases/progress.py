@@ -138,6 +138,15 @@ async def record_certificate_revoked(
     return True
 
 
+async def note_revocation(
+    session: AsyncSession, revoked: events.CertificateRevoked, at: datetime
+) -> None:
+    """The revocation on the timeline of the application it was issued for, if intake accepted
+    it (a certificate of another system has no timeline here)."""
+    if await session.get(ApplicationRow, revoked.application_no) is not None:
+        await record_progress(session, revoked, at)
+
+
 async def _check_issuer(
     session: AsyncSession, event: events.CertificateIssued | events.CertificateRevoked
 ) -> None:

@@ -52,6 +52,8 @@ class ApplicationProgress:
     timeline: list[TimelineEntry]
     # The trace of its acceptance (W3C trace id); None for applications accepted before.
     trace_id: str | None
+    # 一件事: the bundle application it is a child of; None on its own.
+    bundle_no: str | None = None
 
 
 def may_follow(principal: Principal, application: ApplicationRow) -> bool:
@@ -112,6 +114,7 @@ async def get_application(
             for _row, entry in rows
         ],
         trace_id=application.trace_id,
+        bundle_no=application.bundle_no,
     )
 
 

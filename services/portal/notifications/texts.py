@@ -30,6 +30,9 @@ class Fact(StrEnum):
     READY_FOR_PICKUP = "ready_for_pickup"
     DISPATCHED = "dispatched"
     DELIVERED = "delivered"
+    # 一件事: one text for a whole bundle application (its number), not one per child.
+    BUNDLE_READY = "bundle_ready"
+    BUNDLE_DELIVERED = "bundle_delivered"
 
 
 TEMPLATES: dict[Fact, str] = {
@@ -62,6 +65,13 @@ TEMPLATES: dict[Fact, str] = {
         "tracking number {tracking_no}."
     ),
     Fact.DELIVERED: N_("[Tongban] The result of application {application_no} has been delivered."),
+    Fact.BUNDLE_READY: N_(
+        "[Tongban] Every result of your bundle application {application_no} is ready for pickup "
+        "at {window}, all in one hand-over. Bring your ID card."
+    ),
+    Fact.BUNDLE_DELIVERED: N_(
+        "[Tongban] The results of bundle application {application_no} have been delivered."
+    ),
 }
 # Joins a list of materials in a text.
 LIST_SEPARATOR = N_(", ")

@@ -285,6 +285,29 @@ async def forward_supplement(
     await outbox.add(session, forwarded)
 
 
+async def forward_withdrawal(
+    session: AsyncSession, outbox: Outbox, withdrawn: events.ApplicationWithdrawn
+) -> None:
+    """一件事: a child of a failed bundle withdrawn, passed on to the locality that holds its
+    case now. One never routed (unroutable) has no case: nothing to close."""
+    routed = await session.get(RoutedApplicationRow, withdrawn.application_no)
+    if routed is None:
+        raise NotFound(
+            "application_not_routed",
+            f"Routing holds no application {withdrawn.application_no} to withdraw.",
+        )
+    if routed.outcome != "routed" or routed.competent_locality is None:
+        return
+    forwarded = events.WithdrawalRouted.model_validate(
+        {
+            **withdrawn.model_dump(),
+            "competent_locality": routed.competent_locality,
+            "routed_at": clock.now(),
+        }
+    )
+    await outbox.add(session, forwarded)
+
+
 async def transfer_application(
     session: AsyncSession, outbox: Outbox, transferred: events.CaseTransferred
 ) -> None:
