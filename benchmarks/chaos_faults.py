@@ -28,10 +28,12 @@ class Fault:
     target: str  # the process of stack.processes()
     kind: str  # "kill", "kill-mid-relay", "pg-immediate", "freeze"
 
-    async def inject(self, stack: RunningStack) -> None:
+    async def inject(self, stack: RunningStack) -> float:
+        """Inject the fault; the moment (time.monotonic) it struck, which recovery counts from."""
         process = stack.processes()[self.target]
         if self.kind == "kill-mid-relay":
             await _relay_busy(stack)
+        struck = time.monotonic()
         if self.kind in ("kill", "kill-mid-relay"):
             _signal(process, signal.SIGKILL)
         elif self.kind == "pg-immediate":
@@ -42,6 +44,7 @@ class Fault:
             _signal(process, signal.SIGSTOP)
             await asyncio.sleep(FROZEN_SECONDS)
             _signal(process, signal.SIGCONT)
+        return struck
 
 
 def faults(services: list[str]) -> list[Fault]:
