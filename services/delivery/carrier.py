@@ -1,7 +1,8 @@
 """The carrier's HTTP API (邮政寄递), as delivery's dispatcher uses it: create a shipment.
 
 One call is retried with backoff when the carrier cannot be reached, times out or answers 5xx,
-always with the same Idempotency-Key (the certificate number), so a retry after an answer that
+always with the same Idempotency-Key (the certificate number; a bundle's parcel, the bundle's
+number), so a retry after an answer that
 was lost (the carrier created the shipment, the reply timed out) finds the same shipment
 instead of posting the certificate twice. The key stays the same across dispatcher rounds and
 restarts for the same reason.
@@ -54,19 +55,24 @@ class _Transient(Exception):
 class Shipment:
     """What the dispatcher hands to the carrier (the address in clear: only in memory)."""
 
-    reference: str  # the certificate number
+    reference: str  # the certificate number (一件事: the bundle's number)
     recipient: str
     phone: str
     line: str
     locality: str
+    # 一件事: the certificates the one parcel holds (a single dispatch's body has none).
+    contents: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "reference": self.reference,
             "recipient": self.recipient,
             "phone": self.phone,
             "address": {"line": self.line, "locality": self.locality},
         }
+        if self.contents:
+            body["contents"] = list(self.contents)
+        return body
 
     def __repr__(self) -> str:  # never the address in a log line or a traceback
         return f"Shipment(reference={self.reference!r})"

@@ -58,8 +58,9 @@ class PrintJobRow(Base):
 
 class BundleDeliveryRow(Base):
     """一件事: a complete bundle's certificates, one print job and one hand-over at the
-    receiving window. `members` are the approved children (intake's BundleCompleted); it is
-    ready once each of them has its certificate in the print queue."""
+    receiving window, or one parcel by post. `members` are the approved children (intake's
+    BundleCompleted); it is ready once each of them has its certificate in the print queue
+    (window) or waiting to be posted (postal dispatches held for the parcel)."""
 
     __tablename__ = "bundle_deliveries"
 
@@ -68,12 +69,26 @@ class BundleDeliveryRow(Base):
     window_id: Mapped[str] = mapped_column(String(32), index=True)
     locality: Mapped[str] = mapped_column(String(6))
     members: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))  # waiting | ready | delivered
+    # waiting | ready | delivered (window); waiting | awaiting_carrier | dispatched |
+    # in_transit | delivered (postal: the parcel's PostalStatus)
+    status: Mapped[str] = mapped_column(String(16))
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_by: Mapped[str | None] = mapped_column(String(64))
     collected_by: Mapped[str | None] = mapped_column(String(16))
+    # DeliveryMethod, known once every certificate is there (None while waiting).
+    method: Mapped[str | None] = mapped_column(String(24))
+    # The parcel (postal; usecases/parcels.py), as a single dispatch's: tries so far, the last
+    # failure, when the dispatcher tries again, and the carrier's one tracking number.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    carrier: Mapped[str | None] = mapped_column(String(32))
+    tracking_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_bundle_deliveries_due", "status", "next_attempt_at"),)
 
 
 class PostalDispatchRow(Base):
@@ -102,6 +117,9 @@ class PostalDispatchRow(Base):
     tracking_no: Mapped[str | None] = mapped_column(String(32), unique=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 一件事: held for this bundle's one parcel (BundleDeliveryRow, which has the tracking
+    # number); the dispatcher does not post it alone.
+    bundle_no: Mapped[str | None] = mapped_column(String(32), index=True)
 
     __table_args__ = (Index("ix_postal_dispatches_due", "status", "next_attempt_at"),)
 

@@ -14,7 +14,7 @@ from services.delivery.carrier import CarrierClient
 from services.delivery.deps import Dependencies, HandoverLimit
 from services.delivery.holder_api import router as holder_router
 from services.delivery.ratelimit import PostgresCounters, VerificationLimiter, trusted_networks
-from services.delivery.usecases import dispatch
+from services.delivery.usecases import dispatch, parcels
 from shared.deps import install
 from shared.messaging import topics
 from shared.runtime import ServiceRuntime, build_runtime
@@ -68,19 +68,20 @@ def dependencies(runtime: ServiceRuntime) -> Dependencies:
 
 
 def schedule_postal_dispatch(runtime: ServiceRuntime) -> CarrierClient:
-    """邮政寄递: every CARRIER_POLL_SECONDS, hand the due dispatches to the carrier; the
-    client, to close at shutdown."""
+    """邮政寄递: every CARRIER_POLL_SECONDS, hand the due dispatches and bundles' parcels to
+    the carrier; the client, to close at shutdown."""
     settings = runtime.settings
     carrier = CarrierClient.from_settings(settings)
 
     async def dispatch_postal() -> None:
-        await dispatch.dispatch_due(
-            runtime.db,
-            runtime.outbox,
-            carrier,
-            runtime.telemetry,
-            backoff_seconds=settings.carrier_poll_seconds,
-        )
+        for due in (dispatch.dispatch_due, parcels.dispatch_due_parcels):  # 一件事: one parcel
+            await due(
+                runtime.db,
+                runtime.outbox,
+                carrier,
+                runtime.telemetry,
+                backoff_seconds=settings.carrier_poll_seconds,
+            )
 
     runtime.every("postal-dispatch", settings.carrier_poll_seconds, dispatch_postal)
     return carrier

@@ -32,7 +32,6 @@ from shared.messaging.consumer import EventContext
 from shared.messaging.subscriptions import Subscription
 from shared.reference.catalog import get_item
 from shared.reference.windows import window_registry
-from shared.vocabulary import DeliveryMethod
 
 NAME = "tongban.portal"
 # A fact read later than this after it happened is not texted: news that late is no news (the
@@ -106,8 +105,8 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
     @recent
     async def approved(event: events.ApplicationApproved, ctx: EventContext) -> None:
         to = await decided_for(event, ctx)
-        if event.bundle_no is not None and event.delivery.method == DeliveryMethod.WINDOW_PICKUP:
-            return  # 一件事: one text when the whole bundle waits at the window (below)
+        if event.bundle_no is not None:
+            return  # 一件事: one text when the whole bundle waits at the window or is posted
         if to is not None:
             params = {"item": event.item_name, "certificate_no": event.certificate_no}
             await store.notify(ctx.session, to, Fact.APPROVED, params)
@@ -167,6 +166,13 @@ def subscription(residents: Residents, windows_file: str | None = None) -> Subsc
         if to is None:
             return
         params = {"carrier": event.carrier, "tracking_no": event.tracking_no}
+        if event.bundle_no is not None:
+            # 一件事: every child's certificate in one parcel; one text for the bundle.
+            bundle = store.Known(event.bundle_no, to.id_digest, to.item_code)
+            await store.notify(
+                ctx.session, bundle, Fact.BUNDLE_DISPATCHED, params, repeat=event.tracking_no
+            )
+            return
         # Posted again after a failed delivery: a new tracking number, a new text.
         await store.notify(ctx.session, to, Fact.DISPATCHED, params, repeat=event.tracking_no)
 

@@ -862,7 +862,8 @@ class CertificateDelivered(ApplicationEvent):
     collected_by: Literal["applicant", "agent"] | None = None
     # By post: the carrier's tracking number.
     tracking_no: Code | None = None
-    # 一件事: handed over with every other certificate of this bundle application.
+    # 一件事: handed over with every other certificate of this bundle application (or
+    # delivered in its one parcel).
     bundle_no: Code | None = None
 
 
@@ -876,6 +877,9 @@ class CertificateDispatched(ApplicationEvent):
     carrier: Code
     tracking_no: Code
     dispatched_at: AwareDatetime
+    # 一件事: posted in this bundle application's one parcel (its tracking number is the
+    # parcel's, the same for every certificate of the bundle).
+    bundle_no: Code | None = None
 
 
 class CertificateInTransit(ApplicationEvent):
@@ -889,6 +893,8 @@ class CertificateInTransit(ApplicationEvent):
     tracking_no: Code
     carrier_event: Literal["picked_up", "in_transit"]
     at: AwareDatetime
+    # 一件事: in this bundle application's one parcel.
+    bundle_no: Code | None = None
 
 
 class LedgerCheckpoint(EventPayload):

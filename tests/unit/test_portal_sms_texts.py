@@ -30,6 +30,7 @@ PARAMS = {
     Fact.DISPATCHED: {"carrier": "EMS", "tracking_no": "EMS1234567890"},
     Fact.DELIVERED: {},
     Fact.BUNDLE_READY: {"window": "合肥市庐阳区政务服务中心综合窗口1"},
+    Fact.BUNDLE_DISPATCHED: {"carrier": "EMS", "tracking_no": "EMS1234567890"},
     Fact.BUNDLE_DELIVERED: {},
 }
 # What each text must say besides the number: the fact's own detail.
@@ -43,6 +44,7 @@ DETAIL = {
     Fact.DISPATCHED: "EMS1234567890",
     Fact.DELIVERED: "已送达",
     Fact.BUNDLE_READY: "一次领取",
+    Fact.BUNDLE_DISPATCHED: "EMS1234567890",
     Fact.BUNDLE_DELIVERED: "已全部送达",
 }
 

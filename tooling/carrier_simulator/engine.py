@@ -47,6 +47,8 @@ class ShipmentIn(BaseModel):
     recipient: str = Field(min_length=1, max_length=100)
     phone: str = Field(min_length=1, max_length=32)
     address: AddressIn
+    # 一件事: the certificates one parcel holds.
+    contents: list[str] = Field(default_factory=list, max_length=50)
 
 
 @dataclass
@@ -57,6 +59,7 @@ class SimulatedShipment:
     # SHA-256 of the first request's body: the same key with another body is refused.
     fingerprint: str
     created_at: datetime
+    contents: list[str] = field(default_factory=list)
     requests: int = 1
     reported: list[str] = field(default_factory=list)
 
@@ -65,6 +68,7 @@ class SimulatedShipment:
             "idempotency_key": self.idempotency_key,
             "tracking_no": self.tracking_no,
             "reference": self.reference,
+            "contents": list(self.contents),
             "requests": self.requests,
             "created_at": self.created_at.isoformat(),
             "reported": list(self.reported),
@@ -113,6 +117,7 @@ class Simulator:
                 reference=shipment.reference,
                 fingerprint=fingerprint,
                 created_at=datetime.now(UTC),
+                contents=list(shipment.contents),
             )
             self.shipments[key] = created
         log.info("shipment %s created for %s", created.tracking_no, created.reference)

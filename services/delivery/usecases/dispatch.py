@@ -25,6 +25,7 @@ from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipmen
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
 from services.delivery.domain import retry_after
 from services.delivery.schemas import CarrierReport  # the webhook's body IS the command
+from services.delivery.usecases import parcels
 from services.delivery.usecases.print_jobs import address_place
 from shared import clock
 from shared.crypto.personal import DecryptionFailed
@@ -57,6 +58,8 @@ async def dispatch_due(
                 select(PostalDispatchRow)
                 .where(
                     PostalDispatchRow.status == PostalStatus.AWAITING_CARRIER,
+                    # 一件事: posted in the bundle's one parcel (parcels.py), never alone.
+                    PostalDispatchRow.bundle_no.is_(None),
                     or_(
                         PostalDispatchRow.next_attempt_at.is_(None),
                         PostalDispatchRow.next_attempt_at <= clock.now(),
@@ -163,7 +166,13 @@ async def record_carrier_event(
         .with_for_update()
     )
     if row is None:
-        raise NotFound("unknown_tracking_no", _("No dispatch has this tracking number."))
+        # 一件事: a bundle's one parcel (its tracking number is the bundle's, not a dispatch's).
+        parcel = await parcels.parcel_of(session, report.tracking_no)
+        if parcel is None:
+            raise NotFound("unknown_tracking_no", _("No dispatch has this tracking number."))
+        return await parcels.record_parcel_event(
+            session, outbox, parcel, report.event, report.at, telemetry
+        )
     new = await insert_if_absent(
         session,
         CarrierEventRow,

@@ -56,10 +56,13 @@ async def queue_certificate(
 ) -> None:
     now = clock.now()
     traceparent, _ = current_traceparent()
+    if approved.bundle_no is not None:
+        # Both the certificate and the bundle's completion take the bundle's lock first.
+        await bundle_readiness.lock_bundle(session, approved.bundle_no)
     if approved.delivery.method == DeliveryMethod.POSTAL:
         personal = outbox.personal_data()
         address = postal_address(personal, approved)
-        await insert_if_absent(
+        posted = await insert_if_absent(
             session,
             PostalDispatchRow,
             certificate_no=approved.certificate_no,
@@ -72,10 +75,12 @@ async def queue_certificate(
             receiving_locality=approved.receiving_locality,
             window_id=approved.window_id,
             item_code=approved.item_code,
+            # 一件事: held for the bundle's one parcel (usecases/parcels.py).
+            bundle_no=approved.bundle_no,
         )
+        if posted and approved.bundle_no is not None:
+            await bundle_readiness.make_ready(session, outbox, approved.bundle_no)
         return
-    if approved.bundle_no is not None:
-        await bundle_readiness.lock_bundle(session, approved.bundle_no)
     queued = await insert_if_absent(
         session,
         PrintJobRow,

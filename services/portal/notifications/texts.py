@@ -32,6 +32,7 @@ class Fact(StrEnum):
     DELIVERED = "delivered"
     # 一件事: one text for a whole bundle application (its number), not one per child.
     BUNDLE_READY = "bundle_ready"
+    BUNDLE_DISPATCHED = "bundle_dispatched"
     BUNDLE_DELIVERED = "bundle_delivered"
 
 
@@ -68,6 +69,10 @@ TEMPLATES: dict[Fact, str] = {
     Fact.BUNDLE_READY: N_(
         "[Tongban] Every result of your bundle application {application_no} is ready for pickup "
         "at {window}, all in one hand-over. Bring your ID card."
+    ),
+    Fact.BUNDLE_DISPATCHED: N_(
+        "[Tongban] Every result of your bundle application {application_no} has been posted in "
+        "one parcel ({carrier}), tracking number {tracking_no}."
     ),
     Fact.BUNDLE_DELIVERED: N_(
         "[Tongban] The results of bundle application {application_no} have been delivered."
