@@ -56,6 +56,8 @@ LEVELS: dict[tuple[str, str], Level] = {
     ("GET", "/v1/me"): Level.L2,
     ("GET", "/v1/me/applications"): Level.L2,
     ("GET", "/v1/me/applications/{application_no}"): Level.L2,
+    ("GET", "/v1/me/bundles"): Level.L2,
+    ("GET", "/v1/me/bundles/{bundle_no}"): Level.L2,
 }
 
 
