@@ -130,6 +130,13 @@ async def test_an_online_newborn_bundle_notice_then_one_receipt_its_own_and_rele
         "YL-CB-001": "held",
         "SB-SBK-002": "held",
     }
+    # The same form again (a double tap, a retry): the same bundle, not a second one.
+    again = await zhang.post(
+        "/bundles/YJS-XSECS/apply",
+        data=common | {"key": "b-second", "field_birth_date": "2026-11-20"},
+        files=[id_card, register, *form_scans],
+    )
+    assert (again.status_code, again.headers["location"]) == (303, location)
     receipt = await zhang.get(location)
     assert receipt.status_code == 200 and "新生儿出生一件事" in receipt.text
     for child in children.values():
@@ -139,8 +146,13 @@ async def test_an_online_newborn_bundle_notice_then_one_receipt_its_own_and_rele
     # Under 我的办件: the bundle, and its accepted child; another applicant: 404, not listed.
     mine = await zhang.get("/applications")
     assert bundle_no in mine.text and children["WJ-CS-001"]["application_no"] in mine.text
+    birth_page = await zhang.get(f"/applications/{children['WJ-CS-001']['application_no']}")
+    assert f"网上申报，已由 {WINDOW} 窗口受理" in birth_page.text
     li = await signed_in(portal, sms_gateway, LI)
     assert (await li.get(location)).status_code == 404
+    token = {"Authorization": f"Bearer {li.cookies.get('tongban_portal_session')}"}
+    assert (await li.get(f"/v1/me/bundles/{bundle_no}", headers=token)).status_code == 404
+    assert (await li.get("/v1/me/bundles", headers=token)).json() == {"bundles": []}
     assert bundle_no not in (await li.get("/applications")).text
     birth = children["WJ-CS-001"]["application_no"]
     assert (await li.get(f"/applications/{birth}")).status_code == 404
