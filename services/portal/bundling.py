@@ -110,6 +110,10 @@ async def apply(
     )
     outcome = await bundles.submit(backend, resident, session.applicant.id_digest, online)
     if outcome.bundle_no is not None:
+        # One acceptance SMS for the bundle, by its number (its children are not texted alone).
+        await request.app.state.notifier.submitted(
+            outcome.bundle_no, session.applicant.id_digest, bundle_id, guide.bundle.name
+        )
         return RedirectResponse(f"/bundle-applications/{outcome.bundle_no}", status_code=303)
     # The combined notice on the form, the fields kept; a new key: the corrected form is a new
     # submission, the notice stays on record.

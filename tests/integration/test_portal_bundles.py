@@ -143,6 +143,18 @@ async def test_an_online_newborn_bundle_notice_then_one_receipt_its_own_and_rele
         assert child["application_no"] in receipt.text
     assert "等待前置事项出证" in receipt.text
 
+    # One acceptance SMS, for the bundle by its number (none for a child alone).
+    async def texted() -> list[dict[str, object]] | None:
+        sent = await sms_gateway.messages(to=ZHANG[2])
+        return [m for m in sent if bundle_no in str(m["text"])] or None
+
+    [accepted_sms] = await poll_until(texted, within=30, failure="no acceptance SMS")
+    assert "新生儿出生一件事" in str(accepted_sms["text"])
+    sent = await sms_gateway.messages(to=ZHANG[2])
+    assert not any(
+        child["application_no"] in str(m["text"]) for child in children.values() for m in sent
+    )
+
     # Under 我的办件: the bundle, and its accepted child; another applicant: 404, not listed.
     mine = await zhang.get("/applications")
     assert bundle_no in mine.text and children["WJ-CS-001"]["application_no"] in mine.text
