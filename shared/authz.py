@@ -106,6 +106,10 @@ POLICY: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/online/applications/{application_no}/evaluation"): _rule(
             "any_locality", "portal"
         ),
+        # 一件事 online (intake's online_bundle_api.py): another's bundle answers 404.
+        ("POST", "/v1/online/bundle-applications"): _rule("any_locality", "portal"),
+        ("GET", "/v1/online/bundle-applications"): _rule("any_locality", "portal"),
+        ("GET", "/v1/online/bundle-applications/{bundle_no}"): _rule("any_locality", "portal"),
     },
     "routing": {
         ("POST", "/v1/jurisdiction/resolve"): _rule("any_locality", *STAFF),

@@ -84,6 +84,12 @@ IDENTITY_DOCUMENTS = frozenset(
         "居民身份证或医保电子凭证",
         "借款人居民身份证",
         "查询人身份证明",
+        # 一件事 新生儿出生: the signed-in applicant is the newborn's parent (guardian).
+        "父母双方居民身份证",
+        "监护人居民身份证",
+        # Decided by 公安局, which keeps the household register itself (户籍) and checks the
+        # scan against it.
+        "父亲或母亲居民户口簿",
     }
 )
 

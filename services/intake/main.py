@@ -16,6 +16,7 @@ from services.intake.applicant_api import router as online_router
 from services.intake.bundle_api import router as bundle_router
 from services.intake.db import ApplicationNumbers
 from services.intake.deps import Dependencies
+from services.intake.online_bundle_api import router as online_bundle_router
 from services.intake.rules_replica import RulesReplica
 from services.intake.usecases.catalog import (
     CATALOG_REFRESH_SECONDS,
@@ -76,7 +77,7 @@ def create_app(
 
     app = create_service_app(
         runtime,
-        [router, bundle_router, online_router],
+        [router, bundle_router, online_router, online_bundle_router],
         title="Tongban intake",
         description="Window-facing intake: catalog, applications, one-time notices, progress.",
         on_startup=start,

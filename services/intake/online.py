@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.intake.bundle_db import BundleRow
 from services.intake.db import ApplicationRow, Base
 from shared import clock
 from shared.db import Database
@@ -34,16 +35,26 @@ class OnlineApplicationRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-async def record_online(db: Database, application_no: str, id_digest: str, window_id: str) -> None:
+async def record_online(
+    db: Database, application_no: str, id_digest: str, window_id: str, *children: str
+) -> None:
+    """Whose `application_no` is; for a bundle (一件事) its number and its children's, the held
+    ones too (each is an application once released)."""
+    now = clock.now()
     async with db.transaction() as session:
         await session.execute(
             insert(OnlineApplicationRow)
             .values(
-                application_no=application_no,
-                applicant_id_digest=id_digest,
-                channel=CHANNEL_ONLINE,
-                window_id=window_id,
-                submitted_at=clock.now(),
+                [
+                    {
+                        "application_no": number,
+                        "applicant_id_digest": id_digest,
+                        "channel": CHANNEL_ONLINE,
+                        "window_id": window_id,
+                        "submitted_at": now,
+                    }
+                    for number in (application_no, *children)
+                ]
             )
             .on_conflict_do_nothing()
         )
@@ -82,3 +93,15 @@ async def applications_of(session: AsyncSession, id_digest: str) -> list[dict[st
         }
         for no, item_code, status, accepted_at in rows
     ]
+
+
+async def bundles_of(session: AsyncSession, id_digest: str) -> list[str]:
+    """The numbers of the applicant's own online bundles (一件事), newest first."""
+    rows = await session.scalars(
+        select(BundleRow.bundle_no)
+        .join(OnlineApplicationRow, OnlineApplicationRow.application_no == BundleRow.bundle_no)
+        .where(OnlineApplicationRow.applicant_id_digest == id_digest)
+        .order_by(BundleRow.accepted_at.desc())
+        .limit(50)
+    )
+    return list(rows)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from services.portal.deps import BackendDep, SignedIn
 from services.portal.domain import Level
 from services.portal.schemas import ApplicationsOut, MeOut
-from services.portal.usecases import applications
+from services.portal.usecases import applications, bundles
 from services.portal.usecases.reports import record_report
 from shared.errors import ApiError
 from shared.i18n import _
@@ -54,3 +54,13 @@ async def my_application(
     application_no: str, session: SignedIn, backend: BackendDep
 ) -> dict[str, Any]:
     return await applications.one(backend, session.applicant.id_digest, application_no)
+
+
+@router.get("/bundles", summary="My online bundle applications (一件事), with their children")
+async def my_bundles(session: SignedIn, backend: BackendDep) -> dict[str, Any]:
+    return {"bundles": await bundles.mine(backend, session.applicant.id_digest)}
+
+
+@router.get("/bundles/{bundle_no}", summary="One of my bundles: its children and their state")
+async def my_bundle(bundle_no: str, session: SignedIn, backend: BackendDep) -> dict[str, Any]:
+    return await bundles.one(backend, session.applicant.id_digest, bundle_no)

@@ -103,6 +103,30 @@ class Backend:
             headers=headers,
         )
 
+    async def submit_bundle(
+        self, applicant: str, window_id: str, body: dict[str, Any], key: str
+    ) -> Answer:
+        """一件事: one combined notice or one receipt (intake's online_bundle_api.py)."""
+        return await self._call(
+            "POST",
+            "/v1/online/bundle-applications",
+            params={"window_id": window_id},
+            json=body,
+            headers=self._headers(applicant) | {"Idempotency-Key": key},
+        )
+
+    async def bundles(self, applicant: str) -> Answer:
+        return await self._call(
+            "GET", "/v1/online/bundle-applications", headers=self._headers(applicant)
+        )
+
+    async def bundle(self, applicant: str, bundle_no: str) -> Answer:
+        return await self._call(
+            "GET",
+            f"/v1/online/bundle-applications/{quote(bundle_no, safe='')}",
+            headers=self._headers(applicant),
+        )
+
     async def applications(self, applicant: str) -> Answer:
         return await self._call("GET", "/v1/online/applications", headers=self._headers(applicant))
 

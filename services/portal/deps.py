@@ -40,6 +40,11 @@ LEVELS: dict[tuple[str, str], Level] = {
     ("GET", "/healthz"): Level.L0,
     # The SMS gateway's delivery reports: signed with SMS_REPORT_SECRET (api.delivery_report).
     ("POST", "/v1/sms/reports"): Level.L0,
+    ("GET", "/bundles"): Level.L0,
+    ("GET", "/bundles/{bundle_id}"): Level.L0,
+    ("GET", "/bundles/{bundle_id}/apply"): Level.L3,
+    ("POST", "/bundles/{bundle_id}/apply"): Level.L3,
+    ("GET", "/bundle-applications/{bundle_no}"): Level.L2,
     ("GET", "/guides/{item_code}/apply"): Level.L3,
     ("POST", "/guides/{item_code}/apply"): Level.L3,
     ("GET", "/applications"): Level.L2,
@@ -51,6 +56,8 @@ LEVELS: dict[tuple[str, str], Level] = {
     ("GET", "/v1/me"): Level.L2,
     ("GET", "/v1/me/applications"): Level.L2,
     ("GET", "/v1/me/applications/{application_no}"): Level.L2,
+    ("GET", "/v1/me/bundles"): Level.L2,
+    ("GET", "/v1/me/bundles/{bundle_no}"): Level.L2,
 }
 
 

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from services.portal.deps import BackendDep, SignedIn, check_csrf
 from services.portal.pages import render
-from services.portal.usecases import applications, wallet
+from services.portal.usecases import applications, bundles, wallet
 
 router = APIRouter()
 
@@ -21,7 +21,8 @@ FINISHED = {"delivered", "rejected"}
 @router.get("/applications", summary="我的办件")
 async def my_applications(request: Request, session: SignedIn, backend: BackendDep) -> HTMLResponse:
     listed = await applications.mine(backend, session.applicant.id_digest)
-    return render(request, "applications.html", session, applications=listed)
+    own_bundles = await bundles.mine(backend, session.applicant.id_digest)
+    return render(request, "applications.html", session, applications=listed, bundles=own_bundles)
 
 
 @router.get("/applications/{application_no}", summary="办件进度")

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
-from services.portal import api, applying, following, oidc, pages
+from services.portal import api, applying, bundling, following, oidc, pages
 from services.portal.backend import Backend, ServiceUnavailable
 from services.portal.deps import LEVELS, SignInRequired, portal_caller
 from services.portal.notifications.runtime import Notifier
@@ -135,7 +135,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "portal"}
 
-    routers = (pages.router, applying.router, following.router, api.router, api.reports)
+    routers = (
+        pages.router,
+        applying.router,
+        bundling.router,
+        following.router,
+        api.router,
+        api.reports,
+    )
     for router in routers:
         app.include_router(router)
     _check_levels([*app.routes, *(route for router in routers for route in router.routes)])

@@ -31,7 +31,7 @@ from services.portal.deps import (
     check_csrf,
     sign,
 )
-from services.portal.usecases import guides, signin, wallet
+from services.portal.usecases import bundles, guides, signin, wallet
 from shared.errors import NotFound
 from shared.i18n import HTTP_TAGS, N_, _, current_locale
 
@@ -70,7 +70,39 @@ def status_name(status: str | None) -> str:
     return _(known) if known else (status or "")
 
 
-templates.env.globals.update(html_lang=lambda: HTTP_TAGS[current_locale()], status_name=status_name)
+# 一件事: the bundle's state, and each child's in its bundle.
+BUNDLE_STATUS = {
+    "open": N_("In progress"),
+    "completed": N_("Completed"),
+    "failed": N_("Ended: a required service was refused"),
+}
+CHILD_STATUS = {
+    "held": N_("Waiting for another department's certificate"),
+    "accepted": N_("Accepted"),
+    "released": N_("Accepted with the certificate it waited for (no upload)"),
+}
+
+
+def bundle_status(status: str | None) -> str:
+    known = BUNDLE_STATUS.get(status or "")
+    return _(known) if known else (status or "")
+
+
+def child_status(child: dict[str, Any]) -> str:
+    """A child's decision once announced, else where it stands in its bundle."""
+    outcome = child.get("outcome")
+    if outcome:
+        return status_name(str(outcome))
+    known = CHILD_STATUS.get(str(child.get("status", "")))
+    return _(known) if known else str(child.get("status", ""))
+
+
+templates.env.globals.update(
+    html_lang=lambda: HTTP_TAGS[current_locale()],
+    status_name=status_name,
+    bundle_status=bundle_status,
+    child_status=child_status,
+)
 
 # The pages load nothing from elsewhere and run no script; forms post to the portal only.
 PAGE_HEADERS = {
@@ -118,7 +150,8 @@ async def home(request: Request, session: Optional) -> HTMLResponse:
 async def list_guides(
     request: Request, session: Optional, q: Annotated[str, Query(max_length=64)] = ""
 ) -> HTMLResponse:
-    return render(request, "guides.html", session, items=guides.search(q), query=q)
+    found = bundles.search(q)
+    return render(request, "guides.html", session, items=guides.search(q), bundles=found, query=q)
 
 
 @router.get("/guides/{item_code}", summary="办事指南")

@@ -158,7 +158,10 @@ async def _accept(
             promised[code] = add_working_days(start, item.promised_days)
         else:
             one = SubmitApplication(
-                body.member_application(judged.member), clerk, command.idempotency_key
+                body.member_application(judged.member),
+                clerk,
+                command.idempotency_key,
+                channel=command.channel,
             )
             answer, values = acceptance_of(
                 one, judged.verdict, outbox, sequence, bundle_no=bundle_no

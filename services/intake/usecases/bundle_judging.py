@@ -19,17 +19,20 @@ from shared.auth import Principal
 from shared.errors import Invalid
 from shared.i18n import N_, _
 from shared.jurisdiction import RuleBook
+from shared.messaging import events
 from shared.reference.bundles import Bundle
 from shared.reference.catalog import CatalogItem
 
 
 @dataclass(frozen=True)
 class SubmitBundle:
-    """Command: a window clerk hands in a bundle application."""
+    """Command: a window clerk hands in a bundle application (or the portal, online, for the
+    window the applicant chose)."""
 
     body: BundleApplicationIn
     clerk: Principal
     idempotency_key: str
+    channel: events.ApplicationChannel = "window"
 
 
 @dataclass(frozen=True)

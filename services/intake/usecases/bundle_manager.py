@@ -29,6 +29,7 @@ from services.intake.domain.bundles import (
     bundle_status,
     estimated_dates,
 )
+from services.intake.online import OnlineApplicationRow
 from services.intake.schemas import ApplicationIn
 from services.intake.usecases import bundle_compensation
 from services.intake.usecases.acceptance import acceptance_of
@@ -274,7 +275,14 @@ async def _release(
         catalog_version=bundle.catalog_version,
         certificates=cited,
     )
-    one = SubmitApplication(body, clerk, f"bundle:{bundle.bundle_no}:{child.item_code}")
+    # A bundle handed in online (全程网办) releases its children online too.
+    online = await session.get(OnlineApplicationRow, bundle.bundle_no) is not None
+    one = SubmitApplication(
+        body,
+        clerk,
+        f"bundle:{bundle.bundle_no}:{child.item_code}",
+        channel="online" if online else "window",
+    )
     answer, values = acceptance_of(
         one, verdict, outbox, 0, bundle_no=bundle.bundle_no, reserved_no=child.application_no
     )

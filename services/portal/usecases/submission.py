@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.portal.backend import Backend
+from services.portal.backend import Answer, Backend
 from services.portal.residents import Resident
 from shared.reference.catalog import CatalogItem
 
@@ -38,6 +38,8 @@ class OnlineApplication:
 @dataclass(frozen=True)
 class Outcome:
     application_no: str | None = None
+    # 一件事: the bundle's number (one receipt for its children).
+    bundle_no: str | None = None
     # The one-time notice: every problem, as intake (or the upload) states it.
     problems: list[dict[str, Any]] = field(default_factory=list)
     notice_no: str | None = None
@@ -69,15 +71,7 @@ async def submit(
         delivery["address"] = form.address
     body = {
         "item_code": form.item.item_code,
-        "applicant": {
-            "kind": "person",
-            "name": resident.name,
-            "id_type": "resident_id",
-            "id_number": resident.id_number,
-            "phone": resident.phone,
-            # The household's division: the first six digits of a resident ID number.
-            "locality": resident.id_number[:6],
-        },
+        "applicant": applicant_of(resident),
         "materials": materials,
         "commitments": form.commitments,
         "delivery": delivery,
@@ -85,6 +79,24 @@ async def submit(
     answer = await backend.submit(id_digest, form.window_id, body, form.key)
     if answer.status == 201:
         return Outcome(application_no=answer.body["application_no"])
+    return notice_of(answer)
+
+
+def applicant_of(resident: Resident) -> dict[str, Any]:
+    """The signed-in resident as intake's applicant: only they apply for themself online."""
+    return {
+        "kind": "person",
+        "name": resident.name,
+        "id_type": "resident_id",
+        "id_number": resident.id_number,
+        "phone": resident.phone,
+        # The household's division: the first six digits of a resident ID number.
+        "locality": resident.id_number[:6],
+    }
+
+
+def notice_of(answer: Answer) -> Outcome:
+    """Intake's refusal as the page shows it: the one-time notice with every problem."""
     error = answer.body.get("error", {})
     details = error.get("details")
     notice = details if isinstance(details, dict) else {}
