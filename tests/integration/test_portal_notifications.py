@@ -54,7 +54,9 @@ FUYANG_WINDOW, FUYANG = "W341200-01", "341200"
 
 
 @pytest.fixture(scope="module")
-async def portal(stack: Stack, infrastructure: Infrastructure) -> AsyncIterator[RunningService]:
+async def portal(
+    stack: Stack, infrastructure: Infrastructure, sms_gateway: SmsGatewayControl
+) -> AsyncIterator[RunningService]:
     database = with_database(stack.settings.database_url, DATABASE)
     await asyncio.to_thread(
         ensure_databases, stack.settings.database_url, [DATABASE], recreate=True
@@ -71,9 +73,14 @@ async def portal(stack: Stack, infrastructure: Infrastructure) -> AsyncIterator[
             **infrastructure.kafka_settings("portal"),
         }
     )
+    # A portal's SMS references are its own database's notification ids, which start again with
+    # each module's fresh database, and the session's simulator keeps a message per reference:
+    # it starts and ends each module empty (else a text would count as sent before).
+    await sms_gateway.reset()
     await stack.start("portal", lambda _: create_portal(settings))
     yield stack.services["portal"]
     await stack.stop_service("portal")
+    await sms_gateway.reset()
     # The session's simulator as other modules expect it: nothing sent to their residents.
     if stack.sms is not None:
         await stack.sms.reset()

@@ -32,7 +32,7 @@ CHINESE = {"Accept-Language": "zh-CN"}
 
 
 @pytest.fixture(scope="module")
-async def portal(stack: Stack) -> AsyncIterator[RunningService]:
+async def portal(stack: Stack, sms_gateway: SmsGatewayControl) -> AsyncIterator[RunningService]:
     database = with_database(stack.settings.database_url, "tongban_test_portal")
     await asyncio.to_thread(
         ensure_databases, stack.settings.database_url, ["tongban_test_portal"], recreate=True
@@ -46,9 +46,14 @@ async def portal(stack: Stack) -> AsyncIterator[RunningService]:
         }
     )
     # Started in the stack: the SMS gateway's delivery reports are pointed at it.
+    # A portal's SMS references are its own database's notification ids, which start again with
+    # each module's fresh database, and the session's simulator keeps a message per reference:
+    # it starts and ends each module empty (else a text would count as sent before).
+    await sms_gateway.reset()
     await stack.start("portal", lambda _: create_portal(settings))
     yield stack.services["portal"]
     await stack.stop_service("portal")
+    await sms_gateway.reset()
 
 
 def portal_database(stack: Stack) -> Database:
