@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from shared.consultation_settings import ConsultationSettings
 from shared.crypto.keyring import KeyRing, open_key_ring
 from shared.federation.settings import FederationSettings
-from shared.reference.localities import PROVINCE, locality_codes
+from shared.reference.localities import locality_codes
 
 # `consultation` (视频会商, services/consultation) is built like the four but is no stage of an
 # application's pipeline (SERVICES): it starts after them and nothing waits on it.
@@ -111,7 +111,6 @@ class Settings(ConsultationSettings, FederationSettings):
     # Keys the ID-number digests in events (approval) and at hand-over (delivery).
     pii_digest_key: SecretStr = SecretStr(DEVELOPMENT_PII_DIGEST_KEY)
 
-    province: str = PROVINCE
     # Localities whose approval topics this approval instance consumes; empty means all known.
     approval_localities: Annotated[list[str], NoDecode] = Field(default_factory=list)
     approval_consumer_group: str = "tongban.approval"

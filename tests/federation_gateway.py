@@ -54,7 +54,7 @@ class GatewayProcess:
             "TONGBAN_LANG": "en",
             STATE_FILE_VARIABLE: str(self.work / "no-stack.json"),
             "KEY_RING_DIR": str(self.work / "keys"),
-            "PROVINCE": f"{self.province}0000",
+            "TONGBAN_PROVINCE": f"{self.province}0000",
             "FEDERATION_PROVINCE_NAME": PROVINCE_NAMES[self.province],
             "FEDERATION_GATEWAY_URL": self.url,
             "FEDERATION_TRUST_DIR": str(self.work / "trusted"),

@@ -12,7 +12,7 @@ import httpx
 
 from shared.auth import Role, mint_token
 from shared.reference.catalog import handled_anywhere_items
-from shared.reference.localities import PROVINCE
+from shared.reference.localities import DEFAULT_PROVINCE, PROVINCE
 from shared.settings import Settings
 from shared.vocabulary import Right
 
@@ -23,13 +23,14 @@ ALL_RIGHTS = [right.value for right in Right]
 # card's original seen at the window, so without it nothing could be handled anywhere), give the
 # one-time notice and deliver the result. Then 合肥 and 阜阳 windows handle each other's items;
 # 马鞍山 lets 阜阳 windows take its household item GA-HJ-001 (not on the province's list).
-DEMO_AGREEMENTS: tuple[dict[str, Any], ...] = (
-    {
-        "grantor_locality": PROVINCE,
-        "grantee_locality": "*",
-        "item_codes": handled_anywhere_items(),
-        "rights": ALL_RIGHTS,
-    },
+# Another province (TONGBAN_PROVINCE: Jiangsu's small demonstration set) gets the default only.
+PROVINCE_DEFAULT: dict[str, Any] = {
+    "grantor_locality": PROVINCE,
+    "grantee_locality": "*",
+    "item_codes": handled_anywhere_items(),
+    "rights": ALL_RIGHTS,
+}
+ANHUI_AGREEMENTS: tuple[dict[str, Any], ...] = (
     {
         "grantor_locality": "340100",
         "grantee_locality": "341200",
@@ -48,6 +49,9 @@ DEMO_AGREEMENTS: tuple[dict[str, Any], ...] = (
         "item_codes": ["GA-HJ-001"],
         "rights": ALL_RIGHTS,
     },
+)
+DEMO_AGREEMENTS: tuple[dict[str, Any], ...] = (PROVINCE_DEFAULT,) + (
+    ANHUI_AGREEMENTS if PROVINCE == DEFAULT_PROVINCE else ()
 )
 
 
@@ -70,7 +74,7 @@ async def seed_demo_agreements(
     token = token or minted
     granted = 0
     async with httpx.AsyncClient(base_url=routing_url, timeout=15) as routing:
-        reader = token("operator", "340000")
+        reader = token("operator", PROVINCE)
         listed = await routing.get("/v1/agreements", headers={"Authorization": f"Bearer {reader}"})
         listed.raise_for_status()
         existing = listed.json()["agreements"]

@@ -6,8 +6,9 @@ alike, by its national basic-catalog code (国家基本目录编码), whatever i
 province's own catalog. An agreement says that the competent province lets the receiving
 province's windows take an item in its name, with which of the rights the seeds name (收件,
 一次性告知, 原件核验, 送达), until when, and at which level of the competent province the item
-is decided. The file also lists each partner's localities the agreements reach (a few, enough
-for the competent locality to be named and checked).
+is decided. The file also names, per province, its items' national codes; its localities are
+its file in shared/reference/data (`localities_file`). This province (TONGBAN_PROVINCE) reads
+its own codes and every other province's localities: Anhui and Jiangsu read the same file.
 
 No agreement, no right: an item without a national code, or one the competent province does not
 accept from this province, is refused at the window (intake) and by routing again.
@@ -23,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.clock import CHINA_TZ
-from shared.reference.localities import PROVINCE, Locality
+from shared.reference.localities import PROVINCE, Locality, load_localities, localities_file
 from shared.vocabulary import CompetentLevel, Right
 
 _DATA = Path(__file__).resolve().parents[1] / "reference" / "data" / "federation-agreements.json"
@@ -104,20 +105,22 @@ class Agreements:
         return base
 
 
-def load_agreements(path: Path = _DATA) -> Agreements:
-    """The file's agreements, checked: every agreement's codes and rights known, its provinces
-    listed, no two agreements for one (competent, receiving, national code)."""
+def load_agreements(path: Path = _DATA, province: str = PROVINCE) -> Agreements:
+    """The file's agreements as `province` reads them (its own items' national codes, the
+    other provinces' localities), checked: every agreement's codes and rights known, its
+    provinces listed, no two agreements for one (competent, receiving, national code)."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     names = {p["code"]: p["name"] for p in data["provinces"]}
     localities: dict[str, Locality] = {}
-    for province in data["provinces"]:
-        for row in province.get("localities", []):
-            if row["code"][:2] != province["code"]:
-                raise ValueError(f"{path}: {row['code']} is not a locality of {province['code']}")
-            localities[row["code"]] = Locality(
-                row["code"], row["name"], row["level"], row["parent"] or None
-            )
-    national = set(data["national_codes"].values())
+    national: set[str] = set()
+    own: dict[str, str] = {}
+    for listed in data["provinces"]:
+        national.update(listed["national_codes"].values())
+        if listed["code"] == province[:2]:
+            own = dict(listed["national_codes"])
+            continue
+        code = listed["code"] + "0000"
+        localities.update(load_localities(localities_file(code), province=code))
     found: list[CrossBorderAgreement] = []
     seen: set[tuple[str, str, str]] = set()
     for row in data["agreements"]:
@@ -141,7 +144,7 @@ def load_agreements(path: Path = _DATA) -> Agreements:
         found.append(agreement)
     return Agreements(
         version=data["version"],
-        national_codes=MappingProxyType(dict(data["national_codes"])),
+        national_codes=MappingProxyType(own),
         province_names=MappingProxyType(names),
         partner_localities=MappingProxyType(localities),
         agreements=tuple(found),

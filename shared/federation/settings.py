@@ -3,14 +3,35 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
+
+from shared.reference.localities import PROVINCE
 
 FEDERATION_DATABASE = "tongban_federation"
 
 
-class FederationSettings(BaseSettings):
+class ProvinceSettings(BaseSettings):
+    # The province this Tongban serves. Chosen at import by shared.reference.localities (its
+    # localities and catalog files are read then), from TONGBAN_PROVINCE or PROVINCE; a setting
+    # naming another (say PROVINCE in .env, TONGBAN_PROVINCE in the shell) stops the start.
+    province: str = Field(
+        default=PROVINCE, validation_alias=AliasChoices("tongban_province", "province")
+    )
+
+    @field_validator("province")
+    @classmethod
+    def _the_province_the_data_is_of(cls, value: str) -> str:
+        if value != PROVINCE:
+            raise ValueError(
+                f"the province {value} is not {PROVINCE}, whose reference data this process "
+                "read: set TONGBAN_PROVINCE (and PROVINCE, if set) in its environment"
+            )
+        return value
+
+
+class FederationSettings(ProvinceSettings):
     # Declared again by Settings (the same default): the server the gateway's database is on.
     database_url: str = "postgresql+asyncpg://tongban@127.0.0.1:5432/postgres"
 

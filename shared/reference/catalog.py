@@ -50,6 +50,7 @@ from pydantic import (
 )
 
 from shared.reference.bundles import Bundle, check_bundles
+from shared.reference.localities import DEFAULT_PROVINCE, PROVINCE
 from shared.vocabulary import CompetentLevel, DeliveryMethod, Jurisdiction
 
 # The plan publishes the list once a year (每年集中公布一次). Its items are data:
@@ -57,7 +58,11 @@ from shared.vocabulary import CompetentLevel, DeliveryMethod, Jurisdiction
 # version (a published one never changes): a new file, and this name changed to match. 2025.1
 # was the first batch; 2025.2 adds the bundles (一件事, shared.reference.bundles) and the items
 # their members need. The older file stays: it is what a database that published it holds.
-CATALOG_VERSION: str = "2025.2"
+# Another province's built-in catalog (TONGBAN_PROVINCE, shared.reference.localities) is its
+# own file, catalog-<province>-<version>.json: Jiangsu's (320000) holds only the items the
+# federation's agreements name, under its own codes (contracts/federation.md §13).
+BUILT_IN_VERSIONS: dict[str, str] = {DEFAULT_PROVINCE: "2025.2", "320000": "2026.1"}
+CATALOG_VERSION: str = BUILT_IN_VERSIONS.get(PROVINCE, "")
 
 ApplicantKind = Literal["person", "enterprise"]
 
@@ -167,9 +172,11 @@ class PublishedCatalog(BaseModel):
 _DATA = Path(__file__).with_name("data")
 
 
-def catalog_file(version: str) -> Path:
+def catalog_file(version: str, province: str = PROVINCE) -> Path:
     """Where the data file of a built-in catalog version lies (shipped with the package)."""
-    return _DATA / f"catalog-{version}.json"
+    if province == DEFAULT_PROVINCE:
+        return _DATA / f"catalog-{version}.json"
+    return _DATA / f"catalog-{province}-{version}.json"
 
 
 def load_catalog(path: Path) -> PublishedCatalog:
@@ -182,6 +189,8 @@ def load_catalog(path: Path) -> PublishedCatalog:
 
 
 def _built_in() -> PublishedCatalog:
+    if not CATALOG_VERSION:
+        raise ValueError(f"no built-in catalog for the province {PROVINCE}")
     published = load_catalog(catalog_file(CATALOG_VERSION))
     if published.version != CATALOG_VERSION:
         raise ValueError(

@@ -1,4 +1,9 @@
-"""Administrative divisions (GB/T 2260) of Anhui used by Tongban.
+"""Administrative divisions (GB/T 2260) of the province this Tongban serves.
+
+The province is a setting read at import: `TONGBAN_PROVINCE` (or `PROVINCE`, the settings'
+older name), default 340000 (安徽省). It chooses the data file: Anhui's divisions are
+data/localities.csv, any other province's data/localities-<code>.csv (Jiangsu's, 320000, is a
+small set for the federation's second province, contracts/federation.md §13).
 
 A code is 6 digits: province (2) + city (2) + county (2). "340000" is the province, "340100"
 a city (合肥市), "340104" a county-level district of it (蜀山区). County-level cities such as
@@ -10,6 +15,8 @@ The divisions are data (data/localities.csv), read and checked when the module i
 from __future__ import annotations
 
 import csv
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +25,21 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-PROVINCE: str = "340000"
+DEFAULT_PROVINCE = "340000"
+PROVINCE_VARIABLES = ("TONGBAN_PROVINCE", "PROVINCE")
+
+
+def province_from(environ: Mapping[str, str]) -> str:
+    """The province a process serves: the first of PROVINCE_VARIABLES set, else Anhui. A value
+    that is not a province's code (6 digits ending 0000) fails here, at import."""
+    value = next((environ[name] for name in PROVINCE_VARIABLES if environ.get(name)), None)
+    province = (value or DEFAULT_PROVINCE).strip()
+    if not re.fullmatch(r"[1-9]\d0000", province):
+        raise ValueError(f"TONGBAN_PROVINCE={province!r} is not a province's code (like 340000)")
+    return province
+
+
+PROVINCE: str = province_from(os.environ)
 
 LocalityLevel = Literal["province", "city", "county"]
 
@@ -35,17 +56,26 @@ class Locality:
     parent: LocalityCode | None
 
 
-# Every division of the province (GB/T 2260, codes in force in 2024): the province, its 16
-# cities, and their 104 county-level divisions (45 市辖区, 50 县, 9 县级市), one a row.
-_DATA = Path(__file__).with_name("data") / "localities.csv"
+def localities_file(province: str) -> Path:
+    """A province's divisions as shipped: Anhui's every division (GB/T 2260, codes in force in
+    2024: the province, its 16 cities, their 104 county-level divisions), one a row; another
+    province's file, localities-<code>.csv, only the few a demonstration needs."""
+    name = "localities.csv" if province == DEFAULT_PROVINCE else f"localities-{province}.csv"
+    return Path(__file__).with_name("data") / name
+
+
+_DATA = localities_file(PROVINCE)
 _ROW: TypeAdapter[Locality] = TypeAdapter(Locality)
 
 
-def load_localities(path: Path) -> dict[str, Locality]:
+def load_localities(path: Path, province: str = PROVINCE) -> dict[str, Locality]:
     """The divisions of a CSV file (UTF-8, header `code,name,level,parent`, an empty parent for
-    the province), each checked: a 6-digit code once, a name, a level, and the parent one level
-    up that the code's own digits name. A file that is not such a table fails here, naming
-    itself and its line: at import, for the built-in one."""
+    the province), each checked: a 6-digit code of `province` once, a name, a level, and the
+    parent one level up that the code's own digits name. A file that is not such a table (or
+    not there: a province Tongban has no data for) fails here, naming itself and its line: at
+    import, for the built-in one."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no divisions for the province {province}")
     table: dict[str, Locality] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
@@ -57,22 +87,22 @@ def load_localities(path: Path) -> dict[str, Locality]:
                 raise ValueError(f"{path}, line {line}: {locality.code} is listed twice")
             table[locality.code] = locality
     for locality in table.values():
-        wrong = _misplaced(locality, table)
+        wrong = _misplaced(locality, table, province)
         if wrong:
             raise ValueError(f"{path}: {locality.code} {locality.name}: {wrong}")
     return table
 
 
-def _misplaced(locality: Locality, table: Mapping[str, Locality]) -> str | None:
+def _misplaced(locality: Locality, table: Mapping[str, Locality], province: str) -> str | None:
     """What is wrong with where the locality sits in the table, or None. Its code's digits say
     its level and its parent (city_of and is_within rely on that), so the row must agree."""
     code = locality.code
     level: LocalityLevel = (
         "province" if code.endswith("0000") else "city" if code.endswith("00") else "county"
     )
-    parent = {"province": None, "city": PROVINCE, "county": code[:4] + "00"}[level]
-    if code[:2] != PROVINCE[:2] or (level == "province" and code != PROVINCE):
-        return f"not a division of the province {PROVINCE}"
+    parent = {"province": None, "city": province, "county": code[:4] + "00"}[level]
+    if code[:2] != province[:2] or (level == "province" and code != province):
+        return f"not a division of the province {province}"
     if locality.level != level:
         return f"its code is that of a {level}"
     if locality.parent != parent:

@@ -187,8 +187,9 @@ class Simulator:
             from shared.auth import mint_token
             from shared.settings import get_settings
 
+            settings = get_settings()
             token = mint_token(
-                get_settings(), role="carrier", locality="340000", sub="carrier-simulator"
+                settings, role="carrier", locality=settings.province, sub="carrier-simulator"
             )
         except Exception as exc:  # outside development: a token must be given
             log.warning("no carrier token (%s); give one in %s", exc, TOKEN_ENVIRONMENT)
