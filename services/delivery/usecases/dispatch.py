@@ -21,12 +21,12 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
+from services.delivery.carrier import CarrierClient, CarrierUnavailable
 from services.delivery.db import CarrierEventRow, PostalDispatchRow
 from services.delivery.domain import retry_after
 from services.delivery.schemas import CarrierReport  # the webhook's body IS the command
 from services.delivery.usecases import parcels
-from services.delivery.usecases.print_jobs import address_place
+from services.delivery.usecases.print_jobs import shipment_to
 from shared import clock
 from shared.crypto.personal import DecryptionFailed
 from shared.db import Database, insert_if_absent
@@ -89,16 +89,7 @@ async def dispatch_one(
 ) -> bool:
     """Call the carrier for `row` (locked by the caller); True if it took the dispatch."""
     try:
-        address = outbox.personal_data().decrypt_json(
-            row.address, where=address_place(row.application_no)
-        )
-        shipment = Shipment(
-            reference=row.certificate_no,
-            recipient=str(address["recipient"]),
-            phone=str(address["phone"]),
-            line=str(address["line"]),
-            locality=str(address["locality"]),
-        )
+        shipment = shipment_to(outbox, row, reference=row.certificate_no)
     except (DecryptionFailed, KeyError, TypeError, ValueError):
         _failed(row, "address_unreadable", backoff_seconds)
         return False

@@ -21,10 +21,10 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.delivery.carrier import CarrierClient, CarrierUnavailable, Shipment
+from services.delivery.carrier import CarrierClient, CarrierUnavailable
 from services.delivery.db import BundleDeliveryRow, CarrierEventRow, PostalDispatchRow
 from services.delivery.domain import retry_after
-from services.delivery.usecases.print_jobs import address_place
+from services.delivery.usecases.print_jobs import shipment_to
 from shared import clock
 from shared.crypto.personal import DecryptionFailed
 from shared.db import Database, insert_if_absent
@@ -98,16 +98,10 @@ async def dispatch_parcel(
     """Call the carrier for the parcel (locked by the caller); True if it took it."""
     members = await members_of(session, parcel)
     try:
-        first = members[0]
-        address = outbox.personal_data().decrypt_json(
-            first.address, where=address_place(first.application_no)
-        )
-        shipment = Shipment(
+        shipment = shipment_to(
+            outbox,
+            members[0],
             reference=parcel.bundle_no,
-            recipient=str(address["recipient"]),
-            phone=str(address["phone"]),
-            line=str(address["line"]),
-            locality=str(address["locality"]),
             contents=tuple(member.certificate_no for member in members),
         )
     except (DecryptionFailed, IndexError, KeyError, TypeError, ValueError):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.delivery.carrier import Shipment
 from services.delivery.db import PostalDispatchRow, PrintJobRow
 from services.delivery.usecases import bundle_readiness
 from shared import clock
@@ -166,3 +167,25 @@ async def print_queue(
     keys = [PrintJobRow.queued_at, PrintJobRow.certificate_no]
     rows, next_cursor = await page(session, query, keys, limit=limit, cursor=cursor)
     return [print_job_of(row) for row in rows], next_cursor
+
+
+def shipment_to(
+    outbox: Outbox,
+    row: PostalDispatchRow,
+    *,
+    reference: str,
+    contents: tuple[str, ...] = (),
+) -> Shipment:
+    """The shipment to the address `row` keeps sealed (a bundle's parcel: its first member's);
+    DecryptionFailed, KeyError, TypeError or ValueError when the address cannot be read."""
+    address = outbox.personal_data().decrypt_json(
+        row.address, where=address_place(row.application_no)
+    )
+    return Shipment(
+        reference=reference,
+        recipient=str(address["recipient"]),
+        phone=str(address["phone"]),
+        line=str(address["line"]),
+        locality=str(address["locality"]),
+        contents=contents,
+    )
