@@ -94,6 +94,13 @@ IDENTITY_DOCUMENTS = frozenset(
 )
 
 
+def ensure_the_applicant(id_number: str, digest_key: bytes, applicant: str) -> None:
+    """Only the applicant themself applies online: the body's ID number is the signed-in one's
+    (the portal's X-Applicant-Digest)."""
+    if id_number_digest(id_number, digest_key) != applicant:
+        raise Forbidden("not_the_applicant", _("Online, an applicant applies only for themself."))
+
+
 def _identity_verified(body: ApplicationIn, versions: Catalog) -> ApplicationIn:
     item = versions.current.items.get(body.item_code)
     if item is None:
@@ -163,9 +170,7 @@ async def submit_application(
     # Kept prefixed with "online:" in the window's keys, within their 128 characters.
     idempotency_key: Annotated[str, Header(min_length=1, max_length=100)],
 ) -> JSONResponse:
-    # Only the applicant themself applies online: the body's ID number is the signed-in one's.
-    if id_number_digest(body.applicant.id_number, digest_key) != applicant:
-        raise Forbidden("not_the_applicant", _("Online, an applicant applies only for themself."))
+    ensure_the_applicant(body.applicant.id_number, digest_key, applicant)
     at_window = _at_window(request, portal, window_id)
     command = submission.SubmitApplication(
         body=_identity_verified(body, versions),

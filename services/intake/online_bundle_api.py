@@ -17,6 +17,7 @@ from services.intake.applicant_api import (
     _at_window,
     _identity_verified,
     _province,
+    ensure_the_applicant,
 )
 from services.intake.bundle_schemas import BundleAcceptedOut, BundleApplicationIn
 from services.intake.deps import (
@@ -33,9 +34,8 @@ from services.intake.usecases import bundle_intake, bundle_queries
 from services.intake.usecases.bundle_judging import SubmitBundle
 from services.intake.usecases.catalog import Catalog
 from shared.authz import Caller
-from shared.errors import Forbidden, NotFound
+from shared.errors import NotFound
 from shared.i18n import _
-from shared.identity import id_number_digest
 from shared.webapp import DbSession
 
 router = APIRouter(prefix="/v1/online", tags=["online (portal)"])
@@ -83,8 +83,7 @@ async def submit_bundle(
     # Kept prefixed with "online:" in the window's keys, within their 128 characters.
     idempotency_key: Annotated[str, Header(min_length=1, max_length=100)],
 ) -> JSONResponse:
-    if id_number_digest(body.applicant.id_number, digest_key) != applicant:
-        raise Forbidden("not_the_applicant", _("Online, an applicant applies only for themself."))
+    ensure_the_applicant(body.applicant.id_number, digest_key, applicant)
     command = SubmitBundle(
         body=_members_verified(body, versions),
         clerk=_at_window(request, portal, window_id),
