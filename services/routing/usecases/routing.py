@@ -5,6 +5,7 @@ handed on (移交) routed again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -155,21 +156,7 @@ async def _place(
         await hand_over(session, outbox, personal, accepted, verdict)
         return
     topic = topics.approval_requests(verdict.competent_locality)
-    first_time = await insert_if_absent(
-        session,
-        RoutedApplicationRow,
-        application_no=accepted.application_no,
-        item_code=accepted.item_code,
-        outcome="routed",
-        competent_locality=verdict.competent_locality,
-        department=verdict.department,
-        topic=topic,
-        routed_at=now,
-        application=personal.seal_fields(
-            accepted.model_dump(mode="json"), where=_application_place(accepted.application_no)
-        ),
-    )
-    if not first_time:
+    if not await _record_placed(session, personal, accepted, verdict, "routed", topic, now):
         return
     routed = events.ApplicationRouted.model_validate(
         {
@@ -180,14 +167,7 @@ async def _place(
         }
     )
     await outbox.add(session, routed)
-    notice = events.Routed(
-        application_no=accepted.application_no,
-        competent_locality=verdict.competent_locality,
-        department=verdict.department,
-        receiving_locality=accepted.receiving_locality,
-        routed_at=now,
-    )
-    await outbox.add(session, notice)
+    await outbox.add(session, _routed_notice(accepted, verdict, now))
 
 
 async def hand_over(
@@ -201,21 +181,8 @@ async def hand_over(
     goes to this province's federation gateway (tongban.federation.outgoing), once, with the
     item's national code; `Routed` tells the timeline where it went."""
     now = clock.now()
-    first_time = await insert_if_absent(
-        session,
-        RoutedApplicationRow,
-        application_no=accepted.application_no,
-        item_code=accepted.item_code,
-        outcome="handed_over",
-        competent_locality=verdict.competent_locality,
-        department=verdict.department,
-        topic=topics.FEDERATION_OUTGOING,
-        routed_at=now,
-        application=personal.seal_fields(
-            accepted.model_dump(mode="json"), where=_application_place(accepted.application_no)
-        ),
-    )
-    if not first_time:
+    outgoing = topics.FEDERATION_OUTGOING
+    if not await _record_placed(session, personal, accepted, verdict, "handed_over", outgoing, now):
         return
     handed = events.ApplicationHandedOver.model_validate(
         {
@@ -228,14 +195,47 @@ async def hand_over(
         }
     )
     await outbox.add(session, handed)
-    notice = events.Routed(
+    await outbox.add(session, _routed_notice(accepted, verdict, now))
+
+
+async def _record_placed(
+    session: AsyncSession,
+    personal: PersonalData,
+    accepted: events.ApplicationAccepted,
+    verdict: domain.Placed,
+    outcome: str,
+    topic: str,
+    now: datetime,
+) -> bool:
+    """Keep where the application went (its personal parts sealed), once: False when it was
+    placed before (a redelivered ApplicationAccepted), and nothing more is to be sent."""
+    return await insert_if_absent(
+        session,
+        RoutedApplicationRow,
+        application_no=accepted.application_no,
+        item_code=accepted.item_code,
+        outcome=outcome,
+        competent_locality=verdict.competent_locality,
+        department=verdict.department,
+        topic=topic,
+        routed_at=now,
+        application=personal.seal_fields(
+            accepted.model_dump(mode="json"), where=_application_place(accepted.application_no)
+        ),
+    )
+
+
+def _routed_notice(
+    accepted: events.ApplicationAccepted, verdict: domain.Placed, now: datetime
+) -> events.Routed:
+    """Where the application went, for the timeline (a partner province's locality too)."""
+    return events.Routed(
         application_no=accepted.application_no,
         competent_locality=verdict.competent_locality,
         department=verdict.department,
         receiving_locality=accepted.receiving_locality,
         routed_at=now,
     )
-    await outbox.add(session, notice)
 
 
 def _application_place(application_no: str) -> str:
