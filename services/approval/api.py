@@ -31,9 +31,10 @@ from services.approval.schemas import (
     SealOut,
     SealsOut,
     TransferIn,
+    VideoVerificationOut,
 )
 from services.approval.seals import locality_of
-from services.approval.usecases import cases, certificates, decisions
+from services.approval.usecases import cases, certificates, decisions, video
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
 from shared.bounds import Sha256
@@ -104,11 +105,18 @@ async def get_case(
     lapse: ClaimLapse,
     approver: Caller,
 ) -> CaseDetailOut:
-    # The detail: the application in clear, for the approver.
+    """The detail: the application in clear, for the approver, with the originals of its
+    materials verified by video (视频核验) and their calls' recordings."""
     case = await cases.view_case(
         db, outbox, application_no, approver, telemetry=telemetry, lapse=lapse
     )
-    return CaseDetailOut.model_validate(case, from_attributes=True)
+    detail = CaseDetailOut.model_validate(case, from_attributes=True)
+    seen = await video.verifications_of(db, application_no, case.locality, case.item_code)
+    detail.video_verifications = [
+        VideoVerificationOut.model_validate(verification, from_attributes=True)
+        for verification in seen
+    ]
+    return detail
 
 
 @router.post("/cases/{application_no}/claim", tags=["cases"], summary="Hold the case for review")

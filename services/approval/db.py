@@ -1,5 +1,6 @@
 """Approval's own database: review cases and their decisions, and the registry of the sealed
-documents (certificates and rejection notices) they produced."""
+documents (certificates and rejection notices) they produced, and the originals of their
+materials verified by video (视频核验) in the consultation service's calls."""
 
 from __future__ import annotations
 
@@ -107,3 +108,41 @@ class CertificateRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class VideoVerificationRow(Base):
+    """原件核验 by video (services/consultation's gov.tongban.consultation.material_verified.v1):
+    a reviewer of `locality` saw the original of a material of application `application_no` in
+    video consultation `consultation_id`. Kept whether or not the case is here yet (the two
+    facts come by different topics); the case shows those of its own locality and item."""
+
+    __tablename__ = "video_verifications"
+
+    consultation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    material_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    application_no: Mapped[str] = mapped_column(String(32), index=True)
+    locality: Mapped[str] = mapped_column(String(6))
+    item_code: Mapped[str] = mapped_column(String(32))
+    window_id: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    verified_by: Mapped[str] = mapped_column(String(64))
+    verifier_role: Mapped[str] = mapped_column(String(32))
+    verifier_locality: Mapped[str] = mapped_column(String(6))
+
+
+class VideoRecordingRow(Base):
+    """The recording (全过程记录) of a video consultation about an application: where it is in
+    the blob store and its SM3 digest, as gov.tongban.consultation.recorded.v1 announced it."""
+
+    __tablename__ = "video_recordings"
+
+    consultation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    application_no: Mapped[str] = mapped_column(String(32), index=True)
+    locality: Mapped[str] = mapped_column(String(6))
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    sm3: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retained_until: Mapped[date] = mapped_column(Date)

@@ -43,9 +43,41 @@ class CaseOut(BaseModel):
     certificate_no: str | None
 
 
+class VideoRecordingOut(BaseModel):
+    """The recording of the call (全过程记录): its name in the blob store (SHA-256) and its SM3
+    digest, which routing's audit ledger holds; the consultation service plays it back."""
+
+    blob_sha256: str
+    sm3: str
+    size_bytes: int
+    duration_seconds: int
+    recorded_at: ChinaTime
+    retained_until: date
+
+
+class VideoVerificationOut(BaseModel):
+    """原件核验 by video: the original of a material seen by the competent locality's reviewer
+    in a video consultation (services/consultation, contracts/video.md)."""
+
+    material_code: str
+    material_name: str | None
+    note: str
+    verified_by: str
+    verifier_role: str
+    verifier_locality: str
+    verified_at: ChinaTime
+    consultation_id: str
+    window_id: str
+    # None until the call's recording is stored (it is, once the call ends).
+    recording: VideoRecordingOut | None
+    # The same in words, in the caller's language (Accept-Language; Chinese by default).
+    summary: str
+
+
 class CaseDetailOut(CaseOut):
     application: dict[str, Any]
     supplements: list[dict[str, Any]]
+    video_verifications: list[VideoVerificationOut] = []
 
 
 class CasePage(BaseModel):

@@ -96,11 +96,12 @@ READERS: tuple[ServiceReads, ...] = (
     ),
     ServiceReads(
         "approval",
-        # An instance serves some localities (APPROVAL_LOCALITIES) with a group of its own.
+        # An instance serves some localities (APPROVAL_LOCALITIES) with a group of its own;
+        # 视频核验 of their cases' materials come on the consultation service's topic.
         (
             ConsumerGroup(
                 APPROVAL_GROUP_PREFIX,
-                (topics.approval_requests(LOCALITY_PARAMETER),),
+                (topics.approval_requests(LOCALITY_PARAMETER), topics.CONSULTATION_EVENTS),
                 by_prefix=True,
             ),
         ),
@@ -119,8 +120,8 @@ READERS: tuple[ServiceReads, ...] = (
         "portal",
         (ConsumerGroup("tongban.portal", (topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS)),),
     ),
-    # 视频会商 (services/consultation) publishes its channel and reads nothing (intake and
-    # routing's ledger read it).
+    # 视频会商 (services/consultation) publishes its channel and reads nothing (intake,
+    # approval and routing's ledger read it).
     ServiceReads("consultation", ()),
     # The federation gateway (跨省通办): what routing hands over to partner provinces, and
     # approval's facts, of which it sends back those of applications partners' windows took.

@@ -11,7 +11,6 @@ The ledger entry of the recording is written to test-artifacts/video/ledger-entr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import time
@@ -22,8 +21,6 @@ from typing import Any
 
 import av
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
-from aiortc.mediastreams import MediaStreamError
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -41,6 +38,7 @@ from tests.consultation import (
     reviewer_token,
 )
 from tests.harness import Stack
+from tests.video_call import call
 from tooling.journey import household_application, poll_until, sample_applicant
 
 pytestmark = pytest.mark.integration
@@ -49,43 +47,6 @@ __all__ = ["consultation"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "video"
 RECORDED = "gov.tongban.consultation.recorded.v1"
 CALL_SECONDS = 4
-
-
-class Frames:
-    """Frames a peer received from the other (the call's video, not the recorder's)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.size: tuple[int, int] | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    def read(self, track: Any) -> None:
-        async def pull() -> None:
-            with contextlib.suppress(MediaStreamError):
-                while True:
-                    frame = await track.recv()
-                    self.count += 1
-                    self.size = (frame.width, frame.height)
-
-        self.task = asyncio.ensure_future(pull())
-
-
-async def party(socket: Any, frames: Frames) -> tuple[RTCPeerConnection, RTCPeerConnection]:
-    """One side's two peer connections: to the other party, and to the server's recorder."""
-    call = RTCPeerConnection()
-    call.addTrack(VideoStreamTrack())
-
-    @call.on("track")
-    def on_track(track: Any) -> None:
-        frames.read(track)
-
-    recorder = RTCPeerConnection()
-    recorder.addTrack(VideoStreamTrack())
-    await recorder.setLocalDescription(await recorder.createOffer())
-    await socket.send(
-        json.dumps({"type": "offer", "to": "recorder", "sdp": recorder.localDescription.sdp})
-    )
-    return call, recorder
 
 
 async def test_two_peers_call_and_the_recording_is_in_the_ledger(
@@ -112,40 +73,9 @@ async def test_two_peers_call_and_the_recording_is_in_the_ledger(
     assert (await receive(reviewer, "welcome"))["state"] == "in_call"
     await receive(clerk, "peer-joined")
 
-    clerk_frames, reviewer_frames = Frames(), Frames()
-    clerk_call, clerk_recorder = await party(clerk, clerk_frames)
-    reviewer_call, reviewer_recorder = await party(reviewer, reviewer_frames)
-    # The clerk offers; the reviewer answers, both through the server.
-    await clerk_call.setLocalDescription(await clerk_call.createOffer())
-    await clerk.send(
-        json.dumps({"type": "offer", "to": "peer", "sdp": clerk_call.localDescription.sdp})
-    )
-    offer = await receive(reviewer, "offer")
-    assert offer["from"] == "clerk"
-    await reviewer_call.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-    await reviewer_call.setLocalDescription(await reviewer_call.createAnswer())
-    await reviewer.send(
-        json.dumps({"type": "answer", "to": "peer", "sdp": reviewer_call.localDescription.sdp})
-    )
-    # Each side gets the recorder's answer and the other's (in whichever order they come).
-    clerk_answers = [await receive(clerk, "answer"), await receive(clerk, "answer")]
-    for answer in clerk_answers:
-        target = clerk_recorder if answer["from"] == "recorder" else clerk_call
-        await target.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    answer = await receive(reviewer, "answer")
-    assert answer["from"] == "recorder"
-    await reviewer_recorder.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-
     started = time.monotonic()
-    await poll_until(
-        lambda: _both_see(clerk_frames, reviewer_frames), within=20, failure="no video either way"
-    )
-    # The recorder's legs too (the recording starts once both parties' video reaches it).
-    await poll_until(
-        lambda: _connected(clerk_recorder, reviewer_recorder),
-        within=20,
-        failure="the recorder is not connected",
-    )
+    in_call = await call(clerk, reviewer)
+    clerk_frames, reviewer_frames = in_call.clerk_frames, in_call.reviewer_frames
     await asyncio.sleep(CALL_SECONDS)
     assert clerk_frames.size == (640, 480) and reviewer_frames.size == (640, 480)
     await clerk.send(json.dumps({"type": "hangup"}))
@@ -153,8 +83,7 @@ async def test_two_peers_call_and_the_recording_is_in_the_ledger(
     await reviewer.wait_closed()
     assert reviewer.close_code == 1000
     call_seconds = time.monotonic() - started
-    for peer in (clerk_call, clerk_recorder, reviewer_call, reviewer_recorder):
-        await peer.close()
+    await in_call.close()
 
     # The competent locality's reviewer sees the recording and plays it back.
     async with stack.client("consultation", reviewer_token(stack)) as http:
@@ -233,14 +162,6 @@ async def test_two_peers_call_and_the_recording_is_in_the_ledger(
         shown = (await http.get(f"/v1/consultations/{opened['consultation_id']}")).json()
     assert gone.status_code == 404
     assert shown["recording"]["removed"] is True and shown["recording"]["sm3"] == payload["sm3"]
-
-
-async def _connected(*peers: RTCPeerConnection) -> bool | None:
-    return True if all(peer.connectionState == "connected" for peer in peers) else None
-
-
-async def _both_see(clerk: Frames, reviewer: Frames) -> bool | None:
-    return True if clerk.count > 10 and reviewer.count > 10 else None
 
 
 async def _published(stack: Stack, event_id: str) -> dict[str, Any]:
