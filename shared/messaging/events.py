@@ -373,7 +373,7 @@ class PartnerSealKey(BaseModel):
     kid: Code
     locality: LocalityCode
     algorithm: Literal["SM2-SM3"] = "SM2-SM3"
-    public_key: str = Field(pattern=r"^[A-Za-z0-9+/]{88}$")  # base64 of 65 bytes
+    public_key: str = Field(pattern=r"^[A-Za-z0-9+/]{87}=$")  # base64 of 65 bytes
     revoked_at: AwareDatetime | None = None
 
 

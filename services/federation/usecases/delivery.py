@@ -123,21 +123,25 @@ async def partner_certificate(
     if key is None or key.locality != issued.locality:
         refused(f"sealed by {issued.document.seal.signer}, which its anchor does not name")
         return None
-    return events.PartnerCertificateReceived(
-        application_no=issued.application_no,
-        from_province=incoming.from_province,
-        locality=issued.locality,
-        certificate_no=issued.certificate_no,
-        item_code=issued.item_code,
-        issued_on=issued.issued_on,
-        valid_until=issued.valid_until,
-        document=issued.document,
-        seal_key=events.PartnerSealKey(
-            kid=key.kid,
-            locality=key.locality,
-            public_key=base64.b64encode(key.public_key).decode("ascii"),
-            revoked_at=key.revoked_at,
-        ),
-        message_id=incoming.message_id,
-        received_at=incoming.received_at,
-    )
+    try:
+        return events.PartnerCertificateReceived(
+            application_no=issued.application_no,
+            from_province=incoming.from_province,
+            locality=issued.locality,
+            certificate_no=issued.certificate_no,
+            item_code=issued.item_code,
+            issued_on=issued.issued_on,
+            valid_until=issued.valid_until,
+            document=issued.document,
+            seal_key=events.PartnerSealKey(
+                kid=key.kid,
+                locality=key.locality,
+                public_key=base64.b64encode(key.public_key).decode("ascii"),
+                revoked_at=key.revoked_at,
+            ),
+            message_id=incoming.message_id,
+            received_at=incoming.received_at,
+        )
+    except ValueError as problem:  # never blocks the log of the messages after it
+        refused(f"not publishable ({str(problem)[:200]})")
+        return None
