@@ -3,7 +3,8 @@ its own Kafka broker (the launcher, run as Jiangsu so the ACLs are of Jiangsu's 
 own databases (other names on the test session's PostgreSQL server), its own key ring, and its
 routing and approval as processes of their own (the province is read at import, so they cannot
 share the test's interpreter, which is Anhui's). Its federation gateway is a GatewayProcess on
-that broker. Only what the 代收代办 journey needs runs: no intake, delivery or portal."""
+that broker. What the 代收代办 journey touches runs: routing and approval decide, intake and
+delivery see the partner's case and leave it to the receiving province (no portal)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ PROVINCE = "320000"
 DATABASES = {
     "routing": "tongban_test_js_routing",
     "approval": "tongban_test_js_approval",
+    "intake": "tongban_test_js_intake",
+    "delivery": "tongban_test_js_delivery",
     "federation": "tongban_test_js_federation",
 }
-SERVICES = ("routing", "approval")
+SERVICES = ("routing", "approval", "intake", "delivery")
 
 
 @dataclass
@@ -78,6 +81,9 @@ class JiangsuStack:
             STATE_FILE_VARIABLE: str(self.work / "no-stack.json"),
             "KEY_RING_DIR": str(self.key_ring_dir),
             "DATABASE_URL": self.database_server,
+            "BLOB_STORE_URL": str(self.work / "blobs"),
+            # Jiangsu's delivery posts nothing here; a port nobody listens on.
+            "CARRIER_BASE_URL": "http://127.0.0.1:9",
             **{f"{s.upper()}_DATABASE_URL": self.database_url(s) for s in DATABASES},
         }
 

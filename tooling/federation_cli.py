@@ -23,10 +23,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.certificates import seal_name
 from shared.crypto.keyfolder import ring_public_keys
 from shared.federation.anchors import (
     FEDERATION_KEY,
     AnchorError,
+    SealKey,
     TrustedPartners,
     make_anchor,
     read_anchor,
@@ -35,6 +37,8 @@ from shared.federation.anchors import (
 from shared.i18n import _
 from tooling import federation_log
 from tooling.local_state import cli_settings
+
+SEAL_PREFIX = seal_name("")
 
 app = typer.Typer(
     help="跨省通办: this province's federation anchor and the partner provinces it trusts.",
@@ -68,7 +72,19 @@ def anchor_export(
         for key in ring_public_keys(ring.directory)
         if key.name == FEDERATION_KEY and key.algorithm == "SM2-SM3"
     }
+    # The province's localities' seals from its trust list (current, retired and revoked):
+    # what a partner checks this province's certificates with (contracts/federation.md §11).
+    seals = tuple(
+        SealKey(
+            kid=key.kid, locality=locality, public_key=key.public_key, revoked_at=key.revoked_at
+        )
+        for key in ring.public_keys()
+        if key.algorithm == "SM2-SM3"
+        and key.name.startswith(SEAL_PREFIX)
+        and (locality := key.name.removeprefix(SEAL_PREFIX))[:2] == settings.province[:2]
+    )
     anchor = make_anchor(
+        seals=seals,
         province=settings.province[:2],
         name=settings.federation_province_name,
         gateway_url=settings.federation_gateway_url,

@@ -199,6 +199,10 @@ class CertificateRow(Base):
     # its SHA-256 to look it up. None for rejection notices: they are not publicly verifiable.
     verification_code: Mapped[str | None] = mapped_column(Text)
     verification_code_digest: Mapped[str | None] = mapped_column(String(64))
+    # 跨省通办: a partner province's certificate (PartnerCertificateReceived): the seal key its
+    # trusted anchor names ({kid, province, public_key, revoked_at}), with which its seal is
+    # checked at every print and verification (the partner's seals are not in the trust list).
+    partner_seal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ReceivingWindowRow(Base):
@@ -254,3 +258,27 @@ class CompetenceRow(Base):
     # 移交 under way: the competent locality handed the case to this one, and routing's
     # Transferred is still to come.
     transferring_to: Mapped[str | None] = mapped_column(String(6))
+
+
+class PartnerDeliveryRow(Base):
+    """异地代收代办: an application handed over to a partner province, whose certificate comes
+    back to be handed over at its receiving window or posted (routing's DeliveryExpected). The
+    holder's and agent's names and ID numbers and the postal address stay sealed for delivery
+    as routing sent them (opened when the certificate comes)."""
+
+    __tablename__ = "partner_deliveries"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_province: Mapped[str] = mapped_column(String(2))
+    competent_locality: Mapped[str] = mapped_column(String(6))
+    receiving_locality: Mapped[str] = mapped_column(String(6))
+    window_id: Mapped[str] = mapped_column(String(32))
+    item_code: Mapped[str] = mapped_column(String(32))
+    item_name: Mapped[str] = mapped_column(String(128))
+    delivery_method: Mapped[str] = mapped_column(String(24))
+    holder_name_masked: Mapped[str] = mapped_column(String(64))
+    agent_name_masked: Mapped[str | None] = mapped_column(String(64))
+    personal_data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The partner's certificate, once it came.
+    certificate_no: Mapped[str | None] = mapped_column(String(32))

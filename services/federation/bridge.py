@@ -4,6 +4,9 @@
   routing: checked before any effect) as the consumer group `tongban.federation`, and queues
   each in `federation_outbox` with the event's id as the message id, so a redelivered event is
   queued once; the offset is committed only after the queueing committed;
+- it sends delivery's facts on an application handed over (ready for pickup, dispatched,
+  delivered: `tongban.delivery.events`) to the competent partner, and publishes a partner's
+  sealed certificate for delivery (usecases/delivery.py);
 - it publishes, on `tongban.federation.events`, a `FederationMessageLogged` per message sent
   (once acknowledged) and received (once verified), signed with its `federation` key, until each
   is published (`logged_at`): routing's audit ledger chains them with the rest.
@@ -23,11 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import IncomingRow, OutgoingRow
+from services.federation.usecases import delivery
 from services.federation.usecases.outgoing import enqueue
 from shared.canonical import canonical_json
 from shared.crypto.keyring import KeyRing
 from shared.crypto.sm import sm3
 from shared.db import Database
+from shared.federation.anchors import TrustedPartners
 from shared.federation.statuses import RESULT_STATUS
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope, EnvelopeError
@@ -42,7 +47,9 @@ GROUP = "tongban.federation"
 # What the bridge reads, declared as the services declare theirs (the table of readers,
 # shared.messaging.readers, is held to it); its loop is its own (Bridge.consume_forever).
 READS = Subscription(
-    name=GROUP, topics=(topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS), handlers={}
+    name=GROUP,
+    topics=(topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
+    handlers={},
 )
 # The way back (contracts/federation.md §10): what this province's approval states about an
 # application a partner's window accepted, as the message type the partner maps to its status.
@@ -63,8 +70,16 @@ _SENDERS_OWN = {"partner_province", "routed_at"}
 
 
 class Bridge:
-    def __init__(self, settings: Settings, db: Database, ring: KeyRing, province: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        ring: KeyRing,
+        province: str,
+        partners: TrustedPartners | None = None,
+    ) -> None:
         self.settings = settings
+        self.partners = partners or TrustedPartners(settings.federation_trust_dir)
         self.db = db
         self.province = province
         self.verifier = EventVerifier(ring)
@@ -91,6 +106,12 @@ class Bridge:
             return
         if type(payload) in RESULTS:
             await self._send_back(envelope.id, payload)
+            return
+        if type(payload) in delivery.DELIVERY_FACTS:
+            async with self.db.transaction() as session:
+                partner = await delivery.send_delivery_fact(session, envelope.id, payload)
+            if partner is not None:
+                log.info("federation: %s queued for province %s", payload.event_type, partner)
             return
         if not isinstance(payload, events.ApplicationHandedOver):
             return
@@ -197,6 +218,14 @@ class Bridge:
                 )
                 if incoming.type == HANDED_OVER:
                     await self._hand_in(incoming)
+                elif incoming.type in delivery.DELIVERY_TYPES:
+                    await delivery.delivery_fact_received(session, incoming)
+                elif incoming.type == delivery.CERTIFICATE_ISSUED:
+                    certificate = await delivery.partner_certificate(
+                        session, incoming, self.partners
+                    )
+                    if certificate is not None:
+                        await self._emit(topics.FEDERATION_RESULTS, certificate)
                 elif incoming.type in RESULT_STATUS:
                     await self._report(session, incoming)
                 incoming.logged_at = datetime.now(UTC)
@@ -225,14 +254,7 @@ class Bridge:
                 str(problem)[:300],
             )
             return
-        envelope = self.signer.sign(
-            Envelope.new(received, source=SOURCE), topics.FEDERATION_INCOMING
-        )
-        key, value, headers = envelope.to_kafka()
-        assert self.producer is not None, "log_forever starts the producer"
-        await self.producer.send_and_wait(
-            topics.FEDERATION_INCOMING, value, key=key, headers=headers
-        )
+        await self._emit(topics.FEDERATION_INCOMING, received)
         log.info(
             "federation: %s from province %s handed to routing",
             received.application_no,
@@ -272,14 +294,14 @@ class Bridge:
             message_id=incoming.message_id,
             received_at=incoming.received_at,
         )
-        envelope = self.signer.sign(
-            Envelope.new(reported, source=SOURCE), topics.FEDERATION_RESULTS
-        )
+        await self._emit(topics.FEDERATION_RESULTS, reported)
+
+    async def _emit(self, topic: str, payload: events.EventPayload) -> None:
+        """Publish `payload` on `topic`, signed with the gateway's `federation` key."""
+        envelope = self.signer.sign(Envelope.new(payload, source=SOURCE), topic)
         key, value, headers = envelope.to_kafka()
         assert self.producer is not None, "log_forever starts the producer"
-        await self.producer.send_and_wait(
-            topics.FEDERATION_RESULTS, value, key=key, headers=headers
-        )
+        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def _publish(
         self,
@@ -305,10 +327,7 @@ class Bridge:
                 "logged_at": datetime.now(UTC),
             }
         )
-        envelope = self.signer.sign(Envelope.new(logged, source=SOURCE), topics.FEDERATION_EVENTS)
-        key, value, headers = envelope.to_kafka()
-        assert self.producer is not None, "log_forever starts the producer"
-        await self.producer.send_and_wait(topics.FEDERATION_EVENTS, value, key=key, headers=headers)
+        await self._emit(topics.FEDERATION_EVENTS, logged)
 
     async def log_forever(self, every: float) -> None:
         while True:

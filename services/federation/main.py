@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     gateway = Gateway(settings, db, partners, province, sender)
 
-    bridge = Bridge(settings, db, ring, province) if settings.federation_kafka else None
+    bridge = Bridge(settings, db, ring, province, partners) if settings.federation_kafka else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

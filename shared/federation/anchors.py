@@ -3,7 +3,10 @@ folder of the anchors this province's operators chose to trust.
 
 An anchor (`tongban federation anchor export`) names the province (code and name), its
 gateway's URL, the public SM2 keys its gateway signs messages with, and how long it is valid; it
-is signed with the current one of those keys over its canonical bytes (RFC 8785). The signature
+is signed with the current one of those keys over its canonical bytes (RFC 8785). It may also
+name the province's localities' seal keys (`seals`): the keys the partner vouches for, with
+which the receiving province checks the seal of a certificate the partner issued for an
+application its window handed over (contracts/federation.md §11). The signature
 proves that whoever made the file holds the keys; it does not make anyone trust it. Trust is an
 operator's decision, made once per partner (X-Road's configuration anchor): the partner's anchor
 is handed over out of band, its SM3 fingerprint read back over another channel, and imported
@@ -53,6 +56,47 @@ def _unb64(text: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class SealKey:
+    """A locality's seal key as an anchor names it (kid `seal-<locality>#n`)."""
+
+    kid: str
+    locality: str
+    public_key: bytes
+    revoked_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "kid": self.kid,
+            "locality": self.locality,
+            "algorithm": "SM2-SM3",
+            "public_key": _b64(self.public_key),
+        }
+        if self.revoked_at is not None:
+            entry["revoked_at"] = self.revoked_at.isoformat()
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any], province: str) -> SealKey:
+        if entry["algorithm"] != "SM2-SM3":
+            raise AnchorError(f"seal {entry['kid']} is not SM2-SM3")
+        public = _unb64(entry["public_key"])
+        if not sm2_public_key_valid(public):
+            raise AnchorError(f"seal {entry['kid']} is not an SM2 public key")
+        locality = str(entry["locality"])
+        if not re.fullmatch(r"\d{6}", locality) or locality[:2] != province:
+            raise AnchorError(f"seal {entry['kid']} is of {locality!r}, not of {province}")
+        if not str(entry["kid"]).startswith(f"seal-{locality}#"):
+            raise AnchorError(f"{entry['kid']} is not a seal key of {locality}")
+        revoked = entry.get("revoked_at")
+        return cls(
+            kid=str(entry["kid"]),
+            locality=locality,
+            public_key=public,
+            revoked_at=datetime.fromisoformat(revoked) if revoked else None,
+        )
+
+
+@dataclass(frozen=True)
 class Anchor:
     province: str  # the two-digit code of the GB/T 2260 province (34 Anhui, 32 Jiangsu)
     name: str
@@ -63,9 +107,16 @@ class Anchor:
     issued_at: datetime
     signer: str
     signature: bytes
+    # The localities' seal keys it vouches for (kid -> key); none in an anchor of before.
+    seals: tuple[SealKey, ...] = ()
+
+    def seal_key(self, kid: str) -> SealKey | None:
+        return next((key for key in self.seals if key.kid == kid), None)
 
     def body(self) -> dict[str, Any]:
-        """What the signature covers: every field but the signature."""
+        """What the signature covers: every field but the signature (`seals` when it names
+        any, so an anchor made before seals were named keeps its bytes)."""
+        seals = {"seals": [key.as_json() for key in sorted(self.seals, key=lambda k: k.kid)]}
         return {
             "format": ANCHOR_FORMAT,
             "province": self.province,
@@ -79,7 +130,7 @@ class Anchor:
             "valid_until": self.valid_until.isoformat(),
             "issued_at": self.issued_at.isoformat(),
             "signer": self.signer,
-        }
+        } | (seals if self.seals else {})
 
     def as_json(self) -> dict[str, Any]:
         return {**self.body(), "signature": _b64(self.signature)}
@@ -125,6 +176,10 @@ class Anchor:
                 issued_at=datetime.fromisoformat(data["issued_at"]),
                 signer=str(data["signer"]),
                 signature=_unb64(data["signature"]),
+                seals=tuple(
+                    SealKey.from_json(entry, str(data["province"]))
+                    for entry in data.get("seals", [])
+                ),
             )
         except AnchorError:
             raise
@@ -149,6 +204,7 @@ def make_anchor(
     keys: dict[str, bytes],
     valid_days: float,
     now: datetime | None = None,
+    seals: tuple[SealKey, ...] = (),
 ) -> Anchor:
     """This province's anchor, signed with `signer` (whose public key must be among `keys`)."""
     now = now or datetime.now(UTC)
@@ -162,6 +218,7 @@ def make_anchor(
         issued_at=now,
         signer=signer.kid,
         signature=b"",
+        seals=seals,
     )
     signature = signer.sign(canonical_json(unsigned.body()))
     anchor = replace(unsigned, signature=signature)

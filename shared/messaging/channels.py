@@ -111,10 +111,12 @@ CHANNELS: tuple[Channel, ...] = (
         "routingEvents",
         topics.ROUTING_EVENTS,
         "routing",
-        (events.Routed, events.Unroutable, events.Transferred),
+        (events.Routed, events.Unroutable, events.Transferred, events.DeliveryExpected),
         "Where each application went (and went on to, by 移交), or why it could not go "
-        "anywhere. No personal data: read "
-        "by intake for the applicant's timeline and by anyone following progress.",
+        "anywhere. No personal data in clear: read "
+        "by intake for the applicant's timeline and by anyone following progress; an "
+        "application handed over to a partner province also says what delivery needs to hand "
+        "the partner's certificate over (sealed for delivery).",
     ),
     Channel(
         "federationOutgoing",
@@ -138,10 +140,11 @@ CHANNELS: tuple[Channel, ...] = (
         "federationResults",
         topics.FEDERATION_RESULTS,
         "federation",
-        (events.PartnerResultReceived,),
+        (events.PartnerResultReceived, events.PartnerCertificateReceived),
         "What competent partner provinces report back on applications this province's windows "
         "handed over, as this province's statuses (a table, contracts/federation.md §10), for "
-        "intake's timeline. No personal data.",
+        "intake's timeline, and the partners' sealed certificates with the seal key each "
+        "partner's anchor names, for delivery to print or post. No personal data in clear.",
     ),
     Channel(
         "federationEvents",

@@ -364,6 +364,42 @@ class PartnerResultReceived(ApplicationEvent):
     received_at: AwareDatetime
 
 
+class PartnerSealKey(BaseModel):
+    """A partner locality's seal key as the partner's trusted anchor names it (its `seals`,
+    contracts/federation.md §11): what the receiving province checks the partner's seal with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kid: Code
+    locality: LocalityCode
+    algorithm: Literal["SM2-SM3"] = "SM2-SM3"
+    public_key: str = Field(pattern=r"^[A-Za-z0-9+/]{87}=$")  # base64 of 65 bytes
+    revoked_at: AwareDatetime | None = None
+
+
+class PartnerCertificateReceived(ApplicationEvent):
+    """The way back: the competent partner province's sealed certificate for an application
+    this province's window handed over (federation → tongban.federation.results), for this
+    province's delivery to register, print at the receiving window or post. The document is
+    the partner's as issued (its holder's name sealed for the partner's own services); the
+    seal key is the one the partner's anchor names for the issuing locality. Delivery puts the
+    holder's name back from this province's own application and checks the seal."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.certificate_received.v1"
+
+    from_province: str = Field(pattern=r"^\d{2}$")
+    # The partner's issuing locality, item and certificate, as its CertificateIssued says.
+    locality: LocalityCode
+    certificate_no: Code
+    item_code: Code
+    issued_on: date
+    valid_until: date | None = None
+    document: PublishedDocument
+    seal_key: PartnerSealKey
+    message_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+
+
 class FederationMessageLogged(EventPayload):
     """A signed message the federation gateway sent to a partner province (acknowledged) or
     received from one (verified), with its signature (federation → tongban.federation.events):
@@ -387,6 +423,29 @@ class FederationMessageLogged(EventPayload):
     @property
     def subject(self) -> str:
         return self.application_no or f"federation:{self.message_id}"
+
+
+class DeliveryExpected(ApplicationEvent):
+    """异地代收代办: an application handed over to a partner province comes back as the
+    partner's certificate; what this province's delivery needs to hand it over or post it
+    (routing → tongban.routing.events, at the hand-over). The holder's and agent's names and ID
+    numbers and the postal address travel sealed for delivery (`personal_data`: {holder_name,
+    holder_id_number, agent_name, agent_id_number, postal_address}); the partner's certificate
+    holds a digest keyed by the partner, so this province's application is the reference."""
+
+    event_type: ClassVar[str] = "gov.tongban.routing.delivery_expected.v1"
+
+    partner_province: str = Field(pattern=r"^\d{2}$")
+    competent_locality: LocalityCode
+    receiving_locality: LocalityCode
+    window_id: Code
+    item_code: Code
+    item_name: Line
+    holder_name_masked: Name
+    agent_name_masked: Name | None = None
+    delivery: Delivery  # the address masked (the line is in personal_data)
+    personal_data: Sealed
+    expected_at: AwareDatetime
 
 
 class Routed(ApplicationEvent):
@@ -931,7 +990,9 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ApplicationHandedOver,
         PartnerApplicationReceived,
         PartnerResultReceived,
+        PartnerCertificateReceived,
         FederationMessageLogged,
+        DeliveryExpected,
         ApplicationWithdrawn,
         WithdrawalRouted,
         BundleCompleted,

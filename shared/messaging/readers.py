@@ -112,6 +112,8 @@ READERS: tuple[ServiceReads, ...] = (
             # intake's events for 一件事's BundleCompleted only (one hand-over per bundle).
             ConsumerGroup("tongban.delivery", (topics.APPROVAL_EVENTS, topics.INTAKE_EVENTS)),
             ConsumerGroup("tongban.delivery.routing", (topics.ROUTING_EVENTS,)),
+            # 跨省通办: partners' certificates for applications this province handed over.
+            ConsumerGroup("tongban.delivery.federation", (topics.FEDERATION_RESULTS,)),
         ),
     ),
     # The applicants' portal: the facts it tells applicants of by SMS (services/portal/
@@ -124,12 +126,14 @@ READERS: tuple[ServiceReads, ...] = (
     # approval and routing's ledger read it).
     ServiceReads("consultation", ()),
     # The federation gateway (跨省通办): what routing hands over to partner provinces, and
-    # approval's facts, of which it sends back those of applications partners' windows took.
+    # approval's facts, of which it sends back those of applications partners' windows took,
+    # and delivery's, of which it sends the competent partner those of applications handed over.
     ServiceReads(
         "federation",
         (
             ConsumerGroup(
-                "tongban.federation", (topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS)
+                "tongban.federation",
+                (topics.FEDERATION_OUTGOING, topics.APPROVAL_EVENTS, topics.DELIVERY_EVENTS),
             ),
         ),
     ),

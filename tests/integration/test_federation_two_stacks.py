@@ -1,35 +1,38 @@
 """异地代收代办 across two Tongban instances: the test session's stack is Anhui's; Jiangsu's is
 a second one (tests/jiangsu_stack.py: TONGBAN_PROVINCE=320000, its own Kafka broker, its own
-databases, key ring, routing and approval as processes of their own). Each province's gateway
-runs on its own broker, with mutual TLS and trust exchanged with `tongban federation anchor
-export` / `trust add`. Nothing of Jiangsu's side is simulated: its routing places the case, its
-approval decides it, its gateway sends the decision and the sealed certificate back."""
+databases, key ring, routing, approval, intake and delivery as processes of their own). Each
+province's gateway runs on its own broker, with mutual TLS and trust exchanged with `tongban
+federation anchor export` / `trust add` (tests/two_provinces.py). Nothing of Jiangsu's side is
+simulated: its routing places the case, its approval decides it, its gateway sends the decision
+and the sealed certificate back; Anhui's delivery prints it at the 阜阳 window and hands it over,
+or posts it, and Jiangsu's gateway hears of it."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.federation.db import IncomingRow
-from services.routing.db import RoutedApplicationRow
 from shared.auth import mint_token
-from shared.db.migrations import upgrade
-from shared.settings import Settings, with_database
+from shared.settings import Settings
 from tests import factories
-from tests.federation_gateway import GatewayProcess, count, wait_for
+from tests.federation_gateway import count, wait_for
 from tests.harness import Stack, eventually
 from tests.jiangsu_stack import JiangsuStack
-from tooling.federation_pki import DevelopmentCA
-from tooling.infra import Infrastructure, ensure_databases, free_ports
+from tests.two_provinces import (
+    TwoProvinces,
+    dead_letters_of,
+    ledger,
+    routed_in,
+    shown,
+    start_gateways,
+)
+from tooling.infra import Infrastructure
 from tooling.journey import Journey, household_application
 
 pytestmark = pytest.mark.integration
@@ -37,13 +40,6 @@ pytestmark = pytest.mark.integration
 XUANWU = "320102"  # 南京市玄武区: the applicant's household registration
 NANJING = "320100"  # competent for 户口迁移证明 by the agreement (city level)
 BACK = ("case.opened", "application.approved", "certificate.issued")
-
-
-@dataclass
-class TwoProvinces:
-    jiangsu: JiangsuStack
-    anhui_gateway: GatewayProcess
-    jiangsu_gateway: GatewayProcess
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +55,7 @@ async def two(
     jiangsu = JiangsuStack(root / "32", infrastructure.database_url)
     try:
         gateways = await asyncio.to_thread(
-            _start, jiangsu, root, infrastructure, test_settings.key_ring_dir
+            start_gateways, jiangsu, root, infrastructure, test_settings.key_ring_dir
         )
         yield TwoProvinces(jiangsu, *gateways)
         for gateway in gateways:
@@ -68,89 +64,15 @@ async def two(
         await asyncio.to_thread(jiangsu.stop)
 
 
-def _start(
-    jiangsu: JiangsuStack, root: Path, infrastructure: Infrastructure, anhui_ring: str
-) -> tuple[GatewayProcess, GatewayProcess]:
-    jiangsu.start()
-    name = "tongban_test_federation_two"
-    anhui_db = with_database(infrastructure.database_url, name)
-    ensure_databases(infrastructure.database_url, [name], recreate=True)
-    upgrade("federation", anhui_db)
-    assert infrastructure.kafka_credentials is not None
-    ca = DevelopmentCA(root / "ca")
-    anhui_port, jiangsu_port = free_ports(2)
-    (root / "34").mkdir()
-    anhui = GatewayProcess(
-        "34",
-        anhui_port,
-        anhui_db,
-        root / "34",
-        ca.issue("34"),
-        extra_env={
-            "FEDERATION_KAFKA": "true",
-            "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
-            **infrastructure.kafka_credentials.environment("federation"),
-            "KEY_RING_DIR": anhui_ring,
-        },
-    )
-    partner = GatewayProcess(
-        "32",
-        jiangsu_port,
-        jiangsu.database_url("federation"),
-        jiangsu.work,
-        ca.issue("32"),
-        extra_env={"FEDERATION_KAFKA": "true", **jiangsu.kafka_env("federation")},
-    )
-    for side in (anhui, partner):
-        exported = side.tongban("anchor", "export", str(root / f"anchor-{side.province}.json"))
-        assert exported.returncode == 0, exported.stderr
-    for side, other in ((anhui, partner), (partner, anhui)):
-        added = side.tongban("trust", "add", str(root / f"anchor-{other.province}.json"))
-        assert added.returncode == 0, added.stderr
-    anhui.start()
-    partner.start()
-    return anhui, partner
-
-
-async def routed_in(database_url: str, number: str) -> Any:
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            query = select(RoutedApplicationRow.__table__).where(
-                RoutedApplicationRow.application_no == number
-            )
-            return (await connection.execute(query)).first()
-    finally:
-        await engine.dispose()
-
-
-def shown(side: GatewayProcess, number: str) -> set[tuple[str, str, str]]:
-    done = side.tongban("log", number, "--json")
-    assert done.returncode == 0, done.stderr
-    return {(m["direction"], m["type"], m["verified"]) for m in json.loads(done.stdout)}
-
-
-async def ledger(url: str, token: str, number: str) -> tuple[set[str], dict[str, Any]]:
-    import httpx
-
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=15
-    ) as routing:
-        entries = (await routing.get(f"/v1/audit/applications/{number}")).json()["entries"]
-        verdict = (await routing.get("/v1/audit/verify")).json()
-    return {entry["event_type"] for entry in entries}, verdict
-
-
-async def test_a_jiangsu_residents_application_is_decided_in_jiangsu_and_comes_back(
-    stack: Stack, two: TwoProvinces
-) -> None:
-    trip = stack.journey()  # the 阜阳 window W341200-01
+async def decided_in_jiangsu(
+    stack: Stack, two: TwoProvinces, trip: Journey, body: dict[str, Any]
+) -> tuple[str, float, float]:
+    """Submitted at the 阜阳 window, placed by Jiangsu's routing with 南京市 under Jiangsu's
+    item, approved by Jiangsu's approver: (number, 201 → placed, the approval's moment)."""
     began = time.monotonic()
-    response = await trip.submit(household_application(factories.applicant(XUANWU)))
+    response = await trip.submit(body)
     assert response.status_code == 201, response.text
     number: str = response.json()["application_no"]
-
-    # Jiangsu's routing places it under Jiangsu's item of the same national code, with 南京市.
     jiangsu_routing = two.jiangsu.database_url("routing")
     row: Any = await eventually(lambda: routed_in(jiangsu_routing, number), within=60)
     placed = time.monotonic() - began
@@ -159,11 +81,20 @@ async def test_a_jiangsu_residents_application_is_decided_in_jiangsu_and_comes_b
         NANJING,
         "JS-GA-0101",
     )
-    # Jiangsu's approver (南京市) decides, through Jiangsu's approval.
-    jiangsu_settings = two.jiangsu.settings()
-    there = Journey(jiangsu_settings, {"approval": two.jiangsu.url("approval")}, timeout=60)
+    there = Journey(two.jiangsu.settings(), {"approval": two.jiangsu.url("approval")}, timeout=60)
     await there.approve(number, NANJING)
-    decided = time.monotonic()
+    return number, placed, time.monotonic()
+
+
+async def test_a_jiangsu_residents_application_is_decided_in_jiangsu_and_handed_over_in_fuyang(
+    stack: Stack, two: TwoProvinces
+) -> None:
+    trip = stack.journey()  # the 阜阳 window W341200-01
+    trip.timeout = 60
+    applicant = factories.applicant(XUANWU)
+    number, placed, decided = await decided_in_jiangsu(
+        stack, two, trip, household_application(applicant)
+    )
 
     # The decision comes back to the 阜阳 window's timeline, mapped by the table of statuses.
     approved = await trip.wait_for_status(number, "approved")
@@ -171,23 +102,61 @@ async def test_a_jiangsu_residents_application_is_decided_in_jiangsu_and_comes_b
     statuses = [entry["status"] for entry in approved["timeline"]]
     assert statuses[:4] == ["accepted", "routed", "in_review", "approved"], statuses
 
-    async def all_back() -> bool:
-        found = await count(two.anhui_gateway.database_url, IncomingRow, application_no=number)
-        return found >= len(BACK)
+    # Jiangsu's certificate waits at the 阜阳 window, printable there with Anhui's template.
+    job = await trip.wait_in_print_queue(number)
+    printable = time.monotonic() - decided
+    certificate_no = job["certificate_no"]
+    assert NANJING in certificate_no, job  # 南京市 numbered it
+    async with stack.client("delivery", trip.clerk_token) as delivery:
+        printed = await delivery.get(f"/v1/certificates/{certificate_no}.pdf")
+        assert printed.status_code == 200, printed.text
+        assert printed.content.startswith(b"%PDF")
+        code = parse_qs(urlsplit(printed.headers["X-Tongban-Verify-Url"]).query)["code"][0]
+        # Anyone verifies it at Anhui: valid, issued by 南京市.
+        verified = await delivery.get(
+            f"/v1/certificates/{certificate_no}/verify", params={"code": code}
+        )
+        page = await delivery.get(
+            f"/v1/certificates/{certificate_no}/verify",
+            params={"code": code},
+            headers={"Accept": "text/html"},
+        )
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["valid"] is True, verified.json()
+    assert verified.json()["issuer_locality"] == NANJING
+    assert "南京市公安局" in page.text
 
-    await wait_for(all_back, 60)
-    # Each side's log holds the other's signed messages for the case, every signature valid.
+    # Handed over at the window against the applicant's ID (Anhui's own record of it).
+    handed = await trip.hand_over(number, applicant["id_number"])
+    assert handed.status_code == 200, handed.text
+    delivered = await trip.wait_for_status(number, "delivered")
+    statuses = [entry["status"] for entry in delivered["timeline"]]
+    assert statuses[-2:] == ["ready_for_pickup", "delivered"], statuses
+
+    # Each side's log holds the other's signed messages for the case, every signature valid:
+    # Jiangsu hears that the certificate waited at the window and was handed over.
+    facts = ("certificate.ready_for_pickup", "certificate.delivered")
+
+    async def all_logged() -> bool:
+        back = await count(two.anhui_gateway.database_url, IncomingRow, application_no=number)
+        told = await count(two.jiangsu_gateway.database_url, IncomingRow, application_no=number)
+        return back >= len(BACK) and told >= 1 + len(facts)
+
+    await wait_for(all_logged, 60)
     assert shown(two.anhui_gateway, number) == {
         ("sent", "application.handed_over", "valid"),
         *{("received", kind, "valid") for kind in BACK},
+        *{("sent", kind, "valid") for kind in facts},
     }
     assert shown(two.jiangsu_gateway, number) == {
         ("received", "application.handed_over", "valid"),
         *{("sent", kind, "valid") for kind in BACK},
+        *{("received", kind, "valid") for kind in facts},
     }
     # Both provinces' audit ledgers verify and chain the gateways' signed records.
     logged = "gov.tongban.federation.message_logged.v1"
     anhui_token = stack.token("operator", "340000")
+    jiangsu_settings = two.jiangsu.settings()
     jiangsu_token = mint_token(jiangsu_settings, role="operator", locality="320000", sub="test")
 
     async def chained(url: str, token: str) -> tuple[set[str], dict[str, Any]] | None:
@@ -202,7 +171,51 @@ async def test_a_jiangsu_residents_application_is_decided_in_jiangsu_and_comes_b
     )
     assert anhui_ledger[1]["ok"] is True, anhui_ledger
     assert jiangsu_ledger[1]["ok"] is True, jiangsu_ledger
+    # Jiangsu's intake and delivery left the partner's case alone: nothing dead-lettered.
+    assert await dead_letters_of(two.jiangsu, {number}) == []
     print(
         f"\n201 to placed by Jiangsu's routing {placed:.2f} s; "
-        f"Jiangsu's approval to approved at the 阜阳 window {back_at_the_window:.2f} s"
+        f"Jiangsu's approval to approved at the 阜阳 window {back_at_the_window:.2f} s, "
+        f"to the certificate printable there {printable:.2f} s"
     )
+
+
+async def test_a_postal_delivery_of_jiangsus_certificate_is_posted_from_anhui(
+    stack: Stack, two: TwoProvinces
+) -> None:
+    assert stack.carrier is not None
+    await stack.carrier.set_mode("ok", progress=True)  # the simulator reports by itself
+    trip = stack.journey()
+    trip.timeout = 60
+    applicant = factories.applicant(XUANWU)
+    body = household_application(applicant)
+    body["delivery"] = {
+        "method": "postal",
+        "address": {
+            "recipient": applicant["name"],
+            "phone": "15805516130",
+            "locality": "341202",
+            "line": "颍州区清河东路1号",
+        },
+    }
+    number, _, decided = await decided_in_jiangsu(stack, two, trip, body)
+
+    # Posted from Anhui through the carrier, and delivered by its report.
+    delivered = await trip.wait_for_status(number, "delivered")
+    posted = time.monotonic() - decided
+    statuses = [entry["status"] for entry in delivered["timeline"]]
+    assert "dispatched" in statuses and statuses[-1] == "delivered", statuses
+    facts = ("certificate.dispatched", "certificate.delivered")
+
+    async def told() -> bool:
+        found = await count(two.jiangsu_gateway.database_url, IncomingRow, application_no=number)
+        return found >= 1 + len(facts)
+
+    await wait_for(told, 60)
+    assert {
+        (direction, kind)
+        for direction, kind, verified in shown(two.jiangsu_gateway, number)
+        if verified == "valid" and direction == "received"
+    } == {("received", "application.handed_over"), *{("received", kind) for kind in facts}}
+    assert await dead_letters_of(two.jiangsu, {number}) == []
+    print(f"\nJiangsu's approval to delivered by post from Anhui {posted:.2f} s")

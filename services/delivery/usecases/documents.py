@@ -21,6 +21,7 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -37,11 +38,13 @@ from shared.certificates import (
     content_from,
     contradictions,
     opened,
+    seal_name,
 )
 from shared.crypto.keyring import PublicKey
 from shared.crypto.personal import DecryptionFailed, PersonalData, place
 from shared.db import insert_if_absent
 from shared.errors import Invalid
+from shared.federation.agreements import AGREEMENTS
 from shared.messaging import events
 from shared.reference.localities import get_locality
 
@@ -58,12 +61,40 @@ def kind_of(content: Content) -> Kind:
     return "rejection_notice" if isinstance(content, RejectionNoticeContent) else "certificate"
 
 
+def locality_name(code: str) -> str:
+    """A locality's name: this province's, or a partner province's (跨省通办: the issuer of a
+    partner's certificate, from the agreements' reference data); its code when unknown."""
+    locality = get_locality(code) or AGREEMENTS.partner_localities.get(code)
+    return locality.name if locality else code
+
+
 def issuer_name(content: Content) -> str:
     """The issuing office's full name as people read it: its locality's name and its
     department (合肥市 + 公安局), not the locality's code (as the printed seal shows it)."""
-    locality = get_locality(content.issuer_locality)
-    place_name = locality.name if locality else content.issuer_locality
-    return f"{place_name}{content.issuer_department}"
+    return f"{locality_name(content.issuer_locality)}{content.issuer_department}"
+
+
+def partner_seal_key(partner: dict[str, Any]) -> PublicKey:
+    """A partner province's seal key as kept with its certificate ({kid, locality, province,
+    public_key, revoked_at}: what its anchor names)."""
+    revoked = partner.get("revoked_at")
+    return PublicKey(
+        kid=str(partner["kid"]),
+        name=seal_name(str(partner["locality"])),
+        algorithm="SM2-SM3",
+        public_key=base64.b64decode(str(partner["public_key"])),
+        valid_from=datetime.min.replace(tzinfo=UTC),
+        revoked_at=datetime.fromisoformat(revoked) if revoked else None,
+    )
+
+
+def seal_keys_of(row: CertificateRow, public_key: PublicKeys) -> PublicKeys:
+    """The keys a row's seal is checked with: the trust list's, or for a partner province's
+    certificate, the one seal key its anchor named (kept with the row)."""
+    if not row.partner_seal:
+        return public_key
+    key = partner_seal_key(row.partner_seal)
+    return lambda kid: key if kid == key.kid else None
 
 
 def verification_code_place(number: str) -> str:
@@ -206,4 +237,4 @@ def checked(row: CertificateRow, personal: PersonalData, public_key: PublicKeys)
         algorithm="SM2-SM3",
         signature=base64.b64encode(signature).decode("ascii"),
     )
-    return Checked(content, check_seal(content, document_seal, public_key))
+    return Checked(content, check_seal(content, document_seal, seal_keys_of(row, public_key)))

@@ -24,6 +24,7 @@ from services.delivery.usecases.documents import (
     PublicKeys,
     checked,
     kind_of,
+    locality_name,
     verification_code_place,
 )
 from services.delivery.usecases.revocations import revocation
@@ -33,7 +34,7 @@ from shared.certificates import CertificateContent, RejectionNoticeContent
 from shared.crypto.personal import PersonalData
 from shared.errors import Conflict, NotFound
 from shared.i18n import _
-from shared.reference.localities import get_locality, is_within
+from shared.reference.localities import is_within
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,6 @@ async def print_document(
             printed_at=clock.now(),
         )
     )
-    locality = get_locality(content.issuer_locality)
     return Print(
         PrintableDocument(
             kind=kind_of(content),
@@ -135,7 +135,7 @@ async def print_document(
             item_name=content.item_name,
             holder_name=content.holder_name,
             issuer_locality=content.issuer_locality,
-            issuer_name=locality.name if locality else content.issuer_locality,
+            issuer_name=locality_name(content.issuer_locality),
             issuer_department=content.issuer_department,
             issued_on=content.issued_on,
             valid_until=content.valid_until if isinstance(content, CertificateContent) else None,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,9 +18,12 @@ from shared.certificates import contradictions
 from shared.competence import check_competent
 from shared.db import insert_if_absent
 from shared.errors import Forbidden, Invalid, NotFound
+from shared.federation.cases import numbered_by_partner
 from shared.i18n import _
 from shared.messaging import events
 from shared.vocabulary import ApplicationStatus
+
+log = logging.getLogger(__name__)
 
 
 async def record_progress(
@@ -38,6 +42,11 @@ async def record_progress(
         .with_for_update()
     )
     if application is None:
+        if numbered_by_partner(payload.application_no):
+            # 跨省通办: a partner province's window took it; that province's intake tells its
+            # applicant (shared.federation.cases). Passed over, not dead-lettered.
+            log.info("intake: %s is a partner province's application", payload.application_no)
+            return False
         raise NotFound(
             "application_not_found",
             _("No application {application_no}.", application_no=payload.application_no),
@@ -174,6 +183,8 @@ async def record_transfer(session: AsyncSession, transferred: events.CaseTransfe
         ApplicationRow, transferred.application_no, with_for_update=True
     )
     if application is None:
+        if numbered_by_partner(transferred.application_no):
+            return  # a partner province's application (record_progress)
         raise NotFound(
             "application_not_found",
             _("No application {application_no}.", application_no=transferred.application_no),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.routing import domain
 from services.routing.db import JurisdictionRuleRow, RoutedApplicationRow
+from services.routing.usecases.delivery_expected import delivery_expected
 from services.routing.usecases.rules import rule_book
 from shared import clock
 from shared.auth import Principal
@@ -196,6 +197,10 @@ async def hand_over(
     )
     await outbox.add(session, handed)
     await outbox.add(session, _routed_notice(accepted, verdict, now))
+    # What delivery needs when the partner's certificate comes back (sealed for it).
+    await outbox.add(
+        session, delivery_expected(personal, accepted, verdict.competent_locality, now)
+    )
 
 
 async def _record_placed(
