@@ -211,9 +211,9 @@ async def read_material(
         asked = ScanRequestedOut(
             status="scan_requested",
             message=_(
-                "This scan is kept by the window of province {province} that accepted the "
-                "application; it has been requested and is checked against its digest on "
-                "arrival. Open it again in a moment.",
+                "This scan is kept in {province}, whose window accepted the application: it "
+                "has been requested from there and will be checked against the application's "
+                "digest when it arrives. Open it again in a moment.",
                 province=AGREEMENTS.province_name(found.partner_province),
             ),
             application_no=found.application_no,
