@@ -19,6 +19,7 @@ from services.federation.usecases.scans import (
     scan_body,
 )
 from shared.federation.messages import Refusal
+from shared.settings import Settings
 
 SCAN = b"%PDF-1.4\n% the applicant's household register\n%%EOF\n"
 DIGEST = hashlib.sha256(SCAN).hexdigest()
@@ -90,3 +91,13 @@ def test_asking_twice_sends_one_request_and_one_answer() -> None:
 def test_only_a_partner_provinces_application_is_asked_of_a_partner() -> None:
     assert partner_of({**APPLICATION, "receiving_locality": "320102"}, "340000") == "32"
     assert partner_of(APPLICATION, "340000") is None
+
+
+def test_the_gateway_takes_a_scan_in_base64_and_no_more() -> None:
+    settings = Settings(federation_max_scan_bytes=20 * 1024 * 1024)
+    limit = settings.federation_max_message_bytes(256 * 1024)
+    assert limit >= len(base64.b64encode(b"\0" * 20 * 1024 * 1024)) + 1024
+    assert limit < 28 * 1024 * 1024
+    # A gateway of small scans keeps the services' limit for everything else.
+    small = Settings(federation_max_scan_bytes=64 * 1024)
+    assert small.federation_max_message_bytes(256 * 1024) == 256 * 1024
