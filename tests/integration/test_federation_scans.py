@@ -17,6 +17,7 @@ blob store.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -137,6 +138,7 @@ async def test_an_approver_gets_a_partners_scan_on_request_verified_by_its_diges
     trip = stack.journey()
     path = f"/v1/cases/{number}/materials/{digest}"
     async with stack.client("approval", trip.approver_token(FUYANG)) as approval:
+        asked_at = time.monotonic()
         first = await approval.get(path)
         assert first.status_code == 202, first.text
         asked = first.json()
@@ -152,6 +154,8 @@ async def test_an_approver_gets_a_partners_scan_on_request_verified_by_its_diges
             return answer.content if answer.status_code == 200 else None
 
         downloaded = await eventually(arrived)
+    waited = time.monotonic() - asked_at
+    print(f"\nscan on request: from the 202 to the bytes at the approver in {waited:.2f} s")
     assert downloaded == scan  # byte for byte what the Jiangsu window scanned
     requests = await count(
         pair.anhui.database_url, OutgoingRow, application_no=number, type="scan.requested"
