@@ -90,7 +90,7 @@ class GatewayProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded machine takes its time to import
         with self.client() as client:
             while True:
                 try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.approval.deps import (
     ClaimLapse,
@@ -28,17 +28,19 @@ from services.approval.schemas import (
     QueueEntryOut,
     QueuePage,
     RevokeIn,
+    ScanRequestedOut,
     SealOut,
     SealsOut,
     TransferIn,
     VideoVerificationOut,
 )
 from services.approval.seals import locality_of
-from services.approval.usecases import cases, certificates, decisions, video
+from services.approval.usecases import cases, certificates, decisions, scans, video
 from shared.authz import Caller
 from shared.blobstore import BlobNotFound
 from shared.bounds import Sha256
 from shared.errors import NotFound
+from shared.federation.agreements import AGREEMENTS
 from shared.i18n import _
 from shared.pagination import MAX_PAGE, Cursor, Limit
 from shared.reference.localities import LocalityCode
@@ -193,7 +195,13 @@ async def transfer_case(
     tags=["cases"],
     summary="A scan of the case's materials (competent locality only; every read recorded)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}},
+        202: {
+            "model": ScanRequestedOut,
+            "description": "跨省通办: the scan is at the partner province's window; asked for",
+        },
+    },
 )
 async def read_material(
     application_no: str,
@@ -202,16 +210,30 @@ async def read_material(
     outbox: OutboxDep,
     approver: Caller,
     blobs: Blobs,
-) -> StreamingResponse:
-    await cases.record_material_read(db, outbox, application_no, sha256, approver)
+) -> Response:
     try:
-        scan = await blobs.open(sha256)
+        found = await scans.read_or_request(db, outbox, blobs, application_no, sha256, approver)
     except BlobNotFound as missing:
         raise NotFound("material_not_found", _("The scan is not in the blob store.")) from missing
+    if isinstance(found, scans.ScanRequested):
+        asked = ScanRequestedOut(
+            status="scan_requested",
+            message=_(
+                "This scan is kept in {province}, whose window accepted the application: it "
+                "has been requested from there and will be checked against the application's "
+                "digest when it arrives. Open it again in a moment.",
+                province=AGREEMENTS.province_name(found.partner_province),
+            ),
+            application_no=found.application_no,
+            sha256=found.sha256,
+            partner_province=found.partner_province,
+            requested_at=found.requested_at,
+        )
+        return JSONResponse(asked.model_dump(mode="json"), status_code=202)
     return StreamingResponse(
-        scan.chunks,
-        media_type=scan.content_type,
-        headers={"Content-Length": str(scan.size), "Cache-Control": "no-store"},
+        found.chunks,
+        media_type=found.content_type,
+        headers={"Content-Length": str(found.size), "Cache-Control": "no-store"},
     )
 
 

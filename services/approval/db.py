@@ -146,3 +146,16 @@ class VideoRecordingRow(Base):
     duration_seconds: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     retained_until: Mapped[date] = mapped_column(Date)
+
+
+class ScanRequestRow(Base):
+    """跨省通办: a scan of a partner province's application, asked of that province once (the
+    application travelled with the scan's SHA-256 only); who asked first, and when."""
+
+    __tablename__ = "scan_requests"
+
+    application_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_province: Mapped[str] = mapped_column(String(2))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

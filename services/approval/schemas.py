@@ -166,3 +166,15 @@ class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
+
+
+class ScanRequestedOut(BaseModel):
+    """202 for a scan of a partner province's application that is not here yet: asked of the
+    partner (once), checked against the application's digest when it comes."""
+
+    status: str  # scan_requested
+    message: str
+    application_no: str
+    sha256: str
+    partner_province: str
+    requested_at: ChinaTime

@@ -38,6 +38,7 @@ async def receive_message(request: Request) -> JSONResponse:
                 own_province=gateway.province,
                 partners=gateway.partners,
                 max_skew=timedelta(seconds=gateway.settings.federation_max_skew_seconds),
+                scan_store=gateway.scans,
             )
     except Refusal as refusal:
         status = 400 if refusal.reason == "malformed" else 403

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import IncomingRow, OutgoingRow
-from services.federation.usecases import delivery
+from services.federation.usecases import delivery, scans
 from services.federation.usecases.outgoing import enqueue
 from shared.canonical import canonical_json
 from shared.crypto.keyring import KeyRing
@@ -112,6 +112,9 @@ class Bridge:
                 partner = await delivery.send_delivery_fact(session, envelope.id, payload)
             if partner is not None:
                 log.info("federation: %s queued for province %s", payload.event_type, partner)
+        if isinstance(payload, events.ScanRequested):
+            async with self.db.transaction() as session:
+                await scans.ask(session, payload)
             return
         if not isinstance(payload, events.ApplicationHandedOver):
             return
@@ -228,6 +231,9 @@ class Bridge:
                         await self._emit(topics.FEDERATION_RESULTS, certificate)
                 elif incoming.type in RESULT_STATUS:
                     await self._report(session, incoming)
+                elif incoming.type == scans.SCAN:
+                    # Verified and stored when it was received (scans.on_receipt).
+                    await self._send(topics.FEDERATION_EVENTS, scans.scan_received(incoming))
                 incoming.logged_at = datetime.now(UTC)
                 published += 1
         return published
@@ -328,6 +334,12 @@ class Bridge:
             }
         )
         await self._emit(topics.FEDERATION_EVENTS, logged)
+
+    async def _send(self, topic: str, payload: events.EventPayload) -> None:
+        envelope = self.signer.sign(Envelope.new(payload, source=SOURCE), topic)
+        key, value, headers = envelope.to_kafka()
+        assert self.producer is not None, "log_forever starts the producer"
+        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def log_forever(self, every: float) -> None:
         while True:

@@ -24,6 +24,8 @@ from services.federation.api import router
 from services.federation.bridge import Bridge
 from services.federation.tls import TlsFiles
 from services.federation.usecases.outgoing import Sender
+from services.federation.usecases.scans import ScanStore
+from shared.blobstore import BlobStore
 from shared.db import Database
 from shared.federation.anchors import FEDERATION_KEY, TrustedPartners
 from shared.settings import Settings, get_settings
@@ -39,6 +41,8 @@ class Gateway:
     partners: TrustedPartners
     province: str  # two digits: 34 for Anhui
     sender: Sender
+    # The province's blob store: scans sent on request and received (usecases/scans.py).
+    scans: ScanStore
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send_forever(self) -> None:
@@ -75,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retry_base=timedelta(seconds=settings.federation_retry_base_seconds),
         retry_max=timedelta(seconds=settings.federation_retry_max_seconds),
     )
-    gateway = Gateway(settings, db, partners, province, sender)
+    url, options = settings.blob_store_options()
+    scans = ScanStore(BlobStore.from_url(url, **options), settings.federation_max_scan_bytes)
+    gateway = Gateway(settings, db, partners, province, sender, scans)
 
     bridge = Bridge(settings, db, ring, province, partners) if settings.federation_kafka else None
 
@@ -110,8 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     app.include_router(router)
-    # A partner's message is a few kilobytes; a certificate is not a licence to send gigabytes.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    # A partner's message is a few kilobytes, a scan on request at most FEDERATION_MAX_SCAN_BYTES
+    # in base64; a certificate is not a licence to send gigabytes.
+    limit = settings.federation_max_message_bytes(settings.max_request_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=limit)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -40,6 +40,14 @@ RefusalReason = Literal[
     "unknown_key",
     "bad_signature",
     "stale",
+    # A scan on request (services/federation/usecases/scans.py): a message that verifies, about
+    # an application not handed over between the two provinces, a scan it does not name, a
+    # scan the window's province does not have, bytes that are not the digest, too many bytes.
+    "not_handed_over",
+    "not_of_the_application",
+    "scan_not_found",
+    "digest_mismatch",
+    "too_large",
 ]
 
 

@@ -58,6 +58,14 @@ class FederationSettings(ProvinceSettings):
     # publish the message log the audit ledger chains. Off only for a gateway run alone.
     federation_kafka: bool = True
     federation_retry_max_seconds: float = Field(default=60.0, gt=0)
+    # The largest scan the gateway sends or accepts on request (a `scan` message carries it in
+    # base64, so the gateway takes requests of about 4/3 of it); intake's MAX_SCAN_BYTES.
+    federation_max_scan_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+
+    def federation_max_message_bytes(self, other_requests: int) -> int:
+        """The largest request body the gateway takes: a scan in base64 and its envelope, or
+        `other_requests` (the services' limit) if that is more."""
+        return max(other_requests, (self.federation_max_scan_bytes + 2) // 3 * 4 + 64 * 1024)
 
     def federation_database(self) -> str:
         """The URL of the federation gateway's own database."""

@@ -150,10 +150,11 @@ CHANNELS: tuple[Channel, ...] = (
         "federationEvents",
         topics.FEDERATION_EVENTS,
         "federation",
-        (events.FederationMessageLogged,),
+        (events.FederationMessageLogged, events.ScanReceived),
         "Every signed message the federation gateway sent to a partner province (once "
         "acknowledged) or received from one (once verified), with its signature and the SM3 "
-        "digest of its body: the audit ledger chains each, the proof of what crossed the border.",
+        "digest of its body: the audit ledger chains each, the proof of what crossed the border; "
+        "and each scan a partner sent on request, its digest checked and stored (ScanReceived).",
     ),
     Channel(
         "routingRules",
@@ -179,6 +180,7 @@ CHANNELS: tuple[Channel, ...] = (
             events.CaseDeferredReminder,
             events.CaseTransferred,
             events.MaterialRead,
+            events.ScanRequested,
             events.CaseViewed,
             events.ApplicationApproved,
             events.ApplicationRejected,
@@ -189,7 +191,8 @@ CHANNELS: tuple[Channel, ...] = (
         "Review cases opened, deadline warnings and overdue cases (限时办结), supplements "
         "requested and resumed (补正), deferred materials reminded (容缺), cases handed to "
         "another locality (移交), views of a case and reads of an applicant's scans (who, "
-        "when), decisions taken, the sealed certificates issued (电子证照: the province's "
+        "when), scans asked of the partner province whose window accepted the application "
+        "(跨省通办), decisions taken, the sealed certificates issued (电子证照: the province's "
         "certificate registry) and revoked, and the sealed notices of rejections (不予许可决定书), "
         "for every locality of the province. No personal data in clear.",
     ),

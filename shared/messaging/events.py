@@ -663,6 +663,38 @@ class MaterialRead(ApplicationEvent):
     read_at: AwareDatetime
 
 
+class ScanRequested(ApplicationEvent):
+    """跨省通办, scans on request: an approver of the competent locality asked for a scan of an
+    application a partner province's window accepted, which travelled with its SHA-256 only
+    (approval → tongban.approval.events). The federation gateway asks that province for it
+    (`scan.requested`, contracts/federation.md §8); once per application and scan."""
+
+    event_type: ClassVar[str] = "gov.tongban.case.scan_requested.v1"
+
+    locality: LocalityCode
+    sha256: Sha256
+    # The province whose window accepted the application: the one asked.
+    partner_province: str = Field(pattern=r"^\d{2}$")
+    requested_by: Code
+    requested_at: AwareDatetime
+
+
+class ScanReceived(ApplicationEvent):
+    """The scan a partner province sent on request, its bytes' SHA-256 checked against the
+    digest the application carried and stored in this province's blob store (federation →
+    tongban.federation.events): from now on the approver's read returns it. No bytes, no
+    personal data: the audit ledger chains it."""
+
+    event_type: ClassVar[str] = "gov.tongban.federation.scan_received.v1"
+
+    sha256: Sha256
+    size: Count
+    content_type: Literal["application/pdf", "image/jpeg", "image/png"]
+    from_province: str = Field(pattern=r"^\d{2}$")
+    message_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+
+
 class CaseViewed(ApplicationEvent):
     """An approver opened the case, with the applicant's personal data (approval →
     tongban.approval.events): every view is on record in the audit ledger. Says who looked,
@@ -1011,6 +1043,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CaseDeferredReminder,
         CaseTransferred,
         MaterialRead,
+        ScanRequested,
+        ScanReceived,
         ApplicationApproved,
         ApplicationRejected,
         CertificateReadyForPickup,

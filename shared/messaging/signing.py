@@ -48,6 +48,7 @@ SPEAKS_FOR: dict[type[EventPayload], str] = {
     # 移交: the locality that gives the case up states it; where it goes is what it says.
     events.CaseTransferred: "from_locality",
     events.MaterialRead: "locality",
+    events.ScanRequested: "locality",
     events.CaseViewed: "locality",
     events.ApplicationApproved: "locality",
     events.ApplicationRejected: "locality",

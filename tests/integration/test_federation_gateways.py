@@ -56,7 +56,14 @@ def gateways(database_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         upgrade("federation", url)
         (root / province).mkdir()
         made[province] = GatewayProcess(
-            province, ports[province], url, root / province, ca.issue(province)
+            province,
+            ports[province],
+            url,
+            root / province,
+            ca.issue(province),
+            # Scans of at most 64 KiB on request: its requests stay within 256 KiB, the limit
+            # the oversized message of the refusals goes beyond.
+            extra_env={"FEDERATION_MAX_SCAN_BYTES": str(64 * 1024)},
         )
     pair = Pair(made["34"], made["32"])
     # The operators' way: each exports its anchor, each imports the other's.

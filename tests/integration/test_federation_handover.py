@@ -18,7 +18,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,13 +29,12 @@ from services.federation.db import IncomingRow, OutgoingRow
 from services.federation.usecases.outgoing import enqueue
 from services.routing.db import RoutedApplicationRow
 from shared.db import Database
-from shared.db.migrations import upgrade
-from shared.settings import Settings, with_database
+from shared.settings import Settings
 from tests import factories
 from tests.federation_gateway import GatewayProcess, count, wait_for
+from tests.federation_pair import GatewayPair, gateway_pair
 from tests.harness import Stack, eventually
-from tooling.federation_pki import DevelopmentCA
-from tooling.infra import Infrastructure, ensure_databases, free_ports
+from tooling.infra import Infrastructure
 from tooling.journey import ID_CARD_SCAN, household_application, scan_digest
 
 pytestmark = pytest.mark.integration
@@ -45,10 +43,8 @@ XUANWU = "320102"  # 南京市玄武区: the applicant's household registration
 NANJING = "320100"  # competent for 户口迁移证明 by the agreement (city level)
 
 
-@dataclass
-class Federation:
-    anhui: GatewayProcess
-    jiangsu: GatewayProcess
+# Anhui's gateway on the stack's broker, Jiangsu's alone (tests/federation_pair.py).
+Federation = GatewayPair
 
 
 @pytest.fixture(scope="module")
@@ -59,44 +55,10 @@ def federation(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Federation]:
     root = tmp_path_factory.mktemp("handover")
-    ca = DevelopmentCA(root / "ca")
-    names = {"34": "tongban_test_federation", "32": "tongban_test_federation_32"}
-    ensure_databases(infrastructure.database_url, list(names.values()), recreate=True)
-    ports = dict(zip(names, free_ports(2), strict=True))
-    urls = {code: with_database(infrastructure.database_url, name) for code, name in names.items()}
-    for url in urls.values():
-        upgrade("federation", url)
-    assert infrastructure.kafka_credentials is not None
-    inside = {
-        "FEDERATION_KAFKA": "true",
-        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
-        **infrastructure.kafka_credentials.environment("federation"),
-        # The stack's ring: its `federation` key signs the log events routing's ledger checks.
-        "KEY_RING_DIR": test_settings.key_ring_dir,
-    }
-    made = {}
-    for code in names:
-        (root / code).mkdir()
-        made[code] = GatewayProcess(
-            code,
-            ports[code],
-            urls[code],
-            root / code,
-            ca.issue(code),
-            extra_env=inside if code == "34" else {},
-        )
-    pair = Federation(made["34"], made["32"])
-    for side in (pair.anhui, pair.jiangsu):
-        exported = side.tongban("anchor", "export", str(root / f"anchor-{side.province}.json"))
-        assert exported.returncode == 0, exported.stderr
-    for side, other in ((pair.anhui, pair.jiangsu), (pair.jiangsu, pair.anhui)):
-        added = side.tongban("trust", "add", str(root / f"anchor-{other.province}.json"))
-        assert added.returncode == 0, added.stderr
-    pair.anhui.start()
-    pair.jiangsu.start()
-    yield pair
-    pair.anhui.stop()
-    pair.jiangsu.stop()
+    with gateway_pair(
+        root, infrastructure, test_settings, databases="tongban_test_federation"
+    ) as p:
+        yield p
 
 
 async def routed(stack: Stack, number: str) -> Any:

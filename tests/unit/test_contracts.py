@@ -390,6 +390,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "read_by": "approver-340102",
         "read_at": "2025-01-07T09:00:00+08:00",
     },
+    events.ScanRequested.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "locality": "340102",
+        "sha256": "0" * 64,
+        "partner_province": "32",
+        "requested_by": "approver-340102",
+        "requested_at": "2025-01-07T09:00:00+08:00",
+    },
+    events.ScanReceived.event_type: {
+        "application_no": _ACCEPTED["application_no"],
+        "sha256": "0" * 64,
+        "size": 48213,
+        "content_type": "application/pdf",
+        "from_province": "32",
+        "message_id": "8d0f3b0e-4c1a-5e8f-9b7a-2f4d6c8e0a13",
+        "received_at": "2025-01-07T09:00:02+08:00",
+    },
     events.CaseViewed.event_type: {
         "application_no": _ACCEPTED["application_no"],
         "locality": "340102",

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.federation.db import IncomingRow
+from services.federation.usecases import scans
 from services.federation.usecases.outgoing import application_of
 from shared.db import insert_if_absent
 from shared.federation.anchors import TrustedPartners
@@ -49,9 +50,11 @@ async def receive(
     own_province: str,
     partners: TrustedPartners,
     max_skew: timedelta,
+    scan_store: scans.ScanStore | None = None,
 ) -> Outcome:
     """Refusal (nothing written) unless the message verifies; then kept unless it already was.
-    Either answer is an acknowledgement: the sender stops resending."""
+    Either answer is an acknowledgement: the sender stops resending. A scan or a request for
+    one takes effect with it (scans.on_receipt), or is refused with nothing written."""
     message = check(data, own_province=own_province, partners=partners, max_skew=max_skew)
     new = await insert_if_absent(
         session,
@@ -65,6 +68,8 @@ async def receive(
         signature=message.signature,
         application_no=application_of(message.body),
     )
+    if new and message.type in (scans.SCAN_REQUESTED, scans.SCAN):
+        await scans.on_receipt(session, message, scan_store)
     if new:
         log.info(
             "federation: received %s %s from province %s",
