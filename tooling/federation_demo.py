@@ -106,7 +106,7 @@ async def _journey(
     for title, side in (("安徽网关", anhui_side), ("江苏网关", jiangsu_side)):
         messages = await logged(side, number, 1 + len(BACK))
         heading = f"{title}：tongban federation log {number}"
-        Console().print(federation_log.table_of(messages, title=heading))
+        Console().print(federation_log.table_of(messages, title=heading, compact=True))
     console.print(
         "两侧各存对方签名的报文，签名均已重新验证。查看江苏一侧："
         f"TONGBAN_PROVINCE=320000 TONGBAN_STACK_FILE={Path(jiangsu.state_file)} "
