@@ -75,6 +75,7 @@ async def _journey(
         f"申请人 {mask_name(applicant['name'])}（{mask_id_number(applicant['id_number'])}），"
         f"户籍 {XUANWU} 南京市玄武区；受理窗口 {trip.window_id}（341200 阜阳）"
     )
+    await trip.upload_sample_scans()  # 身份证、户口簿扫描件，窗口核验原件后上传
     began = time.monotonic()
     response = await trip.submit(household_application(applicant))
     if response.status_code != 201:

@@ -153,6 +153,7 @@ def test_a_jiangsu_residents_application_crosses_and_comes_back(launched: Launch
     there = Journey(jiangsu, {"approval": launched.url("jiangsu_approval")}, timeout=90)
 
     async def journey() -> list[str]:
+        await trip.upload_sample_scans()  # the window scans the ID card and the register
         response = await trip.submit(household_application(sample_applicant("320102", 7)))
         assert response.status_code == 201, response.text
         number: str = response.json()["application_no"]
