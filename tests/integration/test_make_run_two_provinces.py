@@ -87,8 +87,10 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
         start_new_session=True,
     )
     started = Launched(process, ports, home / "stack.json")
+    began = time.monotonic()
     try:
         _read_until(started, "Press Ctrl-C to stop", START_SECONDS)
+        print(f"\nmake run --provinces 2 up in {time.monotonic() - began:.0f} s")
         deadline = time.monotonic() + 30  # the supervisor writes its state once it runs
         while not STATE.exists():
             assert time.monotonic() < deadline, "no supervisor state"
@@ -154,12 +156,20 @@ def test_a_jiangsu_residents_application_crosses_and_comes_back(launched: Launch
 
     async def journey() -> list[str]:
         await trip.upload_sample_scans()  # the window scans the ID card and the register
+        began = time.monotonic()
         response = await trip.submit(household_application(sample_applicant("320102", 7)))
         assert response.status_code == 201, response.text
         number: str = response.json()["application_no"]
         assert response.json()["competent_locality"] == NANJING
+        await there.wait_for_case(number, NANJING)
+        opened = time.monotonic() - began
         await there.approve(number, NANJING)
+        decided = time.monotonic()
         approved = await trip.wait_for_status(number, "approved")
+        print(
+            f"\n201 to Jiangsu's case opened {opened:.2f} s; "
+            f"Jiangsu's approval to approved at the 阜阳 window {time.monotonic() - decided:.2f} s"
+        )
         return [entry["status"] for entry in approved["timeline"]]
 
     statuses = asyncio.run(journey())
@@ -181,6 +191,7 @@ def test_a_killed_gateway_is_started_again(launched: Launched) -> None:
             assert time.monotonic() - killed_at < 30, f"{name} not restarted: {shown}"
             time.sleep(0.2)
         assert shown["last_signal"] == "SIGKILL"
+        print(f"\n{name}: SIGKILL to running again {time.monotonic() - killed_at:.1f} s")
         deadline = time.monotonic() + 60
         while True:  # serving again, with its partner still trusted
             try:
