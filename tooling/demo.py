@@ -182,7 +182,7 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
     Console().print(f"status: {final['status']}   trace id: {trace_id}")
     await run_online(stack, console, applicant, trip)
     await run_bundle_demo(trip, console)
-    await run_cross_border(stack, console, trip)
+    await run_cross_border(stack, console, trip, timeline_table)
 
 
 async def run_online(

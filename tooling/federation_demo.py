@@ -7,10 +7,12 @@ approval, the decision back on the 阜阳 window's timeline, and both gateways' 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from shared.identity import mask_id_number, mask_name
 from shared.settings import Settings
@@ -27,6 +29,8 @@ from tooling.stack import RunningStack, StackError
 
 XUANWU = "320102"  # 南京市玄武区: the applicant's household registration
 NANJING = "320100"  # competent for 户口迁移证明 by the agreement (city level)
+# The demo's table of an application's timeline (tooling.demo.timeline_table).
+Timeline = Callable[[dict[str, Any]], Table]
 # What the competent province sends back for an approved case.
 BACK = {"case.opened", "application.approved", "certificate.issued"}
 
@@ -53,19 +57,25 @@ async def logged(settings: Settings, number: str, at_least: int) -> list[Any]:
     return await poll_until(found, within=60, failure=f"{number}: not all messages logged")
 
 
-async def run_cross_border(stack: RunningStack, console: Console, trip: Journey) -> None:
+async def run_cross_border(
+    stack: RunningStack, console: Console, trip: Journey, timeline_table: Timeline
+) -> None:
     federation = stack.federation
     if federation is None or federation.second is None or federation.second_gateway is None:
         console.print("（只启动了一个省：跨省通办一段略过；`make demo` 默认两省）")
         return
     try:
-        await _journey(stack.settings, federation, console, trip)
+        await _journey(stack.settings, federation, console, trip, timeline_table)
     except JourneyError as exc:
         raise StackError(str(exc)) from exc
 
 
 async def _journey(
-    settings: Settings, federation: Federation, console: Console, trip: Journey
+    settings: Settings,
+    federation: Federation,
+    console: Console,
+    trip: Journey,
+    timeline_table: Timeline,
 ) -> None:
     assert federation.second is not None and federation.second_gateway is not None
     jiangsu = federation.second.province
@@ -99,8 +109,6 @@ async def _journey(
     )
     approved = await trip.wait_for_status(number, "approved")
     console.print("结果回传阜阳窗口，办件时间线：")
-    from tooling.demo import timeline_table
-
     Console().print(timeline_table(approved))
     anhui_side = gateway_settings(settings, federation.gateway)
     jiangsu_side = gateway_settings(settings, federation.second_gateway)

@@ -67,10 +67,7 @@ class Gateway(ServiceProcess):
     def client(self) -> httpx.AsyncClient:
         """A client presenting this gateway's certificate, as it calls its partners."""
         assert self.tls is not None
-        from services.federation.tls import TlsFiles
-
-        files = TlsFiles(str(self.tls.cert), str(self.tls.key), str(self.tls.ca))
-        return httpx.AsyncClient(verify=files.client_context(), timeout=2)
+        return httpx.AsyncClient(verify=self.tls.client_context(), timeout=2)
 
 
 def gateway(
