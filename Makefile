@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 .PHONY: help install infra-deps run demo bench chaos compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
-	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
-	@echo "make demo     - start the stack, drive one application end to end at windows and one online at the portal, print them, stop"
+	@echo "make run      - start Kafka, PostgreSQL, the services, the console and the federation gateway (Ctrl-C stops all)"
+	@echo "make run PROVINCES=2 - also a second Tongban (Jiangsu, 320000: its broker, services, gateway on 8101-8110), each gateway trusting the other"
+	@echo "make demo     - start both provinces' stacks, drive one application end to end at windows, one online, one across to Jiangsu and back, print them, stop (PROVINCES=1: Anhui alone)"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
 	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
@@ -42,10 +43,10 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	@touch $(AXE)
 
 run: infra-deps
-	$(BIN)/tongban run
+	$(BIN)/tongban run --provinces $(or $(PROVINCES),1)
 
 demo: infra-deps
-	$(BIN)/tongban demo
+	$(BIN)/tongban demo --provinces $(or $(PROVINCES),2)
 
 # Tongban's image and docker-compose.yml run for real (tooling/compose_test): Debian's docker.io
 # and docker-compose installed and the engine started when missing (root), base images made

@@ -243,8 +243,8 @@ def migrate(
 
 
 @app.command()
-def run() -> None:
-    """Start Kafka, PostgreSQL, the services, the console, the portal and the simulators; keep
+def run(provinces: Annotated[int, typer.Option(min=1, max=2)] = 1) -> None:
+    """Start Kafka, PostgreSQL, the services, the web apps, the simulators, the gateway; keep
     them up (a process that dies is started again) until Ctrl-C (or SIGTERM)."""
     import signal
 
@@ -258,7 +258,7 @@ def run() -> None:
     # Stopped as by Ctrl-C: the services stop gracefully and .tongban/stack.json is removed.
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        with running_stack(console) as stack:
+        with running_stack(console, provinces=provinces) as stack:
             console.print(
                 "\n"
                 + _(
@@ -281,15 +281,15 @@ def run() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Start the stack, drive one application from a 阜阳 window to hand-over, print it, stop."""
+def demo(provinces: Annotated[int, typer.Option(min=1, max=2)] = 2) -> None:
+    """Start the stack, drive applications end to end (one across to Jiangsu), print them, stop."""
     from tooling.demo import run_demo
     from tooling.infra import InfrastructureError
     from tooling.stack import running_stack
 
     started = time.monotonic()
     try:
-        with running_stack(console) as stack:
+        with running_stack(console, provinces=provinces) as stack:
             asyncio.run(run_demo(stack, console))
     except InfrastructureError as exc:
         console.print(f"[red]{exc}[/]")

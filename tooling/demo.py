@@ -15,6 +15,7 @@ from rich.table import Table
 from shared.clock import in_china
 from shared.identity import mask_id_number, mask_name, mask_phone
 from tooling.bundle_journey import bundle_timeline, newborn_bundle, released, submit_bundle
+from tooling.federation_demo import run_cross_border
 from tooling.journey import (
     HOUSEHOLD_REGISTER_SCAN,
     ID_CARD_SCAN,
@@ -181,6 +182,7 @@ async def run_demo(stack: RunningStack, console: Console) -> None:
     Console().print(f"status: {final['status']}   trace id: {trace_id}")
     await run_online(stack, console, applicant, trip)
     await run_bundle_demo(trip, console)
+    await run_cross_border(stack, console, trip, timeline_table)
 
 
 async def run_online(

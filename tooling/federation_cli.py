@@ -179,23 +179,4 @@ def log(
     if not found:
         out.print(_("No cross-border message for {number}.", number=application_no))
         return
-    table = Table(
-        _("Direction"),
-        _("Type"),
-        _("From → to"),
-        _("Signed at"),
-        _("Signer"),
-        _("Body SM3"),
-        _("Signature"),
-    )
-    for message in found:
-        table.add_row(
-            {"sent": _("sent"), "received": _("received")}.get(message.direction, _("waiting")),
-            message.type,
-            f"{message.from_province} → {message.to_province}",
-            message.signed_time.isoformat() if message.signed_time else "-",
-            message.signer or "-",
-            message.body_sm3[:16],
-            _("verifies") if message.verified == "valid" else escape(message.verified),
-        )
-    out.print(table)
+    out.print(federation_log.table_of(found))

@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import text
 
 from shared.canonical import canonical_json
+from shared.clock import in_china
 from shared.crypto.sm import sm2_verify, sm3
 from shared.db import Database
 from shared.federation.anchors import TrustedPartners
 from shared.federation.messages import Message
+from shared.i18n import _
 from shared.settings import Settings
 
 _SENT = text(
@@ -130,6 +134,30 @@ def as_json(messages: list[LoggedMessage]) -> list[dict[str, Any]]:
         {**m.__dict__, "signed_time": m.signed_time.isoformat() if m.signed_time else None}
         for m in messages
     ]
+
+
+def table_of(
+    found: list[LoggedMessage], title: str | None = None, *, compact: bool = False
+) -> Table:
+    """The messages as `tongban federation log` shows them, in the reader's language; `compact`
+    (the demo's 80 columns): the time of day in China, no signer, the digest's first 12 digits."""
+    headings = [_("Direction"), _("Type"), _("From → to"), _("Signed at")]
+    headings += [] if compact else [_("Signer")]
+    table = Table(*headings, _("Body SM3"), _("Signature"), title=title)
+    for message in found:
+        signed = message.signed_time.isoformat() if message.signed_time else "-"
+        if compact and message.signed_time:
+            signed = in_china(message.signed_time).strftime("%H:%M:%S")
+        table.add_row(
+            {"sent": _("sent"), "received": _("received")}.get(message.direction, _("waiting")),
+            message.type,
+            f"{message.from_province} → {message.to_province}",
+            signed,
+            *([] if compact else [message.signer or "-"]),
+            message.body_sm3[: 12 if compact else 16],
+            _("verifies") if message.verified == "valid" else escape(message.verified),
+        )
+    return table
 
 
 def read(settings: Settings, application_no: str) -> list[LoggedMessage]:

@@ -6,6 +6,7 @@ certificate comes from the PKI the two provinces agree on; nothing here is for t
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,14 @@ class GatewayFiles:
     cert: Path
     key: Path
     ca: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """As the gateway calls a partner (services/federation/tls.py): the partner's certificate
+        checked against the CA, this one presented."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(self.cert), str(self.key))
+        return context
 
 
 def _name(common_name: str) -> x509.Name:

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from shared.db.migrations import upgrade
 from shared.settings import AUDIT_DATABASE, PORTAL_DATABASE, SERVICES, Settings, database_name
 from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl
+from tooling.federation_run import Federation, running_federation
 from tooling.infra import (
     InfrastructureError,
     ManagedProcess,
@@ -73,6 +74,8 @@ class RunningStack:
     consultation: ServiceProcess | None = None
     # The broker and PostgreSQL the launcher started ("kafka", "postgres").
     infrastructure: Mapping[str, ManagedProcess] = field(default_factory=dict)
+    # 跨省通办: the federation gateway, and with `--provinces 2` Jiangsu's Tongban.
+    federation: Federation | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -87,6 +90,7 @@ class RunningStack:
         ]
         named = {**self.infrastructure, **{n: s.process for n, s in self.services.items()}}
         named |= {extra.name: extra.process for extra in extras}
+        named |= self.federation.processes() if self.federation is not None else {}
         return named | ({"audit": self.watcher} if self.watcher is not None else {})
 
     def check_alive(self) -> None:
@@ -105,7 +109,9 @@ def _set_aside_an_old_development_ring(directory: Path, console: Console) -> Non
 
 
 @contextmanager
-def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator[RunningStack]:
+def running_stack(
+    console: Console, *, work_dir: Path | None = None, provinces: int = 1
+) -> Iterator[RunningStack]:
     work_dir = work_dir or REPO_ROOT / ".tongban"
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -223,6 +229,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             env | (credentials.environment(AUDIT_WATCH_PRINCIPAL) if credentials else {}),
             log_dir,
         )
+        federation_exit = ExitStack()
         try:
             carrier.process.start()
             sms.process.start()
@@ -277,6 +284,8 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     f"(log: {running.process.log_path})"
                 )
             console.print(f"[green]✓[/] {'audit':<9} watching  (log: {watcher.log_path})")
+            federation = running_federation(console, infra, env, work_dir, provinces, settings)
+            stack.federation = federation_exit.enter_context(federation)
             # Written down for the `tongban` commands run from any directory (tooling.local_state).
             record(
                 LocalStack(
@@ -287,6 +296,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     settings={
                         "tongban_env": env["TONGBAN_ENV"],
                         "key_ring_dir": str(Path(REPO_ROOT, settings.key_ring_dir).resolve()),
+                        **stack.federation.recorded_settings(),
                     },
                     urls={
                         running.name: running.url
@@ -297,6 +307,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                             console_process,
                             portal,
                             consultation,
+                            *stack.federation.shown().values(),
                         ]
                     },
                 )
@@ -304,6 +315,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             yield stack
         finally:
             forget()
+            federation_exit.close()  # Jiangsu and the gateways first
             stop_processes(
                 [
                     watcher,

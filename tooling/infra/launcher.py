@@ -195,6 +195,8 @@ def local_infrastructure(
     console: Console | None = None,
     kafka_port: int = 0,
     kafka: bool = True,
+    database_url: str | None = None,
+    own_broker: bool = False,
 ) -> Iterator[Infrastructure]:
     """Start what is not already provided, yield, then stop what it started.
 
@@ -212,9 +214,13 @@ def local_infrastructure(
     Runs its children in their own process groups and stops them on leaving the block, also on
     an exception or KeyboardInterrupt, and at interpreter exit if the block was never left.
     Raises InfrastructureError when something needed is missing or does not start.
+
+    `database_url` names a PostgreSQL server to use whatever DATABASE_URL says; `own_broker`
+    starts a broker whatever KAFKA_BOOTSTRAP_SERVERS says (a second province's, beside the
+    first's: tooling.second_province).
     """
-    kafka_given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    database_given = os.environ.get("DATABASE_URL", "").strip()
+    kafka_given = "" if own_broker else os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    database_given = database_url or os.environ.get("DATABASE_URL", "").strip()
     if (kafka_given or not kafka) and database_given:
         say(console, "Using KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL from the environment.")
         yield Infrastructure(kafka_given if kafka else "", database_given)
