@@ -47,6 +47,16 @@ EVENT_DESCRIPTIONS = {
     "gov.tongban.federation.application_received.v1": N_(
         "Received from the partner province's window (代收)"
     ),
+    "gov.tongban.routing.delivery_expected.v1": N_(
+        "Delivery of the partner province's result expected at this province's window"
+    ),
+    "gov.tongban.federation.certificate_received.v1": N_(
+        "Partner province's sealed certificate received for delivery"
+    ),
+    "gov.tongban.case.scan_requested.v1": N_("Scan requested from the partner province"),
+    "gov.tongban.federation.scan_received.v1": N_(
+        "Scan received from the partner province, digest checked"
+    ),
     "gov.tongban.routing.transferred.v1": N_("Re-routed after a transfer"),
     "gov.tongban.routing.jurisdiction_rule.v1": N_("Jurisdiction rule published"),
     "gov.tongban.routing.trust_agreement.v1": N_("Trust agreement published"),
