@@ -16,7 +16,7 @@ help:
 	@echo "make compose-test - build the image (classic builder), start docker-compose on it, run a window-to-hand-over journey inside containers, down -v (base images made from Debian's packages where no registry answers)"
 	@echo "make chaos    - faults (SIGKILL of each service, the relay mid-batch, the broker; PostgreSQL immediate stop; a frozen consumer) while windows post, then exactly once (CHAOS_ARGS=--short: every fault once, under three minutes)"
 	@echo "make soak     - 30 minutes at half of saturation on make run's stack: memory per process flat within 10 %, outbox and inbox pruned, latency per 5 minutes, a plot per process in test-artifacts/soak (SOAK_ARGS='--minutes 5 --rate 8')"
-	@echo "make registry-scale - delivery's certificate registry hash-partitioned at 3.2 × 10^7 rows (kept in .tongban/registry-scale), verification and print lookup at 200 requests/s, the projection to 3.21 × 10^8 (REGISTRY_ARGS=--measure-only: about a minute)"
+	@echo "make registry-scale - delivery's certificate registry hash-partitioned at 3.2 × 10^7 rows (kept in .tongban/registry-scale), verification and print lookup at 200 requests/s, the projection to 3.21 × 10^8 (REGISTRY_ARGS=--measure-only: about two minutes)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 

@@ -1,7 +1,7 @@
 """`make registry-scale`: delivery's certificate registry at a tenth of Anhui's size, measured.
 
     make registry-scale                                   # 3.2 × 10⁷ certificates, then measure
-    make registry-scale REGISTRY_ARGS=--measure-only      # the kept data again, about a minute
+    make registry-scale REGISTRY_ARGS=--measure-only      # the kept data again, about two minutes
     make registry-scale REGISTRY_ARGS='--rows 1000000'    # a smaller registry
     .venv/bin/python -m benchmarks.registry_scale --help
 
