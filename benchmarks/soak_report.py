@@ -10,7 +10,7 @@ from statistics import mean
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.soak_samples import Sample
+from benchmarks.soak_samples import Memory, Sample
 
 GROWTH_LIMIT = 0.10
 # Mean of this many samples at each end, so one garbage collection does not decide.
@@ -39,7 +39,7 @@ def growths(samples: list[Sample], warm_up: float) -> list[Growth]:
     names = sorted({name for s in samples for name in s.memory})
     found = []
     for name in names:
-        series = [s.memory[name].tree_mb for s in after if name in s.memory]
+        series = [s.memory[name].judged_mb for s in after if name in s.memory]
         if not series:
             continue
         found.append(
@@ -48,7 +48,7 @@ def growths(samples: list[Sample], warm_up: float) -> list[Growth]:
                 mean(series[:EDGE_SAMPLES]),
                 mean(series[-EDGE_SAMPLES:]),
                 max(series),
-                next(s.memory[name].tree_mb for s in samples if name in s.memory),
+                next(s.memory[name].judged_mb for s in samples if name in s.memory),
             )
         )
     return found
@@ -109,7 +109,7 @@ def pruned(samples: list[Sample], retention: float) -> tuple[bool | None, str]:
 
 
 def table_of_memory(console: Console, found: list[Growth]) -> None:
-    table = Table(title="memory per process (MB; PSS of its process tree; after the warm-up)")
+    table = Table(title="memory per process (MB: RSS; PostgreSQL: PSS of its process tree)")
     for column in ("process", "first", "start", "end", "max", "growth", "flat"):
         table.add_column(column, justify="left" if column == "process" else "right")
     for g in found:
@@ -166,7 +166,7 @@ def plots(
     for g in found:
         points = [(s.at / 60, s.memory[g.process]) for s in samples if g.process in s.memory]
         figure, axes = plt.subplots(figsize=(9, 4), dpi=100)
-        axes.plot([t for t, _ in points], [m.tree_mb for _, m in points], label="PSS, tree")
+        axes.plot([t for t, _ in points], [m.tree_mb for _, m in points], label="PSS of its tree")
         axes.plot(
             [t for t, _ in points],
             [m.rss_mb for _, m in points],
@@ -206,3 +206,35 @@ def save(directory: Path, samples: list[Sample], summary: dict[str, object]) -> 
     body = {"summary": summary, "samples": [asdict(s) for s in samples]}
     path.write_text(json.dumps(body, indent=1, default=str))
     return path
+
+
+def replay(path: Path, warm_up_minutes: float = 5.0) -> int:
+    """The memory verdict and plots again from a run's soak.json (for a changed criterion)."""
+    body = json.loads(path.read_text())
+    samples = [
+        Sample(
+            s["at"],
+            {
+                name: Memory(
+                    m["rss_mb"],
+                    m["tree_mb"],
+                    m.get("members", 2 if name == "postgres" else 1),
+                )
+                for name, m in s["memory"].items()
+            },
+            s["messaging"],
+        )
+        for s in body["samples"]
+    ]
+    found = growths(samples, warm_up_minutes * 60)
+    console = Console()
+    table_of_memory(console, found)
+    for written in plots(path.parent, samples, found, warm_up_minutes * 60):
+        console.print(str(written))
+    return 0 if all(g.flat for g in found) else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(replay(Path(sys.argv[1])))

@@ -48,11 +48,19 @@ def _kilobytes(pid: int, field_name: str, path: str) -> int:
 class Memory:
     rss_mb: float  # the process itself (VmRSS)
     tree_mb: float  # it and its children (PostgreSQL's backends): proportional set size, summed
+    members: int = 1  # processes in its tree
+
+    @property
+    def judged_mb(self) -> float:
+        """RSS for a lone process; PSS over a process tree, where RSS would count the shared
+        buffers once per backend. (A lone process's PSS moves with other processes mapping the
+        same libraries, e.g. other Pythons of the same virtualenv: not its own growth.)"""
+        return self.tree_mb if self.members > 1 else self.rss_mb
 
 
 def memory(processes: dict[str, ManagedProcess]) -> dict[str, Memory]:
-    """Each process by name; a process group's shared pages (PostgreSQL's shared buffers) are
-    counted once across its members (PSS), so a backend touching more of them is no growth."""
+    """Each process by name: its RSS and its tree's PSS (a process group's shared pages, such as
+    PostgreSQL's shared buffers, counted once across its members)."""
     children = _children()
     sampled: dict[str, Memory] = {}
     for name, process in processes.items():
@@ -63,6 +71,7 @@ def memory(processes: dict[str, ManagedProcess]) -> dict[str, Memory]:
         sampled[name] = Memory(
             rss_mb=_kilobytes(pid, "VmRSS", "status") / 1024,
             tree_mb=sum(_kilobytes(p, "Pss", "smaps_rollup") for p in tree) / 1024,
+            members=len(tree),
         )
     return sampled
 
