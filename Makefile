@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-deps run demo bench chaos compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
+.PHONY: help install infra-deps run demo bench chaos soak registry-scale compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
 	@echo "make run      - start Kafka, PostgreSQL, the services, the console and the federation gateway (Ctrl-C stops all)"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench    - intake vs a bare insert, the pipeline's rate and drain, paced latency vs raw Kafka, CPU per application, flame graphs, a targets table (BENCH_ARGS=--quick: about a minute)"
 	@echo "make compose-test - build the image (classic builder), start docker-compose on it, run a window-to-hand-over journey inside containers, down -v (base images made from Debian's packages where no registry answers)"
 	@echo "make chaos    - faults (SIGKILL of each service, the relay mid-batch, the broker; PostgreSQL immediate stop; a frozen consumer) while windows post, then exactly once (CHAOS_ARGS=--short: every fault once, under three minutes)"
+	@echo "make soak     - 30 minutes at half of saturation on make run's stack: memory per process flat within 10 %, outbox and inbox pruned, latency per 5 minutes, a plot per process in test-artifacts/soak (SOAK_ARGS='--minutes 5 --rate 8')"
+	@echo "make registry-scale - delivery's certificate registry hash-partitioned at 3.2 × 10^7 rows (kept in .tongban/registry-scale), verification and print lookup at 200 requests/s, the projection to 3.21 × 10^8 (REGISTRY_ARGS=--measure-only: about two minutes)"
 	@echo "make contracts - regenerate contracts/ from the event models"
 	@echo "make i18n     - add the code's new user-facing texts to the zh_CN catalogs (shared/locale)"
 
@@ -58,6 +60,17 @@ compose-test: infra-deps
 # when an application was lost or doubled or a fault never recovered.
 chaos: infra-deps
 	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
+
+# Memory, pruning and latency over half an hour on make run's stack (its fixed ports); exit
+# status 1 when a process's memory grew more than 10 %, the messaging tables were not pruned,
+# a process was restarted, or an application was lost or doubled (benchmarks/soak.py).
+soak: infra-deps
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
+
+# The certificate registry at a tenth of Anhui's size in a PostgreSQL cluster of its own, kept
+# between runs; not part of the test suite (benchmarks/registry_scale.py).
+registry-scale: infra-deps
+	$(BIN)/python -m benchmarks.registry_scale $(REGISTRY_ARGS)
 
 # Options pass through: make bench BENCH_ARGS='--quick' (python -m benchmarks.journey --help).
 bench: infra-deps
