@@ -10,7 +10,8 @@ First, unless --rate is given, 32 windows post back to back for 20 s: the satura
 lower of intake's accepted rate and the rate at which cases opened. Then windows post at half of
 it, open-loop, each application retried with its own Idempotency-Key (benchmarks/chaos_windows).
 Every --interval seconds: each process's memory (/proc: the RSS of a lone process, the PSS of
-a process tree such as PostgreSQL's backends) and the outbox and inbox rows of every service database. The
+a process tree such as PostgreSQL's backends, without its shared buffers) and the outbox and
+inbox rows of every service database. The
 services run with a short retention (--retention-minutes; pruning every 30 s) so that half an
 hour shows the rows levelling off rather than growing for the 24 hours and 14 days of the
 defaults. At the end, after the pipeline drained: a table of memory per process (flat = within

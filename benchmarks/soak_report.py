@@ -109,7 +109,9 @@ def pruned(samples: list[Sample], retention: float) -> tuple[bool | None, str]:
 
 
 def table_of_memory(console: Console, found: list[Growth]) -> None:
-    table = Table(title="memory per process (MB: RSS; PostgreSQL: PSS of its process tree)")
+    table = Table(
+        title="memory per process (MB: RSS; PostgreSQL: its tree's PSS without shared memory)"
+    )
     for column in ("process", "first", "start", "end", "max", "growth", "flat"):
         table.add_column(column, justify="left" if column == "process" else "right")
     for g in found:
@@ -173,6 +175,12 @@ def plots(
             label="RSS of the process itself",
             alpha=0.6,
         )
+        if any(m.members > 1 for _, m in points):
+            axes.plot(
+                [t for t, _ in points],
+                [m.own_mb for _, m in points],
+                label="PSS of its tree without shared memory (judged)",
+            )
         axes.axvline(warm_up / 60, color="grey", linestyle=":", label="end of warm-up")
         axes.axhspan(g.start_mb, g.start_mb * (1 + GROWTH_LIMIT), color="green", alpha=0.1)
         axes.set_xlabel("minutes")
@@ -219,6 +227,7 @@ def replay(path: Path, warm_up_minutes: float = 5.0) -> int:
                     m["rss_mb"],
                     m["tree_mb"],
                     m.get("members", 2 if name == "postgres" else 1),
+                    m.get("own_mb", 0.0),
                 )
                 for name, m in s["memory"].items()
             },

@@ -49,13 +49,20 @@ class Memory:
     rss_mb: float  # the process itself (VmRSS)
     tree_mb: float  # it and its children (PostgreSQL's backends): proportional set size, summed
     members: int = 1  # processes in its tree
+    # The tree's PSS without shared memory (Pss - Pss_Shmem): PostgreSQL's shared buffers are a
+    # fixed segment (shared_buffers, 128 MB) that fills as pages are first read, a cache up to a
+    # configured cap, not growth; what its processes hold of their own is what may leak.
+    own_mb: float = 0.0
 
     @property
     def judged_mb(self) -> float:
-        """RSS for a lone process; PSS over a process tree, where RSS would count the shared
-        buffers once per backend. (A lone process's PSS moves with other processes mapping the
-        same libraries, e.g. other Pythons of the same virtualenv: not its own growth.)"""
-        return self.tree_mb if self.members > 1 else self.rss_mb
+        """RSS for a lone process; over a process tree, its PSS without shared memory, where RSS
+        would count the shared buffers once per backend and PSS would count them filling. (A
+        lone process's PSS moves with other processes mapping the same libraries, e.g. other
+        Pythons of the same virtualenv: not its own growth.)"""
+        if self.members > 1:
+            return self.own_mb or self.tree_mb
+        return self.rss_mb
 
 
 def memory(processes: dict[str, ManagedProcess]) -> dict[str, Memory]:
@@ -68,10 +75,13 @@ def memory(processes: dict[str, ManagedProcess]) -> dict[str, Memory]:
             continue
         pid = process.popen.pid
         tree = _tree(pid, children)
+        pss = [_kilobytes(p, "Pss", "smaps_rollup") for p in tree]
         sampled[name] = Memory(
             rss_mb=_kilobytes(pid, "VmRSS", "status") / 1024,
-            tree_mb=sum(_kilobytes(p, "Pss", "smaps_rollup") for p in tree) / 1024,
+            tree_mb=sum(pss) / 1024,
             members=len(tree),
+            own_mb=(sum(pss) - sum(_kilobytes(p, "Pss_Shmem", "smaps_rollup") for p in tree))
+            / 1024,
         )
     return sampled
 
