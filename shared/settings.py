@@ -118,7 +118,11 @@ class Settings(ConsultationSettings, FederationSettings):
     claim_lapse_minutes: float = 240
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
-    kafka_topic_partitions: int = 3
+    # Every province-wide topic (intake's, routing's, approval's events, the federation's...):
+    # at least four partitions, each record keyed by its application number, so one
+    # application's events stay in order on one partition while up to four instances of a
+    # consumer group share the topic (`make run SCALE=2`, the Deployments' replicas).
+    kafka_topic_partitions: int = Field(default=4, ge=1)
     # Each topic of a per-locality family (approval's requests, one per locality): one
     # partition, as hundreds of them are read together (shared.messaging.kafka.topic_partitions).
     kafka_locality_topic_partitions: int = Field(default=1, ge=1)
