@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install infra-deps run demo bench chaos compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
-	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all)"
+	@echo "make run      - start Kafka, PostgreSQL, the four services and the console (Ctrl-C stops all; SCALE=2: two processes of each service)"
 	@echo "make demo     - start the stack, drive one application end to end at windows and one online at the portal, print them, stop"
 	@echo "make test     - install what is needed and run the whole test suite"
 	@echo "make lint     - ruff and mypy"
@@ -41,8 +41,10 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	npm ci --prefix tests/axe --no-audit --no-fund
 	@touch $(AXE)
 
+# make run SCALE=2: two processes of each of intake, routing, approval and delivery (the second
+# on 8101-8104), sharing their consumer groups' partitions (tooling/scale.py).
 run: infra-deps
-	$(BIN)/tongban run
+	$(BIN)/tongban run $(if $(SCALE),--scale $(SCALE))
 
 demo: infra-deps
 	$(BIN)/tongban demo

@@ -28,6 +28,7 @@ from shared.i18n import _
 from shared.settings import SERVICES, InsecureConfiguration, Settings, get_settings
 from tooling import dlq, federation_cli, kafka_access, keys
 from tooling.local_state import LocalStateMissing, cli_settings, database_hint, kafka_hint
+from tooling.scale import ScaleOption
 
 console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +244,7 @@ def migrate(
 
 
 @app.command()
-def run() -> None:
+def run(scale: ScaleOption = 1) -> None:
     """Start Kafka, PostgreSQL, the services, the console, the portal and the simulators; keep
     them up (a process that dies is started again) until Ctrl-C (or SIGTERM)."""
     import signal
@@ -258,7 +259,7 @@ def run() -> None:
     # Stopped as by Ctrl-C: the services stop gracefully and .tongban/stack.json is removed.
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        with running_stack(console) as stack:
+        with running_stack(console, scale=scale) as stack:
             console.print(
                 "\n"
                 + _(

@@ -36,6 +36,7 @@ from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
+from tooling.scale import extra_instances, start_instances
 from tooling.seed import seed_demo_agreements
 from tooling.sms_gateway.control import SmsGatewayControl, gateway_process
 from tooling.stack_processes import (
@@ -73,6 +74,8 @@ class RunningStack:
     consultation: ServiceProcess | None = None
     # The broker and PostgreSQL the launcher started ("kafka", "postgres").
     infrastructure: Mapping[str, ManagedProcess] = field(default_factory=dict)
+    # `make run SCALE=2`: the services' second (third...) instances, "intake-2"... (tooling.scale).
+    instances: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -87,6 +90,7 @@ class RunningStack:
         ]
         named = {**self.infrastructure, **{n: s.process for n, s in self.services.items()}}
         named |= {extra.name: extra.process for extra in extras}
+        named |= {name: instance.process for name, instance in self.instances.items()}
         return named | ({"audit": self.watcher} if self.watcher is not None else {})
 
     def check_alive(self) -> None:
@@ -105,7 +109,10 @@ def _set_aside_an_old_development_ring(directory: Path, console: Console) -> Non
 
 
 @contextmanager
-def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator[RunningStack]:
+def running_stack(
+    console: Console, *, work_dir: Path | None = None, scale: int = 1
+) -> Iterator[RunningStack]:
+    """The stack; `scale` instances of intake, routing, approval and delivery (tooling.scale)."""
     work_dir = work_dir or REPO_ROOT / ".tongban"
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +193,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
             )
             for service in SERVICES
         }
+        instances = extra_instances(services, scale, log_dir)
         carrier = carrier_simulator_process(ports, env, log_dir)
         # The SMS gateway simulator; its delivery reports go to the portal once the stack has one.
         report_url = (
@@ -236,6 +244,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                 portal,
                 consultation,
                 infra.processes,
+                instances,
             )
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
@@ -257,6 +266,9 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                 asyncio.run(
                     _wait_simulator_ready(sms, SmsGatewayControl(sms.url).ready, "SMS gateway")
                 )
+            if instances:
+                with console.status(f"Starting {len(instances)} more service instances…"):
+                    start_instances(instances)
             console_process.process.start()
             portal.process.start()
             consultation.process.start()
@@ -266,6 +278,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                 asyncio.run(_wait_console_ready(consultation))
             for running in [
                 *services.values(),
+                *instances.values(),
                 carrier,
                 sms,
                 console_process,
@@ -312,6 +325,7 @@ def running_stack(console: Console, *, work_dir: Path | None = None) -> Iterator
                     console_process.process,
                     carrier.process,
                     sms.process,
+                    *(s.process for s in instances.values()),
                     *(s.process for s in services.values()),
                 ],
                 grace=STOP_GRACE_SECONDS,
