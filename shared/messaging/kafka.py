@@ -86,6 +86,7 @@ def make_consumer(
     group_id: str,
     client_id: str,
     security: KafkaSecurity | None = None,
+    session_timeout_ms: int = 10000,
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
@@ -93,6 +94,8 @@ def make_consumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         client_id=client_id,
+        # A member silent this long is taken out of the group, its partitions given to others.
+        session_timeout_ms=session_timeout_ms,
         enable_auto_commit=False,  # offsets move only after the effect has committed
         auto_offset_reset="earliest",
         metadata_max_age_ms=5000,

@@ -4,6 +4,7 @@ supervisor watches it like every other process of the stack."""
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from pathlib import Path
@@ -67,3 +68,12 @@ def test_the_supervisor_is_given_every_instance(tmp_path: Path) -> None:
     stack = RunningStack(Settings(), services, instances=extra_instances(services, 2, tmp_path))
     names = set(stack.processes())
     assert {"intake", "intake-2", "approval", "approval-2", "delivery-2", "routing-2"} <= names
+
+
+def test_a_drain_rate_is_taken_between_a_tenth_and_nine_tenths_of_the_backlog() -> None:
+    from benchmarks.scale import drain_rate
+
+    # Nothing for a second (the consumers resuming), 100 a second, then a slow tail.
+    samples = [(0.0, 0), (1.0, 0), *((1.0 + t / 10, 10 * t) for t in range(1, 91)), (30.0, 100)]
+    assert drain_rate(samples, 100) == pytest.approx(100.0)
+    assert math.isnan(drain_rate([(0.0, 0), (1.0, 5)], 5))  # too few to tell
