@@ -43,11 +43,10 @@ from benchmarks.loadgen import Target, post_requests, saturate
 from benchmarks.processes import HOST
 from shared.auth import mint_token
 from shared.messaging.kafka import client_security, make_admin
-from shared.reference.localities import get_locality, locality_codes
 from shared.settings import SERVICES
 from tooling.infra import stop_processes
-from tooling.journey import Journey, household_application, sample_applicant
-from tooling.scale import instance_name, wait_ready
+from tooling.journey import Journey, sample_applicant
+from tooling.scale import counties, instance_name, spread_application, wait_ready
 from tooling.stack import RunningStack
 
 DOWNSTREAM: tuple[str, ...] = ("routing", "approval", "delivery")
@@ -116,14 +115,10 @@ class ScaleBench:
             for service in SERVICES
         }
         token = mint_token(settings, role="window_clerk", locality="341200", window_id="W341200-01")
-        counties = [
-            code
-            for code in locality_codes()
-            if (place := get_locality(code)) is not None and place.level == "county"
-        ]
+        codes = counties()
         bodies = [
             json.dumps(
-                household_application(sample_applicant(counties[n % len(counties)], sequence=n)),
+                spread_application(sample_applicant(codes[n % len(codes)], sequence=n)),
                 ensure_ascii=False,
             ).encode()
             for n in range(1, 1000)
@@ -218,22 +213,24 @@ class ScaleBench:
 
     async def backlog_drain(self, service: str) -> tuple[float, int]:
         """Pause the service (and those after it), post a backlog, wait until the services
-        before it have handed it all over, resume: the rate it works the backlog off at."""
+        before it have handed it all over, resume it alone: the rate it works the backlog off
+        at, with nothing else of the pipeline busy."""
         await self.quiet()
-        held = list(DOWNSTREAM[DOWNSTREAM.index(service) :])
-        ahead = [s for s in DOWNSTREAM if s not in held]
+        later = list(DOWNSTREAM[DOWNSTREAM.index(service) + 1 :])
+        ahead = list(DOWNSTREAM[: DOWNSTREAM.index(service)])
         marks = {s: await self.done(s) for s in DOWNSTREAM}
-        with paused([pid for s in held for pid in self.pids(s)]):
-            posted = await self.post(2, self.options.backlog_seconds)
-            await self.until(lambda: self.through(ahead, marks, posted), "upstream lagged")
-            started = time.monotonic()
         samples: list[tuple[float, int]] = []
-        while True:
-            done = await self.done(service) - marks[service]
-            samples.append((time.monotonic() - started, done))
-            if done >= posted or samples[-1][0] > self.options.drain_timeout:
-                break
-            await asyncio.sleep(SAMPLE_SECONDS)
+        with paused([pid for s in later for pid in self.pids(s)]):
+            with paused(self.pids(service)):
+                posted = await self.post(2, self.options.backlog_seconds)
+                await self.until(lambda: self.through(ahead, marks, posted), "upstream lagged")
+                started = time.monotonic()
+            while True:
+                done = await self.done(service) - marks[service]
+                samples.append((time.monotonic() - started, done))
+                if done >= posted or samples[-1][0] > self.options.drain_timeout:
+                    break
+                await asyncio.sleep(SAMPLE_SECONDS)
         return drain_rate(samples, posted), posted
 
     async def run(self) -> list[ScaleRow]:

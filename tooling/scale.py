@@ -25,12 +25,14 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 
+from shared.reference.localities import get_locality, locality_codes
 from tooling.infra import ManagedProcess
+from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN, scan_digest
 from tooling.stack_processes import ServiceProcess
 
 # The services that run as more than one process (the console, the portal, the simulators, the
@@ -50,6 +52,37 @@ ScaleOption = Annotated[
         "8101-8104, in the same consumer groups)",
     ),
 ]
+
+
+# 城乡居民参保登记: decided by the applicant's own county and on the province's list of items
+# handled anywhere, so any window may take it for anyone: posted for applicants of every county
+# in turn, its requests spread over approval's per-locality topics.
+SPREAD_ITEM = "YL-CB-001"
+
+
+def counties(exclude_cities: tuple[str, ...] = ()) -> list[str]:
+    """The province's counties (and districts), but those of the cities given (e.g. "3405")."""
+    return [
+        code
+        for code in locality_codes()
+        if (place := get_locality(code)) is not None
+        and place.level == "county"
+        and not code.startswith(exclude_cities)
+    ]
+
+
+def spread_application(applicant: Mapping[str, Any]) -> dict[str, Any]:
+    """SPREAD_ITEM for `applicant`, its two materials the sample scans (which the window must
+    have uploaded: Journey.upload_sample_scans): competent is the applicant's county."""
+    return {
+        "item_code": SPREAD_ITEM,
+        "applicant": dict(applicant),
+        "materials": [
+            {"material_code": "M01", "sha256": scan_digest(ID_CARD_SCAN)},
+            {"material_code": "M02", "sha256": scan_digest(HOUSEHOLD_REGISTER_SCAN)},
+        ],
+        "delivery": {"method": "window_pickup"},
+    }
 
 
 def instance_name(service: str, number: int) -> str:
