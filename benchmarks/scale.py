@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -64,13 +65,30 @@ SAMPLE_SECONDS = 0.1
 class ScaleRow:
     service: str
     what: str
-    one: float
-    two: float
-    backlog: tuple[int, int] = (0, 0)  # applications in the ×1 and ×2 measurement
+    ones: list[float]  # each ×1 round's rate
+    twos: list[float]
+    load: float  # the machine's load average (1 min) over the service's rounds
+
+    @property
+    def one(self) -> float:
+        return statistics.median(self.ones)
+
+    @property
+    def two(self) -> float:
+        return statistics.median(self.twos)
 
     @property
     def ratio(self) -> float:
         return self.two / self.one if self.one > 0 else float("nan")
+
+
+def alternating(rounds: int) -> list[int]:
+    """×1, ×2, ×2, ×1, ×1, ×2...: each configuration as often early as late, so a machine
+    that gets busier or quieter during the run favours neither."""
+    order: list[int] = []
+    for number in range(rounds):
+        order += [1, 2] if number % 2 == 0 else [2, 1]
+    return order
 
 
 @dataclass
@@ -79,9 +97,10 @@ class ScaleOptions:
     backlog_seconds: float = 6.0
     connections: int = 32
     drain_timeout: float = 120.0
+    rounds: int = 3  # of each configuration, alternating; the median is reported
 
 
-QUICK = ScaleOptions(intake_seconds=4.0, backlog_seconds=3.0, drain_timeout=60.0)
+QUICK = ScaleOptions(intake_seconds=4.0, backlog_seconds=3.0, drain_timeout=60.0, rounds=2)
 
 
 def drain_rate(samples: Sequence[tuple[float, int]], total: int) -> float:
@@ -237,21 +256,30 @@ class ScaleBench:
         await Journey(self.stack.settings, self.stack.urls).upload_sample_scans()
         self.baselines = {s: await self.done(s) for s in DOWNSTREAM}
         rows = []
-        await self.post(2, 1.0)  # warm-up: connection pools, caches
+        order = alternating(self.options.rounds)
+        await self.post(2, 2.0)  # warm-up: connection pools, caches
         await self.quiet()
-        with paused([p for s in DOWNSTREAM for p in self.pids(s)]):
-            one = await self.post(1, self.options.intake_seconds)
-            two = await self.post(2, self.options.intake_seconds)
         seconds = self.options.intake_seconds
-        rows.append(ScaleRow("intake", "accepted/s", one / seconds, two / seconds, (one, two)))
+        rates: dict[int, list[float]] = {1: [], 2: []}
+        loads = [os.getloadavg()[0]]
+        self.console.print(f"intake ×1/×2 ({len(order)} rounds of {seconds:.0f} s)…")
+        with paused([p for s in DOWNSTREAM for p in self.pids(s)]):
+            for count in order:
+                rates[count].append(await self.post(count, seconds) / seconds)
+                loads.append(os.getloadavg()[0])
+        rows.append(ScaleRow("intake", "accepted/s", rates[1], rates[2], statistics.mean(loads)))
         for service in DOWNSTREAM:
-            figures = []
-            for count in (1, 2):
+            rates, loads = {1: [], 2: []}, []
+            for count in order:
                 self.console.print(f"{service} ×{count}: a backlog, then its drain…")
                 await self.instances(service, count)
-                figures.append(await self.backlog_drain(service))
-            (rate1, n1), (rate2, n2) = figures
-            rows.append(ScaleRow(service, "drained/s", rate1, rate2, (n1, n2)))
+                rate, _posted = await self.backlog_drain(service)
+                rates[count].append(rate)
+                loads.append(os.getloadavg()[0])
+            rows.append(ScaleRow(service, "drained/s", rates[1], rates[2], statistics.mean(loads)))
+        await self.instances("routing", 2)  # everything back as make run SCALE=2 has it
+        await self.instances("approval", 2)
+        await self.instances("delivery", 2)
         await self.quiet()
         for engine in self.engines.values():
             await engine.dispose()
@@ -260,8 +288,13 @@ class ScaleBench:
 
 def report(rows: Sequence[ScaleRow], out: Console) -> None:
     table = Table(title="Each service with two instances over one (make run SCALE=2)")
-    for column in ("service", "measure", "×1", "×2", "×2/×1", "applications (×1, ×2)"):
+    columns = ("service", "measure", "×1", "×2", "×2/×1", "rounds ×1 | ×2", "load avg")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("service", "measure") else "right")
+
+    def rounds(values: Sequence[float]) -> str:
+        return " ".join(f"{value:.0f}" for value in values)
+
     for row in rows:
         table.add_row(
             row.service,
@@ -269,11 +302,12 @@ def report(rows: Sequence[ScaleRow], out: Console) -> None:
             f"{row.one:.1f}",
             f"{row.two:.1f}",
             f"{row.ratio:.2f}",
-            f"{row.backlog[0]}, {row.backlog[1]}",
+            f"{rounds(row.ones)} | {rounds(row.twos)}",
+            f"{row.load:.1f}",
         )
     out.print(table)
-    cores = os.cpu_count() or 1
     out.print(
-        f"{cores} cores on this machine, shared by every process of the stack (and Kafka and "
-        "PostgreSQL): a second instance adds a consumer, not a core."
+        f"{os.cpu_count() or 1} cores, shared by every process of the stack, Kafka, PostgreSQL "
+        "and whatever else runs (the load average beside each service): a second instance adds "
+        "a consumer and a Python process, not a core. Medians of the rounds."
     )

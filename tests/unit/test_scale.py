@@ -77,3 +77,11 @@ def test_a_drain_rate_is_taken_between_a_tenth_and_nine_tenths_of_the_backlog() 
     samples = [(0.0, 0), (1.0, 0), *((1.0 + t / 10, 10 * t) for t in range(1, 91)), (30.0, 100)]
     assert drain_rate(samples, 100) == pytest.approx(100.0)
     assert math.isnan(drain_rate([(0.0, 0), (1.0, 5)], 5))  # too few to tell
+
+
+def test_the_rounds_alternate_so_neither_configuration_runs_only_early() -> None:
+    from benchmarks.scale import alternating
+
+    assert alternating(1) == [1, 2]
+    assert alternating(2) == [1, 2, 2, 1]
+    assert alternating(3) == [1, 2, 2, 1, 1, 2]
