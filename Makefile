@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install infra-deps run demo bench chaos soak registry-scale compose-test test test-unit test-usecases test-integration lint format contracts i18n clean
 
 help:
-	@echo "make run      - start Kafka, PostgreSQL, the services, the console and the federation gateway (Ctrl-C stops all)"
+	@echo "make run      - start Kafka, PostgreSQL, the services, the console and the federation gateway (Ctrl-C stops all; SCALE=2: two processes of each service)"
 	@echo "make run PROVINCES=2 - also a second Tongban (Jiangsu, 320000: its broker, services, gateway on 8101-8110), each gateway trusting the other"
 	@echo "make demo     - start both provinces' stacks, drive one application end to end at windows, one online, one across to Jiangsu and back, print them, stop (PROVINCES=1: Anhui alone)"
 	@echo "make test     - install what is needed and run the whole test suite"
@@ -44,8 +44,10 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	npm ci --prefix tests/axe --no-audit --no-fund
 	@touch $(AXE)
 
+# make run SCALE=2: two processes of each of intake, routing, approval and delivery (the second
+# on 8201-8204), sharing their consumer groups' partitions (tooling/scale.py).
 run: infra-deps
-	$(BIN)/tongban run --provinces $(or $(PROVINCES),1)
+	$(BIN)/tongban run --provinces $(or $(PROVINCES),1) $(if $(SCALE),--scale $(SCALE))
 
 demo: infra-deps
 	$(BIN)/tongban demo --provinces $(or $(PROVINCES),2)

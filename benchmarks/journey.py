@@ -6,6 +6,7 @@ and the four services as processes) on this machine.
     .venv/bin/python -m benchmarks.journey --quick  # about a minute once the stack is up
     .venv/bin/python -m benchmarks.journey --round-seconds 15 --rounds 3
     .venv/bin/python -m benchmarks.journey --help  # every duration and count
+    make bench BENCH_ARGS='--scale --quick'  # instead: each service's ×2/×1 (benchmarks/scale.py)
 
 In one run, side by side:
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -53,7 +55,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from benchmarks import phases
+from benchmarks import phases, scale
 from benchmarks.bench import Bench
 from benchmarks.plot import latency_plot
 from benchmarks.processes import REPO_ROOT, WORK_DIR, bare_app
@@ -84,6 +86,12 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--quick", action="store_true", help="every phase briefly, to try it (about 1 minute)")
+    add(
+        "--scale",
+        action="store_true",
+        help="instead: each service's rate with two instances over one, on make run SCALE=2's "
+        "stack (benchmarks/scale.py; with --quick, shorter rounds)",
+    )
     add("--connections", type=int, default=32, help="connections at saturation (32)")
     add("--round-seconds", type=float, default=12.0, help="length of one saturation round (12)")
     add("--rounds", type=int, default=2, help="bare/intake round pairs, alternating (2)")
@@ -143,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     console = Console(stderr=True)
     out = Console() if Console().is_terminal else Console(width=160)
     began = time.monotonic()
+    if options.scale:
+        scale_main(options.quick, console, out)
+        out.print(f"whole benchmark: {time.monotonic() - began:.0f} s")
+        return
     with running_stack(console) as stack, bare_app(stack, console) as (port, process):
         progress = Progress(
             TextColumn("{task.description:<40}"),
@@ -173,6 +185,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     out.print(f"\nlatency plot: {path}")
     out.print(f"whole benchmark: {time.monotonic() - began:.0f} s")
+
+
+def scale_main(quick: bool, console: Console, out: Console) -> None:
+    """×2/×1 of each service (benchmarks/scale.py), on a stack with two instances of each."""
+    # A paused instance keeps its partitions: no rebalance on the clock (benchmarks/scale.py).
+    os.environ["KAFKA_SESSION_TIMEOUT_MS"] = str(scale.SESSION_TIMEOUT_MS)
+    options = scale.QUICK if quick else scale.ScaleOptions()
+    with running_stack(console, scale=2) as stack:
+        rows = asyncio.run(scale.ScaleBench(stack, options, console).run())
+        stack.check_alive()
+    out.print()
+    scale.report(rows, out)
 
 
 if __name__ == "__main__":

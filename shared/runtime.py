@@ -151,6 +151,7 @@ class ServiceRuntime:
             verifier=self.verifier,
             security=self.kafka_security,
             metrics=self.metrics,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
         )
         self.consumers.append(runner)
         return runner

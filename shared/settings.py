@@ -118,7 +118,15 @@ class Settings(ConsultationSettings, FederationSettings):
     claim_lapse_minutes: float = 240
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
-    kafka_topic_partitions: int = 3
+    # Every province-wide topic (intake's, routing's, approval's events, the federation's...):
+    # at least four partitions, each record keyed by its application number, so one
+    # application's events stay in order on one partition while up to four instances of a
+    # consumer group share the topic (`make run SCALE=2`, the Deployments' replicas).
+    kafka_topic_partitions: int = Field(default=4, ge=1)
+    # A consumer that sent no heartbeat this long leaves its group, its partitions given to the
+    # other members (Kafka's default, 10 s). `make bench BENCH_ARGS=--scale` raises it, so that
+    # an instance paused while a backlog builds keeps its partitions (benchmarks/scale.py).
+    kafka_session_timeout_ms: int = Field(default=10000, ge=6000, le=300000)
     # Each topic of a per-locality family (approval's requests, one per locality): one
     # partition, as hundreds of them are read together (shared.messaging.kafka.topic_partitions).
     kafka_locality_topic_partitions: int = Field(default=1, ge=1)

@@ -28,6 +28,8 @@ from shared.i18n import _
 from shared.settings import SERVICES, InsecureConfiguration, Settings, get_settings
 from tooling import dlq, federation_cli, kafka_access, keys
 from tooling.local_state import LocalStateMissing, cli_settings, database_hint, kafka_hint
+from tooling.run_command import ProvincesOption
+from tooling.scale import ScaleOption
 
 console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -243,45 +245,16 @@ def migrate(
 
 
 @app.command()
-def run(provinces: Annotated[int, typer.Option(min=1, max=2)] = 1) -> None:
+def run(provinces: ProvincesOption = 1, scale: ScaleOption = 1) -> None:
     """Start Kafka, PostgreSQL, the services, the web apps, the simulators, the gateway; keep
     them up (a process that dies is started again) until Ctrl-C (or SIGTERM)."""
-    import signal
+    from tooling.run_command import run_until_stopped
 
-    from tooling.infra import InfrastructureError
-    from tooling.stack import running_stack
-    from tooling.supervisor import supervise
-
-    def interrupt(*_signal: object) -> None:
-        raise KeyboardInterrupt
-
-    # Stopped as by Ctrl-C: the services stop gracefully and .tongban/stack.json is removed.
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        with running_stack(console, provinces=provinces) as stack:
-            console.print(
-                "\n"
-                + _(
-                    "Tongban is running. Try:\n"
-                    "  curl -s http://127.0.0.1:8001/v1/catalog/items\n"
-                    "  tongban token --role window_clerk --locality 341200 --window-id W341200-01\n"
-                    "  curl -s http://127.0.0.1:8005/control/shipments   (the carrier simulator)\n"
-                    "`tongban` finds this stack from any directory. Press Ctrl-C to stop."
-                ),
-                markup=False,
-            )
-            supervise(stack.processes(), console, REPO_ROOT / ".tongban" / "supervisor.json")
-    except KeyboardInterrupt:
-        console.print()
-        console.print(_("Stopping…"))
-    except InfrastructureError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from exc
-    console.print(_("Stopped."))
+    run_until_stopped(console, provinces=provinces, scale=scale)
 
 
 @app.command()
-def demo(provinces: Annotated[int, typer.Option(min=1, max=2)] = 2) -> None:
+def demo(provinces: ProvincesOption = 2) -> None:
     """Start the stack, drive applications end to end (one across to Jiangsu), print them, stop."""
     from tooling.demo import run_demo
     from tooling.infra import InfrastructureError

@@ -331,8 +331,9 @@ async def apply_acls(
     locality_partitions: int = _DEFAULTS["kafka_locality_topic_partitions"].default,
     settle_seconds: float = 15.0,
 ) -> AppliedAcls:
-    """Create the table's grants and topics that are missing, remove grants of its principals
-    that it does not make; run as a super user. Returns once the broker enforces the table."""
+    """Create the table's grants and topics that are missing (and raise the partitions of a
+    topic made with fewer than planned), remove grants of its principals that it does not make;
+    run as a super user. Returns once the broker enforces the table."""
     client = make_client(bootstrap_servers, security=security, request_timeout_ms=30000)
     await client.bootstrap()
     try:
@@ -375,8 +376,10 @@ async def apply_acls(
         await client.close()
     # After the grants: a single node applies metadata in order, and the logs of a few hundred
     # new partitions would hold the grants back for seconds.
+    # A topic made with fewer partitions (by an older Tongban, or by hand) is raised to the plan
+    # here, before the services start, rather than left narrower than its consumer groups.
     made = {"partitions": partitions, "locality_partitions": locality_partitions}
-    await ensure_topics(bootstrap_servers, table.topics, **made, security=security)
+    await ensure_topics(bootstrap_servers, table.topics, **made, security=security, grow=True)
     # Evidence topics keep every record for good, also where they were made with other settings.
     await keep_retained(bootstrap_servers, table.topics, security=security)
     return AppliedAcls(len(missing), len(stale), len(wanted) - len(missing))

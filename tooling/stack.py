@@ -37,6 +37,7 @@ from tooling.kafka_access import tongban_acl_table
 from tooling.kafka_principals import ADMIN_PRINCIPAL, AUDIT_WATCH_PRINCIPAL
 from tooling.local_state import LocalStack, forget, record
 from tooling.ports import kafka_port, service_ports
+from tooling.scale import extra_instances, start_instances
 from tooling.seed import seed_demo_agreements
 from tooling.sms_gateway.control import SmsGatewayControl, gateway_process
 from tooling.stack_processes import (
@@ -76,6 +77,8 @@ class RunningStack:
     infrastructure: Mapping[str, ManagedProcess] = field(default_factory=dict)
     # 跨省通办: the federation gateway, and with `--provinces 2` Jiangsu's Tongban.
     federation: Federation | None = None
+    # `make run SCALE=2`: the services' second (third...) instances, "intake-2"... (tooling.scale).
+    instances: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -91,6 +94,7 @@ class RunningStack:
         named = {**self.infrastructure, **{n: s.process for n, s in self.services.items()}}
         named |= {extra.name: extra.process for extra in extras}
         named |= self.federation.processes() if self.federation is not None else {}
+        named |= {name: instance.process for name, instance in self.instances.items()}
         return named | ({"audit": self.watcher} if self.watcher is not None else {})
 
     def check_alive(self) -> None:
@@ -110,8 +114,10 @@ def _set_aside_an_old_development_ring(directory: Path, console: Console) -> Non
 
 @contextmanager
 def running_stack(
-    console: Console, *, work_dir: Path | None = None, provinces: int = 1
+    console: Console, *, work_dir: Path | None = None, provinces: int = 1, scale: int = 1
 ) -> Iterator[RunningStack]:
+    """The stack; with `provinces=2` Jiangsu's Tongban beside it (tooling.federation_run);
+    `scale` instances of intake, routing, approval and delivery (tooling.scale)."""
     work_dir = work_dir or REPO_ROOT / ".tongban"
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -192,6 +198,7 @@ def running_stack(
             )
             for service in SERVICES
         }
+        instances = extra_instances(services, scale, log_dir)
         carrier = carrier_simulator_process(ports, env, log_dir)
         # The SMS gateway simulator; its delivery reports go to the portal once the stack has one.
         report_url = (
@@ -243,6 +250,7 @@ def running_stack(
                 portal,
                 consultation,
                 infra.processes,
+                instances=instances,
             )
             # Routing first: intake reads routing's rules (and the seeded agreements) to their
             # end before it serves, so a fresh stack accepts at once.
@@ -264,6 +272,9 @@ def running_stack(
                 asyncio.run(
                     _wait_simulator_ready(sms, SmsGatewayControl(sms.url).ready, "SMS gateway")
                 )
+            if instances:
+                with console.status(f"Starting {len(instances)} more service instances…"):
+                    start_instances(instances)
             console_process.process.start()
             portal.process.start()
             consultation.process.start()
@@ -271,14 +282,8 @@ def running_stack(
                 asyncio.run(_wait_console_ready(console_process))
                 asyncio.run(_wait_console_ready(portal))
                 asyncio.run(_wait_console_ready(consultation))
-            for running in [
-                *services.values(),
-                carrier,
-                sms,
-                console_process,
-                portal,
-                consultation,
-            ]:
+            web = [carrier, sms, console_process, portal, consultation]
+            for running in [*services.values(), *instances.values(), *web]:
                 console.print(
                     f"[green]✓[/] {running.name:<9} {running.url}  "
                     f"(log: {running.process.log_path})"
@@ -302,11 +307,7 @@ def running_stack(
                         running.name: running.url
                         for running in [
                             *services.values(),
-                            carrier,
-                            sms,
-                            console_process,
-                            portal,
-                            consultation,
+                            *web,
                             *stack.federation.shown().values(),
                         ]
                     },
@@ -324,6 +325,7 @@ def running_stack(
                     console_process.process,
                     carrier.process,
                     sms.process,
+                    *(s.process for s in instances.values()),
                     *(s.process for s in services.values()),
                 ],
                 grace=STOP_GRACE_SECONDS,

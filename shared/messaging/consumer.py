@@ -124,6 +124,7 @@ class ConsumerRunner:
         verifier: EventVerifier | None = None,
         security: KafkaSecurity | None = None,
         metrics: ServiceMetrics | None = None,
+        session_timeout_ms: int = 10000,
     ) -> None:
         self.name = name
         self.group_id = group_id or name
@@ -148,6 +149,7 @@ class ConsumerRunner:
             group_id=self.group_id,
             client_id=name,
             security=security,
+            session_timeout_ms=session_timeout_ms,
         )
         self.consumer = self._open()
         # Outcomes, dead letters and lag of this runner (GET /metrics); None in tests of the

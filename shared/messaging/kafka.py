@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as kafka_errors
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -86,6 +86,7 @@ def make_consumer(
     group_id: str,
     client_id: str,
     security: KafkaSecurity | None = None,
+    session_timeout_ms: int = 10000,
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
@@ -93,6 +94,8 @@ def make_consumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         client_id=client_id,
+        # A member silent this long is taken out of the group, its partitions given to others.
+        session_timeout_ms=session_timeout_ms,
         enable_auto_commit=False,  # offsets move only after the effect has committed
         auto_offset_reset="earliest",
         metadata_max_age_ms=5000,
@@ -252,18 +255,43 @@ async def keep_retained(
     return retained
 
 
+def partitions_to_add(existing: Mapping[str, int], planned: Mapping[str, int]) -> dict[str, int]:
+    """Topic → the partition count it is raised to: the existing topics that have fewer
+    partitions than planned (a broker made by an older Tongban, or by hand). Kafka can add
+    partitions but never take them away, so a topic with more keeps them. A topic the broker
+    lists with none is still being made (its leaders not elected yet): left alone."""
+    return {
+        name: count for name, count in sorted(planned.items()) if 0 < existing.get(name, 0) < count
+    }
+
+
+def topic_plan(
+    topics: Iterable[str], partitions: int, locality_partitions: int | None = None
+) -> dict[str, int]:
+    """Topic → how many partitions it is made with (topic_partitions)."""
+    return {
+        name: topic_partitions(name, partitions, locality_partitions or partitions)
+        for name in sorted(set(topics))
+    }
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],
     *,
-    partitions: int = 3,
+    partitions: int = 4,
     locality_partitions: int | None = None,
     security: KafkaSecurity | None = None,
-) -> None:
+    grow: bool = False,
+) -> dict[str, int]:
     """Create the topics that do not exist yet (safe to run from several services at once):
     with `partitions` each, or `locality_partitions` for per-locality topics when it is given
-    (topic_partitions). An existing topic keeps the partitions it has."""
-    wanted = sorted(set(topics))
+    (topic_partitions). An existing topic keeps the partitions it has unless `grow` (the
+    admin's step, `tongban kafka-acls --apply` and the launcher): then one with fewer than
+    planned is raised to the plan (CreatePartitions). A key's records written after the raise
+    may go to another partition than its earlier ones, so it is done before the services start.
+    Returns the topics raised, with their new count."""
+    plan = topic_plan(topics, partitions, locality_partitions)
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(KafkaConnectionError),
         wait=wait_exponential(multiplier=0.2, max=2),
@@ -274,31 +302,50 @@ async def ensure_topics(
             admin = make_admin(bootstrap_servers, security=security)
             await admin.start()
             try:
-                existing = set(await admin.list_topics())
-                missing = [name for name in wanted if name not in existing]
-                if not missing:
-                    return
-                response = await admin.create_topics(
-                    [
-                        NewTopic(
-                            name,
-                            topic_partitions(name, partitions, locality_partitions or partitions),
-                            1,
-                            topic_configs=_topic_configs(name),
-                        )
-                        for name in missing
-                    ]
-                )
-                for topic, code, *_ in response.topic_errors:
-                    if code == TOPIC_AUTHORIZATION_FAILED:
-                        # A broker with ACLs: the services may not create topics; the operator
-                        # creates them with the ACL table (`tongban kafka-acls --apply`).
-                        raise KafkaError(
-                            f"topic {topic} does not exist and this principal may not create "
-                            "it; run `tongban kafka-acls --apply` with the admin's credentials"
-                        )
-                    if code not in (0, TOPIC_ALREADY_EXISTS):
-                        raise KafkaError(f"cannot create topic {topic}: error code {code}")
-                log.info("created %d Kafka topics", len(missing))
+                existing = {
+                    str(topic["topic"]): len(topic["partitions"])
+                    for topic in await admin.describe_topics()
+                }
+                missing = [name for name in plan if name not in existing]
+                if missing:
+                    await _create(admin, missing, plan)
+                raised = partitions_to_add(existing, plan) if grow else {}
+                if raised:
+                    await _raise_partitions(admin, raised)
+                return raised
             finally:
                 await admin.close()
+    raise AssertionError("unreachable: AsyncRetrying reraises")  # pragma: no cover
+
+
+async def _create(admin: AIOKafkaAdminClient, missing: list[str], plan: Mapping[str, int]) -> None:
+    response = await admin.create_topics(
+        [NewTopic(name, plan[name], 1, topic_configs=_topic_configs(name)) for name in missing]
+    )
+    for topic, code, *_ in response.topic_errors:
+        if code == TOPIC_AUTHORIZATION_FAILED:
+            # A broker with ACLs: the services may not create topics; the operator
+            # creates them with the ACL table (`tongban kafka-acls --apply`).
+            raise KafkaError(
+                f"topic {topic} does not exist and this principal may not create "
+                "it; run `tongban kafka-acls --apply` with the admin's credentials"
+            )
+        if code not in (0, TOPIC_ALREADY_EXISTS):
+            raise KafkaError(f"cannot create topic {topic}: error code {code}")
+    log.info("created %d Kafka topics", len(missing))
+
+
+async def _raise_partitions(admin: AIOKafkaAdminClient, raised: Mapping[str, int]) -> None:
+    try:
+        await admin.create_partitions(
+            {name: NewPartitions(total_count=count) for name, count in raised.items()}
+        )
+    except kafka_errors.InvalidPartitionsError:
+        # Another admin raised them first (the topic already has as many): nothing to do.
+        log.info("partitions of %s were raised already", ", ".join(raised))
+        return
+    log.info(
+        "raised the partitions of %d Kafka topics: %s",
+        len(raised),
+        ", ".join(f"{name} → {count}" for name, count in raised.items()),
+    )

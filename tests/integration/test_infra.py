@@ -58,7 +58,7 @@ async def _round_trip(
     await producer.start()
     try:
         await producer.send_and_wait(TOPIC, b'{"hello": "world"}', key=b"TB-0001")
-        # The ACL table's topics were made with the infrastructure: three partitions, one for
+        # The ACL table's topics were made with the infrastructure: four partitions, one for
         # each topic of a per-locality family (hundreds of them are read together).
         partitions = {
             topic: len(await producer.partitions_for(topic))
@@ -121,8 +121,8 @@ def test_starts_kafka_and_postgres_and_stops_them(
         value, partitions = asyncio.run(_round_trip(infrastructure.kafka_bootstrap_servers, admin))
         assert value == b'{"hello": "world"}'
         assert partitions == {
-            TOPIC: 3,
-            "tongban.intake.events": 3,
+            TOPIC: 4,
+            "tongban.intake.events": 4,
             approval_requests("340104"): 1,
         }
         # The secret the passwords come from is the user's alone.

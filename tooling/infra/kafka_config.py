@@ -103,7 +103,7 @@ def server_properties(
         # KIP-853 dynamic quorum, formatted with --standalone: this node is the only voter.
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
         "log.dirs": str(directory / "data"),
-        "num.partitions": "3",
+        "num.partitions": "4",  # as Settings.kafka_topic_partitions
         "default.replication.factor": "1",
         "min.insync.replicas": "1",
         "auto.create.topics.enable": "true",
