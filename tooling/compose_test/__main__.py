@@ -174,7 +174,7 @@ def main() -> int:
                 f"certificate {r['certificate']} {r['verification']}"
             ),
         )
-        for key in ("timeline", "accepted after", "accepted to delivered"):
+        for key in ("timeline", "accepted after", "accepted to delivered", "federation gateway"):
             console.print(f"  {key}: {reached[key]}", highlight=False)
         outcome = 0
     except Exception:
