@@ -1,5 +1,6 @@
 # One image for every Tongban process: `tongban serve <service>`, `tongban migrate`,
-# `tongban kafka-acls --apply`, `tongban carrier-simulator`.
+# `tongban kafka-acls --apply`, `tongban carrier-simulator`, the federation gateway
+# (`python -m services.federation`), the SMS gateway simulator (`python -m tooling.sms_gateway`).
 # Builds with the classic builder (`DOCKER_BUILDKIT=0 docker build .`) as with BuildKit: no
 # `# syntax=` line, whose frontend BuildKit would fetch from a registry.
 
@@ -51,6 +52,7 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 tongban \
  && useradd --system --uid 10001 --gid tongban --home-dir /app --shell /usr/sbin/nologin tongban \
  && mkdir -p /var/lib/tongban/keys /var/lib/tongban/trust \
+      /var/lib/tongban/federation-tls /var/lib/tongban/partners \
  && chown -R tongban:tongban /var/lib/tongban
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
@@ -62,6 +64,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/cache \
     KEY_RING_DIR=/var/lib/tongban/keys
 USER 10001:10001
-EXPOSE 8001 8002 8003 8004 8005 8008
+EXPOSE 8001 8002 8003 8004 8005 8006 8007 8008 8010 8011
 ENTRYPOINT ["tongban"]
 CMD ["--help"]

@@ -239,6 +239,7 @@ def migrate(
     databases: dict[str, str] = {name: settings.service_database_url(name) for name in SERVICES}
     databases["portal"] = settings.portal_database()  # PORTAL_DATABASE_URL or tongban_portal
     databases["consultation"] = settings.service_database_url("consultation")
+    databases["federation"] = settings.federation_database()  # the gateway's own
     for name in [service] if service else databases:
         upgrade(name, databases[name])
         console.print(Text.assemble(("✓ ", "green"), _("{service} migrated", service=name)))

@@ -1,12 +1,17 @@
 """Certificates for the federation gateways' mutual TLS on a developer's machine and in the
 tests: a throwaway CA and, per province, one certificate (server and client use, for
-127.0.0.1/localhost) with its key, as PEM files. In production each province's gateway
-certificate comes from the PKI the two provinces agree on; nothing here is for that."""
+127.0.0.1/localhost and any other host names given) with its key, as PEM files. In production
+each province's gateway certificate comes from the PKI the two provinces agree on; nothing here
+is for that.
+
+`python -m tooling.federation_pki DIR --province 34 --host federation` makes them in DIR unless
+the gateway's three files are there already (docker-compose.yml's one-shot `federation-tls`)."""
 
 from __future__ import annotations
 
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,9 +99,9 @@ class DevelopmentCA:
         _write_key(key, key_path)
         self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, province: str) -> GatewayFiles:
-        """The gateway certificate of `province` (e.g. 34), valid for 127.0.0.1 and localhost,
-        for serving and for calling partners."""
+    def issue(self, province: str, hosts: Sequence[str] = ()) -> GatewayFiles:
+        """The gateway certificate of `province` (e.g. 34), valid for 127.0.0.1, localhost and
+        `hosts` (DNS names), for serving and for calling partners."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         assert isinstance(self.key, ec.EllipticCurvePrivateKey)
@@ -110,7 +115,10 @@ class DevelopmentCA:
             .not_valid_after(now + timedelta(days=30))
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [
+                        *(x509.DNSName(name) for name in ("localhost", *hosts)),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    ]
                 ),
                 critical=False,
             )
@@ -122,11 +130,40 @@ class DevelopmentCA:
             )
             .sign(self.key, hashes.SHA256())
         )
-        files = GatewayFiles(
-            cert=self.directory / f"gateway-{province}.pem",
-            key=self.directory / f"gateway-{province}-key.pem",
-            ca=self.cert_path,
-        )
+        files = gateway_files(self.directory, province)
         _write_key(key, files.key)
         files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return files
+
+
+def gateway_files(directory: Path, province: str) -> GatewayFiles:
+    return GatewayFiles(
+        cert=directory / f"gateway-{province}.pem",
+        key=directory / f"gateway-{province}-key.pem",
+        ca=directory / "ca.pem",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tooling.federation_pki",
+        description="A development CA and a federation gateway's certificate (never for "
+        "production: the provinces' agreed PKI issues those).",
+    )
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--province", default="34", help="two digits, e.g. 34")
+    parser.add_argument("--host", action="append", default=[], help="a DNS name (repeat)")
+    options = parser.parse_args(argv)
+    wanted = gateway_files(options.directory, options.province)
+    if all(path.is_file() for path in (wanted.cert, wanted.key, wanted.ca)):
+        print(f"{wanted.cert}: already there, kept")
+        return 0
+    made = DevelopmentCA(options.directory).issue(options.province, options.host)
+    print(f"{made.cert}: issued by the development CA {made.ca}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

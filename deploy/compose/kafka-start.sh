@@ -10,6 +10,7 @@ set -eu
 : "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_INTAKE_PASSWORD:?}" "${KAFKA_ROUTING_PASSWORD:?}"
 : "${KAFKA_APPROVAL_PASSWORD:?}" "${KAFKA_DELIVERY_PASSWORD:?}" "${KAFKA_CLUSTER_ID:?}"
 : "${KAFKA_AUDIT_WATCH_PASSWORD:?}" "${KAFKA_PORTAL_PASSWORD:?}" "${KAFKA_CONSULTATION_PASSWORD:?}"
+: "${KAFKA_FEDERATION_PASSWORD:?}"
 
 config=/tmp/server.properties
 umask 077
@@ -65,5 +66,6 @@ user() { echo "SCRAM-SHA-512=[name=$1,password=$2,iterations=4096]"; }
   --add-scram "$(user delivery "$KAFKA_DELIVERY_PASSWORD")" \
   --add-scram "$(user tongban-audit-watch "$KAFKA_AUDIT_WATCH_PASSWORD")" \
   --add-scram "$(user portal "$KAFKA_PORTAL_PASSWORD")" \
-  --add-scram "$(user consultation "$KAFKA_CONSULTATION_PASSWORD")"
+  --add-scram "$(user consultation "$KAFKA_CONSULTATION_PASSWORD")" \
+  --add-scram "$(user federation "$KAFKA_FEDERATION_PASSWORD")"
 exec /opt/kafka/bin/kafka-server-start.sh "$config"

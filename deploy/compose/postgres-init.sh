@@ -3,7 +3,8 @@
 # service (tongban_<service>, as shared.settings.database_name names them), each owned by its
 # service's role, which can reach no other; and the audit watcher's (tongban_audit, owned by
 # audit_watch), which routing's role cannot reach; the portal's (tongban_portal, owned by portal);
-# the consultation service's (tongban_consultation, owned by consultation).
+# the consultation service's (tongban_consultation, owned by consultation); the federation
+# gateway's (tongban_federation, owned by federation).
 set -eu
 create() {  # role, password, database
   psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
@@ -20,3 +21,4 @@ done
 create audit_watch "$AUDIT_WATCH_DB_PASSWORD" tongban_audit
 create portal "$PORTAL_DB_PASSWORD" tongban_portal
 create consultation "$CONSULTATION_DB_PASSWORD" tongban_consultation
+create federation "$FEDERATION_DB_PASSWORD" tongban_federation

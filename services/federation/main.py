@@ -61,6 +61,7 @@ class Gateway:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.fail_closed("The federation gateway")
+    settings.check_keys("federation")  # outside development: its `federation` key, the list
     tls = TlsFiles.of(settings)
     ring = settings.key_ring()
     signer = ring.signer(FEDERATION_KEY)

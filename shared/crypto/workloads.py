@@ -11,7 +11,11 @@ Secret carries): nothing else decides who holds what.
 - routing: `ledger-mac` too (HMAC-SM3), the MAC of each ledger entry until a checkpoint signs
   it (shared.audit.ledger.EntryMacs);
 - approval: `seal-<locality>` of the localities the instance serves (`APPROVAL_LOCALITIES`),
-  its event signatures and documents' seals; no key of its own besides.
+  its event signatures and documents' seals; no key of its own besides;
+- federation (the gateway, services/federation): `federation` alone, which signs its messages
+  to partner provinces, the anchor partners trust, and its events inside the province. It
+  keeps no personal data encrypted at rest yet and nothing is sealed to it, so no `pii` and no
+  sealing key (contracts/federation.md §11).
 
 No private key is shared by two workloads. (The ID-number digest key, `PII_DIGEST_KEY`, which
 intake, approval and delivery must agree on to compare digests, is a setting, not a ring key.)
@@ -26,7 +30,7 @@ from shared.crypto.keyring import Algorithm, KeyRing, KeyRingError
 from shared.crypto.personal import PII_KEY, sealing_key_name
 from shared.crypto.trust import TrustListError
 
-WORKLOADS = ("intake", "routing", "approval", "delivery", "consultation")
+WORKLOADS = ("intake", "routing", "approval", "delivery", "consultation", "federation")
 
 
 def seal_key(locality: str) -> str:
@@ -37,6 +41,8 @@ def workload_keys(workload: str, localities: Iterable[str] = ()) -> dict[str, Al
     """The keys (name → algorithm) the workload's ring must hold; `localities` for approval."""
     if workload not in WORKLOADS:
         raise ValueError(f"{workload!r} is not a workload ({', '.join(WORKLOADS)})")
+    if workload == "federation":
+        return {workload: "SM2-SM3"}
     keys: dict[str, Algorithm] = {PII_KEY: "SM4", sealing_key_name(workload): "SM2-SM3"}
     if workload == "approval":
         codes = sorted(set(localities))

@@ -33,7 +33,7 @@ KAFKA_START = (ROOT / "deploy/compose/kafka-start.sh").read_text(encoding="utf-8
 POSTGRES_INIT = (ROOT / "deploy/compose/postgres-init.sh").read_text(encoding="utf-8")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Tongban processes that are not one of the four services but read the same settings.
-TONGBAN_PROCESSES = (*SERVICES, "carrier", "console", "portal", "consultation")
+TONGBAN_PROCESSES = (*SERVICES, "carrier", "console", "portal", "consultation", "federation")
 
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}")
 
@@ -86,7 +86,7 @@ _ONLY = {
     "sms_report_secret": {"portal", "sms"},
     "blob_store_url": {"intake", "approval"},
     **{f"{service}_url": {"console"} for service in SERVICES},
-    # The federation gateway's own; it is not in compose yet (contracts/federation.md).
+    # The federation gateway's own (test_compose_federation.py).
     "federation_gateway_url": {"federation"},
     "federation_trust_dir": {"federation"},
     "intake_url": {"console", "portal"},
@@ -312,15 +312,10 @@ def test_a_service_waits_for_its_backends_and_is_healthy_when_ready(service: str
     assert "trust:/var/lib/tongban/trust" in definition["volumes"]
 
 
-# Issue 21's first wave: the federation gateway runs on its own (its tests start two); compose,
-# `make run` and k8s take it in the next wave (contracts/federation.md, "What is next").
-NOT_IN_COMPOSE_YET = {"federation"}
-
-
 def test_every_service_of_the_code_base_runs_in_compose() -> None:
     # A new process under services/ (with its main.py) belongs in the stack too.
     present = {path.parent.name for path in (ROOT / "services").glob("*/main.py")}
-    present -= NOT_IN_COMPOSE_YET
+    assert "federation" in present
     assert present <= set(SERVICES_OF_COMPOSE), sorted(present - set(SERVICES_OF_COMPOSE))
 
 

@@ -59,10 +59,39 @@ def test_the_local_kafka_image_has_every_script_compose_calls() -> None:
 def test_every_kubernetes_command_names_something_the_image_has() -> None:
     found = list(commands.workload_commands())
     names = {command.where.split(": ")[1].split("/")[1] for command in found}
-    assert {"intake", "routing", "delivery", "portal"} <= names, names
-    assert any(command.argv[1:3] == ("migrate", "intake") for command in found)
+    expected = {"intake", "routing", "delivery", "portal", "consultation", "federation"}
+    assert expected | {"sms-gateway", "audit-watch"} <= names, names
+    migrated = {command.argv[2] for command in found if command.argv[1:2] == ("migrate",)}
+    assert migrated == expected | {"approval"}, migrated
     for command in found:
         if command.argv[0] == "tongban":
             continue
         assert command.argv[:2] == ("python", "-m"), command
         assert importlib.util.find_spec(command.argv[2]) is not None, command
+
+
+def test_every_compose_command_of_the_image_is_checked_too() -> None:
+    """`make compose-test` starts each of these with --help before `docker-compose up`."""
+    found = {
+        command.where.removeprefix("docker-compose.yml: "): command.argv
+        for command in commands.compose_commands()
+    }
+    assert found["federation"] == (
+        "python",
+        "-m",
+        "services.federation",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8010",
+    )
+    assert found["federation-tls"][:3] == ("python", "-m", "tooling.federation_pki")
+    assert found["migrate-federation"] == ("tongban", "migrate", "federation")
+    assert found["carrier"][:2] == ("tongban", "carrier-simulator")
+    assert {"consultation", "migrate-consultation", "sms", "audit-watch"} <= set(found)
+    for argv in found.values():
+        if argv[0] != "tongban":
+            assert argv[:2] == ("python", "-m"), argv
+            assert importlib.util.find_spec(argv[2]) is not None, argv
+    every = list(commands.every_command())
+    assert len(every) == len({command.argv for command in every})

@@ -22,6 +22,8 @@ from shared.settings import SERVICES
 from tooling.infra.kustomize import build_command
 from tooling.k8s.approval import approval_groups
 from tooling.k8s.audit_watch import AUDIT_WATCH_NAME
+from tooling.k8s.consultation import CONSULTATION_NAME
+from tooling.k8s.federation import FEDERATION_NAME
 from tooling.k8s.keys import APPROVAL_KEYS_SECRET, KEY_RING_MOUNT, TRUST_MOUNT, seals_secret
 from tooling.k8s.manifests import render_manifests, stale_manifests
 from tooling.k8s.portal import PORTAL_NAME, RESIDENTS_MOUNT, SMS_GATEWAY_NAME
@@ -37,8 +39,9 @@ STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}
 WITHOUT_KEY_RING = {AUDIT_WATCH_NAME, PORTAL_NAME, SMS_GATEWAY_NAME}
 # Readiness on /healthz: the portal's guides need nothing behind it, the simulator is itself.
 READY_WHEN_LIVE = {PORTAL_NAME, SMS_GATEWAY_NAME}
-# One pod, replaced (never two at once): the watcher, and the simulator's in-memory messages.
-SINGLE_PODS = {AUDIT_WATCH_NAME, SMS_GATEWAY_NAME}
+# One pod, replaced (never two at once): the watcher, the simulator's in-memory messages, and
+# the consultation service's in-memory signalling rooms (contracts/video.md).
+SINGLE_PODS = {AUDIT_WATCH_NAME, SMS_GATEWAY_NAME, CONSULTATION_NAME}
 
 
 @functools.cache
@@ -115,6 +118,11 @@ def test_every_deployment_is_probed_bounded_and_unprivileged(overlay: str) -> No
                     assert command[:3] == ["python", "-m", "tooling.heartbeat"], name
                     args = container["args"]
                     assert command[3] == args[args.index("--heartbeat") + 1], name
+            elif name == FEDERATION_NAME:
+                # HTTPS with mutual TLS only: probed over it with its own certificate.
+                asks = ["python", "-m", "services.federation.probe"]
+                assert container["livenessProbe"]["exec"]["command"] == [*asks, "/healthz"]
+                assert container["readinessProbe"]["exec"]["command"] == [*asks, "/readyz"]
             else:
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
                 ready = "/healthz" if name in READY_WHEN_LIVE else "/readyz"
@@ -145,8 +153,13 @@ def test_no_secret_value_is_committed(overlay: str) -> None:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             for variable in container.get("env", []):
                 if any(w in variable["name"] for w in ("SECRET", "PASSWORD", "KEY", "URL")):
-                    if variable["name"].endswith("_URL") and "DATABASE" not in variable["name"]:
+                    if (
+                        variable["name"].endswith(("_URL", "_URLS"))
+                        and "DATABASE" not in variable["name"]
+                    ):
                         continue
+                    if str(variable.get("value", "")).startswith("/etc/tongban/"):
+                        continue  # the path of a file mounted from a Secret (a TLS key)
                     assert "secretKeyRef" in variable.get("valueFrom", {}), variable
 
 
@@ -189,13 +202,18 @@ def test_networking_denies_by_default(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_migrations_run_as_a_job_per_service_with_its_own_pii_key_only(overlay: str) -> None:
     jobs = {job["metadata"]["name"]: job for job in of_kind(overlay, "Job")}
-    assert sorted(jobs) == sorted(f"tongban-migrate-{s}" for s in [*SERVICES, "portal"])
-    # The portal's tables hold nothing a ring's key encrypts: its database, no key at all.
-    portal = jobs.pop("tongban-migrate-portal")["spec"]["template"]["spec"]
-    assert portal["containers"][0]["args"] == ["migrate", "portal"]
-    assert [v["name"] for v in portal["containers"][0]["env"]] == ["PORTAL_DATABASE_URL"]
-    assert key_files(portal) == set() and mounted_key_ring(portal) is None
-    for service in SERVICES:
+    with_pii = [*SERVICES, CONSULTATION_NAME]
+    everyone = [*with_pii, "portal", FEDERATION_NAME]
+    assert sorted(jobs) == sorted(f"tongban-migrate-{s}" for s in everyone)
+    # The portal's and the gateway's tables hold nothing a ring's key encrypts: their database,
+    # no key at all.
+    for keyless in ("portal", FEDERATION_NAME):
+        pod = jobs.pop(f"tongban-migrate-{keyless}")["spec"]["template"]["spec"]
+        assert pod["containers"][0]["args"] == ["migrate", keyless]
+        variables = [v["name"] for v in pod["containers"][0]["env"]]
+        assert variables == [f"{keyless.upper()}_DATABASE_URL"]
+        assert key_files(pod) == set() and mounted_key_ring(pod) is None
+    for service in with_pii:
         pod = jobs[f"tongban-migrate-{service}"]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["args"] == ["migrate", service]
@@ -265,9 +283,12 @@ def test_each_workload_mounts_exactly_its_own_keys(overlay: str) -> None:
     for deployment in of_kind(overlay, "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        if container["args"][0] != "serve":
-            continue  # the audit watcher: no ring at all (test below)
-        workload = container["args"][1]
+        if container.get("command") == ["python", "-m", "services.federation"]:
+            workload = FEDERATION_NAME
+        elif container["args"][0] != "serve":
+            continue  # the audit watcher, the SMS simulator: no ring at all (tests below)
+        else:
+            workload = container["args"][1]
         env = {v["name"]: v for v in container["env"]}
         if workload == PORTAL_NAME:  # no private key (tested below)
             assert key_files(pod) == set()

@@ -104,7 +104,7 @@ def leftovers() -> str:
 
 
 def check_commands(image: str) -> str:
-    found = list(commands.workload_commands())
+    found = list(commands.every_command())
     failures = []
     for command in found:
         ok, last = commands.starts(image, command)
@@ -114,7 +114,7 @@ def check_commands(image: str) -> str:
         raise InfrastructureError(
             "commands that do not start in the image:\n" + "\n".join(failures)
         )
-    return f"{len(found)} distinct Deployment/Job commands answer --help in {image}"
+    return f"{len(found)} distinct Kubernetes and compose commands answer --help in {image}"
 
 
 def main() -> int:
@@ -152,7 +152,10 @@ def main() -> int:
         lambda: images.build_tongban(python_image),
         lambda _: f"{images.image_size(images.TONGBAN_IMAGE) / 1e6:.0f} MB",
     )
-    step("Kubernetes commands in the image", lambda: check_commands(images.TONGBAN_IMAGE))
+    step(
+        "Kubernetes and compose commands in the image",
+        lambda: check_commands(images.TONGBAN_IMAGE),
+    )
     base = compose(files)
     run([*base, "down", "-v", "--remove-orphans"], cwd=ROOT, timeout=300)
     outcome = 1
@@ -171,7 +174,7 @@ def main() -> int:
                 f"certificate {r['certificate']} {r['verification']}"
             ),
         )
-        for key in ("timeline", "accepted after", "accepted to delivered"):
+        for key in ("timeline", "accepted after", "accepted to delivered", "federation gateway"):
             console.print(f"  {key}: {reached[key]}", highlight=False)
         outcome = 0
     except Exception:

@@ -1,5 +1,6 @@
-"""Every Kubernetes Deployment's and Job's command started in the built image with `--help`, so
-a wrong entrypoint, module or sub-command fails here rather than in a cluster."""
+"""Every Kubernetes Deployment's and Job's command, and every command docker-compose.yml runs in
+Tongban's image, started in the built image with `--help`, so a wrong entrypoint, module or
+sub-command fails here rather than in a cluster."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tooling.compose_test.engine import docker
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
+COMPOSE = ROOT / "docker-compose.yml"
 WORKLOADS = {"Deployment", "StatefulSet", "Job", "CronJob"}
 ENTRYPOINT = ["tongban"]  # the Dockerfile's
 
@@ -52,6 +54,28 @@ def workload_commands() -> Iterator[Command]:
                 seen.add(argv)
                 name = f"{document['kind']}/{document['metadata']['name']}/{container['name']}"
                 yield Command(f"{path.relative_to(ROOT)}: {name}", argv)
+
+
+def compose_commands() -> Iterator[Command]:
+    """Each service of docker-compose.yml that runs Tongban's own image (built from the
+    Dockerfile), with its entrypoint (the image's unless it names one) and command."""
+    services = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        argv = tuple(service.get("entrypoint") or ENTRYPOINT) + tuple(
+            str(arg) for arg in service.get("command") or ()
+        )
+        yield Command(f"docker-compose.yml: {name}", argv)
+
+
+def every_command() -> Iterator[Command]:
+    """Kubernetes' and compose's, each command line once."""
+    seen: set[tuple[str, ...]] = set()
+    for command in (*workload_commands(), *compose_commands()):
+        if command.argv not in seen:
+            seen.add(command.argv)
+            yield command
 
 
 def starts(image: str, command: Command) -> tuple[bool, str]:

@@ -2,7 +2,9 @@
 window accepts a 合肥 resident's application, 合肥 approves it, the certificate is printed and
 verified, and it is handed over at the window. Tokens come from inside the intake container
 (`tongban token`, the development issuer of its key ring), as a user of the compose file gets
-them (README, "Run with Docker Compose")."""
+them (README, "Run with Docker Compose"). Then the federation gateway, as its operator finds
+it in a fresh stack: no partner province trusted, and this province's anchor exported signed
+with the gateway's own `federation` key."""
 
 from __future__ import annotations
 
@@ -89,6 +91,7 @@ async def window_to_hand_over(compose: Sequence[str]) -> dict[str, str]:
     if handed.status_code != 200:
         raise RuntimeError(f"hand-over answered {handed.status_code}: {handed.text}")
     final = await trip.wait_for_status(number, "delivered")
+    gateway = federation_gateway(compose)
     return {
         "accepted after": f"{accepted_after:.1f} s (intake reading the agreements granted)",
         "accepted to delivered": f"{time.monotonic() - started - accepted_after:.1f} s",
@@ -98,4 +101,20 @@ async def window_to_hand_over(compose: Sequence[str]) -> dict[str, str]:
         "verification": "valid" if verified["valid"] else str(verified.get("reason")),
         "status": final["status"],
         "timeline": " → ".join(entry["status"] for entry in final["timeline"]),
+        "federation gateway": gateway,
     }
+
+
+def federation_gateway(compose: Sequence[str]) -> str:
+    """`tongban federation trust list` and `anchor export` inside the gateway's container."""
+    tongban = [*compose, "exec", "-T", "-e", "TONGBAN_LANG=en", "federation", "tongban"]
+    partners = run([*tongban, "federation", "trust", "list"], timeout=120).stdout
+    if "No partner province is trusted" not in partners:
+        raise RuntimeError(f"a fresh stack's gateway trusts a partner already: {partners}")
+    exported = run(
+        [*tongban, "federation", "anchor", "export", "/tmp/anchor-34.json"], timeout=120
+    ).stdout
+    fingerprint = " ".join(exported.split()).partition("Fingerprint (SM3): ")[2]
+    if not fingerprint:
+        raise RuntimeError(f"the gateway exported no anchor: {exported}")
+    return f"no partner trusted; its anchor exported, fingerprint {fingerprint[:19]}…"

@@ -10,6 +10,8 @@ from typing import Any
 from shared.settings import SERVICES, Settings
 from tooling.k8s.approval import approval_groups, approval_resources
 from tooling.k8s.audit_watch import audit_watch_resources
+from tooling.k8s.consultation import consultation_resources
+from tooling.k8s.federation import federation_resources
 from tooling.k8s.migration_jobs import migration_job
 from tooling.k8s.portal import portal_migration_job, portal_resources, sms_gateway_resources
 from tooling.k8s.strimzi import kafka_topics, kafka_users
@@ -55,9 +57,21 @@ def render_manifests() -> dict[str, str]:
             "tooling/k8s/audit_watch.py (its own Kafka principal and database, no key ring)",
         ),
         (BASE / "migrations-job.yaml").as_posix(): _dump(
-            [*(migration_job(service) for service in SERVICES), portal_migration_job()],
+            [
+                *(migration_job(service) for service in (*SERVICES, "consultation")),
+                portal_migration_job(),
+                migration_job("federation", pii=False),
+            ],
             "tooling/k8s/migration_jobs.py (one Job per service, with its own key ring's `pii`; "
-            "the portal's with no key)",
+            "the portal's and the federation gateway's with no key)",
+        ),
+        (BASE / "consultation.yaml").as_posix(): _dump(
+            consultation_resources(),
+            "tooling/k8s/consultation.py (one pod: the signalling rooms are in its memory)",
+        ),
+        (BASE / "federation.yaml").as_posix(): _dump(
+            federation_resources(),
+            "tooling/k8s/federation.py (mutual TLS only; the partners' anchors the operators')",
         ),
         (BASE / "portal.yaml").as_posix(): _dump(
             portal_resources(),

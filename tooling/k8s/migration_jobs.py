@@ -1,5 +1,6 @@
 """The migrations Jobs: `tongban migrate <service>` once per service, with its database and the
-one key its data migrations use (`pii`, from the service's own ring)."""
+one key its data migrations use (`pii`, from the service's own ring); the federation gateway's
+with its database only (its ring holds no `pii`: shared.crypto.workloads)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,20 @@ def _secret_variable(variable: str, secret_name: str, key: str) -> dict[str, Any
     return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
 
 
-def migration_job(service: str) -> dict[str, Any]:
+def migration_job(service: str, *, pii: bool = True) -> dict[str, Any]:
     """`tongban migrate <service>`: its database, and the one key its data migrations use
-    (`pii`, from the service's own ring)."""
+    (`pii`, from the service's own ring) unless `pii` is False."""
     name = f"tongban-migrate-{service}"
+    keys_env: list[dict[str, Any]] = []
+    keys_mount: list[dict[str, Any]] = []
+    keys_volume: list[dict[str, Any]] = []
+    if pii:
+        keys_env = [
+            {"name": "KEY_RING_DIR", "value": KEY_RING_MOUNT},
+            _secret_variable("KEY_RING_SECRET", keys_secret(service), "key-ring-secret"),
+        ]
+        keys_mount = [{"name": "keys", "mountPath": KEY_RING_MOUNT, "readOnly": True}]
+        keys_volume = [key_ring_volume(service, only=["pii"])]
     labels = {
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/component": "migrations",
@@ -49,10 +60,7 @@ def migration_job(service: str) -> dict[str, Any]:
                                     "tongban-database",
                                     f"{service}-url",
                                 ),
-                                {"name": "KEY_RING_DIR", "value": KEY_RING_MOUNT},
-                                _secret_variable(
-                                    "KEY_RING_SECRET", keys_secret(service), "key-ring-secret"
-                                ),
+                                *keys_env,
                             ],
                             "resources": {
                                 "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -63,15 +71,12 @@ def migration_job(service: str) -> dict[str, Any]:
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            "volumeMounts": [
-                                {"name": "tmp", "mountPath": "/tmp"},
-                                {"name": "keys", "mountPath": KEY_RING_MOUNT, "readOnly": True},
-                            ],
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *keys_mount],
                         }
                     ],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                        key_ring_volume(service, only=["pii"]),
+                        *keys_volume,
                     ],
                 },
             },

@@ -20,6 +20,13 @@ from shared.settings import DEFAULT_PORTS
 from shared.sms import REPORT_PATH
 from tooling.k8s import PART_OF, pod_security_context
 from tooling.k8s.keys import TRUST_MOUNT, trust_volume
+from tooling.k8s.resources import deployment as _deployment
+from tooling.k8s.resources import hardened as _hardened
+from tooling.k8s.resources import hpa
+from tooling.k8s.resources import http_probe as _http_probe
+from tooling.k8s.resources import pdb as _pdb
+from tooling.k8s.resources import secret_env as _secret
+from tooling.k8s.resources import service as _service
 
 PORTAL_NAME = "portal"
 SMS_GATEWAY_NAME = "sms-gateway"
@@ -30,89 +37,6 @@ SMS_PORT = DEFAULT_PORTS["sms"]
 PORTAL_SECRET = "tongban-portal"
 RESIDENTS_SECRET = "tongban-portal-residents"
 RESIDENTS_MOUNT = "/etc/tongban/residents"
-
-
-def _labels(name: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": name,
-        "app.kubernetes.io/component": name,
-        "app.kubernetes.io/part-of": PART_OF,
-    }
-
-
-def _selector(name: str) -> dict[str, Any]:
-    return {"matchLabels": {"app.kubernetes.io/name": name}}
-
-
-def _secret(variable: str, secret_name: str, key: str) -> dict[str, Any]:
-    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
-
-
-def _http_probe(path: str, **timing: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": "http"}, **timing}
-
-
-def _hardened() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-
-
-def _deployment(
-    name: str,
-    container: dict[str, Any],
-    volumes: list[dict[str, Any]],
-    *,
-    replicas: int,
-    single: bool = False,
-) -> dict[str, Any]:
-    labels = _labels(name)
-    spec: dict[str, Any] = {"replicas": replicas}
-    if single:
-        spec["strategy"] = {"type": "Recreate"}
-    spec |= {
-        "selector": _selector(name),
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": "tongban",
-                "automountServiceAccountToken": False,
-                "securityContext": pod_security_context(),
-                "terminationGracePeriodSeconds": 30,
-                "containers": [container],
-                "volumes": volumes,
-            },
-        },
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": spec,
-    }
-
-
-def _service(name: str, port: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "labels": _labels(name)},
-        "spec": {
-            "selector": {"app.kubernetes.io/name": name},
-            "ports": [{"name": "http", "port": port, "targetPort": "http"}],
-        },
-    }
-
-
-def _pdb(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": {"name": name, "labels": _labels(name)},
-        "spec": {"maxUnavailable": 1, "selector": _selector(name)},
-    }
 
 
 def portal_resources() -> list[dict[str, Any]]:
@@ -167,29 +91,10 @@ def portal_resources() -> list[dict[str, Any]]:
             },
         },
     ]
-    hpa = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": PORTAL_NAME, "labels": _labels(PORTAL_NAME)},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": PORTAL_NAME},
-            "minReplicas": 2,
-            "maxReplicas": 6,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 70},
-                    },
-                }
-            ],
-        },
-    }
     return [
         _deployment(PORTAL_NAME, container, volumes, replicas=2),
         _service(PORTAL_NAME, PORTAL_PORT),
-        hpa,
+        hpa(PORTAL_NAME, 2, 6),
         _pdb(PORTAL_NAME),
     ]
 
