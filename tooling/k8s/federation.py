@@ -67,6 +67,11 @@ def federation_resources() -> list[dict[str, Any]]:
             secret_env("KEY_RING_SECRET", keys_secret(name), "key-ring-secret"),
             # It keeps no ID digest, but no process starts in production without a real one.
             secret_env("PII_DIGEST_KEY", "tongban-secrets", "pii-digest-key"),
+            # Scans on request (contracts/federation.md §16): it reads this province's scans a
+            # partner asks for and stores those it fetched (BLOB_STORE_URL of tongban-config;
+            # S3 over HTTPS, on 443 as the partners' egress allows).
+            secret_env("BLOB_STORE_ACCESS_KEY_ID", "tongban-blob-store", "access-key-id"),
+            secret_env("BLOB_STORE_SECRET_ACCESS_KEY", "tongban-blob-store", "secret-access-key"),
             {"name": "FEDERATION_PORT", "value": str(FEDERATION_PORT)},
             {"name": "FEDERATION_GATEWAY_URL", "value": GATEWAY_URL},
             {"name": "FEDERATION_TRUST_DIR", "value": PARTNERS_MOUNT},
