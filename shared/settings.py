@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from shared.consultation_settings import ConsultationSettings
 from shared.crypto.keyring import KeyRing, open_key_ring
 from shared.federation.settings import FederationSettings
+from shared.kafka_settings import KafkaSettings
 from shared.reference.localities import locality_codes
 
 # `consultation` (视频会商, services/consultation) is built like the four but is no stage of an
@@ -54,19 +55,9 @@ class InsecureConfiguration(RuntimeError):
     """A service outside development mode was given no secret, or a development default."""
 
 
-class Settings(ConsultationSettings, FederationSettings):
+class Settings(KafkaSettings, ConsultationSettings, FederationSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    # How every Kafka client of the process authenticates (shared.messaging.kafka.client_security).
-    # PLAINTEXT keeps an existing unsecured broker working; the launcher's broker (`make run`,
-    # the tests) takes SASL_PLAINTEXT with SCRAM-SHA-512 and one principal per service.
-    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
-    kafka_username: str | None = None
-    kafka_password: SecretStr | None = None
-    # CA bundle to verify the broker's certificate (SSL, SASL_SSL); none: the system's CAs.
-    kafka_ssl_cafile: str | None = None
     # The PostgreSQL *server*; each service uses its own database on it (tongban_<service>),
     # unless <SERVICE>_DATABASE_URL names one explicitly.
     database_url: str = "postgresql+asyncpg://tongban@127.0.0.1:5432/postgres"
@@ -118,18 +109,6 @@ class Settings(ConsultationSettings, FederationSettings):
     claim_lapse_minutes: float = 240
     # How often approval looks for cases due a deadline warning or overdue (限时办结).
     deadline_scan_seconds: float = 60
-    # Every province-wide topic (intake's, routing's, approval's events, the federation's...):
-    # at least four partitions, each record keyed by its application number, so one
-    # application's events stay in order on one partition while up to four instances of a
-    # consumer group share the topic (`make run SCALE=2`, the Deployments' replicas).
-    kafka_topic_partitions: int = Field(default=4, ge=1)
-    # A consumer that sent no heartbeat this long leaves its group, its partitions given to the
-    # other members (Kafka's default, 10 s). `make bench BENCH_ARGS=--scale` raises it, so that
-    # an instance paused while a backlog builds keeps its partitions (benchmarks/scale.py).
-    kafka_session_timeout_ms: int = Field(default=10000, ge=6000, le=300000)
-    # Each topic of a per-locality family (approval's requests, one per locality): one
-    # partition, as hundreds of them are read together (shared.messaging.kafka.topic_partitions).
-    kafka_locality_topic_partitions: int = Field(default=1, ge=1)
     # A window whose hand-overs were refused this often within this many minutes is stopped
     # (429) until the older refusals age out: ID numbers are not guessed at a counter.
     handover_max_failures: int = Field(default=5, ge=1)

@@ -28,8 +28,7 @@ from shared.i18n import _
 from shared.settings import SERVICES, InsecureConfiguration, Settings, get_settings
 from tooling import dlq, federation_cli, kafka_access, keys
 from tooling.local_state import LocalStateMissing, cli_settings, database_hint, kafka_hint
-from tooling.run_command import ProvincesOption
-from tooling.scale import ScaleOption
+from tooling.run_options import ProvincesOption, ScaleOption
 
 console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -8,27 +8,22 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from shared.i18n import _
+from tooling.infra import InfrastructureError
+from tooling.stack import running_stack
+from tooling.supervisor import supervise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-# `tongban run --provinces 2`, `tongban demo --provinces 1`: a second Tongban (Jiangsu) beside.
-ProvincesOption = Annotated[int, typer.Option(min=1, max=2)]
 
 
 def run_until_stopped(console: Console, *, provinces: int, scale: int) -> None:
     """Start Kafka, PostgreSQL, the services, the web apps, the simulators, the gateway (and
     with `provinces=2` Jiangsu's Tongban, with `scale` processes of each service); keep them up
     (a process that dies is started again) until Ctrl-C (or SIGTERM)."""
-    # Imported here: every `tongban` command imports this module for its options.
-    from tooling.infra import InfrastructureError
-    from tooling.stack import running_stack
-    from tooling.supervisor import supervise
 
     def interrupt(*_signal: object) -> None:
         raise KeyboardInterrupt

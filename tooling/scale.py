@@ -26,33 +26,21 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 
 from shared.reference.localities import get_locality, locality_codes
 from tooling.infra import ManagedProcess
 from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN, scan_digest
+from tooling.run_options import MAX_SCALE
 from tooling.stack_processes import ServiceProcess
 
 # The services that run as more than one process (the console, the portal, the simulators, the
 # consultation service and the audit watcher stay single).
 SCALED = ("intake", "routing", "approval", "delivery")
 PORT_STEP = 200  # not 100: Jiangsu's services of `--provinces 2` are on 8101-8104
-MAX_SCALE = 4  # the partitions of the busy topics: a fifth consumer of a group would sit idle
 START_TIMEOUT_SECONDS = 90.0
-
-# `tongban run --scale N`.
-ScaleOption = Annotated[
-    int,
-    typer.Option(
-        min=1,
-        max=MAX_SCALE,
-        help="Processes of each of intake, routing, approval and delivery (2: the second on "
-        "8201-8204, in the same consumer groups)",
-    ),
-]
 
 
 # 城乡居民参保登记: decided by the applicant's own county and on the province's list of items
