@@ -6,15 +6,14 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 from shared.clock import in_china
 from shared.identity import mask_id_number, mask_name, mask_phone
 from tooling.bundle_journey import bundle_timeline, newborn_bundle, released, submit_bundle
+from tooling.demo_certificates import print_certificate, verify_certificate
 from tooling.federation_demo import run_cross_border
 from tooling.journey import (
     HOUSEHOLD_REGISTER_SCAN,
@@ -22,7 +21,6 @@ from tooling.journey import (
     Journey,
     JourneyError,
     household_application,
-    poll_until,
     sample_applicant,
     sample_pdf,
     scan_digest,
@@ -32,48 +30,6 @@ from tooling.sms_gateway.control import SmsGatewayControl
 from tooling.stack import RunningStack, StackError
 
 DOWNLOADS = Path(".tongban/demo")
-
-
-async def print_certificate(trip: Journey, certificate_no: str) -> tuple[bytes, str, str]:
-    """The certificate's PDF as the receiving window's clerk prints it, the print's ordinal
-    (X-Tongban-Print), and the verification URL its QR code carries (X-Tongban-Verify-Url)."""
-    async with httpx.AsyncClient(
-        base_url=trip.urls["delivery"],
-        headers={"Authorization": f"Bearer {trip.clerk_token}"},
-        timeout=30,
-    ) as delivery:
-
-        async def printed() -> httpx.Response | None:
-            # The registry has it once delivery has read the sealed certificate (issued just
-            # before the approval).
-            response = await delivery.get(f"/v1/certificates/{certificate_no}.pdf")
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:
-                raise StackError(f"printing answered {response.status_code}: {response.text}")
-            return response
-
-        response = await poll_until(
-            printed,
-            within=trip.timeout,
-            failure=f"{certificate_no} never reached delivery's certificate registry",
-        )
-    return (
-        response.content,
-        response.headers.get("X-Tongban-Print", "?"),
-        response.headers["X-Tongban-Verify-Url"],
-    )
-
-
-async def verify_certificate(trip: Journey, url: str) -> dict[str, Any]:
-    """The public verification (no token), at the URL the QR code carries (number and code)."""
-    where = urlsplit(url)
-    async with httpx.AsyncClient(base_url=trip.urls["delivery"], timeout=15) as public:
-        response = await public.get(f"{where.path}?{where.query}")
-    if response.status_code != 200:
-        raise StackError(f"verification answered {response.status_code}: {response.text}")
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 def save_download(name: str, content: bytes) -> Path:

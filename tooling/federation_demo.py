@@ -1,8 +1,10 @@
 """`make demo`'s cross-border case (跨省通办, 异地代收代办) on a stack run with two provinces: a
 Jiangsu resident's 户口迁移证明 accepted at the 阜阳 window, handed over to Jiangsu (competent
 南京市, 320100), decided by Jiangsu's approver (a token of Jiangsu's key ring) through Jiangsu's
-approval, the decision back on the 阜阳 window's timeline, and both gateways' logs of the case
-(`tongban federation log`), each signature checked again."""
+approval (the ID card's scan fetched from Anhui on request), the decision and the sealed
+certificate back, printed at the 阜阳 window and handed over, the whole journey on the 阜阳
+window's timeline, and both gateways' logs of the case (`tongban federation log`), each
+signature checked again."""
 
 from __future__ import annotations
 
@@ -17,13 +19,16 @@ from rich.table import Table
 from shared.identity import mask_id_number, mask_name
 from shared.settings import Settings
 from tooling import federation_log
+from tooling.demo_certificates import print_certificate, verify_certificate
 from tooling.federation_run import Federation, Gateway
 from tooling.journey import (
+    ID_CARD_SCAN,
     Journey,
     JourneyError,
     household_application,
     poll_until,
     sample_applicant,
+    scan_digest,
 )
 from tooling.stack import RunningStack, StackError
 
@@ -31,8 +36,9 @@ XUANWU = "320102"  # 南京市玄武区: the applicant's household registration
 NANJING = "320100"  # competent for 户口迁移证明 by the agreement (city level)
 # The demo's table of an application's timeline (tooling.demo.timeline_table).
 Timeline = Callable[[dict[str, Any]], Table]
-# What the competent province sends back for an approved case.
+# What the competent province sends back for an approved case; what the window's sends it.
 BACK = {"case.opened", "application.approved", "certificate.issued"}
+DELIVERED = {"certificate.ready_for_pickup", "certificate.delivered"}
 
 
 def gateway_settings(settings: Settings, gateway: Gateway) -> Settings:
@@ -102,18 +108,38 @@ async def _journey(
         f"安徽网关签名转交，江苏网关验签收件；江苏审批立案 {case.get('status', '')}，"
         f"办理地 {NANJING} 南京市（{time.monotonic() - began:.1f} 秒）"
     )
+    asked = time.monotonic()
+    message, scan = await there.read_scan_on_request(number, NANJING, scan_digest(ID_CARD_SCAN))
+    console.print(
+        f"南京市审批员调阅身份证扫描件：{message or '本省已有'}；"
+        f"{len(scan)} 字节到达，SHA-256 与申请所载一致"
+        f"（{'是' if scan_digest(scan) == scan_digest(ID_CARD_SCAN) else '否'}，"
+        f"{time.monotonic() - asked:.1f} 秒）"
+    )
     decided = await there.approve(number, NANJING)
     console.print(
         f"[green]江苏审批通过[/]（南京市审批员，江苏密钥环签发的令牌），证照 "
         f"{decided['certificate_no']}"
     )
-    approved = await trip.wait_for_status(number, "approved")
-    console.print("结果回传阜阳窗口，办件时间线：")
-    Console().print(timeline_table(approved))
+    await trip.wait_for_status(number, "approved")
+    job = await trip.wait_in_print_queue(number)
+    pdf, ordinal, url = await print_certificate(trip, job["certificate_no"])
+    verified = await verify_certificate(trip, url)
+    console.print(
+        f"阜阳窗口打印江苏签章的证照 {job['certificate_no']}（安徽模板，{len(pdf)} 字节，"
+        f"第 {ordinal} 次打印）；公开核验：{'有效' if verified.get('valid') else '无效'}，"
+        f"签发地 {verified.get('issuer_locality', '?')}"
+    )
+    handed = await trip.hand_over(number, applicant["id_number"])
+    if handed.status_code != 200:
+        raise StackError(f"hand-over answered {handed.status_code}: {handed.text}")
+    delivered = await trip.wait_for_status(number, "delivered")
+    console.print("核验身份证后当面交付；办件时间线（两省一条）：")
+    Console().print(timeline_table(delivered))
     anhui_side = gateway_settings(settings, federation.gateway)
     jiangsu_side = gateway_settings(settings, federation.second_gateway)
     for title, side in (("安徽网关", anhui_side), ("江苏网关", jiangsu_side)):
-        messages = await logged(side, number, 1 + len(BACK))
+        messages = await logged(side, number, 1 + len(BACK) + len(DELIVERED))
         heading = f"{title}：tongban federation log {number}"
         Console().print(federation_log.table_of(messages, title=heading, compact=True))
     console.print(

@@ -261,6 +261,31 @@ class Journey:
             _expect(response, 200)
             return response.content
 
+    async def read_scan_on_request(
+        self, application_no: str, locality: str, sha256: str
+    ) -> tuple[str, bytes]:
+        """A scan of a partner province's application (跨省通办): the first read asks that
+        province for it (202, the message saying so), later reads return it once it crossed,
+        checked against its digest. The first answer's message, and the bytes."""
+        async with self._client("approval", self.approver_token(locality)) as approval:
+            path = f"/v1/cases/{application_no}/materials/{sha256}"
+            first = await approval.get(path)
+            message = first.json().get("message", "") if first.status_code == 202 else ""
+            if first.status_code == 200:
+                return message, first.content
+
+            async def arrived() -> bytes | None:
+                response = await approval.get(path)
+                if response.status_code == 202:
+                    return None
+                _expect(response, 200)
+                return response.content
+
+            content = await poll_until(
+                arrived, within=self.timeout, failure=f"scan {sha256[:12]}… never crossed"
+            )
+            return message, content
+
     async def wait_for_case_status(
         self, application_no: str, locality: str, status: str, service: str = "approval"
     ) -> dict[str, Any]:
