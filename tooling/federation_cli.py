@@ -23,22 +23,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.certificates import seal_name
-from shared.crypto.keyfolder import ring_public_keys
 from shared.federation.anchors import (
-    FEDERATION_KEY,
     AnchorError,
-    SealKey,
     TrustedPartners,
-    make_anchor,
     read_anchor,
     write_anchor,
 )
+from shared.federation.province_anchor import province_anchor
 from shared.i18n import _
 from tooling import federation_log
 from tooling.local_state import cli_settings
-
-SEAL_PREFIX = seal_name("")
 
 app = typer.Typer(
     help="跨省通办: this province's federation anchor and the partner provinces it trusts.",
@@ -65,31 +59,11 @@ def anchor_export(
 ) -> None:
     """Write this province's anchor, signed with the gateway's federation key."""
     settings = cli_settings()
-    ring = settings.key_ring()
-    signer = ring.signer(FEDERATION_KEY)
-    keys = {
-        key.kid: key.public_key
-        for key in ring_public_keys(ring.directory)
-        if key.name == FEDERATION_KEY and key.algorithm == "SM2-SM3"
-    }
-    # The province's localities' seals from its trust list (current, retired and revoked):
-    # what a partner checks this province's certificates with (contracts/federation.md §11).
-    seals = tuple(
-        SealKey(
-            kid=key.kid, locality=locality, public_key=key.public_key, revoked_at=key.revoked_at
-        )
-        for key in ring.public_keys()
-        if key.algorithm == "SM2-SM3"
-        and key.name.startswith(SEAL_PREFIX)
-        and (locality := key.name.removeprefix(SEAL_PREFIX))[:2] == settings.province[:2]
-    )
-    anchor = make_anchor(
-        seals=seals,
-        province=settings.province[:2],
+    anchor = province_anchor(
+        settings.key_ring(),
+        province=settings.province,
         name=settings.federation_province_name,
         gateway_url=settings.federation_gateway_url,
-        signer=signer,
-        keys=keys,
         valid_days=valid_days,
     )
     write_anchor(anchor, file)

@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from shared.crypto.keyfolder import ring_public_keys
 from shared.db.migrations import upgrade
-from shared.federation.anchors import FEDERATION_KEY, Anchor, TrustedPartners, make_anchor
+from shared.federation.anchors import Anchor, TrustedPartners
+from shared.federation.province_anchor import issue_development_seals, province_anchor
 from shared.federation.settings import FEDERATION_DATABASE
 from shared.settings import Settings, with_database
 from tooling.federation_pki import DevelopmentCA, GatewayFiles
@@ -114,20 +114,15 @@ def gateway(
 
 
 def anchor_of(side: Gateway, settings: Settings) -> Anchor:
-    """The province's anchor as `tongban federation anchor export` makes it (its ring's key)."""
+    """The province's anchor as `tongban federation anchor export` makes it (its ring's keys and
+    its localities' seals, each made first: a development ring makes a key on first use)."""
     ring = settings.model_copy(update={"key_ring_dir": str(side.key_ring_dir)}).key_ring()
-    signer = ring.signer(FEDERATION_KEY)
-    keys = {
-        key.kid: key.public_key
-        for key in ring_public_keys(ring.directory)
-        if key.name == FEDERATION_KEY and key.algorithm == "SM2-SM3"
-    }
-    return make_anchor(
+    issue_development_seals(ring, side.province)
+    return province_anchor(
+        ring,
         province=side.province,
         name=PROVINCE_NAMES[side.province],
         gateway_url=side.url,
-        signer=signer,
-        keys=keys,
         valid_days=30,
     )
 
