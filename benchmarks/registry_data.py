@@ -22,6 +22,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from tooling.infra import ManagedProcess, free_ports
 from tooling.infra.postgres import _server_account, _traversable_by, server_bindir
@@ -226,6 +227,7 @@ SELECT i + 1, number, 1, false, 'clerk-' || loc || '-' || (i % 7), 'window_clerk
 FROM ({_ROW}) AS generated WHERE i % 2 = 0
 """
 
+FOREIGN_KEY_STEP = "certificate_prints → certificates"
 INDEXES = [
     ("certificates primary key", "ALTER TABLE certificates ADD PRIMARY KEY (number)"),
     (
@@ -256,3 +258,35 @@ INDEXES = [
 
 def chunks(rows: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + CHUNK_ROWS, rows)) for lo in range(0, rows, CHUNK_ROWS)]
+
+
+# `--resume`: what each step of INDEXES leaves behind, to tell it was done (the catalog's word).
+_DONE = {  # on the partitioned tables (their migrated *_plain templates keep the same names)
+    "certificates primary key": "SELECT 1 FROM pg_constraint WHERE conname = 'certificates_pkey' "
+    "AND conrelid = 'certificates'::regclass",
+    "certificates application_no": "SELECT 1 FROM pg_indexes WHERE tablename = 'certificates' "
+    "AND indexdef LIKE '%(application_no)'",
+    "receiving_windows primary key": "SELECT 1 FROM pg_constraint "
+    "WHERE conname = 'receiving_windows_pkey' AND conrelid = 'receiving_windows'::regclass",
+    "certificate_prints (certificate_no, ordinal)": "SELECT 1 FROM pg_constraint "
+    "WHERE conname = 'uq_certificate_prints_no_ordinal' "
+    "AND conrelid = 'certificate_prints'::regclass",
+    "certificate_prints primary key": "SELECT 1 FROM pg_constraint "
+    "WHERE conname = 'certificate_prints_pkey' AND conrelid = 'certificate_prints'::regclass",
+    "certificate_prints → certificates": "SELECT 1 FROM pg_constraint "
+    "WHERE conname = 'fk_certificate_prints_certificates' "
+    "AND conrelid = 'certificate_prints'::regclass",
+}
+
+
+async def rows_committed(connection: Any) -> bool:
+    """An interrupted generation's rows are there (committed before the first index step)."""
+    exists = await connection.fetchval("SELECT to_regclass('certificates') IS NOT NULL")
+    return bool(exists) and bool(
+        await connection.fetchval("SELECT EXISTS (SELECT 1 FROM certificates)")
+    )
+
+
+async def step_done(connection: Any, name: str) -> bool:
+    check = _DONE.get(name)
+    return check is not None and await connection.fetchval(check) is not None
