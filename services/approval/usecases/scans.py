@@ -66,6 +66,9 @@ async def read_or_request(
 ) -> BlobReader | ScanRequested:
     """The scan's bytes, the read recorded first (only the case's own scans, only its
     competent locality). A partner's scan that is not here yet: asked of the partner, once."""
+    # The route takes hex in either case (shared.bounds.Sha256); the store and the
+    # applications name digests in lowercase.
+    sha256 = sha256.lower()
     if await blobs.exists(sha256):
         await record_material_read(session, outbox, application_no, sha256, approver)
         return await blobs.open(sha256)
