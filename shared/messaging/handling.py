@@ -40,9 +40,28 @@ class NotYet(Exception):
     place. Whoever raises it must read that other topic in another runner, or it never comes."""
 
 
+# PostgreSQL's SQLSTATEs of a server away or not ready (a prefix is a class): connection
+# exceptions (08), the server shutting down or starting up (57P01 admin_shutdown, 57P02
+# crash_shutdown, 57P03 cannot_connect_now: "the database system is not yet accepting
+# connections" while it recovers), too many connections (53300).
+OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    """The SQLSTATE the driver gave, on SQLAlchemy's wrapper of asyncpg's error or on the
+    asyncpg error itself."""
+    for candidate in (error.orig, getattr(error.orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str) and code:
+            return code
+    return ""
+
+
 def is_outage(error: BaseException) -> bool:
     """The database or the network is away: nothing wrong with the event being handled."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if isinstance(error, DBAPIError) and (
+        error.connection_invalidated or _sqlstate(error).startswith(OUTAGE_SQLSTATES)
+    ):
         return True
     return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
