@@ -261,18 +261,18 @@ def chunks(rows: int) -> list[tuple[int, int]]:
 
 
 # `--resume`: what each step of INDEXES leaves behind, to tell it was done (the catalog's word).
-_DONE = {  # on the partitioned tables (their migrated *_plain templates keep the same names)
-    "certificates primary key": "SELECT 1 FROM pg_constraint WHERE conname = 'certificates_pkey' "
+_DONE = {  # on the partitioned tables (the migrated *_plain templates hold the plain names)
+    "certificates primary key": "SELECT 1 FROM pg_constraint WHERE contype = 'p' "
     "AND conrelid = 'certificates'::regclass",
     "certificates application_no": "SELECT 1 FROM pg_indexes WHERE tablename = 'certificates' "
     "AND indexdef LIKE '%(application_no)'",
     "receiving_windows primary key": "SELECT 1 FROM pg_constraint "
-    "WHERE conname = 'receiving_windows_pkey' AND conrelid = 'receiving_windows'::regclass",
+    "WHERE contype = 'p' AND conrelid = 'receiving_windows'::regclass",
     "certificate_prints (certificate_no, ordinal)": "SELECT 1 FROM pg_constraint "
     "WHERE conname = 'uq_certificate_prints_no_ordinal' "
     "AND conrelid = 'certificate_prints'::regclass",
     "certificate_prints primary key": "SELECT 1 FROM pg_constraint "
-    "WHERE conname = 'certificate_prints_pkey' AND conrelid = 'certificate_prints'::regclass",
+    "WHERE contype = 'p' AND conrelid = 'certificate_prints'::regclass",
     "certificate_prints → certificates": "SELECT 1 FROM pg_constraint "
     "WHERE conname = 'fk_certificate_prints_certificates' "
     "AND conrelid = 'certificate_prints'::regclass",

@@ -59,7 +59,7 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--resume",
         action="store_true",
         help="an interrupted generation: keep its committed rows, build the missing indexes "
-        "(the prints' foreign key NOT VALID)",
+        "(not the prints' foreign key)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured per route")
@@ -111,9 +111,11 @@ async def generate(cluster: data.Cluster, options: argparse.Namespace, console: 
                 console.print(f"  {name}: there already")
                 continue
             if options.resume and name == data.FOREIGN_KEY_STEP:
-                # Resumed: the generated rows are not checked again (new ones are); no lookup
-                # uses the key, and at 3.2 × 10⁷ rows the check is an hour of this machine.
-                statement += " NOT VALID"
+                # Resumed: left out. PostgreSQL 15 cannot add it NOT VALID on a partitioned
+                # table, checking the generated rows is an hour of this machine, and no lookup
+                # uses it.
+                console.print(f"  {name}: left out (resumed)")
+                continue
             with console.status(f"building {name}…"):
                 started = time.monotonic()
                 await connection.execute(statement)
