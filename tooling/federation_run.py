@@ -38,7 +38,7 @@ from tooling.second_province import (
     SecondProvince,
     running_second_province,
 )
-from tooling.stack_processes import REPO_ROOT, ServiceProcess
+from tooling.stack_processes import REPO_ROOT, ServiceProcess, answers_ready
 
 PROVINCE_NAMES = {"34": "安徽省", "32": "江苏省"}
 START_TIMEOUT_SECONDS = 60.0
@@ -155,10 +155,7 @@ async def wait_gateways_ready(gateways: list[Gateway]) -> None:
         async with side.client() as http:
 
             async def ready() -> bool:
-                try:
-                    return (await http.get(f"{side.url}/readyz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
+                return await answers_ready(http, side.url)
 
             await side.process.wait_ready(
                 ready,

@@ -34,7 +34,7 @@ from shared.reference.localities import get_locality, locality_codes
 from tooling.infra import ManagedProcess
 from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN, scan_digest
 from tooling.run_options import MAX_SCALE
-from tooling.stack_processes import ServiceProcess
+from tooling.stack_processes import ServiceProcess, answers_ready
 
 # The services that run as more than one process (the console, the portal, the simulators, the
 # consultation service and the audit watcher stay single).
@@ -116,10 +116,7 @@ async def wait_ready(instance: ServiceProcess, within: float = START_TIMEOUT_SEC
     async with httpx.AsyncClient(timeout=2) as http:
 
         async def ready() -> bool:
-            try:
-                return (await http.get(f"{instance.url}/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return await answers_ready(http, instance.url)
 
         await instance.process.wait_ready(
             ready,

@@ -31,7 +31,7 @@ from tooling.infra import ManagedProcess, ensure_databases, local_infrastructure
 from tooling.infra.kafka_credentials import KafkaCredentials
 from tooling.kafka_acl import AclTable, acl_table
 from tooling.local_state import STATE_FILE_VARIABLE, LocalStack
-from tooling.stack_processes import REPO_ROOT, ServiceProcess
+from tooling.stack_processes import REPO_ROOT, ServiceProcess, answers_ready
 
 PROVINCE = "320000"
 NAME = "江苏省"
@@ -231,10 +231,7 @@ async def wait_ready(services: list[ServiceProcess], within: float = START_TIMEO
 
         async def one(service: ServiceProcess) -> None:
             async def ready() -> bool:
-                try:
-                    return (await http.get(f"{service.url}/readyz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
+                return await answers_ready(http, service.url)
 
             await service.process.wait_ready(
                 ready,

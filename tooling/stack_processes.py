@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from shared.settings import SERVICES
 from tooling.carrier_simulator.control import simulator_command, webhook_url_of
 from tooling.infra import ManagedProcess
@@ -87,3 +89,12 @@ def web_app_process(
             stop_signal=signal.SIGTERM,
         ),
     )
+
+
+async def answers_ready(http: httpx.AsyncClient, url: str) -> bool:
+    """`url`'s /readyz says 200 (its consumers started, its database reachable); a process not
+    listening yet is not ready. The probe of every local process the launchers wait for."""
+    try:
+        return (await http.get(f"{url}/readyz")).status_code == 200
+    except httpx.HTTPError:
+        return False
