@@ -89,7 +89,11 @@ async def _cases(stack: RunningStack, numbers: set[str]) -> dict[str, int]:
         await engine.dispose()
 
 
-async def chaos(stack: RunningStack, options: argparse.Namespace, console: Console) -> int:
+async def under_watch(
+    stack: RunningStack, console: Console
+) -> tuple[Supervisor, asyncio.Task[None], CaseOpenedWatcher, str]:
+    """What a run under load starts first (make chaos, make soak): the supervisor ticking in
+    the background, a watcher of every case.opened from the beginning, a 阜阳 window's token."""
     supervisor = Supervisor(stack.processes(), console=console)
 
     async def supervise() -> None:
@@ -107,6 +111,11 @@ async def chaos(stack: RunningStack, options: argparse.Namespace, console: Conso
     token = mint_token(
         stack.settings, role="window_clerk", locality="341200", window_id="W341200-01"
     )
+    return supervisor, supervising, watcher, token
+
+
+async def chaos(stack: RunningStack, options: argparse.Namespace, console: Console) -> int:
+    supervisor, supervising, watcher, token = await under_watch(stack, console)
     # The sample scans the applications cite, uploaded at the window first (as a clerk would).
     await Journey(stack.settings, stack.urls).upload_sample_scans()
     windows = Windows(stack.urls["intake"], token, options.rate)

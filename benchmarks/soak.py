@@ -36,12 +36,10 @@ import httpx
 from rich.console import Console
 
 from benchmarks import soak_report as report
-from benchmarks.chaos import RECOVERY_LIMIT_SECONDS, _cases
+from benchmarks.chaos import RECOVERY_LIMIT_SECONDS, _cases, under_watch
 from benchmarks.chaos_windows import Windows
 from benchmarks.kafka_probe import CaseOpenedWatcher
 from benchmarks.soak_samples import MessagingCounts, Sample, memory, now_since
-from shared.auth import mint_token
-from shared.messaging.kafka import client_security
 from shared.settings import SERVICES
 from tooling.journey import Journey, household_application, sample_applicant
 from tooling.stack import RunningStack, running_stack
@@ -120,23 +118,7 @@ def _database_urls(stack: RunningStack) -> dict[str, str]:
 
 
 async def soak(stack: RunningStack, options: argparse.Namespace, console: Console) -> int:
-    supervisor = Supervisor(stack.processes(), console=console)
-
-    async def supervise() -> None:
-        while True:
-            supervisor.tick()
-            await asyncio.sleep(0.2)
-
-    supervising = asyncio.create_task(supervise())
-    watcher = CaseOpenedWatcher(
-        stack.settings.kafka_bootstrap_servers,
-        from_beginning=True,
-        security=client_security(stack.settings),
-    )
-    await watcher.start()
-    token = mint_token(
-        stack.settings, role="window_clerk", locality="341200", window_id="W341200-01"
-    )
+    supervisor, supervising, watcher, token = await under_watch(stack, console)
     await Journey(stack.settings, stack.urls).upload_sample_scans()
     counts = MessagingCounts(_database_urls(stack))
     earlier: set[str] = set()
