@@ -45,6 +45,16 @@ VALUES ($1, $2, $3, 'clerk-bench', 'window_clerk', $4, $5, now())
 """
 
 
+# The machine's own floor, paced the same: a round trip and a committed one-row insert (one WAL
+# flush), touching nothing of the registry. What the routes add to it is the registry's part.
+BASELINE_TABLE = """
+CREATE TABLE IF NOT EXISTS registry_baseline (
+    id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())
+"""
+_BASELINE_INSERT = "INSERT INTO registry_baseline DEFAULT VALUES"
+BASELINE = "bare: a committed one-row insert"
+
+
 @dataclass
 class Paced:
     name: str
@@ -97,7 +107,16 @@ async def print_lookup(connection: asyncpg.Connection, i: int) -> None:
         )
 
 
-ROUTES = {"public verification": verification, "window's print lookup": print_lookup}
+async def bare_commit(connection: asyncpg.Connection, i: int) -> None:
+    async with connection.transaction():
+        await connection.execute(_BASELINE_INSERT)
+
+
+ROUTES = {
+    BASELINE: bare_commit,
+    "public verification": verification,
+    "window's print lookup": print_lookup,
+}
 
 
 async def measure_route(dsn: str, name: str, rows: int, *, rate: float, seconds: float) -> Paced:
