@@ -35,7 +35,7 @@ WHERE number = $1 AND kind = 'certificate' AND verification_code_digest = $2
 RETURNING verifications
 """
 _ROW = "SELECT * FROM certificates WHERE number = $1"
-_ROW_FOR_PRINT = "SELECT * FROM certificates WHERE number = $1 FOR UPDATE"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"  # printing.lock_certificate
 _WINDOW = "SELECT window_id FROM receiving_windows WHERE application_no = $1"
 _PRINTS = "SELECT count(*) FROM certificate_prints WHERE certificate_no = $1"
 _RECORD_PRINT = """
@@ -96,7 +96,8 @@ async def verification(connection: asyncpg.Connection, i: int) -> None:
 async def print_lookup(connection: asyncpg.Connection, i: int) -> None:
     number = number_of(i)
     async with connection.transaction():
-        row = await connection.fetchrow(_ROW_FOR_PRINT, number)
+        await connection.execute(_LOCK, f"certificate:{number}")
+        row = await connection.fetchrow(_ROW, number)
         if row is None:
             raise LookupError(f"{number} not found")
         window = await connection.fetchval(_WINDOW, row["application_no"])

@@ -15,8 +15,9 @@ the two routes a user waits on, with numbers drawn at random from the whole regi
   limiter's upsert, then in one transaction the counting UPDATE … RETURNING by number, kind and
   code digest and the row by number;
 - a window's print lookup (GET /v1/certificates/{no}.pdf, usecases/printing.py): in one
-  transaction the row by number FOR UPDATE, its receiving window, its earlier prints counted,
-  and the print recorded (the PDF's rendering, a second of CPU, is not the registry's part).
+  transaction the certificate's lock (an advisory lock on its number), the row by number, its
+  receiving window, its earlier prints counted, and the print recorded (the PDF's rendering, a
+  second of CPU, is not the registry's part).
 
 Before them, every index of the registry is read once into the operating system's cache, as on
 a server that has been answering for a while (the heap is not), and a bare baseline runs at the
