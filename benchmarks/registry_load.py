@@ -62,6 +62,16 @@ class Paced:
     errors: int = 0
     achieved: float = 0.0
     first_error: str = ""
+    round_p99s: list[float] = field(default_factory=list)  # each round's own p99, ms
+
+    def add_round(self, measured: Paced) -> None:
+        """Another round of the same route: its latencies pooled, its p99 kept apart."""
+        rounds = len(self.round_p99s)
+        self.achieved = (self.achieved * rounds + measured.achieved) / (rounds + 1)
+        self.latencies += measured.latencies
+        self.errors += measured.errors
+        self.first_error = self.first_error or measured.first_error
+        self.round_p99s.append(percentile(measured.latencies, 99))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -72,6 +82,7 @@ class Paced:
             "p50_ms": round(percentile(self.latencies, 50), 3),
             "p99_ms": round(percentile(self.latencies, 99), 3),
             "max_ms": round(max(self.latencies, default=0.0), 3),
+            "p99_ms_by_round": [round(p99, 3) for p99 in self.round_p99s],
         }
 
 
