@@ -15,14 +15,20 @@ the two routes a user waits on, with numbers drawn at random from the whole regi
   limiter's upsert, then in one transaction the counting UPDATE … RETURNING by number, kind and
   code digest and the row by number;
 - a window's print lookup (GET /v1/certificates/{no}.pdf, usecases/printing.py): in one
-  transaction the row by number FOR UPDATE, its receiving window, its earlier prints counted,
-  and the print recorded (the PDF's rendering, a second of CPU, is not the registry's part).
+  transaction the certificate's lock (an advisory lock on its number), the row by number, its
+  receiving window, its earlier prints counted, and the print recorded (the PDF's rendering, a
+  second of CPU, is not the registry's part).
+
+Before them, every index of the registry is read once into the operating system's cache, as on
+a server that has been answering for a while (the heap is not), and a bare baseline runs at the
+same rate: a committed one-row insert beside the registry, the floor this machine gives any
+committed write; what the routes add to it is the registry's part.
 
 The SQL rather than the routes: a route's answer also checks the issuer's SM2 seal over each row,
 which generated rows cannot carry, and renders a PDF; neither depends on the registry's size.
 Then the projection to 3.21 × 10⁸: B-tree depth (pageinspect's bt_metap) of the number's index
 at 10⁶, 10⁷ and 3.2 × 10⁷ entries, partition pruning (EXPLAIN), and bytes per row. The exit
-status is 1 when a route's p99 is not under --target-ms.
+status is 1 when a route's p99 (not the baseline's) is not under --target-ms.
 """
 
 from __future__ import annotations
@@ -42,7 +48,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from benchmarks import registry_data as data
-from benchmarks.registry_load import Paced, measure_route, percentile
+from benchmarks.registry_load import (
+    BASELINE,
+    BASELINE_TABLE,
+    ROUTES,
+    Paced,
+    measure_route,
+    percentile,
+)
 from shared.db.migrations import upgrade
 
 FULL_SIZE = 321_000_000
@@ -62,7 +75,14 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(not the prints' foreign key)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=30.0, help="measured per route")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured per route and round")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the routes in turn, this many times (this shared machine's disk has bad minutes: "
+        "one round can be unlucky, so each round's p99 is shown beside the pooled one)",
+    )
     parser.add_argument("--target-ms", type=float, default=20.0, help="p99 to stay under")
     parser.add_argument(
         "--directory", type=Path, default=data.REPO_ROOT / ".tongban" / "registry-scale"
@@ -227,6 +247,34 @@ async def _explain(connection: asyncpg.Connection, number: str, application_no: 
     return lines
 
 
+async def _prewarm(cluster: data.Cluster) -> dict[str, float]:
+    """Every index of the registry read once into the operating system's cache (pg_prewarm's
+    'read' mode), as they are on a server that has answered lookups for a while: a lookup then
+    waits on the disk for its heap pages only, not also for the index pages a cold start (the
+    cluster was just started) would fetch one at a time. The heap (30 GB here) is not warmed."""
+    connection = await asyncpg.connect(cluster.dsn, command_timeout=None)
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        indexes = await connection.fetch(
+            "SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS size "
+            "FROM pg_index JOIN pg_inherits ON inhrelid = indrelid "
+            "WHERE inhparent::regclass::text = ANY($1::text[]) ORDER BY 1",
+            list(TABLES),
+        )
+        began = time.monotonic()
+        with Progress(
+            TextColumn("indexes into the OS cache"), BarColumn(), TimeElapsedColumn()
+        ) as progress:
+            task = progress.add_task("", total=sum(r["size"] for r in indexes))
+            for index in indexes:
+                await connection.fetchval("SELECT pg_prewarm($1::regclass, 'read')", index["name"])
+                progress.advance(task, index["size"])
+        await connection.execute(BASELINE_TABLE)
+    finally:
+        await connection.close()
+    return {"bytes": sum(r["size"] for r in indexes), "seconds": time.monotonic() - began}
+
+
 def _gb(size: float) -> str:
     return f"{size / 2**30:.1f} GB"
 
@@ -272,13 +320,23 @@ def report(console: Console, facts: dict, results: list[Paced], options: argpars
     )
     for line in facts["explain"]:
         console.print(f"  {line}", markup=False, highlight=False)
-    latencies = Table(title=f"open loop at {options.rate:.0f} requests/s, numbers at random")
-    for column in ("route (its SQL)", "requests", "achieved/s", "p50 ms", "p99 ms", "max ms"):
+    if warmed := facts.get("prewarmed"):
+        console.print(
+            f"indexes read into the OS cache before measuring: {_gb(warmed['bytes'])} in "
+            f"{warmed['seconds']:.0f} s (the heap is not; a lookup reads its rows from disk)"
+        )
+    latencies = Table(
+        title=f"open loop at {options.rate:.0f} requests/s, numbers at random, "
+        f"{options.rounds} rounds of {options.seconds:.0f} s, pooled"
+    )
+    columns = ("route (its SQL)", "requests", "achieved/s", "p50 ms", "p99 ms", "max ms")
+    for column in (*columns, "p99 ms by round"):
         latencies.add_column(column, justify="left" if column.startswith("route") else "right")
     failed = False
     for result in results:
         p99 = percentile(result.latencies, 99)
-        failed |= p99 >= options.target_ms or bool(result.errors)
+        if result.name != BASELINE:
+            failed |= p99 >= options.target_ms or bool(result.errors)
         latencies.add_row(
             result.name,
             f"{len(result.latencies):,} ({result.errors} errors)",
@@ -286,6 +344,7 @@ def report(console: Console, facts: dict, results: list[Paced], options: argpars
             f"{percentile(result.latencies, 50):.2f}",
             f"[{'red' if p99 >= options.target_ms else 'green'}]{p99:.2f}[/]",
             f"{max(result.latencies, default=0):.1f}",
+            ", ".join(f"{p99:.1f}" for p99 in result.round_p99s),
         )
     console.print(latencies)
     return 1 if failed else 0
@@ -307,14 +366,16 @@ async def measure(
         }
     finally:
         await connection.close()
-    results = []
-    for route in ("public verification", "window's print lookup"):
-        results.append(
-            await measure_route(
-                cluster.dsn, route, rows, rate=options.rate, seconds=options.seconds
+    facts["prewarmed"] = await _prewarm(cluster)
+    results = {route: Paced(route) for route in ROUTES}
+    for _ in range(options.rounds):
+        for route, pooled in results.items():
+            pooled.add_round(
+                await measure_route(
+                    cluster.dsn, route, rows, rate=options.rate, seconds=options.seconds
+                )
             )
-        )
-    return facts, results
+    return facts, list(results.values())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

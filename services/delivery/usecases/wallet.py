@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.delivery.db import CertificateRow
 from services.delivery.domain import verify_url
 from services.delivery.usecases.documents import PublicKeys
-from services.delivery.usecases.printing import verification_code
+from services.delivery.usecases.printing import lock_certificate, verification_code
 from services.delivery.usecases.revocations import revocation
 from shared import clock
 from shared.crypto.personal import PersonalData
@@ -45,19 +45,23 @@ async def held_by(
     public_key: PublicKeys,
     public_base_url: str,
 ) -> list[Held]:
-    rows = await session.scalars(
-        select(CertificateRow)
-        .where(
-            CertificateRow.kind == "certificate",
-            CertificateRow.content["holder_id_digest"].as_string() == id_digest,
+    rows = (
+        await session.scalars(
+            select(CertificateRow)
+            .where(
+                CertificateRow.kind == "certificate",
+                CertificateRow.content["holder_id_digest"].as_string() == id_digest,
+            )
+            .order_by(CertificateRow.issued_on.desc(), CertificateRow.number)
+            .limit(MAX_HELD)
         )
-        .order_by(CertificateRow.issued_on.desc(), CertificateRow.number)
-        .limit(MAX_HELD)
-        .with_for_update()  # a first verification code is written once
-    )
+    ).all()
     today = clock.today()
     held = []
     for row in rows:
+        if row.verification_code is None:  # made once: under the print's lock, read again
+            await lock_certificate(session, row.number)
+            await session.refresh(row)
         revoked = revocation(row, public_key) is not None
         code = verification_code(row, personal)
         held.append(
