@@ -240,10 +240,15 @@ async def verify_certificate(
         result = await verification.verify(
             db, certificate_no, code, personal=personal, public_key=public_key
         )
-    except NotFound:
+    except NotFound as missing:
         if page:
             return verification_page.render(request, verification_page.not_found_page(), 404)
-        raise
+        # The JSON 404 varies as the page does: a cache must not give a browser this answer.
+        return JSONResponse(
+            error_body(missing.code, missing.message, missing.details),
+            404,
+            headers=verification_page.VARY,
+        )
     if page:
         return verification_page.render(request, verification_page.answer_page(result))
     response.headers.update(verification_page.VARY)

@@ -166,6 +166,12 @@ async def test_a_wrong_code_and_too_many_verifications_are_told_in_chinese(
     assert status == 404
     await expect(page.get_by_role("heading", name="未找到")).to_be_visible()
     await page.close()
+    # A program is told in JSON, and a cache keeps the two answers apart.
+    async with httpx.AsyncClient() as program:
+        missing = await program.get(f"{delivery.base_url}/v1/certificates/{unknown}/verify?code=x")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "certificate_not_found", missing.text
+    assert "Accept" in missing.headers.get("vary", ""), missing.headers
 
     # The limit counts the page as it counts the JSON (the running service's own limiter, with a
     # limit of one for the duration of the test).
