@@ -131,6 +131,19 @@ async def approve(producer: AIOKafkaProducer, stack: Stack, content: Certificate
     )
 
 
+async def issued_and_approved(
+    producer: AIOKafkaProducer, stack: Stack, engine: AsyncEngine
+) -> tuple[str, str, CertificateContent]:
+    """A new certificate issued and its application approved, as approval announces them, once
+    delivery's registry holds it: its application number, number and content."""
+    application_no, number = new_numbers()
+    content = content_for(application_no, number)
+    await issue(producer, stack, content)
+    await approve(producer, stack, content)
+    await wait_registered(engine, number)
+    return application_no, number, content
+
+
 async def registered(engine: AsyncEngine, number: str) -> bool:
     async with engine.connect() as connection:
         found = await connection.scalar(
@@ -254,11 +267,7 @@ def printed_text(response: httpx.Response, path: Path) -> str:
 async def test_reprints_are_recorded_and_only_the_receiving_window_and_issuer_print(
     stack: Stack, producer: AIOKafkaProducer, delivery_db: AsyncEngine, tmp_path: Path
 ) -> None:
-    application_no, number = new_numbers()
-    content = content_for(application_no, number)
-    await issue(producer, stack, content)
-    await approve(producer, stack, content)
-    await wait_registered(delivery_db, number)
+    _, number, _ = await issued_and_approved(producer, stack, delivery_db)
 
     first = await print_when_ready(stack, clerk(stack), number)
     async with stack.client("delivery", clerk(stack)) as client:

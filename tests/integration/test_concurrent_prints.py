@@ -16,14 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.harness import Stack, eventually
 from tests.integration.test_certificate_documents import (
-    approve,
     clerk,
-    content_for,
     delivery_db,  # noqa: F401 (the module's fixture, used here)
-    issue,
-    new_numbers,
+    issued_and_approved,
     verify,
-    wait_registered,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,11 +32,7 @@ async def test_prints_at_the_same_moment_are_numbered_in_turn_with_one_verificat
     producer: AIOKafkaProducer,
     delivery_db: AsyncEngine,  # noqa: F811
 ) -> None:
-    application_no, number = new_numbers()
-    content = content_for(application_no, number)
-    await issue(producer, stack, content)
-    await approve(producer, stack, content)
-    await wait_registered(delivery_db, number)
+    application_no, number, _ = await issued_and_approved(producer, stack, delivery_db)
 
     async def window_recorded() -> bool:  # the approval's receiving window, a moment after
         async with delivery_db.connect() as connection:

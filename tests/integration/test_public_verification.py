@@ -31,10 +31,10 @@ from tests.harness import Stack, eventually
 from tests.integration.test_certificate_documents import (
     HEFEI,
     WUHU,
-    approve,
     clerk,
     content_for,
     issue,
+    issued_and_approved,
     new_numbers,
     print_when_ready,
     put,
@@ -63,11 +63,7 @@ async def public_get(stack: Stack, path: str, **params: str) -> httpx.Response:
 async def test_the_number_alone_answers_nothing_and_the_qr_codes_url_answers(
     stack: Stack, producer: AIOKafkaProducer, delivery_db: AsyncEngine, tmp_path: Path
 ) -> None:
-    application_no, number = new_numbers()
-    content = content_for(application_no, number)
-    await issue(producer, stack, content)
-    await approve(producer, stack, content)
-    await wait_registered(delivery_db, number)
+    _, number, _ = await issued_and_approved(producer, stack, delivery_db)
     printed = await print_when_ready(stack, clerk(stack), number)
     [url] = printed_qr_codes(printed.content, tmp_path / f"{number}.pdf")
 

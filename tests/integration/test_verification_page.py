@@ -28,10 +28,10 @@ from tests.integration.test_certificate_documents import (
     HEFEI,
     HOLDER,
     ITEM_NAME,
-    approve,
     clerk,
     content_for,
     issue,
+    issued_and_approved,
     new_numbers,
     print_when_ready,
     put,
@@ -77,11 +77,7 @@ async def opened(browser: Browser, url: str, shot: str, locale: str = "zh-CN") -
 async def test_the_qr_codes_url_in_a_browser_says_valid_in_chinese_and_a_program_gets_json(
     stack: Stack, producer: AIOKafkaProducer, delivery_db: AsyncEngine, browser: Browser
 ) -> None:
-    application_no, number = new_numbers()
-    content = content_for(application_no, number)
-    await issue(producer, stack, content)
-    await approve(producer, stack, content)
-    await wait_registered(delivery_db, number)
+    _, number, content = await issued_and_approved(producer, stack, delivery_db)
     printed = await print_when_ready(stack, clerk(stack), number)
     url = printed.headers["X-Tongban-Verify-Url"]  # what the QR code says
 
