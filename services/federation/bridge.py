@@ -33,7 +33,7 @@ from shared.crypto.keyring import KeyRing
 from shared.crypto.sm import sm3
 from shared.db import Database
 from shared.federation.anchors import TrustedPartners
-from shared.federation.statuses import RESULT_STATUS
+from shared.federation.statuses import RESULT_STATUS, reported_time
 from shared.messaging import events, topics
 from shared.messaging.envelope import Envelope, EnvelopeError
 from shared.messaging.kafka import client_security, make_consumer, make_producer
@@ -299,6 +299,7 @@ class Bridge:
             locality=locality,
             message_id=incoming.message_id,
             received_at=incoming.received_at,
+            occurred_at=reported_time(incoming.type, incoming.body),
         )
         await self._emit(topics.FEDERATION_RESULTS, reported)
 

@@ -15,6 +15,13 @@ async def record_progress(event: events.ApplicationEvent, ctx: EventContext) -> 
     await progress.record_progress(ctx.session, event, ctx.envelope.time)
 
 
+async def record_partner_result(event: events.PartnerResultReceived, ctx: EventContext) -> None:
+    # 跨省通办: listed when it happened in the partner province (its message says when), not
+    # when the gateway got it: the partner's approval may come after its certificate, which
+    # this province's delivery has already put at the window.
+    await progress.record_progress(ctx.session, event, event.occurred_at or ctx.envelope.time)
+
+
 # 免证办: intake's replica of the certificate registry (the issuer's seal signed each event).
 async def record_certificate_issued(event: events.CertificateIssued, ctx: EventContext) -> None:
     await progress.record_certificate_issued(ctx.session, event)
@@ -69,7 +76,7 @@ SUBSCRIPTION = Subscription(
     handlers={
         **{event: record_progress for event in _PROGRESS},
         # 跨省通办: what the competent partner province reports back.
-        events.PartnerResultReceived: record_progress,
+        events.PartnerResultReceived: record_partner_result,
         events.CaseResumed: record_resumed,
         events.CaseWithdrawn: record_withdrawn,
         events.ApplicationApproved: record_decision,

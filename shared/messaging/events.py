@@ -362,6 +362,9 @@ class PartnerResultReceived(ApplicationEvent):
     locality: LocalityCode
     message_id: str = Field(min_length=1, max_length=64)
     received_at: AwareDatetime
+    # When the partner says the step happened (its decision, its case opened: the message's
+    # own time, shared.federation.statuses.RESULT_TIME); the timeline lists the step then.
+    occurred_at: AwareDatetime | None = None
 
 
 class PartnerSealKey(BaseModel):

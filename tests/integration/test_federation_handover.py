@@ -134,17 +134,26 @@ async def test_a_jiangsu_residents_application_crosses_once_signed_and_logged_on
     assert entries and verdict["ok"] is True, verdict
     # The way back, as Jiangsu's gateway sends it (its approval's facts, §10): the window's
     # timeline follows the case there, by the table of statuses.
+    # Each says when it happened there: the timeline lists it then, not when it arrived.
+    opened_at = datetime.now(UTC)
+    decided_at = opened_at + timedelta(seconds=2)
     db = Database(federation.jiangsu.database_url, pool_size=1)
     try:
         async with db.transaction() as session:
-            for kind in ("case.opened", "application.approved"):
+            for kind, said in (("case.opened", opened_at), ("application.approved", decided_at)):
                 body = {"application_no": number, "locality": NANJING, "item_code": "JS-GA-0101"}
+                time_field = "opened_at" if kind == "case.opened" else "decided_at"
+                body[time_field] = said.isoformat()
                 await enqueue(session, to_province="34", type=kind, body=body)
     finally:
         await db.dispose()
     approved = await trip.wait_for_status(number, "approved")
     statuses = [entry["status"] for entry in approved["timeline"]]
     assert statuses[:4] == ["accepted", "routed", "in_review", "approved"], statuses
+    listed = {
+        entry["status"]: datetime.fromisoformat(entry["at"]) for entry in approved["timeline"]
+    }
+    assert listed["in_review"] == opened_at and listed["approved"] == decided_at, listed
 
 
 async def test_a_partner_cannot_report_on_an_application_not_handed_to_it(
