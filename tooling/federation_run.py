@@ -38,7 +38,7 @@ from tooling.second_province import (
     SecondProvince,
     running_second_province,
 )
-from tooling.stack_processes import REPO_ROOT, ServiceProcess, answers_ready
+from tooling.stack_processes import REPO_ROOT, ServiceProcess, until_ready
 
 PROVINCE_NAMES = {"34": "安徽省", "32": "江苏省"}
 START_TIMEOUT_SECONDS = 60.0
@@ -153,15 +153,12 @@ async def wait_gateways_ready(gateways: list[Gateway]) -> None:
 
     async def one(side: Gateway) -> None:
         async with side.client() as http:
-
-            async def ready() -> bool:
-                return await answers_ready(http, side.url)
-
-            await side.process.wait_ready(
-                ready,
+            await until_ready(
+                side.process,
+                http,
+                side.url,
                 deadline=deadline,
                 not_ready=f"The {side.process.name} was not ready on {side.url}.",
-                every=0.3,
             )
 
     await asyncio.gather(*(one(side) for side in gateways))

@@ -34,7 +34,7 @@ from shared.reference.localities import get_locality, locality_codes
 from tooling.infra import ManagedProcess
 from tooling.journey import HOUSEHOLD_REGISTER_SCAN, ID_CARD_SCAN, scan_digest
 from tooling.run_options import MAX_SCALE
-from tooling.stack_processes import ServiceProcess, answers_ready
+from tooling.stack_processes import ServiceProcess, until_ready
 
 # The services that run as more than one process (the console, the portal, the simulators, the
 # consultation service and the audit watcher stay single).
@@ -114,16 +114,13 @@ def extra_instances(
 async def wait_ready(instance: ServiceProcess, within: float = START_TIMEOUT_SECONDS) -> None:
     """Until the instance answers /readyz (its consumers started, its database reachable)."""
     async with httpx.AsyncClient(timeout=2) as http:
-
-        async def ready() -> bool:
-            return await answers_ready(http, instance.url)
-
-        await instance.process.wait_ready(
-            ready,
+        await until_ready(
+            instance.process,
+            http,
+            instance.url,
             deadline=time.monotonic() + within,
             not_ready=f"The {instance.name} service was not ready on {instance.url} "
             f"within {within:.0f} s.",
-            every=0.3,
         )
 
 

@@ -31,7 +31,7 @@ from tooling.infra import ManagedProcess, ensure_databases, local_infrastructure
 from tooling.infra.kafka_credentials import KafkaCredentials
 from tooling.kafka_acl import AclTable, acl_table
 from tooling.local_state import STATE_FILE_VARIABLE, LocalStack
-from tooling.stack_processes import REPO_ROOT, ServiceProcess, answers_ready
+from tooling.stack_processes import REPO_ROOT, ServiceProcess, until_ready
 
 PROVINCE = "320000"
 NAME = "江苏省"
@@ -228,16 +228,15 @@ def running_second_province(
 async def wait_ready(services: list[ServiceProcess], within: float = START_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + within
     async with httpx.AsyncClient(timeout=2) as http:
-
-        async def one(service: ServiceProcess) -> None:
-            async def ready() -> bool:
-                return await answers_ready(http, service.url)
-
-            await service.process.wait_ready(
-                ready,
-                deadline=deadline,
-                not_ready=f"{service.process.name} was not ready on {service.url}.",
-                every=0.3,
+        await asyncio.gather(
+            *(
+                until_ready(
+                    service.process,
+                    http,
+                    service.url,
+                    deadline=deadline,
+                    not_ready=f"{service.process.name} was not ready on {service.url}.",
+                )
+                for service in services
             )
-
-        await asyncio.gather(*(one(service) for service in services))
+        )

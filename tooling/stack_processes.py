@@ -98,3 +98,15 @@ async def answers_ready(http: httpx.AsyncClient, url: str) -> bool:
         return (await http.get(f"{url}/readyz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def until_ready(
+    process: ManagedProcess, http: httpx.AsyncClient, url: str, *, deadline: float, not_ready: str
+) -> None:
+    """Until `url` answers /readyz (answers_ready), polled every 0.3 s; `not_ready` raised once
+    `deadline` (time.monotonic()) passes, or at once if the process died."""
+
+    async def ready() -> bool:
+        return await answers_ready(http, url)
+
+    await process.wait_ready(ready, deadline=deadline, not_ready=not_ready, every=0.3)
