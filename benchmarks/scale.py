@@ -28,11 +28,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -41,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from benchmarks.loadgen import Target, post_requests, saturate
-from benchmarks.processes import HOST
+from benchmarks.processes import HOST, paused
 from shared.auth import mint_token
 from shared.messaging.kafka import client_security, make_admin
 from shared.settings import SERVICES
@@ -113,17 +111,6 @@ def drain_rate(samples: Sequence[tuple[float, int]], total: int) -> float:
     start = next((t, n) for t, n in samples if n >= low)
     end = next((t, n) for t, n in samples if n >= high)
     return (end[1] - start[1]) / (end[0] - start[0]) if end[0] > start[0] else float("nan")
-
-
-@contextmanager
-def paused(pids: Sequence[int]) -> Iterator[None]:
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
 
 
 class ScaleBench:
