@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,16 +22,18 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role, mint_token
+from shared.db import Database
+from shared.db.migrations import upgrade_async
 from shared.http_server import HTTP_PROTOCOL
 from shared.messaging.channels import channel_of
 from shared.messaging.envelope import Envelope
 from shared.messaging.events import EventPayload
 from shared.messaging.kafka import client_security, make_consumer
 from shared.messaging.signing import EventSigner, canonical_bytes
-from shared.settings import Settings
+from shared.settings import Settings, with_database
 from shared.sms import REPORT_PATH
 from tooling.carrier_simulator.control import SimulatorControl, webhook_url_of
-from tooling.infra import free_ports
+from tooling.infra import ensure_databases_async, free_ports
 from tooling.journey import Journey, JourneyError, poll_until
 from tooling.sms_gateway.control import SmsGatewayControl
 
@@ -209,3 +212,19 @@ class CountingEvent(asyncio.Event):
     def set(self) -> None:
         self.sets += 1
         super().set()
+
+
+@asynccontextmanager
+async def messaging_database(
+    server_url: str, name: str, schema: str = "delivery"
+) -> AsyncIterator[Database]:
+    """Database `name` made afresh on the test server with a service's schema (any service's
+    has the outbox and inbox): for tests of the messaging machinery on tables of their own."""
+    await ensure_databases_async(server_url, [name], recreate=True)
+    url = with_database(server_url, name)
+    await upgrade_async(schema, url)
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        await database.dispose()

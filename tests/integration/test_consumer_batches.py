@@ -19,16 +19,15 @@ from sqlalchemy.engine import Connection
 
 from shared.db import Database
 from shared.db.messaging_tables import inbox, outbox
-from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext, PermanentError
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, ensure_topics
 from shared.messaging.outbox import Outbox
-from shared.settings import Settings, with_database
+from shared.settings import Settings
 from shared.telemetry import setup_telemetry
-from tests.harness import CountingEvent, eventually, header, read_topic
-from tooling.infra import Infrastructure, ensure_databases_async
+from tests.harness import CountingEvent, eventually, header, messaging_database, read_topic
+from tooling.infra import Infrastructure
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +43,8 @@ class Fatal(BaseException):
 
 @pytest.fixture
 async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
-    await ensure_databases_async(infrastructure.database_url, [DATABASE], recreate=True)
-    url = with_database(infrastructure.database_url, DATABASE)
-    await upgrade_async("approval", url)  # any service's schema has the outbox and inbox
-    database = Database(url)
-    yield database
-    await database.dispose()
+    async with messaging_database(infrastructure.database_url, DATABASE, "approval") as database:
+        yield database
 
 
 @pytest.fixture

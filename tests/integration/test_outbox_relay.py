@@ -19,17 +19,16 @@ from sqlalchemy import insert, select
 
 from shared.db import Database
 from shared.db.messaging_tables import inbox, outbox
-from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.consumer import ConsumerRunner, EventContext
 from shared.messaging.envelope import Envelope
 from shared.messaging.kafka import client_security, ensure_topics
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay, OutboxStats, PruneCounts, prune
-from shared.settings import Settings, with_database
+from shared.settings import Settings
 from shared.telemetry import Telemetry, setup_telemetry
-from tests.harness import CountingEvent, header, read_topic
-from tooling.infra import Infrastructure, ensure_databases_async
+from tests.harness import CountingEvent, header, messaging_database, read_topic
+from tooling.infra import Infrastructure
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +41,8 @@ class Abandoned(Exception):
 
 @pytest.fixture
 async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
-    await ensure_databases_async(infrastructure.database_url, [DATABASE], recreate=True)
-    url = with_database(infrastructure.database_url, DATABASE)
-    await upgrade_async("delivery", url)  # any service's schema has the outbox and inbox
-    database = Database(url)
-    yield database
-    await database.dispose()
+    async with messaging_database(infrastructure.database_url, DATABASE) as database:
+        yield database
 
 
 @pytest.fixture

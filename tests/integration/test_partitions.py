@@ -16,15 +16,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.db import Database
-from shared.db.migrations import upgrade_async
 from shared.messaging import events, topics
 from shared.messaging.kafka import client_security, ensure_topics, make_admin
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
-from shared.settings import Settings, with_database
+from shared.settings import Settings
 from shared.telemetry import setup_telemetry
-from tests.harness import eventually, header, read_topic
-from tooling.infra import Infrastructure, ensure_databases_async
+from tests.harness import eventually, header, messaging_database, read_topic
+from tooling.infra import Infrastructure
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +34,8 @@ EVENTS_EACH = 5
 
 @pytest.fixture
 async def db(infrastructure: Infrastructure) -> AsyncIterator[Database]:
-    await ensure_databases_async(infrastructure.database_url, [DATABASE], recreate=True)
-    url = with_database(infrastructure.database_url, DATABASE)
-    await upgrade_async("delivery", url)  # any service's schema has the outbox and inbox
-    database = Database(url)
-    yield database
-    await database.dispose()
+    async with messaging_database(infrastructure.database_url, DATABASE) as database:
+        yield database
 
 
 class OnTopic(Outbox):
