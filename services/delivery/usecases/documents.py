@@ -156,6 +156,20 @@ async def register_document(
     """Keep an issued document (its seal checked first); True if this call added it, False if
     it was already there (the same issue announced twice)."""
     content = _document_of(event, personal, public_key)
+    return await keep_document(session, personal, content, event.document.seal)
+
+
+async def keep_document(
+    session: AsyncSession,
+    personal: PersonalData,
+    content: CertificateContent | RejectionNoticeContent,
+    seal: events.DocumentSeal,
+    *,
+    partner_seal: dict[str, Any] | None = None,
+) -> bool:
+    """The registry's row of a document whose seal was checked: as issued, the holder's name
+    sealed for delivery (a partner province's certificate also keeps the seal key its anchor
+    named); True if this call added it."""
     stored = content.model_dump(mode="json")
     stored["holder_name"] = personal.encrypt(
         content.holder_name, where=holder_name_place(content.number)
@@ -170,12 +184,14 @@ async def register_document(
         item_code=content.item_code,
         item_name=content.item_name,
         content=stored,
-        seal_signer=event.document.seal.signer,
-        seal_signature=event.document.seal.signature,
+        seal_signer=seal.signer,
+        seal_signature=seal.signature,
         issued_on=content.issued_on,
         valid_until=content.valid_until if isinstance(content, CertificateContent) else None,
         received_at=clock.now(),
         verifications=0,
+        # Left out, not None, for this province's own: the JSON column would store a JSON null.
+        **({"partner_seal": partner_seal} if partner_seal is not None else {}),
     )
 
 

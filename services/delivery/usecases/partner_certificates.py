@@ -20,9 +20,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.delivery.db import CertificateRow, PartnerDeliveryRow
+from services.delivery.db import PartnerDeliveryRow
 from services.delivery.usecases import documents, print_jobs
-from shared import clock
 from shared.certificates import CertificateContent, check_seal, content_from
 from shared.crypto.personal import DecryptionFailed
 from shared.db import insert_if_absent
@@ -140,27 +139,8 @@ async def receive(
     )
     if not check.valid:
         raise documents.SealRefused(content.number, check)
-    stored = content.model_dump(mode="json")
-    stored["holder_name"] = personal.encrypt(
-        content.holder_name, where=documents.holder_name_place(content.number)
-    )
-    await insert_if_absent(
-        session,
-        CertificateRow,
-        number=content.number,
-        kind="certificate",
-        application_no=content.application_no,
-        issuer_locality=content.issuer_locality,
-        item_code=content.item_code,
-        item_name=content.item_name,
-        content=stored,
-        seal_signer=received.document.seal.signer,
-        seal_signature=received.document.seal.signature,
-        issued_on=content.issued_on,
-        valid_until=content.valid_until,
-        received_at=clock.now(),
-        verifications=0,
-        partner_seal=partner,
+    await documents.keep_document(
+        session, personal, content, received.document.seal, partner_seal=partner
     )
     expected.certificate_no = content.number
     approved = _as_approved(expected, received, clear)
